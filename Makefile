@@ -1,0 +1,53 @@
+# wbe — the two commands of the README, and the targets behind them.
+#   make run    set everything up, run the workflow on the embedded real data, write the report
+#   make test   set everything up, run the test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export OMP_WAIT_POLICY := passive
+PROFILE ?= profiles/workstation
+CONFIG ?= config/config.yaml
+
+.PHONY: install run report test test-slow test-all lint schema clean
+
+# A virtual environment with wbe and everything it needs, all from PyPI (MPI included).
+# c302 and cect are data packages: installed without their optional heavy dependencies.
+$(BIN)/wbe: pyproject.toml
+	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[mpi,reference,test,slurm]"
+	$(BIN)/pip install -q --no-deps "c302==0.12.1" "cect==0.3.5"
+	touch $(BIN)/wbe
+
+install: $(BIN)/wbe
+
+run: install
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG)
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG) --report results/report.html
+	@echo "report: results/report.html   outputs: results/latest/"
+
+report: install
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG) --report results/report.html
+
+test: install
+	$(BIN)/ruff check wbe tests benchmarks
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: install
+	$(BIN)/python -m pytest -m "slow" -q
+
+test-all: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check wbe tests benchmarks
+	$(BIN)/snakemake --lint
+
+schema: install
+	$(BIN)/wbe schema --out workflow/schemas/config.schema.json
+
+clean:
+	rm -rf results logs .snakemake

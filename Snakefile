@@ -1,0 +1,36 @@
+# wbe — whole-brain emulation, from imaging to a validated simulation.
+#
+#   snakemake --workflow-profile profiles/workstation            # default config, real data
+#   snakemake --workflow-profile profiles/workstation --configfile config/drosophila.yaml
+#   snakemake --report report.html                                # the story, with plots
+#
+# Every stage writes results/<stage>/<key>/, key = hash of (parameters, input keys, code).
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.json")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/imaging.smk"
+include: "workflow/rules/segmentation.smk"
+include: "workflow/rules/morphology.smk"
+include: "workflow/rules/connectome.smk"
+include: "workflow/rules/simulation.smk"
+include: "workflow/rules/plasticity.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/validation.smk"
+
+
+rule all:
+    input:
+        stage_dir("validation"),
+    default_target: True

@@ -1,0 +1,102 @@
+"""The content-addressed store: keys, manifests, verification, atomic publication."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wbe import store
+
+
+def _publish(folder, stage="imaging", **files):
+    with store.publish(folder, stage=stage, params={"a": 1}) as (tmp, summary):
+        for name, text in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_text(text)
+        summary["n"] = len(files)
+    return folder
+
+
+def test_publish_writes_manifest_with_matching_sha256(tmp_path):
+    out = _publish(tmp_path / "imaging" / "k1", **{"a.txt": "hello", "sub/b.txt": "world"})
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"a.txt", "sub/b.txt"}
+    for rel, meta in manifest["files"].items():
+        assert meta["sha256"] == store.sha256_file(out / rel)
+    assert manifest["params"] == {"a": 1} and manifest["summary"] == {"n": 2}
+    assert manifest["key"] == "k1" and manifest["stage"] == "imaging"
+    assert manifest["wbe_version"] and manifest["finished_utc"]
+    assert store.verify(out)["key"] == "k1"
+
+
+def test_failed_stage_leaves_nothing(tmp_path):
+    final = tmp_path / "simulation" / "k"
+    with pytest.raises(RuntimeError), store.publish(final, stage="simulation") as (tmp, _):
+        (tmp / "spikes.h5").write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert not final.exists()
+    assert list((tmp_path / "simulation").iterdir()) == []
+
+
+def test_never_overwrites(tmp_path):
+    out = _publish(tmp_path / "k", **{"a.txt": "1"})
+    with pytest.raises(store.StoreError, match="never overwritten"):
+        _publish(out, **{"a.txt": "2"})
+    assert (out / "a.txt").read_text() == "1"
+
+
+@pytest.mark.parametrize("tamper", ["modify", "delete", "add"])
+def test_verify_names_the_bad_file(tmp_path, tamper):
+    out = _publish(tmp_path / "k", **{"a.txt": "1", "b.txt": "2"})
+    if tamper == "modify":
+        (out / "b.txt").write_text("3")
+        match = "b.txt: sha256"
+    elif tamper == "delete":
+        (out / "b.txt").unlink()
+        match = "b.txt: listed"
+    else:
+        (out / "c.txt").write_text("x")
+        match = "c.txt: not listed"
+    with pytest.raises(store.StoreError, match=match):
+        store.verify(out)
+
+
+def test_verify_incomplete_folder(tmp_path):
+    (tmp_path / "k").mkdir()
+    with pytest.raises(store.StoreError, match="manifest.json: missing"):
+        store.verify(tmp_path / "k")
+
+
+def test_keys_follow_dependencies(monkeypatch):
+    monkeypatch.setattr(store, "code_version", lambda stage: "c")
+    stages = {"a": (), "b": ("a",), "c": ("b",)}
+    params = {"a": {"x": 1}, "b": {"y": 1}, "c": {"z": 1}}
+    base = store.plan(params, stages=stages)
+    again = store.plan(params, stages=stages)
+    assert {s: p.key for s, p in base.items()} == {s: p.key for s, p in again.items()}
+    changed = store.plan({**params, "b": {"y": 2}}, stages=stages)
+    assert changed["a"].key == base["a"].key  # upstream untouched
+    assert changed["b"].key != base["b"].key and changed["c"].key != base["c"].key
+    ext = store.plan(params, external={"a": {"f": {"sha256": "1"}}}, stages=stages)
+    assert ext["a"].key != base["a"].key  # external data is part of the key
+
+
+def test_canonical_json_is_order_independent():
+    assert store.short_hash({"a": 1, "b": [1, 2]}) == store.short_hash({"b": [1, 2], "a": 1})
+    assert len(store.short_hash({})) == store.KEY_LENGTH
+
+
+def test_code_version_tracks_source():
+    v = store.code_version("simulation")
+    assert v == store.code_version("simulation") and len(v) == store.KEY_LENGTH
+
+
+def test_fingerprint_changes_with_content(tmp_path):
+    f = tmp_path / "data.bin"
+    f.write_bytes(b"abc")
+    a = store.fingerprint_path(f)
+    f.write_bytes(b"abd")
+    assert store.fingerprint_path(f)["sha256"] != a["sha256"]
+    with pytest.raises(store.StoreError, match="does not exist"):
+        store.fingerprint_path(tmp_path / "nope")

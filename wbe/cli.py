@@ -1,0 +1,266 @@
+"""The ``wbe`` command line: one subcommand per pipeline stage, plus engine and store tools.
+
+Stage subcommands (``wbe imaging`` … ``wbe validation``) are what the Snakemake rules call::
+
+    wbe simulation --params '{"duration_ms": 500}' --input connectome=results/connectome/<key> \
+                   --out results/simulation/<key>
+
+They validate the parameters, verify the sha256 of every input file against its manifest, run
+the stage into a temporary folder and publish it atomically with a manifest. Under MPI
+(``mpiexec -n 2 wbe simulation ...``) every rank computes and rank 0 writes; an exception on any
+rank aborts all ranks with a non-zero exit.
+
+Other commands: ``wbe simulate`` (run a SONATA simulation config), ``wbe build`` (reference
+networks as SONATA), ``wbe plan`` (stage keys of a config), ``wbe check-config``,
+``wbe schema``, ``wbe verify`` (check a stage output against its manifest), ``wbe export-nwb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from wbe import __version__
+from wbe.mpi import world
+
+STAGE_HELP = {
+    "imaging": "read a volume (or voxelise c302 C. elegans cells) into Zarr with voxel size",
+    "segmentation": "instance labels: relabel/clean a label volume, or watershed raw EM",
+    "morphology": "skeletonise every label (kimimaro) into SWC files and a node table",
+    "connectome": "touch detection between skeletons into a SONATA circuit",
+    "simulation": "simulate the circuit with the wbe engine (MPI-aware)",
+    "plasticity": "continue from the simulation's checkpoint with pair STDP; new SONATA edges",
+    "metrics": "rates, ISI CV, Fano factor and a perturbational complexity index (Dask)",
+    "validation": "score connectome, F-I curve and rates against independent references",
+}
+
+
+def _parse_params(text: str | None) -> dict:
+    if not text:
+        return {}
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"wbe: --params is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SystemExit("wbe: --params must be a JSON object")
+    return data
+
+
+def _parse_inputs(items: list[str]) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"wbe: --input expects NAME=DIR, got {item!r}")
+        out[name] = Path(path)
+    return out
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from wbe import store
+    from wbe.config import _format_errors, stage_module
+
+    stage = args.command
+    module = stage_module(stage)
+    try:
+        params = module.Params.model_validate(_parse_params(args.params))
+    except ValidationError as exc:
+        print(_format_errors(exc, f"--params of {stage}"), file=sys.stderr)
+        return 2
+    inputs = _parse_inputs(args.input or [])
+    expected = set(store.STAGES[stage])
+    if set(inputs) != expected:
+        print(f"wbe {stage}: inputs must be exactly {sorted(expected)}, got {sorted(inputs)}",
+              file=sys.stderr)
+        return 2
+    for folder in inputs.values():
+        store.verify(folder)  # refuses altered or incomplete upstream outputs, naming the file
+
+    comm = world()
+    rank = comm.Get_rank() if comm is not None else 0
+    out = Path(args.out)
+    pdict = params.model_dump(mode="json")
+    if rank == 0:
+        with store.publish(out, stage=stage, key=args.key, params=pdict, inputs=inputs) as (
+            tmp, summary,
+        ):
+            if comm is not None:
+                comm.bcast(str(tmp), root=0)
+            summary.update(module.run(params, inputs, tmp, progress=not args.no_progress) or {})
+        print(json.dumps({"stage": stage, "out": str(out), "summary": summary}, default=str))
+    else:
+        tmp = Path(comm.bcast(None, root=0))
+        module.run(params, inputs, tmp, progress=False)
+    if comm is not None:
+        comm.Barrier()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from wbe import sonata
+    from wbe.engine.simulator import simulate
+
+    network, run = sonata.load_simulation(Path(args.config))
+    if args.tstop_ms is not None:
+        run.tstop_ms = args.tstop_ms
+    comm = world()
+    result = simulate(network, run, comm=comm,
+                      checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+                      restore=Path(args.restore) if args.restore else None,
+                      progress=not args.no_progress)
+    rank = comm.Get_rank() if comm is not None else 0
+    if rank == 0:
+        out = Path(args.spikes)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        sonata.write_spikes(tmp, result.spikes)
+        os.replace(tmp, out)
+        n = sum(len(t) for t, _ in result.spikes.values())
+        print(json.dumps({"spikes": str(out), "n_spikes": n, "wall_s": result.wall_s}))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from wbe.engine import generators
+
+    kwargs = {"seed": args.seed}
+    if args.model == "pd14":
+        kwargs["scale"] = args.scale
+    path = generators.build_to_sonata(args.model, Path(args.out), **kwargs)
+    print(path)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from wbe.config import load_config_file, stage_plan
+
+    cfg = load_config_file(Path(args.config))
+    for stage, p in stage_plan(cfg, Path.cwd()).items():
+        print(f"{stage:13s} {p.dir(cfg.results)}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from wbe.config import load_config_file
+
+    load_config_file(Path(args.config))
+    print(f"{args.config}: valid")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from wbe.config import json_schema_text
+
+    text = json_schema_text()
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from wbe import store
+
+    for folder in args.dirs:
+        m = store.verify(Path(folder))
+        print(f"{folder}: {len(m['files'])} files match manifest ({m['stage']} {m['key']})")
+    return 0
+
+
+def cmd_export_nwb(args: argparse.Namespace) -> int:
+    from wbe import nwb, sonata
+
+    spikes = sonata.read_spikes(Path(args.spikes))
+    nwb.export_spikes_nwb(spikes, Path(args.out), session_description=args.description)
+    print(args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wbe", description="whole-brain emulation: imaging to validated simulation")
+    parser.add_argument("--version", action="version", version=f"wbe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for stage, text in STAGE_HELP.items():
+        p = sub.add_parser(stage, help=text, description=text)
+        p.add_argument("--params", help="stage parameters as JSON, or @FILE with JSON")
+        p.add_argument("--input", action="append", metavar="STAGE=DIR",
+                       help="an upstream stage's output folder (repeat for each)")
+        p.add_argument("--out", required=True, help="output folder (published atomically)")
+        p.add_argument("--key", help="content key recorded in the manifest (default: folder name)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.set_defaults(func=cmd_stage)
+
+    p = sub.add_parser("simulate", help="run a SONATA simulation config with the wbe engine")
+    p.add_argument("config", help="SONATA simulation_config.json")
+    p.add_argument("--spikes", default="output/spikes.h5", help="SONATA spike report to write")
+    p.add_argument("--tstop-ms", type=float, help="override run.tstop (ms)")
+    p.add_argument("--checkpoint", help="save the full state at the end into this Zarr folder")
+    p.add_argument("--restore", help="continue from this checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("build", help="write a reference network as a SONATA circuit + config")
+    p.add_argument("model", choices=["pd14", "brunel"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--scale", type=float, default=0.1, help="PD14 scale (1.0 = 77,169 neurons)")
+    p.add_argument("--seed", type=int, default=55)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("plan", help="print the content-addressed folder of every stage")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("check-config", help="validate a workflow config file")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("schema", help="print the config JSON Schema (generated)")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("verify", help="check stage outputs against their manifests")
+    p.add_argument("dirs", nargs="+")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export-nwb", help="convert a SONATA spike report to NWB (units table)")
+    p.add_argument("spikes")
+    p.add_argument("out")
+    p.add_argument("--description", default="wbe simulation")
+    p.set_defaults(func=cmd_export_nwb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    comm = world()
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - one clean message, and no MPI deadlock
+        from wbe.config import ConfigError
+        from wbe.store import StoreError
+
+        known = (ConfigError, StoreError, FileNotFoundError, ValueError)
+        if isinstance(exc, known) and not os.environ.get("WBE_DEBUG"):
+            print(f"wbe {args.command}: error: {exc}", file=sys.stderr)
+        else:
+            traceback.print_exc()
+        if comm is not None:
+            sys.stderr.flush()
+            comm.Abort(1)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The wbe point-neuron simulation engine (model / context / decomposition kept apart)."""

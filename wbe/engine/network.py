@@ -1,0 +1,171 @@
+"""The model: what is simulated, with no mention of ranks, devices or files.
+
+This is the contract between the SONATA readers/writers (:mod:`wbe.sonata`), the generators
+(:mod:`wbe.engine.generators`), the connectome stage and the engine (:mod:`wbe.engine.simulator`).
+
+Conventions (the same as NEST's and bmtk PointNet's, see ``docs/conventions.md``):
+
+* Neuron parameters use NEST's names and units (mV, ms, pF, pA, nS). A parameter is either a
+  scalar (all neurons of the population) or a float64 array of length ``n`` (one per neuron).
+  Parameters a population leaves out take NEST's default for that model.
+* Weights follow the target model: pA for ``iaf_psc_*`` (sign picks the excitatory or inhibitory
+  synaptic time constant), nS for ``*_cond_*`` (negative = inhibitory conductance of |w|), mV for
+  ``iaf_psc_delta`` and ``izhikevich`` (added to V_m).
+* Delays in ms, at least ``dt``; a spike emitted at t acts at t + delay.
+* Node ids restart at 0 in every population. The engine's global id (gid) of node ``i`` of the
+  k-th population is ``sum(n of populations before k) + i``, in the order of
+  ``Network.populations``; random streams are keyed by gid, never by rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+VIRTUAL = "virtual"  # model name of populations that only emit given spikes (SONATA virtual nodes)
+
+
+@dataclass
+class Population:
+    """``n`` neurons of one model.
+
+    ``params``: NEST parameter name → scalar or float64 array (length n). ``V_m`` is the initial
+    membrane potential. ``attributes``: extra per-node columns carried to and from SONATA
+    (e.g. ``name`` as a str array, ``x``/``y``/``z`` in µm, ``cell_class``); never read by the engine.
+    """
+
+    name: str
+    model: str
+    n: int
+    params: dict[str, float | np.ndarray] = field(default_factory=dict)
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.model == VIRTUAL
+
+
+@dataclass
+class STDP:
+    """Pair-based additive STDP with all-to-all pairing and exponential traces (NEST's
+    ``stdp_synapse`` with ``mu_plus = mu_minus = 0``): Δw = +lambda_·Wmax·exp(-Δt/tau_plus) for
+    pre-before-post, Δw = -alpha·lambda_·Wmax·exp(Δt/tau_minus) for post-before-pre; w clipped to
+    [0, Wmax] (for negative weights the magnitude is used, sign preserved). Times in ms."""
+
+    tau_plus_ms: float = 20.0
+    tau_minus_ms: float = 20.0
+    lambda_: float = 0.01
+    alpha: float = 1.0
+    Wmax: float = 100.0
+
+
+@dataclass
+class Projection:
+    """Edges from ``source`` population to ``target`` population (node ids local to each).
+
+    ``weight`` in the target model's unit (see module doc); ``delay_ms`` ≥ dt.
+    ``stdp`` set → these synapses are plastic. ``name`` is the SONATA edge population name.
+    ``kind`` is ``"chemical"`` or ``"electrical"`` (gap junction, symmetric; weight in nS).
+    """
+
+    name: str
+    source: str
+    target: str
+    source_ids: np.ndarray  # int64
+    target_ids: np.ndarray  # int64
+    weight: np.ndarray  # float64
+    delay_ms: np.ndarray  # float64
+    stdp: STDP | None = None
+    kind: str = "chemical"
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(len(self.source_ids))
+
+
+@dataclass
+class PoissonInput:
+    """Independent Poisson spike trains, one per target neuron, ``rate_hz`` each, each spike
+    adding ``weight`` (target model's unit) after ``delay_ms``; active in [start_ms, stop_ms)."""
+
+    name: str
+    target: str
+    node_ids: np.ndarray  # int64, local to target population
+    rate_hz: float | np.ndarray
+    weight: float
+    delay_ms: float = 0.1
+    start_ms: float = 0.0
+    stop_ms: float = np.inf
+
+
+@dataclass
+class CurrentInput:
+    """A current step of ``amplitude_pA`` added to the target neurons in [start_ms, stop_ms).
+    A constant DC is a step over the whole run."""
+
+    name: str
+    target: str
+    node_ids: np.ndarray  # int64
+    amplitude_pA: float | np.ndarray
+    start_ms: float = 0.0
+    stop_ms: float = np.inf
+
+
+@dataclass
+class SpikeTrainInput:
+    """Given spikes of a virtual population (SONATA ``module: sonata`` input)."""
+
+    name: str
+    population: str  # must be a virtual population of the network
+    node_ids: np.ndarray  # int64
+    times_ms: np.ndarray  # float64, on the dt grid, > 0
+
+
+@dataclass
+class Network:
+    populations: list[Population]
+    projections: list[Projection] = field(default_factory=list)
+    poisson: list[PoissonInput] = field(default_factory=list)
+    currents: list[CurrentInput] = field(default_factory=list)
+    spike_trains: list[SpikeTrainInput] = field(default_factory=list)
+
+    def population(self, name: str) -> Population:
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise KeyError(f"no population named {name!r}; have {[p.name for p in self.populations]}")
+
+    def offsets(self) -> dict[str, int]:
+        """Population name → gid of its node 0."""
+        out, off = {}, 0
+        for p in self.populations:
+            out[p.name] = off
+            off += p.n
+        return out
+
+    @property
+    def n_total(self) -> int:
+        return sum(p.n for p in self.populations)
+
+
+@dataclass
+class StateRecorder:
+    """Sample ``variables`` (e.g. ``["V_m"]``) of ``node_ids`` of ``population`` every
+    ``interval_ms``."""
+
+    population: str
+    variables: list[str]
+    node_ids: np.ndarray
+    interval_ms: float = 1.0
+
+
+@dataclass
+class RunConfig:
+    """How long and how finely; what to record. ``seed`` keys every random stream."""
+
+    tstop_ms: float
+    dt_ms: float = 0.1
+    seed: int = 1
+    record_spikes: list[str] | None = None  # population names; None = all non-virtual
+    state_recorders: list[StateRecorder] = field(default_factory=list)

@@ -1,0 +1,107 @@
+"""Plasticity stage: continue the simulation from its checkpoint with pair STDP switched on.
+
+The network resumes exactly where the simulation stage stopped (membranes, synaptic currents,
+spikes in flight), its chemical synapses now plastic (additive pair STDP, NEST's
+``stdp_synapse`` semantics). The learned weights are written as a new SONATA circuit
+(``circuit/``, same nodes, ``syn_weight`` updated), with ``weights.parquet`` (every edge before
+and after), ``spikes.h5`` of the plastic phase and ``weights.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from wbe.mpi import rank
+from wbe.stages import Background, Drive, add_inputs, circuit_path
+
+
+def _default_drives() -> list[Drive]:
+    return [Drive(neurons=["ALM*", "AVM", "PVM", "PLM*"], rate_hz=6000.0, weight_pA=30.0)]
+
+
+class STDPParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tau_plus_ms: float = Field(20.0, gt=0, description="potentiation window (ms)")
+    tau_minus_ms: float = Field(20.0, gt=0, description="depression window (ms)")
+    lambda_: float = Field(0.01, ge=0, description="learning rate (fraction of Wmax per pair)")
+    alpha: float = Field(1.05, ge=0, description="depression / potentiation ratio")
+    wmax_factor: float = Field(
+        3.0, gt=0, description="Wmax as a multiple of each projection's largest initial |weight|")
+
+
+class Params(BaseModel):
+    """Parameters of the plasticity stage."""
+
+    model_config = ConfigDict(extra="forbid")
+    duration_ms: float = Field(1000.0, gt=0, description="time with STDP on, after the simulation (ms)")
+    stdp: STDPParams = Field(default_factory=STDPParams)
+    background: Background = Field(default_factory=Background)
+    stimulus: list[Drive] = Field(default_factory=_default_drives,
+                                  description="Poisson drive during learning")
+
+
+def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
+    import pandas as pd
+
+    from wbe import plots, sonata
+    from wbe.engine.network import STDP, RunConfig
+    from wbe.engine.simulator import simulate
+
+    sim_dir = Path(inputs["simulation"])
+    sim_manifest = json.loads((sim_dir / "manifest.json").read_text())
+    t0_ms = float(sim_manifest["params"]["duration_ms"])
+    dt_ms = float(sim_manifest["params"]["dt_ms"])
+    seed = int(sim_manifest["params"]["seed"])
+
+    network = sonata.read_circuit(circuit_path(inputs["connectome"]))
+    before = {}
+    for proj in network.projections:
+        if proj.kind != "chemical" or len(proj) == 0:
+            continue
+        wmax = params.stdp.wmax_factor * float(np.max(np.abs(proj.weight)))
+        proj.stdp = STDP(tau_plus_ms=params.stdp.tau_plus_ms,
+                         tau_minus_ms=params.stdp.tau_minus_ms, lambda_=params.stdp.lambda_,
+                         alpha=params.stdp.alpha, Wmax=wmax)
+        before[proj.name] = proj.weight.copy()
+    if not before:
+        raise ValueError(f"{circuit_path(inputs['connectome'])}: no chemical synapses to learn")
+    add_inputs(network, params.background, params.stimulus)
+    for inp in network.poisson:  # the drive windows are relative to the plastic phase
+        inp.start_ms += t0_ms
+        inp.stop_ms += t0_ms
+    run_cfg = RunConfig(tstop_ms=t0_ms + params.duration_ms, dt_ms=dt_ms, seed=seed)
+    result = simulate(network, run_cfg, restore=sim_dir / "checkpoint.zarr", progress=progress)
+    if rank() != 0:
+        return {}
+
+    out_dir = Path(out_dir)
+    rows = []
+    for proj in network.projections:
+        if proj.name in before:
+            proj.weight = np.asarray(result.weights[proj.name], dtype=np.float64)
+            rows.append(pd.DataFrame({
+                "projection": proj.name, "edge": np.arange(len(proj)),
+                "source": proj.source_ids, "target": proj.target_ids,
+                "weight_before": before[proj.name], "weight_after": proj.weight,
+            }))
+    table = pd.concat(rows, ignore_index=True)
+    table.to_parquet(out_dir / "weights.parquet", index=False)
+    sonata.write_circuit(out_dir / "circuit", network)
+    sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
+    plots.weights_before_after(table["weight_before"].to_numpy(),
+                               table["weight_after"].to_numpy(), out_dir / "weights.png")
+    change = table["weight_after"] - table["weight_before"]
+    n_spikes = sum(len(t) for t, _ in result.spikes.values())
+    return {
+        "plastic_synapses": len(table),
+        "mean_weight_before": float(table["weight_before"].mean()),
+        "mean_weight_after": float(table["weight_after"].mean()),
+        "potentiated": int((change > 0).sum()),
+        "depressed": int((change < 0).sum()),
+        "spikes": n_spikes,
+        "wall_s": result.wall_s,
+    }

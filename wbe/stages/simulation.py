@@ -1,0 +1,73 @@
+"""Simulation stage: the connectome's SONATA circuit, driven and simulated by the wbe engine.
+
+Writes ``simulation_config.json`` (SONATA; reruns with ``wbe simulate``), ``spikes.h5`` (SONATA
+spike report, ms), ``state.zarr`` (sampled V_m), ``checkpoint.zarr`` (the full final state, from
+which the plasticity stage continues) and ``raster.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wbe.mpi import rank
+from wbe.stages import (
+    Background,
+    Drive,
+    Recording,
+    add_inputs,
+    circuit_path,
+    voltage_recorders,
+    write_state,
+)
+
+
+def _default_drives() -> list[Drive]:
+    # gentle touch: the mechanosensory neurons whose processes reach the nerve ring
+    return [Drive(neurons=["ALM*", "AVM", "PVM", "PLM*"], rate_hz=6000.0, weight_pA=30.0,
+                  start_ms=200.0, stop_ms=700.0)]
+
+
+class Params(BaseModel):
+    """Parameters of the simulation stage (times in ms, rates in spikes/s, weights in pA)."""
+
+    model_config = ConfigDict(extra="forbid")
+    duration_ms: float = Field(1000.0, gt=0, description="biological time to simulate (ms)")
+    dt_ms: float = Field(0.1, gt=0, le=1.0, description="integration step (ms)")
+    seed: int = Field(1, ge=0, description="seed of every random stream (keyed by neuron id)")
+    background: Background = Field(default_factory=Background)
+    stimulus: list[Drive] = Field(default_factory=_default_drives,
+                                  description="Poisson drive of named cells")
+    record: Recording = Field(default_factory=Recording)
+
+
+def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
+    from wbe import plots, sonata
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
+
+    circuit = circuit_path(inputs["connectome"])
+    network = sonata.read_circuit(circuit)
+    add_inputs(network, params.background, params.stimulus)
+    run_cfg = RunConfig(tstop_ms=params.duration_ms, dt_ms=params.dt_ms, seed=params.seed,
+                        state_recorders=voltage_recorders(network, params.record))
+    out_dir = Path(out_dir)
+    result = simulate(network, run_cfg, checkpoint=out_dir / "checkpoint.zarr",
+                      progress=progress)
+    if rank() != 0:
+        return {}
+    sonata.write_simulation_config(out_dir, circuit, network, run_cfg)
+    sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
+    write_state(out_dir / "state.zarr", result.state)
+    plots.raster(result.spikes, out_dir / "raster.png", t_stop_ms=params.duration_ms,
+                 title="simulation: spike raster")
+    n_neurons = sum(p.n for p in network.populations if not p.is_virtual)
+    n_spikes = sum(len(t) for t, _ in result.spikes.values())
+    return {
+        "neurons": n_neurons,
+        "synapses": sum(len(p) for p in network.projections),
+        "spikes": n_spikes,
+        "mean_rate_hz": n_spikes / max(n_neurons, 1) / (params.duration_ms / 1000.0),
+        "wall_s": result.wall_s,
+    }

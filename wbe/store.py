@@ -1,0 +1,276 @@
+"""Content-addressed stage outputs: keys, manifests, verification, atomic publication.
+
+Every stage writes ``results/<stage>/<key>/``. The key is a short hash of the canonical JSON of
+exactly what determines the output: the stage's parameters, the keys of its inputs, the stage's
+code version (a hash of the source of the modules it runs) and, for stages that read files from
+outside the store, a fingerprint of those files. It is computable when the Snakemake DAG is built,
+without importing the science modules.
+
+Each output folder holds ``manifest.json`` (parameters, input keys, sha256 of every file, package
+version, git revision, timestamps, host). A stage verifies the sha256 of every file it reads
+(:func:`verify`) and refuses a mismatch with a message naming the file. Outputs are written under a
+temporary name and renamed into place when complete (:func:`publish`), so a half-written folder
+never looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wbe import __version__
+
+MANIFEST = "manifest.json"
+KEY_LENGTH = 16  # hex characters of sha256: 64 bits, collision-free for any realistic store
+
+#: Files a workflow manager may drop into an output folder after we published it.
+IGNORED_FILES = frozenset({".snakemake_timestamp"})
+
+#: Pipeline stages in order, each with the upstream stages it reads.
+STAGES: dict[str, tuple[str, ...]] = {
+    "imaging": (),
+    "segmentation": ("imaging",),
+    "morphology": ("segmentation", "imaging"),
+    "connectome": ("morphology",),
+    "simulation": ("connectome",),
+    "plasticity": ("simulation", "connectome"),
+    "metrics": ("simulation", "plasticity"),
+    "validation": ("connectome", "simulation", "metrics"),
+}
+
+#: The modules (or packages) whose source defines each stage's output: the stage's code version.
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "imaging": ("wbe.imaging",),
+    "segmentation": ("wbe.segmentation",),
+    "morphology": ("wbe.morphology",),
+    "connectome": ("wbe.connectome", "wbe.sonata", "wbe.engine.network"),
+    "simulation": ("wbe.stages", "wbe.engine", "wbe.sonata", "wbe.plots"),
+    "plasticity": ("wbe.stages", "wbe.engine", "wbe.sonata", "wbe.plots"),
+    "metrics": ("wbe.metrics", "wbe.pci", "wbe.engine", "wbe.sonata", "wbe.plots"),
+    "validation": (
+        "wbe.validation", "wbe.ephys", "wbe.engine", "wbe.sonata", "wbe.reference", "wbe.plots",
+    ),
+}
+
+
+class StoreError(RuntimeError):
+    """A stage output is missing, incomplete or does not match its manifest."""
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same object always gives the same text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def short_hash(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:KEY_LENGTH]
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _module_files(name: str) -> list[Path]:
+    """Source files of a module or package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise StoreError(f"cannot find module {name!r} to compute a stage's code version")
+    origin = Path(spec.origin)
+    if spec.submodule_search_locations:  # a package: every .py below it
+        return sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.py"))
+    return [origin]
+
+
+def code_version(stage: str) -> str:
+    """Hash of the source of every module that determines ``stage``'s output."""
+    h = hashlib.sha256()
+    for module in STAGE_CODE[stage]:
+        for path in _module_files(module):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:KEY_LENGTH]
+
+
+def fingerprint_path(path: Path) -> dict[str, Any]:
+    """Identify external input data by content: sha256 of every file (sorted) under ``path``."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"external input {path} does not exist")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        h.update(sha256_file(f).encode())
+    return {"name": path.name, "sha256": h.hexdigest(), "files": len(files)}
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """Where one stage's output lives and what determines it."""
+
+    stage: str
+    key: str
+    params: dict[str, Any]
+    inputs: dict[str, str]  # upstream stage -> key
+    external: dict[str, Any] = field(default_factory=dict)
+    code: str = ""
+
+    def dir(self, results: str | Path = "results") -> Path:
+        return Path(results) / self.stage / self.key
+
+
+def plan(
+    stage_params: Mapping[str, Mapping[str, Any]],
+    external: Mapping[str, Mapping[str, Any]] | None = None,
+    stages: Mapping[str, tuple[str, ...]] = STAGES,
+) -> dict[str, StagePlan]:
+    """Compute every stage's key from validated per-stage parameters, in dependency order."""
+    external = external or {}
+    out: dict[str, StagePlan] = {}
+    for stage, upstream in stages.items():
+        params = dict(stage_params[stage])
+        inputs = {u: out[u].key for u in upstream}
+        code = code_version(stage)
+        ext = dict(external.get(stage, {}))
+        key = short_hash(
+            {"stage": stage, "params": params, "inputs": inputs, "code": code, "external": ext}
+        )
+        out[stage] = StagePlan(stage, key, params, inputs, ext, code)
+    return out
+
+
+def git_revision() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
+    table = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST and p.name not in IGNORED_FILES:
+            table[p.relative_to(folder).as_posix()] = {
+                "sha256": sha256_file(p), "bytes": p.stat().st_size,
+            }
+    return table
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise StoreError(f"{path}: missing — {folder} is not a complete stage output")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise StoreError(f"{path}: field 'files' missing or not an object")
+    return manifest
+
+
+def verify(folder: Path) -> dict[str, Any]:
+    """Check every file of a stage output against its manifest; return the manifest.
+
+    Raises :class:`StoreError` naming the first file that is missing, altered or unexpected.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    listed = manifest["files"]
+    for rel, meta in listed.items():
+        p = folder / rel
+        if not p.is_file():
+            raise StoreError(f"{p}: listed in {folder / MANIFEST} but missing")
+        digest = sha256_file(p)
+        if digest != meta.get("sha256"):
+            raise StoreError(
+                f"{p}: sha256 {digest[:12]}… does not match the manifest's "
+                f"{str(meta.get('sha256'))[:12]}… — the file was altered or corrupted after "
+                f"{manifest.get('stage', 'its stage')} wrote it"
+            )
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and rel != MANIFEST and p.name not in IGNORED_FILES and rel not in listed:
+            raise StoreError(f"{p}: not listed in {folder / MANIFEST} (added after publication)")
+    return manifest
+
+
+@contextlib.contextmanager
+def publish(
+    final: Path,
+    *,
+    stage: str,
+    key: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Path] | None = None,
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Write a stage output atomically.
+
+    Yields ``(tmp_dir, summary)``: write files into ``tmp_dir`` and put summary numbers into the
+    ``summary`` dict. On success the manifest is written and ``tmp_dir`` renamed to ``final``; on
+    any exception the temporary folder is removed and ``final`` is left untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and any(p.name not in IGNORED_FILES for p in final.iterdir()):
+        raise StoreError(f"{final}: already exists and is not empty; outputs are never overwritten")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    started = _now()
+    summary: dict[str, Any] = {}
+    try:
+        yield tmp, summary
+        input_meta = {}
+        for name, folder in (inputs or {}).items():
+            m = read_manifest(Path(folder))
+            input_meta[name] = {"key": m.get("key"), "path": str(folder)}
+        manifest = {
+            "stage": stage,
+            "key": key if key is not None else final.name,
+            "params": dict(params or {}),
+            "inputs": input_meta,
+            "summary": summary,
+            "wbe_version": __version__,
+            "git_revision": git_revision(),
+            "host": platform.node(),
+            "python": platform.python_version(),
+            "started_utc": started,
+            "finished_utc": _now(),
+            "files": _file_table(tmp),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        if final.exists():  # an empty folder made by a workflow manager
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

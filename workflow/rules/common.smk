@@ -1,0 +1,51 @@
+# Shared by every rule: the validated config, the content-addressed plan and helpers.
+#
+# The plan is computed once, when the DAG is built: for each stage its key (hash of its
+# parameters, the keys of its inputs and its code version), so Snakemake knows every output
+# path in advance and a changed parameter re-runs only the stages downstream of it.
+import json
+from pathlib import Path
+
+from wbe.config import ConfigError, load_config, stage_plan
+
+try:
+    CFG = load_config(config, "workflow config")
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+PLAN = stage_plan(CFG, Path(workflow.basedir))
+RESULTS = CFG.results
+
+
+def stage_dir(stage):
+    """The content-addressed output folder of a stage."""
+    return str(PLAN[stage].dir(RESULTS))
+
+
+def stage_params(stage):
+    """The stage's validated parameters as JSON, for `wbe <stage> --params`."""
+    return json.dumps(PLAN[stage].params, sort_keys=True)
+
+
+def stage_inputs(stage):
+    """`--input` arguments naming every upstream stage folder."""
+    return " ".join(f"--input {u}={stage_dir(u)}" for u in PLAN[stage].inputs)
+
+
+def stage_log(stage):
+    return f"logs/{stage}/{PLAN[stage].key}.log"
+
+
+onsuccess:
+    # results/latest/<stage> points a person at the folders of the run that just finished.
+    latest = Path(RESULTS) / "latest"
+    latest.mkdir(parents=True, exist_ok=True)
+    for stage in PLAN:
+        link = latest / stage
+        target = Path("..") / stage / PLAN[stage].key
+        if (Path(RESULTS) / stage / PLAN[stage].key).exists():
+            tmp = latest / f".{stage}.tmp"
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            tmp.symlink_to(target, target_is_directory=True)
+            tmp.replace(link)

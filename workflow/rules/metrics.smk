@@ -1,0 +1,25 @@
+# Metrics: rates, ISI CV, Fano factor (elephant) and a perturbational complexity index (Dask).
+
+
+rule metrics:
+    input:
+        simulation=stage_dir("simulation"),
+        plasticity=stage_dir("plasticity"),
+    output:
+        report(
+            directory(stage_dir("metrics")),
+            patterns=["{name}.png"],
+            caption="../report/metrics.rst",
+            category="3. Metrics",
+        ),
+    params:
+        p=stage_params("metrics"),
+        inputs=stage_inputs("metrics"),
+        key=PLAN["metrics"].key,
+    log:
+        stage_log("metrics"),
+    conda:
+        "../../envs/wbe.yaml"
+    shell:
+        "wbe metrics --params {params.p:q} {params.inputs} --key {params.key} "
+        "--out {output} 2>&1 | tee {log}"
