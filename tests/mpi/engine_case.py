@@ -1,0 +1,101 @@
+"""A small recurrent network for rank-identity tests; run under MPI it writes its result.
+
+``mpiexec -n 2 python -m mpi4py tests/mpi/engine_case.py OUT.npz [--restore DIR]
+[--checkpoint DIR] [--tstop MS]`` simulates :func:`build` and (rank 0) saves spikes, state and
+weights to an ``.npz`` (no pickle) for the pytest side to compare with a 1-rank run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from wbe.engine.network import (
+    STDP,
+    CurrentInput,
+    Network,
+    PoissonInput,
+    Population,
+    Projection,
+    RunConfig,
+    SpikeTrainInput,
+    StateRecorder,
+)
+
+
+def build(n: int = 200, k: int = 20, seed: int = 3) -> Network:
+    """200 iaf_psc_exp neurons (80 % excitatory), random in-degree 20, Poisson drive, a DC
+    step, a virtual spike source, one plastic projection; delays 0.5–3 ms (mixed)."""
+    r = np.random.default_rng(seed)
+    ne = int(0.8 * n)
+    src = r.integers(0, n, n * k)
+    tgt = np.repeat(np.arange(n), k)
+    w = np.where(src < ne, 87.8, -351.2) * r.uniform(0.5, 1.5, n * k)
+    d = np.round(r.uniform(0.5, 3.0, n * k), 1)
+    p_src = r.integers(0, ne, 400)
+    p_tgt = r.integers(0, n, 400)
+    pops = [
+        Population("cells", "iaf_psc_exp", n,
+                   {"tau_syn_ex": 0.5, "tau_syn_in": 0.5, "V_m": r.uniform(-70, -55, n)}),
+        Population("delta", "iaf_psc_delta", 30, {"I_e": 300.0}),
+        Population("stim", "virtual", 10),
+    ]
+    projs = [
+        Projection("rec", "cells", "cells", src, tgt, w, d),
+        Projection("plastic", "cells", "cells", p_src, p_tgt, np.full(400, 50.0),
+                   np.full(400, 1.0), stdp=STDP(lambda_=0.05, Wmax=200.0)),
+        Projection("to_delta", "cells", "delta", r.integers(0, n, 300),
+                   np.repeat(np.arange(30), 10), np.full(300, 0.5), np.full(300, 0.5)),
+        Projection("stim_in", "stim", "cells", np.arange(10), np.arange(10) * 3,
+                   np.full(10, 500.0), np.full(10, 1.5)),
+    ]
+    return Network(
+        pops, projs,
+        poisson=[PoissonInput("ext", "cells", np.arange(n), 16000.0, 87.8, 0.1)],
+        currents=[CurrentInput("step", "cells", np.arange(0, n, 2), 100.0, 20.0, 60.0)],
+        spike_trains=[SpikeTrainInput("st", "stim", np.arange(10), np.linspace(5.0, 95.0, 10))],
+    )
+
+
+def run_config(tstop_ms: float = 100.0) -> RunConfig:
+    return RunConfig(tstop_ms, dt_ms=0.1, seed=7, state_recorders=[
+        StateRecorder("cells", ["V_m", "I_syn_ex"], np.arange(0, 200, 7), 0.5)])
+
+
+def flatten(res) -> dict[str, np.ndarray]:
+    """SimResult → flat dict of arrays (for npz and comparisons)."""
+    out = {}
+    for pop, (t, i) in res.spikes.items():
+        out[f"spikes/{pop}/t"], out[f"spikes/{pop}/i"] = t, i
+    for pop, d in res.state.items():
+        for var, (t, _ids, v) in d.items():
+            out[f"state/{pop}/{var}/t"], out[f"state/{pop}/{var}/v"] = t, v
+    for name, w in res.weights.items():
+        out[f"weights/{name}"] = w
+    return out
+
+
+def main() -> None:
+    from wbe.engine.simulator import simulate
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--tstop", type=float, default=100.0)
+    ap.add_argument("--restore")
+    ap.add_argument("--checkpoint")
+    a = ap.parse_args()
+    res = simulate(build(), run_config(a.tstop),
+                   restore=Path(a.restore) if a.restore else None,
+                   checkpoint=Path(a.checkpoint) if a.checkpoint else None)
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        np.savez(a.out, **flatten(res))
+    else:  # every rank must hold the same result
+        np.savez(a.out + f".rank{MPI.COMM_WORLD.Get_rank()}.npz", **flatten(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Counter-based random numbers keyed by (seed, purpose, step, gid), never by rank.
+
+Every draw is a pure function of its key, so the engine needs no RNG state: the same numbers
+come out on any number of ranks and after a checkpoint/restore. The mixer is splitmix64's
+finaliser applied to a combination of the key words (a Philox-like "hash of a counter").
+
+Two implementations are kept: plain NumPy (the reference) and numba kernels (used in the hot
+path); ``tests/unit/test_engine_rng.py`` checks them equal bit for bit.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numba
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+
+def purpose_key(name: str) -> int:
+    """A stable 32-bit key for a named random stream (e.g. a PoissonInput's name)."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def _mix_np(x: np.ndarray) -> np.ndarray:
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def hash_u64(seed: int, purpose: int, step: int | np.ndarray, gid: np.ndarray,
+             sub: int | np.ndarray = 0) -> np.ndarray:
+    """uint64 hash of the key words (NumPy reference)."""
+    with np.errstate(over="ignore"):
+        h = _mix_np(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _GOLDEN + np.uint64(purpose))
+        h = _mix_np(h ^ (np.asarray(step).astype(np.uint64) * _GOLDEN))
+        h = _mix_np(h ^ (np.asarray(gid).astype(np.uint64) + _GOLDEN))
+        h = _mix_np(h ^ (np.asarray(sub).astype(np.uint64) * _M2 + _GOLDEN))
+    return h
+
+
+def uniform(seed: int, purpose: int, step: int | np.ndarray, gid: np.ndarray,
+            sub: int | np.ndarray = 0) -> np.ndarray:
+    """Uniform float64 in [0, 1) (53 random bits) for each key (NumPy reference)."""
+    return (hash_u64(seed, purpose, step, gid, sub) >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+
+
+_POISSON_CHUNK = 500.0  # means above this are split into a sum of independent chunks
+
+
+def poisson_np(seed: int, purpose: int, step: int, gid: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson(lam) counts, one per gid, by exact inversion of the CDF (NumPy reference).
+
+    Means above 500 are drawn as a sum of independent Poisson chunks of mean <= 500 (exact in
+    distribution; avoids underflow of exp(-lam)); each chunk uses its own sub-stream."""
+    gid = np.asarray(gid, dtype=np.int64)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), gid.shape)
+    out = np.zeros(gid.shape, dtype=np.int64)
+    nchunk = np.maximum(1, np.ceil(lam / _POISSON_CHUNK)).astype(np.int64)
+    for c in range(int(nchunk.max()) if gid.size else 0):
+        sel = np.nonzero(nchunk > c)[0]
+        mu = lam[sel] / nchunk[sel]
+        u = uniform(seed, purpose, step, gid[sel], c)
+        k = np.zeros(sel.size, dtype=np.int64)
+        p = np.exp(-mu)
+        cdf = p.copy()
+        active = (u >= cdf) & (mu > 0)
+        while active.any():
+            idx = np.nonzero(active)[0]
+            k[idx] += 1
+            p[idx] = p[idx] * mu[idx] / k[idx]
+            cdf[idx] = cdf[idx] + p[idx]
+            active[idx] = (u[idx] >= cdf[idx]) & (p[idx] > 0.0)
+        out[sel] += k
+    return out
+
+
+# ----------------------------------------------------------------------------- numba twins
+@numba.njit(cache=True, inline="always")
+def _mix_nb(x):
+    x = x ^ (x >> numba.uint64(30))
+    x = x * numba.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> numba.uint64(27))
+    x = x * numba.uint64(0x94D049BB133111EB)
+    return x ^ (x >> numba.uint64(31))
+
+
+@numba.njit(cache=True)
+def _uniform_nb(seed, purpose, step, gid, sub):
+    g = numba.uint64(0x9E3779B97F4A7C15)
+    h = _mix_nb(numba.uint64(seed) * g + numba.uint64(purpose))
+    h = _mix_nb(h ^ (numba.uint64(step) * g))
+    h = _mix_nb(h ^ (numba.uint64(gid) + g))
+    h = _mix_nb(h ^ (numba.uint64(sub) * numba.uint64(0x94D049BB133111EB) + g))
+    return numba.float64(h >> numba.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True)
+def poisson_nb(seed, purpose, step, gid, lam, out):
+    """numba twin of :func:`poisson_np`; writes counts into ``out`` (int64)."""
+    for i in range(gid.shape[0]):
+        lam_i = lam[i]
+        nchunk = 1
+        if lam_i > 500.0:
+            nchunk = int(np.ceil(lam_i / 500.0))
+        total = 0
+        if lam_i > 0.0:
+            mu = lam_i / nchunk
+            for c in range(nchunk):
+                u = _uniform_nb(seed, purpose, step, gid[i], c)
+                k = 0
+                p = np.exp(-mu)
+                cdf = p
+                while u >= cdf and p > 0.0:
+                    k += 1
+                    p = p * mu / k
+                    cdf = cdf + p
+                total += k
+        out[i] = total
+
+
+def poisson(seed: int, purpose: int, step: int, gid: np.ndarray, lam: np.ndarray,
+            use_numba: bool = True) -> np.ndarray:
+    """Poisson counts keyed by (seed, purpose, step, gid); numba or NumPy path (bit-equal)."""
+    gid = np.ascontiguousarray(gid, dtype=np.int64)
+    lam = np.ascontiguousarray(np.broadcast_to(np.asarray(lam, dtype=np.float64), gid.shape))
+    if not use_numba:
+        return poisson_np(seed, purpose, step, gid, lam)
+    out = np.empty(gid.shape, dtype=np.int64)
+    poisson_nb(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(purpose), np.uint64(step), gid,
+               lam, out)
+    return out
