@@ -144,7 +144,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from wbe.config import load_config_file, stage_plan
 
     cfg = load_config_file(Path(args.config))
-    for stage, p in stage_plan(cfg, Path.cwd()).items():
+    for stage, p in stage_plan(cfg).items():
         print(f"{stage:13s} {p.dir(cfg.results)}")
     return 0
 

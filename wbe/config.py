@@ -96,8 +96,11 @@ def load_config_file(path: Path) -> BaseModel:
     return load_config(data, str(path))
 
 
-def stage_plan(cfg: BaseModel, project_root: Path | None = None) -> dict[str, store.StagePlan]:
-    """Keys and parameters of every stage for a validated config."""
+def stage_plan(cfg: BaseModel) -> dict[str, store.StagePlan]:
+    """Keys and parameters of every stage for a validated config.
+
+    External files a stage reads (its ``external_paths``; relative paths resolved by
+    :func:`wbe.paths.resolve_data_path`) enter its key by content, not by location."""
     params = {s: getattr(cfg, s).model_dump(mode="json") for s in STAGE_MODULES}
     external = {}
     for stage in STAGE_MODULES:
@@ -108,9 +111,7 @@ def stage_plan(cfg: BaseModel, project_root: Path | None = None) -> dict[str, st
         fps = {}
         for name, p in paths_fn(getattr(cfg, stage)).items():
             p = Path(p)
-            if not p.is_absolute() and project_root is not None:
-                p = project_root / p
-            fps[name] = store.fingerprint_path(p) if p.exists() else {"missing": str(p)}
+            fps[name] = store.fingerprint_path(p) if p.exists() else {"missing": True}
         external[stage] = fps
     return store.plan(params, external)
 

@@ -92,8 +92,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     table.to_parquet(out_dir / "weights.parquet", index=False)
     sonata.write_circuit(out_dir / "circuit", network)
     sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
-    plots.weights_before_after(table["weight_before"].to_numpy(),
-                               table["weight_after"].to_numpy(), out_dir / "weights.png")
+    plots.weight_histograms(table["weight_before"].to_numpy(),
+                            table["weight_after"].to_numpy(), out_dir / "weights.png")
     change = table["weight_after"] - table["weight_before"]
     n_spikes = sum(len(t) for t, _ in result.spikes.values())
     return {

@@ -61,7 +61,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
     write_state(out_dir / "state.zarr", result.state)
     plots.raster(result.spikes, out_dir / "raster.png", t_stop_ms=params.duration_ms,
-                 title="simulation: spike raster")
+                 max_neurons=200)
     n_neurons = sum(p.n for p in network.populations if not p.is_virtual)
     n_spikes = sum(len(t) for t, _ in result.spikes.values())
     return {

@@ -4,16 +4,20 @@
 # parameters, the keys of its inputs and its code version), so Snakemake knows every output
 # path in advance and a changed parameter re-runs only the stages downstream of it.
 import json
+import os
 from pathlib import Path
 
 from wbe.config import ConfigError, load_config, stage_plan
+
+# Relative data paths in configs (../shared/data/...) are relative to the project root.
+os.environ.setdefault("WBE_DATA_ROOT", workflow.basedir)
 
 try:
     CFG = load_config(config, "workflow config")
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
-PLAN = stage_plan(CFG, Path(workflow.basedir))
+PLAN = stage_plan(CFG)
 RESULTS = CFG.results
 
 

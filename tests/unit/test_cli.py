@@ -1,0 +1,48 @@
+"""The command line: stage subcommands verify inputs and publish atomically."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wbe import store
+from wbe.cli import build_parser, main
+
+
+def test_every_stage_has_a_subcommand():
+    text = build_parser().format_help()
+    for stage in store.STAGES:
+        assert stage in text
+
+
+def test_bad_params_fail_naming_the_key(tmp_path, capsys):
+    rc = main(["simulation", "--params", json.dumps({"duration_ms": -1}),
+               "--input", f"connectome={tmp_path}", "--out", str(tmp_path / "out")])
+    assert rc == 2
+    assert "duration_ms" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_input_is_refused_naming_the_file(tmp_path, capsys):
+    up = tmp_path / "connectome"
+    with store.publish(up, stage="connectome") as (tmp, _):
+        (tmp / "circuit_config.json").write_text("{}")
+    (up / "circuit_config.json").write_text('{"tampered": 1}')
+    rc = main(["simulation", "--input", f"connectome={up}", "--out", str(tmp_path / "sim")])
+    assert rc == 1
+    assert "circuit_config.json: sha256" in capsys.readouterr().err
+    assert not (tmp_path / "sim").exists()
+
+
+def test_wrong_inputs_are_refused(tmp_path, capsys):
+    rc = main(["simulation", "--out", str(tmp_path / "sim")])
+    assert rc == 2 and "connectome" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["simulation", "--help"], ["build", "--help"]])
+def test_help_runs_as_a_command(cmd):
+    out = subprocess.run([sys.executable, "-m", "wbe.cli", *cmd], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage" in out.stdout

@@ -1,0 +1,71 @@
+"""Config validation: the schema is generated from the stage models and rejects bad input
+with a message naming the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wbe import config as wcfg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_config_is_valid_and_complete():
+    cfg = wcfg.load_config_file(ROOT / "config" / "config.yaml")
+    for stage in wcfg.STAGE_MODULES:
+        assert getattr(cfg, stage) is not None
+
+
+def test_committed_schema_is_current():
+    committed = (ROOT / "workflow" / "schemas" / "config.schema.json").read_text()
+    assert committed == wcfg.json_schema_text(), "run `make schema` to regenerate"
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"simulation": {"duration_ms": -5}}, "simulation.duration_ms"),
+        ({"simulation": {"duration_ms": "long"}}, "simulation.duration_ms"),
+        ({"simulation": {"bogus": 1}}, "simulation.bogus"),
+        ({"nonsense_stage": {}}, "nonsense_stage"),
+        ({"plasticity": {"stdp": {"tau_plus_ms": 0}}}, "plasticity.stdp.tau_plus_ms"),
+    ],
+)
+def test_invalid_config_names_the_key(patch, key):
+    with pytest.raises(wcfg.ConfigError, match=key.replace(".", r"\.")):
+        wcfg.load_config(patch)
+
+
+def test_schema_rejects_what_the_models_reject():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = wcfg.json_schema()
+    good = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    jsonschema.validate(good, schema)
+    bad = json.loads(json.dumps(good))
+    bad["simulation"]["duration_ms"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    bad = json.loads(json.dumps(good))
+    bad["simulation"]["unknown"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def test_plan_changes_only_downstream_of_a_change():
+    base = wcfg.stage_plan(wcfg.load_config({}))
+    changed = wcfg.stage_plan(wcfg.load_config({"simulation": {"seed": 99}}))
+    same = ["imaging", "segmentation", "morphology", "connectome"]
+    assert all(base[s].key == changed[s].key for s in same)
+    assert all(base[s].key != changed[s].key
+               for s in ["simulation", "plasticity", "metrics", "validation"])
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("simulation: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(wcfg.ConfigError, match="not valid YAML"):
+        wcfg.load_config_file(evil)

@@ -1,0 +1,139 @@
+"""PCI: LZ76 on known sequences, normalisation sanity, significance matrix."""
+
+import numpy as np
+import pytest
+
+from wbe.pci import (
+    bin_counts,
+    binary_entropy,
+    lz76,
+    pci_from_counts,
+    pci_from_matrix,
+    significance_matrix,
+)
+
+
+@pytest.mark.parametrize(
+    ("seq", "c"),
+    [
+        ("0001101001000101", 6),  # Kaspar & Schuster 1987: 0.001.10.100.1000.101
+        ("0" * 20, 2),  # 0 . 000...0
+        ("01" * 10, 3),  # 0 . 1 . 0101...
+        ("0", 1),
+        ("", 0),
+    ],
+)
+def test_lz76_known(seq, c):
+    assert lz76(seq) == c
+
+
+def test_lz76_array_equals_string():
+    s = "0001101001000101"
+    assert lz76(np.array([int(ch) for ch in s])) == lz76(s)
+
+
+def _lz76_naive(s: str) -> int:
+    """Reference: exhaustive-history parsing by definition (O(n^3), for tests)."""
+    n, i, c = len(s), 0, 0
+    while i < n:
+        k = 1
+        # extend the word while it can be copied from the history s[:i+k-1]
+        while i + k <= n and s[i:i + k] in s[:i + k - 1]:
+            k += 1
+        c += 1
+        i += k
+    return c
+
+
+def test_lz76_matches_definition_random():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        s = "".join(rng.choice(["0", "1"], size=rng.integers(2, 60)))
+        assert lz76(s) == _lz76_naive(s), s
+
+
+def test_binary_entropy():
+    assert binary_entropy(0.5) == pytest.approx(1.0)
+    assert binary_entropy(0.0) == 0.0 and binary_entropy(1.0) == 0.0
+    assert binary_entropy(0.1) == pytest.approx(0.4689955935892812)
+
+
+def test_pci_random_matrix_near_one():
+    rng = np.random.default_rng(0)
+    for p in (0.5, 0.2):
+        m = rng.random((60, 300)) < p
+        assert pci_from_matrix(m) == pytest.approx(1.0, abs=0.1)
+
+
+def test_pci_duplicated_rows_low():
+    rng = np.random.default_rng(1)
+    row = rng.random(300) < 0.5
+    assert pci_from_matrix(np.tile(row, (60, 1))) < 0.15
+    assert pci_from_matrix(np.zeros((10, 10))) == 0.0
+    assert pci_from_matrix(np.ones((10, 10))) == 0.0
+
+
+def test_pci_row_order_invariant_when_sorted():
+    rng = np.random.default_rng(2)
+    # rows with distinct numbers of ones: sorting fixes their order uniquely
+    m = np.zeros((20, 50), dtype=bool)
+    for r in range(20):
+        m[r, rng.choice(50, size=r + 1, replace=False)] = True
+    perm = rng.permutation(20)
+    assert pci_from_matrix(m, sort_sources=True) == pytest.approx(
+        pci_from_matrix(m[perm], sort_sources=True)
+    )
+
+
+def test_significance_detects_response_only():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(20, 30, 60))
+    counts[:, :10, 40:44] += 6  # strong response of 10 sources in 4 post bins
+    sig = significance_matrix(counts, 30, alpha=0.01, n_boot=300, seed=1)
+    assert sig.ss.shape == (30, 30)
+    assert sig.ss[:10, 10:14].all()
+    # false positives elsewhere are rare (family-wise alpha)
+    mask = np.ones_like(sig.ss)
+    mask[:10, 10:14] = False
+    assert sig.ss[mask].mean() < 0.01
+
+
+def test_pci_from_counts_null_is_zero():
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(2.0, size=(10, 20, 40))
+    res = pci_from_counts(counts, 20, n_boot=200)
+    assert res["p1"] < 0.01
+    assert res["n_sources"] == 20 and res["n_bins"] == 20
+
+
+def test_bin_counts():
+    t = np.array([0.0, 1.0, 4.9, 5.0, 9.99, 10.0])
+    s = np.array([0, 1, 0, 0, 1, 1])
+    c = bin_counts(t, s, 2, 0.0, 10.0, 5.0)
+    assert c.tolist() == [[2, 1], [1, 1]]
+
+
+def test_virtual_perturbation_engine():
+    pytest.importorskip("wbe.engine.simulator", reason="engine not written yet")
+    from wbe.engine.network import Network, PoissonInput, Population, Projection, RunConfig
+    from wbe.pci import perturbation_counts
+
+    rng = np.random.default_rng(0)
+    n = 40
+    src, tgt = rng.integers(0, n, 200), rng.integers(0, n, 200)
+    net = Network(
+        populations=[Population("E", "iaf_psc_exp", n)],
+        projections=[Projection("EE", "E", "E", src, tgt, np.full(200, 30.0),
+                                np.full(200, 1.5))],
+        poisson=[PoissonInput("bg", "E", np.arange(n), 800.0, 20.0)],
+    )
+    run = RunConfig(tstop_ms=300.0, dt_ms=0.1, seed=3)
+    counts = perturbation_counts(net, run, stim_population="E", stim_node_ids=np.arange(10),
+                                 t_stim_ms=150.0, amplitude_pA=2000.0, duration_ms=2.0,
+                                 n_trials=4, baseline_ms=100.0, response_ms=100.0, bin_ms=5.0,
+                                 sources="neuron", max_neurons=40, scheduler="synchronous")
+    assert counts.shape == (4, 40, 40)
+    # stimulated neurons spike right after the pulse
+    assert counts[:, :10, 20:22].sum() >= 10
+    res = pci_from_counts(counts, 20, n_boot=100)
+    assert 0.0 <= res["pci"] < 2.0

@@ -1,0 +1,142 @@
+"""Validation: connectome scores (hand-made and cect), rate scores, stage run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wbe.validation import Params, compare_connectomes, load_cect, rate_scores
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def test_compare_connectomes_by_hand():
+    ref_neurons = ["A", "B", "C", "D"]
+    ref_chem = {("A", "B"): 3.0, ("B", "C"): 1.0, ("C", "A"): 2.0, ("D", "A"): 5.0}
+    ref_gap = {("A", "D"): 1.0}
+    pred = {("A", "B"): 4.0, ("B", "C"): 1.0, ("A", "C"): 2.0, ("X", "A"): 9.0}
+    r = compare_connectomes(pred, ["A", "B", "C", "X"], ref_neurons, ref_chem, ref_gap)
+    assert r["n_neurons_common"] == 3
+    c = r["chemical"]
+    # universe 3*2 = 6 ordered pairs; ref among common: AB, BC, CA; pred: AB, BC, AC
+    assert (c["true_positives"], c["n_predicted"], c["n_reference"]) == (2, 3, 3)
+    assert c["precision"] == pytest.approx(2 / 3) and c["recall"] == pytest.approx(2 / 3)
+    assert c["f1"] == pytest.approx(2 / 3)
+    assert c["chance_precision"] == pytest.approx(3 / 6)
+    # hypergeometric: P[X >= 2], M=6, n=3, N=3 -> (9 + 1) / 20
+    assert c["p_value_hypergeom"] == pytest.approx(10 / 20)
+    u = r["chemical_or_gap_undirected"]
+    # unordered universe 3; ref {AB, BC, AC}; pred {AB, BC, AC}
+    assert u["precision"] == 1.0 and u["recall"] == 1.0
+    s = r["spearman_contacts_vs_synapses"]
+    # x = (AB 4, AC 2, BC 1), y = (3, 0, 1): ranks (3, 2, 1) vs (3, 1, 2) -> rho 0.5
+    assert s["n_pairs"] == 3 and s["rho"] == pytest.approx(0.5)
+
+
+def test_compare_connectomes_empty_prediction():
+    r = compare_connectomes({}, ["A", "B"], ["A", "B"], {("A", "B"): 1.0}, {})
+    assert r["chemical"]["precision"] is None and r["chemical"]["recall"] == 0.0
+
+
+def test_load_cect_varshney():
+    neurons, chem, gap = load_cect("cect:Varshney")
+    assert len(neurons) > 250
+    assert len(chem) > 1500 and len(gap) > 300
+    assert all(a <= b for a, b in gap)
+    # self-consistency: the reference against itself is perfect
+    r = compare_connectomes(chem, neurons, neurons, chem, gap)
+    assert r["chemical"]["f1"] == pytest.approx(1.0)
+    assert r["chemical"]["p_value_hypergeom"] < 1e-100
+    assert 0 < r["chemical"]["chance_precision"] < 0.1
+
+
+def test_load_cect_unknown():
+    with pytest.raises(ValueError, match="cect"):
+        load_cect("Varshney")
+    with pytest.raises(ValueError, match="unknown cect dataset"):
+        load_cect("cect:NoSuchData")
+
+
+@pytest.mark.slow
+def test_white_vs_cook_overlap():
+    """Two published worm connectomes agree far above chance (Cook 2019 re-annotated White)."""
+    n1, c1, g1 = load_cect("cect:White1986")
+    n2, c2, g2 = load_cect("cect:Cook2019Herm")
+    r = compare_connectomes(c1, n1, n2, c2, g2)
+    assert r["chemical"]["precision"] > 5 * r["chemical"]["chance_precision"]
+
+
+def test_rate_scores():
+    rng = np.random.default_rng(0)
+    m = {"E": rng.exponential(5, 500), "I": rng.exponential(10, 200)}
+    r = {"E": rng.exponential(5, 500), "I": rng.exponential(20, 200)}
+    s = rate_scores(m, r)
+    assert s["per_population"]["E"]["ks_distance"] < 0.12
+    assert s["per_population"]["I"]["ks_distance"] > 0.2
+    assert s["per_population"]["I"]["rate_ratio"] == pytest.approx(0.5, rel=0.25)
+    t = rate_scores(m, None, {"E": 5.0})
+    assert t["per_population"]["E"]["rate_ratio"] == pytest.approx(1.0, rel=0.15)
+    assert t["per_population"]["I"]["rate_ratio"] is None
+
+
+def test_params_forbid_extra():
+    with pytest.raises(ValueError):
+        Params(nonsense=1)
+
+
+def _fake_connectome(tmp_path: Path) -> Path:
+    d = tmp_path / "connectome"
+    d.mkdir()
+    syn = pd.DataFrame({"pre": [0, 0, 1], "post": [1, 1, 2],
+                        "pre_name": ["AVAL", "AVAL", "AVAR"],
+                        "post_name": ["AVAR", "AVAR", "AVBL"]})
+    syn.to_parquet(d / "synapses.parquet")
+    return d
+
+
+def test_stage_run_skips_cleanly(tmp_path):
+    from wbe.validation import run
+
+    out = tmp_path / "out"
+    out.mkdir()
+    p = Params(reference="cect:Varshney", fi_nwb=[str(tmp_path / "nope")],
+               rates_reference={"E": 1.0})
+    summary = run(p, {"connectome": _fake_connectome(tmp_path)}, out, progress=False)
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["connectome"]["status"] == "ok"
+    assert scores["connectome"]["n_neurons_common"] == 3
+    assert scores["fi"]["status"].startswith("skipped:") and "not found" in scores["fi"]["status"]
+    assert scores["rates"]["status"].startswith("skipped")
+    for f in ("connectome_comparison.png", "fi.png", "rates_vs_reference.png"):
+        assert (out / f).exists()
+    assert summary["connectome_status"] == "ok"
+    with pytest.raises(FileNotFoundError):
+        out2 = tmp_path / "out2"
+        out2.mkdir()
+        run(Params(reference=None, fi_nwb=[str(tmp_path / "nope")], missing="error",
+                   rates_reference=None), {}, out2)
+
+
+@pytest.mark.skipif(not (DATA / "nwb" / "ferguson2015").exists(),
+                    reason="shared data ../shared/data/nwb/ferguson2015 not present")
+def test_stage_fi_with_engine(tmp_path):
+    pytest.importorskip("wbe.engine.simulator", reason="engine not written yet")
+    sonata = pytest.importorskip("wbe.sonata")
+    from wbe.engine.network import Network, Population
+    from wbe.validation import run
+
+    net = Network(populations=[Population(
+        "neurons", "iaf_psc_exp", 2, params={"C_m": 100.0, "tau_m": 20.0, "t_ref": 2.0},
+        attributes={"name": np.array(["AVAL", "AVAR"])})])
+    d = _fake_connectome(tmp_path)
+    sonata.write_circuit(d, net)
+    out = tmp_path / "out"
+    out.mkdir()
+    p = Params(reference=None, rates_reference=None,
+               fi_nwb=[str(DATA / "nwb" / "ferguson2015" / "FergusonEtAl2015_PYR2.nwb")])
+    run(p, {"connectome": d}, out)
+    fi = json.loads((out / "scores.json").read_text())["fi"]
+    assert fi["status"] == "ok"
+    assert fi["rmse_hz"] >= 0 and fi["rheobase_data_pA"] is not None

@@ -1,0 +1,372 @@
+"""Spike-train metrics: per-neuron firing rate, ISI CV, Fano factor, per-population summaries,
+pairwise correlations, and the perturbational complexity index — plus the ``metrics`` stage.
+
+Per-neuron statistics are computed with Elephant/Neo (``elephant.statistics.mean_firing_rate``,
+``isi``, ``cv``, ``fanofactor``) by default; ``backend="numpy"`` gives the same numbers with
+vectorised NumPy (tested equal) for very large outputs. Neurons are processed in chunks as Dask
+tasks (local scheduler, or a ``distributed.Client`` when one is passed).
+
+Definitions (all over the analysis window [t_start_ms, t_stop_ms)):
+
+* ``rate_hz``: spike count / window length (spikes/s).
+* ``isi_cv``: SD / mean of the inter-spike intervals (population SD, ddof = 0); NaN with fewer
+  than ``min_spikes_cv`` spikes.
+* ``fano``: variance / mean of the spike counts in consecutive ``bin_ms`` bins (ddof = 0, as
+  Elephant); NaN for a silent neuron.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+# ----------------------------------------------------------------------------------------------
+# per-neuron library (plain arrays)
+# ----------------------------------------------------------------------------------------------
+
+
+def split_by_neuron(times_ms: np.ndarray, node_ids: np.ndarray, n_nodes: int,
+                    t_start_ms: float, t_stop_ms: float) -> list[np.ndarray]:
+    """Spike times (ms, sorted) of each node 0..n_nodes-1 within [t_start_ms, t_stop_ms)."""
+    t = np.asarray(times_ms, dtype=np.float64)
+    ids = np.asarray(node_ids, dtype=np.int64)
+    keep = (t >= t_start_ms) & (t < t_stop_ms)
+    if np.any(ids[keep] >= n_nodes) or np.any(ids[keep] < 0):
+        raise ValueError(f"node_ids outside [0, {n_nodes}) in the spike data")
+    t, ids = t[keep], ids[keep]
+    order = np.lexsort((t, ids))
+    t, ids = t[order], ids[order]
+    bounds = np.searchsorted(ids, np.arange(n_nodes + 1))
+    return [t[bounds[i]:bounds[i + 1]] for i in range(n_nodes)]
+
+
+def _metrics_elephant(trains: list[np.ndarray], t_start_ms: float, t_stop_ms: float,
+                      bin_ms: float, min_spikes_cv: int) -> np.ndarray:
+    import neo
+    import quantities as pq
+    from elephant.statistics import cv, fanofactor, isi, mean_firing_rate
+
+    edges = np.arange(t_start_ms, t_stop_ms + 1e-9, bin_ms)  # a partial last bin is dropped
+    n_bins = len(edges) - 1
+    out = np.full((len(trains), 4), np.nan)
+    for i, tr in enumerate(trains):
+        out[i, 1] = len(tr)
+        if len(tr) == 0:  # Elephant rejects empty trains
+            out[i, 0] = 0.0
+            continue
+        st = neo.SpikeTrain(tr * pq.ms, t_start=t_start_ms * pq.ms, t_stop=t_stop_ms * pq.ms)
+        rate = mean_firing_rate(st, t_start=st.t_start, t_stop=st.t_stop)
+        out[i, 0] = float(rate.rescale(pq.Hz).magnitude)
+        if len(tr) >= max(min_spikes_cv, 2):
+            out[i, 2] = float(cv(isi(st).magnitude))
+        if len(tr) > 0 and n_bins >= 2:
+            cut = np.searchsorted(tr, edges)
+            pieces = [tr[cut[k]:cut[k + 1]] for k in range(n_bins)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[i, 3] = float(fanofactor(pieces))
+    return out
+
+
+def _metrics_numpy(trains: list[np.ndarray], t_start_ms: float, t_stop_ms: float,
+                   bin_ms: float, min_spikes_cv: int) -> np.ndarray:
+    edges = np.arange(t_start_ms, t_stop_ms + 1e-9, bin_ms)
+    n_bins = len(edges) - 1
+    out = np.full((len(trains), 4), np.nan)
+    dur_s = (t_stop_ms - t_start_ms) / 1000.0
+    for i, tr in enumerate(trains):
+        out[i, 0] = len(tr) / dur_s
+        out[i, 1] = len(tr)
+        if len(tr) >= max(min_spikes_cv, 2):
+            d = np.diff(tr)
+            out[i, 2] = d.std() / d.mean()
+        if len(tr) > 0 and n_bins >= 2:
+            c = np.diff(np.searchsorted(tr, edges))
+            out[i, 3] = c.var() / c.mean() if c.mean() > 0 else np.nan
+    return out
+
+
+def neuron_metrics(
+    times_ms: np.ndarray,
+    node_ids: np.ndarray,
+    n_nodes: int,
+    *,
+    t_start_ms: float,
+    t_stop_ms: float,
+    bin_ms: float = 50.0,
+    min_spikes_cv: int = 3,
+    backend: str = "elephant",
+    chunk_neurons: int = 2000,
+    client=None,
+    scheduler: str = "threads",
+) -> pd.DataFrame:
+    """Per-neuron metrics of one population's spikes (``times_ms``, ``node_ids`` local 0..n-1).
+
+    Returns a DataFrame with one row per node: ``node_id``, ``n_spikes``, ``rate_hz``
+    (spikes/s), ``isi_cv`` (dimensionless), ``fano`` (dimensionless, counts in ``bin_ms`` bins).
+    Neurons are split into chunks of ``chunk_neurons``, each a Dask task; computed on ``client``
+    (a ``distributed.Client``) if given, else with the local ``scheduler``
+    ("threads", "processes" or "synchronous").
+    """
+    import dask
+
+    if t_stop_ms <= t_start_ms:
+        raise ValueError(f"t_stop_ms ({t_stop_ms}) must exceed t_start_ms ({t_start_ms})")
+    if backend not in ("elephant", "numpy"):
+        raise ValueError(f"backend must be 'elephant' or 'numpy', got {backend!r}")
+    fn = _metrics_elephant if backend == "elephant" else _metrics_numpy
+    trains = split_by_neuron(times_ms, node_ids, n_nodes, t_start_ms, t_stop_ms)
+    chunks = [trains[i:i + chunk_neurons] for i in range(0, n_nodes, max(1, chunk_neurons))]
+    if len(chunks) <= 1:
+        results = [fn(c, t_start_ms, t_stop_ms, bin_ms, min_spikes_cv) for c in chunks]
+    else:
+        tasks = [dask.delayed(fn)(c, t_start_ms, t_stop_ms, bin_ms, min_spikes_cv)
+                 for c in chunks]
+        if client is not None:
+            results = client.gather(client.compute(tasks))
+        else:
+            results = list(dask.compute(*tasks, scheduler=scheduler))
+    arr = np.concatenate(results) if results else np.zeros((0, 4))
+    return pd.DataFrame({
+        "node_id": np.arange(n_nodes, dtype=np.int64),
+        "n_spikes": arr[:, 1].astype(np.int64),
+        "rate_hz": arr[:, 0],
+        "isi_cv": arr[:, 2],
+        "fano": arr[:, 3],
+    })
+
+
+def population_summary(df: pd.DataFrame) -> dict:
+    """Summary of one population's per-neuron table: ``n_neurons``, ``n_silent``, and
+    mean/median/SD of ``rate_hz``, ``isi_cv``, ``fano`` (NaNs ignored; None where no value)."""
+    out: dict = {"n_neurons": int(len(df)), "n_silent": int((df["n_spikes"] == 0).sum())}
+    for col in ("rate_hz", "isi_cv", "fano"):
+        v = df[col].to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        for name, f in (("mean", np.mean), ("median", np.median), ("sd", np.std)):
+            out[f"{col}_{name}"] = float(f(v)) if len(v) else None
+    return out
+
+
+def pairwise_correlations(trains: list[np.ndarray], *, t_start_ms: float, t_stop_ms: float,
+                          bin_ms: float = 5.0, max_neurons: int = 100, seed: int = 0) -> dict:
+    """Pearson correlation coefficients of binned spike counts (``bin_ms`` bins) between pairs
+    of a random sample of ≤ ``max_neurons`` non-silent neurons, with
+    ``elephant.spike_train_correlation.correlation_coefficient``. Returns mean, SD and number of
+    pairs (None where fewer than 2 active neurons)."""
+    import neo
+    import quantities as pq
+    from elephant.conversion import BinnedSpikeTrain
+    from elephant.spike_train_correlation import correlation_coefficient
+
+    active = [i for i, t in enumerate(trains) if len(t) > 0]
+    if len(active) < 2:
+        return {"corr_mean": None, "corr_sd": None, "n_pairs": 0}
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(active, size=min(max_neurons, len(active)), replace=False))
+    sts = [neo.SpikeTrain(trains[i] * pq.ms, t_start=t_start_ms * pq.ms,
+                          t_stop=t_stop_ms * pq.ms) for i in pick]
+    bst = BinnedSpikeTrain(sts, bin_size=bin_ms * pq.ms, tolerance=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cc = correlation_coefficient(bst)
+    iu = np.triu_indices(len(pick), k=1)
+    v = cc[iu]
+    v = v[np.isfinite(v)]
+    return {"corr_mean": float(v.mean()) if len(v) else None,
+            "corr_sd": float(v.std()) if len(v) else None, "n_pairs": int(len(v))}
+
+
+# ----------------------------------------------------------------------------------------------
+# stage
+# ----------------------------------------------------------------------------------------------
+
+
+class PCIParams(BaseModel):
+    """Virtual-perturbation PCI settings (see :mod:`wbe.pci`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="compute PCI by re-running the simulation with a "
+                          "perturbation (needs the engine); false writes pci.json with status")
+    n_trials: int = Field(8, ge=2, description="perturbation trials (different seeds)")
+    stim_population: str | None = Field(None, description="population receiving the pulse; "
+                                        "None = the first non-virtual population")
+    stim_fraction: float = Field(0.1, gt=0, le=1, description="fraction of its neurons "
+                                 "stimulated (the first ones by node id)")
+    amplitude_pA: float = Field(5000.0, description="pulse amplitude (pA); 5 nA for 2 ms "
+                                "moves a 250 pF membrane by 40 mV")
+    duration_ms: float = Field(2.0, gt=0, description="pulse duration (ms)")
+    t_stim_ms: float | None = Field(None, description="pulse onset (ms); None = t_start_ms + "
+                                    "baseline_ms")
+    baseline_ms: float = Field(100.0, gt=0, description="pre-stimulus baseline window (ms)")
+    response_ms: float = Field(300.0, gt=0, description="post-stimulus window (ms)")
+    bin_ms: float = Field(5.0, gt=0, description="bin width of the sources × time matrix (ms)")
+    sources: str = Field("neuron", description="'neuron' (random sample) or 'population'")
+    max_neurons: int = Field(300, ge=1, description="neurons sampled as sources")
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the bootstrap "
+                         "threshold")
+    n_boot: int = Field(500, ge=10, description="bootstrap samples for the threshold")
+
+
+class Params(BaseModel):
+    """Parameters of the ``metrics`` stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t_start_ms: float = Field(100.0, ge=0, description="discard spikes before this time "
+                              "(warm-up, ms)")
+    t_stop_ms: float | None = Field(None, description="end of the analysis window (ms); None = "
+                                    "the simulation's tstop_ms")
+    bin_ms: float = Field(50.0, gt=0, description="bin width for the Fano factor (ms)")
+    min_spikes_cv: int = Field(3, ge=2, description="fewest spikes for an ISI CV")
+    corr_bin_ms: float = Field(5.0, gt=0, description="bin width for pairwise correlations (ms)")
+    corr_max_neurons: int = Field(100, ge=0, description="neurons sampled per population for "
+                                  "pairwise correlations (0 = skip)")
+    backend: str = Field("elephant", description="'elephant' (Elephant/Neo) or 'numpy'")
+    chunk_neurons: int = Field(2000, ge=1, description="neurons per Dask task")
+    scheduler: str = Field("threads", description="local Dask scheduler: threads, processes, "
+                           "synchronous")
+    raster_neurons: int = Field(50, ge=1, description="neurons per population in rasters")
+    pci: PCIParams = Field(default_factory=PCIParams, description="PCI settings")
+
+
+def _load_sim(sim_dir: Path) -> tuple[dict[str, int] | None, float | None]:
+    """(neurons per non-virtual population, tstop_ms) from the simulation folder's SONATA
+    ``simulation_config.json``; (None, None) where there is none."""
+    cfg = sim_dir / "simulation_config.json"
+    if not cfg.exists():
+        return None, None
+    from wbe.sonata import load_simulation
+
+    net, run_cfg = load_simulation(cfg)
+    return {p.name: p.n for p in net.populations if not p.is_virtual}, float(run_cfg.tstop_ms)
+
+
+def metrics_from_spikes(spikes: dict, sizes: dict[str, int] | None, params: Params,
+                        t_stop_ms: float, client=None) -> tuple[pd.DataFrame, dict]:
+    """Per-neuron table (all populations; column ``population``) and per-population summary
+    for ``spikes`` (pop → (times_ms, node_ids)). ``sizes`` gives neurons per population (so
+    silent neurons count); None = max node id + 1."""
+    frames, summary = [], {}
+    pops = list(sizes) if sizes else list(spikes)
+    for pop in pops:
+        t, ids = spikes.get(pop, (np.zeros(0), np.zeros(0, np.int64)))
+        n = sizes[pop] if sizes else (int(np.max(ids)) + 1 if len(ids) else 0)
+        df = neuron_metrics(t, ids, n, t_start_ms=params.t_start_ms, t_stop_ms=t_stop_ms,
+                            bin_ms=params.bin_ms, min_spikes_cv=params.min_spikes_cv,
+                            backend=params.backend, chunk_neurons=params.chunk_neurons,
+                            client=client, scheduler=params.scheduler)
+        df.insert(0, "population", pop)
+        frames.append(df)
+        s = population_summary(df)
+        if params.corr_max_neurons > 0 and n > 1:
+            trains = split_by_neuron(t, ids, n, params.t_start_ms, t_stop_ms)
+            s.update(pairwise_correlations(trains, t_start_ms=params.t_start_ms,
+                                           t_stop_ms=t_stop_ms, bin_ms=params.corr_bin_ms,
+                                           max_neurons=params.corr_max_neurons))
+        summary[pop] = s
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["population", "node_id", "n_spikes", "rate_hz", "isi_cv", "fano"])
+    return table, summary
+
+
+def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float) -> dict:
+    """Virtual-perturbation PCI for the simulation described by ``sim_config``. Returns a
+    JSON-able dict with ``status`` ("ok", "disabled" or "skipped: <reason>") and, when ok, the
+    PCI numbers and the binary matrix ``ss`` (ndarray)."""
+    if not p.enabled:
+        return {"status": "disabled"}
+    try:
+        import wbe.engine.simulator  # noqa: F401
+        from wbe.sonata import load_simulation
+    except ImportError as e:
+        return {"status": f"skipped: engine or SONATA reader not available ({e})"}
+    from wbe.pci import pci_from_counts, perturbation_counts
+
+    net, run = load_simulation(sim_config)
+    real = [q for q in net.populations if not q.is_virtual]
+    if not real:
+        return {"status": "skipped: no non-virtual population"}
+    pop = net.population(p.stim_population) if p.stim_population else real[0]
+    n_stim = max(1, int(round(p.stim_fraction * pop.n)))
+    t_stim = p.t_stim_ms if p.t_stim_ms is not None else t_start_ms + p.baseline_ms
+    if t_stim + p.response_ms > run.tstop_ms:
+        run.tstop_ms = float(t_stim + p.response_ms)
+    counts = perturbation_counts(
+        net, run, stim_population=pop.name, stim_node_ids=np.arange(n_stim),
+        t_stim_ms=t_stim, amplitude_pA=p.amplitude_pA, duration_ms=p.duration_ms,
+        n_trials=p.n_trials, baseline_ms=p.baseline_ms, response_ms=p.response_ms,
+        bin_ms=p.bin_ms, sources=p.sources, max_neurons=p.max_neurons)
+    n_base = int(round(p.baseline_ms / p.bin_ms))
+    res = pci_from_counts(counts, n_base, alpha=p.alpha, n_boot=p.n_boot, seed=run.seed)
+    res.update({"status": "ok", "stim_population": pop.name, "n_stimulated": n_stim,
+                "t_stim_ms": t_stim, "n_trials": p.n_trials})
+    return res
+
+
+def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
+    """Metrics stage: reads ``inputs["simulation"]`` (``spikes.h5``, ``simulation_config.json``)
+    and, if given, ``inputs["plasticity"]`` (``spikes.h5``, ``edges_plastic.h5``); writes
+    ``neuron_metrics.parquet`` (column ``source`` = simulation/plasticity),
+    ``population_metrics.json``, ``pci.json``, ``rates.png``, ``isi_cv.png``, ``pci.png``
+    (and ``raster.png``). Returns per-population mean rates and the PCI."""
+    from wbe import plots
+    from wbe.sonata import read_spikes
+
+    out_dir = Path(out_dir)
+    sim_dir = Path(inputs["simulation"])
+    sizes, tstop_sim = _load_sim(sim_dir)
+    t_stop = params.t_stop_ms if params.t_stop_ms is not None else tstop_sim
+    if t_stop is None:
+        raise ValueError(f"t_stop_ms not given and not found in {sim_dir}/simulation_config.json")
+
+    tables, pop_json = [], {}
+    sources = [("simulation", sim_dir)]
+    if inputs.get("plasticity") is not None and (Path(inputs["plasticity"]) / "spikes.h5").exists():
+        sources.append(("plasticity", Path(inputs["plasticity"])))
+    spikes_sim = None
+    for label, d in sources:
+        spikes = read_spikes(d / "spikes.h5")
+        if label == "simulation":
+            spikes_sim = spikes
+        table, summary = metrics_from_spikes(spikes, sizes, params, t_stop)
+        table.insert(0, "source", label)
+        tables.append(table)
+        pop_json[label] = summary
+    table = pd.concat(tables, ignore_index=True)
+    table.to_parquet(out_dir / "neuron_metrics.parquet", index=False)
+    pop_json["definitions"] = {
+        "window_ms": [params.t_start_ms, t_stop],
+        "rate_hz": "spike count / window length (spikes/s)",
+        "isi_cv": f"SD/mean of ISIs (ddof 0), neurons with >= {params.min_spikes_cv} spikes",
+        "fano": f"variance/mean of counts in {params.bin_ms} ms bins (ddof 0)",
+        "corr": f"Pearson r of {params.corr_bin_ms} ms binned counts, sampled pairs",
+    }
+    (out_dir / "population_metrics.json").write_text(json.dumps(pop_json, indent=2))
+
+    sim_table = table[table["source"] == "simulation"]
+    plots.rate_histogram(sim_table, out_dir / "rates.png")
+    plots.isi_cv_histogram(sim_table, out_dir / "isi_cv.png")
+    if spikes_sim is not None:
+        plots.raster(spikes_sim, out_dir / "raster.png", max_neurons=params.raster_neurons,
+                     t_start_ms=params.t_start_ms, t_stop_ms=t_stop)
+
+    pci = run_pci(params.pci, sim_dir / "simulation_config.json", params.t_start_ms)
+    ss = pci.pop("ss", None)
+    (out_dir / "pci.json").write_text(json.dumps(pci, indent=2))
+    plots.pci_matrix(ss, out_dir / "pci.png", pci=pci.get("pci"), status=pci["status"],
+                     bin_ms=params.pci.bin_ms)
+
+    return {
+        "mean_rate_hz": {pop: s["rate_hz_mean"] for pop, s in pop_json["simulation"].items()},
+        "pci": pci.get("pci"),
+        "pci_status": pci["status"],
+        "n_neurons": int(len(sim_table)),
+    }
+

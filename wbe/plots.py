@@ -1,0 +1,225 @@
+"""Matplotlib (Agg) figures used by the stages. Every function writes one PNG to ``path``
+(dpi 110) and returns the path; inputs are plain arrays / DataFrames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 110
+
+
+def _colors(n: int):
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10,
+            wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def raster(spikes: dict, path: Path, *, max_neurons: int = 50, t_start_ms: float = 0.0,
+           t_stop_ms: float | None = None, seed: int = 0) -> Path:
+    """Spike raster of a random sample of ≤ ``max_neurons`` neurons per population (among
+    those that spiked), one colour per population; ``spikes``: pop → (times_ms, node_ids)."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    rng = np.random.default_rng(seed)
+    row = 0
+    cols = _colors(max(1, len(spikes)))
+    ticks, labels = [], []
+    for k, (pop, (t, ids)) in enumerate(spikes.items()):
+        t, ids = np.asarray(t), np.asarray(ids)
+        m = (t >= t_start_ms) & ((t < t_stop_ms) if t_stop_ms is not None else True)
+        t, ids = t[m], ids[m]
+        uniq = np.unique(ids)
+        pick = np.sort(rng.choice(uniq, size=min(max_neurons, len(uniq)), replace=False)) \
+            if len(uniq) else uniq
+        rows = {int(n): row + j for j, n in enumerate(pick)}
+        sel = np.isin(ids, pick)
+        y = np.array([rows[int(i)] for i in ids[sel]])
+        ax.scatter(t[sel], y, s=2, color=cols[k], marker="|", linewidths=0.8)
+        ticks.append(row + max(len(pick), 1) / 2)
+        labels.append(pop)
+        row += max(len(pick), 1)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("population (sampled neurons)")
+    ax.set_title("spike raster")
+    return _save(fig, path)
+
+
+def _hist_by_pop(df, col: str, path: Path, xlabel: str, title: str, bins: int = 40) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    vals = df[col].to_numpy(dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        _note(ax, f"no finite {col} values")
+        return _save(fig, path)
+    edges = np.histogram_bin_edges(vals, bins=bins)
+    pops = list(dict.fromkeys(df["population"])) if "population" in df else [None]
+    for c, pop in zip(_colors(len(pops)), pops, strict=False):
+        v = df[col] if pop is None else df.loc[df["population"] == pop, col]
+        v = v.to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        ax.hist(v, bins=edges, histtype="step", color=c, lw=1.5,
+                label=f"{pop} (n={len(v)}, mean {v.mean():.3g})" if len(v) else str(pop))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("neurons")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def rate_histogram(df, path: Path) -> Path:
+    """Histogram of per-neuron firing rates (column ``rate_hz``) per population."""
+    return _hist_by_pop(df, "rate_hz", path, "firing rate (spikes/s)", "per-neuron firing rate")
+
+
+def isi_cv_histogram(df, path: Path) -> Path:
+    """Histogram of per-neuron ISI CV (column ``isi_cv``) per population."""
+    return _hist_by_pop(df, "isi_cv", path, "ISI coefficient of variation", "ISI irregularity")
+
+
+def fi_overlay(curves: dict, path: Path, *, status: str | None = None) -> Path:
+    """F-I curves overlaid: ``curves``: label → (currents_pA, rates_hz). ``status`` (e.g.
+    "skipped: ... not found") is written on the figure."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    if not curves:
+        _note(ax, status or "no F-I data")
+        return _save(fig, path)
+    for c, (label, (i_pa, f_hz)) in zip(_colors(len(curves)), curves.items(), strict=False):
+        order = np.argsort(i_pa)
+        ax.plot(np.asarray(i_pa)[order], np.asarray(f_hz)[order], "o-", color=c, ms=4,
+                label=label)
+    ax.set_xlabel("injected current (pA)")
+    ax.set_ylabel("firing rate during step (spikes/s)")
+    ax.set_title("F-I curve")
+    if status:
+        ax.text(0.02, 0.98, status, transform=ax.transAxes, va="top", fontsize=8)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pci_matrix(ss, path: Path, *, pci: float | None = None, status: str = "ok",
+               bin_ms: float = 5.0) -> Path:
+    """Binary significance matrix (sources × time bins) with the PCI in the title; a note with
+    ``status`` instead when there is no matrix."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if ss is None or np.asarray(ss).size == 0:
+        _note(ax, f"PCI: {status}")
+        return _save(fig, path)
+    ss = np.asarray(ss)
+    ax.imshow(ss, aspect="auto", interpolation="nearest", cmap="Greys",
+              extent=(0, ss.shape[1] * bin_ms, ss.shape[0], 0))
+    ax.set_xlabel("time after stimulus (ms)")
+    ax.set_ylabel("source (sorted by activity)")
+    ax.set_title(f"significant activity, PCI = {pci:.3f}" if pci is not None else "PCI")
+    return _save(fig, path)
+
+
+def weight_histograms(before: np.ndarray, after: np.ndarray, path: Path, *,
+                      unit: str = "pA") -> Path:
+    """Synaptic weight histograms before and after plasticity (weights in ``unit``)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    b, a = np.asarray(before, float), np.asarray(after, float)
+    both = np.concatenate([b, a]) if len(b) + len(a) else np.zeros(1)
+    edges = np.histogram_bin_edges(both, bins=50)
+    ax.hist(b, bins=edges, histtype="step", lw=1.5, label=f"before (mean {b.mean():.3g})"
+            if len(b) else "before")
+    ax.hist(a, bins=edges, histtype="step", lw=1.5, label=f"after (mean {a.mean():.3g})"
+            if len(a) else "after")
+    ax.set_xlabel(f"synaptic weight ({unit})")
+    ax.set_ylabel("synapses")
+    ax.set_title("weights before / after plasticity")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def connectome_comparison(pred: np.ndarray, ref: np.ndarray, names: list[str], path: Path, *,
+                          scores: dict | None = None, title: str = "") -> Path:
+    """Predicted vs reference binary adjacency (rows = pre, columns = post, same neuron order)
+    side by side, with an overlay panel (TP black, FP red, FN blue) and the scores as text."""
+    pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
+    if pred.size == 0:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        _note(ax, f"connectome comparison: {title or 'no common neurons'}")
+        return _save(fig, path)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5))
+    axes[0].imshow(pred, cmap="Greys", interpolation="nearest")
+    axes[0].set_title("reconstructed")
+    axes[1].imshow(ref, cmap="Greys", interpolation="nearest")
+    axes[1].set_title("reference")
+    rgb = np.ones(pred.shape + (3,))
+    rgb[pred & ref] = (0, 0, 0)
+    rgb[pred & ~ref] = (0.85, 0.1, 0.1)
+    rgb[~pred & ref] = (0.2, 0.4, 0.9)
+    axes[2].imshow(rgb, interpolation="nearest")
+    axes[2].set_title("overlay: TP black, FP red, FN blue")
+    for ax in axes:
+        ax.set_xlabel(f"postsynaptic neuron ({len(names)})")
+        ax.set_ylabel("presynaptic neuron")
+        if len(names) <= 40:
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=90, fontsize=6)
+            ax.set_yticks(range(len(names)))
+            ax.set_yticklabels(names, fontsize=6)
+    if scores:
+        txt = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in scores.items())
+        fig.suptitle(f"{title}  {txt}", fontsize=9)
+    elif title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str | None = None,
+                       model_rates: np.ndarray | None = None,
+                       reference_rates: np.ndarray | None = None) -> Path:
+    """Per-population mean rates, model vs reference (scatter with identity line; spikes/s);
+    with per-neuron arrays also their empirical CDFs side by side."""
+    two = model_rates is not None and reference_rates is not None
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(11 if two else 5.5, 4.5))
+    ax = axes[0] if two else axes
+    common = [p for p in model if p in reference and model[p] is not None
+              and reference[p] is not None]
+    if not common:
+        _note(ax, status or "no reference rates")
+        return _save(fig, path)
+    x = np.array([reference[p] for p in common], float)
+    y = np.array([model[p] for p in common], float)
+    ax.scatter(x, y, color="k")
+    for p, xi, yi in zip(common, x, y, strict=False):
+        ax.annotate(p, (xi, yi), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    hi = max(x.max(), y.max(), 1e-3) * 1.1
+    ax.plot([0, hi], [0, hi], "--", color="0.5")
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_xlabel("reference mean rate (spikes/s)")
+    ax.set_ylabel("model mean rate (spikes/s)")
+    ax.set_title("population rates" + (f" ({status})" if status else ""))
+    if two:
+        for lab, r in (("model", model_rates), ("reference", reference_rates)):
+            r = np.sort(np.asarray(r, float))
+            axes[1].step(r, np.arange(1, len(r) + 1) / max(len(r), 1), where="post", label=lab)
+        axes[1].set_xlabel("per-neuron rate (spikes/s)")
+        axes[1].set_ylabel("cumulative fraction")
+        axes[1].legend(fontsize=8)
+        axes[1].set_title("rate distributions")
+    return _save(fig, path)

@@ -1,0 +1,512 @@
+"""Validation stage: the reconstructed connectome against a published one, the model neuron's
+F-I curve against recordings, and the simulated rates against a reference simulator or table.
+
+Every score goes to ``scores.json`` with its definition and a ``status`` ("ok", "skipped: ...",
+"error: ..."); a part that cannot run (reference data missing, NEST absent) is skipped with the
+reason rather than failing the stage, unless ``missing: "error"``.
+
+(a) Connectome: the directed adjacency of the reconstruction (pairs with ≥ 1 synapse in
+``synapses.parquet``, by neuron ``name``) against a cect dataset, over the neurons present in
+both. Chemical synapses (directed): precision, recall, F1, chance level (= reference density
+over ordered pairs, the expected precision of a random prediction) and a one-sided
+hypergeometric p-value (P[overlap ≥ observed] drawing |predicted| pairs at random from all
+ordered pairs). Chemical ∪ gap junctions, undirected: the same scores over unordered pairs.
+Spearman ρ between the number of predicted contacts of a pair and its reference synapse count
+(0 where absent), over predicted pairs.
+
+(b) F-I: :func:`wbe.ephys.model_fi_curve` with the circuit's neuron model and (first neuron's)
+parameters at the recorded step currents, vs :func:`wbe.ephys.recorded_fi` of every NWB file:
+RMSE (Hz) over sweeps and rheobases (pA).
+
+(c) Rates: per-neuron rates of the simulation (from the metrics stage) vs the same simulation
+config run in NEST (:func:`wbe.reference.nest.run_in_nest`): two-sample KS distance over all
+neurons and per population, and model/reference mean-rate ratio per population; or, with a
+``{population: rate_hz}`` table, only the ratios.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+# cect dataset names → reader modules (module ``cect.readers.<name>`` exposing get_instance)
+CECT_READERS = {
+    "White1986": "White_whole",
+    "White_whole": "White_whole",
+    "Varshney": "VarshneyDataReader",
+    "Varshney2011": "VarshneyDataReader",
+    "Cook2019Herm": "Cook2019HermReader",
+    "Cook2019Male": "Cook2019MaleReader",
+    "Witvliet": "WitvlietDataReader8",  # adult (dataset 8)
+    **{f"Witvliet{k}": f"WitvlietDataReader{k}" for k in range(1, 9)},
+    "Wang2024Herm": "Wang2024HermReader",
+    "OpenWormUnified": "OpenWormUnifiedReader",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# (a) connectome
+# ----------------------------------------------------------------------------------------------
+
+
+def load_cect(reference: str) -> tuple[list[str], dict, dict]:
+    """Reference connectome from cect: ``reference`` is ``"cect:<name>"`` with a name from
+    :data:`CECT_READERS` (or a module of ``cect.readers``). Returns (neuron names,
+    chemical {(pre, post): synapse count}, gap junctions {frozenset-like sorted (a, b): count}).
+    cect's console output is suppressed."""
+    import importlib
+
+    if not reference.startswith("cect:"):
+        raise ValueError(f"reference must look like 'cect:<dataset>', got {reference!r}")
+    name = reference.split(":", 1)[1]
+    module = CECT_READERS.get(name, name)
+    try:
+        mod = importlib.import_module(f"cect.readers.{module}")
+    except ImportError as e:
+        raise ValueError(f"unknown cect dataset {name!r} ({e}); known: "
+                         f"{sorted(CECT_READERS)}") from e
+    with contextlib.redirect_stdout(io.StringIO()):
+        if hasattr(mod, "get_instance"):
+            ds = mod.get_instance()
+        else:
+            ds = getattr(mod, module).get_instance()
+        neurons, conns = ds.get_neuron_to_neuron_conns()
+    chem: dict[tuple[str, str], float] = {}
+    gap: dict[tuple[str, str], float] = {}
+    for c in conns:
+        if c.number is None or float(c.number) <= 0 or c.pre_cell == c.post_cell:
+            continue
+        if c.syntype == "Chemical":
+            key = (c.pre_cell, c.post_cell)
+            chem[key] = chem.get(key, 0.0) + float(c.number)
+        elif c.syntype == "GapJunction":
+            key = tuple(sorted((c.pre_cell, c.post_cell)))
+            gap[key] = max(gap.get(key, 0.0), float(c.number))  # listed both ways
+    return list(neurons), chem, gap
+
+
+def _prf(pred: set, ref: set, universe: int) -> dict:
+    from scipy.stats import hypergeom
+
+    tp = len(pred & ref)
+    precision = tp / len(pred) if pred else None
+    recall = tp / len(ref) if ref else None
+    f1 = (2 * precision * recall / (precision + recall)
+          if precision and recall else (0.0 if pred and ref else None))
+    p = float(hypergeom.sf(tp - 1, universe, len(ref), len(pred))) if universe else None
+    return {"n_predicted": len(pred), "n_reference": len(ref), "true_positives": tp,
+            "precision": precision, "recall": recall, "f1": f1,
+            "chance_precision": len(ref) / universe if universe else None,
+            "p_value_hypergeom": p, "n_pairs_universe": universe}
+
+
+def compare_connectomes(pred_contacts: dict[tuple[str, str], float], pred_neurons: list[str],
+                        ref_neurons: list[str], ref_chem: dict, ref_gap: dict) -> dict:
+    """Scores of a predicted directed connectome (``pred_contacts``: (pre, post) name → number of
+    contacts/synapses) against a reference (see :func:`load_cect`), over neurons in both."""
+    from scipy.stats import spearmanr
+
+    common = sorted(set(pred_neurons) & set(ref_neurons))
+    cs = set(common)
+    n = len(common)
+    pred = {k for k, v in pred_contacts.items()
+            if v > 0 and k[0] in cs and k[1] in cs and k[0] != k[1]}
+    ref = {k for k in ref_chem if k[0] in cs and k[1] in cs}
+    chem = _prf(pred, ref, n * (n - 1))
+    und_pred = {tuple(sorted(k)) for k in pred}
+    und_ref = {tuple(sorted(k)) for k in ref} | {k for k in ref_gap if k[0] in cs and k[1] in cs}
+    union = _prf(und_pred, und_ref, n * (n - 1) // 2)
+    pairs = sorted(pred)
+    x = np.array([pred_contacts[k] for k in pairs], float)
+    y = np.array([ref_chem.get(k, 0.0) for k in pairs], float)
+    if len(pairs) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        rho, p = spearmanr(x, y)
+        spear = {"rho": float(rho), "p_value": float(p), "n_pairs": len(pairs)}
+    else:
+        spear = {"rho": None, "p_value": None, "n_pairs": len(pairs),
+                 "note": "fewer than 3 pairs or a constant variable"}
+    return {"n_neurons_common": n, "n_neurons_predicted": len(set(pred_neurons)),
+            "n_neurons_reference": len(set(ref_neurons)), "chemical": chem,
+            "chemical_or_gap_undirected": union, "spearman_contacts_vs_synapses": spear,
+            "common_neurons": common}
+
+
+def read_predicted(connectome_dir: Path) -> tuple[list[str], dict[tuple[str, str], float]]:
+    """(neuron names, {(pre, post) name: number of synapses}) of a connectome-stage folder:
+    names from the circuit's node attribute ``name`` (all nodes, so unconnected neurons count),
+    contacts from ``synapses.parquet`` (``pre_name``/``post_name``, else ``pre``/``post`` node ids
+    mapped through the names)."""
+    connectome_dir = Path(connectome_dir)
+    syn_path = connectome_dir / "synapses.parquet"
+    if not syn_path.exists():
+        raise ValueError(f"{connectome_dir}: no synapses.parquet")
+    syn = pd.read_parquet(syn_path)
+    names: list[str] | None = None
+    cfg = connectome_dir / "circuit_config.json"
+    if cfg.exists():
+        from wbe.sonata import read_circuit
+
+        net = read_circuit(cfg)
+        names = []
+        for p in net.populations:
+            if not p.is_virtual and "name" in p.attributes:
+                names.extend(str(v) for v in np.asarray(p.attributes["name"]).tolist())
+    if "pre_name" in syn and "post_name" in syn:
+        pre, post = syn["pre_name"].astype(str), syn["post_name"].astype(str)
+        if names is None:
+            names = sorted(set(pre) | set(post))
+    else:
+        if not names:
+            raise ValueError(f"{syn_path}: no pre_name/post_name columns and no node names in "
+                             f"{cfg}")
+        arr = np.asarray(names)
+        pre, post = pd.Series(arr[syn["pre"].to_numpy()]), pd.Series(arr[syn["post"].to_numpy()])
+    counts = pd.DataFrame({"pre": pre.to_numpy(), "post": post.to_numpy()}).groupby(
+        ["pre", "post"]).size()
+    return list(names), {(a, b): float(v) for (a, b), v in counts.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# (b) F-I, (c) rates
+# ----------------------------------------------------------------------------------------------
+
+
+def _expand_nwb(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """NWB files named by ``paths`` (files or folders, relative to the project root)."""
+    from wbe.paths import resolve_data_path
+
+    found, missing = [], []
+    for s in paths:
+        p = resolve_data_path(s)
+        if p.is_dir():
+            found.extend(sorted(p.glob("*.nwb")))
+        elif p.exists():
+            found.append(p)
+        else:
+            missing.append(str(s))
+    return found, missing
+
+
+def fi_scores(model: str, params: dict, recorded: pd.DataFrame, *, current: str = "absolute",
+              dt_ms: float = 0.1, max_rate_hz: float | None = None) -> tuple[dict, dict]:
+    """Compare the model F-I with a recorded table (rows from :func:`wbe.ephys.recorded_fi`):
+    the model runs at every recorded step current (``current``: "absolute" or "delta") for the
+    median step duration. Returns (scores, curves for plotting)."""
+    from wbe.ephys import model_fi_curve, rheobase
+
+    col = "current_pA" if current == "absolute" else "delta_pA"
+    rec = recorded[recorded["step_duration_ms"] > 0]
+    dur = float(np.median(rec["step_duration_ms"]))
+    cur = rec[col].to_numpy(float)
+    grid = np.linspace(min(0.0, cur.min()), cur.max(), 41)
+    allc = np.concatenate([cur, grid])
+    rates = model_fi_curve(model, params, allc, duration_ms=dur, dt_ms=dt_ms)
+    model_at = rates[:len(cur)]
+    data = rec["rate_hz"].to_numpy(float)
+    rmse = float(np.sqrt(np.mean((model_at - data) ** 2)))
+    per_file = {}
+    for f, g in rec.groupby("file"):
+        idx = np.flatnonzero(rec["file"].to_numpy() == f)
+        per_file[f] = {"rmse_hz": float(np.sqrt(np.mean((model_at[idx] - data[idx]) ** 2))),
+                       "rheobase_data_pA": rheobase(g[col].to_numpy(float), g["rate_hz"]),
+                       "max_rate_data_hz": float(g["rate_hz"].max()), "n_sweeps": int(len(g))}
+    scores = {
+        "status": "ok", "current": col, "step_duration_ms": dur,
+        "rmse_hz": rmse,
+        "rheobase_model_pA": rheobase(allc, rates),
+        "rheobase_data_pA": rheobase(cur, data),
+        "per_file": per_file,
+        "model": {"name": model, "params": {k: float(np.ravel(v)[0]) for k, v in params.items()}},
+        "definition": "RMSE (spikes/s) between model and recorded firing rate during the step at "
+                      "the recorded step currents; rheobase = smallest current with rate > 0 "
+                      "(model: over recorded currents and a 41-point grid)",
+    }
+    curves = {f"data {f}": (g[col].to_numpy(float), g["rate_hz"].to_numpy(float))
+              for f, g in rec.groupby("file")}
+    order = np.argsort(allc)
+    curves[f"model {model}"] = (allc[order], rates[order])
+    return scores, curves
+
+
+def rate_scores(model_rates: dict[str, np.ndarray], reference_rates: dict[str, np.ndarray] | None,
+                reference_table: dict[str, float] | None = None) -> dict:
+    """KS distance (two-sample, per population and pooled) of per-neuron rates and per-population
+    mean-rate ratio model/reference. ``reference_table`` (pop → spikes/s) gives ratios only."""
+    from scipy.stats import ks_2samp
+
+    out: dict = {"per_population": {}}
+    pooled_m, pooled_r = [], []
+    for pop, m in model_rates.items():
+        m = np.asarray(m, float)
+        row: dict = {"model_mean_hz": float(m.mean()) if len(m) else None}
+        if reference_rates is not None and pop in reference_rates:
+            r = np.asarray(reference_rates[pop], float)
+            row["reference_mean_hz"] = float(r.mean()) if len(r) else None
+            if len(m) and len(r):
+                ks = ks_2samp(m, r)
+                row["ks_distance"] = float(ks.statistic)
+                row["ks_p_value"] = float(ks.pvalue)
+                pooled_m.append(m)
+                pooled_r.append(r)
+        elif reference_table is not None and pop in reference_table:
+            row["reference_mean_hz"] = float(reference_table[pop])
+        ref_mean = row.get("reference_mean_hz")
+        row["rate_ratio"] = (row["model_mean_hz"] / ref_mean
+                             if ref_mean and row["model_mean_hz"] is not None else None)
+        out["per_population"][pop] = row
+    if pooled_m:
+        ks = ks_2samp(np.concatenate(pooled_m), np.concatenate(pooled_r))
+        out["ks_distance_all"] = float(ks.statistic)
+        out["ks_p_value_all"] = float(ks.pvalue)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# stage
+# ----------------------------------------------------------------------------------------------
+
+
+class Params(BaseModel):
+    """Parameters of the ``validation`` stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field("cect:Cook2019Herm", description="reference connectome, "
+                                  "'cect:<dataset>' (White1986, Varshney, Cook2019Herm, "
+                                  "Cook2019Male, Witvliet, Witvliet1..8, Wang2024Herm, "
+                                  "OpenWormUnified); None skips (a)")
+    fi_nwb: list[str] = Field(["../shared/data/nwb/ferguson2015/"], description="current-clamp "
+                              "NWB files or folders of *.nwb for the F-I comparison (relative "
+                              "to the working directory)")
+    missing: str = Field("skip", description="'skip' (record status) or 'error' when reference "
+                         "data (NWB files, NEST) are missing")
+    fi_current: str = Field("absolute", description="F-I x axis: 'absolute' injected current "
+                            "during the step (pA, holding included) or 'delta' (step minus "
+                            "baseline, pA)")
+    spike_threshold_mV: float = Field(0.0, description="spike detection threshold (mV)")
+    refractory_ms: float = Field(2.0, gt=0, description="spike detection refractory (ms)")
+    fi_population: str | None = Field(None, description="population whose neuron model is "
+                                      "used for the model F-I; None = the first non-virtual")
+    fi_dt_ms: float = Field(0.1, gt=0, description="time step of the model F-I run (ms)")
+    rates_reference: str | dict[str, float] | None = Field(
+        "nest", description="'nest' (same simulation config run in NEST), a table "
+        "{population: rate (spikes/s)}, or None to skip")
+    t_start_ms: float | None = Field(None, description="rate window start for the reference run "
+                                     "(ms); None = the metrics stage's window")
+
+
+def _status_error(params: Params, msg: str) -> dict:
+    if params.missing == "error":
+        raise FileNotFoundError(msg)
+    return {"status": f"skipped: {msg}"}
+
+
+def _validate_connectome(params: Params, inputs: dict, out_dir: Path) -> dict:
+    from wbe import plots
+
+    if params.reference is None:
+        plots.connectome_comparison(np.zeros((0, 0)), np.zeros((0, 0)), [],
+                                    out_dir / "connectome_comparison.png", title="skipped")
+        return {"status": "skipped: reference is None"}
+    if inputs.get("connectome") is None:
+        return {"status": "skipped: no connectome input"}
+    names, contacts = read_predicted(Path(inputs["connectome"]))
+    ref_neurons, chem, gap = load_cect(params.reference)
+    res = compare_connectomes(contacts, names, ref_neurons, chem, gap)
+    common = res.pop("common_neurons")
+    idx = {nm: k for k, nm in enumerate(common)}
+    pred = np.zeros((len(common), len(common)), bool)
+    ref = np.zeros_like(pred)
+    for (a, b), v in contacts.items():
+        if a in idx and b in idx and v > 0 and a != b:
+            pred[idx[a], idx[b]] = True
+    for (a, b) in chem:
+        if a in idx and b in idx:
+            ref[idx[a], idx[b]] = True
+    c = res["chemical"]
+    plots.connectome_comparison(
+        pred, ref, common, out_dir / "connectome_comparison.png",
+        scores={"precision": c["precision"], "recall": c["recall"], "F1": c["f1"],
+                "chance": c["chance_precision"]} if c["n_predicted"] else None,
+        title=f"chemical synapses vs {params.reference} ({len(common)} common neurons)")
+    res.update({"status": "ok", "reference": params.reference,
+                "definition": __doc__.split("(b)")[0].split("(a)")[1].strip()})
+    if len(common) == 0:
+        res["status"] = "skipped: no neuron names in common with the reference"
+    return res
+
+
+def _validate_fi(params: Params, inputs: dict, out_dir: Path) -> dict:
+    from wbe import plots
+    from wbe.ephys import recorded_fi
+
+    files, missing = _expand_nwb(params.fi_nwb)
+    if missing or not files:
+        what = missing[0] if missing else ", ".join(params.fi_nwb) + " (no .nwb files)"
+        res = _status_error(params, f"{what} not found")
+        plots.fi_overlay({}, out_dir / "fi.png", status=f"F-I {res['status']}")
+        return res
+    rec = pd.concat([recorded_fi(f, threshold_mV=params.spike_threshold_mV,
+                                 refractory_ms=params.refractory_ms) for f in files],
+                    ignore_index=True)
+    recorded = {"files": [str(f) for f in files],
+                "sweeps": json.loads(rec.to_json(orient="records"))}
+    model = None
+    if inputs.get("connectome") is not None and (
+            Path(inputs["connectome"]) / "circuit_config.json").exists():
+        from wbe.sonata import read_circuit
+
+        net = read_circuit(Path(inputs["connectome"]) / "circuit_config.json")
+        pops = [p for p in net.populations if not p.is_virtual]
+        pop = net.population(params.fi_population) if params.fi_population else (
+            pops[0] if pops else None)
+        if pop is not None:
+            model = (pop.model, dict(pop.params))
+    if model is None:
+        res = {"status": "skipped: no neuron model (no connectome circuit)", "recorded": recorded}
+        plots.fi_overlay({f"data {f}": (g["current_pA"], g["rate_hz"])
+                          for f, g in rec.groupby("file")}, out_dir / "fi.png",
+                         status=res["status"])
+        return res
+    try:
+        import wbe.engine.simulator  # noqa: F401
+    except ImportError as e:
+        res = _status_error(params, f"engine not available ({e})")
+        res["recorded"] = recorded
+        return res
+    scores, curves = fi_scores(model[0], model[1], rec, current=params.fi_current,
+                               dt_ms=params.fi_dt_ms)
+    plots.fi_overlay(curves, out_dir / "fi.png",
+                     status=f"RMSE {scores['rmse_hz']:.2f} spikes/s")
+    scores["recorded"] = recorded
+    return scores
+
+
+def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
+    from wbe import plots
+
+    ref = params.rates_reference
+    if ref is None:
+        plots.rates_vs_reference({}, {}, out_dir / "rates_vs_reference.png", status="skipped")
+        return {"status": "skipped: rates_reference is None"}
+    mdir = inputs.get("metrics")
+    if mdir is None or not (Path(mdir) / "neuron_metrics.parquet").exists():
+        return {"status": "skipped: no metrics input"}
+    table = pd.read_parquet(Path(mdir) / "neuron_metrics.parquet")
+    if "source" in table:
+        table = table[table["source"] == "simulation"]
+    model_rates = {p: g["rate_hz"].to_numpy(float) for p, g in table.groupby("population",
+                                                                               sort=False)}
+    window = None
+    pm = Path(mdir) / "population_metrics.json"
+    if pm.exists():
+        window = json.loads(pm.read_text()).get("definitions", {}).get("window_ms")
+    ref_rates = None
+    if isinstance(ref, dict):
+        res = rate_scores(model_rates, None, ref)
+        res["reference"] = "table"
+    elif ref == "nest":
+        try:
+            from wbe.reference.nest import run_in_nest
+        except ImportError as e:
+            res = _status_error(params, f"NEST reference not available ({e})")
+            plots.rates_vs_reference({}, {}, out_dir / "rates_vs_reference.png",
+                                     status=res["status"])
+            return res
+        from wbe.metrics import neuron_metrics
+        from wbe.sonata import load_simulation
+
+        sim = Path(inputs["simulation"]) / "simulation_config.json"
+        net, run_cfg = load_simulation(sim)
+        out = run_in_nest(net, run_cfg)
+        spikes = out.spikes if hasattr(out, "spikes") else out
+        t0 = params.t_start_ms if params.t_start_ms is not None else (
+            window[0] if window else 0.0)
+        t1 = window[1] if window else run_cfg.tstop_ms
+        ref_rates = {}
+        for p in net.populations:
+            if p.is_virtual:
+                continue
+            t, ids = spikes.get(p.name, (np.zeros(0), np.zeros(0, np.int64)))
+            ref_rates[p.name] = neuron_metrics(t, ids, p.n, t_start_ms=t0, t_stop_ms=t1,
+                                               backend="numpy")["rate_hz"].to_numpy()
+        res = rate_scores(model_rates, ref_rates)
+        res["reference"] = "nest"
+        res["window_ms"] = [t0, t1]
+    else:
+        raise ValueError(f"rates_reference must be 'nest', a table or None, got {ref!r}")
+    res["status"] = "ok"
+    res["definition"] = ("KS distance = two-sample Kolmogorov-Smirnov statistic of per-neuron "
+                         "rates (spikes/s); rate_ratio = model mean / reference mean")
+    per = res["per_population"]
+    plots.rates_vs_reference(
+        {p: r["model_mean_hz"] for p, r in per.items()},
+        {p: r.get("reference_mean_hz") for p, r in per.items()},
+        out_dir / "rates_vs_reference.png", status=res["reference"],
+        model_rates=np.concatenate(list(model_rates.values())) if ref_rates else None,
+        reference_rates=np.concatenate(list(ref_rates.values())) if ref_rates else None)
+    return res
+
+
+def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
+    """Validation stage: writes ``scores.json`` ({"connectome", "fi", "rates"}, each with
+    ``status`` and definitions) and ``connectome_comparison.png``, ``fi.png``,
+    ``rates_vs_reference.png``. Returns the headline numbers."""
+    from wbe import plots
+
+    if params.missing not in ("skip", "error"):
+        raise ValueError(f"missing must be 'skip' or 'error', got {params.missing!r}")
+    if params.fi_current not in ("absolute", "delta"):
+        raise ValueError(f"fi_current must be 'absolute' or 'delta', got {params.fi_current!r}")
+    out_dir = Path(out_dir)
+    scores = {
+        "connectome": _validate_connectome(params, inputs, out_dir),
+        "fi": _validate_fi(params, inputs, out_dir),
+        "rates": _validate_rates(params, inputs, out_dir),
+    }
+    for name, fn, kw in (("connectome_comparison.png", plots.connectome_comparison,
+                          {"pred": np.zeros((0, 0)), "ref": np.zeros((0, 0)), "names": []}),
+                         ("fi.png", plots.fi_overlay, {"curves": {}}),
+                         ("rates_vs_reference.png", plots.rates_vs_reference,
+                          {"model": {}, "reference": {}})):
+        if not (out_dir / name).exists():  # every PNG exists, saying why it is empty
+            part = {"connectome_comparison.png": "connectome", "fi.png": "fi",
+                    "rates_vs_reference.png": "rates"}[name]
+            st = scores[part]["status"]
+            if name == "connectome_comparison.png":
+                fn(path=out_dir / name, title=st, **kw)
+            else:
+                fn(path=out_dir / name, status=st, **kw)
+    (out_dir / "scores.json").write_text(json.dumps(scores, indent=2, default=_json_default))
+    c = scores["connectome"].get("chemical", {})
+    return {
+        "connectome_status": scores["connectome"]["status"],
+        "chemical_precision": c.get("precision"), "chemical_recall": c.get("recall"),
+        "chemical_f1": c.get("f1"),
+        "fi_status": scores["fi"]["status"], "fi_rmse_hz": scores["fi"].get("rmse_hz"),
+        "rates_status": scores["rates"]["status"],
+        "ks_distance_all": scores["rates"].get("ks_distance_all"),
+    }
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def external_paths(params: Params) -> dict[str, Path]:
+    """External recordings this stage reads: part of its content key (fingerprinted)."""
+    from wbe.paths import resolve_data_path
+
+    return {f"fi_nwb[{k}]": resolve_data_path(p) for k, p in enumerate(params.fi_nwb)}
