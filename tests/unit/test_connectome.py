@@ -1,0 +1,172 @@
+"""Connectome stage: touch detection (exact on synthetic cylinders), direction, synapse
+clustering, Network building, SONATA write, and the real c302 chain on a handful of cells."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wbe import connectome, imaging, morphology, segmentation
+
+
+def _two_cylinders(type_a: int = 0, type_b: int = 0, gap: float = 0.05) -> pd.DataFrame:
+    """Two parallel skeletons along x (11 nodes, 1 µm apart, r = 0.5 µm) whose surfaces are
+    ``gap`` µm apart: only the 11 facing node pairs touch at touch_distance 0.1 µm."""
+    rows = []
+    for nid, y, t in ((1, 0.0, type_a), (2, 1.0 + gap, type_b)):
+        for k in range(11):
+            rows.append((nid, k + 1, t, float(k), y, 0.0, 0.5, k if k else -1))
+    return pd.DataFrame(rows, columns=morphology.NODE_COLUMNS)
+
+
+def test_two_touching_cylinders_exact_contacts():
+    nodes = _two_cylinders()
+    i, j, g = connectome.detect_touches(nodes[["x", "y", "z"]].to_numpy(),
+                                        nodes["radius"].to_numpy(),
+                                        nodes["neuron_id"].to_numpy(), 0.1)
+    assert len(i) == 11
+    np.testing.assert_array_equal(j - i, 11)  # node k of A with node k of B
+    np.testing.assert_allclose(g, 0.05)
+
+
+def test_cylinders_too_far_apart_do_not_touch():
+    nodes = _two_cylinders(gap=0.2)
+    i, _, _ = connectome.detect_touches(nodes[["x", "y", "z"]].to_numpy(),
+                                        nodes["radius"].to_numpy(),
+                                        nodes["neuron_id"].to_numpy(), 0.1)
+    assert len(i) == 0
+
+
+def test_detect_touches_matches_brute_force_with_mixed_radii():
+    rng = np.random.default_rng(3)
+    n = 400
+    xyz = rng.uniform(0, 10, (n, 3))
+    r = rng.choice([0.1, 0.2, 0.3, 2.0], n, p=[0.4, 0.3, 0.28, 0.02])
+    nid = rng.integers(0, 6, n)
+    i, j, g = connectome.detect_touches(xyz, r, nid, 0.15, chunk_nodes=1000)
+    d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1) - r[:, None] - r[None]
+    bi, bj = np.nonzero(np.triu((d <= 0.15) & (nid[:, None] != nid[None]), 1))
+    assert set(zip(i.tolist(), j.tolist())) == set(zip(bi.tolist(), bj.tolist()))
+    np.testing.assert_allclose(g, d[i, j])
+
+
+def test_symmetric_clustering_gives_expected_synapses():
+    nodes = _two_cylinders()
+    p = connectome.Params(min_synapse_spacing_um=3.0, direction="symmetric")
+    syn, names, soma, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
+    assert names == ["A", "B"]
+    assert counts == {"n_touches": 11, "n_contacts": 22, "n_synapses": 8}
+    # greedy along the apposition: x = 0, 3, 6, 9 in each direction
+    for pre, post in ((0, 1), (1, 0)):
+        s = syn[(syn.pre == pre) & (syn.post == post)]
+        np.testing.assert_allclose(sorted(s.x), [0, 3, 6, 9])
+    np.testing.assert_allclose(syn.y, 0.525)  # midway between the surfaces
+    np.testing.assert_allclose(syn.distance_um, 0.05)
+    assert list(syn.columns) == connectome.SYNAPSE_COLUMNS
+
+
+def test_typed_direction_axon_to_dendrite_only():
+    nodes = _two_cylinders(type_a=2, type_b=3)
+    p = connectome.Params(min_synapse_spacing_um=0.0)
+    syn, names, _, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
+    assert counts["n_synapses"] == 11
+    assert set(zip(syn.pre_name, syn.post_name)) == {("A", "B")}
+    # a dendrite never drives: reversed types give B → A
+    syn2, *_ = connectome.find_synapses(_two_cylinders(3, 2), {1: "A", 2: "B"}, p)
+    assert set(zip(syn2.pre_name, syn2.post_name)) == {("B", "A")}
+    # axon-axon touches count with the default post types, not with post_types=[1, 3, 4]
+    aa = _two_cylinders(2, 2)
+    assert len(connectome.find_synapses(aa, {1: "A", 2: "B"}, p)[0]) == 22
+    p134 = connectome.Params(min_synapse_spacing_um=0.0, post_types=[1, 3, 4])
+    assert len(connectome.find_synapses(aa, {1: "A", 2: "B"}, p134)[0]) == 0
+
+
+def test_fragments_merge_by_name_and_network_weights():
+    nodes = _two_cylinders()
+    frag = nodes[nodes.neuron_id == 2].copy()
+    frag["neuron_id"] = 3
+    frag["y"] = -1.05  # a fragment of A on the other side of A: touches A only
+    nodes = pd.concat([nodes, frag], ignore_index=True)
+    p = connectome.Params(min_synapse_spacing_um=3.0, direction="symmetric",
+                          weight_per_synapse_pA=10.0, delay_ms=1.5)
+    syn, names, soma, _ = connectome.find_synapses(nodes, {1: "A", 2: "B", 3: "B~2"}, p)
+    assert names == ["A", "B"]
+    net = connectome.build_network(names, soma, syn, p)
+    pop = net.populations[0]
+    assert pop.name == "neurons" and pop.model == "iaf_psc_exp" and pop.n == 2
+    assert list(pop.attributes["name"]) == ["A", "B"]
+    proj = net.projections[0]
+    assert proj.kind == "chemical" and proj.name == "chemical"
+    # B and B~2 are one neuron: their contacts with A (on both sides of A, 1.05 µm apart)
+    # cluster together → still x = 0, 3, 6, 9 in each direction
+    m, nm = connectome.connectome_matrix(net)
+    assert nm == ["A", "B"] and m[0, 1] == 4 and m[1, 0] == 4
+    assert (syn.pre_name + syn.post_name).isin(["AB", "BA"]).all()
+    np.testing.assert_allclose(proj.weight, proj.attributes["n_synapses"] * 10.0)
+    np.testing.assert_allclose(proj.delay_ms, 1.5)
+
+
+def test_no_touches_gives_empty_projection():
+    nodes = _two_cylinders(gap=5.0)
+    p = connectome.Params()
+    syn, names, soma, _ = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
+    net = connectome.build_network(names, soma, syn, p)
+    assert len(syn) == 0 and len(net.projections[0]) == 0 and net.populations[0].n == 2
+
+
+def _chain(tmp_path: Path, cells: list[str], y_range=(-275.0, -245.0), vs=0.25) -> dict:
+    dirs = {k: tmp_path / k for k in ("imaging", "segmentation", "morphology", "connectome")}
+    for d in dirs.values():
+        d.mkdir()
+    s = {"imaging": imaging.run(imaging.Params(c302_cells=cells, c302_voxel_size_um=vs,
+                                               c302_y_range_um=y_range), {}, dirs["imaging"])}
+    s["segmentation"] = segmentation.run(segmentation.Params(), {"imaging": dirs["imaging"]},
+                                         dirs["segmentation"])
+    s["morphology"] = morphology.run(
+        morphology.Params(), {"segmentation": dirs["segmentation"], "imaging": dirs["imaging"]},
+        dirs["morphology"], progress=False)
+    s["dirs"] = dirs
+    return s
+
+
+def test_c302_handful_chain_to_synapses_real(tmp_path):
+    cells = ["AIBL", "AIYL", "AVAL", "AVAR", "RIAL", "RIBL", "SMDDL"]
+    s = _chain(tmp_path, cells)
+    d = s["dirs"]
+    nodes = pd.read_parquet(d["morphology"] / "nodes.parquet")
+    with open(d["morphology"] / "neurons.csv") as fh:
+        segs = {int(r["neuron_id"]): r["name"] for r in csv.DictReader(fh)}
+    p = connectome.Params()
+    syn, names, soma, counts = connectome.find_synapses(nodes, segs, p)
+    assert set(names) <= set(cells) and len(names) >= 5
+    assert counts["n_touches"] > 0 and counts["n_synapses"] > 0
+    net = connectome.build_network(names, soma, syn, p)
+    assert len(net.projections[0]) > 0
+    assert not np.isnan(np.c_[[net.populations[0].attributes[c] for c in "xyz"]]).any()
+    # AVAL's soma position (worm coordinates, µm) is recovered from its skeleton
+    k = names.index("AVAL")
+    np.testing.assert_allclose(soma[k], [-0.55, -271.5, 37.983], atol=1.5)
+
+
+def test_run_writes_sonata_and_synapses(tmp_path):
+    pytest.importorskip("wbe.sonata")
+    from wbe.sonata import read_circuit
+
+    s = _chain(tmp_path, ["AVAL", "AVAR", "RIAL", "AIBL"], y_range=(-268.0, -250.0), vs=0.3)
+    d = s["dirs"]
+    summary = connectome.run(connectome.Params(), {"morphology": d["morphology"]},
+                             d["connectome"])
+    for f in ("circuit_config.json", "synapses.parquet", "network/nodes.h5",
+              "network/edges.h5"):
+        assert (d["connectome"] / f).exists(), f
+    syn = pd.read_parquet(d["connectome"] / "synapses.parquet")
+    assert len(syn) == summary["n_synapses"]
+    net = read_circuit(d["connectome"] / "circuit_config.json")
+    assert net.populations[0].n == summary["n_neurons"]
+    assert len(net.projections[0]) == summary["n_edges"]
+    m, names = connectome.load_connectome_matrix(d["connectome"])
+    assert m.sum() == len(syn) and len(names) == summary["n_neurons"]
