@@ -563,7 +563,9 @@ def load_source(params: Params) -> tuple[np.ndarray, dict]:
     """Read a file source; returns (volume (z,y,x), attrs with voxel_size_nm/source/kind)."""
     if params.path is None:
         raise ValueError(f"source {params.source!r} needs `path`")
-    path = Path(params.path)
+    from wbe.paths import resolve_data_path
+
+    path = resolve_data_path(params.path)
     if not path.exists():
         raise ValueError(f"{path}: no such file or folder")
     vs = params.voxel_size_nm
@@ -650,3 +652,12 @@ __all__ = [
     "voxelise_c302", "Voxelised", "read_numpy", "read_tiff", "read_png", "read_crackle",
     "read_nifti", "apply_crop", "load_source",
 ]
+
+
+def external_paths(params: Params) -> dict[str, Path]:
+    """The data this stage reads from outside the store: part of its content key."""
+    from wbe.paths import resolve_data_path
+
+    if params.source == "c302":
+        return {"c302_cells": c302_cell_dir()}
+    return {"source": resolve_data_path(params.path)} if params.path else {}

@@ -1,0 +1,219 @@
+"""A circuit built with bmtk's NetworkBuilder (as bmtk writes it) loads into the right Network."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wbe.sonata import load_simulation, read_circuit, read_spikes
+
+bmtk_builder = pytest.importorskip("bmtk.builder")
+
+
+@pytest.fixture()
+def bmtk_circuit(tmp_path):
+    """A small bmtk PointNet circuit and its configs in ``tmp_path``."""
+    return build_bmtk_circuit(tmp_path)
+
+
+def build_bmtk_circuit(tmp_path):
+    """Build a small bmtk PointNet circuit and its configs in ``tmp_path``."""
+    NetworkBuilder = bmtk_builder.NetworkBuilder
+    net = NetworkBuilder("V1")
+    net.add_nodes(N=3, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
+                  dynamics_params="exc.json", pop_name="E", ei="e")
+    net.add_nodes(N=2, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
+                  dynamics_params="inh.json", pop_name="I", ei="i", x=[1.0, 2.0])
+    net.add_edges(source={"ei": "e"}, target={"ei": "i"}, connection_rule=2, syn_weight=150.0,
+                  delay=1.5, dynamics_params="e2i.json", model_template="static_synapse")
+    net.add_edges(source={"ei": "i"}, target={"ei": "e"}, connection_rule=lambda s, t: 1,
+                  syn_weight=-300.0, delay=2.0, dynamics_params="i2e.json",
+                  model_template="static_synapse")
+    net.build()
+    net.save(output_dir=str(tmp_path / "network"))
+    lgn = NetworkBuilder("LGN")
+    lgn.add_nodes(N=4, model_type="virtual", pop_name="lgn")
+    e = lgn.add_edges(source=lgn.nodes(), target=net.nodes(ei="e"), connection_rule=1,
+                      delay=1.0, dynamics_params="static.json", model_template="static_synapse")
+    e.add_properties("syn_weight", rule=lambda s, t: 200.0 + 100.0 * s.node_id,
+                     dtypes=float)
+    lgn.build()
+    lgn.save(output_dir=str(tmp_path / "network"))
+
+    comp = tmp_path / "components"
+    (comp / "point_neuron_models").mkdir(parents=True)
+    (comp / "synaptic_models").mkdir()
+    (comp / "point_neuron_models/exc.json").write_text(json.dumps(
+        {"I_e": 376.0, "V_m": -70.0, "tau_m": 10.0, "C_m": 250.0}))
+    (comp / "point_neuron_models/inh.json").write_text(json.dumps({"I_e": 0.0}))
+    for f in ("e2i", "i2e", "static"):
+        (comp / f"synaptic_models/{f}.json").write_text("{}")
+
+    circuit = {
+        "manifest": {"$BASE_DIR": "${configdir}", "$NETWORK_DIR": "$BASE_DIR/network",
+                     "$COMPONENTS_DIR": "$BASE_DIR/components"},
+        "components": {"point_neuron_models_dir": "$COMPONENTS_DIR/point_neuron_models",
+                       "synaptic_models_dir": "$COMPONENTS_DIR/synaptic_models"},
+        "networks": {
+            "nodes": [{"nodes_file": f"$NETWORK_DIR/{p}_nodes.h5",
+                       "node_types_file": f"$NETWORK_DIR/{p}_node_types.csv"}
+                      for p in ("V1", "LGN")],
+            "edges": [{"edges_file": f"$NETWORK_DIR/{e}_edges.h5",
+                       "edge_types_file": f"$NETWORK_DIR/{e}_edge_types.csv"}
+                      for e in ("V1_V1", "LGN_V1")],
+        },
+    }
+    (tmp_path / "circuit_config.json").write_text(json.dumps(circuit, indent=2))
+
+    from bmtk.utils.reports.spike_trains import SpikeTrains
+
+    (tmp_path / "inputs").mkdir()
+    st = SpikeTrains(population="LGN")
+    st.add_spikes(node_ids=0, timestamps=[1.0, 5.5])
+    st.add_spikes(node_ids=3, timestamps=[2.0, 3.0, 3.1, 45.0, 45.1, 45.2, 70.3])
+    st.add_spikes(node_ids=2, timestamps=[44.0, 44.1, 61.7])
+    st.to_sonata(str(tmp_path / "inputs/lgn_spikes.h5"))
+    (tmp_path / "node_sets.json").write_text(json.dumps(
+        {"lgn": {"population": "LGN"}, "exc": {"population": "V1", "ei": "e"}}))
+    sim = {
+        "manifest": {"$BASE_DIR": "${configdir}", "$INPUT_DIR": "$BASE_DIR/inputs",
+                     "$OUTPUT_DIR": "$BASE_DIR/output"},
+        "network": "circuit_config.json",
+        "target_simulator": "NEST",
+        "run": {"tstop": 100.0, "dt": 0.1},
+        "conditions": {},
+        "node_sets_file": "$BASE_DIR/node_sets.json",
+        "inputs": {
+            "LGN_spikes": {"input_type": "spikes", "module": "sonata",
+                           "input_file": "$INPUT_DIR/lgn_spikes.h5", "node_set": "lgn"},
+            "clamp": {"input_type": "current_clamp", "module": "IClamp", "node_set": "exc",
+                      "amp": 150.0, "delay": 10.0, "duration": 20.0},
+        },
+        "output": {"output_dir": "$OUTPUT_DIR", "spikes_file": "spikes.h5"},
+    }
+    (tmp_path / "simulation_config.json").write_text(json.dumps(sim, indent=2))
+    return tmp_path
+
+
+def test_bmtk_circuit_loads(bmtk_circuit):
+    net = read_circuit(bmtk_circuit / "circuit_config.json")
+    v1, lgn = net.population("V1"), net.population("LGN")
+    assert (v1.model, v1.n, lgn.model, lgn.n) == ("iaf_psc_alpha", 5, "virtual", 4)
+    # per-type JSON parameters; a parameter one type leaves out takes NEST's default
+    np.testing.assert_array_equal(v1.params["I_e"], [376.0, 376.0, 376.0, 0.0, 0.0])
+    np.testing.assert_array_equal(v1.params["V_m"], [-70.0] * 5)
+    np.testing.assert_array_equal(v1.params["C_m"], 250.0)
+    np.testing.assert_array_equal(v1.params["tau_m"], 10.0)
+    # node-type CSV columns and per-group datasets become attributes
+    assert list(v1.attributes["ei"]) == ["e", "e", "e", "i", "i"]
+    assert list(v1.attributes["pop_name"]) == ["E", "E", "E", "I", "I"]
+    np.testing.assert_array_equal(v1.attributes["x"][3:], [1.0, 2.0])
+    assert np.isnan(v1.attributes["x"][:3]).all()
+
+    pr = {p.name: p for p in net.projections}
+    rec = pr["V1_to_V1"]
+    assert (rec.source, rec.target) == ("V1", "V1")
+    e2i = rec.source_ids < 3
+    assert e2i.sum() == 6 and (~e2i).sum() == 6
+    # effective weight = syn_weight (edge-types CSV) × nsyns (edges.h5): connection_rule=2
+    np.testing.assert_array_equal(rec.weight[e2i], 300.0)
+    np.testing.assert_array_equal(rec.weight[~e2i], -300.0)
+    np.testing.assert_array_equal(rec.delay_ms[e2i], 1.5)
+    np.testing.assert_array_equal(rec.delay_ms[~e2i], 2.0)
+    ff = pr["LGN_to_V1"]
+    assert (ff.source, ff.target, len(ff)) == ("LGN", "V1", 12)
+    # value in edges.h5 (per-edge syn_weight) is used; delay comes from the CSV
+    np.testing.assert_array_equal(ff.weight, 200.0 + 100.0 * ff.source_ids)
+    np.testing.assert_array_equal(ff.delay_ms, 1.0)
+    assert set(ff.target_ids.tolist()) == {0, 1, 2}
+
+
+def test_bmtk_simulation_loads(bmtk_circuit):
+    net, run = load_simulation(bmtk_circuit / "simulation_config.json")
+    assert (run.tstop_ms, run.dt_ms) == (100.0, 0.1)
+    (st,) = net.spike_trains
+    assert st.population == "LGN"
+    np.testing.assert_array_equal(st.times_ms[:4], [1.0, 2.0, 3.0, 3.1])
+    np.testing.assert_array_equal(st.node_ids[:4], [0, 3, 3, 3])
+    assert len(st.times_ms) == 12
+    (c,) = net.currents
+    assert (c.target, c.amplitude_pA, c.start_ms, c.stop_ms) == ("V1", 150.0, 10.0, 30.0)
+    np.testing.assert_array_equal(c.node_ids, [0, 1, 2])
+    # bmtk's spike files read back with wbe
+    spikes = read_spikes(bmtk_circuit / "inputs/lgn_spikes.h5")
+    assert set(spikes) == {"LGN"}
+
+
+@pytest.mark.nest
+def test_bmtk_pointnet_and_run_in_nest_agree(bmtk_circuit):
+    """bmtk PointNet (driving NEST) and wbe's reader + NEST runner give the same spikes: the
+    SONATA conventions (nsyns, CSV vs h5 values, delays, spike inputs, IClamp) agree."""
+    pointnet = pytest.importorskip("bmtk.simulator.pointnet")
+    pytest.importorskip("nest")
+    from wbe.reference.nest import run_in_nest
+
+    conf = pointnet.Config.from_json(str(bmtk_circuit / "simulation_config.json"))
+    conf.build_env()
+    net = pointnet.PointNetwork.from_config(conf)
+    pointnet.PointSimulator.from_config(conf, net).run()
+    bmtk_spikes = read_spikes(bmtk_circuit / "output" / "spikes.h5")["V1"]
+
+    network, run = load_simulation(bmtk_circuit / "simulation_config.json")
+    ours = run_in_nest(network, run)["V1"]
+    assert len(ours[0]) > 10 and (ours[1] >= 3).any()  # inhibitory cells fire too
+    o = np.lexsort((bmtk_spikes[1], bmtk_spikes[0]))
+    np.testing.assert_allclose(bmtk_spikes[0][o], ours[0], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(bmtk_spikes[1][o], ours[1])
+
+
+@pytest.mark.nest
+def test_bmtk_pointnet_runs_wbe_written_circuit(tmp_path, monkeypatch):
+    """bmtk PointNet reads what wbe writes: same spikes as NEST run on the original Network."""
+    pointnet = pytest.importorskip("bmtk.simulator.pointnet")
+    pytest.importorskip("nest")
+    from wbe.engine.network import (
+        CurrentInput,
+        Network,
+        Population,
+        Projection,
+        RunConfig,
+        SpikeTrainInput,
+    )
+    from wbe.reference.nest import run_in_nest
+    from wbe.sonata import write_circuit, write_simulation_config
+
+    rng = np.random.default_rng(4)
+    n_e, n_i, n_v = 20, 5, 4
+    v0 = rng.choice([-70.0, -62.0, -58.0], n_e)  # three node types
+    pops = [Population("lgn", "virtual", n_v),
+            Population("exc", "iaf_psc_exp", n_e, {"V_m": v0, "I_e": 300.0, "tau_syn_ex": 0.5}),
+            Population("inh", "iaf_psc_alpha", n_i, {"I_e": 350.0})]
+    m = 80
+    projs = [Projection("lgn_exc", "lgn", "exc", rng.integers(0, n_v, m), rng.integers(0, n_e, m),
+                        rng.uniform(100, 400, m), np.round(rng.uniform(0.1, 3.0, m), 1)),
+             Projection("exc_inh", "exc", "inh", rng.integers(0, n_e, m), rng.integers(0, n_i, m),
+                        rng.uniform(50, 200, m), np.round(rng.uniform(0.5, 2.0, m), 1)),
+             Projection("inh_exc", "inh", "exc", rng.integers(0, n_i, m), rng.integers(0, n_e, m),
+                        -rng.uniform(100, 400, m), np.full(m, 0.8))]
+    net = Network(pops, projs,
+                  spike_trains=[SpikeTrainInput("stim", "lgn", rng.integers(0, n_v, 30),
+                                                np.round(rng.uniform(1, 150, 30), 1))],
+                  currents=[CurrentInput("clamp", "inh", np.array([0, 1]), 250.0, 40.0, 90.0)])
+    run = RunConfig(tstop_ms=200.0, dt_ms=0.1, seed=3)
+    cc = write_circuit(tmp_path / "sim", net)
+    sc = write_simulation_config(tmp_path / "sim", cc, net, run)
+    monkeypatch.chdir(tmp_path / "sim")  # bmtk resolves "$BASE_DIR": "." against the cwd
+    conf = pointnet.Config.from_json(str(sc))
+    conf.build_env()
+    pnet = pointnet.PointNetwork.from_config(conf)
+    pointnet.PointSimulator.from_config(conf, pnet).run()
+    theirs = read_spikes(tmp_path / "sim/output/spikes.h5")
+    ours = run_in_nest(net, run)
+    assert len(ours["exc"][0]) > 2 and len(ours["inh"][0]) > 10
+    for pop in ("exc", "inh"):
+        t, i = theirs[pop]
+        o = np.lexsort((i, t))
+        np.testing.assert_allclose(t[o], ours[pop][0], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(i[o], ours[pop][1])

@@ -1,0 +1,1 @@
+"""Independent reference simulators (NEST) that wbe is checked against."""

@@ -1,0 +1,208 @@
+"""Run a :class:`~wbe.engine.network.Network` in NEST 3 — the independent reference simulator.
+
+The network is built node for node and synapse for synapse as described (explicit source/target
+arrays, per-neuron parameters), so wbe's engine and NEST simulate the same model; only the
+random streams (Poisson input) differ.
+
+Mapping:
+
+* population → ``nest.Create(model, n)`` with scalar parameters at creation and per-neuron arrays
+  set afterwards (NEST's names and units are the model's);
+* virtual population → one ``spike_generator`` per node carrying its :class:`SpikeTrainInput`
+  spikes, connected directly to the targets (as bmtk PointNet does), so a spike at t acts at
+  t + delay; plastic projections from virtual sources go through ``parrot_neuron`` relays fed one
+  step early;
+* projection → ``nest.Connect(pre_ids, post_ids, "one_to_one", syn_spec)`` with arrays of weights
+  (target model's unit) and delays (ms, NEST rounds them to the dt grid); STDP → a copy of
+  ``stdp_synapse`` with ``mu_plus = mu_minus = 0`` and ``tau_minus`` set on the target neurons;
+* :class:`PoissonInput` → a ``poisson_generator`` (independent train per target) with the given
+  rate, weight and delay (one generator per node when rates differ per node);
+* :class:`CurrentInput` → a ``dc_generator`` (amplitude pA, start, stop) connected with delay dt;
+* spikes of non-virtual populations (or ``run.record_spikes``) → ``spike_recorder``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from wbe.engine.network import Network, RunConfig
+
+__all__ = ["run_in_nest"]
+
+
+def _import_nest():
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest  # noqa: PLC0415  (slow import, only when used)
+
+    return nest
+
+
+def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Simulate ``network`` for ``run.tstop_ms`` at resolution ``run.dt_ms`` in NEST with
+    ``threads`` threads and RNG seed ``run.seed``. Returns population → (spike times in ms
+    float64, local node ids int64), sorted by (time, node id), like the engine's
+    ``SimResult.spikes``. Gap junctions are not supported (``NotImplementedError``)."""
+    nest = _import_nest()
+    nest.ResetKernel()
+    if hasattr(nest, "VerbosityLevel"):
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    else:
+        nest.set_verbosity("M_ERROR")
+    nest.resolution = float(run.dt_ms)
+    nest.local_num_threads = int(threads)
+    nest.rng_seed = int(run.seed) % (2**31 - 2) + 1
+    dt = float(run.dt_ms)
+
+    first_gid: dict[str, int] = {}
+    nodes = {}
+    sg_gids: dict[str, np.ndarray] = {}
+    # tau_minus of targets of plastic projections (a neuron parameter in NEST)
+    tau_minus: dict[str, float] = {}
+    for pr in network.projections:
+        if pr.stdp is not None:
+            tau_minus[pr.target] = pr.stdp.tau_minus_ms
+
+    for pop in network.populations:
+        if pop.is_virtual:
+            # one spike_generator per virtual node, carrying that node's spikes
+            gens = nest.Create("spike_generator", pop.n)
+            times: list[list[float]] = [[] for _ in range(pop.n)]
+            for st in network.spike_trains:
+                if st.population != pop.name:
+                    continue
+                for nid, t in zip(np.asarray(st.node_ids).tolist(),
+                                  np.asarray(st.times_ms).tolist()):
+                    times[nid].append(t)
+            params = [{"spike_times": sorted(t)} for t in times]
+            if any(params_i["spike_times"] for params_i in params):
+                gens.set(params)
+            nodes[pop.name] = gens
+            sg_gids[pop.name] = np.asarray(gens.tolist(), dtype=np.int64)
+            first_gid[pop.name] = int(sg_gids[pop.name][0]) if pop.n else 0
+            continue
+        scalars = {k: float(v) for k, v in pop.params.items() if np.ndim(v) == 0}
+        if pop.name in tau_minus:
+            scalars["tau_minus"] = tau_minus[pop.name]
+        nc = nest.Create(pop.model, pop.n, params=scalars)
+        arrays = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in pop.params.items()
+                  if np.ndim(v) != 0}
+        if arrays:
+            nc.set(arrays)
+        nodes[pop.name] = nc
+        first_gid[pop.name] = int(nc.tolist()[0]) if pop.n else 0
+
+    def gids(popname: str, ids) -> np.ndarray:
+        return np.asarray(ids, dtype=np.int64) + first_gid[popname]
+
+    parrots: dict[str, np.ndarray] = {}
+    for k, pr in enumerate(network.projections):
+        if len(pr) == 0:
+            continue
+        if pr.kind == "electrical":
+            raise NotImplementedError("gap junctions are not supported by run_in_nest")
+        syn: dict = {"weight": np.asarray(pr.weight, dtype=np.float64),
+                     "delay": np.asarray(pr.delay_ms, dtype=np.float64)}
+        src_gids = gids(pr.source, pr.source_ids)
+        if pr.stdp is not None:
+            s = pr.stdp
+            name = f"wbe_stdp_{k}"
+            nest.CopyModel("stdp_synapse", name, {
+                "tau_plus": s.tau_plus_ms, "lambda": s.lambda_, "alpha": s.alpha,
+                "Wmax": s.Wmax, "mu_plus": 0.0, "mu_minus": 0.0})
+            syn["synapse_model"] = name
+            if network.population(pr.source).is_virtual:
+                src_gids = _parrot_relays(nest, network, pr.source, parrots, dt)[pr.source_ids]
+        else:
+            syn["synapse_model"] = "static_synapse"
+        nest.Connect(src_gids, gids(pr.target, pr.target_ids), "one_to_one", syn)
+
+    for p in network.poisson:
+        ids = np.asarray(p.node_ids, dtype=np.int64)
+        if len(ids) == 0:
+            continue
+        window = {"start": float(p.start_ms)}
+        if math.isfinite(p.stop_ms):
+            window["stop"] = float(p.stop_ms)
+        targets = gids(p.target, ids)
+        syn = {"weight": float(p.weight), "delay": float(p.delay_ms)}
+        if np.ndim(p.rate_hz) == 0:
+            pg = nest.Create("poisson_generator", params={"rate": float(p.rate_hz), **window})
+            nest.Connect(pg, nest.NodeCollection(targets.tolist()), "all_to_all", syn)
+        else:
+            rates = np.asarray(p.rate_hz, dtype=np.float64)
+            pg = nest.Create("poisson_generator", len(ids), params=window)
+            pg.set([{"rate": float(r)} for r in rates])
+            nest.Connect(np.asarray(pg.tolist(), dtype=np.int64), targets, "one_to_one",
+                         {"weight": np.full(len(ids), float(p.weight)),
+                          "delay": np.full(len(ids), float(p.delay_ms))})
+
+    for c in network.currents:
+        ids = np.asarray(c.node_ids, dtype=np.int64)
+        if len(ids) == 0:
+            continue
+        amps = np.broadcast_to(np.asarray(c.amplitude_pA, dtype=np.float64), ids.shape)
+        window = {"start": float(c.start_ms)}
+        if math.isfinite(c.stop_ms):
+            window["stop"] = float(c.stop_ms)
+        gen = nest.Create("dc_generator", len(ids), params=window)
+        gen.set([{"amplitude": float(a)} for a in amps])
+        nest.Connect(np.asarray(gen.tolist(), dtype=np.int64), gids(c.target, ids),
+                     "one_to_one", {"weight": np.ones(len(ids)), "delay": np.full(len(ids), dt)})
+
+    record = run.record_spikes
+    if record is None:
+        record = [p.name for p in network.populations if not p.is_virtual]
+    recorders = {}
+    for name in record:
+        if network.population(name).is_virtual:
+            continue  # their spikes are the given spike trains
+        rec = nest.Create("spike_recorder")
+        nest.Connect(nodes[name], rec)
+        recorders[name] = rec
+
+    nest.Simulate(float(run.tstop_ms))
+
+    out = {}
+    for name in record:
+        if name in recorders:
+            ev = recorders[name].get("events")
+            t = np.asarray(ev["times"], dtype=np.float64)
+            local = np.asarray(ev["senders"], dtype=np.int64) - first_gid[name]
+        else:
+            trains = [st for st in network.spike_trains if st.population == name]
+            t = np.concatenate([np.asarray(st.times_ms, np.float64) for st in trains] or
+                               [np.zeros(0)])
+            local = np.concatenate([np.asarray(st.node_ids, np.int64) for st in trains] or
+                                   [np.zeros(0, np.int64)])
+            keep = t <= run.tstop_ms
+            t, local = t[keep], local[keep]
+        o = np.lexsort((local, t))
+        out[name] = (t[o], local[o].astype(np.int64))
+    return out
+
+
+def _parrot_relays(nest, network: Network, popname: str, parrots: dict, dt: float) -> np.ndarray:
+    """Parrot neurons repeating the virtual population's spikes at their own times (fed by
+    a second set of spike generators one step early, connected with delay dt)."""
+    if popname in parrots:
+        return parrots[popname]
+    pop = network.population(popname)
+    par = nest.Create("parrot_neuron", pop.n)
+    gens = nest.Create("spike_generator", pop.n)
+    times: list[list[float]] = [[] for _ in range(pop.n)]
+    for st in network.spike_trains:
+        if st.population == popname:
+            for nid, t in zip(np.asarray(st.node_ids).tolist(),
+                              np.asarray(st.times_ms).tolist()):
+                if t - dt <= 0:
+                    raise ValueError(f"spike at {t} ms of virtual population {popname!r} "
+                                     f"cannot be relayed through a parrot neuron (needs t > dt)")
+                times[nid].append(round((t - dt) / dt) * dt)
+    gens.set([{"spike_times": sorted(t)} for t in times])
+    nest.Connect(gens, par, "one_to_one", {"delay": dt})
+    parrots[popname] = np.asarray(par.tolist(), dtype=np.int64)
+    return parrots[popname]
