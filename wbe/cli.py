@@ -67,7 +67,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from wbe import store
-    from wbe.config import _format_errors, stage_module
+    from wbe.config import _format_errors, stage_module, stage_upstream
 
     stage = args.command
     module = stage_module(stage)
@@ -77,7 +77,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
         print(_format_errors(exc, f"--params of {stage}"), file=sys.stderr)
         return 2
     inputs = _parse_inputs(args.input or [])
-    expected = set(store.STAGES[stage])
+    expected = set(stage_upstream(stage, params))
     if set(inputs) != expected:
         print(f"wbe {stage}: inputs must be exactly {sorted(expected)}, got {sorted(inputs)}",
               file=sys.stderr)

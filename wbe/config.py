@@ -96,6 +96,14 @@ def load_config_file(path: Path) -> BaseModel:
     return load_config(data, str(path))
 
 
+def stage_upstream(stage: str, params: BaseModel) -> tuple[str, ...]:
+    """The stages whose outputs ``stage`` reads with these parameters: ``store.STAGES`` unless
+    the stage module narrows it with ``upstream(params)`` (e.g. a connectome imported from a
+    dataset needs no imaging)."""
+    fn = getattr(stage_module(stage), "upstream", None)
+    return tuple(fn(params)) if fn is not None else store.STAGES[stage]
+
+
 def stage_plan(cfg: BaseModel) -> dict[str, store.StagePlan]:
     """Keys and parameters of every stage for a validated config.
 
@@ -113,7 +121,8 @@ def stage_plan(cfg: BaseModel) -> dict[str, store.StagePlan]:
             p = Path(p)
             fps[name] = store.fingerprint_path(p) if p.exists() else {"missing": True}
         external[stage] = fps
-    return store.plan(params, external)
+    graph = {s: stage_upstream(s, getattr(cfg, s)) for s in STAGE_MODULES}
+    return store.plan(params, external, stages=graph)
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

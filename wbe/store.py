@@ -144,6 +144,8 @@ def plan(
     external = external or {}
     out: dict[str, StagePlan] = {}
     for stage, upstream in stages.items():
+        if any(u not in out for u in upstream):
+            raise StoreError(f"stage {stage!r} reads {upstream}, which must come before it")
         params = dict(stage_params[stage])
         inputs = {u: out[u].key for u in upstream}
         code = code_version(stage)

@@ -20,7 +20,7 @@ from wbe.stages import Background, Drive, add_inputs, circuit_path
 
 
 def _default_drives() -> list[Drive]:
-    return [Drive(neurons=["ALM*", "AVM", "PVM", "PLM*"], rate_hz=6000.0, weight_pA=30.0)]
+    return [Drive(neurons=["ALM*", "AVM"], rate_hz=6000.0, weight_pA=30.0)]
 
 
 class STDPParams(BaseModel):

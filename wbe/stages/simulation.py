@@ -24,8 +24,9 @@ from wbe.stages import (
 
 
 def _default_drives() -> list[Drive]:
-    # gentle touch: the mechanosensory neurons whose processes reach the nerve ring
-    return [Drive(neurons=["ALM*", "AVM", "PVM", "PLM*"], rate_hz=6000.0, weight_pA=30.0,
+    # gentle anterior touch: the mechanosensory neurons ALML/R and AVM (their processes
+    # enter the nerve ring; the posterior PLM/PVM lie outside it)
+    return [Drive(neurons=["ALM*", "AVM"], rate_hz=6000.0, weight_pA=30.0,
                   start_ms=200.0, stop_ms=700.0)]
 
 

@@ -26,6 +26,12 @@ def stage_dir(stage):
     return str(PLAN[stage].dir(RESULTS))
 
 
+def stage_input_dirs(stage):
+    """Input function: upstream stage name -> folder (depends on the config, e.g. a connectome
+    imported from a dataset reads no imaging)."""
+    return lambda wildcards: {u: stage_dir(u) for u in PLAN[stage].inputs}
+
+
 def stage_params(stage):
     """The stage's validated parameters as JSON, for `wbe <stage> --params`."""
     return json.dumps(PLAN[stage].params, sort_keys=True)

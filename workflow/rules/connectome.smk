@@ -3,7 +3,7 @@
 
 rule connectome:
     input:
-        morphology=stage_dir("morphology"),
+        unpack(stage_input_dirs("connectome")),
     output:
         directory(stage_dir("connectome")),
     params:

@@ -2,6 +2,8 @@
 
 
 rule imaging:
+    input:
+        unpack(stage_input_dirs("imaging")),
     output:
         directory(stage_dir("imaging")),
     params:

@@ -3,8 +3,7 @@
 
 rule metrics:
     input:
-        simulation=stage_dir("simulation"),
-        plasticity=stage_dir("plasticity"),
+        unpack(stage_input_dirs("metrics")),
     output:
         report(
             directory(stage_dir("metrics")),

@@ -3,8 +3,7 @@
 
 rule morphology:
     input:
-        segmentation=stage_dir("segmentation"),
-        imaging=stage_dir("imaging"),
+        unpack(stage_input_dirs("morphology")),
     output:
         directory(stage_dir("morphology")),
     params:

@@ -3,8 +3,7 @@
 
 rule plasticity:
     input:
-        simulation=stage_dir("simulation"),
-        connectome=stage_dir("connectome"),
+        unpack(stage_input_dirs("plasticity")),
     output:
         report(
             directory(stage_dir("plasticity")),

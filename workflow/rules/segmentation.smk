@@ -3,7 +3,7 @@
 
 rule segmentation:
     input:
-        imaging=stage_dir("imaging"),
+        unpack(stage_input_dirs("segmentation")),
     output:
         directory(stage_dir("segmentation")),
     params:

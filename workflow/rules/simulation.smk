@@ -3,7 +3,7 @@
 
 rule simulation:
     input:
-        connectome=stage_dir("connectome"),
+        unpack(stage_input_dirs("simulation")),
     output:
         report(
             directory(stage_dir("simulation")),

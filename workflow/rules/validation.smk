@@ -3,9 +3,7 @@
 
 rule validation:
     input:
-        connectome=stage_dir("connectome"),
-        simulation=stage_dir("simulation"),
-        metrics=stage_dir("metrics"),
+        unpack(stage_input_dirs("validation")),
     output:
         report(
             directory(stage_dir("validation")),
