@@ -33,7 +33,7 @@ report: install
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG) --report results/report.html
 
 test: install
-	$(BIN)/ruff check wbe tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: install
@@ -43,7 +43,7 @@ test-all: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check wbe tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
 schema: install

@@ -135,8 +135,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     kwargs = {"seed": args.seed}
     if args.model == "pd14":
         kwargs["scale"] = args.scale
-    path = generators.build_to_sonata(args.model, Path(args.out), **kwargs)
-    print(path)
+    if args.tstop_ms is not None:
+        kwargs["tstop_ms"] = args.tstop_ms
+    circuit, simulation = generators.build_to_sonata(args.model, Path(args.out), **kwargs)
+    print(json.dumps({"circuit_config": str(circuit), "simulation_config": str(simulation)}))
     return 0
 
 
@@ -215,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", choices=["pd14", "brunel"])
     p.add_argument("--out", required=True)
     p.add_argument("--scale", type=float, default=0.1, help="PD14 scale (1.0 = 77,169 neurons)")
-    p.add_argument("--seed", type=int, default=55)
+    p.add_argument("--seed", type=int, default=55, help="seed of connectivity and input")
+    p.add_argument("--tstop-ms", type=float, help="simulated time in the config (ms)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("plan", help="print the content-addressed folder of every stage")
