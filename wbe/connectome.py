@@ -20,6 +20,13 @@ Neurons: segments named ``<name>~k`` (fragments from segmentation) merge into ne
 name, x, y, z = soma position in µm: the largest type-1 node, else the largest node), one
 chemical projection ``chemical`` with weight = n_synapses × ``weight_per_synapse_pA``
 (excitatory) and delay ``delay_ms``; edge attribute ``n_synapses``.
+
+Other sources (``source``): ``cect:<Dataset>`` imports a C. elegans connectome from cect
+(neurons with cell class and neurotransmitter, chemical edges and a symmetric gap-junction edge
+population; see :mod:`wbe.importers`), ``tvb:<N>`` builds a region-level spiking brain from a
+tvb-data connectivity (:func:`wbe.engine.brain.region_network`), optionally with the
+connectivity replaced by a degree-preserving null model (``tvb.null_model_seed``). Neither
+needs the morphology stage (:func:`upstream`).
 """
 
 from __future__ import annotations
@@ -41,10 +48,42 @@ if TYPE_CHECKING:
 SYNAPSE_COLUMNS = ["pre", "post", "x", "y", "z", "distance_um", "pre_name", "post_name"]
 
 
+class TvbParams(BaseModel):
+    """The region-level brain built for ``source: tvb:<N>`` (see :mod:`wbe.engine.brain`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    neurons_per_region: int = Field(200, ge=2, description="LIF neurons per region (E + I)")
+    frac_exc: float = Field(0.8, gt=0, lt=1, description="fraction of excitatory neurons")
+    p_local: float = Field(0.1, gt=0, le=1, description="local in-degree as a fraction of the "
+                           "region's source population (fixed in-degree)")
+    J_pA: float = Field(87.8, gt=0, description="local excitatory weight, pA (0.15 mV PSP of "
+                        "the PD14 neuron)")
+    g: float = Field(4.0, ge=0, description="inhibitory weight = -g·J_pA")
+    k_long: float = Field(20.0, ge=0, description="long-range E→E in-degree of an E neuron "
+                          "averaged over regions; per source ∝ TVB weight")
+    J_long_pA: float | None = Field(None, description="long-range weight, pA (None = J_pA)")
+    velocity_m_per_s: float = Field(3.0, gt=0, description="conduction velocity, m/s "
+                                    "(delay ms = tract length mm / velocity)")
+    local_delay_ms: float = Field(1.5, gt=0, description="delay of local synapses, ms")
+    min_delay_ms: float = Field(0.1, gt=0, description="lower bound of long-range delays, ms")
+    neuron_params: dict[str, float] = Field(
+        {}, description="iaf_psc_exp parameters (NEST names/units) overriding the PD14 neuron")
+    seed: int = Field(1, ge=0, description="seed of the random wiring")
+    null_model_seed: int | None = Field(
+        None, description="when set, the TVB weights are replaced by a degree-preserving "
+        "Maslov–Sneppen rewiring with this seed (tract lengths travel with the edges)")
+
+
 class Params(BaseModel):
     """Parameters of the connectome stage."""
 
     model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        "touch", description="'touch' (synapses from the morphology stage's skeletons), "
+        "'cect:<Dataset>' (e.g. cect:Cook2019Herm) or 'tvb:<N>' (e.g. tvb:96)",
+        pattern=r"^(touch|cect:[A-Za-z0-9_]+|tvb:[0-9]+)$",
+    )
 
     touch_distance_um: float = Field(
         0.1, description="largest surface gap between skeleton nodes that counts as a touch, µm",
@@ -77,6 +116,21 @@ class Params(BaseModel):
     chunk_nodes: int = Field(
         100_000, description="query nodes per cKDTree chunk (memory bound)", ge=1000
     )
+    gap_conductance_per_junction_nS: float = Field(
+        0.5, ge=0, description="cect: gap-junction conductance per counted junction, nS "
+        "(weight = count × this)")
+    sign_from_neurotransmitter: bool = Field(
+        True, description="cect: GABA-only cells (Wang et al. 2024 atlas) inhibit, all others "
+        "excite; False = all excitatory")
+    drop_self_connections: bool = Field(
+        False, description="cect: drop autapses and self gap junctions (kept by default so "
+        "edge counts equal cect's)")
+    tvb: TvbParams = Field(default_factory=TvbParams)
+
+
+def upstream(params: Params) -> tuple[str, ...]:
+    """Stages this one reads: the morphology for touch detection, nothing for imports."""
+    return ("morphology",) if params.source == "touch" else ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,12 +363,91 @@ def load_connectome_matrix(out_dir: Path) -> tuple[sp.csr_matrix, list[str]]:
     return m, names
 
 
+def import_network(params: Params) -> tuple[Network, dict]:
+    """The network of a ``cect:`` or ``tvb:`` source and a summary of it."""
+    from wbe import importers
+
+    kind, arg = importers.parse_source(params.source)
+    if kind == "cect":
+        return importers.cect_network(
+            arg, model=params.model, neuron_params=params.neuron_params,
+            weight_per_synapse_pA=params.weight_per_synapse_pA,
+            gap_conductance_per_junction_nS=params.gap_conductance_per_junction_nS,
+            delay_ms=params.delay_ms, sign_from_neurotransmitter=params.sign_from_neurotransmitter,
+            drop_self_connections=params.drop_self_connections)
+    if kind == "tvb":
+        from wbe.engine.brain import region_network
+
+        conn = importers.load_tvb(int(arg))
+        tp = params.tvb
+        w, tl = conn.weights, conn.tract_lengths_mm
+        if tp.null_model_seed is not None:
+            w, tl = importers.degree_preserving_null(w, tp.null_model_seed, extra=tl)
+        net = region_network(
+            conn.n_regions, tp.neurons_per_region, weights=w, tract_lengths_mm=tl,
+            labels=conn.labels, centres_mm=conn.centres_mm, frac_exc=tp.frac_exc,
+            p_local=tp.p_local, J_pA=tp.J_pA, g=tp.g, k_long=tp.k_long, J_long_pA=tp.J_long_pA,
+            velocity_m_per_s=tp.velocity_m_per_s, local_delay_ms=tp.local_delay_ms,
+            min_delay_ms=tp.min_delay_ms, neuron_params=tp.neuron_params, seed=tp.seed)
+        summary = {"source": params.source, "n_regions": conn.n_regions,
+                   "n_neurons": net.n_total, "weight_unit": "TVB (arbitrary units)",
+                   "null_model_seed": tp.null_model_seed,
+                   **{f"n_edges_{p.name}": len(p) for p in net.projections}}
+        return net, summary
+    raise ValueError(f"source {params.source!r} is not an import")
+
+
+def _write_import(params: Params, out_dir: Path) -> dict:
+    """Write the SONATA circuit of an imported source, ``neurons.csv`` and, for cect, a
+    ``synapses.parquet`` with one row per chemical (pre, post) pair (positions NaN; ``count`` =
+    cect's number in ``count_unit``); for tvb, ``connectivity.npz`` (the weights and tract
+    lengths used: ``weights``, ``tract_lengths_mm``, ``labels``, ``centres_mm``)."""
+    from wbe import importers
+    from wbe.sonata import write_circuit
+
+    t0 = time.perf_counter()
+    net, summary = import_network(params)
+    write_circuit(out_dir, net)
+    with open(out_dir / "neurons.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        cols = [c for c in ("name", "cell_class", "neurotransmitter", "region", "x", "y", "z")
+                if any(c in p.attributes for p in net.populations)]
+        w.writerow(["population", "node_id", *cols])
+        for p in net.populations:
+            vals = [np.asarray(p.attributes.get(c, np.full(p.n, ""))) for c in cols]
+            for k in range(p.n):
+                w.writerow([p.name, k, *(v[k] for v in vals)])
+    kind, arg = importers.parse_source(params.source)
+    if kind == "cect":
+        pop = net.populations[0]
+        chem = next(p for p in net.projections if p.name == "chemical")
+        names = np.asarray(pop.attributes["name"])
+        syn = pd.DataFrame({
+            "pre": chem.source_ids, "post": chem.target_ids,
+            "x": np.nan, "y": np.nan, "z": np.nan, "distance_um": np.nan,
+            "pre_name": names[chem.source_ids], "post_name": names[chem.target_ids],
+            "count": chem.attributes["count"], "count_unit": chem.attributes["count_unit"]})
+        syn.to_parquet(out_dir / "synapses.parquet", index=False)
+    else:
+        conn = importers.load_tvb(int(arg))
+        wts, tl = conn.weights, conn.tract_lengths_mm
+        if params.tvb.null_model_seed is not None:
+            wts, tl = importers.degree_preserving_null(wts, params.tvb.null_model_seed, extra=tl)
+        np.savez(out_dir / "connectivity.npz", weights=wts, tract_lengths_mm=tl,
+                 labels=np.asarray(conn.labels, dtype=str), centres_mm=conn.centres_mm)
+    summary["wall_s"] = round(time.perf_counter() - t0, 3)
+    return summary
+
+
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     """Write ``synapses.parquet``, ``neurons.csv`` (node id, name, soma x, y, z µm) and the
-    SONATA circuit from the morphology output ``inputs['morphology']``."""
+    SONATA circuit from the morphology output ``inputs['morphology']`` (``source: touch``), or
+    the imported circuit of a ``cect:``/``tvb:`` source (:func:`import_network`)."""
     from wbe.sonata import write_circuit
 
     out_dir = Path(out_dir)
+    if params.source != "touch":
+        return _write_import(params, out_dir)
     t0 = time.perf_counter()
     morph = Path(inputs["morphology"])
     nodes = pd.read_parquet(morph / "nodes.parquet")
@@ -338,6 +471,6 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     }
 
 
-__all__ = ["Params", "run", "detect_touches", "direct_touches", "cluster_contacts",
+__all__ = ["Params", "TvbParams", "run", "upstream", "import_network", "detect_touches", "direct_touches", "cluster_contacts",
            "find_synapses", "build_network", "connectome_matrix", "load_connectome_matrix",
            "base_name", "SYNAPSE_COLUMNS"]
