@@ -59,6 +59,40 @@ def build(n: int = 200, k: int = 20, seed: int = 3) -> Network:
     )
 
 
+def build_ode(seed: int = 2) -> Network:
+    """The RKF45 models (iaf_cond_exp, aeif_cond_exp, hh_psc_alpha) in a small recurrent
+    network with conductance (nS) and current (pA) synapses and Poisson drive."""
+    n = 40
+    r = np.random.default_rng(seed)
+    pops = [Population("c", "iaf_cond_exp", n, {"V_m": r.uniform(-70, -56, n)}),
+            Population("x", "aeif_cond_exp", n, {"V_m": r.uniform(-70, -55, n), "I_e": 700.0}),
+            Population("h", "hh_psc_alpha", 10, {"I_e": 200.0})]
+    projs = [Projection(f"{s}{t}", s, t, r.integers(0, ns, 200), r.integers(0, nt, 200),
+                        r.choice(ws, 200), np.round(r.uniform(0.5, 2.0, 200), 1))
+             for s, ns, t, nt, ws in (("c", n, "x", n, [5.0, -10.0]), ("x", n, "c", n, [4.0]),
+                                      ("c", n, "h", 10, [200.0, -300.0]))]
+    poi = [PoissonInput("pc", "c", np.arange(n), 20000.0, 3.0),
+           PoissonInput("ph", "h", np.arange(10), 2000.0, 150.0)]
+    return Network(pops, projs, poisson=poi)
+
+
+def build_single(seed: int = 5) -> Network:
+    """One iaf_psc_exp population driven by Poisson input only (the engine's one-block numba
+    slice loops), delays 0.1-3 ms."""
+    r = np.random.default_rng(seed)
+    n, m = 300, 9000
+    src, tgt = r.integers(0, n, m), r.integers(0, n, m)
+    w = np.where(src < 240, 60.0, -250.0) * r.uniform(0.5, 1.5, m)
+    return Network([Population("a", "iaf_psc_exp", n)],
+                   [Projection("p", "a", "a", src, tgt, w, np.round(r.uniform(0.1, 3.0, m), 1))],
+                   poisson=[PoissonInput("ext", "a", np.arange(n), 12000.0, 60.0, 0.1)])
+
+
+def run_config_ode(tstop_ms: float = 60.0) -> RunConfig:
+    return RunConfig(tstop_ms, seed=9, state_recorders=[
+        StateRecorder("x", ["V_m", "w"], np.arange(5), 0.5)])
+
+
 def run_config(tstop_ms: float = 100.0) -> RunConfig:
     return RunConfig(tstop_ms, dt_ms=0.1, seed=7, state_recorders=[
         StateRecorder("cells", ["V_m", "I_syn_ex"], np.arange(0, 200, 7), 0.5)])
@@ -85,8 +119,18 @@ def main() -> None:
     ap.add_argument("--tstop", type=float, default=100.0)
     ap.add_argument("--restore")
     ap.add_argument("--checkpoint")
+    ap.add_argument("--ode", action="store_true", help="simulate build_ode() instead")
+    ap.add_argument("--single", action="store_true", help="simulate build_single() instead")
+    ap.add_argument("--spike-block", type=int, help="override the engine's SPIKE_BLOCK")
     a = ap.parse_args()
-    res = simulate(build(), run_config(a.tstop),
+    if a.spike_block:
+        from wbe.engine import simulator
+
+        simulator.SPIKE_BLOCK = a.spike_block
+    net, run = (build_ode(), run_config_ode(a.tstop)) if a.ode else (build(), run_config(a.tstop))
+    if a.single:
+        net, run = build_single(), RunConfig(a.tstop, seed=4)
+    res = simulate(net, run,
                    restore=Path(a.restore) if a.restore else None,
                    checkpoint=Path(a.checkpoint) if a.checkpoint else None)
     from mpi4py import MPI

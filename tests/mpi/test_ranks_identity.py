@@ -79,6 +79,29 @@ def test_checkpoint_one_rank_restored_on_two(tmp_path):
         assert np.array_equal(joined, full[key]), key
 
 
+@pytest.mark.parametrize("spike_block", [256, 2])
+def test_rkf45_models_one_vs_two_ranks(tmp_path, spike_block):
+    """RKF45 models (per-neuron adaptive step state) are rank-independent; ``spike_block=2``
+    forces the exchange's second collective."""
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_ode(), case.run_config_ode(60.0)))
+    assert all(one[f"spikes/{p}/t"].size > 0 for p in ("c", "x", "h"))
+    two = _run2(tmp_path, "--ode", "--tstop", "60", "--spike-block", str(spike_block))
+    _same(one, two)
+
+
+def test_single_block_loops_one_vs_two_ranks(tmp_path):
+    """The fused serial loop (1 rank) and the per-slice numba loop (2 ranks) agree."""
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_single(), RunConfig(80.0, seed=4)))
+    assert one["spikes/a/t"].size > 500
+    two = _run2(tmp_path, "--single", "--tstop", "80")
+    _same(one, two)
+
+
 def test_error_ends_all_ranks(tmp_path):
     """A failing run (missing checkpoint) exits non-zero under mpiexec instead of hanging."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

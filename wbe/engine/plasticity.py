@@ -45,19 +45,35 @@ def _consume_posts(s, slot, d, limit, hist, dt, pw_pend, kplus, t_last, kminus, 
 
 
 @numba.njit(cache=True)
-def deliver_nb(sp_stamp, sp_gid, indptr, tgt, rec, dly, w, pidx, ring, L,
+def deliver_static_nb(sp_stamp, sp_gid, indptr, tgt, pk, w, ring, L):
+    """Add the weights of the spikes (sorted by stamp, gid) into ``ring[rec, slot, tgt]``
+    (static synapses only; ``pk`` packs ``delay << 2 | plastic << 1 | receptor``)."""
+    for i in range(sp_gid.shape[0]):
+        q0 = (sp_stamp[i] - 1) % L
+        g = sp_gid[i]
+        for j in range(indptr[g], indptr[g + 1]):
+            p = np.int64(pk[j])
+            slot = q0 + (p >> 2)
+            if slot >= L:
+                slot -= L
+            ring[p & 1, slot, tgt[j]] += w[j]
+
+
+@numba.njit(cache=True)
+def deliver_nb(sp_stamp, sp_gid, indptr, tgt, pk, w, wbits, ring, L,
                hist, dt, pw, pw_pend, psign, kplus, t_last, kminus, p_last,
                tau_p, tau_m, lam, alpha, wmax):
     """Add the weights of the spikes (sorted by stamp, gid) into ``ring[rec, slot, tgt]``;
-    plastic synapses (``pidx >= 0``) are updated first (NEST order)."""
+    plastic synapses (bit 1 of ``pk`` set; their plastic index is ``wbits``, the int64 view
+    of ``w``) are updated first (NEST order)."""
     for i in range(sp_gid.shape[0]):
         q = sp_stamp[i]
         g = sp_gid[i]
         for j in range(indptr[g], indptr[g + 1]):
-            weight = w[j]
-            s = pidx[j]
-            if s >= 0:
-                d = dly[j]
+            p = np.int64(pk[j])
+            d = p >> 2
+            if p & 2:
+                s = wbits[j]
                 _consume_posts(s, tgt[j], d, q, hist, dt, pw_pend, kplus, t_last, kminus,
                                p_last, tau_p, tau_m, lam, wmax)
                 if p_last[s] < 0:
@@ -73,7 +89,9 @@ def deliver_nb(sp_stamp, sp_gid, indptr, tgt, rec, dly, w, pidx, ring, L,
                 weight = psign[s] * wn
                 kplus[s] = kplus[s] * np.exp((t_last[s] - q) * dt / tau_p[s]) + 1.0
                 t_last[s] = q
-            ring[rec[j], (q - 1 + dly[j]) % L, tgt[j]] += weight
+            else:
+                weight = w[j]
+            ring[p & 1, (q - 1 + d) % L, tgt[j]] += weight
 
 
 @numba.njit(cache=True)
@@ -90,9 +108,9 @@ def flush_nb(limit, pt_indptr, pt_syn, pdly, hist, dt, pw_pend, kplus, t_last, k
                            p_last, tau_p, tau_m, lam, wmax)
 
 
-def deliver_np(sp_stamp, sp_gid, indptr, tgt, rec, dly, w, ring, L) -> None:
+def deliver_np(sp_stamp, sp_gid, indptr, tgt, pk, w, ring, L) -> None:
     """Plain-NumPy reference of static delivery (``np.add.at`` applies additions in index
-    order, so the sums are bit-equal to :func:`deliver_nb`)."""
+    order, so the sums are bit-equal to :func:`deliver_static_nb`)."""
     if sp_gid.size == 0:
         return
     starts, ends = indptr[sp_gid], indptr[sp_gid + 1]
@@ -103,4 +121,5 @@ def deliver_np(sp_stamp, sp_gid, indptr, tgt, rec, dly, w, ring, L) -> None:
     first = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     j = first + np.arange(total)
     q = np.repeat(sp_stamp, counts)
-    np.add.at(ring, (rec[j], (q - 1 + dly[j]) % L, tgt[j]), w[j])
+    p = pk[j].astype(np.int64)
+    np.add.at(ring, (p & 1, (q - 1 + (p >> 2)) % L, tgt[j]), w[j])

@@ -136,3 +136,121 @@ def poisson(seed: int, purpose: int, step: int, gid: np.ndarray, lam: np.ndarray
     poisson_nb(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(purpose), np.uint64(step), gid,
                lam, out)
     return out
+
+
+# ----------------------------------------------------------------------------- hot path
+@numba.njit(cache=True)
+def _prefix_nb(seed, purpose, step):
+    """The (seed, purpose, step) part of :func:`_uniform_nb`'s hash, shared by all gids."""
+    g = numba.uint64(0x9E3779B97F4A7C15)
+    h = _mix_nb(numba.uint64(seed) * g + numba.uint64(purpose))
+    return _mix_nb(h ^ (numba.uint64(step) * g))
+
+
+@numba.njit(cache=True, inline="always")
+def _uniform_from_prefix(h, gid, sub):
+    g = numba.uint64(0x9E3779B97F4A7C15)
+    h = _mix_nb(h ^ (numba.uint64(gid) + g))
+    h = _mix_nb(h ^ (numba.uint64(sub) * numba.uint64(0x94D049BB133111EB) + g))
+    return numba.float64(h >> numba.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True)
+def _cdf_table_nb(lam):
+    """The CDF values :func:`poisson_nb` computes for mean ``lam`` (per chunk), in the same
+    order with the same operations, up to the first value >= 1 or the first zero term."""
+    nchunk = 1
+    if lam > 500.0:
+        nchunk = int(np.ceil(lam / 500.0))
+    mu = lam / nchunk
+    vals = [0.0]
+    p = np.exp(-mu)
+    cdf = p
+    vals[0] = cdf
+    k = 0
+    while p > 0.0 and cdf < 1.0:
+        k += 1
+        p = p * mu / k
+        cdf = cdf + p
+        vals.append(cdf)
+    # vals[K] (K = len - 1) ends the search: either cdf >= 1 > u, or p == 0 (inversion stops)
+    out = np.empty(len(vals))
+    for i in range(len(vals)):
+        out[i] = vals[i]
+    return out, nchunk
+
+
+def cdf_tables(lams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inversion tables for the distinct means ``lams``: (tables[n, K] padded with +inf,
+    lengths[n], chunks[n]). A draw with a table equals :func:`poisson_nb` bit for bit."""
+    tabs = [_cdf_table_nb(float(x)) for x in lams]
+    width = max((t.size for t, _ in tabs), default=1)
+    out = np.full((len(tabs), width), np.inf)
+    for i, (t, _) in enumerate(tabs):
+        out[i, :t.size] = t
+    return (out, np.array([t.size for t, _ in tabs], dtype=np.int64),
+            np.array([c for _, c in tabs], dtype=np.int64))
+
+
+@numba.njit(cache=True)
+def poisson_add_nb(seed, k, seg_ptr, seg_key, seg_d, seg_s0, seg_s1, seg_rec, seg_w, seg_tab,
+                   gid, slot, tab, lam, tables, tab_len, tab_chunks, ubuf, ring, ring_slot):
+    """Add the Poisson inputs acting in step ``k`` into ``ring[rec, ring_slot, slot]``.
+
+    Input ``m`` owns entries ``seg_ptr[m]:seg_ptr[m+1]``; its generation step ``k - seg_d[m]``
+    must lie in ``[seg_s0[m], seg_s1[m])``. Entry ``i`` draws Poisson(``lam[i]``) keyed by
+    (seed, seg_key[m], step, gid[i]) — with the CDF table ``tab[i]`` when ``tab[i] >= 0`` — and
+    adds ``seg_w[m]·count``; inputs in order, entries in order (as :func:`poisson` +
+    ``np.add.at``), so the result equals the reference bit for bit. ``ubuf``: scratch of the
+    largest input's size (the first uniforms are hashed in a separate, vectorisable loop).
+    ``seg_tab[m] >= 0``: every entry of input m uses that single-chunk table."""
+    for m in range(seg_ptr.shape[0] - 1):
+        s = k - seg_d[m]
+        if s < seg_s0[m] or s >= seg_s1[m] or s < 0:
+            continue
+        h = _prefix_nb(seed, seg_key[m], s)
+        a, b = seg_ptr[m], seg_ptr[m + 1]
+        for i in range(a, b):
+            ubuf[i - a] = _uniform_from_prefix(h, gid[i], 0)
+        row = ring[seg_rec[m], ring_slot]
+        w = seg_w[m]
+        t = seg_tab[m]
+        if t >= 0:  # the common case: one table for the whole input
+            kmax = tab_len[t] - 1
+            cdf = tables[t]
+            for i in range(a, b):
+                u = ubuf[i - a]
+                n = 0
+                while n < kmax and u >= cdf[n]:
+                    n += 1
+                row[slot[i]] += w * n
+            continue
+        for i in range(a, b):
+            t = tab[i]
+            total = 0
+            if t >= 0:
+                kmax = tab_len[t] - 1
+                for c in range(tab_chunks[t]):
+                    u = ubuf[i - a] if c == 0 else _uniform_from_prefix(h, gid[i], c)
+                    n = 0
+                    while n < kmax and u >= tables[t, n]:
+                        n += 1
+                    total += n
+            else:
+                lam_i = lam[i]
+                if lam_i > 0.0:
+                    nchunk = 1
+                    if lam_i > 500.0:
+                        nchunk = int(np.ceil(lam_i / 500.0))
+                    mu = lam_i / nchunk
+                    for c in range(nchunk):
+                        u = ubuf[i - a] if c == 0 else _uniform_from_prefix(h, gid[i], c)
+                        n = 0
+                        p = np.exp(-mu)
+                        cdf = p
+                        while u >= cdf and p > 0.0:
+                            n += 1
+                            p = p * mu / n
+                            cdf = cdf + p
+                        total += n
+            row[slot[i]] += w * total

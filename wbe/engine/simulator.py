@@ -2,11 +2,18 @@
 slice, delay ring buffers per receptor, counter-based random input, Zarr checkpoints.
 
 * Decomposition: rank r owns the gids with ``gid % size == r``; a synapse lives on its
-  target's rank, in a CSR table by source gid (sorted by source gid, then global edge id).
+  target's rank, in a CSR table by source gid (sorted by source gid, then global edge id)
+  holding 14 bytes per synapse (int32 target slot, float64 weight, uint16 delay/receptor/
+  plastic bits), built by a streaming counting sort (see ``_Engine._build_synapses``).
+* Kernels: neurons of one model on a rank form a block stepped by the model's numba kernel;
+  Poisson input is drawn and added by one numba call per step; a serial run of a single block
+  driven only by Poisson input advances whole slices inside numba (``FUSED_LOOP``). The
+  NumPy reference path (``use_numba=False``) gives the same results bit for bit.
 * Time: step k integrates [k·dt, (k+1)·dt); a spike in step k has stamp k+1 (time (k+1)·dt)
   and acts in step k + delay_steps (NEST's convention: a spike at t acts at t + delay).
   Steps advance in slices of the minimum delay; after each slice every rank gathers the
-  spiking gids and stamps of all ranks (one Allgatherv) and delivers them in (stamp, gid) order.
+  spiking gids and stamps of all ranks (one fixed-size Allgather, an Allgatherv only when a
+  rank has more than ``SPIKE_BLOCK`` spikes) and delivers them in (stamp, gid) order.
 * Inputs: ``PoissonInput`` counts are Poisson(rate·dt) drawn by a hash of
   (seed, input name, generation step, gid) (:mod:`wbe.engine.rng`): a generation step s acts in
   step s + delay_steps and is active when start_ms <= s·dt < stop_ms. ``CurrentInput`` is
@@ -28,15 +35,18 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from . import checkpoint as ckpt
 from . import rng
 from .models import NeuronModel, get_model, steps_of
 from .network import Network, RunConfig
-from .plasticity import deliver_nb, deliver_np, flush_nb
+from .plasticity import deliver_nb, deliver_np, deliver_static_nb, flush_nb
 
 N_REC = 2  # receptor ring buffers per neuron (ex, in); single-receptor models use row 0
+EDGE_CHUNK = 1 << 19  # edges processed at a time while building the synapse table
+SPIKE_BLOCK = 256  # (stamp, gid) pairs per rank sent in the fixed-size exchange of a slice
 
 
 @dataclass
@@ -84,6 +94,27 @@ class _Mpi:
         self.comm.Allgatherv(a, [out, counts.tolist(), displs.tolist(), mpitype])
         return out
 
+    def exchange_spikes(self, stamp: np.ndarray, gid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All ranks' (stamp, gid) pairs, concatenated in rank order. One Allgather of a
+        fixed-size block (count + up to ``SPIKE_BLOCK`` pairs) per slice; only when some rank
+        has more spikes does a second collective (Allgatherv) follow."""
+        k = SPIKE_BLOCK
+        n = stamp.size
+        buf = np.empty(1 + 2 * k, dtype=np.int64)
+        buf[0] = n
+        m = min(n, k)
+        buf[1:1 + m] = stamp[:m]
+        buf[1 + k:1 + k + m] = gid[:m]
+        out = np.empty((self.size, 1 + 2 * k), dtype=np.int64)
+        self.comm.Allgather(buf, out)
+        counts = out[:, 0]
+        if counts.max() <= k:
+            gs = np.concatenate([out[r, 1:1 + counts[r]] for r in range(self.size)])
+            gg = np.concatenate([out[r, 1 + k:1 + k + counts[r]] for r in range(self.size)])
+            return gs, gg
+        pairs = self.allgatherv(np.column_stack((stamp, gid)).ravel()).reshape(-1, 2)
+        return pairs[:, 0].copy(), pairs[:, 1].copy()
+
     def abort(self) -> None:
         self.comm.Abort(1)
 
@@ -108,7 +139,84 @@ def _launched_by_mpi() -> bool:
                                          "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD"))
 
 
+# ------------------------------------------------------------------------------ fused loop
+FUSED_LOOP = True  # serial runs of one numba-stepped block advance whole slices in numba
+_DRIVERS: dict = {}
+
+
+def _driver(kernel):
+    """A numba loop over slices for one block stepped by ``kernel`` (a model's numba step):
+    per step Poisson input then the block, per slice delivery of the slice's spikes in
+    (stamp, gid) order — the same operations in the same order as the per-step path."""
+    if kernel in _DRIVERS:
+        return _DRIVERS[kernel]
+
+    @numba.njit(cache=True)
+    def drive(k, k_stop, dmin, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring, indptr,
+              s_tgt, s_pk, s_w, gid_of_slot, out_slot, out_stamp, gbuf, sp_stamp, sp_gid):
+        n_out = 0
+        room = sp_stamp.shape[0]
+        while k < k_stop and n_out + out_slot.shape[0] <= room:
+            k1 = min(k + dmin, k_stop)
+            nspk = 0
+            for j in range(k, k1):
+                rng.poisson_add_nb(seed, j, pflat[0], pflat[1], pflat[2], pflat[3], pflat[4],
+                                   pflat[5], pflat[6], pflat[7], pflat[8], pflat[9], pflat[10],
+                                   pflat[11], pflat[12], pflat[13], pflat[14], pflat[15],
+                                   ring, j % L)
+                nspk = kernel(sf, r, ctab, ci, refr, ring, j % L, a, istim, out_slot, out_stamp,
+                              nspk, j + 1)
+            for i in range(nspk):
+                gbuf[i] = gid_of_slot[out_slot[i]]
+                sp_stamp[n_out + i] = out_stamp[i]
+                sp_gid[n_out + i] = gbuf[i]
+            deliver_static_nb(out_stamp[:nspk], gbuf[:nspk], indptr, s_tgt, s_pk, s_w, ring, L)
+            n_out += nspk
+            k = k1
+        return k, n_out
+
+    _DRIVERS[kernel] = drive
+    return drive
+
+
+def _advancer(kernel):
+    """A numba loop over the steps ``[k, k1)`` of one slice for one block stepped by
+    ``kernel`` (Poisson input, then the block); returns the number of spikes written to
+    ``out_slot``/``out_stamp``. Used by multi-rank runs, which exchange spikes per slice."""
+    key = ("advance", kernel)
+    if key in _DRIVERS:
+        return _DRIVERS[key]
+
+    @numba.njit(cache=True)
+    def advance(k, k1, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring, out_slot,
+                out_stamp):
+        nspk = 0
+        for j in range(k, k1):
+            rng.poisson_add_nb(seed, j, pflat[0], pflat[1], pflat[2], pflat[3], pflat[4],
+                               pflat[5], pflat[6], pflat[7], pflat[8], pflat[9], pflat[10],
+                               pflat[11], pflat[12], pflat[13], pflat[14], pflat[15], ring,
+                               j % L)
+            nspk = kernel(sf, r, ctab, ci, refr, ring, j % L, a, istim, out_slot, out_stamp,
+                          nspk, j + 1)
+        return nspk
+
+    _DRIVERS[key] = advance
+    return advance
+
+
 # ------------------------------------------------------------------------------ build
+@numba.njit(cache=True)
+def _scatter_nb(sg, ts, wbits, pk, fill, out_tgt, out_wbits, out_pk):
+    """Stable counting-sort scatter: edge i goes to position ``fill[sg[i]]`` (then +1)."""
+    for i in range(sg.shape[0]):
+        g = sg[i]
+        pos = fill[g]
+        fill[g] = pos + 1
+        out_tgt[pos] = ts[i]
+        out_wbits[pos] = wbits[i]
+        out_pk[pos] = pk[i]
+
+
 @dataclass
 class _Pop:
     name: str
@@ -123,6 +231,26 @@ class _Pop:
     state: dict
 
 
+@dataclass
+class _Block:
+    """Consecutive slots ``[a, b)`` holding this rank's neurons of all populations of one model.
+    ``fast``: stepped by the model's numba kernel on ``sf`` (float state rows), ``r``
+    (refractory counters), ``ctab``/``ci`` (constants) and ``refr``; else population by
+    population with the NumPy ``step``; neuron i's constants are row ``ci[i]`` of ``ctab``
+    (and ``refr``): one row per distinct parameter set."""
+
+    model: NeuronModel
+    a: int
+    b: int
+    pops: list
+    fast: bool = False
+    sf: np.ndarray | None = None
+    r: np.ndarray | None = None
+    ctab: np.ndarray | None = None
+    ci: np.ndarray | None = None
+    refr: np.ndarray | None = None
+
+
 class _Engine:
     def __init__(self, net: Network, run: RunConfig, ctx, use_numba: bool) -> None:
         self.net, self.run, self.ctx, self.use_numba = net, run, ctx, use_numba
@@ -130,118 +258,199 @@ class _Engine:
         self.offsets = net.offsets()
         self.n_total = net.n_total
         rank, size = ctx.rank, ctx.size
-        # ---- neurons
-        self.pops: list[_Pop] = []
-        self.slot_of = np.full(self.n_total, -1, dtype=np.int64)  # gid -> local slot
-        a = 0
+        # ---- neurons: this rank's neurons of all populations of one model form a block of
+        # consecutive slots (blocks in model-name order, populations in network order); a block
+        # of a model with a numba kernel keeps its state and constants as 2-D arrays and each
+        # population's state/consts are views into them
         names = set()
         for p in net.populations:
             if p.name in names:
                 raise ValueError(f"population name {p.name!r} appears twice")
             names.add(p.name)
-            if p.is_virtual:
-                continue
-            model = get_model(p.model)
-            off = self.offsets[p.name]
-            local = np.arange((rank - off) % size, p.n, size, dtype=np.int64)
-            prm = model.params(p.params, p.n, local)
-            pop = _Pop(p.name, model, off, p.n, local, a, a + local.size, prm,
-                       model.constants(prm, self.dt), model.init_state(prm))
-            self.slot_of[off + local] = np.arange(a, a + local.size)
-            self.pops.append(pop)
-            a += local.size
+        real = [p for p in net.populations if not p.is_virtual]
+        self.pops: list[_Pop] = []
+        self.blocks: list[_Block] = []
+        self.slot_of = np.full(self.n_total, -1, dtype=np.int64)  # gid -> local slot
+        a = 0
+        for mname in sorted({p.model for p in real}):
+            model = get_model(mname)
+            members, prms, a0 = [], [], a
+            for p in (q for q in real if q.model == mname):
+                off = self.offsets[p.name]
+                local = np.arange((rank - off) % size, p.n, size, dtype=np.int64)
+                prm = model.params(p.params, p.n, local)
+                members.append(_Pop(p.name, model, off, p.n, local, a, a + local.size, prm,
+                                    {}, {}))
+                prms.append(prm)
+                self.slot_of[off + local] = np.arange(a, a + local.size)
+                a += local.size
+            bprm = {k: np.concatenate([q[k] for q in prms]) for k in prms[0]}
+            consts = model.constants(bprm, self.dt)
+            state = model.init_state(bprm)
+            blk = _Block(model, a0, a, members, fast=use_numba and model.has_fast(consts))
+            if blk.fast:
+                blk.sf = np.empty((len(model.fast_state), a - a0))
+                for i, v in enumerate(model.fast_state):
+                    blk.sf[i] = state[v]
+                    state[v] = blk.sf[i]
+                blk.r = state["r"]
+                cols = np.column_stack(
+                    [np.broadcast_to(np.asarray(consts[c], dtype=np.float64), (a - a0,))
+                     for c in model.fast_consts]
+                    + [np.asarray(consts["refr"], dtype=np.float64)])
+                bits, ci = np.unique(np.ascontiguousarray(cols).view(np.int64), axis=0,
+                                     return_inverse=True)  # by bit pattern (-0.0, nan)
+                tab = bits.view(np.float64)
+                blk.ctab = np.ascontiguousarray(tab[:, :-1])
+                blk.refr = tab[:, -1].astype(np.int64)
+                blk.ci = ci.reshape(-1).astype(np.int64)
+            for q in members:
+                lo, hi = q.a - a0, q.b - a0
+
+                def view(v, lo=lo, hi=hi):
+                    return v[lo:hi] if np.ndim(v) >= 1 else v
+
+                q.consts = {k: view(v) for k, v in consts.items()}
+                q.state = {k: view(v) for k, v in state.items()}
+            self.pops.extend(members)
+            self.blocks.append(blk)
         self.n_local = a
+        self.gid_of_slot = np.empty(self.n_local, dtype=np.int64)
+        for q in self.pops:
+            self.gid_of_slot[q.a:q.b] = q.offset + q.local_ids
+        self.slots_ascend = bool(np.all(np.diff(self.gid_of_slot) > 0))
         self.is_virtual_gid = np.zeros(self.n_total, dtype=bool)
         for p in net.populations:
             if p.is_virtual:
                 self.is_virtual_gid[self.offsets[p.name]:self.offsets[p.name] + p.n] = True
-        self.model_of_slot = np.empty(self.n_local, dtype=object)
         self._build_synapses()
         self._build_inputs()
+        self.seed_u64 = np.uint64(int(run.seed) & 0xFFFFFFFFFFFFFFFF)
+        self.zero_stim = np.zeros(self.n_local)
+        # spikes of one slice (each neuron spikes at most once per step)
+        self.out_slot = np.empty(self.n_local * self.dmin, dtype=np.int64)
+        self.out_stamp = np.empty(self.n_local * self.dmin, dtype=np.int64)
 
     # ---- synapses
+    def _local_edges(self, pr, c0: int, c1: int):
+        """Edges ``[c0, c1)`` of projection ``pr`` whose target this rank owns: (chunk-local
+        indices, source gids, target gids)."""
+        tg = self.offsets[pr.target] + np.asarray(pr.target_ids[c0:c1], dtype=np.int64)
+        if self.ctx.size == 1:
+            idx = np.arange(c1 - c0)
+        else:
+            idx = np.nonzero(tg % self.ctx.size == self.ctx.rank)[0]
+            tg = tg[idx]
+        sg = self.offsets[pr.source] + np.asarray(pr.source_ids[c0:c1], dtype=np.int64)[idx]
+        return idx, sg, tg
+
     def _build_synapses(self) -> None:
-        net, dt, size, rank = self.net, self.dt, self.ctx.size, self.ctx.rank
+        """CSR table of this rank's synapses by source gid, in (source gid, global edge id)
+        order, built by a stable counting sort in two streaming passes over the projections
+        (count per source, then scatter) so only one chunk of edges is ever expanded.
+
+        Per synapse: ``s_tgt`` int32 target slot, ``s_w`` float64 weight, ``s_pk`` uint16
+        (uint32 when delays exceed 2^14 steps) = ``delay_steps << 2 | plastic << 1 | receptor``;
+        for a plastic synapse ``s_w`` holds its plastic index as int64 bits (the weight lives in
+        the plastic state). ``indptr`` (n_total + 1, int64) indexes the table by source gid."""
+        net, dt = self.net, self.dt
         pop_by_name = {p.name: p for p in net.populations}
-        src, tgt, rec, dly, w, uid = [], [], [], [], [], []
+        counts = np.zeros(self.n_total, dtype=np.int64)
         dmin, dmax = None, 0
-        edge_base = 0
-        self.proj_plastic = {}
         for pr in net.projections:
             if pr.kind != "chemical":
                 raise NotImplementedError(f"projection {pr.name!r}: kind {pr.kind!r} "
                                           "(gap junctions) is not implemented by the engine")
             if pr.source not in pop_by_name or pr.target not in pop_by_name:
                 raise ValueError(f"projection {pr.name!r}: unknown source/target population")
-            tpop = pop_by_name[pr.target]
-            if tpop.is_virtual:
-                raise ValueError(f"projection {pr.name!r} targets virtual population {tpop.name!r}")
-            ds = steps_of(pr.delay_ms, dt)
-            ds = np.broadcast_to(ds, (len(pr),))
-            if len(pr):
+            if pop_by_name[pr.target].is_virtual:
+                raise ValueError(f"projection {pr.name!r} targets virtual population "
+                                 f"{pr.target!r}")
+            m = len(pr)
+            dl = np.broadcast_to(np.asarray(pr.delay_ms, dtype=np.float64), (m,))
+            for c0 in range(0, m, EDGE_CHUNK):
+                c1 = min(m, c0 + EDGE_CHUNK)
+                ds = steps_of(dl[c0:c1], dt)
                 if ds.min() < 1:
                     raise ValueError(f"projection {pr.name!r}: delays must be >= dt={dt} ms")
                 dmin = int(ds.min()) if dmin is None else min(dmin, int(ds.min()))
                 dmax = max(dmax, int(ds.max()))
-            tg = self.offsets[pr.target] + np.asarray(pr.target_ids, dtype=np.int64)
-            sg = self.offsets[pr.source] + np.asarray(pr.source_ids, dtype=np.int64)
-            mine = np.nonzero(tg % size == rank)[0]
-            wt = np.broadcast_to(np.asarray(pr.weight, dtype=np.float64), (len(pr),))
-            model = get_model(tpop.model)
-            src.append(sg[mine])
-            tgt.append(self.slot_of[tg[mine]])
-            rec.append(model.receptor(wt[mine]))
-            dly.append(ds[mine])
-            w.append(wt[mine])
-            uid.append(edge_base + mine)
-            if pr.stdp is not None:
-                self.proj_plastic[pr.name] = (edge_base, len(pr))
-            edge_base += len(pr)
-        self.n_edges = edge_base
-
-        def cat(xs, dt_):
-            return np.concatenate(xs).astype(dt_) if xs else np.zeros(0, dt_)
-
-        src, tgt, rec = cat(src, np.int64), cat(tgt, np.int64), cat(rec, np.int64)
-        dly, w, uid = cat(dly, np.int64), cat(w, np.float64), cat(uid, np.int64)
-        order = np.lexsort((uid, src))
-        self.s_tgt, self.s_rec, self.s_dly = tgt[order], rec[order], dly[order]
-        self.s_w, self.s_uid = w[order], uid[order]
+                _idx, sg, _tg = self._local_edges(pr, c0, c1)
+                counts += np.bincount(sg, minlength=self.n_total)
         self.indptr = np.zeros(self.n_total + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src, minlength=self.n_total), out=self.indptr[1:])
+        np.cumsum(counts, out=self.indptr[1:])
+        del counts
+        n_syn = int(self.indptr[-1])
+        pk_dtype = np.uint16 if dmax < 2**14 else np.uint32
+        self.s_tgt = np.empty(n_syn, dtype=np.int32)
+        self.s_w = np.empty(n_syn, dtype=np.float64)
+        self.s_pk = np.empty(n_syn, dtype=pk_dtype)
+        fill = self.indptr[:-1].copy()
+        p_uid, p_tgt, p_dly, p_w0 = [], [], [], []
+        self.proj_plastic = {}  # name -> (first global edge id, n edges)
+        p_range = {}            # name -> (first plastic index, n local plastic synapses)
+        edge_base, n_pl = 0, 0
+        for pr in net.projections:
+            m = len(pr)
+            model = get_model(pop_by_name[pr.target].model)
+            plastic = pr.stdp is not None
+            wt = np.broadcast_to(np.asarray(pr.weight, dtype=np.float64), (m,))
+            dl = np.broadcast_to(np.asarray(pr.delay_ms, dtype=np.float64), (m,))
+            pl0 = n_pl
+            for c0 in range(0, m, EDGE_CHUNK):
+                c1 = min(m, c0 + EDGE_CHUNK)
+                idx, sg, tg = self._local_edges(pr, c0, c1)
+                ts = self.slot_of[tg]
+                del tg
+                wc = np.ascontiguousarray(wt[c0:c1][idx])
+                ds = steps_of(dl[c0:c1][idx], dt)
+                pk = ((ds << 2) | (2 if plastic else 0) | model.receptor(wc)).astype(pk_dtype)
+                if plastic:
+                    p_uid.append(edge_base + c0 + idx)
+                    p_tgt.append(ts)
+                    p_dly.append(ds)
+                    p_w0.append(wc)
+                    bits = np.arange(n_pl, n_pl + idx.size, dtype=np.int64)
+                    n_pl += idx.size
+                else:
+                    bits = wc.view(np.int64)
+                _scatter_nb(sg, ts.astype(np.int32), bits, pk, fill, self.s_tgt,
+                            self.s_w.view(np.int64), self.s_pk)
+                del idx, sg, ts, wc, ds, pk, bits
+            if plastic:
+                self.proj_plastic[pr.name] = (edge_base, m)
+                p_range[pr.name] = (pl0, n_pl - pl0)
+            edge_base += m
+        del fill
+        self.n_edges = edge_base
         self.dmin = dmin if dmin is not None else max(1, int(steps_of(1.0, dt)))
         self.dmax = max(dmax, self.dmin)
         self.L = self.dmax + self.dmin + 1
         self.ring = np.zeros((N_REC, self.L, self.n_local))
-        # ---- plastic synapses
-        self.pidx = np.full(self.s_uid.size, -1, dtype=np.int64)
-        plastic_mask = np.zeros(self.s_uid.size, dtype=bool)
-        stdp_of = {}
-        for pr in net.projections:
-            if pr.stdp is not None:
-                b, n = self.proj_plastic[pr.name]
-                m = (self.s_uid >= b) & (self.s_uid < b + n)
-                plastic_mask |= m
-                stdp_of[pr.name] = (m, pr.stdp)
-        pj = np.nonzero(plastic_mask)[0]
-        self.pidx[pj] = np.arange(pj.size)
-        npl = pj.size
-        self.p_uid = self.s_uid[pj]
-        self.p_tgt = self.s_tgt[pj]
-        self.p_dly = self.s_dly[pj]
-        w0 = self.s_w[pj]
+        # ---- plastic synapses (in global edge id order)
+
+        def cat(xs, dt_):
+            return np.concatenate(xs).astype(dt_) if xs else np.zeros(0, dt_)
+
+        self.p_uid = cat(p_uid, np.int64)
+        self.p_tgt = cat(p_tgt, np.int64)
+        self.p_dly = cat(p_dly, np.int64)
+        w0 = cat(p_w0, np.float64)
+        npl = self.p_uid.size
         self.p_sign = np.where(w0 < 0, -1.0, 1.0)
         self.pl = {"w": np.abs(w0), "w_pending": np.abs(w0), "kplus": np.zeros(npl),
                    "t_last": np.zeros(npl, dtype=np.int64), "kminus": np.zeros(npl),
                    "p_last": np.full(npl, -1, dtype=np.int64)}
         self.p_par = {k: np.zeros(npl) for k in ("tau_p", "tau_m", "lam", "alpha", "wmax")}
-        for _nm, (m, st) in stdp_of.items():
-            sel = self.pidx[np.nonzero(m)[0]]
-            self.p_par["tau_p"][sel] = st.tau_plus_ms
-            self.p_par["tau_m"][sel] = st.tau_minus_ms
-            self.p_par["lam"][sel] = st.lambda_
-            self.p_par["alpha"][sel] = st.alpha
-            self.p_par["wmax"][sel] = st.Wmax
+        for pr in net.projections:
+            if pr.stdp is not None:
+                b0, nb = p_range[pr.name]
+                sel, st = slice(b0, b0 + nb), pr.stdp
+                self.p_par["tau_p"][sel] = st.tau_plus_ms
+                self.p_par["tau_m"][sel] = st.tau_minus_ms
+                self.p_par["lam"][sel] = st.lambda_
+                self.p_par["alpha"][sel] = st.alpha
+                self.p_par["wmax"][sel] = st.Wmax
         self.has_plastic = bool(self.proj_plastic)
         self.hist_len = (self.dmax + self.dmin + 1) if self.has_plastic else 1
         self.hist = np.full((self.n_local, self.hist_len), -1, dtype=np.int64)
@@ -249,6 +458,15 @@ class _Engine:
         self.pt_syn = order.astype(np.int64)
         self.pt_indptr = np.zeros(self.n_local + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.p_tgt, minlength=self.n_local), out=self.pt_indptr[1:])
+
+    def conn_nbytes(self) -> dict[str, int]:
+        """Bytes of the synapse table (``indptr``, ``s_tgt``, ``s_w``, ``s_pk``) and of the
+        per-plastic-synapse arrays (``plastic``)."""
+        out = {k: int(getattr(self, k).nbytes) for k in ("indptr", "s_tgt", "s_w", "s_pk")}
+        out["plastic"] = int(sum(a.nbytes for a in (self.p_uid, self.p_tgt, self.p_dly,
+                                                     self.p_sign, self.pt_syn, self.pt_indptr,
+                                                     *self.pl.values(), *self.p_par.values())))
+        return out
 
     # ---- stimuli
     def _build_inputs(self) -> None:
@@ -270,6 +488,7 @@ class _Engine:
                 key=rng.purpose_key("poisson:" + pin.name),
                 s0=int(np.ceil(pin.start_ms / dt - 1e-9)),
                 s1=int(np.ceil(pin.stop_ms / dt - 1e-9)) if np.isfinite(pin.stop_ms) else 2**62))
+        self._flatten_poisson()
         self.currents = []
         for ci in net.currents:
             ids = np.asarray(ci.node_ids, dtype=np.int64)
@@ -295,7 +514,64 @@ class _Engine:
         o = np.lexsort((vg, vs))
         self.v_stamp, self.v_gid = vs[o], vg[o]
 
+    def _flatten_poisson(self) -> None:
+        """All Poisson inputs as flat arrays for :func:`rng.poisson_add_nb` (inputs in order);
+        inputs with at most 256 distinct means per rank draw through CDF tables."""
+        ps = [p for p in self.poisson if p["gid"].size]
+        self.pflat = None
+        if not ps:
+            return
+        lam = np.concatenate([p["lam"] for p in ps])
+        uniq, inv = np.unique(lam, return_inverse=True)
+        if uniq.size <= 256:
+            tables, tab_len, tab_chunks = rng.cdf_tables(uniq)
+            tab = inv.astype(np.int64)
+        else:
+            tables, tab_len, tab_chunks = (np.zeros((1, 1)), np.ones(1, np.int64),
+                                           np.ones(1, np.int64))
+            tab = np.full(lam.size, -1, dtype=np.int64)
+        i64 = np.int64
+        ptr = np.concatenate(([0], np.cumsum([p["gid"].size for p in ps]))).astype(i64)
+        seg_tab = np.full(len(ps), -1, dtype=i64)
+        for m in range(len(ps)):
+            t = tab[ptr[m]:ptr[m + 1]]
+            if t[0] >= 0 and np.all(t == t[0]) and tab_chunks[t[0]] == 1:
+                seg_tab[m] = t[0]
+        self.pflat = (
+            ptr, np.array([p["key"] for p in ps], dtype=np.uint64),
+            np.array([p["d"] for p in ps], dtype=i64), np.array([p["s0"] for p in ps], dtype=i64),
+            np.array([p["s1"] for p in ps], dtype=i64),
+            np.array([p["rec"] for p in ps], dtype=i64),
+            np.array([p["w"] for p in ps], dtype=np.float64), seg_tab,
+            np.concatenate([p["gid"] for p in ps]).astype(i64),
+            np.concatenate([p["slot"] for p in ps]).astype(i64), tab, lam,
+            tables, tab_len, tab_chunks, np.empty(max(p["gid"].size for p in ps)))
+
     # ---- one step
+    def step_fast(self, j: int, nspk: int) -> int:
+        """Step ``j`` with the numba kernels: Poisson input into the ring slot, then every
+        block; spiking slots/stamps are appended to ``out_slot``/``out_stamp`` from ``nspk``.
+        Bit-identical to :meth:`syn_input` + the models' NumPy ``step``."""
+        slot = j % self.L
+        ring = self.ring
+        if self.pflat is not None:
+            rng.poisson_add_nb(self.seed_u64, j, *self.pflat, ring, slot)
+        istim = self.stim(j) if self.currents else self.zero_stim
+        for blk in self.blocks:
+            if blk.fast:
+                nspk = blk.model.fast_step(blk.sf, blk.r, blk.ctab, blk.ci, blk.refr, ring, slot,
+                                           blk.a, istim, self.out_slot, self.out_stamp, nspk,
+                                           j + 1)
+                continue
+            for p in blk.pops:
+                syn = ring[:, slot, p.a:p.b].copy()
+                ring[:, slot, p.a:p.b] = 0.0
+                idx = np.nonzero(p.model.step(p.state, p.consts, syn, istim[p.a:p.b]))[0]
+                self.out_slot[nspk:nspk + idx.size] = p.a + idx
+                self.out_stamp[nspk:nspk + idx.size] = j + 1
+                nspk += idx.size
+        return nspk
+
     def syn_input(self, k: int) -> np.ndarray:
         slot = k % self.L
         syn = self.ring[:, slot, :].copy()
@@ -317,16 +593,20 @@ class _Engine:
         return i
 
     def deliver(self, stamp: np.ndarray, gid: np.ndarray) -> None:
-        if self.use_numba or self.has_plastic:
+        if self.has_plastic:
             pp, pl = self.p_par, self.pl
-            deliver_nb(stamp, gid, self.indptr, self.s_tgt, self.s_rec, self.s_dly, self.s_w,
-                       self.pidx, self.ring, self.L, self.hist, self.dt, pl["w"],
+            deliver_nb(stamp, gid, self.indptr, self.s_tgt, self.s_pk, self.s_w,
+                       self.s_w.view(np.int64), self.ring, self.L, self.hist, self.dt, pl["w"],
                        pl["w_pending"], self.p_sign, pl["kplus"], pl["t_last"], pl["kminus"],
                        pl["p_last"], pp["tau_p"], pp["tau_m"], pp["lam"], pp["alpha"],
                        pp["wmax"])
+        elif self.use_numba:
+            if gid.size:
+                deliver_static_nb(stamp, gid, self.indptr, self.s_tgt, self.s_pk, self.s_w,
+                                  self.ring, self.L)
         else:
-            deliver_np(stamp, gid, self.indptr, self.s_tgt, self.s_rec, self.s_dly, self.s_w,
-                       self.ring, self.L)
+            deliver_np(stamp, gid, self.indptr, self.s_tgt, self.s_pk, self.s_w, self.ring,
+                       self.L)
 
     def flush(self, limit: int) -> None:
         if self.has_plastic:
@@ -389,7 +669,7 @@ class _Engine:
                 key = f"state/{p.name}/{var}"
                 if key not in arr:
                     raise ValueError(f"checkpoint {path}: missing array {key!r}")
-                p.state[var] = arr[key][p.local_ids].astype(p.state[var].dtype)
+                p.state[var][...] = arr[key][p.local_ids]  # in place: views of the block
             idx = (step + np.arange(self.L)) % self.L
             self.ring[:, idx, p.a:p.b] = arr[f"ring/{p.name}"][:, :, p.local_ids]
             if not plasticity_starts:
@@ -411,7 +691,8 @@ def simulate(network: Network, run: RunConfig, *, comm=None, checkpoint: Path | 
     checkpoint's time). ``comm``: an mpi4py communicator, or None (COMM_WORLD when launched
     under MPI with more than one rank, else serial). ``checkpoint``: write the full state there
     at the end. ``restore``: start from that checkpoint (any number of ranks). ``use_numba``:
-    False selects the plain-NumPy reference kernels (same results bit for bit; no STDP)."""
+    False selects the plain-NumPy reference kernels (same results bit for bit; STDP and the
+    RKF45 models run their numba code either way)."""
     ctx = _context(comm)
     try:
         return _simulate(network, run, ctx, checkpoint, restore, progress, use_numba)
@@ -439,6 +720,7 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
     for nm in rec_names:
         p = net.population(nm)
         rec_gid[eng.offsets[nm]:eng.offsets[nm] + p.n] = True
+    rec_all = bool(rec_gid.all())
     pop_by_name = {p.name: p for p in eng.pops}
     srec = []
     for r in run.state_recorders:
@@ -478,46 +760,65 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
     if 0 < k < k_end:
         sample(k)
     vptr = np.searchsorted(eng.v_stamp, k, side="right")
+    blk0 = eng.blocks[0] if len(eng.blocks) == 1 else None
+    one_block = (FUSED_LOOP and use_numba and blk0 is not None and blk0.fast
+                 and blk0.model.nb_kernel is not None and not eng.currents and not srec
+                 and not eng.has_plastic)
+    if one_block and ctx.size == 1 and not eng.v_stamp.size and eng.slots_ascend:
+        k = _fused(eng, blk0, k, k_end, spk_s, spk_g, None if rec_all else rec_gid, bar, dt)
+    advance = _advancer(blk0.model.nb_kernel) if one_block else None
+    pflat = _pflat(eng) if one_block else None
     while k < k_end:
         k1 = min(k + eng.dmin, k_end)
-        loc_s, loc_g = [], []
-        for j in range(k, k1):
-            syn = eng.syn_input(j)
-            istim = eng.stim(j) if eng.currents else None
-            for p in eng.pops:
-                if p.b == p.a:
-                    continue
-                spk = p.model.step(p.state, p.consts, syn[:, p.a:p.b],
-                                   istim[p.a:p.b] if istim is not None else 0.0)
-                idx = np.nonzero(spk)[0]
-                if idx.size:
-                    loc_s.append(np.full(idx.size, j + 1, dtype=np.int64))
-                    loc_g.append(p.offset + p.local_ids[idx])
-                    if eng.has_plastic:
-                        sl = p.a + idx
-                        eng.hist[sl, :-1] = eng.hist[sl, 1:]
-                        eng.hist[sl, -1] = j + 1
-            if j + 1 < k_end:
-                sample(j + 1)
-        ls = np.concatenate(loc_s) if loc_s else np.zeros(0, np.int64)
-        lg = np.concatenate(loc_g) if loc_g else np.zeros(0, np.int64)
-        if ctx.size > 1:  # one Allgatherv of (stamp, gid) pairs
-            pairs = ctx.allgatherv(np.column_stack((ls, lg)).ravel()).reshape(-1, 2)
-            gs, gg = pairs[:, 0].copy(), pairs[:, 1].copy()
+        if advance is not None:
+            nspk = advance(k, k1, eng.L, eng.seed_u64, pflat, blk0.sf, blk0.r, blk0.ctab,
+                           blk0.ci, blk0.refr, blk0.a, eng.zero_stim, eng.ring, eng.out_slot,
+                           eng.out_stamp)
+            ls = eng.out_stamp[:nspk].copy()
+            lg = eng.gid_of_slot[eng.out_slot[:nspk]]
+        elif use_numba:
+            nspk = 0
+            for j in range(k, k1):
+                n0 = nspk
+                nspk = eng.step_fast(j, nspk)
+                if eng.has_plastic and nspk > n0:
+                    sl = eng.out_slot[n0:nspk]
+                    eng.hist[sl, :-1] = eng.hist[sl, 1:]
+                    eng.hist[sl, -1] = j + 1
+                if srec and j + 1 < k_end:
+                    sample(j + 1)
+            ls = eng.out_stamp[:nspk].copy()
+            lg = eng.gid_of_slot[eng.out_slot[:nspk]]
+        else:
+            ls, lg = _slice_numpy(eng, k, k1, k_end, sample)
+        # spikes of one rank come in (stamp, slot) order, which is (stamp, gid) order when
+        # slots ascend with gids; otherwise (or with several ranks / virtual spikes) sort
+        in_order = use_numba and eng.slots_ascend
+        if ctx.size > 1:  # all ranks' (stamp, gid) pairs
+            gs, gg = ctx.exchange_spikes(ls, lg)
+            in_order = False
         else:
             gs, gg = ls, lg
-        vend = np.searchsorted(eng.v_stamp, k1, side="right")
-        if vend > vptr:
-            gs = np.concatenate((gs, eng.v_stamp[vptr:vend]))
-            gg = np.concatenate((gg, eng.v_gid[vptr:vend]))
-        vptr = vend
-        o = np.lexsort((gg, gs))
-        gs, gg = np.ascontiguousarray(gs[o]), np.ascontiguousarray(gg[o])
+        if eng.v_stamp.size:
+            vend = np.searchsorted(eng.v_stamp, k1, side="right")
+            if vend > vptr:
+                gs = np.concatenate((gs, eng.v_stamp[vptr:vend]))
+                gg = np.concatenate((gg, eng.v_gid[vptr:vend]))
+                in_order = False
+            vptr = vend
+        if not in_order and gs.size > 1:
+            o = np.lexsort((gg, gs))
+            gs, gg = np.ascontiguousarray(gs[o]), np.ascontiguousarray(gg[o])
         eng.deliver(gs, gg)
         eng.flush(k1)
-        keep = rec_gid[gg]
-        spk_s.append(gs[keep])
-        spk_g.append(gg[keep])
+        if gs.size:
+            if rec_all:
+                spk_s.append(gs)
+                spk_g.append(gg)
+            else:
+                keep = rec_gid[gg]
+                spk_s.append(gs[keep])
+                spk_g.append(gg[keep])
         if bar is not None:
             bar.update(round((k1 - k) * dt, 6))
         k = k1
@@ -528,6 +829,65 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
         eng.save(Path(checkpoint), k)
     return _result(net, eng, ctx, rec_names, spk_s, spk_g, srec, k_end, dt,
                    {"build": wall_build, "simulate": wall_sim})
+
+
+def _pflat(eng) -> tuple:
+    """The engine's flat Poisson arrays, or an empty set of inputs of the same types."""
+    if eng.pflat is not None:
+        return eng.pflat
+    z, zf = np.zeros(1, np.int64), np.zeros(1)
+    return (z, np.zeros(0, np.uint64), z, z, z, z, zf, z, z, z, z, zf, np.zeros((1, 1)), z, z, zf)
+
+
+def _fused(eng, blk, k: int, k_end: int, spk_s: list, spk_g: list, rec_gid, bar, dt) -> int:
+    """Run steps ``[k, k_end)`` in the numba slice loop (serial, one block, Poisson input
+    only); spikes are appended to ``spk_s``/``spk_g``. Returns ``k_end``."""
+    drive = _driver(blk.model.nb_kernel)
+    pflat = _pflat(eng)
+    cap = max(eng.out_slot.size * 4, 1 << 16)
+    sp_stamp, sp_gid = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    gbuf = np.empty(eng.out_slot.size, np.int64)
+    chunk = max(eng.dmin, int(round(100.0 / dt)))  # progress every 100 ms
+    while k < k_end:
+        k0 = k
+        k, n = drive(k, min(k + chunk, k_end), eng.dmin, eng.L, eng.seed_u64, pflat, blk.sf,
+                     blk.r, blk.ctab, blk.ci, blk.refr, blk.a, eng.zero_stim, eng.ring,
+                     eng.indptr, eng.s_tgt, eng.s_pk, eng.s_w, eng.gid_of_slot, eng.out_slot,
+                     eng.out_stamp, gbuf, sp_stamp, sp_gid)
+        if n:
+            gs, gg = sp_stamp[:n].copy(), sp_gid[:n].copy()
+            keep = slice(None) if rec_gid is None else rec_gid[gg]
+            spk_s.append(gs[keep])
+            spk_g.append(gg[keep])
+        if bar is not None:
+            bar.update(round((k - k0) * dt, 6))
+    return k
+
+
+def _slice_numpy(eng, k: int, k1: int, k_end: int, sample):
+    """Steps ``[k, k1)`` with the NumPy reference kernels: (stamps, gids) of the spikes."""
+    loc_s, loc_g = [], []
+    for j in range(k, k1):
+        syn = eng.syn_input(j)
+        istim = eng.stim(j) if eng.currents else None
+        for p in eng.pops:
+            if p.b == p.a:
+                continue
+            spk = p.model.step(p.state, p.consts, syn[:, p.a:p.b],
+                               istim[p.a:p.b] if istim is not None else 0.0)
+            idx = np.nonzero(spk)[0]
+            if idx.size:
+                loc_s.append(np.full(idx.size, j + 1, dtype=np.int64))
+                loc_g.append(p.offset + p.local_ids[idx])
+                if eng.has_plastic:
+                    sl = p.a + idx
+                    eng.hist[sl, :-1] = eng.hist[sl, 1:]
+                    eng.hist[sl, -1] = j + 1
+        if j + 1 < k_end:
+            sample(j + 1)
+    ls = np.concatenate(loc_s) if loc_s else np.zeros(0, np.int64)
+    lg = np.concatenate(loc_g) if loc_g else np.zeros(0, np.int64)
+    return ls, lg
 
 
 def _result(net, eng, ctx, rec_names, spk_s, spk_g, srec, k_end, dt, wall) -> SimResult:
