@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY := passive
 PROFILE ?= profiles/workstation
 CONFIG ?= config/config.yaml
 
-.PHONY: install run report test test-slow test-all lint schema clean
+.PHONY: install run report test test-slow test-slurm test-all lint schema clean
 
 # A virtual environment with wbe and everything it needs, all from PyPI (MPI included).
 # c302 and cect are data packages: installed without their optional heavy dependencies.
@@ -38,6 +38,11 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m "slow" -q
+
+# Tests that submit to SLURM: bring up a single-node cluster first (root; apt-get slurm-wlm munge).
+test-slurm: install
+	scripts/slurm-cluster.sh start
+	$(BIN)/python -m pytest -m "slurm" -q
 
 test-all: install
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,8 @@
 # wbe — whole-brain emulation, from imaging to a validated simulation.
 #
 #   snakemake --workflow-profile profiles/workstation            # default config, real data
-#   snakemake --workflow-profile profiles/workstation --configfile config/drosophila.yaml
+#   snakemake --workflow-profile profiles/workstation --configfile config/worm.yaml
+#   snakemake --workflow-profile profiles/workstation --configfile config/sweeps/brunel.yaml
 #   snakemake --report report.html                                # the story, with plots
 #
 # Every stage writes results/<stage>/<key>/, key = hash of (parameters, input keys, code).
@@ -28,9 +29,11 @@ include: "workflow/rules/simulation.smk"
 include: "workflow/rules/plasticity.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/sweep.smk"
 
 
 rule all:
     input:
-        stage_dir("validation"),
+        # a config with a `sweep:` section runs the sweep study; otherwise the pipeline
+        SWEEP_DIR if SWEEP_SPEC is not None else stage_dir("validation"),
     default_target: True

@@ -135,6 +135,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     kwargs = {"seed": args.seed}
     if args.model == "pd14":
         kwargs["scale"] = args.scale
+    elif args.order is not None:
+        kwargs["order"] = args.order
     if args.tstop_ms is not None:
         kwargs["tstop_ms"] = args.tstop_ms
     circuit, simulation = generators.build_to_sonata(args.model, Path(args.out), **kwargs)
@@ -217,9 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", choices=["pd14", "brunel"])
     p.add_argument("--out", required=True)
     p.add_argument("--scale", type=float, default=0.1, help="PD14 scale (1.0 = 77,169 neurons)")
+    p.add_argument("--order", type=int,
+                   help="Brunel network order: 4·order excitatory + order inhibitory neurons")
     p.add_argument("--seed", type=int, default=55, help="seed of connectivity and input")
     p.add_argument("--tstop-ms", type=float, help="simulated time in the config (ms)")
     p.set_defaults(func=cmd_build)
+
+    from wbe import sweep as _sweep
+
+    p = sub.add_parser("sweep", help="parameter sweep with Dask: tidy table + phase diagrams")
+    _sweep.add_arguments(p)
+    p.set_defaults(func=_sweep.cmd_sweep)
 
     p = sub.add_parser("plan", help="print the content-addressed folder of every stage")
     p.add_argument("config")

@@ -1,0 +1,192 @@
+"""What every benchmark runner shares: the model (built by wbe's generators, so every simulator
+gets the same connectivity arrays), memory probes, rates and the JSON record of one run.
+
+A runner is one process per (simulator, repeat); it writes a JSON file (no pickle between
+processes) with the fields of :func:`new_record`. Times are wall-clock seconds from
+``time.perf_counter``; memory is read from ``/proc/self/status`` (``VmRSS``, ``VmHWM``) and
+``getrusage`` (``ru_maxrss``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODELS = ("pd14", "brunel")
+BRUNEL_FULL_ORDER = 2500  # Brunel model A: N_E = 4·order, N_I = order (12,500 neurons)
+
+
+# ------------------------------------------------------------------------------ model
+def build_network(model: str, scale: float, seed: int, t_total_ms: float):
+    """(Network, RunConfig) of ``model`` at ``scale`` with ``seed``; ``tstop_ms = t_total_ms``.
+
+    ``pd14``: :func:`wbe.engine.generators.pd14` (``scale`` = N_scaling = K_scaling).
+    ``brunel``: :func:`wbe.engine.generators.brunel` with g = 5, η = 2 and
+    ``order = round(2500·scale)`` (in-degrees scale with the network, epsilon = 0.1)."""
+    from wbe.engine import generators
+
+    if model == "pd14":
+        return generators.pd14(scale=float(scale), seed=int(seed), tstop_ms=float(t_total_ms))
+    if model == "brunel":
+        order = max(1, int(round(BRUNEL_FULL_ORDER * float(scale))))
+        return generators.brunel(g=5.0, eta=2.0, order=order, seed=int(seed),
+                                 tstop_ms=float(t_total_ms))
+    raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
+
+
+def network_stats(net) -> dict:
+    """Neuron and synapse counts and the bytes of the model description's edge arrays."""
+    n_syn = int(sum(len(p) for p in net.projections))
+    model_bytes = 0
+    for pr in net.projections:
+        for a in (pr.source_ids, pr.target_ids, pr.weight, pr.delay_ms):
+            model_bytes += int(np.asarray(a).nbytes)
+    return {"n_neurons": int(net.n_total), "n_synapses": n_syn,
+            "populations": {p.name: int(p.n) for p in net.populations if not p.is_virtual},
+            "model_edge_arrays_MiB": model_bytes / 2**20}
+
+
+def rates_hz(spikes: dict, sizes: dict, t0_ms: float, t1_ms: float) -> dict:
+    """Mean rate (spikes/s) per population of the spikes with ``t0_ms <= t < t1_ms``.
+
+    ``spikes``: pop → (times_ms, node_ids) (only the times are used); ``sizes``: pop → n."""
+    out = {}
+    dur_s = (t1_ms - t0_ms) / 1000.0
+    for name, n in sizes.items():
+        times = np.asarray(spikes.get(name, (np.zeros(0), None))[0], dtype=np.float64)
+        k = int(np.count_nonzero((times >= t0_ms) & (times < t1_ms)))
+        out[name] = k / (n * dur_s) if n and dur_s > 0 else float("nan")
+    return out
+
+
+def split_by_gid(times_ms: np.ndarray, gids: np.ndarray, offsets: dict, sizes: dict) -> dict:
+    """Spikes given as (times, global ids counted from each population's ``offsets``) split
+    into pop → (times_ms, node_ids)."""
+    times_ms, gids = np.asarray(times_ms, dtype=np.float64), np.asarray(gids, dtype=np.int64)
+    out = {}
+    for name, off in offsets.items():
+        m = (gids >= off) & (gids < off + sizes[name])
+        out[name] = (times_ms[m], gids[m] - off)
+    return out
+
+
+# ------------------------------------------------------------------------------ memory
+def _status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process (MiB)."""
+    kib = _status_kib("VmRSS")
+    return kib / 1024.0 if kib is not None else float("nan")
+
+
+def hwm_mib() -> float:
+    """Peak resident set size since start or the last :func:`reset_peak_rss` (MiB)."""
+    kib = _status_kib("VmHWM")
+    return kib / 1024.0 if kib is not None else maxrss_mib()
+
+
+def maxrss_mib() -> float:
+    """``ru_maxrss`` of this process (MiB; Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak-RSS counter (Linux ``clear_refs`` 5). True if it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Timer:
+    """``with Timer() as t: ...``; ``t.s`` = elapsed wall seconds."""
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.s = time.perf_counter() - self.t0
+        return False
+
+
+# ------------------------------------------------------------------------------ record
+def runner_args(description: str) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model", choices=MODELS, required=True)
+    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=55)
+    ap.add_argument("--cores", type=int, default=1)
+    ap.add_argument("--t-sim-ms", type=float, default=1000.0)
+    ap.add_argument("--t-warmup-ms", type=float, default=100.0)
+    ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="scratch folder (Brian2 project, wbe checkpoint)")
+    ap.add_argument("--single-call", action="store_true",
+                    help="wbe only: one simulate call, no checkpoint split of the warm-up")
+    return ap.parse_args()
+
+
+def new_record(simulator: str, args: argparse.Namespace) -> dict:
+    """The fields every runner fills (None = not measured)."""
+    return {
+        "simulator": simulator, "version": None, "model": args.model, "scale": args.scale,
+        "seed": args.seed, "cores": args.cores, "t_sim_ms": args.t_sim_ms,
+        "t_warmup_ms": args.t_warmup_ms, "host": platform.node(), "pid": os.getpid(),
+        "n_neurons": None, "n_synapses": None,
+        "generate_s": None,          # wbe generator building the Network arrays (not build)
+        "build_s": None,             # simulator: everything before the first simulated step
+        "build_detail_s": {},
+        "warmup_wall_s": None,       # the warm-up interval (not counted)
+        "sim_wall_s": None,          # state propagation of t_sim_ms only
+        "sim_s_per_sim_s": None,     # sim_wall_s / (t_sim_ms / 1000)
+        "sim_cpu_s": None,           # CPU seconds (all threads/ranks) of the measured interval
+        "rss_MiB": {},               # baseline, after_model, peak, ...
+        "B_per_syn": {},             # see README.md
+        "rates_hz": {}, "n_spikes_measured": None,
+        "notes": [],
+    }
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
+    tmp.replace(path)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o)}")

@@ -1,0 +1,329 @@
+"""Brian2 cpp_standalone runner: the wbe Network built in Brian2 from its explicit arrays, timed.
+
+``python -m benchmarks.peers.brian2_runner --model pd14 --scale 0.1 --cores 1 --out x.json``
+
+* One ``NeuronGroup`` per neuron model (populations are contiguous slices of it), integrated with
+  ``method='exact'``; ``iaf_psc_exp``: V relative dynamics with exponential currents ``I_ex`` /
+  ``I_in`` (weight sign picks the receptor, as NEST), V clamped during ``t_ref`` while the
+  currents go on; ``iaf_psc_delta``: weights jump V, input arriving during ``t_ref`` is
+  discarded (NEST's ``refractory_input = False``). Threshold ``v >= V_th``, reset ``V_reset``.
+  Parameters equal over a group are compile-time constants, others per-neuron variables.
+* One ``Synapses`` object per (source group, target group, receptor[, uniform weight, uniform
+  delay]), created from the Network's explicit source/target/weight/delay arrays (delays
+  rounded to dt by Brian2); a weight or delay equal over a projection is a constant (Brunel),
+  otherwise a per-synapse variable (PD14).
+* ``PoissonInput`` per wbe PoissonInput (binomial: N = ceil(rate·dt / 1e-3) sources of rate/N,
+  so p <= 0.001 per step and the count is Poisson to within 0.1 % in variance).
+* DC: constant whole-run ``CurrentInput`` amplitudes are added to ``I_e``.
+* ``prefs.devices.cpp_standalone.openmp_threads = cores`` when cores > 1.
+
+Timing: the standalone binary is instrumented with ``device.insert_code`` so that it writes
+steady_clock stamps at its start, before the warm-up ``run()``, between the two runs and after
+them, plus its ``ru_maxrss``. ``sim_wall_s`` = the second ``run()`` only (state propagation,
+spike propagation, Poisson input, spike recording). ``build_s`` = Python-side construction +
+code generation + ``make`` (a no-op rebuild when the project folder already holds this exact
+network's code: the one-off C++ compile is reported separately as ``compile_s``) + the binary's
+initialisation before the warm-up (loading arrays, creating synapses).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import common
+
+P_MAX = 1e-3  # largest per-step success probability of a PoissonInput source
+
+_UNITS = {"E_L": "mV", "V_th": "mV", "V_reset": "mV", "V_m": "mV", "C_m": "pF", "tau_m": "ms",
+          "tau_syn_ex": "ms", "tau_syn_in": "ms", "t_ref": "ms", "I_e": "pA"}
+_BASE_UNIT = {"mV": "volt", "pF": "farad", "ms": "second", "pA": "amp"}
+
+_EQS = {
+    "iaf_psc_exp": """
+        dv/dt = (E_L - v)/tau_m + (I_ex + I_in + I_e)/C_m : volt (unless refractory)
+        dI_ex/dt = -I_ex/tau_syn_ex : amp
+        dI_in/dt = -I_in/tau_syn_in : amp
+    """,
+    "iaf_psc_delta": """
+        dv/dt = (E_L - v)/tau_m + I_e/C_m : volt (unless refractory)
+    """,
+}
+_PARAMS = {
+    "iaf_psc_exp": ("E_L", "C_m", "tau_m", "tau_syn_ex", "tau_syn_in", "t_ref", "V_th",
+                    "V_reset", "I_e"),
+    "iaf_psc_delta": ("E_L", "C_m", "tau_m", "t_ref", "V_th", "V_reset", "I_e"),
+}
+
+
+def poisson_sources(rate_hz: float, dt_ms: float) -> int:
+    """Number N of binomial sources for a PoissonInput of total ``rate_hz`` (p <= P_MAX)."""
+    lam = float(rate_hz) * dt_ms * 1e-3
+    return max(1, math.ceil(lam / P_MAX - 1e-9))
+
+
+def uniform(x: np.ndarray) -> float | None:
+    """The value of ``x`` if all its elements are equal, else None."""
+    x = np.asarray(x)
+    return float(x.flat[0]) if x.size and np.all(x == x.flat[0]) else None
+
+
+def receptor(model: str, weight: float) -> str:
+    if model == "iaf_psc_delta":
+        return "v"
+    return "I_ex" if weight >= 0 else "I_in"
+
+
+def group_populations(net) -> dict[str, list]:
+    """Neuron model → its populations, in Network order."""
+    groups: dict[str, list] = {}
+    for p in net.populations:
+        if p.is_virtual:
+            raise NotImplementedError("virtual populations are not used by the benchmark models")
+        if p.model not in _EQS:
+            raise NotImplementedError(f"Brian2 runner: model {p.model!r} not implemented")
+        groups.setdefault(p.model, []).append(p)
+    return groups
+
+
+def param_columns(model: str, pops: list, extra_ie: dict) -> tuple[dict, dict]:
+    """(constants, per-neuron arrays) of a group's parameters (NEST defaults filled in)."""
+    from wbe.engine.models import get_model
+
+    defaults = get_model(model).defaults
+    consts, arrays = {}, {}
+    for k in _PARAMS[model]:
+        vals = [p.params.get(k, defaults[k]) for p in pops]
+        if k == "I_e":
+            vals = [np.broadcast_to(v, (p.n,)) + extra_ie[p.name] if p.name in extra_ie else v
+                    for v, p in zip(vals, pops)]
+        if all(np.ndim(v) == 0 for v in vals) and len({float(v) for v in vals}) == 1:
+            consts[k] = float(vals[0])
+        else:
+            arrays[k] = np.concatenate([np.broadcast_to(np.asarray(v, np.float64), (p.n,))
+                                        for v, p in zip(vals, pops)])
+    v0 = [p.params.get("V_m", p.params.get("E_L", defaults["E_L"])) for p in pops]
+    arrays["V_m"] = np.concatenate([np.broadcast_to(np.asarray(v, np.float64), (p.n,))
+                                    for v, p in zip(v0, pops)])
+    return consts, arrays
+
+
+def _cpp_timing(out_file: Path) -> dict[str, str]:
+    """C++ snippets that stamp the binary's phases and write them, with the binary's own
+    ``VmRSS``/``VmHWM`` (its ``ru_maxrss`` would include the forking Python process), to
+    ``out_file``."""
+    now = "std::chrono::steady_clock::now()"
+    sec = "std::chrono::duration<double>({} - {}).count()"
+    status = ("[](const char* key) { std::ifstream s(\"/proc/self/status\"); std::string l; "
+              "while (std::getline(s, l)) if (l.rfind(key, 0) == 0) "
+              "return std::stol(l.substr(l.find(':') + 1)); return -1L; }")
+    write = f"""
+{{
+    auto _wbe_status = {status};
+    std::ofstream _wbe_f("{out_file}");
+    _wbe_f.precision(9);
+    _wbe_f << "init_s " << {sec.format('_wbe_t1', '_wbe_t0')} << "\\n"
+           << "warmup_s " << {sec.format('_wbe_t2', '_wbe_t1')} << "\\n"
+           << "sim_s " << {sec.format('_wbe_t3', '_wbe_t2')} << "\\n"
+           << "sim_cpu_s " << double(_wbe_c3 - _wbe_c2) / CLOCKS_PER_SEC << "\\n"
+           << "rss_start_kib " << _wbe_rss0 << "\\n"
+           << "rss_end_kib " << _wbe_status("VmRSS:") << "\\n"
+           << "hwm_kib " << _wbe_status("VmHWM:") << "\\n";
+}}
+"""
+    return {"before_start": f"auto _wbe_t0 = {now}; long _wbe_rss0 = ({status})(\"VmRSS:\");",
+            "t1": f"auto _wbe_t1 = {now};",
+            "t2": f"auto _wbe_t2 = {now}; std::clock_t _wbe_c2 = std::clock();",
+            "t3": f"auto _wbe_t3 = {now}; std::clock_t _wbe_c3 = std::clock();",
+            "write": write}
+
+
+def main() -> None:
+    args = common.runner_args(__doc__.splitlines()[0])
+    rec = common.new_record("brian2", args)
+    import brian2 as b2
+
+    rec["version"] = b2.__version__
+    rec["target"] = "cpp_standalone"
+    rec["openmp_threads"] = args.cores if args.cores > 1 else 0
+    rec["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
+    rss_base = common.rss_mib()
+    t_total = args.t_warmup_ms + args.t_sim_ms
+    with common.Timer() as tg:
+        net, run = common.build_network(args.model, args.scale, args.seed, t_total)
+    rec["generate_s"] = tg.s
+    rec.update({k: v for k, v in common.network_stats(net).items() if k != "populations"})
+    rss_model = common.rss_mib()
+    maxrss_generate = common.maxrss_mib()
+    hwm_reset = common.reset_peak_rss()
+
+    key = (f"{args.model}_s{args.scale:g}_seed{args.seed}_c{args.cores}"
+           f"_w{args.t_warmup_ms:g}_t{args.t_sim_ms:g}")
+    workdir = Path(args.workdir) if args.workdir else Path("benchmarks/.cache/brian2")
+    project = (workdir / key).resolve()
+    binary = project / "main"
+    mtime_before = binary.stat().st_mtime_ns if binary.exists() else None
+    timing_file = project / "results" / "wbe_timing.txt"
+    if timing_file.exists():
+        timing_file.unlink()
+    snip = _cpp_timing(timing_file)
+    dt_ms = float(run.dt_ms)
+
+    with common.Timer() as tc:  # Python-side construction
+        b2.set_device("cpp_standalone", directory=str(project), build_on_run=False)
+        b2.prefs.devices.cpp_standalone.openmp_threads = rec["openmp_threads"]
+        b2.prefs.codegen.cpp.headers = list(b2.prefs.codegen.cpp.headers) + [
+            "<chrono>", "<fstream>", "<string>"]
+        b2.defaultclock.dt = dt_ms * b2.ms
+        b2.seed(args.seed)
+        b2.device.insert_code("before_start", snip["before_start"])
+        extra_ie: dict[str, np.ndarray] = {}
+        for ci in net.currents:
+            if ci.start_ms > 0.0 or np.isfinite(ci.stop_ms):
+                raise NotImplementedError("Brian2 runner: only constant whole-run currents")
+            n = net.population(ci.target).n
+            amp = np.zeros(n)
+            np.add.at(amp, np.asarray(ci.node_ids, np.int64),
+                      np.broadcast_to(np.asarray(ci.amplitude_pA, np.float64),
+                                      np.shape(ci.node_ids)))
+            extra_ie[ci.target] = extra_ie.get(ci.target, 0.0) + amp
+        if net.spike_trains:
+            raise NotImplementedError("SpikeTrainInput is not used by the benchmark models")
+        objs, groups, where = [], {}, {}  # where: pop -> (model, offset in its group)
+        for model, pops in group_populations(net).items():
+            consts, arrays = param_columns(model, pops, extra_ie)
+            ns = {k: v * getattr(b2, _UNITS[k]) for k, v in consts.items()}
+            eqs = _EQS[model] + "".join(f"\n{k} : {_BASE_UNIT[_UNITS[k]]} (constant)"
+                                        for k in arrays if k != "V_m")
+            g = b2.NeuronGroup(sum(p.n for p in pops), eqs, threshold="v >= V_th",
+                               reset="v = V_reset", refractory="t_ref", method="exact",
+                               namespace=ns, name=f"g_{model}")
+            for k, v in arrays.items():
+                if k == "V_m":
+                    g.v = v * b2.mV
+                else:
+                    setattr(g, k, v * getattr(b2, _UNITS[k]))
+            off = 0
+            for p in pops:
+                where[p.name] = (model, off)
+                off += p.n
+            groups[model] = g
+            objs.append(g)
+        # synapses: the projections concatenated per (source group, target group, receptor,
+        # weight if uniform over the projection, delay if uniform); uniform weights and delays
+        # become constants (Brian2's homogeneous-delay path), others per-synapse variables
+        parts: dict[tuple, list] = {}
+        for pr in net.projections:
+            if pr.kind != "chemical" or pr.stdp is not None:
+                raise NotImplementedError(f"projection {pr.name!r}: only static chemical")
+            if not len(pr):
+                continue
+            (sm, so), (tm, to) = where[pr.source], where[pr.target]
+            w = np.broadcast_to(np.asarray(pr.weight, np.float64), (len(pr),))
+            d = np.broadcast_to(np.asarray(pr.delay_ms, np.float64), (len(pr),))
+            s = so + np.asarray(pr.source_ids, np.int64)
+            t = to + np.asarray(pr.target_ids, np.int64)
+            if tm == "iaf_psc_delta":
+                splits = [("v", np.ones(len(pr), dtype=bool))]
+            else:
+                splits = [("I_ex", w >= 0), ("I_in", w < 0)]
+            for r, sel in splits:
+                if sel.any():
+                    ws, ds = w[sel], d[sel]
+                    key = (sm, tm, r, uniform(ws), uniform(ds))
+                    parts.setdefault(key, []).append((s[sel], t[sel], ws, ds))
+        for k, ((sm, tm, r, wu, du), chunks) in enumerate(parts.items()):
+            i = np.concatenate([c[0] for c in chunks])
+            j = np.concatenate([c[1] for c in chunks])
+            unit = b2.mV if r == "v" else b2.pA
+            eq = "" if wu is not None else f"w : {'volt' if r == 'v' else 'amp'} (constant)"
+            ns = {} if wu is None else {"w": wu * unit}
+            on_pre = ("v_post += w*int(not_refractory_post)" if r == "v" else f"{r}_post += w")
+            syn = b2.Synapses(groups[sm], groups[tm], eq, on_pre=on_pre, namespace=ns,
+                              delay=None if du is None else du * b2.ms,
+                              name=f"syn_{sm}_{tm}_{r}_{k}")
+            syn.connect(i=i, j=j)
+            if wu is None:
+                syn.w = np.concatenate([c[2] for c in chunks]) * unit
+            if du is None:
+                syn.delay = np.concatenate([c[3] for c in chunks]) * b2.ms
+            objs.append(syn)
+        rec["poisson_sources_N"] = {}
+        for pin in net.poisson:
+            model, off = where[pin.target]
+            ids = np.asarray(pin.node_ids, np.int64)
+            if np.ndim(pin.rate_hz) or ids.size == 0 or not np.array_equal(
+                    ids, np.arange(ids[0], ids[0] + ids.size)):
+                raise NotImplementedError("Brian2 runner: PoissonInput needs a scalar rate and "
+                                          "a contiguous node range")
+            if pin.start_ms > 0.0 or np.isfinite(pin.stop_ms):
+                raise NotImplementedError("Brian2 runner: only whole-run PoissonInput")
+            n_src = poisson_sources(pin.rate_hz, dt_ms)
+            rec["poisson_sources_N"][pin.name] = n_src
+            r = receptor(model, pin.weight)
+            target = groups[model][off + int(ids[0]):off + int(ids[0]) + ids.size]
+            weight = (f"{float(pin.weight)!r}*mV*int(not_refractory)" if r == "v"
+                      else float(pin.weight) * b2.pA)
+            objs.append(b2.PoissonInput(target, r, n_src, float(pin.rate_hz) / n_src * b2.Hz,
+                                        weight=weight))
+        mons = {m: b2.SpikeMonitor(g, name=f"spikes_{m}") for m, g in groups.items()}
+        objs.extend(mons.values())
+        bnet = b2.Network(objs)
+        b2.device.insert_code("main", snip["t1"])
+        bnet.run(args.t_warmup_ms * b2.ms, namespace={})
+        b2.device.insert_code("main", snip["t2"])
+        bnet.run(args.t_sim_ms * b2.ms, namespace={})
+        b2.device.insert_code("main", snip["t3"])
+        b2.device.insert_code("main", snip["write"])
+    with common.Timer() as tb:  # code generation + make (no-op when cached)
+        b2.device.build(directory=str(project), compile=True, run=False, with_output=False)
+    fresh = not binary.exists() or binary.stat().st_mtime_ns != mtime_before
+    with common.Timer() as tr:
+        b2.device.run(directory=str(project), with_output=False)
+    t = dict(line.split() for line in timing_file.read_text().splitlines())
+    t = {k: float(v) for k, v in t.items()}
+    py_peak = common.hwm_mib() if hwm_reset else common.maxrss_mib()
+    rec["build_detail_s"] = {"python_construct": tc.s, "codegen_make": tb.s,
+                             "binary_init": t["init_s"], "binary_total": tr.s,
+                             "make": b2.device.timers["compile"].get("make")}
+    rec["compiled_now"] = fresh
+    rec["compile_s"] = tb.s if fresh else None
+    rec["build_s"] = tc.s + tb.s + t["init_s"]
+    if fresh:
+        rec["notes"].append("the binary was (re)compiled in this run: build_s includes it")
+    rec["warmup_wall_s"] = t["warmup_s"]
+    rec["sim_wall_s"] = t["sim_s"]
+    rec["sim_s_per_sim_s"] = t["sim_s"] / (args.t_sim_ms / 1000.0)
+    rec["sim_cpu_s"] = t.get("sim_cpu_s")
+    spikes = {}
+    for model, pops in group_populations(net).items():
+        ti = np.asarray(mons[model].t / b2.ms)
+        ii = np.asarray(mons[model].i[:], dtype=np.int64)
+        off = 0
+        for p in pops:
+            m = (ii >= off) & (ii < off + p.n)
+            spikes[p.name] = (ti[m], ii[m] - off)
+            off += p.n
+    sizes = {p.name: p.n for p in net.populations}
+    rec["rates_hz"] = common.rates_hz(spikes, sizes, args.t_warmup_ms, t_total)
+    rec["n_spikes_measured"] = int(sum(np.count_nonzero(s[0] >= args.t_warmup_ms)
+                                       for s in spikes.values()))
+    n_syn = rec["n_synapses"]
+    bin_peak, bin_start = t["hwm_kib"] / 1024.0, t["rss_start_kib"] / 1024.0
+    rec["rss_MiB"] = {"baseline": rss_base, "after_model": rss_model,
+                      "peak": bin_peak, "binary_start": bin_start, "python_peak": py_peak,
+                      "peak_generate": maxrss_generate, "hwm_reset": hwm_reset}
+    rec["B_per_syn"] = {
+        "rss_sim": (bin_peak - bin_start) * 2**20 / n_syn,
+        "rss_total": (bin_peak - bin_start + max(py_peak, rss_model) - rss_base) * 2**20 / n_syn,
+    }
+    rec["notes"].append("peak RSS = the standalone binary's ru_maxrss (it holds the simulation); "
+                        "the Python process that built it is python_peak")
+    common.write_json(args.out, rec)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""wbe runner: :func:`wbe.engine.simulator.simulate` on the generated Network, timed.
+
+``python -m benchmarks.peers.wbe_runner --model pd14 --scale 0.1 --out x.json`` (1 core) or
+``mpiexec -n 2 python -m mpi4py -m benchmarks.peers.wbe_runner --cores 2 ...`` (2 ranks).
+
+Warm-up and measurement are two ``simulate`` calls joined by the engine's checkpoint: the first
+runs ``[0, t_warmup)`` and writes a checkpoint (its ``wall_s["build"]`` is ``build_s``; its
+``wall_s["simulate"]`` includes numba's JIT compilation and is the excluded warm-up), the second
+restores it and runs ``[t_warmup, t_warmup + t_sim)``: its ``wall_s["simulate"]`` is exactly the
+state propagation of the measured interval (``sim_wall_s``; the slowest rank's). The engine
+guarantees a restored run equals an uninterrupted one bit for bit. ``--single-call`` instead
+runs one call over the whole interval and reports simulate / total simulated time (warm-up and
+JIT included; for engines without checkpoints).
+
+Memory: every rank holds the generated Network; ``peak`` is the sum over ranks of each rank's
+peak RSS after the Network exists; ``B_per_syn.conn`` is the engine's synapse arrays (``nbytes`` of a
+separately built engine, summed over ranks) per synapse: see :func:`conn_nbytes`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import common
+
+
+def conn_nbytes(engine) -> dict[str, int]:
+    """``nbytes`` of the engine's connectivity arrays: every ndarray attribute whose length is
+    the number of synapses this rank holds (that of ``s_w``, or ``n_syn_local``), plus the CSR
+    index ``indptr``. Generic on purpose: the engine's layout may change."""
+    n = getattr(engine, "n_syn_local", None)
+    if n is None and isinstance(getattr(engine, "s_w", None), np.ndarray):
+        n = engine.s_w.shape[0]
+    out = {}
+    for name, a in vars(engine).items():
+        if isinstance(a, np.ndarray) and a.ndim >= 1 and (
+                name == "indptr" or (n and a.shape[0] == n)):
+            out[name] = int(a.nbytes)
+    return out
+
+
+class ClockShim:
+    """Stands in for the ``time`` module inside :mod:`wbe.engine.simulator`: every
+    ``perf_counter()`` call also notes this process's CPU time, so the CPU seconds of the
+    interval the engine reports as ``wall_s["simulate"]`` can be recovered
+    (:meth:`cpu_of`)."""
+
+    def __init__(self, real) -> None:
+        self._real, self.marks = real, []
+
+    def perf_counter(self) -> float:
+        t = self._real.perf_counter()
+        self.marks.append((t, self._real.process_time()))
+        return t
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def cpu_of(self, wall_s: float, tol_s: float = 1e-9) -> float | None:
+        """CPU seconds between the two marks whose wall difference is ``wall_s``."""
+        for j in range(len(self.marks) - 1, 0, -1):
+            for i in range(j - 1, -1, -1):
+                if abs(self.marks[j][0] - self.marks[i][0] - wall_s) <= tol_s:
+                    return self.marks[j][1] - self.marks[i][1]
+        return None
+
+
+def main() -> None:
+    args = common.runner_args(__doc__.splitlines()[0])
+    single_call = args.single_call
+    comm = None
+    rank, size = 0, 1
+    if args.cores > 1:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+        rank, size = comm.Get_rank(), comm.Get_size()
+        if size != args.cores:
+            raise SystemExit(f"--cores {args.cores} but {size} MPI ranks: start with "
+                             f"mpiexec -n {args.cores}")
+    import wbe
+    from wbe.engine import simulator
+    from wbe.engine.network import RunConfig
+
+    rec = common.new_record("wbe", args)
+    rec["version"] = getattr(wbe, "__version__", None)
+    rec["ranks"] = size
+    rss_base = common.rss_mib()
+    t_total = args.t_warmup_ms + args.t_sim_ms
+    with common.Timer() as tg:
+        net, run = common.build_network(args.model, args.scale, args.seed, t_total)
+    rec["generate_s"] = tg.s
+    rec.update({k: v for k, v in common.network_stats(net).items() if k != "populations"})
+    rss_model = common.rss_mib()
+    maxrss_generate = common.maxrss_mib()
+    hwm_reset = common.reset_peak_rss()
+
+    def gather(x):
+        return comm.allgather(x) if comm is not None else [x]
+
+    run_all = RunConfig(tstop_ms=t_total, dt_ms=run.dt_ms, seed=run.seed)
+    if single_call:
+        res = simulator.simulate(net, run_all, comm=comm)
+        build_s = max(gather(res.wall_s["build"]))
+        sim_s = max(gather(res.wall_s["simulate"]))
+        rec["build_detail_s"] = {"engine_build": build_s}
+        rec["warmup_wall_s"] = None
+        rec["sim_wall_s"] = sim_s * args.t_sim_ms / t_total
+        rec["notes"].append("single call: sim_wall_s = whole-run simulate time scaled to "
+                            "t_sim (warm-up and JIT included)")
+    else:
+        tmp = tempfile.mkdtemp(prefix="wbe-bench-") if rank == 0 else None
+        if comm is not None:
+            tmp = comm.bcast(tmp, root=0)
+        ckpt = Path(tmp) / "warmup.zarr"
+        run_w = RunConfig(tstop_ms=args.t_warmup_ms, dt_ms=run.dt_ms, seed=run.seed,
+                          record_spikes=[])
+        with common.Timer() as tc:
+            res_w = simulator.simulate(net, run_w, comm=comm, checkpoint=ckpt)
+        shim = ClockShim(simulator.time)
+        simulator.time = shim
+        try:
+            res = simulator.simulate(net, run_all, comm=comm, restore=ckpt)
+        finally:
+            simulator.time = shim._real
+        if comm is not None:
+            comm.Barrier()
+        if rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        build_s = max(gather(res_w.wall_s["build"]))
+        rec["build_detail_s"] = {
+            "engine_build": build_s,
+            "restore_build_and_load": max(gather(res.wall_s["build"])),
+            "checkpoint_write": max(gather(tc.s - sum(res_w.wall_s.values()))),
+        }
+        rec["warmup_wall_s"] = max(gather(res_w.wall_s["simulate"]))
+        rec["sim_wall_s"] = max(gather(res.wall_s["simulate"]))
+        cpu = gather(shim.cpu_of(res.wall_s["simulate"]))
+        rec["sim_cpu_s"] = None if None in cpu else sum(cpu)
+        rec["notes"].append("warm-up (incl. numba JIT) in a first call that writes a "
+                            "checkpoint; sim_wall_s = restored call's simulate time")
+    rec["build_s"] = build_s
+    rec["sim_s_per_sim_s"] = rec["sim_wall_s"] / (args.t_sim_ms / 1000.0)
+    peak_ranks = gather(common.hwm_mib() if hwm_reset else common.maxrss_mib())
+    sizes = {p.name: p.n for p in net.populations if not p.is_virtual}
+    rec["rates_hz"] = common.rates_hz(res.spikes, sizes, args.t_warmup_ms, t_total)
+    rec["n_spikes_measured"] = int(sum(np.count_nonzero(np.asarray(s[0]) >= args.t_warmup_ms)
+                                       for s in res.spikes.values()))
+    del res
+    # the engine's own connectivity arrays (an extra, untimed build after the peak is read)
+    conn = {}
+    try:
+        eng = simulator._Engine(net, run_all, simulator._context(comm), True)
+        conn = conn_nbytes(eng)
+        del eng
+    except Exception as exc:  # private API: report, do not fail the benchmark
+        rec["notes"].append(f"engine connectivity not measured: {exc!r}")
+    conn_all = gather(conn)
+    n_syn = rec["n_synapses"]
+    rss_model_all, rss_base_all = gather(rss_model), gather(rss_base)
+    rec["rss_MiB"] = {"baseline": sum(rss_base_all), "after_model": sum(rss_model_all),
+                      "peak": sum(peak_ranks), "peak_per_rank": peak_ranks,
+                      "peak_generate": sum(gather(maxrss_generate)), "hwm_reset": hwm_reset}
+    rec["B_per_syn"] = {
+        "rss_sim": (sum(peak_ranks) - sum(rss_model_all)) * 2**20 / n_syn,
+        "rss_total": (sum(peak_ranks) - sum(rss_base_all)) * 2**20 / n_syn,
+    }
+    if conn:
+        tot = {k: sum(c.get(k, 0) for c in conn_all) for k in conn}
+        rec["conn_bytes"] = tot
+        rec["B_per_syn"]["conn"] = sum(tot.values()) / n_syn
+    if rank == 0:
+        common.write_json(args.out, rec)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""wbe vs NEST vs Brian2 on the same network: one command, one JSON, one table.
+
+    python benchmarks/run.py --model pd14 --scale 0.1 --simulators wbe,nest,brian2 --cores 1 \\
+        --repeats 3 --t-sim-ms 1000 --t-warmup-ms 100 --out benchmarks/results/pd14_0.1_1c.json
+
+Every (simulator, repeat) runs in its own process (``benchmarks/peers/<sim>_runner.py``), which
+builds the network with wbe's generator from the same seed (so every simulator gets the same
+connectivity arrays) and writes one JSON record; repeats are interleaved over simulators.
+wbe with ``--cores 2`` runs under ``mpiexec -n 2`` (2 ranks), NEST with 2 threads
+(``local_num_threads``, ``OMP_WAIT_POLICY=passive``), Brian2 with 2 OpenMP threads.
+An untimed Brian2 run first compiles its project (``--no-prime`` skips it).
+
+``--out`` is merged: records of simulators not run now are kept, so adding a column later is
+``--simulators wbe`` with the same ``--out``. ``--table a.json b.json`` prints the Markdown
+tables of existing results without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SIMULATORS = ("wbe", "nest", "brian2")
+RUNNER = {s: f"benchmarks.peers.{s}_runner" for s in SIMULATORS}
+#: rate disagreement flagged when both relative > RATE_REL_TOL and absolute > RATE_ABS_TOL_HZ
+RATE_REL_TOL, RATE_ABS_TOL_HZ = 0.15, 0.2
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[1:]))
+    ap.add_argument("--model", choices=("pd14", "brunel"), default="pd14")
+    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--simulators", default="wbe,nest,brian2",
+                    help="comma-separated subset of wbe,nest,brian2")
+    ap.add_argument("--cores", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--t-sim-ms", type=float, default=1000.0)
+    ap.add_argument("--t-warmup-ms", type=float, default=100.0)
+    ap.add_argument("--seed", type=int, default=55)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON (default benchmarks/results/<model>_<scale>_<cores>c.json)")
+    ap.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / ".cache",
+                    help="per-run JSON files, Brian2 projects, wbe checkpoints")
+    ap.add_argument("--timeout-s", type=float, default=3600.0, help="per run")
+    ap.add_argument("--no-prime", action="store_true", help="skip the untimed Brian2 compile run")
+    ap.add_argument("--brian2-omp-wait-policy", default="active",
+                    help="OMP_WAIT_POLICY for Brian2's OpenMP threads (NEST always passive)")
+    ap.add_argument("--wbe-single-call", action="store_true",
+                    help="wbe: time one simulate call (warm-up and JIT included)")
+    ap.add_argument("--table", nargs="+", type=Path, default=None,
+                    help="print the tables of these result files (summaries recomputed from "
+                         "their runs) and exit")
+    ap.add_argument("--resummarize", action="store_true",
+                    help="with --table: also write the recomputed summaries into the files")
+    a = ap.parse_args(argv)
+    a.simulators = [s.strip() for s in a.simulators.split(",") if s.strip()]
+    bad = [s for s in a.simulators if s not in SIMULATORS]
+    if bad:
+        ap.error(f"unknown simulators {bad}; choose from {SIMULATORS}")
+    if a.out is None:
+        a.out = REPO / "benchmarks" / "results" / f"{a.model}_{a.scale:g}_{a.cores}c.json"
+    return a
+
+
+# ------------------------------------------------------------------------------ running
+def runner_command(sim: str, a: argparse.Namespace, out: Path, python: str = sys.executable,
+                   mpiexec: str | None = None) -> list[str]:
+    """The command line of one run of ``sim`` writing its record to ``out``."""
+    cmd = [python, "-m", RUNNER[sim], "--model", a.model, "--scale", repr(a.scale),
+           "--seed", str(a.seed), "--cores", str(a.cores), "--t-sim-ms", repr(a.t_sim_ms),
+           "--t-warmup-ms", repr(a.t_warmup_ms), "--out", str(out),
+           "--workdir", str(Path(a.workdir) / sim)]
+    if sim == "wbe" and a.wbe_single_call:
+        cmd.append("--single-call")
+    if sim == "wbe" and a.cores > 1:
+        mpiexec = mpiexec or find_mpiexec(python)
+        cmd = [mpiexec, "-n", str(a.cores), python, "-m", "mpi4py", *cmd[1:]]
+    return cmd
+
+
+def find_mpiexec(python: str = sys.executable) -> str:
+    here = Path(python).parent / "mpiexec"
+    if here.exists():
+        return str(here)
+    exe = shutil.which("mpiexec")
+    if exe is None:
+        raise SystemExit("mpiexec not found (pip install mpich) — needed for wbe --cores > 1")
+    return exe
+
+
+def runner_env(sim: str, a: argparse.Namespace, base: dict | None = None) -> dict:
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env["PYNEST_QUIET"] = "1"
+    if sim == "nest":
+        env["OMP_WAIT_POLICY"] = "passive"
+    elif sim == "brian2":
+        env["OMP_WAIT_POLICY"] = a.brian2_omp_wait_policy
+    else:  # wbe: one thread per rank (no BLAS/OpenMP oversubscription of the 2 cores)
+        for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "NUMBA_NUM_THREADS"):
+            env[k] = "1"
+    return env
+
+
+def run_one(sim: str, a: argparse.Namespace, tag: str) -> dict:
+    out = Path(a.workdir) / "runs" / f"{a.out.stem}_{sim}_{tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    cmd = runner_command(sim, a, out)
+    print(f"[bench] {sim} {tag}: {' '.join(cmd)}", flush=True)
+    load_before = os.getloadavg()
+    try:
+        p = subprocess.run(cmd, cwd=REPO, env=runner_env(sim, a), capture_output=True,
+                           text=True, timeout=a.timeout_s)
+        rc, err = p.returncode, p.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc, err = "timeout", str(exc.stderr or "")
+    if rc != 0 or not out.exists():
+        print(f"[bench] {sim} {tag} FAILED (rc {rc}):\n{err[-3000:]}", file=sys.stderr)
+        return {"simulator": sim, "tag": tag, "error": f"rc {rc}", "stderr_tail": err[-3000:],
+                "command": cmd}
+    rec = json.loads(out.read_text())
+    rec["tag"], rec["command"] = tag, cmd
+    rec["loadavg_before_after"] = [load_before, os.getloadavg()]
+    print(f"[bench] {sim} {tag}: build {rec['build_s']:.2f} s, sim {rec['sim_s_per_sim_s']:.3f} "
+          f"s/s, peak {rec['rss_MiB'].get('peak', float('nan')):.0f} MiB", flush=True)
+    return rec
+
+
+# ------------------------------------------------------------------------------ summary
+def _median(xs):
+    xs = [x for x in xs if x is not None and x == x]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Per simulator: medians over its successful timed runs; ratios of wbe's sim time."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        if "error" not in r and r.get("tag", "").startswith("rep"):
+            by.setdefault(r["simulator"], []).append(r)
+    out: dict = {"simulators": {}}
+    for sim, rs in by.items():
+        pops = list(rs[0]["rates_hz"])
+        s = {
+            "n_runs": len(rs),
+            "build_s": _median([r["build_s"] for r in rs]),
+            "sim_s_per_sim_s": _median([r["sim_s_per_sim_s"] for r in rs]),
+            "sim_s_per_sim_s_all": [r["sim_s_per_sim_s"] for r in rs],
+            "sim_s_per_sim_s_min": min(r["sim_s_per_sim_s"] for r in rs),
+            "sim_cpu_s_per_sim_s": _median([r["sim_cpu_s"] / (r["t_sim_ms"] / 1000.0)
+                                             for r in rs if r.get("sim_cpu_s")]),
+            "cpu_share": _median([r["sim_cpu_s"] / (r["sim_wall_s"] * r["cores"])
+                                  for r in rs if r.get("sim_cpu_s") and r.get("sim_wall_s")]),
+            "peak_rss_MiB": _median([r["rss_MiB"].get("peak") for r in rs]),
+            "B_per_syn_rss_sim": _median([r["B_per_syn"].get("rss_sim") for r in rs]),
+            "B_per_syn_rss_total": _median([r["B_per_syn"].get("rss_total") for r in rs]),
+            "B_per_syn_conn": _median([r["B_per_syn"].get("conn") for r in rs]),
+            "rates_hz": {p: _median([r["rates_hz"][p] for r in rs]) for p in pops},
+            "n_neurons": rs[0]["n_neurons"], "n_synapses": rs[0]["n_synapses"],
+            "version": rs[0].get("version"),
+        }
+        out["simulators"][sim] = s
+    sims = out["simulators"]
+    if "wbe" in sims:
+        for peer in ("nest", "brian2"):
+            if peer not in sims:
+                continue
+            for key, name in (("sim_s_per_sim_s", "ratio_sim_wbe_over_"),
+                              ("sim_s_per_sim_s_min", "ratio_min_wbe_over_"),
+                              ("sim_cpu_s_per_sim_s", "ratio_cpu_wbe_over_")):
+                a, b = sims["wbe"].get(key), sims[peer].get(key)
+                if a and b:
+                    out[name + peer] = a / b
+    out["rate_check"] = rate_check({k: v["rates_hz"] for k, v in sims.items()})
+    return out
+
+
+def rate_check(rates: dict[str, dict[str, float]]) -> list[str]:
+    """Populations whose rate differs from NEST's (or, without NEST, the first simulator's)."""
+    if not rates:
+        return []
+    ref = "nest" if "nest" in rates else next(iter(rates))
+    msgs = []
+    for sim, rs in rates.items():
+        if sim == ref:
+            continue
+        for pop, r in rs.items():
+            r0 = rates[ref].get(pop)
+            if r0 is None or r is None:
+                continue
+            d = abs(r - r0)
+            if d > RATE_ABS_TOL_HZ and d > RATE_REL_TOL * max(abs(r0), 1e-12):
+                msgs.append(f"{sim} {pop}: {r:.3f} spikes/s vs {ref} {r0:.3f}")
+    return msgs
+
+
+def _f(x, fmt="{:.2f}") -> str:
+    return "—" if x is None else fmt.format(x)
+
+
+def markdown(result: dict) -> str:
+    """The timing/memory table and the rate table of one result file."""
+    m, summ = result["meta"], result["summary"]
+    sims = summ["simulators"]
+    head = (f"**{m['model']} scale {m['scale']:g}, {m['cores']} core(s)** "
+            f"({next(iter(sims.values()))['n_neurons'] if sims else '?'} neurons, "
+            f"{next(iter(sims.values()))['n_synapses'] if sims else '?'} synapses; "
+            f"{m['t_sim_ms']:g} ms after {m['t_warmup_ms']:g} ms warm-up, seed {m['seed']}, "
+            f"median of {m['repeats']})")
+    lines = [head, "",
+             "| simulator | runs | build s | sim s per sim s | (min) | sim CPU s per sim s "
+             "| CPU share | peak RSS MiB "
+             "| B/syn (RSS, sim) | B/syn (RSS, total) | B/syn (conn arrays) "
+             "| ratio wbe/this: sim s (min, CPU s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for sim, s in sims.items():
+        ratio = summ.get(f"ratio_sim_wbe_over_{sim}")
+        ratio_txt = "—" if ratio is None else (
+            f"{ratio:.2f} ({_f(summ.get(f'ratio_min_wbe_over_{sim}'))}, "
+            f"{_f(summ.get(f'ratio_cpu_wbe_over_{sim}'))})")
+        lines.append(f"| {sim} {s['version'] or ''} | {s['n_runs']} | {_f(s['build_s'])} | "
+                     f"{_f(s['sim_s_per_sim_s'], '{:.3f}')} | "
+                     f"{_f(s.get('sim_s_per_sim_s_min'), '{:.3f}')} | "
+                     f"{_f(s.get('sim_cpu_s_per_sim_s'), '{:.3f}')} | "
+                     f"{_f(s.get('cpu_share'), '{:.2f}')} | {_f(s['peak_rss_MiB'], '{:.0f}')} | "
+                     f"{_f(s['B_per_syn_rss_sim'], '{:.0f}')} | "
+                     f"{_f(s['B_per_syn_rss_total'], '{:.0f}')} | "
+                     f"{_f(s['B_per_syn_conn'], '{:.1f}')} | {ratio_txt} |")
+    if sims:
+        pops = list(next(iter(sims.values()))["rates_hz"])
+        lines += ["", "| rates (spikes/s) | " + " | ".join(pops) + " |",
+                  "|---|" + "---|" * len(pops)]
+        for sim, s in sims.items():
+            lines.append(f"| {sim} | " + " | ".join(_f(s["rates_hz"].get(p), "{:.3f}")
+                                                   for p in pops) + " |")
+    if summ.get("rate_check"):
+        lines += ["", "Rate disagreements: " + "; ".join(summ["rate_check"])]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ meta
+def machine_info() -> dict:
+    from importlib import metadata
+
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
+            "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    vers = {}
+    for pkg in ("numpy", "numba", "nest-simulator", "brian2", "mpi4py", "mpich", "wbe"):
+        try:
+            vers[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            vers[pkg] = None
+    info["versions"] = vers
+    try:
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO,
+                                            capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def merge_runs(old: list[dict], new: list[dict], rerun: list[str]) -> list[dict]:
+    """Old records of simulators not re-run, then the new records."""
+    return [r for r in old if r.get("simulator") not in rerun] + new
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    if a.table:
+        for f in a.table:
+            res = json.loads(Path(f).read_text())
+            if res.get("runs"):
+                res["summary"] = summarize(res["runs"])
+                if a.resummarize:
+                    Path(f).write_text(json.dumps(res, indent=1))
+            print(markdown(res), end="\n\n")
+        return 0
+    meta = {"model": a.model, "scale": a.scale, "cores": a.cores, "repeats": a.repeats,
+            "t_sim_ms": a.t_sim_ms, "t_warmup_ms": a.t_warmup_ms, "seed": a.seed,
+            "command": [sys.executable, *sys.argv], "machine": machine_info(),
+            "brian2_omp_wait_policy": a.brian2_omp_wait_policy, "nest_omp_wait_policy": "passive"}
+    runs: list[dict] = []
+    if "brian2" in a.simulators and not a.no_prime:
+        runs.append(run_one("brian2", a, "prime"))
+    for rep in range(a.repeats):
+        for sim in a.simulators:
+            runs.append(run_one(sim, a, f"rep{rep}"))
+    old_runs = []
+    if a.out.exists():
+        old = json.loads(a.out.read_text())
+        same = all(old["meta"].get(k) == meta[k] for k in
+                   ("model", "scale", "cores", "t_sim_ms", "t_warmup_ms", "seed"))
+        if same:
+            old_runs = old.get("runs", [])
+            meta["earlier_commands"] = (old["meta"].get("earlier_commands", [])
+                                        + [old["meta"].get("command")])
+            meta["repeats"] = max(a.repeats, old["meta"].get("repeats", 0))
+    runs = merge_runs(old_runs, runs, a.simulators)
+    result = {"meta": meta, "runs": runs, "summary": summarize(runs)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=1))
+    print(markdown(result))
+    failed = [r for r in runs if "error" in r and r.get("simulator") in a.simulators]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

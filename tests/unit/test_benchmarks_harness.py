@@ -1,0 +1,157 @@
+"""Smoke tests of the benchmark harness logic (benchmarks/): commands, summaries, rates, the
+Brian2 translation helpers. No simulator is run and no wall-clock time is asserted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import common, run  # noqa: E402
+from benchmarks.peers import brian2_runner, wbe_runner  # noqa: E402
+
+
+def _args(*extra: str):
+    return run.parse_args(["--model", "pd14", "--scale", "0.1", *extra])
+
+
+def test_parse_args_defaults_and_out_name():
+    a = _args("--simulators", "nest, brian2", "--cores", "2")
+    assert a.simulators == ["nest", "brian2"]
+    assert a.out.name == "pd14_0.1_2c.json"
+    with pytest.raises(SystemExit):
+        _args("--simulators", "wbe,genn")
+
+
+def test_runner_command_serial_and_mpi(tmp_path):
+    a = _args("--cores", "1")
+    cmd = run.runner_command("nest", a, tmp_path / "x.json", python="py")
+    assert cmd[:3] == ["py", "-m", "benchmarks.peers.nest_runner"]
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "x.json")
+    a2 = _args("--cores", "2")
+    cmd2 = run.runner_command("wbe", a2, tmp_path / "x.json", python="py", mpiexec="mpx")
+    assert cmd2[:7] == ["mpx", "-n", "2", "py", "-m", "mpi4py", "-m"]
+    assert cmd2[7] == "benchmarks.peers.wbe_runner"
+    # NEST and Brian2 use threads, never mpiexec
+    assert run.runner_command("brian2", a2, tmp_path / "y.json", python="py")[0] == "py"
+
+
+def test_runner_env_wait_policies():
+    a = _args()
+    assert run.runner_env("nest", a, base={})["OMP_WAIT_POLICY"] == "passive"
+    assert run.runner_env("brian2", a, base={})["OMP_WAIT_POLICY"] == "active"
+    env = run.runner_env("wbe", a, base={"PYTHONPATH": "/x"})
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert env["PYTHONPATH"].split(":")[:2] == [str(run.REPO), "/x"]
+
+
+def _rec(sim, tag, sim_s, rates, build=1.0):
+    return {"simulator": sim, "tag": tag, "build_s": build, "sim_s_per_sim_s": sim_s,
+            "rss_MiB": {"peak": 100.0}, "B_per_syn": {"rss_sim": 10.0, "rss_total": 20.0},
+            "rates_hz": rates, "n_neurons": 10, "n_synapses": 100, "version": "v"}
+
+
+def test_summarize_medians_ratios_and_rate_check():
+    runs = [_rec("nest", "rep0", 4.0, {"A": 1.0}), _rec("nest", "rep1", 6.0, {"A": 1.0}),
+            _rec("nest", "rep2", 5.0, {"A": 1.0}),
+            _rec("wbe", "rep0", 2.0, {"A": 2.0}), _rec("wbe", "rep1", 3.0, {"A": 2.0}),
+            _rec("brian2", "prime", 100.0, {"A": 1.0}), _rec("brian2", "rep0", 1.0, {"A": 1.05}),
+            {"simulator": "wbe", "tag": "rep2", "error": "rc 1"}]
+    s = run.summarize(runs)
+    assert s["simulators"]["nest"]["sim_s_per_sim_s"] == 5.0
+    assert s["simulators"]["wbe"]["sim_s_per_sim_s"] == 2.5
+    assert s["simulators"]["brian2"]["n_runs"] == 1  # the prime run is not counted
+    assert s["ratio_sim_wbe_over_nest"] == pytest.approx(0.5)
+    assert s["ratio_sim_wbe_over_brian2"] == pytest.approx(2.5)
+    assert len(s["rate_check"]) == 1 and s["rate_check"][0].startswith("wbe A")
+    md = run.markdown({"meta": {"model": "pd14", "scale": 0.1, "cores": 1, "t_sim_ms": 1000,
+                                "t_warmup_ms": 100, "seed": 55, "repeats": 3}, "summary": s})
+    assert "| nest v | 3 |" in md and "Rate disagreements" in md
+
+
+def test_merge_keeps_other_simulators():
+    old = [{"simulator": "nest", "tag": "rep0"}, {"simulator": "wbe", "tag": "rep0"}]
+    new = [{"simulator": "wbe", "tag": "rep0", "x": 1}]
+    assert run.merge_runs(old, new, ["wbe"]) == [old[0], new[0]]
+
+
+def test_main_table_mode(tmp_path, capsys):
+    s = run.summarize([_rec("nest", "rep0", 4.0, {"A": 1.0})])
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps({"meta": {"model": "brunel", "scale": 1.0, "cores": 2,
+                                      "t_sim_ms": 1000, "t_warmup_ms": 100, "seed": 55,
+                                      "repeats": 1}, "runs": [], "summary": s}))
+    assert run.main(["--table", str(f)]) == 0
+    assert "brunel scale 1, 2 core(s)" in capsys.readouterr().out
+
+
+def test_rates_and_split_by_gid():
+    spikes = {"A": (np.array([50.0, 100.0, 150.0, 1100.0]), np.array([0, 1, 0, 1])),
+              "B": (np.zeros(0), np.zeros(0, np.int64))}
+    r = common.rates_hz(spikes, {"A": 2, "B": 3}, 100.0, 1100.0)
+    assert r == {"A": pytest.approx(1.0), "B": 0.0}
+    sp = common.split_by_gid([1.0, 2.0, 3.0], [5, 1, 7], {"A": 1, "B": 5}, {"A": 4, "B": 3})
+    assert sp["A"][1].tolist() == [0] and sp["B"][1].tolist() == [0, 2]
+
+
+def test_memory_probes():
+    assert common.rss_mib() > 0 and common.hwm_mib() >= common.rss_mib() * 0.5
+    assert common.maxrss_mib() > 0
+
+
+def test_brian2_helpers():
+    assert brian2_runner.poisson_sources(1280.0, 0.1) == 128  # p = 0.001 per source and step
+    assert brian2_runner.poisson_sources(1.0, 0.1) == 1
+    assert brian2_runner.receptor("iaf_psc_exp", -3.0) == "I_in"
+    assert brian2_runner.receptor("iaf_psc_delta", -3.0) == "v"
+    assert brian2_runner.uniform(np.full(4, 1.5)) == 1.5
+    assert brian2_runner.uniform(np.array([1.0, 2.0])) is None
+    from wbe.engine.network import Population
+
+    pops = [Population("a", "iaf_psc_exp", 2, {"C_m": 250.0, "I_e": 1.0, "V_m": -60.0}),
+            Population("b", "iaf_psc_exp", 3, {"C_m": 250.0, "I_e": 2.0})]
+    consts, arrays = brian2_runner.param_columns("iaf_psc_exp", pops,
+                                                 {"b": np.array([0.0, 1.0, 0.0])})
+    assert consts["C_m"] == 250.0 and consts["E_L"] == -70.0  # NEST default filled in
+    assert arrays["I_e"].tolist() == [1.0, 1.0, 2.0, 3.0, 2.0]
+    assert arrays["V_m"].tolist() == [-60.0, -60.0, -70.0, -70.0, -70.0]
+
+
+def test_wbe_conn_nbytes():
+    class E:
+        def __init__(self):
+            self.indptr = np.zeros(3, np.int64)
+            self.s_w = np.zeros(5)
+            self.s_tgt = np.zeros(5, np.int32)
+            self.ring = np.zeros((2, 7))  # not per synapse: ignored
+            self.s_list = [1, 2]  # not an array: ignored
+
+    assert wbe_runner.conn_nbytes(E()) == {"indptr": 24, "s_w": 40, "s_tgt": 20}
+
+
+def test_build_network_brunel_scaled():
+    net, runcfg = common.build_network("brunel", 0.04, 55, 300.0)
+    assert net.n_total == 500 and runcfg.tstop_ms == 300.0
+    st = common.network_stats(net)
+    assert st["n_synapses"] == 500 * (40 + 10)
+    with pytest.raises(ValueError):
+        common.build_network("hh", 1.0, 1, 10.0)
+
+
+def test_wbe_clock_shim_matches_interval():
+    import time
+
+    shim = wbe_runner.ClockShim(time)
+    t0 = shim.perf_counter()
+    sum(range(10000))
+    wall = shim.perf_counter() - t0
+    assert shim.cpu_of(wall) is not None and shim.cpu_of(wall) >= 0.0
+    assert shim.cpu_of(wall + 1.0) is None
+    assert shim.process_time() >= 0.0  # other attributes pass through
