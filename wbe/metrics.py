@@ -214,6 +214,26 @@ class PCIParams(BaseModel):
     n_boot: int = Field(500, ge=10, description="bootstrap samples for the threshold")
 
 
+class WormResponseParams(BaseModel):
+    """Which neurons answer the stimulation of a sensory class, by cell class (:mod:`wbe.worm`);
+    needs node attributes ``name`` and ``cell_class`` (a ``cect:`` connectome)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="write worm_response.json, worm_response.png and "
+                          "worm_raster.png")
+    stimulus_index: int = Field(0, ge=0, description="the simulation stimulus (index into "
+                                "simulation.stimulus) whose window and cells are analysed")
+    population: str | None = Field(None, description="population analysed; None = the first "
+                                   "non-virtual one")
+    baseline_ms: tuple[float, float] | None = Field(
+        None, description="baseline window [start, stop) ms; None = [t_start_ms, stimulus "
+        "start)")
+    z_threshold: float = Field(3.0, gt=0, description="Poisson z of the count change that "
+                               "counts as a response")
+    min_delta_hz: float = Field(1.0, ge=0, description="smallest rate increase (spikes/s) "
+                                "that counts as a response")
+
+
 class Params(BaseModel):
     """Parameters of the ``metrics`` stage."""
 
@@ -234,6 +254,8 @@ class Params(BaseModel):
                            "synchronous")
     raster_neurons: int = Field(50, ge=1, description="neurons per population in rasters")
     pci: PCIParams = Field(default_factory=PCIParams, description="PCI settings")
+    worm_response: WormResponseParams = Field(default_factory=WormResponseParams,
+                                              description="response by cell class (worm)")
 
 
 def _load_sim(sim_dir: Path) -> tuple[dict[str, int] | None, float | None]:
@@ -310,12 +332,58 @@ def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float) -> dict:
     return res
 
 
+def run_worm_response(p: WormResponseParams, sim_dir: Path, spikes: dict, out_dir: Path,
+                      t_start_ms: float) -> dict:
+    """Response of every neuron to the simulation's stimulus ``p.stimulus_index`` by cell class
+    (:func:`wbe.worm.stimulus_response`, :func:`wbe.worm.response_by_class`). Writes
+    ``worm_response.json`` (window, per-class summary, per-neuron table), ``worm_response.png``
+    and ``worm_raster.png``; returns a small summary (responders per class)."""
+    from wbe import worm
+    from wbe.sonata import load_simulation
+
+    net, run_cfg = load_simulation(sim_dir / "simulation_config.json")
+    stimuli = json.loads((sim_dir / "manifest.json").read_text())["params"].get("stimulus", [])
+    if p.stimulus_index >= len(stimuli):
+        raise ValueError(f"metrics.worm_response.stimulus_index={p.stimulus_index}: the "
+                         f"simulation has {len(stimuli)} stimuli")
+    drive = stimuli[p.stimulus_index]
+    real = [q for q in net.populations if not q.is_virtual]
+    pop = net.population(p.population) if p.population else real[0]
+    for col in ("name", "cell_class"):
+        if col not in pop.attributes:
+            raise ValueError(f"metrics.worm_response: population {pop.name!r} has no node "
+                             f"attribute {col!r} (use a cect: connectome)")
+    stim_ms = (float(drive["start_ms"]), float(min(drive["stop_ms"], run_cfg.tstop_ms)))
+    base = tuple(p.baseline_ms) if p.baseline_ms is not None else (t_start_ms, stim_ms[0])
+    t, ids = spikes.get(pop.name, (np.zeros(0), np.zeros(0, np.int64)))
+    names, cls = pop.attributes["name"], pop.attributes["cell_class"]
+    df = worm.stimulus_response(t, ids, names, cls, stim_ms=stim_ms, baseline_ms=base,
+                                stimulated=drive["neurons"], z_threshold=p.z_threshold,
+                                min_delta_hz=p.min_delta_hz)
+    by_class = worm.response_by_class(df)
+    title = f"response to {', '.join(drive['neurons'])} ({stim_ms[0]:g}–{stim_ms[1]:g} ms)"
+    worm.plot_response_by_class(df, out_dir / "worm_response.png", title=title)
+    worm.plot_raster_by_class(t, ids, names, cls, out_dir / "worm_raster.png", stim_ms=stim_ms,
+                              t_stop_ms=run_cfg.tstop_ms)
+    doc = {"population": pop.name, "stimulated": drive["neurons"], "stim_ms": list(stim_ms),
+           "baseline_ms": list(base), "z_threshold": p.z_threshold,
+           "min_delta_hz": p.min_delta_hz,
+           "definition": "responded: two-sample Poisson z of the spike counts (stimulus vs "
+                         "baseline window) >= z_threshold and rate increase >= min_delta_hz",
+           "by_class": json.loads(by_class.to_json(orient="records")),
+           "neurons": json.loads(df.to_json(orient="records"))}
+    (out_dir / "worm_response.json").write_text(json.dumps(doc, indent=2))
+    return {r["cell_class"]: f"{r['n_responded']}/{r['n']}" for r in doc["by_class"]}
+
+
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     """Metrics stage: reads ``inputs["simulation"]`` (``spikes.h5``, ``simulation_config.json``)
     and, if given, ``inputs["plasticity"]`` (``spikes.h5``, ``edges_plastic.h5``); writes
     ``neuron_metrics.parquet`` (column ``source`` = simulation/plasticity),
     ``population_metrics.json``, ``pci.json``, ``rates.png``, ``isi_cv.png``, ``pci.png``
-    (and ``raster.png``). Returns per-population mean rates and the PCI."""
+    (and ``raster.png``); with ``worm_response.enabled`` also ``worm_response.json``,
+    ``worm_response.png`` and ``worm_raster.png`` (:func:`run_worm_response`). Returns
+    per-population mean rates and the PCI."""
     from wbe import plots
     from wbe.sonata import read_spikes
 
@@ -362,8 +430,12 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     (out_dir / "pci.json").write_text(json.dumps(pci, indent=2))
     plots.pci_matrix(ss, out_dir / "pci.png", pci=pci.get("pci"), status=pci["status"],
                      bin_ms=params.pci.bin_ms)
-
+    extra = {}
+    if params.worm_response.enabled:
+        extra["worm_responders"] = run_worm_response(params.worm_response, sim_dir, spikes_sim,
+                                                     out_dir, params.t_start_ms)
     return {
+        **extra,
         "mean_rate_hz": {pop: s["rate_hz_mean"] for pop, s in pop_json["simulation"].items()},
         "pci": pci.get("pci"),
         "pci_status": pci["status"],

@@ -22,6 +22,17 @@ RMSE (Hz) over sweeps and rheobases (pA).
 config run in NEST (:func:`wbe.reference.nest.run_in_nest`): two-sample KS distance over all
 neurons and per population, and model/reference mean-rate ratio per population; or, with a
 ``{population: rate_hz}`` table, only the ratios.
+
+(d) Propagation (region-level brain, ``propagation.enabled``; a ``tvb:`` connectome): region
+rates of the simulation in bins, per region the response to the stimulated regions (amplitude,
+z, latency) against hop distance (:func:`wbe.brain.propagation`), summarised as extent,
+amplitude/latency–hops Spearman ρ and the FC–SC correlation. With ``null_model.enabled`` the
+stage simulates ``n_seeds`` runs on the real connectome (simulation seeds seed, seed+1, …; the
+first is the simulation stage's own run) and ``n_seeds`` degree-preserving rewirings
+(``null_model_seed`` 1…n, each with the paired simulation seed), with the same background,
+stimulus and duration, computes the same measures (hops on each circuit's own graph) and
+compares real vs null (:func:`wbe.brain.compare_real_null`: Mann–Whitney U and a permutation
+test of the difference in means).
 """
 
 from __future__ import annotations
@@ -272,6 +283,36 @@ def rate_scores(model_rates: dict[str, np.ndarray], reference_rates: dict[str, n
 # ----------------------------------------------------------------------------------------------
 
 
+class NullModelParams(BaseModel):
+    """Real connectome vs degree-preserving null models, simulated by this stage."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="simulate n_seeds real and n_seeds null circuits "
+                          "and test the difference (writes real_vs_null.png, null_model.json)")
+    n_seeds: int = Field(4, ge=2, description="simulations per group (real seeds seed..seed+n-1;"
+                         " null rewiring seeds 1..n)")
+    measures: list[str] = Field(
+        ["extent", "mean_amplitude_hz", "spearman_amplitude_hops", "fc_sc_r"],
+        description="propagation measures compared (keys of propagation_summary and fc_sc_r)")
+    n_permutations: int = Field(10000, ge=100, description="permutations of the permutation "
+                                "test (exact enumeration when fewer relabellings exist)")
+
+
+class PropagationParams(BaseModel):
+    """Propagation of the stimulus through a region-level brain (``tvb:`` connectome)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="write propagation.json and propagation.png")
+    stimulus_index: int = Field(0, ge=0, description="the simulation stimulus (index into "
+                                "simulation.stimulus) analysed")
+    bin_ms: float = Field(5.0, gt=0, description="bin of the region rate series (ms)")
+    z_threshold: float = Field(3.0, gt=0, description="z (and baseline SDs for the latency) "
+                               "of a responding region")
+    baseline_start_ms: float = Field(100.0, ge=0, description="baseline window = "
+                                     "[baseline_start_ms, stimulus onset) ms")
+    null_model: NullModelParams = Field(default_factory=NullModelParams)
+
+
 class Params(BaseModel):
     """Parameters of the ``validation`` stage."""
 
@@ -299,6 +340,9 @@ class Params(BaseModel):
         "{population: rate (spikes/s)}, or None to skip")
     t_start_ms: float | None = Field(None, description="rate window start for the reference run "
                                      "(ms); None = the metrics stage's window")
+    propagation: PropagationParams = Field(default_factory=PropagationParams,
+                                           description="stimulus propagation and null model "
+                                           "(region-level brain)")
 
 
 def _status_error(params: Params, msg: str) -> dict:
@@ -454,10 +498,142 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
     return res
 
 
+# ----------------------------------------------------------------------------------------------
+# (d) propagation through a region-level brain, real vs null connectome
+# ----------------------------------------------------------------------------------------------
+def _propagation_measures(spikes: dict, net, weights: np.ndarray, stim_regions: np.ndarray,
+                          p: PropagationParams, onset_ms: float, stop_ms: float,
+                          t_stop_ms: float, labels: list[str] | None = None):
+    """(per-region table, bin starts, region rates, summary) of one run: every non-virtual
+    population with a ``region_index`` attribute pooled per region."""
+    from wbe import brain
+
+    n_reg = weights.shape[0]
+    reg, ts, ids_all, off = [], [], [], 0
+    for pop in net.populations:
+        if pop.is_virtual or "region_index" not in pop.attributes:
+            continue
+        t, ids = spikes.get(pop.name, (np.zeros(0), np.zeros(0, np.int64)))
+        reg.append(np.asarray(pop.attributes["region_index"], np.int64))
+        ts.append(np.asarray(t, float))
+        ids_all.append(np.asarray(ids, np.int64) + off)
+        off += pop.n
+    if not reg:
+        raise ValueError("validation.propagation: no population has a 'region_index' "
+                         "attribute (use a tvb: connectome)")
+    tb, rates = brain.region_rates(np.concatenate(ts), np.concatenate(ids_all),
+                                   np.concatenate(reg), n_reg, t_stop_ms=t_stop_ms,
+                                   bin_ms=p.bin_ms, t_start_ms=p.baseline_start_ms)
+    df = brain.propagation(tb, rates, list(stim_regions), onset_ms=onset_ms, stop_ms=stop_ms,
+                           weights=weights, z_threshold=p.z_threshold, labels=labels)
+    summary = brain.propagation_summary(df)
+    summary["fc_sc_r"] = brain.fc_sc_correlation(rates, weights)
+    return df, tb, rates, summary
+
+
+def _validate_propagation(params: Params, inputs: dict, out_dir: Path, progress: bool) -> dict:
+    from wbe import brain, importers
+    from wbe import connectome as cstage
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
+    from wbe.sonata import load_simulation, read_circuit, read_spikes
+    from wbe.stages import Background, Drive, add_inputs, select
+
+    p = params.propagation
+    if inputs.get("connectome") is None or inputs.get("simulation") is None:
+        return {"status": "skipped: needs the connectome and simulation inputs"}
+    conn_dir, sim_dir = Path(inputs["connectome"]), Path(inputs["simulation"])
+    cparams = cstage.Params(**json.loads((conn_dir / "manifest.json").read_text())["params"])
+    if not cparams.source.startswith("tvb:"):
+        return {"status": f"skipped: propagation needs a tvb: connectome, not {cparams.source}"}
+    sp = json.loads((sim_dir / "manifest.json").read_text())["params"]
+    drives = [Drive(**d) for d in sp.get("stimulus", [])]
+    if p.stimulus_index >= len(drives):
+        raise ValueError(f"validation.propagation.stimulus_index={p.stimulus_index}: the "
+                         f"simulation has {len(drives)} stimuli")
+    drive = drives[p.stimulus_index]
+    background = Background(**sp["background"])
+    net, run_cfg = load_simulation(sim_dir / "simulation_config.json")
+    t_stop = float(run_cfg.tstop_ms)
+    onset, stop = float(drive.start_ms), float(min(drive.stop_ms, t_stop))
+    cz = np.load(conn_dir / "connectivity.npz", allow_pickle=False)
+    weights, tl = cz["weights"], cz["tract_lengths_mm"]
+    labels = [str(x) for x in cz["labels"]]
+    stim_regions = np.unique(np.concatenate(
+        [np.asarray(net.population(pop).attributes["region_index"], np.int64)[ids]
+         for pop, ids in select(net, drive.neurons).items()]))
+    df, tb, rates, summary = _propagation_measures(read_spikes(sim_dir / "spikes.h5"), net,
+                                                   weights, stim_regions, p, onset, stop,
+                                                   t_stop, labels)
+    brain.plot_propagation(df, tb, rates, out_dir / "propagation.png", onset_ms=onset,
+                           stop_ms=stop, title=f"propagation from "
+                           f"{', '.join(labels[r] for r in stim_regions)}")
+    doc = {"status": "ok", "stimulated_regions": [labels[r] for r in stim_regions],
+           "onset_ms": onset, "stop_ms": stop, "bin_ms": p.bin_ms, "summary": summary,
+           "regions": json.loads(df.to_json(orient="records"))}
+    (out_dir / "propagation.json").write_text(json.dumps(doc, indent=2, default=_json_default))
+    res = {"status": "ok", "stimulated_regions": doc["stimulated_regions"], **summary}
+    nm = p.null_model
+    if not nm.enabled:
+        return res
+    if cparams.tvb.null_model_seed is not None:
+        res["null_model"] = {"status": "skipped: the connectome is itself a null model"}
+        return res
+
+    def run_one(network, seed):
+        add_inputs(network, background, drives)
+        cfg = RunConfig(tstop_ms=t_stop, dt_ms=float(sp["dt_ms"]), seed=seed)
+        return simulate(network, cfg, progress=False).spikes
+
+    seed0 = int(sp["seed"])
+    values: dict[str, tuple[list, list]] = {m: ([], []) for m in nm.measures}
+    runs = []
+    for k in range(nm.n_seeds):
+        if k == 0:
+            s_real = read_spikes(sim_dir / "spikes.h5")
+        else:
+            s_real = run_one(read_circuit(conn_dir / "circuit_config.json"), seed0 + k)
+        *_, m_real = _propagation_measures(s_real, net, weights, stim_regions, p, onset, stop,
+                                           t_stop)
+        null_params = cparams.model_copy(deep=True)
+        null_params.tvb.null_model_seed = k + 1
+        null_net, _ = cstage.import_network(null_params)
+        w_null, _tl = importers.degree_preserving_null(weights, k + 1, extra=tl)
+        s_null = run_one(null_net, seed0 + k)
+        *_, m_null = _propagation_measures(s_null, null_net, w_null, stim_regions, p, onset,
+                                           stop, t_stop)
+        runs.append({"seed": seed0 + k, "null_model_seed": k + 1, "real": m_real,
+                     "null": m_null})
+        for m in nm.measures:
+            values[m][0].append(m_real.get(m, float("nan")))
+            values[m][1].append(m_null.get(m, float("nan")))
+    tests = {}
+    for m, (a, b) in values.items():
+        try:
+            tests[m] = brain.compare_real_null(a, b, n_permutations=nm.n_permutations,
+                                               seed=seed0)
+        except ValueError as e:
+            tests[m] = {"status": f"skipped: {e}"}
+    brain.plot_real_vs_null(values, out_dir / "real_vs_null.png",
+                            tests={m: t for m, t in tests.items() if "permutation_p" in t})
+    null_doc = {"status": "ok", "n_seeds": nm.n_seeds, "tests": tests, "runs": runs,
+                "definition": "real: simulation seeds seed..seed+n-1 on the real connectome; "
+                              "null: degree-preserving Maslov-Sneppen rewirings (seeds 1..n) "
+                              "with the paired simulation seed; same background, stimulus, "
+                              "duration; Mann-Whitney U (two-sided) and a permutation test of "
+                              "the difference in means"}
+    (out_dir / "null_model.json").write_text(json.dumps(null_doc, indent=2,
+                                                        default=_json_default))
+    res["null_model"] = {"status": "ok", "tests": tests}
+    return res
+
+
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     """Validation stage: writes ``scores.json`` ({"connectome", "fi", "rates"}, each with
     ``status`` and definitions) and ``connectome_comparison.png``, ``fi.png``,
-    ``rates_vs_reference.png``. Returns the headline numbers."""
+    ``rates_vs_reference.png``; with ``propagation.enabled`` also ``propagation.json``,
+    ``propagation.png`` and (null model) ``null_model.json``, ``real_vs_null.png``. Returns the
+    headline numbers."""
     from wbe import plots
 
     if params.missing not in ("skip", "error"):
@@ -470,6 +646,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         "fi": _validate_fi(params, inputs, out_dir),
         "rates": _validate_rates(params, inputs, out_dir),
     }
+    if params.propagation.enabled:
+        scores["propagation"] = _validate_propagation(params, inputs, out_dir, progress)
     for name, fn, kw in (("connectome_comparison.png", plots.connectome_comparison,
                           {"pred": np.zeros((0, 0)), "ref": np.zeros((0, 0)), "names": []}),
                          ("fi.png", plots.fi_overlay, {"curves": {}}),
@@ -492,7 +670,20 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         "fi_status": scores["fi"]["status"], "fi_rmse_hz": scores["fi"].get("rmse_hz"),
         "rates_status": scores["rates"]["status"],
         "ks_distance_all": scores["rates"].get("ks_distance_all"),
+        **_propagation_headline(scores.get("propagation")),
     }
+
+
+def _propagation_headline(res: dict | None) -> dict:
+    """The propagation extent and, per compared measure, the permutation p (for the summary)."""
+    if not res:
+        return {}
+    out = {"propagation_status": res["status"], "propagation_extent": res.get("extent")}
+    for m, t in res.get("null_model", {}).get("tests", {}).items():
+        out[f"null_{m}_real_mean"] = t.get("mean_real")
+        out[f"null_{m}_null_mean"] = t.get("mean_null")
+        out[f"null_{m}_permutation_p"] = t.get("permutation_p")
+    return out
 
 
 def _json_default(o):

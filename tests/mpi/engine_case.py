@@ -88,6 +88,56 @@ def build_single(seed: int = 5) -> Network:
                    poisson=[PoissonInput("ext", "a", np.arange(n), 12000.0, 60.0, 0.1)])
 
 
+def build_gap_pair(g_nS: float = 5.0, i1_pA: float = 200.0, i2_pA: float = -50.0) -> Network:
+    """Two passive iaf_psc_exp neurons (no spiking) coupled by a gap junction, under DC: gid 0
+    and gid 1, so on 2 ranks the pair is split (round robin)."""
+    pop = Population("pair", "iaf_psc_exp", 2, {"C_m": 250.0, "tau_m": 10.0, "E_L": -70.0,
+                                                 "V_m": -70.0, "V_th": 1e6, "V_reset": -70.0})
+    gap = Projection("gap", "pair", "pair", np.array([0, 1]), np.array([1, 0]),
+                     np.array([g_nS, g_nS]), np.array([0.1, 0.1]), kind="electrical")
+    return Network([pop], [gap], currents=[
+        CurrentInput("dc", "pair", np.array([0, 1]), np.array([i1_pA, i2_pA]))])
+
+
+def build_gap(seed: int = 11) -> Network:
+    """Spiking network with chemical synapses and gap junctions over two models and
+    populations (iaf_psc_exp and iaf_cond_exp), Poisson drive: most gap pairs cross ranks."""
+    r = np.random.default_rng(seed)
+    n, m = 120, 40
+    pops = [Population("a", "iaf_psc_exp", n, {"V_m": r.uniform(-70, -56, n)}),
+            Population("b", "iaf_cond_exp", m, {"V_m": r.uniform(-70, -56, m)})]
+    src, tgt = r.integers(0, n, 1500), r.integers(0, n, 1500)
+    chem = Projection("chem", "a", "a", src, tgt, np.where(src < 96, 60.0, -200.0),
+                      np.round(r.uniform(0.5, 2.0, 1500), 1))
+    ab = Projection("ab", "a", "b", r.integers(0, n, 200), r.integers(0, m, 200),
+                    np.full(200, 3.0), np.full(200, 1.0))
+    # undirected pairs inside a, and between a and b (two projections, one per direction)
+    pa = {(min(x, y), max(x, y)) for x, y in r.integers(0, n, (150, 2)) if x != y}
+    pa = sorted(pa)
+    ga = r.uniform(0.5, 3.0, len(pa))
+    gap_a = Projection("gap_a", "a", "a", np.array([x for x, _ in pa] + [y for _, y in pa]),
+                       np.array([y for _, y in pa] + [x for x, _ in pa]),
+                       np.r_[ga, ga], np.full(2 * len(pa), 1.0), kind="electrical")
+    xa, xb = r.integers(0, n, 30), r.choice(m, 30, replace=False)
+    gx = r.uniform(0.5, 2.0, 30)
+    gap_ab = Projection("gap_ab", "a", "b", xa, xb, gx, np.full(30, 1.0), kind="electrical")
+    gap_ba = Projection("gap_ba", "b", "a", xb, xa, gx, np.full(30, 1.0), kind="electrical")
+    return Network(pops, [chem, ab, gap_a, gap_ab, gap_ba],
+                   poisson=[PoissonInput("ext", "a", np.arange(n), 14000.0, 60.0, 0.1),
+                            PoissonInput("extb", "b", np.arange(m), 9000.0, 2.0, 0.1)])
+
+
+def run_config_gap(tstop_ms: float = 100.0) -> RunConfig:
+    return RunConfig(tstop_ms, seed=13, state_recorders=[
+        StateRecorder("a", ["V_m"], np.arange(0, 120, 5), 0.5),
+        StateRecorder("b", ["V_m"], np.arange(0, 40, 3), 0.5)])
+
+
+def run_config_pair(tstop_ms: float = 100.0) -> RunConfig:
+    return RunConfig(tstop_ms, seed=1, state_recorders=[
+        StateRecorder("pair", ["V_m"], np.array([0, 1]), 0.1)])
+
+
 def run_config_ode(tstop_ms: float = 60.0) -> RunConfig:
     return RunConfig(tstop_ms, seed=9, state_recorders=[
         StateRecorder("x", ["V_m", "w"], np.arange(5), 0.5)])
@@ -96,6 +146,18 @@ def run_config_ode(tstop_ms: float = 60.0) -> RunConfig:
 def run_config(tstop_ms: float = 100.0) -> RunConfig:
     return RunConfig(tstop_ms, dt_ms=0.1, seed=7, state_recorders=[
         StateRecorder("cells", ["V_m", "I_syn_ex"], np.arange(0, 200, 7), 0.5)])
+
+
+def circuit_case(circuit_config: Path) -> Network:
+    """A SONATA circuit with independent Poisson background (8 kHz × 20 pA) to every neuron."""
+    from wbe.sonata import read_circuit
+
+    net = read_circuit(circuit_config)
+    for p in net.populations:
+        if not p.is_virtual:
+            net.poisson.append(PoissonInput(f"bg_{p.name}", p.name, np.arange(p.n), 8000.0,
+                                            20.0, 0.1))
+    return net
 
 
 def flatten(res) -> dict[str, np.ndarray]:
@@ -121,6 +183,10 @@ def main() -> None:
     ap.add_argument("--checkpoint")
     ap.add_argument("--ode", action="store_true", help="simulate build_ode() instead")
     ap.add_argument("--single", action="store_true", help="simulate build_single() instead")
+    ap.add_argument("--gap", action="store_true", help="simulate build_gap() instead")
+    ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
+    ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
+                    "background 8 kHz × 20 pA to every neuron (seed 3)")
     ap.add_argument("--spike-block", type=int, help="override the engine's SPIKE_BLOCK")
     a = ap.parse_args()
     if a.spike_block:
@@ -130,6 +196,12 @@ def main() -> None:
     net, run = (build_ode(), run_config_ode(a.tstop)) if a.ode else (build(), run_config(a.tstop))
     if a.single:
         net, run = build_single(), RunConfig(a.tstop, seed=4)
+    if a.gap:
+        net, run = build_gap(), run_config_gap(a.tstop)
+    if a.pair:
+        net, run = build_gap_pair(), run_config_pair(a.tstop)
+    if a.circuit:
+        net, run = circuit_case(Path(a.circuit)), RunConfig(a.tstop, seed=3)
     res = simulate(net, run,
                    restore=Path(a.restore) if a.restore else None,
                    checkpoint=Path(a.checkpoint) if a.checkpoint else None)

@@ -117,3 +117,48 @@ def test_stage_run_on_sonata(tmp_path):
     assert set(df["population"]) == {"E"} and len(df) == 12
     assert df["rate_hz"].iloc[10:].tolist() == [0.0, 0.0]
     assert summary["mean_rate_hz"]["E"] == pytest.approx(len(t) / 12 / 2.0)
+
+
+def test_stage_worm_response(tmp_path):
+    """metrics.worm_response: a touch neuron driven in a window, its chemical target answers;
+    the class summary, JSON and PNGs are written; off by default."""
+    import json
+
+    from wbe import sonata
+    from wbe.engine.network import Network, Population, RunConfig
+    from wbe.metrics import Params, run
+
+    names = np.array(["ALML", "AVAL", "AVAR", "VA01", "DB01", "RIS"])
+    cls = np.array(["sensory", "inter", "inter", "motor", "motor", "inter"])
+    net = Network([Population("neurons", "iaf_psc_exp", 6, {},
+                              {"name": names, "cell_class": cls})])
+    circuit = sonata.write_circuit(tmp_path / "circuit", net)
+    sim = tmp_path / "sim"
+    sonata.write_simulation_config(sim, circuit, net, RunConfig(tstop_ms=1000.0))
+    drive = {"neurons": ["ALML"], "rate_hz": 1.0, "weight_pA": 1.0, "start_ms": 400.0,
+             "stop_ms": 800.0}
+    (sim / "manifest.json").write_text(json.dumps({"params": {"stimulus": [drive]}}))
+    rng = np.random.default_rng(0)
+    t_ava = np.sort(np.r_[rng.uniform(100, 400, 3), rng.uniform(400, 800, 40)])
+    t_bg = np.sort(rng.uniform(100, 1000, 20))
+    t = np.r_[t_ava, t_bg, np.linspace(400, 799, 50)]
+    ids = np.r_[np.full(len(t_ava), 1), np.full(len(t_bg), 3), np.zeros(50, np.int64)]
+    o = np.argsort(t, kind="stable")
+    sonata.write_spikes(sim / "spikes.h5", {"neurons": (t[o], ids[o])})
+    out = tmp_path / "out"
+    out.mkdir()
+    summary = run(Params(pci={"enabled": False}), {"simulation": sim}, out, progress=False)
+    assert "worm_responders" not in summary and not (out / "worm_response.json").exists()
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    p = Params(pci={"enabled": False}, worm_response={"enabled": True})
+    summary = run(p, {"simulation": sim}, out2, progress=False)
+    assert summary["worm_responders"]["inter"] == "1/3"
+    assert summary["worm_responders"]["motor"] == "0/2"
+    doc = json.loads((out2 / "worm_response.json").read_text())
+    assert doc["stim_ms"] == [400.0, 800.0] and doc["baseline_ms"] == [100.0, 400.0]
+    inter = next(r for r in doc["by_class"] if r["cell_class"] == "inter")
+    assert inter["responders"] == "AVAL"
+    assert next(r for r in doc["neurons"] if r["name"] == "ALML")["stimulated"]
+    for f in ("worm_response.png", "worm_raster.png"):
+        assert (out2 / f).stat().st_size > 0

@@ -140,3 +140,51 @@ def test_stage_fi_with_engine(tmp_path):
     fi = json.loads((out / "scores.json").read_text())["fi"]
     assert fi["status"] == "ok"
     assert fi["rmse_hz"] >= 0 and fi["rheobase_data_pA"] is not None
+
+
+def test_stage_propagation_and_null_model(tmp_path):
+    """validation.propagation on a small tvb:96 brain (10 neurons per region, 300 ms): the
+    stage writes the propagation table and plot, simulates real and null circuits and tests
+    real vs null; off by default."""
+    pytest.importorskip("tvb_data")
+    from wbe import connectome
+    from wbe.stages import simulation
+    from wbe.validation import run
+
+    conn = tmp_path / "conn"
+    conn.mkdir()
+    cp = connectome.Params(source="tvb:96", tvb={"neurons_per_region": 10, "k_long": 5.0,
+                                                 "J_long_pA": 150.0})
+    connectome.run(cp, {}, conn, progress=False)
+    (conn / "manifest.json").write_text(json.dumps({"params": cp.model_dump()}))
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    sp = simulation.Params(duration_ms=300.0, background={"rate_hz": 7000.0, "weight_pA": 87.8},
+                           stimulus=[{"neurons": ["RM-V1_?_E_*"], "rate_hz": 3000.0,
+                                      "weight_pA": 87.8, "start_ms": 150.0, "stop_ms": 250.0}],
+                           record={"n_voltage_traces": 0})
+    simulation.run(sp, {"connectome": conn}, sim, progress=False)
+    (sim / "manifest.json").write_text(json.dumps({"params": sp.model_dump()}))
+    base = dict(reference=None, fi_nwb=[], rates_reference=None)
+    out = tmp_path / "out"
+    out.mkdir()
+    summary = run(Params(**base), {"connectome": conn, "simulation": sim}, out, progress=False)
+    assert "propagation_status" not in summary and not (out / "propagation.json").exists()
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    p = Params(**base, propagation={"enabled": True, "baseline_start_ms": 50.0,
+                                    "null_model": {"enabled": True, "n_seeds": 2,
+                                                   "measures": ["extent", "fc_sc_r"]}})
+    summary = run(p, {"connectome": conn, "simulation": sim}, out2, progress=False)
+    scores = json.loads((out2 / "scores.json").read_text())
+    prop = scores["propagation"]
+    assert prop["status"] == "ok"
+    assert sorted(prop["stimulated_regions"]) == ["RM-V1_L", "RM-V1_R"]
+    table = json.loads((out2 / "propagation.json").read_text())["regions"]
+    assert len(table) == 96 and sum(r["hops"] == 0 for r in table) == 2
+    null = json.loads((out2 / "null_model.json").read_text())
+    assert [r["null_model_seed"] for r in null["runs"]] == [1, 2]
+    assert set(null["tests"]) == {"extent", "fc_sc_r"}
+    assert summary["propagation_status"] == "ok"
+    for f in ("propagation.png", "real_vs_null.png"):
+        assert (out2 / f).stat().st_size > 0

@@ -19,6 +19,13 @@ slice, delay ring buffers per receptor, counter-based random input, Zarr checkpo
   step s + delay_steps and is active when start_ms <= s·dt < stop_ms. ``CurrentInput`` is
   applied in integration step k when start < k·dt <= stop (NEST ``dc_generator`` connected with
   delay dt). ``SpikeTrainInput`` spikes of virtual gids are known to every rank.
+* Gap junctions (``Projection(kind="electrical")``, :mod:`wbe.engine.gap`): checked symmetric;
+  at the start of every step each rank computes ``I_gap = Σ g·(V_source − V_target)`` (pA)
+  from the membrane potentials of that instant and adds it to the step's input current of every
+  model (one Jacobi sweep of NEST's waveform relaxation, exact at steady state). The V_m of
+  neurons coupled to a neuron of another rank travel in one ``Allgatherv`` per step (planned
+  once by :func:`gap.exchange_plan`); networks with gap junctions take the per-step loop. Gap
+  state is V_m only, so checkpoints need nothing extra.
 * Recording: spikes from the gathered list (so identical on all ranks); state samples at
   t = m·interval (m >= 1), t_start <= t < tstop (NEST multimeter), state after the step ending
   at t.
@@ -39,7 +46,7 @@ import numba
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import rng
+from . import gap, rng
 from .models import NeuronModel, get_model, steps_of
 from .network import Network, RunConfig
 from .plasticity import deliver_nb, deliver_np, deliver_static_nb, flush_nb
@@ -324,6 +331,7 @@ class _Engine:
             if p.is_virtual:
                 self.is_virtual_gid[self.offsets[p.name]:self.offsets[p.name] + p.n] = True
         self._build_synapses()
+        self._build_gap()
         self._build_inputs()
         self.seed_u64 = np.uint64(int(run.seed) & 0xFFFFFFFFFFFFFFFF)
         self.zero_stim = np.zeros(self.n_local)
@@ -358,9 +366,11 @@ class _Engine:
         counts = np.zeros(self.n_total, dtype=np.int64)
         dmin, dmax = None, 0
         for pr in net.projections:
+            if pr.kind == "electrical":
+                continue  # gap junctions: see _build_gap
             if pr.kind != "chemical":
-                raise NotImplementedError(f"projection {pr.name!r}: kind {pr.kind!r} "
-                                          "(gap junctions) is not implemented by the engine")
+                raise ValueError(f"projection {pr.name!r}: kind must be 'chemical' or "
+                                 f"'electrical', got {pr.kind!r}")
             if pr.source not in pop_by_name or pr.target not in pop_by_name:
                 raise ValueError(f"projection {pr.name!r}: unknown source/target population")
             if pop_by_name[pr.target].is_virtual:
@@ -392,6 +402,9 @@ class _Engine:
         edge_base, n_pl = 0, 0
         for pr in net.projections:
             m = len(pr)
+            if pr.kind == "electrical":
+                edge_base += m  # global edge ids count every projection
+                continue
             model = get_model(pop_by_name[pr.target].model)
             plastic = pr.stdp is not None
             wt = np.broadcast_to(np.asarray(pr.weight, dtype=np.float64), (m,))
@@ -458,6 +471,65 @@ class _Engine:
         self.pt_syn = order.astype(np.int64)
         self.pt_indptr = np.zeros(self.n_local + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.p_tgt, minlength=self.n_local), out=self.pt_indptr[1:])
+
+    def _build_gap(self) -> None:
+        """Gap junctions: all electrical edges as gids (the same on every rank), checked
+        symmetric, and this rank's exchange plan (:func:`gap.exchange_plan`)."""
+        pop_by_name = {p.name: p for p in self.net.populations}
+        pre, post, g = [], [], []
+        for pr in self.net.projections:
+            if pr.kind != "electrical":
+                continue
+            for end in (pr.source, pr.target):
+                if end not in pop_by_name:
+                    raise ValueError(f"projection {pr.name!r}: unknown population {end!r}")
+                if pop_by_name[end].is_virtual:
+                    raise ValueError(f"electrical projection {pr.name!r}: population {end!r} "
+                                     "is virtual (gap junctions need a membrane potential)")
+            if pr.stdp is not None:
+                raise ValueError(f"electrical projection {pr.name!r} cannot be plastic")
+            m = len(pr)
+            pre.append(self.offsets[pr.source] + np.asarray(pr.source_ids, np.int64))
+            post.append(self.offsets[pr.target] + np.asarray(pr.target_ids, np.int64))
+            g.append(np.broadcast_to(np.asarray(pr.weight, np.float64), (m,)))
+        self.has_gap = bool(pre) and sum(len(x) for x in pre) > 0
+        self.gap_plan = None
+        self.gap_wall_s = 0.0  # time spent in the per-step voltage exchange (this rank)
+        if not self.has_gap:
+            return
+        pre_g, post_g, g_nS = np.concatenate(pre), np.concatenate(post), np.concatenate(g)
+        if np.any(g_nS < 0):
+            raise ValueError("electrical projections: conductances (weights, nS) must be >= 0")
+        gap.check_symmetric(pre_g, post_g, g_nS,
+                            name="+".join(p.name for p in self.net.projections
+                                          if p.kind == "electrical"))
+        size, rank = self.ctx.size, self.ctx.rank
+        owner = np.arange(self.n_total, dtype=np.int64) % size
+        self.gap_plan = gap.exchange_plan(pre_g, post_g, g_nS, owner, rank, size,
+                                          local_gids=self.gid_of_slot)
+        # populations holding a gap-coupled local neuron: only their V_m is read per step
+        used = np.zeros(self.n_local, dtype=bool)
+        used[self.gap_plan.target_local] = True
+        used[self.gap_plan.send_local] = True
+        src = self.gap_plan.source_slot
+        used[src[src < self.n_local]] = True
+        self.gap_pops = [p for p in self.pops if p.b > p.a and used[p.a:p.b].any()]
+        self.v_gap = np.zeros(self.n_local)
+
+    def gap_current(self) -> np.ndarray:
+        """``I_gap`` (pA) of every local slot from the V_m of this instant (exchanging the
+        voltages of cross-rank-coupled neurons with the other ranks)."""
+        v = self.v_gap
+        for p in self.gap_pops:
+            v[p.a:p.b] = p.model.record(p.state, p.consts, "V_m")
+        plan = self.gap_plan
+        if plan.n_exchanged:
+            t0 = time.perf_counter()
+            recv = gap.exchange_voltages(plan, v, getattr(self.ctx, "comm", None))
+            self.gap_wall_s += time.perf_counter() - t0
+        else:
+            recv = np.zeros(0)
+        return gap.local_gap_current(plan, v, recv)
 
     def conn_nbytes(self) -> dict[str, int]:
         """Bytes of the synapse table (``indptr``, ``s_tgt``, ``s_w``, ``s_pk``) and of the
@@ -557,6 +629,8 @@ class _Engine:
         if self.pflat is not None:
             rng.poisson_add_nb(self.seed_u64, j, *self.pflat, ring, slot)
         istim = self.stim(j) if self.currents else self.zero_stim
+        if self.has_gap:
+            istim = istim + self.gap_current()
         for blk in self.blocks:
             if blk.fast:
                 nspk = blk.model.fast_step(blk.sf, blk.r, blk.ctab, blk.ci, blk.refr, ring, slot,
@@ -763,7 +837,7 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
     blk0 = eng.blocks[0] if len(eng.blocks) == 1 else None
     one_block = (FUSED_LOOP and use_numba and blk0 is not None and blk0.fast
                  and blk0.model.nb_kernel is not None and not eng.currents and not srec
-                 and not eng.has_plastic)
+                 and not eng.has_plastic and not eng.has_gap)
     if one_block and ctx.size == 1 and not eng.v_stamp.size and eng.slots_ascend:
         k = _fused(eng, blk0, k, k_end, spk_s, spk_g, None if rec_all else rec_gid, bar, dt)
     advance = _advancer(blk0.model.nb_kernel) if one_block else None
@@ -827,8 +901,10 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
     wall_sim = time.perf_counter() - t1
     if checkpoint is not None:
         eng.save(Path(checkpoint), k)
-    return _result(net, eng, ctx, rec_names, spk_s, spk_g, srec, k_end, dt,
-                   {"build": wall_build, "simulate": wall_sim})
+    wall = {"build": wall_build, "simulate": wall_sim}
+    if eng.has_gap:
+        wall["gap_exchange"] = eng.gap_wall_s
+    return _result(net, eng, ctx, rec_names, spk_s, spk_g, srec, k_end, dt, wall)
 
 
 def _pflat(eng) -> tuple:
@@ -870,6 +946,9 @@ def _slice_numpy(eng, k: int, k1: int, k_end: int, sample):
     for j in range(k, k1):
         syn = eng.syn_input(j)
         istim = eng.stim(j) if eng.currents else None
+        if eng.has_gap:
+            i_gap = eng.gap_current()
+            istim = i_gap if istim is None else istim + i_gap
         for p in eng.pops:
             if p.b == p.a:
                 continue

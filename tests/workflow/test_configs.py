@@ -1,0 +1,68 @@
+"""The science configs end to end through Snakemake (slow: minutes each on 2 cores).
+
+``config/worm.yaml``: the Cook 2019 hermaphrodite (302 neurons, chemical + electrical synapses)
+with touch-receptor stimulation; the metrics stage reports the response by cell class.
+``config/human96.yaml``: the 96-region brain, V1/V2 stimulated for 1 s of biological time; the
+validation stage reports propagation and the real-vs-null-model test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wbe import store
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.timeout(1800)]
+
+
+def snakemake(workdir: Path, *args: str) -> None:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+           "--workflow-profile", str(ROOT / "profiles" / "workstation"), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1700)
+    assert out.returncode == 0, f"snakemake failed:\n{out.stdout[-5000:]}\n{out.stderr[-5000:]}"
+
+
+def _folder(work: Path, stage: str) -> Path:
+    folders = [p for p in (work / "results" / stage).iterdir() if not p.name.startswith(".")]
+    assert len(folders) == 1, f"{stage}: {folders}"
+    store.verify(folders[0])
+    return folders[0]
+
+
+def test_worm_config_end_to_end(tmp_path):
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "worm.yaml"))
+    metrics = _folder(tmp_path, "metrics")
+    resp = json.loads((metrics / "worm_response.json").read_text())
+    assert resp["stimulated"] == ["ALML", "ALMR", "AVM", "PLML", "PLMR"]
+    by_class = {r["cell_class"]: r for r in resp["by_class"]}
+    assert by_class["inter"]["n"] > 50 and by_class["motor"]["n"] > 50
+    assert sum(r["n_responded"] for r in resp["by_class"]) > 0
+    for png in ("worm_response.png", "worm_raster.png"):
+        assert (metrics / png).stat().st_size > 0
+    scores = json.loads((_folder(tmp_path, "validation") / "scores.json").read_text())
+    assert scores["connectome"]["status"] == "ok"
+    assert scores["connectome"]["reference"] == "cect:White1986"
+    assert 0 < scores["connectome"]["chemical"]["f1"] < 1  # a real comparison, not a round trip
+
+
+def test_human96_config_end_to_end(tmp_path):
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "human96.yaml"))
+    sim = json.loads((_folder(tmp_path, "simulation") / "manifest.json").read_text())
+    assert sim["params"]["duration_ms"] == 1000.0
+    val = _folder(tmp_path, "validation")
+    prop = json.loads((val / "scores.json").read_text())["propagation"]
+    assert prop["status"] == "ok" and prop["extent"] > 0
+    tests = prop["null_model"]["tests"]
+    assert all(0 <= t["permutation_p"] <= 1 for t in tests.values() if "permutation_p" in t)
+    for png in ("propagation.png", "real_vs_null.png"):
+        assert (val / png).stat().st_size > 0
