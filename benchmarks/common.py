@@ -190,3 +190,18 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON-serialisable: {type(o)}")
+
+
+def generate_network(args, rec: dict):
+    """Build the benchmark's network with the shared generator, timed, and record its size.
+
+    Returns ``(net, run, t_total_ms, rss_base_mib, rss_model_mib, maxrss_generate_mib,
+    hwm_reset)``: memory before and after building the description, the peak so far, and
+    whether the kernel's peak-RSS counter could be reset for measuring the simulator alone."""
+    rss_base = rss_mib()
+    t_total = args.t_warmup_ms + args.t_sim_ms
+    with Timer() as tg:
+        net, run = build_network(args.model, args.scale, args.seed, t_total)
+    rec["generate_s"] = tg.s
+    rec.update({k: v for k, v in network_stats(net).items() if k != "populations"})
+    return net, run, t_total, rss_base, rss_mib(), maxrss_mib(), reset_peak_rss()

@@ -150,15 +150,8 @@ def main() -> None:
     rec["target"] = "cpp_standalone"
     rec["openmp_threads"] = args.cores if args.cores > 1 else 0
     rec["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
-    rss_base = common.rss_mib()
-    t_total = args.t_warmup_ms + args.t_sim_ms
-    with common.Timer() as tg:
-        net, run = common.build_network(args.model, args.scale, args.seed, t_total)
-    rec["generate_s"] = tg.s
-    rec.update({k: v for k, v in common.network_stats(net).items() if k != "populations"})
-    rss_model = common.rss_mib()
-    maxrss_generate = common.maxrss_mib()
-    hwm_reset = common.reset_peak_rss()
+    net, run, t_total, rss_base, rss_model, maxrss_generate, hwm_reset = (
+        common.generate_network(args, rec))
 
     key = (f"{args.model}_s{args.scale:g}_seed{args.seed}_c{args.cores}"
            f"_w{args.t_warmup_ms:g}_t{args.t_sim_ms:g}")

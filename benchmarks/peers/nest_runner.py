@@ -118,15 +118,8 @@ def main() -> None:
     rec["version"] = nest.__version__
     rec["threads"] = args.cores
     rec["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
-    rss_base = common.rss_mib()
-    t_total = args.t_warmup_ms + args.t_sim_ms
-    with common.Timer() as tg:
-        net, run = common.build_network(args.model, args.scale, args.seed, t_total)
-    rec["generate_s"] = tg.s
-    rec.update({k: v for k, v in common.network_stats(net).items() if k != "populations"})
-    rss_model = common.rss_mib()
-    maxrss_generate = common.maxrss_mib()
-    hwm_reset = common.reset_peak_rss()
+    net, run, t_total, rss_base, rss_model, maxrss_generate, hwm_reset = (
+        common.generate_network(args, rec))
     with common.Timer() as tb:
         offsets, sizes, sr = build(nest, net, run, args.cores)
     with common.Timer() as tp:
