@@ -614,155 +614,162 @@ _NODE_CSV_STANDARD = {"node_type_id", "model_type", "model_template", "dynamics_
                       "population", "model_processing", "morphology"}
 
 
-def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path | None,
-                     cache: dict, pop_props: dict) -> list[Population]:
+def _population_groups(path: Path, top: str):
+    """Yield ``(name, group)`` for every population under ``/<top>`` of a SONATA HDF5 file,
+    raising :class:`SonataError` naming the file and the field when the layout is wrong."""
     try:
         h5 = h5py.File(path, "r")
     except (OSError, FileNotFoundError) as e:
         raise SonataError(f"{path}: cannot open HDF5 file ({e})") from None
-    out = []
     with h5:
-        if "nodes" not in h5 or not isinstance(h5["nodes"], h5py.Group):
-            raise _err(path, "/nodes", "missing group")
-        for pname, g in h5["nodes"].items():
+        if top not in h5 or not isinstance(h5[top], h5py.Group):
+            raise _err(path, f"/{top}", "missing group")
+        for name, g in h5[top].items():
             if not isinstance(g, h5py.Group):
-                raise _err(path, f"/nodes/{pname}", "expected a group")
-            type_ids = _dataset(g, "node_type_id", path, "int").astype(np.int64)
-            n = len(type_ids)
-            if "node_group_id" in g:
-                grp_id = _dataset(g, "node_group_id", path, "int").astype(np.int64)
-                grp_idx = _dataset(g, "node_group_index", path, "int").astype(np.int64)
-                if len(grp_id) != n or len(grp_idx) != n:
-                    raise _err(path, f"{g.name}/node_group_id",
-                               f"length differs from node_type_id ({n})")
-            else:
-                grp_id = np.zeros(n, np.int64)
-                grp_idx = np.arange(n, dtype=np.int64)
-            unknown = np.setdiff1d(np.unique(type_ids), np.fromiter(types, np.int64))
-            if len(unknown):
-                raise _err(path, f"{g.name}/node_type_id",
-                           f"ids {unknown[:5].tolist()} not in {types_path}")
-            # model per type
-            tmodel: dict[int, str] = {}
-            for tid in np.unique(type_ids).tolist():
-                row = types[tid]
-                mtype = (row.get("model_type") or "").strip()
-                tmpl = (row.get("model_template") or "").strip()
-                if mtype == "virtual" or (
-                        pop_props.get(pname, {}).get("type") == "virtual" and not tmpl):
-                    tmodel[tid] = VIRTUAL
+                raise _err(path, f"/{top}/{name}", "expected a group")
+            yield name, g
+
+
+def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path | None,
+                     cache: dict, pop_props: dict) -> list[Population]:
+    out = []
+    for pname, g in _population_groups(path, "nodes"):
+        type_ids = _dataset(g, "node_type_id", path, "int").astype(np.int64)
+        n = len(type_ids)
+        if "node_group_id" in g:
+            grp_id = _dataset(g, "node_group_id", path, "int").astype(np.int64)
+            grp_idx = _dataset(g, "node_group_index", path, "int").astype(np.int64)
+            if len(grp_id) != n or len(grp_idx) != n:
+                raise _err(path, f"{g.name}/node_group_id",
+                           f"length differs from node_type_id ({n})")
+        else:
+            grp_id = np.zeros(n, np.int64)
+            grp_idx = np.arange(n, dtype=np.int64)
+        unknown = np.setdiff1d(np.unique(type_ids), np.fromiter(types, np.int64))
+        if len(unknown):
+            raise _err(path, f"{g.name}/node_type_id",
+                       f"ids {unknown[:5].tolist()} not in {types_path}")
+        # model per type
+        tmodel: dict[int, str] = {}
+        for tid in np.unique(type_ids).tolist():
+            row = types[tid]
+            mtype = (row.get("model_type") or "").strip()
+            tmpl = (row.get("model_template") or "").strip()
+            if mtype == "virtual" or (
+                    pop_props.get(pname, {}).get("type") == "virtual" and not tmpl):
+                tmodel[tid] = VIRTUAL
+                continue
+            if not tmpl.startswith("nest:"):
+                raise _err(types_path, "model_template",
+                           f"node type {tid}: unknown model template {tmpl!r} "
+                           f"(expected 'nest:<model>' or model_type 'virtual')")
+            model = tmpl[len("nest:"):]
+            if model not in NEST_NEURON_MODELS:
+                raise _err(types_path, "model_template",
+                           f"node type {tid}: unknown NEST model {model!r}")
+            tmodel[tid] = model
+        mset = sorted(set(tmodel.values()))
+        if len(mset) != 1:
+            raise _err(path, f"{g.name}/node_type_id",
+                       f"population mixes models {mset}; wbe needs one model per population")
+        model = mset[0]
+        params: dict[str, np.ndarray] = {}
+        attributes: dict[str, np.ndarray] = {}
+        if model != VIRTUAL:
+            tparams: dict[int, dict] = {}
+            for tid in tmodel:
+                fname = types[tid].get("dynamics_params")
+                if fname is None:
+                    tparams[tid] = {}
                     continue
-                if not tmpl.startswith("nest:"):
-                    raise _err(types_path, "model_template",
-                               f"node type {tid}: unknown model template {tmpl!r} "
-                               f"(expected 'nest:<model>' or model_type 'virtual')")
-                model = tmpl[len("nest:"):]
-                if model not in NEST_NEURON_MODELS:
-                    raise _err(types_path, "model_template",
-                               f"node type {tid}: unknown NEST model {model!r}")
-                tmodel[tid] = model
-            mset = sorted(set(tmodel.values()))
-            if len(mset) != 1:
-                raise _err(path, f"{g.name}/node_type_id",
-                           f"population mixes models {mset}; wbe needs one model per population")
-            model = mset[0]
-            params: dict[str, np.ndarray] = {}
-            attributes: dict[str, np.ndarray] = {}
-            if model != VIRTUAL:
-                tparams: dict[int, dict] = {}
-                for tid in tmodel:
-                    fname = types[tid].get("dynamics_params")
-                    if fname is None:
-                        tparams[tid] = {}
-                        continue
-                    fpath = Path(fname)
-                    if not fpath.is_absolute():
-                        if neuron_dir is None:
-                            raise _err(types_path, "dynamics_params",
-                                       "relative file but no components.point_neuron_models_dir")
-                        fpath = neuron_dir / fpath
-                    data = _load_params_json(fpath, "dynamics_params", cache)
-                    clean = {}
-                    for k, v in data.items():
-                        if isinstance(v, bool) or not isinstance(v, int | float):
-                            raise _err(fpath, k, f"non-scalar parameter {v!r} is not supported")
-                        clean[k] = float(v)
-                    tparams[tid] = clean
-                keys = sorted(set().union(*[set(p) for p in tparams.values()]))
-                tids = np.array(sorted(tparams), dtype=np.int64)
-                pos = np.searchsorted(tids, type_ids)
-                for k in keys:
-                    vals = []
-                    for tid in tids.tolist():
-                        if k in tparams[tid]:
-                            vals.append(tparams[tid][k])
-                        elif k in NEST_DEFAULTS.get(model, {}):
-                            vals.append(NEST_DEFAULTS[model][k])
-                        else:
-                            raise _err(types_path, "dynamics_params",
-                                       f"parameter {k!r} set for some node types of population "
-                                       f"{pname!r} but not type {tid}, and NEST's default for "
-                                       f"{model} is not known to wbe")
-                    params[k] = np.asarray(vals, dtype=np.float64)[pos]
-            # groups: attributes and per-node dynamics_params
-            for gid in np.unique(grp_id).tolist():
-                gname = str(gid)
-                if gname not in g:
-                    raise _err(path, f"{g.name}/{gname}", "missing node group")
-                grp = g[gname]
-                sel = np.flatnonzero(grp_id == gid)
-                gidx = grp_idx[sel]
-                for k, ds in grp.items():
-                    if k == "dynamics_params" and isinstance(ds, h5py.Group):
-                        for pk, pds in ds.items():
-                            arr = _dataset(ds, pk, path, "float").astype(np.float64)
-                            if len(arr) <= (gidx.max() if len(gidx) else -1):
-                                raise _err(path, pds.name, "shorter than the node group")
-                            full = params.get(pk)
-                            if full is None:
-                                full = np.full(n, np.nan)
-                                if pk in NEST_DEFAULTS.get(model, {}):
-                                    full[:] = NEST_DEFAULTS[model][pk]
-                            full = np.array(full, dtype=np.float64)
-                            full[sel] = arr[gidx]
-                            params[pk] = full
-                        continue
-                    if not isinstance(ds, h5py.Dataset):
-                        continue
-                    arr = _decode(ds[()])
-                    if arr.ndim == 0 or len(arr) <= (gidx.max() if len(gidx) else -1):
-                        raise _err(path, ds.name, "shorter than the node group")
-                    if k not in attributes:
-                        if len(sel) == n and np.array_equal(gidx, np.arange(n)) \
-                                and len(arr) == n:
-                            attributes[k] = arr
-                            continue
-                        attributes[k] = _blank(n, arr.dtype)
-                    attributes[k][sel] = arr[gidx]
-            for k, v in params.items():
-                if np.isnan(v).any():
-                    raise _err(path, f"{g.name}/*/dynamics_params/{k}",
-                               "not set for every node and NEST's default is not known to wbe")
-            # extra CSV columns as node attributes
-            extra = sorted({c for tid in tmodel for c in types[tid]} - _NODE_CSV_STANDARD)
-            if extra:
-                tids = np.array(sorted(tmodel), dtype=np.int64)
-                pos = np.searchsorted(tids, type_ids)
-                for c in extra:
-                    if c in attributes:
-                        continue
-                    vals = [_as_number(types[t].get(c)) for t in tids.tolist()]
-                    if all(isinstance(v, float) for v in vals):
-                        attributes[c] = np.asarray(vals, dtype=np.float64)[pos]
+                fpath = Path(fname)
+                if not fpath.is_absolute():
+                    if neuron_dir is None:
+                        raise _err(types_path, "dynamics_params",
+                                   "relative file but no components.point_neuron_models_dir")
+                    fpath = neuron_dir / fpath
+                data = _load_params_json(fpath, "dynamics_params", cache)
+                clean = {}
+                for k, v in data.items():
+                    if isinstance(v, bool) or not isinstance(v, int | float):
+                        raise _err(fpath, k, f"non-scalar parameter {v!r} is not supported")
+                    clean[k] = float(v)
+                tparams[tid] = clean
+            keys = sorted(set().union(*[set(p) for p in tparams.values()]))
+            tids = np.array(sorted(tparams), dtype=np.int64)
+            pos = np.searchsorted(tids, type_ids)
+            for k in keys:
+                vals = []
+                for tid in tids.tolist():
+                    if k in tparams[tid]:
+                        vals.append(tparams[tid][k])
+                    elif k in NEST_DEFAULTS.get(model, {}):
+                        vals.append(NEST_DEFAULTS[model][k])
                     else:
-                        attributes[c] = np.array(
-                            ["" if v is None else (str(v) if not isinstance(v, float) else
-                                                   types[t].get(c))
-                             for v, t in zip(vals, tids.tolist())], dtype=object)[pos]
-            attributes.pop("node_id", None)
-            out.append(Population(name=pname, model=model, n=n,
-                                  params={k: _collapse(v) for k, v in params.items()},
-                                  attributes=attributes))
+                        raise _err(types_path, "dynamics_params",
+                                   f"parameter {k!r} set for some node types of population "
+                                   f"{pname!r} but not type {tid}, and NEST's default for "
+                                   f"{model} is not known to wbe")
+                params[k] = np.asarray(vals, dtype=np.float64)[pos]
+        # groups: attributes and per-node dynamics_params
+        for gid in np.unique(grp_id).tolist():
+            gname = str(gid)
+            if gname not in g:
+                raise _err(path, f"{g.name}/{gname}", "missing node group")
+            grp = g[gname]
+            sel = np.flatnonzero(grp_id == gid)
+            gidx = grp_idx[sel]
+            for k, ds in grp.items():
+                if k == "dynamics_params" and isinstance(ds, h5py.Group):
+                    for pk, pds in ds.items():
+                        arr = _dataset(ds, pk, path, "float").astype(np.float64)
+                        if len(arr) <= (gidx.max() if len(gidx) else -1):
+                            raise _err(path, pds.name, "shorter than the node group")
+                        full = params.get(pk)
+                        if full is None:
+                            full = np.full(n, np.nan)
+                            if pk in NEST_DEFAULTS.get(model, {}):
+                                full[:] = NEST_DEFAULTS[model][pk]
+                        full = np.array(full, dtype=np.float64)
+                        full[sel] = arr[gidx]
+                        params[pk] = full
+                    continue
+                if not isinstance(ds, h5py.Dataset):
+                    continue
+                arr = _decode(ds[()])
+                if arr.ndim == 0 or len(arr) <= (gidx.max() if len(gidx) else -1):
+                    raise _err(path, ds.name, "shorter than the node group")
+                if k not in attributes:
+                    if len(sel) == n and np.array_equal(gidx, np.arange(n)) \
+                            and len(arr) == n:
+                        attributes[k] = arr
+                        continue
+                    attributes[k] = _blank(n, arr.dtype)
+                attributes[k][sel] = arr[gidx]
+        for k, v in params.items():
+            if np.isnan(v).any():
+                raise _err(path, f"{g.name}/*/dynamics_params/{k}",
+                           "not set for every node and NEST's default is not known to wbe")
+        # extra CSV columns as node attributes
+        extra = sorted({c for tid in tmodel for c in types[tid]} - _NODE_CSV_STANDARD)
+        if extra:
+            tids = np.array(sorted(tmodel), dtype=np.int64)
+            pos = np.searchsorted(tids, type_ids)
+            for c in extra:
+                if c in attributes:
+                    continue
+                vals = [_as_number(types[t].get(c)) for t in tids.tolist()]
+                if all(isinstance(v, float) for v in vals):
+                    attributes[c] = np.asarray(vals, dtype=np.float64)[pos]
+                else:
+                    attributes[c] = np.array(
+                        ["" if v is None else (str(v) if not isinstance(v, float) else
+                                               types[t].get(c))
+                         for v, t in zip(vals, tids.tolist())], dtype=object)[pos]
+        attributes.pop("node_id", None)
+        out.append(Population(name=pname, model=model, n=n,
+                              params={k: _collapse(v) for k, v in params.items()},
+                              attributes=attributes))
     return out
 
 
@@ -788,163 +795,154 @@ _EDGE_STANDARD_DS = {"source_node_id", "target_node_id", "edge_type_id", "edge_g
 
 def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | None,
                      cache: dict, sizes: dict[str, int], pop_props: dict) -> list[Projection]:
-    try:
-        h5 = h5py.File(path, "r")
-    except (OSError, FileNotFoundError) as e:
-        raise SonataError(f"{path}: cannot open HDF5 file ({e})") from None
     out = []
-    with h5:
-        if "edges" not in h5 or not isinstance(h5["edges"], h5py.Group):
-            raise _err(path, "/edges", "missing group")
-        for ename, g in h5["edges"].items():
-            if not isinstance(g, h5py.Group):
-                raise _err(path, f"/edges/{ename}", "expected a group")
-            src = _dataset(g, "source_node_id", path, "int").astype(np.int64)
-            tgt = _dataset(g, "target_node_id", path, "int").astype(np.int64)
-            etype = _dataset(g, "edge_type_id", path, "int").astype(np.int64)
-            m = len(src)
-            if len(tgt) != m or len(etype) != m:
-                raise _err(path, f"{g.name}/target_node_id",
-                           "source_node_id, target_node_id and edge_type_id differ in length")
-            ends = {}
-            for ds_name in ("source_node_id", "target_node_id"):
-                popname = _attr_str(g[ds_name], "node_population")
-                if popname is None:
-                    raise _err(path, f"{g.name}/{ds_name}", "missing attribute node_population")
-                if popname not in sizes:
-                    raise _err(path, f"{g.name}/{ds_name}",
-                               f"node_population {popname!r} is not a population of the circuit")
-                ends[ds_name] = popname
-            for arr, ds_name in ((src, "source_node_id"), (tgt, "target_node_id")):
-                size = sizes[ends[ds_name]]
-                if m and (arr.min() < 0 or arr.max() >= size):
-                    bad = int(arr.max()) if arr.max() >= size else int(arr.min())
-                    raise _err(path, f"{g.name}/{ds_name}",
-                               f"dangling node id {bad}: population {ends[ds_name]!r} has "
-                               f"{size} nodes")
-            unknown = np.setdiff1d(np.unique(etype), np.fromiter(types, np.int64))
-            if len(unknown):
-                raise _err(path, f"{g.name}/edge_type_id",
-                           f"ids {unknown[:5].tolist()} not in {types_path}")
-            if "edge_group_id" in g:
-                grp_id = _dataset(g, "edge_group_id", path, "int").astype(np.int64)
-                grp_idx = _dataset(g, "edge_group_index", path, "int").astype(np.int64)
+    for ename, g in _population_groups(path, "edges"):
+        src = _dataset(g, "source_node_id", path, "int").astype(np.int64)
+        tgt = _dataset(g, "target_node_id", path, "int").astype(np.int64)
+        etype = _dataset(g, "edge_type_id", path, "int").astype(np.int64)
+        m = len(src)
+        if len(tgt) != m or len(etype) != m:
+            raise _err(path, f"{g.name}/target_node_id",
+                       "source_node_id, target_node_id and edge_type_id differ in length")
+        ends = {}
+        for ds_name in ("source_node_id", "target_node_id"):
+            popname = _attr_str(g[ds_name], "node_population")
+            if popname is None:
+                raise _err(path, f"{g.name}/{ds_name}", "missing attribute node_population")
+            if popname not in sizes:
+                raise _err(path, f"{g.name}/{ds_name}",
+                           f"node_population {popname!r} is not a population of the circuit")
+            ends[ds_name] = popname
+        for arr, ds_name in ((src, "source_node_id"), (tgt, "target_node_id")):
+            size = sizes[ends[ds_name]]
+            if m and (arr.min() < 0 or arr.max() >= size):
+                bad = int(arr.max()) if arr.max() >= size else int(arr.min())
+                raise _err(path, f"{g.name}/{ds_name}",
+                           f"dangling node id {bad}: population {ends[ds_name]!r} has "
+                           f"{size} nodes")
+        unknown = np.setdiff1d(np.unique(etype), np.fromiter(types, np.int64))
+        if len(unknown):
+            raise _err(path, f"{g.name}/edge_type_id",
+                       f"ids {unknown[:5].tolist()} not in {types_path}")
+        if "edge_group_id" in g:
+            grp_id = _dataset(g, "edge_group_id", path, "int").astype(np.int64)
+            grp_idx = _dataset(g, "edge_group_index", path, "int").astype(np.int64)
+        else:
+            grp_id = np.zeros(m, np.int64)
+            grp_idx = np.arange(m, dtype=np.int64)
+        # per-edge datasets from groups
+        cols: dict[str, np.ndarray] = {}
+        for gid in np.unique(grp_id).tolist():
+            if str(gid) not in g:
+                raise _err(path, f"{g.name}/{gid}", "missing edge group")
+            grp = g[str(gid)]
+            sel = np.flatnonzero(grp_id == gid)
+            gidx = grp_idx[sel]
+            for k, ds in grp.items():
+                if not isinstance(ds, h5py.Dataset):
+                    continue
+                if k in ("syn_weight", "delay", "nsyns") and ds.dtype.kind not in "iuf":
+                    raise _err(path, ds.name, f"wrong dtype {ds.dtype}, expected numeric")
+                arr = _decode(ds[()])
+                if arr.ndim == 0 or (len(gidx) and len(arr) <= gidx.max()):
+                    raise _err(path, ds.name, "shorter than the edge group")
+                if k not in cols:
+                    if k in ("syn_weight", "delay"):
+                        cols[k] = np.full(m, np.nan)
+                    else:
+                        cols[k] = _blank(m, arr.dtype)
+                cols[k][sel] = arr[gidx]
+        # per-edge-type values
+        utypes = np.unique(etype).tolist()
+        tid_arr = np.array(utypes, dtype=np.int64)
+        pos = np.searchsorted(tid_arr, etype)
+        model_of = {}
+        for tid in utypes:
+            row = types[tid]
+            tmpl = (row.get("model_template") or "static_synapse").strip()
+            if tmpl.startswith("nest:"):
+                tmpl = tmpl[len("nest:"):]
+            if pop_props.get(ename, {}).get("type") == "electrical":
+                tmpl = "gap_junction"
+            if tmpl not in SYNAPSE_MODELS:
+                raise _err(types_path, "model_template",
+                           f"edge type {tid}: unknown synapse model template {tmpl!r} "
+                           f"(supported: {', '.join(SYNAPSE_MODELS)})")
+            wf = row.get("weight_function")
+            if wf is not None and wf.strip():
+                raise _err(types_path, "weight_function",
+                           f"edge type {tid}: user weight function {wf!r} not supported")
+            stdp = None
+            if tmpl == "stdp_synapse":
+                fname = row.get("dynamics_params")
+                data = {}
+                if fname:
+                    fpath = Path(fname)
+                    if not fpath.is_absolute():
+                        if syn_dir is None:
+                            raise _err(types_path, "dynamics_params",
+                                       "relative file but no components.synaptic_models_dir")
+                        fpath = syn_dir / fpath
+                    data = _load_params_json(fpath, "dynamics_params", cache)
+                try:
+                    stdp = STDP(tau_plus_ms=float(data.get("tau_plus", 20.0)),
+                                tau_minus_ms=float(data.get("tau_minus", 20.0)),
+                                lambda_=float(data.get("lambda", 0.01)),
+                                alpha=float(data.get("alpha", 1.0)),
+                                Wmax=float(data.get("Wmax", 100.0)))
+                except (TypeError, ValueError):
+                    raise _err(fname, "stdp", "non-numeric STDP parameter") from None
+                for k in ("mu_plus", "mu_minus"):
+                    if float(data.get(k, 1.0)) != 0.0:
+                        raise _err(fname, k, "only additive STDP (mu_plus = mu_minus = 0) "
+                                             "is supported")
+            model_of[tid] = (tmpl, stdp)
+        for col in ("syn_weight", "delay"):
+            csv_vals = np.array([_csv_float(types[t], col, types_path) for t in utypes],
+                                dtype=np.float64)[pos]
+            if col in cols:
+                v = cols[col]
+                missing = np.isnan(v)
+                v[missing] = csv_vals[missing]
             else:
-                grp_id = np.zeros(m, np.int64)
-                grp_idx = np.arange(m, dtype=np.int64)
-            # per-edge datasets from groups
-            cols: dict[str, np.ndarray] = {}
-            for gid in np.unique(grp_id).tolist():
-                if str(gid) not in g:
-                    raise _err(path, f"{g.name}/{gid}", "missing edge group")
-                grp = g[str(gid)]
-                sel = np.flatnonzero(grp_id == gid)
-                gidx = grp_idx[sel]
-                for k, ds in grp.items():
-                    if not isinstance(ds, h5py.Dataset):
-                        continue
-                    if k in ("syn_weight", "delay", "nsyns") and ds.dtype.kind not in "iuf":
-                        raise _err(path, ds.name, f"wrong dtype {ds.dtype}, expected numeric")
-                    arr = _decode(ds[()])
-                    if arr.ndim == 0 or (len(gidx) and len(arr) <= gidx.max()):
-                        raise _err(path, ds.name, "shorter than the edge group")
-                    if k not in cols:
-                        if k in ("syn_weight", "delay"):
-                            cols[k] = np.full(m, np.nan)
-                        else:
-                            cols[k] = _blank(m, arr.dtype)
-                    cols[k][sel] = arr[gidx]
-            # per-edge-type values
-            utypes = np.unique(etype).tolist()
-            tid_arr = np.array(utypes, dtype=np.int64)
-            pos = np.searchsorted(tid_arr, etype)
-            model_of = {}
-            for tid in utypes:
-                row = types[tid]
-                tmpl = (row.get("model_template") or "static_synapse").strip()
-                if tmpl.startswith("nest:"):
-                    tmpl = tmpl[len("nest:"):]
-                if pop_props.get(ename, {}).get("type") == "electrical":
-                    tmpl = "gap_junction"
-                if tmpl not in SYNAPSE_MODELS:
-                    raise _err(types_path, "model_template",
-                               f"edge type {tid}: unknown synapse model template {tmpl!r} "
-                               f"(supported: {', '.join(SYNAPSE_MODELS)})")
-                wf = row.get("weight_function")
-                if wf is not None and wf.strip():
-                    raise _err(types_path, "weight_function",
-                               f"edge type {tid}: user weight function {wf!r} not supported")
-                stdp = None
-                if tmpl == "stdp_synapse":
-                    fname = row.get("dynamics_params")
-                    data = {}
-                    if fname:
-                        fpath = Path(fname)
-                        if not fpath.is_absolute():
-                            if syn_dir is None:
-                                raise _err(types_path, "dynamics_params",
-                                           "relative file but no components.synaptic_models_dir")
-                            fpath = syn_dir / fpath
-                        data = _load_params_json(fpath, "dynamics_params", cache)
-                    try:
-                        stdp = STDP(tau_plus_ms=float(data.get("tau_plus", 20.0)),
-                                    tau_minus_ms=float(data.get("tau_minus", 20.0)),
-                                    lambda_=float(data.get("lambda", 0.01)),
-                                    alpha=float(data.get("alpha", 1.0)),
-                                    Wmax=float(data.get("Wmax", 100.0)))
-                    except (TypeError, ValueError):
-                        raise _err(fname, "stdp", "non-numeric STDP parameter") from None
-                    for k in ("mu_plus", "mu_minus"):
-                        if float(data.get(k, 1.0)) != 0.0:
-                            raise _err(fname, k, "only additive STDP (mu_plus = mu_minus = 0) "
-                                                 "is supported")
-                model_of[tid] = (tmpl, stdp)
-            for col in ("syn_weight", "delay"):
-                csv_vals = np.array([_csv_float(types[t], col, types_path) for t in utypes],
-                                    dtype=np.float64)[pos]
-                if col in cols:
-                    v = cols[col]
-                    missing = np.isnan(v)
-                    v[missing] = csv_vals[missing]
-                else:
-                    v = csv_vals
-                if np.isnan(v).any():
-                    raise _err(path, f"{g.name}/0/{col}",
-                               f"no {col} for edge {int(np.flatnonzero(np.isnan(v))[0])} "
-                               f"(neither in {path.name} nor in {types_path.name})")
-                cols[col] = v
-            delay = cols.pop("delay")
-            if m and (delay <= 0).any():
-                raise _err(path, f"{g.name}/0/delay",
-                           f"non-positive delay {float(delay.min())} ms")
-            weight = cols.pop("syn_weight")
-            if "nsyns" in cols:
-                weight = weight * cols["nsyns"].astype(np.float64)
-            elif all("nsyns" in types[t] and types[t]["nsyns"] for t in utypes):
-                ns = np.array([_csv_float(types[t], "nsyns", types_path) for t in utypes])[pos]
-                weight = weight * ns
-            attrs = {k: v for k, v in cols.items() if k not in _EDGE_STANDARD_DS}
-            groups: dict[tuple, list[int]] = {}
-            for tid in utypes:
-                tmpl, stdp = model_of[tid]
-                key = (tmpl, None if stdp is None else tuple(vars(stdp).values()))
-                groups.setdefault(key, []).append(tid)
-            for j, tids in enumerate(groups.values()):
-                sel = np.isin(etype, tids)
-                allsel = bool(sel.all())
-                name = ename if len(groups) == 1 else f"{ename}.{j}"
-                tmpl, stdp = model_of[tids[0]]
+                v = csv_vals
+            if np.isnan(v).any():
+                raise _err(path, f"{g.name}/0/{col}",
+                           f"no {col} for edge {int(np.flatnonzero(np.isnan(v))[0])} "
+                           f"(neither in {path.name} nor in {types_path.name})")
+            cols[col] = v
+        delay = cols.pop("delay")
+        if m and (delay <= 0).any():
+            raise _err(path, f"{g.name}/0/delay",
+                       f"non-positive delay {float(delay.min())} ms")
+        weight = cols.pop("syn_weight")
+        if "nsyns" in cols:
+            weight = weight * cols["nsyns"].astype(np.float64)
+        elif all("nsyns" in types[t] and types[t]["nsyns"] for t in utypes):
+            ns = np.array([_csv_float(types[t], "nsyns", types_path) for t in utypes])[pos]
+            weight = weight * ns
+        attrs = {k: v for k, v in cols.items() if k not in _EDGE_STANDARD_DS}
+        groups: dict[tuple, list[int]] = {}
+        for tid in utypes:
+            tmpl, stdp = model_of[tid]
+            key = (tmpl, None if stdp is None else tuple(vars(stdp).values()))
+            groups.setdefault(key, []).append(tid)
+        for j, tids in enumerate(groups.values()):
+            sel = np.isin(etype, tids)
+            allsel = bool(sel.all())
+            name = ename if len(groups) == 1 else f"{ename}.{j}"
+            tmpl, stdp = model_of[tids[0]]
 
-                def pick(a, _sel=sel, _all=allsel):
-                    return a if _all else a[_sel]
+            def pick(a, _sel=sel, _all=allsel):
+                return a if _all else a[_sel]
 
-                out.append(Projection(
-                    name=name, source=ends["source_node_id"], target=ends["target_node_id"],
-                    source_ids=pick(src), target_ids=pick(tgt),
-                    weight=pick(np.asarray(weight, np.float64)),
-                    delay_ms=pick(np.asarray(delay, np.float64)), stdp=stdp,
-                    kind="electrical" if tmpl == "gap_junction" else "chemical",
-                    attributes={k: pick(v) for k, v in attrs.items()}))
+            out.append(Projection(
+                name=name, source=ends["source_node_id"], target=ends["target_node_id"],
+                source_ids=pick(src), target_ids=pick(tgt),
+                weight=pick(np.asarray(weight, np.float64)),
+                delay_ms=pick(np.asarray(delay, np.float64)), stdp=stdp,
+                kind="electrical" if tmpl == "gap_junction" else "chemical",
+                attributes={k: pick(v) for k, v in attrs.items()}))
     return out
 
 
