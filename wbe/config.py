@@ -16,17 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wbe import store
 
-#: stage -> module that implements it (``Params`` + ``run``; optionally ``external_paths``)
-STAGE_MODULES: dict[str, str] = {
-    "imaging": "wbe.imaging",
-    "segmentation": "wbe.segmentation",
-    "morphology": "wbe.morphology",
-    "connectome": "wbe.connectome",
-    "simulation": "wbe.stages.simulation",
-    "plasticity": "wbe.stages.plasticity",
-    "metrics": "wbe.metrics",
-    "validation": "wbe.validation",
-}
+#: stage -> module that implements it (``Params`` + ``run``; optionally ``external_paths`` and
+#: ``upstream``); defined beside the store, which hashes these modules' code into the keys
+STAGE_MODULES = store.STAGE_MODULES
 
 
 class ConfigError(ValueError):

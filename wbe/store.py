@@ -15,10 +15,10 @@ never looks complete.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import datetime as _dt
 import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -50,18 +50,17 @@ STAGES: dict[str, tuple[str, ...]] = {
     "validation": ("connectome", "simulation", "metrics"),
 }
 
-#: The modules (or packages) whose source defines each stage's output: the stage's code version.
-STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "imaging": ("wbe.imaging",),
-    "segmentation": ("wbe.segmentation",),
-    "morphology": ("wbe.morphology",),
-    "connectome": ("wbe.connectome", "wbe.sonata", "wbe.engine.network"),
-    "simulation": ("wbe.stages", "wbe.engine", "wbe.sonata", "wbe.plots"),
-    "plasticity": ("wbe.stages", "wbe.engine", "wbe.sonata", "wbe.plots"),
-    "metrics": ("wbe.metrics", "wbe.pci", "wbe.engine", "wbe.sonata", "wbe.plots"),
-    "validation": (
-        "wbe.validation", "wbe.ephys", "wbe.engine", "wbe.sonata", "wbe.reference", "wbe.plots",
-    ),
+#: The module that implements each stage (``Params`` + ``run``). Its code version covers every
+#: wbe module it imports, directly or not (see :func:`code_version`).
+STAGE_MODULES: dict[str, str] = {
+    "imaging": "wbe.imaging",
+    "segmentation": "wbe.segmentation",
+    "morphology": "wbe.morphology",
+    "connectome": "wbe.connectome",
+    "simulation": "wbe.stages.simulation",
+    "plasticity": "wbe.stages.plasticity",
+    "metrics": "wbe.metrics",
+    "validation": "wbe.validation",
 }
 
 
@@ -86,25 +85,76 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _module_files(name: str) -> list[Path]:
-    """Source files of a module or package, found without importing it."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        raise StoreError(f"cannot find module {name!r} to compute a stage's code version")
-    origin = Path(spec.origin)
-    if spec.submodule_search_locations:  # a package: every .py below it
-        return sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.py"))
-    return [origin]
+_PACKAGE_ROOT = Path(__file__).resolve().parent  # the wbe package folder
+
+
+def _wbe_file(name: str) -> Path | None:
+    """Source file of wbe module ``name`` (``wbe.a.b``), found on disk without importing."""
+    parts = name.split(".")
+    if parts[0] != "wbe":
+        return None
+    base = _PACKAGE_ROOT.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_wbe_modules(path: Path, name: str) -> set[str]:
+    """wbe modules imported anywhere in ``path`` (module ``name``), inside functions too."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            found.add(mod)
+            found.update(f"{mod}.{a.name}" for a in node.names)  # `from pkg import module`
+    return {m for m in found if m.startswith("wbe") and _wbe_file(m) is not None}
+
+
+def code_files(modules: tuple[str, ...]) -> list[Path]:
+    """Source files that determine what ``modules`` compute: the modules themselves (every .py
+    below a package) and, transitively, every wbe module they import — statically, so nothing
+    is imported and a new dependency can never be forgotten."""
+    todo: list[str] = []
+    for name in modules:
+        path = _wbe_file(name)
+        if path is None:
+            raise StoreError(f"cannot find wbe module {name!r} to compute a code version")
+        todo.append(name)
+        if path.name == "__init__.py":  # a package named as a whole: all of it
+            todo.extend("wbe." + ".".join(p.relative_to(_PACKAGE_ROOT).with_suffix("").parts)
+                        .removesuffix(".__init__") for p in path.parent.rglob("*.py"))
+    seen: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        path = _wbe_file(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        todo.extend(_imported_wbe_modules(path, name))
+    return sorted(set(seen.values()))
+
+
+def code_hash(modules: tuple[str, ...]) -> str:
+    """Hash of the source of :func:`code_files` of ``modules``."""
+    h = hashlib.sha256()
+    for path in code_files(modules):
+        h.update(path.relative_to(_PACKAGE_ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:KEY_LENGTH]
 
 
 def code_version(stage: str) -> str:
     """Hash of the source of every module that determines ``stage``'s output."""
-    h = hashlib.sha256()
-    for module in STAGE_CODE[stage]:
-        for path in _module_files(module):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:KEY_LENGTH]
+    return code_hash((STAGE_MODULES[stage],))
 
 
 def fingerprint_path(path: Path) -> dict[str, Any]:

@@ -25,8 +25,6 @@ Command line (``wbe sweep``, or ``python -m wbe.sweep``)::
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import inspect
 import itertools
 import json
@@ -156,23 +154,9 @@ def load_spec_file(path: Path) -> SweepSpec:
 
 
 # ------------------------------------------------------------------------------------ keys
-def _module_files(name: str) -> list[Path]:
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        raise store.StoreError(f"cannot find module {name!r} for a code version")
-    if spec.submodule_search_locations:
-        return sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.py"))
-    return [Path(spec.origin)]
-
-
 def code_version(modules: tuple[str, ...] = POINT_CODE) -> str:
-    """Hash of the source of ``modules`` (packages: every .py below them)."""
-    h = hashlib.sha256()
-    for module in modules:
-        for path in _module_files(module):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:store.KEY_LENGTH]
+    """Hash of the source of ``modules`` and every wbe module they import (:func:`wbe.store.code_hash`)."""
+    return store.code_hash(modules)
 
 
 def _plain(v: Any) -> Any:

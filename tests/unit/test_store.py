@@ -100,3 +100,19 @@ def test_fingerprint_changes_with_content(tmp_path):
     assert store.fingerprint_path(f)["sha256"] != a["sha256"]
     with pytest.raises(store.StoreError, match="does not exist"):
         store.fingerprint_path(tmp_path / "nope")
+
+
+def test_code_version_follows_imports_without_a_list():
+    """A stage's key covers every wbe module it imports (here: segmentation imports imaging;
+    the connectome stage runs the importers), so no dependency can be forgotten."""
+    names = {p.name for p in store.code_files((store.STAGE_MODULES["segmentation"],))}
+    assert {"segmentation.py", "imaging.py"} <= names
+    names = {p.name for p in store.code_files((store.STAGE_MODULES["connectome"],))}
+    assert {"connectome.py", "importers.py", "sonata.py", "network.py"} <= names
+    sim = {p.name for p in store.code_files((store.STAGE_MODULES["simulation"],))}
+    assert "simulator.py" in sim and "metrics.py" not in sim  # only what it really uses
+
+
+def test_unknown_module_has_no_code_version():
+    with pytest.raises(store.StoreError, match="cannot find wbe module"):
+        store.code_hash(("wbe.no_such_module",))
