@@ -101,8 +101,10 @@ class PoissonInput:
 
 @dataclass
 class CurrentInput:
-    """A current step of ``amplitude_pA`` added to the target neurons in [start_ms, stop_ms).
-    A constant DC is a step over the whole run."""
+    """A current step of ``amplitude_pA`` added to the target neurons. As NEST's
+    ``dc_generator`` (connected with delay dt) it acts in the integration steps k with
+    start_ms < k·dt ≤ stop_ms, i.e. one step after ``start_ms``; a DC over the whole run is
+    better given as the neuron parameter ``I_e`` (which acts from the first step, as in NEST)."""
 
     name: str
     target: str
