@@ -18,8 +18,10 @@ networks as SONATA), ``wbe plan`` (stage keys of a config), ``wbe check-config``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -37,6 +39,28 @@ STAGE_HELP = {
     "metrics": "rates, ISI CV, Fano factor and a perturbational complexity index (Dask)",
     "validation": "score connectome, F-I curve and rates against independent references",
 }
+
+
+@contextlib.contextmanager
+def _written_atomically(final: Path):
+    """Yield a temporary path beside ``final`` and rename it into place only when the block
+    succeeds, so a failed command leaves no partial output that looks complete. A folder that
+    already holds files is refused (outputs are never overwritten)."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_dir() and any(final.iterdir()):
+        raise ValueError(f"{final}: already exists and is not empty")
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        if final.is_dir():
+            final.rmdir()
+        os.replace(tmp, final)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
 
 
 def _parse_params(text: str | None) -> dict:
@@ -120,10 +144,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     rank = comm.Get_rank() if comm is not None else 0
     if rank == 0:
         out = Path(args.spikes)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        sonata.write_spikes(tmp, result.spikes)
-        os.replace(tmp, out)
+        with _written_atomically(out) as tmp:
+            sonata.write_spikes(tmp, result.spikes)
         n = sum(len(t) for t, _ in result.spikes.values())
         print(json.dumps({"spikes": str(out), "n_spikes": n, "wall_s": result.wall_s}))
     return 0
@@ -139,8 +161,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         kwargs["order"] = args.order
     if args.tstop_ms is not None:
         kwargs["tstop_ms"] = args.tstop_ms
-    circuit, simulation = generators.build_to_sonata(args.model, Path(args.out), **kwargs)
-    print(json.dumps({"circuit_config": str(circuit), "simulation_config": str(simulation)}))
+    out = Path(args.out)
+    with _written_atomically(out) as tmp:
+        circuit, simulation = generators.build_to_sonata(args.model, tmp, **kwargs)
+    # the SONATA configs refer to their files relative to their own folder
+    print(json.dumps({"circuit_config": str(out / circuit.relative_to(tmp)),
+                      "simulation_config": str(out / simulation.relative_to(tmp))}))
     return 0
 
 
@@ -182,10 +208,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export_nwb(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import uuid
+
     from wbe import nwb, sonata
 
-    spikes = sonata.read_spikes(Path(args.spikes))
-    nwb.export_spikes_nwb(spikes, Path(args.out), session_description=args.description)
+    spikes_path = Path(args.spikes)
+    spikes = sonata.read_spikes(spikes_path)
+    # a simulation has no wall-clock session: its start is when the report was written
+    started = dt.datetime.fromtimestamp(spikes_path.stat().st_mtime, tz=dt.UTC)
+    with _written_atomically(Path(args.out)) as tmp:
+        nwb.export_spikes_nwb(spikes, tmp, session_description=args.description,
+                              identifier=args.identifier or str(uuid.uuid4()),
+                              session_start_time=started)
     print(args.out)
     return 0
 
@@ -251,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spikes")
     p.add_argument("out")
     p.add_argument("--description", default="wbe simulation")
+    p.add_argument("--identifier", help="NWB identifier (default: a new UUID)")
     p.set_defaults(func=cmd_export_nwb)
     return parser
 

@@ -46,3 +46,29 @@ def test_wrong_inputs_are_refused(tmp_path, capsys):
 def test_help_runs_as_a_command(cmd):
     out = subprocess.run([sys.executable, "-m", "wbe.cli", *cmd], capture_output=True, text=True)
     assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_build_simulate_export_write_complete_outputs_only(tmp_path, monkeypatch):
+    out = tmp_path / "brunel"
+    assert main(["build", "brunel", "--order", "20", "--tstop-ms", "50", "--out", str(out)]) == 0
+    assert (out / "simulation_config.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+    spikes = tmp_path / "spikes.h5"
+    assert main(["simulate", str(out / "simulation_config.json"), "--spikes", str(spikes),
+                 "--no-progress"]) == 0
+    assert main(["export-nwb", str(spikes), str(tmp_path / "spikes.nwb")]) == 0
+    assert (tmp_path / "spikes.nwb").stat().st_size > 0
+    # never overwrite a built network
+    assert main(["build", "brunel", "--order", "20", "--out", str(out)]) == 1
+
+    # a build that fails half-way leaves nothing behind
+    from wbe.engine import generators
+
+    def broken(kind, folder, **kw):
+        (folder / "network").mkdir(parents=True)
+        (folder / "network" / "nodes.h5").write_bytes(b"half")
+        raise ValueError("generator failed")
+
+    monkeypatch.setattr(generators, "build_to_sonata", broken)
+    assert main(["build", "brunel", "--out", str(tmp_path / "failed")]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brunel", "spikes.h5", "spikes.nwb"]
