@@ -188,11 +188,19 @@ def main() -> None:
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
                     "background 8 kHz × 20 pA to every neuron (seed 3)")
     ap.add_argument("--spike-block", type=int, help="override the engine's SPIKE_BLOCK")
+    ap.add_argument("--mpi4py-exchange", action="store_true",
+                    help="exchange spikes from Python (mpi4py), not inside numba (mpi_nb)")
     a = ap.parse_args()
-    if a.spike_block:
-        from wbe.engine import simulator
+    from wbe.engine import simulator
 
+    if a.spike_block:
         simulator.SPIKE_BLOCK = a.spike_block
+    if a.mpi4py_exchange:
+        simulator.NUMBA_EXCHANGE = False
+    elif a.single:  # the case must exercise the exchange inside numba, not fall back
+        from mpi4py import MPI
+
+        assert simulator._context(MPI.COMM_WORLD).in_numba_exchange, "MPI library not found"
     net, run = (build_ode(), run_config_ode(a.tstop)) if a.ode else (build(), run_config(a.tstop))
     if a.single:
         net, run = build_single(), RunConfig(a.tstop, seed=4)

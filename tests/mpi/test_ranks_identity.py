@@ -91,14 +91,20 @@ def test_rkf45_models_one_vs_two_ranks(tmp_path, spike_block):
     _same(one, two)
 
 
-def test_single_block_loops_one_vs_two_ranks(tmp_path):
-    """The fused serial loop (1 rank) and the per-slice numba loop (2 ranks) agree."""
+@pytest.mark.parametrize("exchange", ["numba", "mpi4py"])
+@pytest.mark.parametrize("spike_block", [256, 2])
+def test_single_block_loops_one_vs_two_ranks(tmp_path, exchange, spike_block):
+    """The fused serial loop (1 rank) and the 2-rank slice loops agree: the fused loop with
+    the exchange inside numba (mpi_nb) and the per-slice loop exchanging from Python;
+    ``spike_block=2`` forces the exchange's second (padded) collective."""
     from wbe.engine.network import RunConfig
     from wbe.engine.simulator import simulate
 
     one = case.flatten(simulate(case.build_single(), RunConfig(80.0, seed=4)))
     assert one["spikes/a/t"].size > 500
-    two = _run2(tmp_path, "--single", "--tstop", "80")
+    extra = ["--mpi4py-exchange"] if exchange == "mpi4py" else []
+    two = _run2(tmp_path, "--single", "--tstop", "80", "--spike-block", str(spike_block),
+                *extra)
     _same(one, two)
 
 

@@ -112,9 +112,9 @@ class NeuronModel:
     #: int64 constant of the refractory period; ``None`` = this model has no numba kernel
     fast_state: ClassVar[tuple[str, ...] | None] = None
     fast_consts: ClassVar[tuple[str, ...]] = ()
-    #: the numba function behind :meth:`fast_step` when it needs no other work (used by the
-    #: simulator's fused slice loop); None otherwise
-    nb_kernel: ClassVar = None
+    #: the number of the numba kernel behind :meth:`fast_step` in :func:`nb_step` when it
+    #: needs no other work (used by the simulator's fused slice loops); None otherwise
+    nb_kernel_id: ClassVar[int | None] = None
 
     def has_fast(self, c: dict) -> bool:
         """Whether :meth:`fast_step` applies to neurons with constants ``c``."""
@@ -199,12 +199,25 @@ def _psc_delta_nb(sf, r, ctab, ci, refr, ring, slot, a, istim, out_slot, out_sta
     return nspk
 
 
+@numba.njit(cache=True)
+def nb_step(kid, sf, r, ctab, ci, refr, ring, slot, a, istim, out_slot, out_stamp, nspk, stamp):
+    """The numba kernel number ``kid`` (a model's :attr:`NeuronModel.nb_kernel_id`). A switch
+    rather than closures over kernel functions: numba keys its on-disk cache of a closure by
+    the pickled closure cells, and a pickled dispatcher differs in every process, so slice
+    loops closing over a kernel were recompiled (and re-cached) by every run."""
+    if kid == 0:
+        return _psc_exp_nb(sf, r, ctab, ci, refr, ring, slot, a, istim, out_slot, out_stamp,
+                           nspk, stamp)
+    return _psc_delta_nb(sf, r, ctab, ci, refr, ring, slot, a, istim, out_slot, out_stamp,
+                         nspk, stamp)
+
+
 class IafPscExp(NeuronModel):
     """NEST ``iaf_psc_exp``: LIF with exponential post-synaptic currents (exact integration)."""
 
     fast_state = ("V", "i_ex", "i_in")
     fast_consts = ("P22", "P21ex", "P21in", "P20", "P11ex", "P11in", "I_e", "Theta", "V_reset")
-    nb_kernel = staticmethod(_psc_exp_nb)
+    nb_kernel_id = 0  # nb_step
 
     def fast_step(self, sf, r, ctab, ci, refr, ring, slot, a, istim, out_slot, out_stamp, nspk,
                   stamp):
@@ -261,7 +274,7 @@ class IafPscDelta(NeuronModel):
 
     fast_state = ("V",)
     fast_consts = ("P30", "P33", "I_e", "V_min", "Theta", "V_reset")
-    nb_kernel = staticmethod(_psc_delta_nb)
+    nb_kernel_id = 1  # nb_step
 
     def has_fast(self, c):
         return not bool(np.any(c["with_refr"]))  # refractory_input: NumPy path only

@@ -6,9 +6,11 @@ slice, delay ring buffers per receptor, counter-based random input, Zarr checkpo
   holding 14 bytes per synapse (int32 target slot, float64 weight, uint16 delay/receptor/
   plastic bits), built by a streaming counting sort (see ``_Engine._build_synapses``).
 * Kernels: neurons of one model on a rank form a block stepped by the model's numba kernel;
-  Poisson input is drawn and added by one numba call per step; a serial run of a single block
-  driven only by Poisson input advances whole slices inside numba (``FUSED_LOOP``). The
-  NumPy reference path (``use_numba=False``) gives the same results bit for bit.
+  Poisson input is drawn and added by one numba call per step; a run of a single block
+  driven only by Poisson input advances whole slices inside numba (``FUSED_LOOP``), on several
+  ranks with the spike exchange inside numba too (``MPI_Allgather`` bound by
+  :mod:`wbe.engine.mpi_nb`; ``NUMBA_EXCHANGE``), so a slice costs no Python. The NumPy
+  reference path (``use_numba=False``) gives the same results bit for bit.
 * Time: step k integrates [k·dt, (k+1)·dt); a spike in step k has stamp k+1 (time (k+1)·dt)
   and acts in step k + delay_steps (NEST's convention: a spike at t acts at t + delay).
   Steps advance in slices of the minimum delay; after each slice every rank gathers the
@@ -46,8 +48,8 @@ import numba
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import gap, rng
-from .models import NeuronModel, get_model, steps_of
+from . import gap, mpi_nb, rng
+from .models import NeuronModel, get_model, nb_step, steps_of
 from .network import Network, RunConfig
 from .plasticity import deliver_nb, deliver_np, deliver_static_nb, flush_nb
 
@@ -75,6 +77,7 @@ class SimResult:
 # ------------------------------------------------------------------------------ communication
 class _Serial:
     rank, size = 0, 1
+    in_numba_exchange = False
 
     def allgatherv(self, a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a)
@@ -89,6 +92,10 @@ class _Mpi:
 
         self.MPI, self.comm = MPI, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        # handles for the exchange inside numba (None: MPI library not found → mpi4py path;
+        # NUMBA_EXCHANGE = False forces that path)
+        self.nb_handles = mpi_nb.handles(comm) if NUMBA_EXCHANGE else None
+        self.in_numba_exchange = self.nb_handles is not None
 
     def allgatherv(self, a: np.ndarray) -> np.ndarray:
         """Concatenation over ranks (rank order) of 1-D int64/float64 arrays."""
@@ -147,68 +154,113 @@ def _launched_by_mpi() -> bool:
 
 
 # ------------------------------------------------------------------------------ fused loop
-FUSED_LOOP = True  # serial runs of one numba-stepped block advance whole slices in numba
-_DRIVERS: dict = {}
+FUSED_LOOP = True  # runs of one numba-stepped block advance whole slices in numba
+NUMBA_EXCHANGE = True  # multi-rank fused runs exchange spikes inside numba (mpi_nb)
 
 
-def _driver(kernel):
-    """A numba loop over slices for one block stepped by ``kernel`` (a model's numba step):
-    per step Poisson input then the block, per slice delivery of the slice's spikes in
-    (stamp, gid) order — the same operations in the same order as the per-step path."""
-    if kernel in _DRIVERS:
-        return _DRIVERS[kernel]
-
-    @numba.njit(cache=True)
-    def drive(k, k_stop, dmin, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring, indptr,
-              s_tgt, s_pk, s_w, gid_of_slot, out_slot, out_stamp, gbuf, sp_stamp, sp_gid):
-        n_out = 0
-        room = sp_stamp.shape[0]
-        while k < k_stop and n_out + out_slot.shape[0] <= room:
-            k1 = min(k + dmin, k_stop)
-            nspk = 0
-            for j in range(k, k1):
-                rng.poisson_add_nb(seed, j, pflat[0], pflat[1], pflat[2], pflat[3], pflat[4],
-                                   pflat[5], pflat[6], pflat[7], pflat[8], pflat[9], pflat[10],
-                                   pflat[11], pflat[12], pflat[13], pflat[14], pflat[15],
-                                   ring, j % L)
-                nspk = kernel(sf, r, ctab, ci, refr, ring, j % L, a, istim, out_slot, out_stamp,
-                              nspk, j + 1)
-            for i in range(nspk):
-                gbuf[i] = gid_of_slot[out_slot[i]]
-                sp_stamp[n_out + i] = out_stamp[i]
-                sp_gid[n_out + i] = gbuf[i]
-            deliver_static_nb(out_stamp[:nspk], gbuf[:nspk], indptr, s_tgt, s_pk, s_w, ring, L)
-            n_out += nspk
-            k = k1
-        return k, n_out
-
-    _DRIVERS[kernel] = drive
-    return drive
-
-
-def _advancer(kernel):
-    """A numba loop over the steps ``[k, k1)`` of one slice for one block stepped by
-    ``kernel`` (Poisson input, then the block); returns the number of spikes written to
-    ``out_slot``/``out_stamp``. Used by multi-rank runs, which exchange spikes per slice."""
-    key = ("advance", kernel)
-    if key in _DRIVERS:
-        return _DRIVERS[key]
-
-    @numba.njit(cache=True)
-    def advance(k, k1, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring, out_slot,
+@numba.njit(cache=True)
+def _advance_nb(kid, k, k1, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring, out_slot,
                 out_stamp):
-        nspk = 0
-        for j in range(k, k1):
-            rng.poisson_add_nb(seed, j, pflat[0], pflat[1], pflat[2], pflat[3], pflat[4],
-                               pflat[5], pflat[6], pflat[7], pflat[8], pflat[9], pflat[10],
-                               pflat[11], pflat[12], pflat[13], pflat[14], pflat[15], ring,
-                               j % L)
-            nspk = kernel(sf, r, ctab, ci, refr, ring, j % L, a, istim, out_slot, out_stamp,
-                          nspk, j + 1)
-        return nspk
+    """Steps ``[k, k1)`` of one block stepped by kernel ``kid`` (:func:`models.nb_step`):
+    Poisson input, then the block; returns the number of spikes written to
+    ``out_slot``/``out_stamp``."""
+    nspk = 0
+    for j in range(k, k1):
+        rng.poisson_add_nb(seed, j, pflat[0], pflat[1], pflat[2], pflat[3], pflat[4],
+                           pflat[5], pflat[6], pflat[7], pflat[8], pflat[9], pflat[10],
+                           pflat[11], pflat[12], pflat[13], pflat[14], pflat[15], ring, j % L)
+        nspk = nb_step(kid, sf, r, ctab, ci, refr, ring, j % L, a, istim, out_slot, out_stamp,
+                       nspk, j + 1)
+    return nspk
 
-    _DRIVERS[key] = advance
-    return advance
+
+@numba.njit(cache=True)
+def _drive_nb(kid, k, k_stop, dmin, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring,
+              indptr, s_tgt, s_pk, s_w, gid_of_slot, out_slot, out_stamp, gbuf, sp_stamp,
+              sp_gid):
+    """The serial slice loop for one block: per slice :func:`_advance_nb`, then delivery of
+    the slice's spikes in (stamp, gid) order — the same operations in the same order as the
+    per-step path. Stops early when ``sp_stamp`` could overflow; returns (k, spikes)."""
+    n_out = 0
+    room = sp_stamp.shape[0]
+    while k < k_stop and n_out + out_slot.shape[0] <= room:
+        k1 = min(k + dmin, k_stop)
+        nspk = _advance_nb(kid, k, k1, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring,
+                           out_slot, out_stamp)
+        for i in range(nspk):
+            gbuf[i] = gid_of_slot[out_slot[i]]
+            sp_stamp[n_out + i] = out_stamp[i]
+            sp_gid[n_out + i] = gbuf[i]
+        deliver_static_nb(out_stamp[:nspk], gbuf[:nspk], indptr, s_tgt, s_pk, s_w, ring, L)
+        n_out += nspk
+        k = k1
+    return k, n_out
+
+
+@numba.njit(cache=True)
+def _drive_mpi_nb(kid, k, k_stop, dmin, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring,
+                  indptr, s_tgt, s_pk, s_w, gid_of_slot, out_slot, out_stamp, gbuf, sp_stamp,
+                  sp_gid, sbuf, rbuf, n_total, comm_h, i64_h):
+    """The multi-rank twin of :func:`_drive_nb`, with the spike exchange inside numba
+    (:data:`mpi_nb.allgather`), so a slice costs one collective and no Python. Per slice each
+    rank sends a fixed block ``[n, stamps[B], gids[B]]``; if any rank had more than ``B``
+    spikes a second allgather of blocks padded to the largest count follows. The gathered
+    spikes are delivered in (stamp, gid) order, exactly as the per-step path does after its
+    ``exchange_spikes`` + ``lexsort``."""
+    n_out = 0
+    room = sp_stamp.shape[0]
+    size = rbuf.shape[0] // sbuf.shape[0]
+    block = (sbuf.shape[0] - 1) // 2
+    gs = np.empty(n_total, np.int64)
+    gg = np.empty(n_total, np.int64)
+    while k < k_stop and n_out + n_total <= room:
+        k1 = min(k + dmin, k_stop)
+        nspk = _advance_nb(kid, k, k1, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring,
+                           out_slot, out_stamp)
+        for i in range(nspk):
+            gbuf[i] = gid_of_slot[out_slot[i]]
+        n = _gather_nb(sbuf, rbuf, block, out_stamp, gbuf, nspk, gs, gg, comm_h, i64_h)
+        if n < 0:  # some rank overflowed its block: resend everything, padded
+            s2 = np.empty(1 - 2 * n, np.int64)
+            r2 = np.empty(size * s2.shape[0], np.int64)
+            n = _gather_nb(s2, r2, -n, out_stamp, gbuf, nspk, gs, gg, comm_h, i64_h)
+        o = np.argsort(gs[:n] * n_total + gg[:n])
+        ss = gs[:n][o]
+        sg = gg[:n][o]
+        deliver_static_nb(ss, sg, indptr, s_tgt, s_pk, s_w, ring, L)
+        for i in range(n):
+            sp_stamp[n_out + i] = ss[i]
+            sp_gid[n_out + i] = sg[i]
+        n_out += n
+        k = k1
+    return k, n_out
+
+
+@numba.njit(cache=True)
+def _gather_nb(sbuf, rbuf, width, stamp, gid, nspk, gs, gg, comm_h, i64_h):
+    """Allgather ``[nspk, stamp[width], gid[width]]`` blocks (``nspk`` > ``width`` sends the
+    first ``width``); the ranks' pairs land in ``gs``/``gg`` in rank order. Returns their
+    number, or −(largest count) when some rank's count exceeded ``width``."""
+    m = min(nspk, width)
+    sbuf[0] = nspk
+    for i in range(m):
+        sbuf[1 + i] = stamp[i]
+        sbuf[1 + width + i] = gid[i]
+    w = sbuf.shape[0]
+    if mpi_nb.allgather(sbuf.ctypes.data, w, i64_h, rbuf.ctypes.data, w, i64_h, comm_h) != 0:
+        raise RuntimeError("MPI_Allgather failed")
+    big = 0
+    for q in range(rbuf.shape[0] // w):
+        big = max(big, rbuf[q * w])
+    if big > width:
+        return -big
+    n = 0
+    for q in range(rbuf.shape[0] // w):
+        for i in range(rbuf[q * w]):
+            gs[n] = rbuf[q * w + 1 + i]
+            gg[n] = rbuf[q * w + 1 + width + i]
+            n += 1
+    return n
 
 
 # ------------------------------------------------------------------------------ build
@@ -836,18 +888,20 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
     vptr = np.searchsorted(eng.v_stamp, k, side="right")
     blk0 = eng.blocks[0] if len(eng.blocks) == 1 else None
     one_block = (FUSED_LOOP and use_numba and blk0 is not None and blk0.fast
-                 and blk0.model.nb_kernel is not None and not eng.currents and not srec
+                 and blk0.model.nb_kernel_id is not None and not eng.currents and not srec
                  and not eng.has_plastic and not eng.has_gap)
-    if one_block and ctx.size == 1 and not eng.v_stamp.size and eng.slots_ascend:
-        k = _fused(eng, blk0, k, k_end, spk_s, spk_g, None if rec_all else rec_gid, bar, dt)
-    advance = _advancer(blk0.model.nb_kernel) if one_block else None
+    if one_block and not eng.v_stamp.size and (
+            (ctx.size == 1 and eng.slots_ascend) or ctx.in_numba_exchange):
+        k = _fused(eng, ctx, blk0, k, k_end, spk_s, spk_g, None if rec_all else rec_gid, bar,
+                   dt)
+    advance = _advance_nb if one_block else None
     pflat = _pflat(eng) if one_block else None
     while k < k_end:
         k1 = min(k + eng.dmin, k_end)
         if advance is not None:
-            nspk = advance(k, k1, eng.L, eng.seed_u64, pflat, blk0.sf, blk0.r, blk0.ctab,
-                           blk0.ci, blk0.refr, blk0.a, eng.zero_stim, eng.ring, eng.out_slot,
-                           eng.out_stamp)
+            nspk = advance(blk0.model.nb_kernel_id, k, k1, eng.L, eng.seed_u64, pflat, blk0.sf,
+                           blk0.r, blk0.ctab, blk0.ci, blk0.refr, blk0.a, eng.zero_stim, eng.ring,
+                           eng.out_slot, eng.out_stamp)
             ls = eng.out_stamp[:nspk].copy()
             lg = eng.gid_of_slot[eng.out_slot[:nspk]]
         elif use_numba:
@@ -915,21 +969,29 @@ def _pflat(eng) -> tuple:
     return (z, np.zeros(0, np.uint64), z, z, z, z, zf, z, z, z, z, zf, np.zeros((1, 1)), z, z, zf)
 
 
-def _fused(eng, blk, k: int, k_end: int, spk_s: list, spk_g: list, rec_gid, bar, dt) -> int:
-    """Run steps ``[k, k_end)`` in the numba slice loop (serial, one block, Poisson input
-    only); spikes are appended to ``spk_s``/``spk_g``. Returns ``k_end``."""
-    drive = _driver(blk.model.nb_kernel)
+def _fused(eng, ctx, blk, k: int, k_end: int, spk_s: list, spk_g: list, rec_gid, bar,
+           dt) -> int:
+    """Run steps ``[k, k_end)`` in the numba slice loop (one block, Poisson input only; on
+    several ranks with the spike exchange inside numba); spikes of all ranks are appended to
+    ``spk_s``/``spk_g``. Returns ``k_end``."""
     pflat = _pflat(eng)
-    cap = max(eng.out_slot.size * 4, 1 << 16)
+    cap = max(eng.n_total * 4, 1 << 16)
     sp_stamp, sp_gid = np.empty(cap, np.int64), np.empty(cap, np.int64)
     gbuf = np.empty(eng.out_slot.size, np.int64)
+    if ctx.size > 1:
+        sbuf = np.empty(1 + 2 * SPIKE_BLOCK, np.int64)
+        extra = (sbuf, np.empty(ctx.size * sbuf.size, np.int64), eng.n_total, *ctx.nb_handles)
+        drive = _drive_mpi_nb
+    else:
+        extra = ()
+        drive = _drive_nb
     chunk = max(eng.dmin, int(round(100.0 / dt)))  # progress every 100 ms
     while k < k_end:
         k0 = k
-        k, n = drive(k, min(k + chunk, k_end), eng.dmin, eng.L, eng.seed_u64, pflat, blk.sf,
-                     blk.r, blk.ctab, blk.ci, blk.refr, blk.a, eng.zero_stim, eng.ring,
-                     eng.indptr, eng.s_tgt, eng.s_pk, eng.s_w, eng.gid_of_slot, eng.out_slot,
-                     eng.out_stamp, gbuf, sp_stamp, sp_gid)
+        k, n = drive(blk.model.nb_kernel_id, k, min(k + chunk, k_end), eng.dmin, eng.L,
+                     eng.seed_u64, pflat, blk.sf, blk.r, blk.ctab, blk.ci, blk.refr, blk.a,
+                     eng.zero_stim, eng.ring, eng.indptr, eng.s_tgt, eng.s_pk, eng.s_w, eng.gid_of_slot, eng.out_slot,
+                     eng.out_stamp, gbuf, sp_stamp, sp_gid, *extra)
         if n:
             gs, gg = sp_stamp[:n].copy(), sp_gid[:n].copy()
             keep = slice(None) if rec_gid is None else rec_gid[gg]
