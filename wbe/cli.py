@@ -136,6 +136,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     network, run = sonata.load_simulation(Path(args.config))
     if args.tstop_ms is not None:
         run.tstop_ms = args.tstop_ms
+    if args.placement is not None:
+        run.placement = args.placement
     comm = world()
     result = simulate(network, run, comm=comm,
                       checkpoint=Path(args.checkpoint) if args.checkpoint else None,
@@ -247,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tstop-ms", type=float, help="override run.tstop (ms)")
     p.add_argument("--checkpoint", help="save the full state at the end into this Zarr folder")
     p.add_argument("--restore", help="continue from this checkpoint")
+    p.add_argument("--placement", choices=["round_robin", "metis"],
+                   help="neurons on MPI ranks (override run.placement); spikes do not change")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_simulate)
 

@@ -55,6 +55,7 @@ import h5py
 import numpy as np
 
 from wbe.engine.network import (
+    PLACEMENTS,
     STDP,
     VIRTUAL,
     CurrentInput,
@@ -1157,6 +1158,9 @@ def load_simulation(simulation_config: Path) -> tuple[Network, RunConfig]:
     if not tstop > 0:
         raise _err(path, "run.tstop", f"must be > 0 ms, got {tstop}")
     seed = int(run.get("random_seed", run.get("seed", 1)))
+    placement = run.get("placement", "round_robin")
+    if placement not in PLACEMENTS:
+        raise _err(path, "run.placement", f"expected one of {list(PLACEMENTS)}, got {placement!r}")
     # delays vs dt
     for pr in net.projections:
         if len(pr) and pr.delay_ms.min() < dt * (1 - 1e-9):
@@ -1203,7 +1207,7 @@ def load_simulation(simulation_config: Path) -> tuple[Network, RunConfig]:
                                            interval_ms=float(rep.get("dt", dt))))
     rc = RunConfig(tstop_ms=tstop, dt_ms=dt, seed=seed,
                    record_spikes=list(rec_spikes) if rec_spikes is not None else None,
-                   state_recorders=recorders)
+                   state_recorders=recorders, placement=placement)
     return net, rc
 
 
@@ -1376,6 +1380,8 @@ def write_simulation_config(out_dir: Path, circuit_config: Path, network: Networ
                                  "cells": add_set(f"state_{i}_nodes", r.population, r.node_ids),
                                  "variable_name": list(r.variables), "dt": float(r.interval_ms)}
     run_d = {"tstop": float(run.tstop_ms), "dt": float(run.dt_ms), "random_seed": int(run.seed)}
+    if run.placement != "round_robin":  # wbe's own key (neurons on MPI ranks)
+        run_d["placement"] = run.placement
     if run.record_spikes is not None:
         run_d["record_spikes"] = list(run.record_spikes)
     _write_json(out_dir / "node_sets.json", node_sets)

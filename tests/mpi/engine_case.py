@@ -188,6 +188,7 @@ def main() -> None:
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
                     "background 8 kHz × 20 pA to every neuron (seed 3)")
     ap.add_argument("--spike-block", type=int, help="override the engine's SPIKE_BLOCK")
+    ap.add_argument("--placement", choices=["round_robin", "metis"], help="neurons on ranks")
     ap.add_argument("--mpi4py-exchange", action="store_true",
                     help="exchange spikes from Python (mpi4py), not inside numba (mpi_nb)")
     a = ap.parse_args()
@@ -210,6 +211,8 @@ def main() -> None:
         net, run = build_gap_pair(), run_config_pair(a.tstop)
     if a.circuit:
         net, run = circuit_case(Path(a.circuit)), RunConfig(a.tstop, seed=3)
+    if a.placement:
+        run.placement = a.placement
     res = simulate(net, run,
                    restore=Path(a.restore) if a.restore else None,
                    checkpoint=Path(a.checkpoint) if a.checkpoint else None)

@@ -64,6 +64,21 @@ def test_one_vs_two_ranks_identical(tmp_path):
     _same(one, two)
 
 
+@pytest.mark.parametrize("which", ["", "--gap"])
+def test_metis_placement_same_spikes(tmp_path, which):
+    """A METIS placement moves neurons between ranks but changes no spike, state sample or
+    weight (the recurrent case has virtual sources, DC, STDP and recorders; the gap case
+    has gap junctions across ranks)."""
+    pytest.importorskip("pymetis")
+    from wbe.engine.simulator import simulate
+
+    net, run = (case.build_gap(), case.run_config_gap(60.0)) if which else (
+        case.build(), case.run_config(60.0))
+    one = case.flatten(simulate(net, run))
+    two = _run2(tmp_path, *([which] if which else []), "--tstop", "60", "--placement", "metis")
+    _same(one, two)
+
+
 def test_checkpoint_one_rank_restored_on_two(tmp_path):
     from wbe.engine.simulator import simulate
 

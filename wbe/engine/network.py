@@ -162,6 +162,9 @@ class StateRecorder:
     interval_ms: float = 1.0
 
 
+PLACEMENTS = ("round_robin", "metis")  # RunConfig.placement (see wbe.engine.partition)
+
+
 @dataclass
 class RunConfig:
     """How long and how finely; what to record. ``seed`` keys every random stream."""
@@ -171,3 +174,6 @@ class RunConfig:
     seed: int = 1
     record_spikes: list[str] | None = None  # population names; None = all non-virtual
     state_recorders: list[StateRecorder] = field(default_factory=list)
+    #: neurons on ranks: "round_robin" or "metis" (:mod:`wbe.engine.partition`); never
+    #: changes the spikes, only which rank computes them
+    placement: str = "round_robin"

@@ -1,7 +1,8 @@
 """The simulation loop: round-robin decomposition, min-delay slices, one spike exchange per
 slice, delay ring buffers per receptor, counter-based random input, Zarr checkpoints.
 
-* Decomposition: rank r owns the gids with ``gid % size == r``; a synapse lives on its
+* Decomposition: ``RunConfig.placement`` puts each gid on a rank (:mod:`partition`:
+  round robin ``gid % size`` by default, or a METIS partition); a synapse lives on its
   target's rank, in a CSR table by source gid (sorted by source gid, then global edge id)
   holding 14 bytes per synapse (int32 target slot, float64 weight, uint16 delay/receptor/
   plastic bits), built by a streaming counting sort (see ``_Engine._build_synapses``).
@@ -48,7 +49,7 @@ import numba
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import gap, mpi_nb, rng
+from . import gap, mpi_nb, partition, rng
 from .models import NeuronModel, get_model, nb_step, steps_of
 from .network import Network, RunConfig
 from .plasticity import deliver_nb, deliver_np, deliver_static_nb, flush_nb
@@ -82,6 +83,9 @@ class _Serial:
     def allgatherv(self, a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a)
 
+    def bcast(self, a: np.ndarray) -> np.ndarray:
+        return a
+
     def abort(self) -> None:  # pragma: no cover - serial errors just propagate
         pass
 
@@ -96,6 +100,12 @@ class _Mpi:
         # NUMBA_EXCHANGE = False forces that path)
         self.nb_handles = mpi_nb.handles(comm) if NUMBA_EXCHANGE else None
         self.in_numba_exchange = self.nb_handles is not None
+
+    def bcast(self, a: np.ndarray) -> np.ndarray:
+        """Rank 0's int64 array ``a`` (same shape on every rank)."""
+        a = np.ascontiguousarray(a, dtype=np.int64)
+        self.comm.Bcast(a, root=0)
+        return a
 
     def allgatherv(self, a: np.ndarray) -> np.ndarray:
         """Concatenation over ranks (rank order) of 1-D int64/float64 arrays."""
@@ -317,6 +327,10 @@ class _Engine:
         self.offsets = net.offsets()
         self.n_total = net.n_total
         rank, size = ctx.rank, ctx.size
+        # ---- placement: the rank of every gid (computed on rank 0, broadcast)
+        own = (partition.owners(net, size, run.placement, seed=run.seed) if rank == 0
+               else np.empty(self.n_total, dtype=np.int64))
+        self.owner = ctx.bcast(own)
         # ---- neurons: this rank's neurons of all populations of one model form a block of
         # consecutive slots (blocks in model-name order, populations in network order); a block
         # of a model with a numba kernel keeps its state and constants as 2-D arrays and each
@@ -336,7 +350,7 @@ class _Engine:
             members, prms, a0 = [], [], a
             for p in (q for q in real if q.model == mname):
                 off = self.offsets[p.name]
-                local = np.arange((rank - off) % size, p.n, size, dtype=np.int64)
+                local = np.nonzero(self.owner[off:off + p.n] == rank)[0]
                 prm = model.params(p.params, p.n, local)
                 members.append(_Pop(p.name, model, off, p.n, local, a, a + local.size, prm,
                                     {}, {}))
@@ -399,7 +413,7 @@ class _Engine:
         if self.ctx.size == 1:
             idx = np.arange(c1 - c0)
         else:
-            idx = np.nonzero(tg % self.ctx.size == self.ctx.rank)[0]
+            idx = np.nonzero(self.owner[tg] == self.ctx.rank)[0]
             tg = tg[idx]
         sg = self.offsets[pr.source] + np.asarray(pr.source_ids[c0:c1], dtype=np.int64)[idx]
         return idx, sg, tg
@@ -556,7 +570,7 @@ class _Engine:
                             name="+".join(p.name for p in self.net.projections
                                           if p.kind == "electrical"))
         size, rank = self.ctx.size, self.ctx.rank
-        owner = np.arange(self.n_total, dtype=np.int64) % size
+        owner = self.owner
         self.gap_plan = gap.exchange_plan(pre_g, post_g, g_nS, owner, rank, size,
                                           local_gids=self.gid_of_slot)
         # populations holding a gap-coupled local neuron: only their V_m is read per step
@@ -594,14 +608,14 @@ class _Engine:
 
     # ---- stimuli
     def _build_inputs(self) -> None:
-        net, dt, size, rank = self.net, self.dt, self.ctx.size, self.ctx.rank
+        net, dt, rank = self.net, self.dt, self.ctx.rank
         self.poisson = []
         for pin in net.poisson:
             pop = net.population(pin.target)
             model = get_model(pop.model)
             ids = np.asarray(pin.node_ids, dtype=np.int64)
             gid = self.offsets[pin.target] + ids
-            mine = np.nonzero(gid % size == rank)[0]
+            mine = np.nonzero(self.owner[gid] == rank)[0]
             lam = np.broadcast_to(np.asarray(pin.rate_hz, dtype=np.float64), ids.shape)[mine]
             d = int(steps_of(pin.delay_ms, dt))
             if d < 1:
@@ -617,7 +631,7 @@ class _Engine:
         for ci in net.currents:
             ids = np.asarray(ci.node_ids, dtype=np.int64)
             gid = self.offsets[ci.target] + ids
-            mine = np.nonzero(gid % size == rank)[0]
+            mine = np.nonzero(self.owner[gid] == rank)[0]
             amp = np.broadcast_to(np.asarray(ci.amplitude_pA, dtype=np.float64), ids.shape)[mine]
             self.currents.append(dict(
                 slot=self.slot_of[gid[mine]], amp=amp.copy(), k0=int(steps_of(ci.start_ms, dt)),
@@ -859,7 +873,7 @@ def _simulate(net, run, ctx, checkpoint, restore, progress, use_numba) -> SimRes
                                  f"{list(p.model.recordables)}, not {v!r}")
         ids = np.asarray(r.node_ids, dtype=np.int64)
         gidr = p.offset + ids
-        mine = np.nonzero(gidr % ctx.size == ctx.rank)[0]
+        mine = np.nonzero(eng.owner[gidr] == ctx.rank)[0]
         loc = eng.slot_of[gidr[mine]] - p.a
         iv = max(1, int(steps_of(r.interval_ms, dt)))
         srec.append(dict(r=r, p=p, mine=mine, loc=loc, iv=iv, times=[],

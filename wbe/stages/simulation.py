@@ -8,6 +8,7 @@ which the plasticity stage continues) and ``raster.png``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +42,9 @@ class Params(BaseModel):
     stimulus: list[Drive] = Field(default_factory=_default_drives,
                                   description="Poisson drive of named cells")
     record: Recording = Field(default_factory=Recording)
+    placement: Literal["round_robin", "metis"] = Field(
+        "round_robin", description="neurons on MPI ranks: round robin, or a METIS partition of "
+        "the connectome minimising the synapses between ranks (spikes are identical either way)")
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
@@ -52,7 +56,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     network = sonata.read_circuit(circuit)
     add_inputs(network, params.background, params.stimulus)
     run_cfg = RunConfig(tstop_ms=params.duration_ms, dt_ms=params.dt_ms, seed=params.seed,
-                        state_recorders=voltage_recorders(network, params.record))
+                        state_recorders=voltage_recorders(network, params.record),
+                        placement=params.placement)
     out_dir = Path(out_dir)
     result = simulate(network, run_cfg, checkpoint=out_dir / "checkpoint.zarr",
                       progress=progress)
