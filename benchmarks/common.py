@@ -66,6 +66,18 @@ def rates_hz(spikes: dict, sizes: dict, t0_ms: float, t1_ms: float) -> dict:
     return out
 
 
+def spike_counts(spikes: dict, sizes: dict, t0_ms: float, t1_ms: float) -> dict:
+    """Spikes per neuron (list of int, node-id order) per population with ``t0_ms <= t <
+    t1_ms``: the per-neuron rate distribution compared across simulators (KS distance)."""
+    out = {}
+    for name, n in sizes.items():
+        times, ids = spikes.get(name, (np.zeros(0), np.zeros(0, np.int64)))
+        times, ids = np.asarray(times, dtype=np.float64), np.asarray(ids, dtype=np.int64)
+        m = (times >= t0_ms) & (times < t1_ms)
+        out[name] = np.bincount(ids[m], minlength=n).tolist()
+    return out
+
+
 def split_by_gid(times_ms: np.ndarray, gids: np.ndarray, offsets: dict, sizes: dict) -> dict:
     """Spikes given as (times, global ids counted from each population's ``offsets``) split
     into pop → (times_ms, node_ids)."""
@@ -168,6 +180,7 @@ def new_record(simulator: str, args: argparse.Namespace) -> dict:
         "rss_MiB": {},               # baseline, after_model, peak, ...
         "B_per_syn": {},             # see README.md
         "rates_hz": {}, "n_spikes_measured": None,
+        "spike_counts": {},          # pop -> spikes per neuron in the measured interval
         "notes": [],
     }
 

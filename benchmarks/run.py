@@ -186,6 +186,26 @@ def summarize(runs: list[dict]) -> dict:
                 if a and b:
                     out[name + peer] = a / b
     out["rate_check"] = rate_check({k: v["rates_hz"] for k, v in sims.items()})
+    out["ks_vs_nest"] = ks_vs_nest({sim: rs[0].get("spike_counts") for sim, rs in by.items()})
+    return out
+
+
+def ks_vs_nest(counts: dict[str, dict | None]) -> dict[str, dict[str, float]]:
+    """Per simulator and population: the two-sample Kolmogorov–Smirnov distance between its
+    per-neuron rate distribution and NEST's (first timed run of each; every simulator here is
+    deterministic for a given seed). Brian2 vs NEST gives the scale of differences between
+    two independent, correct simulators of the same network."""
+    from scipy.stats import ks_2samp
+
+    ref = counts.get("nest")
+    if not ref:
+        return {}
+    out = {}
+    for sim, c in counts.items():
+        if sim == "nest" or not c:
+            continue
+        out[sim] = {pop: float(ks_2samp(c[pop], ref[pop]).statistic)
+                    for pop in ref if pop in c and len(c[pop]) and len(ref[pop])}
     return out
 
 
@@ -247,6 +267,14 @@ def markdown(result: dict) -> str:
         for sim, s in sims.items():
             lines.append(f"| {sim} | " + " | ".join(_f(s["rates_hz"].get(p), "{:.3f}")
                                                    for p in pops) + " |")
+    ks = summ.get("ks_vs_nest") or {}
+    if ks:
+        pops = list(next(iter(ks.values())))
+        lines += ["", "| KS distance of per-neuron rates vs NEST | " + " | ".join(pops) + " |",
+                  "|---|" + "---|" * len(pops)]
+        for sim, d in ks.items():
+            lines.append(f"| {sim} | " + " | ".join(_f(d.get(p), "{:.3f}") for p in pops)
+                         + " |")
     if summ.get("rate_check"):
         lines += ["", "Rate disagreements: " + "; ".join(summ["rate_check"])]
     return "\n".join(lines)

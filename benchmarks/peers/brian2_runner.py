@@ -302,6 +302,7 @@ def main() -> None:
             off += p.n
     sizes = {p.name: p.n for p in net.populations}
     rec["rates_hz"] = common.rates_hz(spikes, sizes, args.t_warmup_ms, t_total)
+    rec["spike_counts"] = common.spike_counts(spikes, sizes, args.t_warmup_ms, t_total)
     rec["n_spikes_measured"] = int(sum(np.count_nonzero(s[0] >= args.t_warmup_ms)
                                        for s in spikes.values()))
     n_syn = rec["n_synapses"]

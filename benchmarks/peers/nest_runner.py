@@ -140,6 +140,7 @@ def main() -> None:
     ev = sr.get("events")
     spikes = common.split_by_gid(ev["times"], ev["senders"], offsets, sizes)
     rec["rates_hz"] = common.rates_hz(spikes, sizes, args.t_warmup_ms, t_total)
+    rec["spike_counts"] = common.spike_counts(spikes, sizes, args.t_warmup_ms, t_total)
     rec["n_spikes_measured"] = int(np.count_nonzero(np.asarray(ev["times"]) >= args.t_warmup_ms))
     n_syn = rec["n_synapses"]
     peak = peak_since_model if hwm_reset else common.maxrss_mib()

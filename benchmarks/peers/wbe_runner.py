@@ -141,6 +141,7 @@ def main() -> None:
     peak_ranks = gather(common.hwm_mib() if hwm_reset else common.maxrss_mib())
     sizes = {p.name: p.n for p in net.populations if not p.is_virtual}
     rec["rates_hz"] = common.rates_hz(res.spikes, sizes, args.t_warmup_ms, t_total)
+    rec["spike_counts"] = common.spike_counts(res.spikes, sizes, args.t_warmup_ms, t_total)
     rec["n_spikes_measured"] = int(sum(np.count_nonzero(np.asarray(s[0]) >= args.t_warmup_ms)
                                        for s in res.spikes.values()))
     del res

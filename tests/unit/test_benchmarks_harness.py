@@ -155,3 +155,17 @@ def test_wbe_clock_shim_matches_interval():
     assert shim.cpu_of(wall) is not None and shim.cpu_of(wall) >= 0.0
     assert shim.cpu_of(wall + 1.0) is None
     assert shim.process_time() >= 0.0  # other attributes pass through
+
+
+def test_spike_counts_and_ks_vs_nest():
+    sp = {"E": (np.array([5.0, 150.0, 160.0, 170.0, 1200.0]), np.array([0, 1, 1, 2, 2]))}
+    c = common.spike_counts(sp, {"E": 4}, 100.0, 1100.0)
+    assert c == {"E": [0, 2, 1, 0]}  # the spikes at 5 ms and 1200 ms are outside
+    r = np.random.default_rng(0)
+    a = r.poisson(5.0, 2000).tolist()
+    b = r.poisson(5.0, 2000).tolist()
+    shifted = r.poisson(7.0, 2000).tolist()
+    ks = run.ks_vs_nest({"nest": {"E": a}, "wbe": {"E": b}, "brian2": {"E": shifted}})
+    assert ks["wbe"]["E"] < 0.05  # same distribution
+    assert ks["brian2"]["E"] > 0.2  # rate 7 vs 5
+    assert run.ks_vs_nest({"wbe": {"E": b}}) == {}  # no NEST record: nothing to compare
