@@ -4,7 +4,7 @@ Sources (``connectome.source`` in the config, parsed by :func:`parse_source`):
 
 * ``cect:<Dataset>`` — a C. elegans connectome from the ``cect`` package (White 1986, Varshney
   2011, Cook 2019 herm/male, Witvliet 2021, OpenWorm unified, ...; names as in
-  :data:`wbe.validation.CECT_READERS` or any module of ``cect.readers``). One population
+  :data:`CECT_READERS` or any module of ``cect.readers``). One population
   ``neurons`` (cect's neuron list, in cect's order) with node attributes
 
   - ``name`` — the cell name;
@@ -103,6 +103,21 @@ def count_unit(dataset: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- cect
+# cect dataset names → reader modules (module ``cect.readers.<name>`` exposing get_instance)
+CECT_READERS = {
+    "White1986": "White_whole",
+    "White_whole": "White_whole",
+    "Varshney": "VarshneyDataReader",
+    "Varshney2011": "VarshneyDataReader",
+    "Cook2019Herm": "Cook2019HermReader",
+    "Cook2019Male": "Cook2019MaleReader",
+    "Witvliet": "WitvlietDataReader8",  # adult (dataset 8)
+    **{f"Witvliet{k}": f"WitvlietDataReader{k}" for k in range(1, 9)},
+    "Wang2024Herm": "Wang2024HermReader",
+    "OpenWormUnified": "OpenWormUnifiedReader",
+}
+
+
 @dataclass
 class CectData:
     """A cect dataset as plain lists: neuron names (sorted) and directed connections
@@ -118,10 +133,9 @@ class CectData:
 @functools.lru_cache(maxsize=4)
 def load_cect_dataset(dataset: str) -> CectData:
     """Load a cect dataset (``dataset`` without the ``cect:`` prefix; names as in
-    :data:`wbe.validation.CECT_READERS` or a module of ``cect.readers``). Neuron-to-neuron
+    :data:`CECT_READERS` or a module of ``cect.readers``). Neuron-to-neuron
     connections only (muscles and other cells are left out). cect's console output is
     suppressed; the result is cached per process (Cook 2019 takes ~15–30 s)."""
-    from wbe.validation import CECT_READERS
 
     module = CECT_READERS.get(dataset, dataset)
     try:

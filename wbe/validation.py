@@ -46,20 +46,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-# cect dataset names → reader modules (module ``cect.readers.<name>`` exposing get_instance)
-CECT_READERS = {
-    "White1986": "White_whole",
-    "White_whole": "White_whole",
-    "Varshney": "VarshneyDataReader",
-    "Varshney2011": "VarshneyDataReader",
-    "Cook2019Herm": "Cook2019HermReader",
-    "Cook2019Male": "Cook2019MaleReader",
-    "Witvliet": "WitvlietDataReader8",  # adult (dataset 8)
-    **{f"Witvliet{k}": f"WitvlietDataReader{k}" for k in range(1, 9)},
-    "Wang2024Herm": "Wang2024HermReader",
-    "OpenWormUnified": "OpenWormUnifiedReader",
-}
-
+from wbe.importers import CECT_READERS  # cect dataset names → reader modules
 
 # ----------------------------------------------------------------------------------------------
 # (a) connectome
