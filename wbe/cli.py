@@ -270,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep.add_arguments(p)
     p.set_defaults(func=_sweep.cmd_sweep)
 
+    from wbe import atlas
+
+    p = sub.add_parser("atlas", help="region labels of points, neurons or a volume from a "
+                       "NIfTI label atlas")
+    atlas.add_arguments(p)
+    p.set_defaults(func=atlas.cmd_atlas)
+
     p = sub.add_parser("plan", help="print the content-addressed folder of every stage")
     p.add_argument("config")
     p.set_defaults(func=cmd_plan)
