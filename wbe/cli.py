@@ -153,6 +153,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_morphology(args: argparse.Namespace) -> int:
+    from wbe import morphology
+
+    s = morphology.import_morphologies(args.source, Path(args.out),
+                                       sholl_step_um=args.sholl_step_um)
+    print(json.dumps(s, indent=2))
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from wbe.engine import generators
 
@@ -269,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="parameter sweep with Dask: tidy table + phase diagrams")
     _sweep.add_arguments(p)
     p.set_defaults(func=_sweep.cmd_sweep)
+
+    p = sub.add_parser("import-morphology", help="real morphologies (navis-examples, "
+                       "bmtk-allen, c302[:NAMES] or a folder of SWC/NeuroML) → SWC + "
+                       "morphometrics tables")
+    p.add_argument("source")
+    p.add_argument("--out", required=True, help="folder to create (refused if it exists)")
+    p.add_argument("--sholl-step-um", type=float, default=10.0, help="Sholl shell step (µm)")
+    p.set_defaults(func=cmd_import_morphology)
 
     from wbe import atlas
 
