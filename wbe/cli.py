@@ -162,6 +162,24 @@ def cmd_import_morphology(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from wbe import graph
+
+    src = Path(args.source)
+    if src.suffix == ".graphml":
+        c = graph.read_graphml(src)
+    elif src.suffix == ".zarr":
+        c = graph.read_zarr(src)
+    else:
+        c = graph.Connectome.from_stage_dir(src, verify=not args.no_verify)
+    with _written_atomically(Path(args.out)) as tmp:
+        tmp.mkdir()
+        summary = graph.write_outputs(c, tmp, seed=args.seed, n_null=args.n_null,
+                                      title=src.name)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from wbe.engine import generators
 
@@ -286,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to create (refused if it exists)")
     p.add_argument("--sholl-step-um", type=float, default=10.0, help="Sholl shell step (µm)")
     p.set_defaults(func=cmd_import_morphology)
+
+    p = sub.add_parser("graph", help="graph analysis of a connectome (degrees, small world, "
+                       "rich club, modules) + GraphML/Zarr export")
+    p.add_argument("source", help="connectome stage folder, .graphml or .zarr")
+    p.add_argument("--out", required=True, help="folder to create (refused if not empty)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the null models and Louvain")
+    p.add_argument("--n-null", type=int, default=50, help="degree-preserving null graphs")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not check the stage folder against its manifest")
+    p.set_defaults(func=cmd_graph)
 
     from wbe import atlas
 

@@ -152,62 +152,45 @@ def plot_raster_by_class(times_ms: np.ndarray, node_ids: np.ndarray, names: np.n
 
 # ---------------------------------------------------------------------------- graph statistics
 def small_world_index(graph, *, n_random: int = 0, seed: int = 0) -> dict:
-    """Humphries' σ = (C/C_rand)/(L/L_rand) of an undirected graph's largest connected component.
-    ``n_random`` = 0 uses the Erdős–Rényi approximations C_rand = k/n, L_rand = ln n / ln k;
-    otherwise the mean over ``n_random`` G(n, m) graphs of the same size."""
-    import networkx as nx
+    """Humphries' σ of an undirected graph's largest connected component
+    (:func:`wbe.graph.small_world`): ``n_random`` = 0 uses the Erdős–Rényi approximations
+    C_rand = k/n, L_rand = ln n / ln k; otherwise the mean over ``n_random`` seeded G(n, m)
+    graphs. For degree-preserving references use :func:`wbe.graph.small_world` directly."""
+    from wbe.graph import small_world
 
-    if graph.number_of_nodes() < 3:
-        return {"clustering": 0.0, "path_length": float("nan"), "sigma": float("nan")}
-    comp = graph.subgraph(max(nx.connected_components(graph), key=len)).copy()
-    n, m = comp.number_of_nodes(), comp.number_of_edges()
-    c = nx.average_clustering(comp)
-    length = nx.average_shortest_path_length(comp)
-    k = 2.0 * m / n
-    if n_random:
-        cs, ls = [], []
-        for r in range(n_random):
-            g = nx.gnm_random_graph(n, m, seed=seed + r)
-            g = g.subgraph(max(nx.connected_components(g), key=len))
-            cs.append(nx.average_clustering(g))
-            ls.append(nx.average_shortest_path_length(g))
-        c_rand, l_rand = float(np.mean(cs)), float(np.mean(ls))
-    else:
-        c_rand, l_rand = k / n, np.log(n) / np.log(k) if k > 1 else float("nan")
-    sigma = (c / c_rand) / (length / l_rand) if c_rand > 0 and l_rand > 0 else float("nan")
-    return {"clustering": c, "path_length": length, "clustering_random": c_rand,
-            "path_length_random": l_rand, "sigma": sigma}
+    return small_world(graph, null="analytic" if n_random == 0 else "gnm", n_null=n_random,
+                       seed=seed)
 
 
 def graph_statistics(neurons: list[str], chemical: list[tuple[str, str, float]],
                      gap: list[tuple[str, str, float]], *, name: str = "",
                      n_random: int = 0) -> tuple[dict, dict[str, np.ndarray]]:
-    """Statistics of one connectome (cect-style lists, self pairs ignored). Returns (row,
-    degree arrays {"in", "out", "gap"}). Row: dataset, neurons, chemical_edges (directed pairs),
-    gap_pairs (undirected), mean_in_degree, max_out_degree, reciprocity (chemical), clustering
-    (undirected union of chemical and gap), path_length, sigma (small-world), isolated."""
-    import networkx as nx
+    """Statistics of one connectome (cect-style lists, self pairs ignored; a pair naming a cell
+    missing from ``neurons`` adds it), computed on a :class:`wbe.graph.Connectome`. Returns
+    (row, degree arrays {"in", "out", "gap"}). Row: dataset, neurons, chemical_edges (directed
+    pairs), gap_pairs (undirected), mean_in_degree, max_out_degree, reciprocity (chemical),
+    clustering (undirected union of chemical and gap), path_length, sigma (small-world),
+    isolated."""
+    from wbe import graph as g
 
-    dg = nx.DiGraph()
-    dg.add_nodes_from(neurons)
-    dg.add_edges_from((a, b) for a, b, _ in chemical if a != b)
-    gg = nx.Graph()
-    gg.add_nodes_from(neurons)
-    gg.add_edges_from((a, b) for a, b, _ in gap if a != b)
-    und = nx.Graph(dg.to_undirected())
-    und.add_edges_from(gg.edges())
+    extra = sorted({x for a, b, _ in (*chemical, *gap) for x in (a, b)} - set(neurons))
+    c = g.Connectome.from_edge_lists(list(neurons) + extra, {"chemical": chemical, "gap": gap},
+                                     symmetric=["gap"], provenance={"source": name or "lists"})
+    chem_deg = g.degree_table(c, "chemical")
+    deg_in = chem_deg["in"].to_numpy(float)
+    deg_out = chem_deg["out"].to_numpy(float)
+    deg_gap = g.degree_table(c, "gap")["undirected"].to_numpy(float)
+    und = g.undirected_binary(c, largest_component=False)
     sw = small_world_index(und, n_random=n_random)
-    n = dg.number_of_nodes()
-    deg_in = np.array([d for _, d in dg.in_degree()], float)
-    deg_out = np.array([d for _, d in dg.out_degree()], float)
-    deg_gap = np.array([d for _, d in gg.degree()], float)
-    row = {"dataset": name, "neurons": n, "chemical_edges": dg.number_of_edges(),
-           "gap_pairs": gg.number_of_edges(),
+    n = c.n
+    n_chem = int(deg_out.sum())
+    row = {"dataset": name, "neurons": n, "chemical_edges": n_chem,
+           "gap_pairs": int(deg_gap.sum()) // 2,
            "mean_in_degree": float(deg_in.mean()) if n else 0.0,
            "max_out_degree": int(deg_out.max()) if n else 0,
            "mean_gap_degree": float(deg_gap.mean()) if n else 0.0,
-           "reciprocity": float(nx.reciprocity(dg)) if dg.number_of_edges() else 0.0,
-           "density": float(nx.density(dg)),
+           "reciprocity": g.reciprocity(c, "chemical") if n_chem else 0.0,
+           "density": n_chem / (n * (n - 1)) if n > 1 else 0.0,
            "clustering": sw["clustering"], "path_length": sw["path_length"],
            "sigma": sw["sigma"], "isolated": int(sum(1 for v in und if und.degree(v) == 0))}
     return row, {"in": deg_in, "out": deg_out, "gap": deg_gap}

@@ -72,3 +72,23 @@ def test_build_simulate_export_write_complete_outputs_only(tmp_path, monkeypatch
     monkeypatch.setattr(generators, "build_to_sonata", broken)
     assert main(["build", "brunel", "--out", str(tmp_path / "failed")]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["brunel", "spikes.h5", "spikes.nwb"]
+
+
+def test_graph_command_analyses_graphml_and_refuses_existing_output(tmp_path, capsys):
+    import networkx as nx
+
+    from wbe import graph
+
+    g = nx.watts_strogatz_graph(60, 6, 0.1, seed=1)
+    c = graph.Connectome.from_arrays(nx.to_scipy_sparse_array(g, format="csr"),
+                                     weight_unit="synapses")
+    src = tmp_path / "ws.graphml"
+    graph.write_graphml(c, src)
+    out = tmp_path / "an"
+    assert main(["graph", str(src), "--out", str(out), "--n-null", "3"]) == 0
+    res = json.loads((out / "graph.json").read_text())
+    assert res["small_world"]["sigma"] > 1.5
+    assert {"graph.png", "connectome.graphml", "connectome.zarr"} <= {p.name for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["graph", str(src), "--out", str(out), "--n-null", "3"]) != 0
+    assert "already exists" in capsys.readouterr().err
