@@ -42,8 +42,15 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["c302", "numpy", "tiff", "png", "crackle", "nifti"] = Field(
+    source: Literal["c302", "numpy", "tiff", "png", "crackle", "nifti", "nwb"] = Field(
         "c302", description="where the volume comes from (c302 = voxelised C. elegans cells)"
+    )
+    nwb_series: str | None = Field(
+        None, description="nwb source: name of the ImageSeries/TwoPhotonSeries in the file's "
+        "acquisition (None: the only one there)"
+    )
+    nwb_frame: int = Field(
+        0, ge=0, description="nwb source with volumetric frames (t, x, y, z): which frame"
     )
     path: str | None = Field(
         None, description="file or folder for file sources (ignored for c302)"
@@ -55,8 +62,8 @@ class Params(BaseModel):
     )
     voxel_size_nm: tuple[float, float, float] | None = Field(
         None,
-        description="(z, y, x) voxel size in nm for file sources; None: from the NIfTI header, "
-        "else 1 nm",
+        description="(z, y, x) voxel size in nm for file sources; None: from the NIfTI header "
+        "or the NWB imaging plane's grid spacing, else 1 nm",
     )
     crop: list[tuple[int, int]] | None = Field(
         None, description="[[z0,z1],[y0,y1],[x0,x1]] voxel index ranges (half-open) to keep"
@@ -537,6 +544,72 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
     return np.ascontiguousarray(data.transpose(2, 1, 0)), vs
 
 
+_NWB_UNIT_NM = {"meters": 1e9, "meter": 1e9, "m": 1e9, "millimeters": 1e6, "mm": 1e6,
+                "micrometers": 1e3, "microns": 1e3, "um": 1e3, "µm": 1e3, "nanometers": 1.0,
+                "nm": 1.0}
+
+
+def read_nwb_series(path: Path, series: str | None = None, frame: int = 0
+                    ) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """An NWB imaging series (``ImageSeries``, ``TwoPhotonSeries``, ...) from ``acquisition`` as
+    a (z, y, x) volume and its voxel size in nm (None when the file does not say).
+
+    NWB stores frames as (t, x, y) or, volumetric, (t, x, y, z). A 4-D series gives frame
+    ``frame``; a 3-D one is a z-stack acquired frame by frame (serial sections, a z-scan): frame
+    t is section z = t. The voxel size comes from the imaging plane's ``grid_spacing`` (x, y[, z]
+    in ``grid_spacing_unit``) of a ``TwoPhotonSeries``/``OnePhotonSeries``; a plain
+    ``ImageSeries`` has none. Data kept in external files is refused."""
+    from pynwb import NWBHDF5IO
+    from pynwb.image import ImageSeries
+
+    try:
+        io = NWBHDF5IO(str(path), "r", load_namespaces=True)
+        nwb = io.read()
+    except Exception as exc:  # noqa: BLE001 - pynwb/h5py raise many types
+        raise ValueError(f"{path}: not a readable NWB file ({type(exc).__name__}: {exc})") from exc
+    try:
+        found = {k: v for k, v in nwb.acquisition.items() if isinstance(v, ImageSeries)}
+        if series is None:
+            if len(found) != 1:
+                raise ValueError(f"{path}: {len(found)} imaging series in acquisition "
+                                 f"({sorted(found)}); set imaging.nwb_series")
+            series = next(iter(found))
+        if series not in found:
+            raise ValueError(f"{path}: no imaging series {series!r} in acquisition; "
+                             f"found {sorted(found)}")
+        ts = found[series]
+        if ts.data is None or (getattr(ts, "external_file", None) is not None
+                               and len(ts.external_file)):
+            raise ValueError(f"{path}: series {series!r} keeps its frames in external files, "
+                             "which are not read")
+        shape = ts.data.shape
+        if len(shape) == 4:
+            if frame >= shape[0]:
+                raise ValueError(f"{path}: series {series!r} has {shape[0]} frames, "
+                                 f"imaging.nwb_frame = {frame}")
+            vol = np.asarray(ts.data[frame]).transpose(2, 1, 0)  # (x, y, z) -> (z, y, x)
+        elif len(shape) == 3:
+            vol = np.asarray(ts.data[:]).transpose(0, 2, 1)  # (t=z, x, y) -> (z, y, x)
+        else:
+            raise ValueError(f"{path}: series {series!r} has data of shape {shape}; expected "
+                             "(t, x, y) or (t, x, y, z)")
+        vs = None
+        plane = getattr(ts, "imaging_plane", None)
+        spacing = getattr(plane, "grid_spacing", None) if plane is not None else None
+        if spacing is not None and len(spacing) in (2, 3):
+            unit = str(getattr(plane, "grid_spacing_unit", "meters") or "meters")
+            if unit not in _NWB_UNIT_NM:
+                raise ValueError(f"{path}: imaging plane of {series!r}: unknown "
+                                 f"grid_spacing_unit {unit!r}")
+            f = _NWB_UNIT_NM[unit]
+            sx, sy = float(spacing[0]) * f, float(spacing[1]) * f
+            sz = float(spacing[2]) * f if len(spacing) == 3 else float("nan")
+            vs = (sz, sy, sx)
+    finally:
+        io.close()
+    return np.ascontiguousarray(vol), vs
+
+
 def apply_crop(vol: np.ndarray, crop: list[tuple[int, int]] | None) -> np.ndarray:
     """Crop ``vol`` (z, y, x) to [[z0,z1],[y0,y1],[x0,x1]]; validates the ranges."""
     if crop is None:
@@ -582,6 +655,13 @@ def load_source(params: Params) -> tuple[np.ndarray, dict]:
     elif params.source == "nifti":
         vol, vs_h = read_nifti(path)
         vs = vs or vs_h
+    elif params.source == "nwb":
+        vol, vs_h = read_nwb_series(path, params.nwb_series, params.nwb_frame)
+        if vs is None and vs_h is not None:
+            if not np.isfinite(vs_h[0]):
+                raise ValueError(f"{path}: the imaging plane gives no z spacing for a stack of "
+                                 "2-D frames; set imaging.voxel_size_nm")
+            vs = vs_h
     else:  # pragma: no cover - pydantic restricts the choices
         raise ValueError(f"unknown source {params.source!r}")
     if not cropped:
@@ -650,7 +730,7 @@ __all__ = [
     "Params", "run", "write_volume", "read_volume", "read_label_names", "CellMorphology",
     "c302_cell_dir", "c302_cell_names", "read_nml_cell", "load_c302_cells", "voxelise_frustums",
     "voxelise_c302", "Voxelised", "read_numpy", "read_tiff", "read_png", "read_crackle",
-    "read_nifti", "apply_crop", "load_source",
+    "read_nifti", "read_nwb_series", "apply_crop", "load_source",
 ]
 
 

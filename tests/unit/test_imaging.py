@@ -255,3 +255,92 @@ def test_pinky40_crackle_crop_real():
     vol = imaging.read_crackle(f, [(200, 208), (256, 320), (0, 64)])  # (z, y, x)
     assert vol.shape == (8, 64, 64) and vol.dtype == np.uint32
     assert len(np.unique(vol)) > 10
+
+
+# ---------------------------------------------------------------- NWB imaging series
+def _nwb_file(path: Path, series: list) -> Path:
+    from datetime import UTC, datetime
+
+    from pynwb import NWBHDF5IO, NWBFile
+
+    nwb = NWBFile(session_description="wbe imaging reader test", identifier="wbe-test",
+                  session_start_time=datetime(2026, 1, 1, tzinfo=UTC))
+    for make in series:
+        nwb.add_acquisition(make(nwb))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def _two_photon(name, data, spacing, unit="micrometers"):
+    def make(nwb):
+        from pynwb.ophys import OpticalChannel, TwoPhotonSeries
+
+        dev = nwb.create_device(name=f"scope_{name}")
+        plane = nwb.create_imaging_plane(
+            name=f"plane_{name}", optical_channel=OpticalChannel(name="green", description="GFP", emission_lambda=510.0),
+            description="test plane", device=dev, excitation_lambda=920.0, indicator="GCaMP6",
+            location="V1", imaging_rate=30.0, grid_spacing=spacing, grid_spacing_unit=unit)
+        return TwoPhotonSeries(name=name, data=data, imaging_plane=plane, rate=30.0,
+                               unit="a.u.")
+    return make
+
+
+def test_nwb_volumetric_two_photon_series_axes_and_voxel_size(tmp_path):
+    r = np.random.default_rng(0)
+    data = r.integers(0, 255, (2, 6, 5, 4), dtype=np.uint8)  # (t, x, y, z)
+    f = _nwb_file(tmp_path / "v.nwb", [_two_photon("vol", data, [0.5, 0.25, 2.0])])
+    vol, vs = imaging.read_nwb_series(f, None, frame=1)
+    assert vol.shape == (4, 5, 6)  # (z, y, x)
+    assert np.array_equal(vol, data[1].transpose(2, 1, 0))
+    assert vs == pytest.approx((2000.0, 250.0, 500.0))  # nm, (z, y, x)
+    with pytest.raises(ValueError, match="2 frames"):
+        imaging.read_nwb_series(f, None, frame=2)
+
+
+def test_nwb_stack_of_frames_is_z_and_needs_z_spacing(tmp_path):
+    data = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)  # (t = z, x, y)
+    f = _nwb_file(tmp_path / "s.nwb", [_two_photon("stack", data, [0.1, 0.1])])
+    vol, vs = imaging.read_nwb_series(f)
+    assert np.array_equal(vol, data.transpose(0, 2, 1)) and np.isnan(vs[0])
+    with pytest.raises(ValueError, match="no z spacing"):
+        imaging.load_source(imaging.Params(source="nwb", path=str(f)))
+    vol2, attrs = imaging.load_source(imaging.Params(source="nwb", path=str(f), kind="raw",
+                                                     voxel_size_nm=(40.0, 100.0, 100.0)))
+    assert attrs["voxel_size_nm"] == [40.0, 100.0, 100.0] and np.array_equal(vol2, vol)
+
+
+def test_nwb_errors_name_file_and_series(tmp_path):
+    from pynwb.image import ImageSeries
+
+    d = np.zeros((2, 3, 3), np.uint8)
+    f = _nwb_file(tmp_path / "two.nwb", [
+        lambda nwb: ImageSeries(name="a", data=d, unit="a.u.", rate=1.0),
+        lambda nwb: ImageSeries(name="b", data=d, unit="a.u.", rate=1.0),
+        lambda nwb: ImageSeries(name="ext", external_file=["frames.tif"], format="external",
+                                starting_frame=[0], num_samples=4, unit="a.u.", rate=1.0)])
+    with pytest.raises(ValueError, match=r"two.nwb: 3 imaging series .*nwb_series"):
+        imaging.read_nwb_series(f)
+    with pytest.raises(ValueError, match=r"no imaging series 'c'.*\['a', 'b', 'ext'\]"):
+        imaging.read_nwb_series(f, "c")
+    with pytest.raises(ValueError, match="external files"):
+        imaging.read_nwb_series(f, "ext")
+    bad = tmp_path / "bad.nwb"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # truncated HDF5
+    with pytest.raises(ValueError, match="bad.nwb: not a readable NWB file"):
+        imaging.read_nwb_series(bad)
+
+
+def test_nwb_real_em_sections_through_the_stage(tmp_path):
+    """Real ssTEM sections (drosophila VNC) stored as an NWB ImageSeries (t = section) come
+    back through the imaging stage identical to the TIFF reader's volume."""
+    from pynwb.image import ImageSeries
+
+    raw_dir = shared("em", "drosophila_vnc_stack1", "stack1", "raw")
+    tif = imaging.read_tiff(raw_dir)[:4, :96, :80]  # (z, y, x)
+    f = _nwb_file(tmp_path / "em.nwb", [lambda nwb: ImageSeries(
+        name="sstem", data=tif.transpose(0, 2, 1), unit="a.u.", rate=1.0)])
+    p = imaging.Params(source="nwb", path=str(f), voxel_size_nm=(50, 4.6, 4.6))
+    imaging.run(p, {}, tmp_path / "out")
+    vol, attrs = imaging.read_volume(tmp_path / "out" / "volume.zarr")
+    assert np.array_equal(vol, tif) and attrs["voxel_size_nm"] == [50.0, 4.6, 4.6]

@@ -1,11 +1,17 @@
-# Connectome: touches between skeletons of different neurons become synapses; SONATA circuit.
+# Connectome: touches between skeletons of different neurons become synapses (or a cect/TVB
+# import); SONATA circuit, graph analysis, GraphML/Zarr exports.
 
 
 rule connectome:
     input:
         unpack(stage_input_dirs("connectome")),
     output:
-        directory(stage_dir("connectome")),
+        report(
+            directory(stage_dir("connectome")),
+            patterns=["graph.png"],
+            caption="../report/connectome.rst",
+            category="1. Connectome",
+        ),
     params:
         p=stage_params("connectome"),
         inputs=stage_inputs("connectome"),
