@@ -2,18 +2,33 @@
 
 Touch detection: two skeleton nodes of different neurons touch where the gap between their
 spheres, ``|c_a - c_b| - r_a - r_b``, is ≤ ``touch_distance_um`` (cKDTree
-``sparse_distance_matrix``, radius classes × chunks of query nodes so that a few large soma
-nodes do not blow up the search radius of all others).
+``sparse_distance_matrix`` per geometric radius class pair and chunk of query nodes, so a few
+large soma nodes do not widen the search of all others).
 
-Direction (``direction``): ``typed`` — a touch is a synapse pre→post when the pre node's SWC
-type is in ``pre_types`` (default axon) and the post node's type is in ``post_types`` (default
-soma, dendrite, apical dendrite), checked both ways; ``symmetric`` — both directions for every
-touch; ``auto`` — ``typed`` when any node has type 2 (axon), else ``symmetric``.
+Contacts: for every node ``i`` that can be presynaptic and every other neuron ``B`` it touches,
+one contact — with the node of ``B`` (that can be postsynaptic) nearest to ``i``'s surface. In a
+dense EM segmentation every skeleton node (kimimaro places one per voxel step along the centre
+line) touches dozens of facing nodes of each neighbour, so node *pairs* grow with the square of
+the node density along a whole apposition surface; contacts grow only linearly (one per node
+and neighbouring neuron) and are formed per chunk of query nodes, so the pairs are never held.
 
-Synapses: contacts of the same directed pair closer than ``min_synapse_spacing_um`` are one
-synapse — greedy non-maximum suppression in order of increasing gap, so kept synapses of a pair
-are ≥ the spacing apart and a long apposition yields synapses in proportion to its length.
-A synapse's position is the midpoint between the two node surfaces along the centre line.
+Direction (``direction``): ``typed`` — node ``i`` can be presynaptic when its SWC type is in
+``pre_types`` (default axon) and its partner node postsynaptic when its type is in
+``post_types`` (default soma, dendrite, apical dendrite, axon); ``symmetric`` — every node both
+ways; ``auto`` — ``typed`` when any node has type 2 (axon), else ``symmetric``.
+
+Synapses: contacts of the same directed neuron pair closer than ``min_synapse_spacing_um`` are
+one synapse — greedy non-maximum suppression in order of increasing gap (ties: presynaptic node
+order), so kept synapses of a pair are ≥ the spacing apart and a long apposition yields synapses
+in proportion to its length. In a dense segmentation a synapse is therefore a site of membrane
+apposition between two neurons, at most one per ``min_synapse_spacing_um`` of it — a
+structural ("Peters' rule") estimate, not an identified chemical synapse. A synapse's position
+is the midpoint between the two node surfaces along the centre line.
+
+Block-wise (``block_um``): space is cut into cubes; each cube finds the contacts of the nodes
+whose centres it holds, using a halo of every node that can reach them, so the union is exactly
+the whole-set result; the contacts are then clustered per neuron pair in shards. Dask runs the
+blocks (:mod:`wbe.blockwise`: ``workers`` local processes, or a distributed cluster).
 
 Neurons: segments named ``<name>~k`` (fragments from segmentation) merge into neuron
 ``<name>`` when ``merge_fragments`` is set. Network: one population ``neurons`` (attributes
@@ -40,12 +55,19 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from wbe.atlas import Params as AtlasParams
+from wbe.blockwise import box_distance, compute, point_blocks
 from wbe.engine.network import Network, Population, Projection
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
 SYNAPSE_COLUMNS = ["pre", "post", "x", "y", "z", "distance_um", "pre_name", "post_name"]
+#: One directed contact: neuron pair (indices), the two nodes (row keys of the node table),
+#: surface gap (µm) and the contact point (µm).
+CONTACT_COLUMNS = ["pre", "post", "pre_node", "post_node", "distance_um", "x", "y", "z"]
+CONTACT_DTYPES = {"pre": "int64", "post": "int64", "pre_node": "int64", "post_node": "int64",
+                  "distance_um": "float64", "x": "float64", "y": "float64", "z": "float64"}
 
 
 class TvbParams(BaseModel):
@@ -114,7 +136,16 @@ class Params(BaseModel):
     )
     delay_ms: float = Field(1.0, description="synaptic delay, ms", gt=0)
     chunk_nodes: int = Field(
-        100_000, description="query nodes per cKDTree chunk (memory bound)", ge=1000
+        20_000, description="query nodes per cKDTree chunk (memory bound)", ge=1000
+    )
+    block_um: float | None = Field(
+        None, gt=0, description="edge of the cubes (µm) for block-wise touch detection with "
+        "Dask (same synapses as whole-volume, bounded memory per block); None: all nodes at once"
+    )
+    workers: int = Field(
+        1, ge=1, description="local Dask worker processes for block-wise touch detection (a "
+        "running distributed cluster, e.g. DASK_SCHEDULER_ADDRESS, takes precedence); does not "
+        "change the result"
     )
     gap_conductance_per_junction_nS: float = Field(
         0.5, ge=0, description="cect: gap-junction conductance per counted junction, nS "
@@ -126,6 +157,42 @@ class Params(BaseModel):
         False, description="cect: drop autapses and self gap junctions (kept by default so "
         "edge counts equal cect's)")
     tvb: TvbParams = Field(default_factory=TvbParams)
+    atlas: AtlasParams | None = Field(
+        None, description="label every neuron with a region of a NIfTI label atlas from its "
+        "neurons.csv position (x, y, z in atlas.data_unit: µm for touch, mm for tvb centres) "
+        "→ regions.csv, region_counts.csv; None: no atlas")
+    graph_seed: int = Field(
+        0, ge=0, description="seed of the graph analysis (degree-preserving nulls, Louvain)")
+    graph_n_null: int = Field(
+        50, ge=0, description="degree-preserving null graphs for small-world σ, rich club and "
+        "modularity (0: no null comparison)")
+
+
+def external_paths(params: Params) -> dict[str, Path]:
+    """Files read from outside the store (part of the key): the atlas and its label table."""
+    if params.atlas is None:
+        return {}
+    from wbe import atlas
+
+    return {f"atlas_{k}": v for k, v in atlas.external_paths(params.atlas).items()}
+
+
+def _annotate(params: Params, net, out_dir: Path, summary: dict, *, title: str,
+              connectome=None) -> None:
+    """The outputs every source gets beside its circuit: graph analysis and exports
+    (:func:`wbe.graph.write_outputs`) and, with ``atlas`` set, atlas regions of the neurons
+    (:func:`wbe.atlas.run` on ``neurons.csv``, position ``table``)."""
+    from wbe import graph
+
+    c = connectome if connectome is not None else graph.Connectome.from_network(
+        net, provenance={"source": params.source})
+    summary["graph"] = graph.write_outputs(c, out_dir, seed=params.graph_seed,
+                                           n_null=params.graph_n_null, title=title)
+    if params.atlas is not None:
+        from wbe import atlas
+
+        ap = params.atlas.model_copy(update={"position": "table"})
+        summary["atlas"] = atlas.run(ap, {"connectome": out_dir}, out_dir)
 
 
 def upstream(params: Params) -> tuple[str, ...]:
@@ -134,64 +201,297 @@ def upstream(params: Params) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------------------------
+# touch detection
+
+
+def _gap(xyz: np.ndarray, radius: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Surface gap ``|c_i - c_j| - r_i - r_j`` of node pairs, computed the same way (and so to
+    the same bits) wherever a pair is evaluated: in the whole node set or in any block."""
+    d = xyz[i] - xyz[j]
+    return np.sqrt((d * d).sum(1)) - radius[i] - radius[j]
+
+
+def _radius_classes(radius: np.ndarray, ratio: float = 2.0) -> np.ndarray:
+    """Geometric radius classes (each spans a factor ``ratio``): a class pair searches up to the
+    sum of its own largest radii, which is at most ``ratio`` × what its nodes need, so a few
+    large (soma) nodes never widen the search of the many thin ones."""
+    pos = radius[radius > 0]
+    r0 = float(pos.min()) if len(pos) else 1.0
+    return np.floor(np.log(np.maximum(radius, r0) / r0) / np.log(ratio)).astype(np.int64)
+
+
+def _touching_pairs(
+    xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, touch_distance_um: float,
+    query: np.ndarray, chunk_nodes: int,
+):
+    """Yield, per chunk of query nodes, the arrays (i, j, gap) of every pair of a query node i
+    and any node j of another neuron with gap ≤ ``touch_distance_um`` (both directions appear
+    when both nodes are queried). Memory is bounded by one chunk's KD-tree candidates."""
+    from scipy.spatial import cKDTree
+
+    cls = _radius_classes(radius)
+    classes = np.unique(cls)
+    members = [np.flatnonzero(cls == c) for c in classes]
+    trees = [cKDTree(xyz[m]) for m in members]
+    rmax = [float(radius[m].max()) for m in members]
+    # the KD-tree's own rounding must never drop a pair that _gap accepts
+    eps = 1e-9 * (1.0 + float(np.abs(xyz).max(initial=0.0)) + max(rmax, default=0.0))
+    qcls = cls[query]
+    for ca in classes.tolist():
+        qa_all = query[qcls == ca]
+        for s in range(0, len(qa_all), chunk_nodes):
+            qa = qa_all[s:s + chunk_nodes]
+            qtree = cKDTree(xyz[qa])
+            ra = float(radius[qa].max())
+            ii, jj, gg = [], [], []
+            for mb, tb, rb in zip(members, trees, rmax):
+                sdm = qtree.sparse_distance_matrix(tb, ra + rb + touch_distance_um + eps,
+                                                   output_type="ndarray")
+                if len(sdm) == 0:
+                    continue
+                i, j = qa[sdm["i"]], mb[sdm["j"]]
+                del sdm
+                other = neuron[i] != neuron[j]
+                i, j = i[other], j[other]
+                g = _gap(xyz, radius, i, j)
+                t = g <= touch_distance_um
+                ii.append(i[t])
+                jj.append(j[t])
+                gg.append(g[t])
+            if ii:
+                yield np.concatenate(ii), np.concatenate(jj), np.concatenate(gg)
 
 
 def detect_touches(
     xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, touch_distance_um: float, *,
-    chunk_nodes: int = 100_000, n_radius_classes: int = 3,
+    chunk_nodes: int = 100_000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All node pairs (i < j) of different ``neuron`` whose surface gap
     ``|xyz_i - xyz_j| - r_i - r_j`` ≤ ``touch_distance_um`` (all µm).
 
-    Returns (i, j, gap_um), sorted by (i, j). Nodes are grouped into radius classes (quantiles)
-    so each class pair searches only up to its own max radii; query nodes go in chunks.
+    Returns (i, j, gap_um), sorted by (i, j). Nodes are grouped into geometric radius classes
+    so each class pair searches only up to its own largest radii; query nodes go in chunks.
+    In a dense segmentation this list grows with the square of the node density along the
+    skeletons (every node touches every facing node of its neighbour); the connectome uses
+    :func:`node_contacts`, which keeps one partner per node and neuron instead.
     """
-    from scipy.spatial import cKDTree
+    xyz = np.asarray(xyz, float)
+    radius = np.asarray(radius, float)
+    neuron = np.asarray(neuron)
+    e = np.zeros(0, np.int64)
+    if len(xyz) < 2:
+        return e, e, np.zeros(0)
+    ii, jj, gg = [e], [e], [np.zeros(0)]
+    for i, j, g in _touching_pairs(xyz, radius, neuron, touch_distance_um,
+                                   np.arange(len(xyz)), chunk_nodes):
+        lo = i < j
+        ii.append(i[lo])
+        jj.append(j[lo])
+        gg.append(g[lo])
+    i, j, g = np.concatenate(ii), np.concatenate(jj), np.concatenate(gg)
+    order = np.lexsort((j, i))
+    return i[order].astype(np.int64), j[order].astype(np.int64), g[order]
 
+
+def node_contacts(
+    xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, touch_distance_um: float, *,
+    pre_ok: np.ndarray | None = None, post_ok: np.ndarray | None = None,
+    query: np.ndarray | None = None, key: np.ndarray | None = None, chunk_nodes: int = 100_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Directed contacts of the ``query`` nodes (default: all): for every query node ``i`` that
+    can be presynaptic (``pre_ok[i]``) and every other neuron ``B`` within reach, the node ``j``
+    of ``B`` that can be postsynaptic (``post_ok[j]``) with the smallest surface gap, if that
+    gap is ≤ ``touch_distance_um`` (ties: smallest ``key``; ``key`` defaults to the index).
+
+    Returns (pre node i, post node j, gap µm, n_touches) sorted by ``key[i]`` then the neuron of
+    ``j``. ``n_touches`` counts the touching node pairs (any types) whose smaller-``key`` node is
+    a query node, so counts over disjoint query sets add up to the total. Every value depends
+    only on the query node and the nodes within its reach, which is what makes block-wise
+    detection (:func:`contacts_blockwise`) exact.
+    """
     xyz = np.asarray(xyz, float)
     radius = np.asarray(radius, float)
     neuron = np.asarray(neuron)
     n = len(xyz)
-    if n < 2:
-        e = np.zeros(0, np.int64)
-        return e, e, np.zeros(0)
-    qs = np.unique(np.quantile(radius, np.linspace(0, 1, n_radius_classes + 1)[1:-1]))
-    cls = np.searchsorted(qs, radius, side="left")
-    members = [np.flatnonzero(cls == c) for c in range(len(qs) + 1)]
-    members = [m for m in members if len(m)]
+    key = np.arange(n, dtype=np.int64) if key is None else np.asarray(key, np.int64)
+    query = np.arange(n, dtype=np.int64) if query is None else np.asarray(query, np.int64)
+    pre_ok = np.ones(n, bool) if pre_ok is None else np.asarray(pre_ok, bool)
+    post_ok = np.ones(n, bool) if post_ok is None else np.asarray(post_ok, bool)
+    e = np.zeros(0, np.int64)
+    pi, pj, pg, n_touch = [e], [e], [np.zeros(0)], 0
+    if n >= 2 and len(query):
+        for i, j, g in _touching_pairs(xyz, radius, neuron, touch_distance_um, query,
+                                       chunk_nodes):
+            n_touch += int(np.count_nonzero(key[i] < key[j]))
+            ok = pre_ok[i] & post_ok[j]
+            if not ok.any():
+                continue
+            i, j, g = i[ok], j[ok], g[ok]
+            # one contact per (pre node, post neuron): the nearest node of that neuron
+            order = np.lexsort((key[j], g, neuron[j], key[i]))
+            i, j, g = i[order], j[order], g[order]
+            first = np.r_[True, (i[1:] != i[:-1]) | (neuron[j[1:]] != neuron[j[:-1]])]
+            pi.append(i[first])
+            pj.append(j[first])
+            pg.append(g[first])
+    i, j, g = np.concatenate(pi), np.concatenate(pj), np.concatenate(pg)
+    order = np.lexsort((neuron[j], key[i]))
+    return i[order], j[order], g[order], n_touch
+
+
+def contact_table(
+    xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, key: np.ndarray,
+    pre: np.ndarray, post: np.ndarray, gap: np.ndarray,
+) -> pd.DataFrame:
+    """Contacts as a table (CONTACT_COLUMNS): neuron pair, the two nodes' ``key``, the gap and
+    the contact point — the midpoint between the two node surfaces along the centre line."""
+    ci, cj = xyz[pre], xyz[post]
+    d = np.sqrt(((cj - ci) ** 2).sum(1))
+    u = np.divide(cj - ci, d[:, None], out=np.zeros_like(ci), where=d[:, None] > 0)
+    pos = ci + u * ((d + radius[pre] - radius[post]) / 2.0)[:, None]
+    return pd.DataFrame({
+        "pre": neuron[pre].astype(np.int64), "post": neuron[post].astype(np.int64),
+        "pre_node": key[pre].astype(np.int64), "post_node": key[post].astype(np.int64),
+        "distance_um": gap.astype(float), "x": pos[:, 0], "y": pos[:, 1], "z": pos[:, 2],
+    }, columns=CONTACT_COLUMNS)
+
+
+def _block_contacts(
+    xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, key: np.ndarray,
+    pre_ok: np.ndarray, post_ok: np.ndarray, n_own: int, touch_distance_um: float,
+    chunk_nodes: int, n_shards: int,
+) -> tuple:
+    """One block: the contacts of its own nodes (the first ``n_own``) among own + halo nodes,
+    split into ``n_shards`` tables by neuron pair (see :func:`_shard_of`), and its touch
+    count. Returns (table_0, ..., table_{n_shards-1}, n_touches)."""
+    i, j, g, n_touch = node_contacts(
+        xyz, radius, neuron, touch_distance_um, pre_ok=pre_ok, post_ok=post_ok,
+        query=np.arange(n_own), key=key, chunk_nodes=chunk_nodes)
+    tab = contact_table(xyz, radius, neuron, key, i, j, g)
+    shard = _shard_of(tab["pre"].to_numpy(), tab["post"].to_numpy(), n_shards)
+    return (*(tab[shard == s].reset_index(drop=True) for s in range(n_shards)), n_touch)
+
+
+def _shard_of(pre: np.ndarray, post: np.ndarray, n_shards: int) -> np.ndarray:
+    """Shard of each directed neuron pair: all contacts of a pair land in one shard."""
+    h = (pre.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ post.astype(np.uint64)
+    return (h % np.uint64(n_shards)).astype(np.int64)
+
+
+def _cluster_shard(parts: list[pd.DataFrame], spacing_um: float) -> tuple[pd.DataFrame, int]:
+    """Greedy non-maximum suppression of one shard's contacts (all blocks' pieces of it);
+    returns (kept contacts, number of contacts)."""
+    tab = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CONTACT_COLUMNS)
+    keep = cluster_contacts(tab["pre"].to_numpy(), tab["post"].to_numpy(),
+                            tab[["x", "y", "z"]].to_numpy(float), tab["distance_um"].to_numpy(),
+                            spacing_um, key=tab["pre_node"].to_numpy())
+    return tab.iloc[keep].reset_index(drop=True), len(tab)
+
+
+def block_halos(
+    xyz: np.ndarray, radius: np.ndarray, touch_distance_um: float, block_um: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Partition of the nodes into cubes of edge ``block_um`` (each node in the one cube that
+    holds its centre) and each cube's halo: every other node that can touch one of the cube's
+    nodes — ``j`` with distance(c_j, bounding box of the cube's nodes) ≤ r_max(cube) + r_j +
+    ``touch_distance_um``. Returns [(own node indices, halo node indices)] per non-empty cube.
+
+    The halo is per node: a large soma reaches into cubes its centre is far from, and a cube
+    holding a soma reaches far, while thin neurites of thin cubes reach only a little."""
+    from scipy.spatial import cKDTree
+
+    blk, grid, _ = point_blocks(xyz, block_um)
+    cls = _radius_classes(radius)
+    classes = np.unique(cls)
+    members = [np.flatnonzero(cls == c) for c in classes]
     trees = [cKDTree(xyz[m]) for m in members]
     rmax = [float(radius[m].max()) for m in members]
-    ii, jj, gg = [], [], []
-    for a, ma in enumerate(members):
-        for b in range(a, len(members)):
-            mb = members[b]
-            reach = rmax[a] + rmax[b] + touch_distance_um
-            for s in range(0, len(ma), chunk_nodes):
-                qa = ma[s:s + chunk_nodes]
-                sdm = cKDTree(xyz[qa]).sparse_distance_matrix(
-                    trees[b], reach, output_type="ndarray")
-                if len(sdm) == 0:
-                    continue
-                i, j, d = qa[sdm["i"]], mb[sdm["j"]], sdm["v"]
-                gap = d - radius[i] - radius[j]
-                ok = (gap <= touch_distance_um) & (neuron[i] != neuron[j])
-                if a == b:
-                    ok &= i < j
-                ii.append(i[ok])
-                jj.append(j[ok])
-                gg.append(gap[ok])
-    if not ii:
-        e = np.zeros(0, np.int64)
-        return e, e, np.zeros(0)
-    i, j, g = np.concatenate(ii), np.concatenate(jj), np.concatenate(gg)
-    if len(i) == 0:
-        e = np.zeros(0, np.int64)
-        return e, e, np.zeros(0)
-    lo, hi = np.minimum(i, j), np.maximum(i, j)
-    order = np.lexsort((hi, lo))
-    lo, hi, g = lo[order], hi[order], g[order]
-    keep = np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]
-    return lo[keep].astype(np.int64), hi[keep].astype(np.int64), g[keep]
+    eps = 1e-9 * (1.0 + float(np.abs(xyz).max(initial=0.0)) + max(rmax, default=0.0))
+    order = np.argsort(blk, kind="stable")
+    bounds = np.searchsorted(blk[order], np.arange(len(grid) + 1))
+    out = []
+    for b in range(len(grid)):
+        own = np.sort(order[bounds[b]:bounds[b + 1]])
+        lo, hi = xyz[own].min(0), xyz[own].max(0)
+        centre, half = (lo + hi) / 2.0, float(np.linalg.norm(hi - lo)) / 2.0
+        reach = float(radius[own].max()) + touch_distance_um + eps
+        cand = [m[np.asarray(t.query_ball_point(centre, half + reach + r), np.int64)]
+                for m, t, r in zip(members, trees, rmax)]
+        cand = np.concatenate(cand) if cand else np.zeros(0, np.int64)
+        cand = cand[blk[cand] != b]
+        near = box_distance(xyz[cand], lo, hi) <= reach + radius[cand]
+        out.append((own, np.sort(cand[near])))
+    return out
+
+
+def contacts_blockwise(
+    xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, touch_distance_um: float,
+    spacing_um: float, *, block_um: float, pre_ok: np.ndarray | None = None,
+    post_ok: np.ndarray | None = None, chunk_nodes: int = 100_000, scheduler=None,
+    workers: int = 1, n_shards: int | None = None, progress: bool = False,
+) -> tuple[pd.DataFrame, dict]:
+    """:func:`node_contacts` on all nodes, then :func:`cluster_contacts`, block-wise with Dask.
+
+    Space is cut into cubes of ``block_um`` (:func:`block_halos`). A contact is owned by the
+    cube holding its presynaptic node, and every node that can touch that node is in the cube
+    or its halo, so each cube computes its own nodes' contacts exactly as the whole node set
+    would, and the union over cubes is the whole-set contact list, each contact once. The
+    contacts are then sharded by directed neuron pair and each shard clustered on its own
+    (the greedy clustering only compares contacts of one pair). Memory per task: one cube
+    with its halo, or one shard of the contacts.
+
+    Returns (synapses: the kept contacts, CONTACT_COLUMNS, sorted by pre, post, pre_node;
+    counts {n_touches, n_contacts, n_synapses, n_blocks, ...}).
+    """
+    import dask
+
+    xyz = np.asarray(xyz, float)
+    radius = np.asarray(radius, float)
+    neuron = np.asarray(neuron, np.int64)
+    n = len(xyz)
+    pre_ok = np.ones(n, bool) if pre_ok is None else np.asarray(pre_ok, bool)
+    post_ok = np.ones(n, bool) if post_ok is None else np.asarray(post_ok, bool)
+    n_shards = max(1, int(n_shards or 4 * max(1, workers)))
+    blocks = block_halos(xyz, radius, touch_distance_um, block_um) if n else []
+    parts = []
+    for own, halo in blocks:
+        sub = np.concatenate([own, halo])
+        parts.append(dask.delayed(_block_contacts, nout=n_shards + 1, pure=True)(
+            xyz[sub], radius[sub], neuron[sub], sub, pre_ok[sub], post_ok[sub], len(own),
+            float(touch_distance_um), int(chunk_nodes), n_shards))
+    shards = [dask.delayed(_cluster_shard, pure=True)([p[s] for p in parts], spacing_um)
+              for s in range(n_shards)] if parts else []
+    touches = [p[n_shards] for p in parts]
+    res = compute([*shards, *touches], scheduler=scheduler, workers=workers,
+                  progress=progress, desc="touch blocks")
+    kept = [r[0] for r in res[:len(shards)]]
+    syn = (pd.concat(kept, ignore_index=True) if kept else
+           pd.DataFrame(columns=CONTACT_COLUMNS)).astype(CONTACT_DTYPES)
+    syn = syn.sort_values(["pre", "post", "pre_node"], kind="stable").reset_index(drop=True)
+    halo_sizes = [len(h) for _, h in blocks]
+    counts = {"n_touches": int(sum(res[len(shards):])),
+              "n_contacts": int(sum(r[1] for r in res[:len(shards)])),
+              "n_synapses": int(len(syn)), "n_blocks": len(blocks),
+              "mean_halo_nodes": round(float(np.mean(halo_sizes)), 1) if blocks else 0.0}
+    return syn, counts
+
+
+def contacts_whole(
+    xyz: np.ndarray, radius: np.ndarray, neuron: np.ndarray, touch_distance_um: float,
+    spacing_um: float, *, pre_ok: np.ndarray | None = None, post_ok: np.ndarray | None = None,
+    chunk_nodes: int = 100_000,
+) -> tuple[pd.DataFrame, dict]:
+    """The reference for :func:`contacts_blockwise`: the same on the whole node set at once."""
+    neuron = np.asarray(neuron, np.int64)
+    key = np.arange(len(neuron), dtype=np.int64)
+    i, j, g, n_touch = node_contacts(xyz, radius, neuron, touch_distance_um, pre_ok=pre_ok,
+                                     post_ok=post_ok, key=key, chunk_nodes=chunk_nodes)
+    tab = contact_table(np.asarray(xyz, float), np.asarray(radius, float), neuron, key, i, j, g)
+    syn, n_contacts = _cluster_shard([tab], spacing_um)
+    syn = syn.astype(CONTACT_DTYPES).sort_values(["pre", "post", "pre_node"], kind="stable")
+    syn = syn.reset_index(drop=True)
+    return syn, {"n_touches": n_touch, "n_contacts": n_contacts, "n_synapses": len(syn),
+                 "n_blocks": 1}
 
 
 def direct_touches(
@@ -202,50 +502,74 @@ def direct_touches(
 
     Returns (pre_node, post_node, touch_index) with ``touch_index`` into the inputs."""
     types = np.asarray(types)
-    if direction == "auto":
-        direction = "typed" if np.any(types == 2) else "symmetric"
+    direction = resolve_direction(direction, types)
     k = np.arange(len(i))
     if direction == "symmetric":
         return np.r_[i, j], np.r_[j, i], np.r_[k, k]
-    if direction != "typed":
-        raise ValueError(f"direction must be auto, typed or symmetric, got {direction!r}")
     ti, tj = types[i], types[j]
     fwd = np.isin(ti, pre_types) & np.isin(tj, post_types)
     bwd = np.isin(tj, pre_types) & np.isin(ti, post_types)
     return np.r_[i[fwd], j[bwd]], np.r_[j[fwd], i[bwd]], np.r_[k[fwd], k[bwd]]
 
 
+def resolve_direction(direction: str, types: np.ndarray) -> str:
+    """``auto`` → ``typed`` when any node is an axon (SWC type 2), else ``symmetric``."""
+    if direction == "auto":
+        return "typed" if np.any(np.asarray(types) == 2) else "symmetric"
+    if direction not in ("typed", "symmetric"):
+        raise ValueError(f"direction must be auto, typed or symmetric, got {direction!r}")
+    return direction
+
+
+def direction_masks(
+    types: np.ndarray, direction: str, pre_types: tuple[int, ...], post_types: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(can be presynaptic, can be postsynaptic) per node for ``direction``."""
+    types = np.asarray(types)
+    if resolve_direction(direction, types) == "symmetric":
+        return np.ones(len(types), bool), np.ones(len(types), bool)
+    return np.isin(types, pre_types), np.isin(types, post_types)
+
+
 def cluster_contacts(
-    pre: np.ndarray, post: np.ndarray, pos: np.ndarray, gap: np.ndarray, spacing_um: float
+    pre: np.ndarray, post: np.ndarray, pos: np.ndarray, gap: np.ndarray, spacing_um: float,
+    *, key: np.ndarray | None = None,
 ) -> np.ndarray:
     """Greedy non-maximum suppression of contacts per directed (pre, post) neuron pair.
 
-    Contacts are visited in order of increasing gap; a contact is kept unless a kept contact of
-    the same pair lies closer than ``spacing_um`` (µm). Returns indices of kept contacts."""
+    Contacts are visited in order of increasing gap (ties: increasing ``key``, default the
+    index); a contact is kept unless a kept contact of the same pair lies closer than
+    ``spacing_um`` (µm). Returns indices of kept contacts, sorted. Only kept contacts look up
+    their neighbours, so memory stays linear in the number of contacts."""
     from scipy.spatial import cKDTree
 
     n = len(pre)
     if n == 0:
         return np.zeros(0, np.int64)
-    order = np.lexsort((np.arange(n), gap, post, pre))
+    key = np.arange(n) if key is None else np.asarray(key)
+    order = np.lexsort((np.arange(n), key, gap, post, pre))
     pre_s, post_s = pre[order], post[order]
     starts = np.flatnonzero(np.r_[True, (pre_s[1:] != pre_s[:-1]) | (post_s[1:] != post_s[:-1])])
     ends = np.r_[starts[1:], n]
-    kept = []
+    kept = [order[starts[ends - starts == 1]]]
+    r = spacing_um * (1 - 1e-12)
     for s, e in zip(starts.tolist(), ends.tolist()):
+        if e - s == 1:
+            continue
         idx = order[s:e]  # sorted by gap within the pair
-        if e - s == 1 or spacing_um <= 0:
-            kept.extend(idx.tolist())
+        if spacing_um <= 0:
+            kept.append(idx)
             continue
         p = pos[idx]
-        nbrs = cKDTree(p).query_ball_point(p, r=spacing_um * (1 - 1e-12), return_sorted=False)
+        tree = cKDTree(p)
         alive = np.ones(e - s, bool)
+        mine = []
         for a in range(e - s):
             if alive[a]:
-                kept.append(int(idx[a]))
-                alive[nbrs[a]] = False
-                alive[a] = False
-    return np.sort(np.asarray(kept, np.int64))
+                mine.append(a)
+                alive[tree.query_ball_point(p[a], r=r, return_sorted=False)] = False
+        kept.append(idx[mine])
+    return np.sort(np.concatenate(kept).astype(np.int64))
 
 
 def base_name(name: str) -> str:
@@ -253,21 +577,26 @@ def base_name(name: str) -> str:
     return name.split("~", 1)[0]
 
 
-def find_synapses(nodes: pd.DataFrame, neuron_names: dict[int, str], params: Params) -> tuple[
-        pd.DataFrame, list[str], np.ndarray, dict]:
+def find_synapses(
+    nodes: pd.DataFrame, neuron_names: dict[int, str], params: Params, *, scheduler=None,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, list[str], np.ndarray, dict]:
     """Synapses from a node table (``morphology.NODE_COLUMNS``, µm).
 
-    Returns (synapses DataFrame with SYNAPSE_COLUMNS, pre/post = index into ``names``;
-    ``names`` the sorted neuron names; soma positions (n, 3) µm; counts dict)."""
+    Block-wise (:func:`contacts_blockwise`) when ``params.block_um`` is set, else on the whole
+    node set (:func:`contacts_whole`); both give the same table. Returns (synapses DataFrame
+    with SYNAPSE_COLUMNS, pre/post = index into ``names``; ``names`` the sorted neuron names;
+    soma positions (n, 3) µm; counts dict)."""
     seg_ids = nodes["neuron_id"].to_numpy()
     seg_name = {int(k): (base_name(v) if params.merge_fragments else v)
                 for k, v in neuron_names.items()}
-    for sid in np.unique(seg_ids).tolist():
+    uniq = np.unique(seg_ids)
+    for sid in uniq.tolist():
         seg_name.setdefault(int(sid), str(sid))
-    names = sorted({seg_name[int(s)] for s in np.unique(seg_ids).tolist()})
+    names = sorted({seg_name[int(s)] for s in uniq.tolist()})
     index = {nm: k for k, nm in enumerate(names)}
-    lut = {s: index[seg_name[s]] for s in np.unique(seg_ids).tolist()}
-    neuron = np.fromiter((lut[s] for s in seg_ids.tolist()), np.int64, len(seg_ids))
+    lut = np.asarray([index[seg_name[int(s)]] for s in uniq.tolist()], np.int64)
+    neuron = lut[np.searchsorted(uniq, seg_ids)] if len(seg_ids) else np.zeros(0, np.int64)
     xyz = nodes[["x", "y", "z"]].to_numpy(float)
     radius = nodes["radius"].to_numpy(float)
     types = nodes["type"].to_numpy()
@@ -275,29 +604,26 @@ def find_synapses(nodes: pd.DataFrame, neuron_names: dict[int, str], params: Par
     soma = np.full((len(names), 3), np.nan)
     score = np.where(types == 1, radius + 1e6, radius)
     order = np.lexsort((score, neuron))
-    last = np.r_[neuron[order][1:] != neuron[order][:-1], True]
-    best = order[last]
-    soma[neuron[best]] = xyz[best]
-    i, j, gap = detect_touches(xyz, radius, neuron, params.touch_distance_um,
-                               chunk_nodes=params.chunk_nodes)
-    pn, qn, k = direct_touches(i, j, types, params.direction, tuple(params.pre_types),
-                               tuple(params.post_types))
-    # contact point: midpoint between the two surfaces along the centre line
-    ci, cj = xyz[pn], xyz[qn]
-    d = np.linalg.norm(cj - ci, axis=1)
-    u = np.divide(cj - ci, d[:, None], out=np.zeros_like(ci), where=d[:, None] > 0)
-    pos = ci + u * ((d + radius[pn] - radius[qn]) / 2.0)[:, None]
-    pre_n, post_n = neuron[pn], neuron[qn]
-    keep = cluster_contacts(pre_n, post_n, pos, gap[k], params.min_synapse_spacing_um)
-    syn = pd.DataFrame({
-        "pre": pre_n[keep].astype(np.int64), "post": post_n[keep].astype(np.int64),
-        "x": pos[keep, 0], "y": pos[keep, 1], "z": pos[keep, 2],
-        "distance_um": gap[k][keep],
-    })
+    if len(order):
+        last = np.r_[neuron[order][1:] != neuron[order][:-1], True]
+        best = order[last]
+        soma[neuron[best]] = xyz[best]
+    pre_ok, post_ok = direction_masks(types, params.direction, tuple(params.pre_types),
+                                      tuple(params.post_types))
+    if params.block_um is None:
+        syn, counts = contacts_whole(xyz, radius, neuron, params.touch_distance_um,
+                                     params.min_synapse_spacing_um, pre_ok=pre_ok,
+                                     post_ok=post_ok, chunk_nodes=params.chunk_nodes)
+    else:
+        syn, counts = contacts_blockwise(
+            xyz, radius, neuron, params.touch_distance_um, params.min_synapse_spacing_um,
+            block_um=params.block_um, pre_ok=pre_ok, post_ok=post_ok,
+            chunk_nodes=params.chunk_nodes, scheduler=scheduler, workers=params.workers,
+            progress=progress)
+    syn = syn.copy()
     syn["pre_name"] = [names[v] for v in syn["pre"].tolist()]
     syn["post_name"] = [names[v] for v in syn["post"].tolist()]
     syn = syn.sort_values(["pre", "post", "x", "y", "z"], kind="stable").reset_index(drop=True)
-    counts = {"n_touches": int(len(i)), "n_contacts": int(len(pn)), "n_synapses": int(len(syn))}
     return syn[SYNAPSE_COLUMNS], names, soma, counts
 
 
@@ -435,6 +761,13 @@ def _write_import(params: Params, out_dir: Path) -> dict:
             wts, tl = importers.degree_preserving_null(wts, params.tvb.null_model_seed, extra=tl)
         np.savez(out_dir / "connectivity.npz", weights=wts, tract_lengths_mm=tl,
                  labels=np.asarray(conn.labels, dtype=str), centres_mm=conn.centres_mm)
+    region_graph = None
+    if kind == "tvb":  # the region network (the circuit holds the spiking neurons built on it)
+        from wbe import graph
+
+        region_graph = graph.Connectome.from_tvb(int(arg), weights=wts,
+                                                 null_model_seed=params.tvb.null_model_seed)
+    _annotate(params, net, out_dir, summary, title=params.source, connectome=region_graph)
     summary["wall_s"] = round(time.perf_counter() - t0, 3)
     return summary
 
@@ -453,7 +786,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     nodes = pd.read_parquet(morph / "nodes.parquet")
     with open(morph / "neurons.csv", newline="") as fh:
         seg_names = {int(r["neuron_id"]): r["name"] for r in csv.DictReader(fh)}
-    syn, names, soma, counts = find_synapses(nodes, seg_names, params)
+    syn, names, soma, counts = find_synapses(nodes, seg_names, params, progress=progress)
     net = build_network(names, soma, syn, params)
     syn.to_parquet(out_dir / "synapses.parquet", index=False)
     with open(out_dir / "neurons.csv", "w", newline="") as fh:
@@ -463,14 +796,18 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
             w.writerow([k, nm, *(f"{v:.4f}" for v in soma[k])])
     write_circuit(out_dir, net)
     proj = net.projections[0]
-    return {
+    summary = {
         "n_neurons": len(names), **counts, "n_edges": len(proj),
         "mean_synapses_per_edge": round(float(np.mean(proj.attributes["n_synapses"])), 3)
         if len(proj) else 0.0,
-        "wall_s": round(time.perf_counter() - t0, 3),
     }
+    _annotate(params, net, out_dir, summary, title="touch connectome")
+    summary["wall_s"] = round(time.perf_counter() - t0, 3)
+    return summary
 
 
-__all__ = ["Params", "TvbParams", "run", "upstream", "import_network", "detect_touches", "direct_touches", "cluster_contacts",
-           "find_synapses", "build_network", "connectome_matrix", "load_connectome_matrix",
-           "base_name", "SYNAPSE_COLUMNS"]
+__all__ = ["Params", "TvbParams", "run", "upstream", "external_paths", "import_network", "detect_touches",
+           "node_contacts", "contact_table", "contacts_whole", "contacts_blockwise",
+           "block_halos", "direct_touches", "resolve_direction", "direction_masks",
+           "cluster_contacts", "find_synapses", "build_network", "connectome_matrix",
+           "load_connectome_matrix", "base_name", "SYNAPSE_COLUMNS", "CONTACT_COLUMNS"]

@@ -4,6 +4,7 @@ clustering, Network building, SONATA write, and the real c302 chain on a handful
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,8 @@ def test_symmetric_clustering_gives_expected_synapses():
     p = connectome.Params(min_synapse_spacing_um=3.0, direction="symmetric")
     syn, names, soma, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
     assert names == ["A", "B"]
-    assert counts == {"n_touches": 11, "n_contacts": 22, "n_synapses": 8}
+    assert {k: counts[k] for k in ("n_touches", "n_contacts", "n_synapses")} == {
+        "n_touches": 11, "n_contacts": 22, "n_synapses": 8}
     # greedy along the apposition: x = 0, 3, 6, 9 in each direction
     for pre, post in ((0, 1), (1, 0)):
         s = syn[(syn.pre == pre) & (syn.post == post)]
@@ -154,15 +156,34 @@ def test_c302_handful_chain_to_synapses_real(tmp_path):
 
 def test_run_writes_sonata_and_synapses(tmp_path):
     pytest.importorskip("wbe.sonata")
+    import nibabel as nib
+
     from wbe.sonata import read_circuit
 
     s = _chain(tmp_path, ["AVAL", "AVAR", "RIAL", "AIBL"], y_range=(-268.0, -250.0), vs=0.3)
     d = s["dirs"]
-    summary = connectome.run(connectome.Params(), {"morphology": d["morphology"]},
-                             d["connectome"])
+    # a two-region atlas (10 µm voxels, world mm) split at body-axis y = -255 µm
+    lab = np.ones((20, 60, 20), np.int16)
+    origin = np.array([-0.1, -0.29, -0.1])  # mm, centre of voxel (0, 0, 0)
+    lab[:, 4:, :] = 2  # voxel j >= 4 ↔ y >= -0.29 + 0.035 mm
+    aff = np.diag([0.01, 0.01, 0.01, 1.0])
+    aff[:3, 3] = origin
+    nib.save(nib.Nifti1Image(lab, aff), tmp_path / "atlas.nii.gz")
+    (tmp_path / "atlas.csv").write_text("id,name\n1,posterior\n2,anterior\n")
+    p = connectome.Params(graph_n_null=3, atlas={"atlas": str(tmp_path / "atlas.nii.gz"),
+                                                 "labels": str(tmp_path / "atlas.csv")})
+    assert set(connectome.external_paths(p)) == {"atlas_atlas", "atlas_labels"}
+    summary = connectome.run(p, {"morphology": d["morphology"]}, d["connectome"])
     for f in ("circuit_config.json", "synapses.parquet", "network/nodes.h5",
-              "network/edges.h5"):
+              "network/edges.h5", "graph.json", "graph.png", "connectome.graphml",
+              "connectome.zarr", "regions.csv", "region_counts.csv"):
         assert (d["connectome"] / f).exists(), f
+    g = json.loads((d["connectome"] / "graph.json").read_text())
+    assert "sigma" in g["small_world"] and summary["graph"]["graph_Q"] == g["modularity"]["Q"]
+    reg = pd.read_csv(d["connectome"] / "regions.csv")
+    want = np.where(reg.y < -255.0, "posterior", "anterior")
+    assert set(want) == {"posterior", "anterior"}  # the split is between neurons
+    assert len(reg) == summary["n_neurons"] and (reg.region_name == want).all()
     syn = pd.read_parquet(d["connectome"] / "synapses.parquet")
     assert len(syn) == summary["n_synapses"]
     net = read_circuit(d["connectome"] / "circuit_config.json")
@@ -170,3 +191,26 @@ def test_run_writes_sonata_and_synapses(tmp_path):
     assert len(net.projections[0]) == summary["n_edges"]
     m, names = connectome.load_connectome_matrix(d["connectome"])
     assert m.sum() == len(syn) and len(names) == summary["n_neurons"]
+
+
+def test_dense_apposition_gives_one_contact_per_node_and_neuron():
+    """Skeletons of a dense segmentation have a node per voxel step: node *pairs* along an
+    apposition grow with the square of the node density, contacts (one per node and touching
+    neuron, with its nearest partner node) only linearly — what keeps dense EM in memory."""
+    rows = []
+    step, n = 0.02, 501  # 10 µm of neurite at 20 nm node spacing, r = 0.3 µm, surfaces touch
+    for nid, y in ((1, 0.0), (2, 0.6)):
+        for k in range(n):
+            rows.append((nid, k + 1, 0, k * step, y, 0.0, 0.3, k if k else -1))
+    nodes = pd.DataFrame(rows, columns=morphology.NODE_COLUMNS)
+    p = connectome.Params(touch_distance_um=0.1, min_synapse_spacing_um=1.0)
+    syn, _, _, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
+    assert counts["n_contacts"] == 2 * n  # every node of A with B and of B with A
+    assert counts["n_touches"] > 15 * n  # ~36 facing nodes per node within the distance
+    # each contact pairs a node with the facing node (gap 0), so synapses sit 1 µm apart
+    np.testing.assert_allclose(syn.distance_um, 0.0, atol=1e-12)
+    for pre, post in ((0, 1), (1, 0)):
+        np.testing.assert_allclose(sorted(syn[(syn.pre == pre) & (syn.post == post)].x),
+                                   np.arange(0, 10.01, 1.0), atol=1e-9)
+    blk = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p.model_copy(update={"block_um": 0.5}))
+    pd.testing.assert_frame_equal(blk[0], syn)

@@ -4,7 +4,11 @@ null model."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pydantic
 import pytest
 
@@ -188,10 +192,17 @@ def test_connectome_stage_cect_writes_circuit(cook, tmp_path, monkeypatch):
 
 def test_connectome_stage_tvb_small(tmp_path):
     pytest.importorskip("tvb_data")
+    aal = Path("/usr/share/mricron/templates/aal.nii.gz")  # Debian mricron-data
     p = connectome.Params(source="tvb:96", tvb={"neurons_per_region": 10, "k_long": 2.0,
-                                                "null_model_seed": 2})
+                                                "null_model_seed": 2}, graph_n_null=3,
+                          atlas={"atlas": str(aal), "data_unit": "mm"} if aal.exists() else None)
     s = connectome.run(p, {}, tmp_path)
     assert s["n_neurons"] == 960 and s["null_model_seed"] == 2
+    g = json.loads((tmp_path / "graph.json").read_text())
+    assert g["summary"]["n_nodes"] == 96  # the region network (of the null model: seed 2)
+    if aal.exists():  # region centres (MNI mm) land in AAL regions
+        reg = pd.read_csv(tmp_path / "regions.csv")
+        assert len(reg) == 960 and (reg.region_id > 0).mean() > 0.85
     net = read_circuit(tmp_path / "circuit_config.json")
     assert {q.name for q in net.populations} == {"E", "I"}
     z = np.load(tmp_path / "connectivity.npz")
