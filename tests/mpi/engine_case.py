@@ -88,6 +88,18 @@ def build_single(seed: int = 5) -> Network:
                    poisson=[PoissonInput("ext", "a", np.arange(n), 12000.0, 60.0, 0.1)])
 
 
+def build_big(seed: int = 3) -> Network:
+    """5,000 iaf_psc_exp neurons, min delay 1.5 ms (15 steps): a slice may hold more spikes
+    than the fused loop's smallest buffer (regression case for its buffer sizing)."""
+    r = np.random.default_rng(seed)
+    n, m = 5000, 50000
+    src, tgt = r.integers(0, n, m), r.integers(0, n, m)
+    return Network([Population("a", "iaf_psc_exp", n)],
+                   [Projection("p", "a", "a", src, tgt, np.where(src < 4000, 60.0, -240.0),
+                               np.full(m, 1.5))],
+                   poisson=[PoissonInput("ext", "a", np.arange(n), 12000.0, 60.0, 1.5)])
+
+
 def build_gap_pair(g_nS: float = 5.0, i1_pA: float = 200.0, i2_pA: float = -50.0) -> Network:
     """Two passive iaf_psc_exp neurons (no spiking) coupled by a gap junction, under DC: gid 0
     and gid 1, so on 2 ranks the pair is split (round robin)."""
@@ -184,6 +196,7 @@ def main() -> None:
     ap.add_argument("--ode", action="store_true", help="simulate build_ode() instead")
     ap.add_argument("--single", action="store_true", help="simulate build_single() instead")
     ap.add_argument("--gap", action="store_true", help="simulate build_gap() instead")
+    ap.add_argument("--big", action="store_true", help="simulate build_big() instead")
     ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
                     "background 8 kHz × 20 pA to every neuron (seed 3)")
@@ -198,7 +211,7 @@ def main() -> None:
         simulator.SPIKE_BLOCK = a.spike_block
     if a.mpi4py_exchange:
         simulator.NUMBA_EXCHANGE = False
-    elif a.single:  # the case must exercise the exchange inside numba, not fall back
+    elif a.single or a.big:  # the case must exercise the exchange inside numba
         from mpi4py import MPI
 
         assert simulator._context(MPI.COMM_WORLD).in_numba_exchange, "MPI library not found"
@@ -207,6 +220,8 @@ def main() -> None:
         net, run = build_single(), RunConfig(a.tstop, seed=4)
     if a.gap:
         net, run = build_gap(), run_config_gap(a.tstop)
+    if a.big:
+        net, run = build_big(), RunConfig(a.tstop, seed=2)
     if a.pair:
         net, run = build_gap_pair(), run_config_pair(a.tstop)
     if a.circuit:

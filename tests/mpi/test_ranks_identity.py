@@ -123,6 +123,17 @@ def test_single_block_loops_one_vs_two_ranks(tmp_path, exchange, spike_block):
     _same(one, two)
 
 
+def test_big_slices_one_vs_two_ranks(tmp_path):
+    """Slices holding more spikes than the smallest exchange buffers (5,000 neurons × 15
+    steps) — the 2-rank fused loop sizes its buffers from the slice."""
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_big(), RunConfig(30.0, seed=2)))
+    assert one["spikes/a/t"].size > 1000
+    _same(one, _run2(tmp_path, "--big", "--tstop", "30"))
+
+
 def test_error_ends_all_ranks(tmp_path):
     """A failing run (missing checkpoint) exits non-zero under mpiexec instead of hanging."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

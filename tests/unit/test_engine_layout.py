@@ -182,3 +182,23 @@ def test_fused_slice_loop_equals_per_step_loop(model, monkeypatch, tmp_path):
     _, db = ck.read(tmp_path / "b")
     for k in da:
         assert np.array_equal(da[k], db[k]), k
+
+
+@pytest.mark.timeout(300)
+def test_fused_loop_with_slices_larger_than_the_default_buffer(monkeypatch):
+    """5,000 neurons with a 1.5 ms minimum delay: a slice may hold 75,000 spikes, more than
+    the fused loop's smallest spike buffer (65,536) — the loop must size its buffers from the
+    slice (it once spun forever here) and still equal the per-step path."""
+    from wbe.engine import simulator as sim
+
+    net = case.build_big()
+    run = RunConfig(30.0, seed=2)
+    calls = []
+    real = sim._fused
+    monkeypatch.setattr(sim, "_fused", lambda *a: calls.append(1) or real(*a))
+    fused = simulate(net, run)
+    assert calls and fused.spikes["a"][0].size > 1000
+    monkeypatch.setattr(sim, "FUSED_LOOP", False)
+    step = simulate(net, run)
+    for i in range(2):
+        assert np.array_equal(fused.spikes["a"][i], step.spikes["a"][i])

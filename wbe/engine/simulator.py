@@ -210,20 +210,21 @@ def _drive_nb(kid, k, k_stop, dmin, L, seed, pflat, sf, r, ctab, ci, refr, a, is
 @numba.njit(cache=True)
 def _drive_mpi_nb(kid, k, k_stop, dmin, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring,
                   indptr, s_tgt, s_pk, s_w, gid_of_slot, out_slot, out_stamp, gbuf, sp_stamp,
-                  sp_gid, sbuf, rbuf, n_total, comm_h, i64_h):
+                  sp_gid, sbuf, rbuf, n_total, slice_max, comm_h, i64_h):
     """The multi-rank twin of :func:`_drive_nb`, with the spike exchange inside numba
     (:data:`mpi_nb.allgather`), so a slice costs one collective and no Python. Per slice each
     rank sends a fixed block ``[n, stamps[B], gids[B]]``; if any rank had more than ``B``
     spikes a second allgather of blocks padded to the largest count follows. The gathered
     spikes are delivered in (stamp, gid) order, exactly as the per-step path does after its
-    ``exchange_spikes`` + ``lexsort``."""
+    ``exchange_spikes`` + ``lexsort``. ``slice_max`` bounds the spikes of all ranks in one
+    slice (every neuron at most once per step)."""
     n_out = 0
     room = sp_stamp.shape[0]
     size = rbuf.shape[0] // sbuf.shape[0]
     block = (sbuf.shape[0] - 1) // 2
-    gs = np.empty(n_total, np.int64)
-    gg = np.empty(n_total, np.int64)
-    while k < k_stop and n_out + n_total <= room:
+    gs = np.empty(slice_max, np.int64)
+    gg = np.empty(slice_max, np.int64)
+    while k < k_stop and n_out + slice_max <= room:
         k1 = min(k + dmin, k_stop)
         nspk = _advance_nb(kid, k, k1, L, seed, pflat, sf, r, ctab, ci, refr, a, istim, ring,
                            out_slot, out_stamp)
@@ -989,12 +990,15 @@ def _fused(eng, ctx, blk, k: int, k_end: int, spk_s: list, spk_g: list, rec_gid,
     several ranks with the spike exchange inside numba); spikes of all ranks are appended to
     ``spk_s``/``spk_g``. Returns ``k_end``."""
     pflat = _pflat(eng)
-    cap = max(eng.n_total * 4, 1 << 16)
+    # spikes of one slice, at most: this rank's (out_slot) or, gathered, every rank's
+    slice_max = eng.n_total * eng.dmin if ctx.size > 1 else eng.out_slot.size
+    cap = max(4 * slice_max, 1 << 16)
     sp_stamp, sp_gid = np.empty(cap, np.int64), np.empty(cap, np.int64)
     gbuf = np.empty(eng.out_slot.size, np.int64)
     if ctx.size > 1:
         sbuf = np.empty(1 + 2 * SPIKE_BLOCK, np.int64)
-        extra = (sbuf, np.empty(ctx.size * sbuf.size, np.int64), eng.n_total, *ctx.nb_handles)
+        extra = (sbuf, np.empty(ctx.size * sbuf.size, np.int64), eng.n_total, slice_max,
+                 *ctx.nb_handles)
         drive = _drive_mpi_nb
     else:
         extra = ()
@@ -1004,8 +1008,11 @@ def _fused(eng, ctx, blk, k: int, k_end: int, spk_s: list, spk_g: list, rec_gid,
         k0 = k
         k, n = drive(blk.model.nb_kernel_id, k, min(k + chunk, k_end), eng.dmin, eng.L,
                      eng.seed_u64, pflat, blk.sf, blk.r, blk.ctab, blk.ci, blk.refr, blk.a,
-                     eng.zero_stim, eng.ring, eng.indptr, eng.s_tgt, eng.s_pk, eng.s_w, eng.gid_of_slot, eng.out_slot,
-                     eng.out_stamp, gbuf, sp_stamp, sp_gid, *extra)
+                     eng.zero_stim, eng.ring, eng.indptr, eng.s_tgt, eng.s_pk, eng.s_w,
+                     eng.gid_of_slot, eng.out_slot, eng.out_stamp, gbuf, sp_stamp, sp_gid,
+                     *extra)
+        if k == k0:  # cannot happen with the buffers sized above; never spin silently
+            raise RuntimeError(f"fused slice loop made no progress at step {k}")
         if n:
             gs, gg = sp_stamp[:n].copy(), sp_gid[:n].copy()
             keep = slice(None) if rec_gid is None else rec_gid[gg]
