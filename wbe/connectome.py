@@ -211,6 +211,22 @@ def _gap(xyz: np.ndarray, radius: np.ndarray, i: np.ndarray, j: np.ndarray) -> n
     return np.sqrt((d * d).sum(1)) - radius[i] - radius[j]
 
 
+def _class_trees(xyz: np.ndarray, radius: np.ndarray):
+    """Nodes split by radius class (:func:`_radius_classes`): (class of each node, classes,
+    member indices per class, a KD-tree per class, largest radius per class, eps). ``eps``
+    widens KD-tree queries so the tree's own rounding never drops a pair :func:`_gap`
+    accepts."""
+    from scipy.spatial import cKDTree
+
+    cls = _radius_classes(radius)
+    classes = np.unique(cls)
+    members = [np.flatnonzero(cls == c) for c in classes]
+    trees = [cKDTree(xyz[m]) for m in members]
+    rmax = [float(radius[m].max()) for m in members]
+    eps = 1e-9 * (1.0 + float(np.abs(xyz).max(initial=0.0)) + max(rmax, default=0.0))
+    return cls, classes, members, trees, rmax, eps
+
+
 def _radius_classes(radius: np.ndarray, ratio: float = 2.0) -> np.ndarray:
     """Geometric radius classes (each spans a factor ``ratio``): a class pair searches up to the
     sum of its own largest radii, which is at most ``ratio`` × what its nodes need, so a few
@@ -229,13 +245,7 @@ def _touching_pairs(
     when both nodes are queried). Memory is bounded by one chunk's KD-tree candidates."""
     from scipy.spatial import cKDTree
 
-    cls = _radius_classes(radius)
-    classes = np.unique(cls)
-    members = [np.flatnonzero(cls == c) for c in classes]
-    trees = [cKDTree(xyz[m]) for m in members]
-    rmax = [float(radius[m].max()) for m in members]
-    # the KD-tree's own rounding must never drop a pair that _gap accepts
-    eps = 1e-9 * (1.0 + float(np.abs(xyz).max(initial=0.0)) + max(rmax, default=0.0))
+    cls, classes, members, trees, rmax, eps = _class_trees(xyz, radius)
     qcls = cls[query]
     for ca in classes.tolist():
         qa_all = query[qcls == ca]
@@ -398,15 +408,8 @@ def block_halos(
 
     The halo is per node: a large soma reaches into cubes its centre is far from, and a cube
     holding a soma reaches far, while thin neurites of thin cubes reach only a little."""
-    from scipy.spatial import cKDTree
-
     blk, grid, _ = point_blocks(xyz, block_um)
-    cls = _radius_classes(radius)
-    classes = np.unique(cls)
-    members = [np.flatnonzero(cls == c) for c in classes]
-    trees = [cKDTree(xyz[m]) for m in members]
-    rmax = [float(radius[m].max()) for m in members]
-    eps = 1e-9 * (1.0 + float(np.abs(xyz).max(initial=0.0)) + max(rmax, default=0.0))
+    cls, classes, members, trees, rmax, eps = _class_trees(xyz, radius)
     order = np.argsort(blk, kind="stable")
     bounds = np.searchsorted(blk[order], np.arange(len(grid) + 1))
     out = []
