@@ -37,8 +37,6 @@ test of the difference in means).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -46,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from wbe.importers import CECT_READERS  # cect dataset names → reader modules
+from wbe.importers import load_cect_dataset
 
 # ----------------------------------------------------------------------------------------------
 # (a) connectome
@@ -55,38 +53,22 @@ from wbe.importers import CECT_READERS  # cect dataset names → reader modules
 
 def load_cect(reference: str) -> tuple[list[str], dict, dict]:
     """Reference connectome from cect: ``reference`` is ``"cect:<name>"`` with a name from
-    :data:`CECT_READERS` (or a module of ``cect.readers``). Returns (neuron names,
-    chemical {(pre, post): synapse count}, gap junctions {frozenset-like sorted (a, b): count}).
-    cect's console output is suppressed."""
-    import importlib
-
+    :data:`wbe.importers.CECT_READERS` (or a module of ``cect.readers``), loaded (cached) by
+    :func:`wbe.importers.load_cect_dataset`. Returns (neuron names, chemical {(pre, post):
+    synapse count}, gap junctions {sorted (a, b): count}); self-connections are left out."""
     if not reference.startswith("cect:"):
         raise ValueError(f"reference must look like 'cect:<dataset>', got {reference!r}")
-    name = reference.split(":", 1)[1]
-    module = CECT_READERS.get(name, name)
-    try:
-        mod = importlib.import_module(f"cect.readers.{module}")
-    except ImportError as e:
-        raise ValueError(f"unknown cect dataset {name!r} ({e}); known: "
-                         f"{sorted(CECT_READERS)}") from e
-    with contextlib.redirect_stdout(io.StringIO()):
-        if hasattr(mod, "get_instance"):
-            ds = mod.get_instance()
-        else:
-            ds = getattr(mod, module).get_instance()
-        neurons, conns = ds.get_neuron_to_neuron_conns()
+    data = load_cect_dataset(reference.split(":", 1)[1])
     chem: dict[tuple[str, str], float] = {}
     gap: dict[tuple[str, str], float] = {}
-    for c in conns:
-        if c.number is None or float(c.number) <= 0 or c.pre_cell == c.post_cell:
-            continue
-        if c.syntype == "Chemical":
-            key = (c.pre_cell, c.post_cell)
-            chem[key] = chem.get(key, 0.0) + float(c.number)
-        elif c.syntype == "GapJunction":
-            key = tuple(sorted((c.pre_cell, c.post_cell)))
-            gap[key] = max(gap.get(key, 0.0), float(c.number))  # listed both ways
-    return list(neurons), chem, gap
+    for pre, post, n in data.chemical:
+        if pre != post:
+            chem[(pre, post)] = chem.get((pre, post), 0.0) + n
+    for pre, post, n in data.gap:
+        if pre != post:
+            key = tuple(sorted((pre, post)))
+            gap[key] = max(gap.get(key, 0.0), n)  # listed both ways
+    return list(data.neurons), chem, gap
 
 
 def _prf(pred: set, ref: set, universe: int) -> dict:
