@@ -651,7 +651,7 @@ def build_network(
     proj = Projection(
         name="chemical", source="neurons", target="neurons", source_ids=src, target_ids=tgt,
         weight=cnt.astype(float) * params.weight_per_synapse_pA,
-        delay_ms=np.full(len(src), float(params.delay_ms)), kind="chemical",
+        delay_ms=np.full(len(src), float(params.delay_ms)), synapse="static_synapse",
         attributes={"n_synapses": cnt},
     )
     return Network(populations=[pop], projections=[proj])

@@ -18,7 +18,7 @@ Sources (``connectome.source`` in the config, parsed by :func:`parse_source`):
     table covers the 302 hermaphrodite neurons, so male-specific cells get ``""``.
 
   Two projections: ``chemical`` (one edge per directed pair listed by cect as ``Chemical``;
-  weight = count × ``weight_per_synapse_pA`` × sign) and ``gap`` (``kind="electrical"``; every
+  weight = count × ``weight_per_synapse_pA`` × sign) and ``gap`` (``synapse="gap_junction"``; every
   gap junction pair in both directions, i.e. symmetric, each direction once, weight = count ×
   ``gap_conductance_per_junction_nS``, nS). cect lists gap junctions in both directions with
   equal counts for the datasets we checked; any one-way listing is symmetrised (larger count).
@@ -241,7 +241,7 @@ def cect_network(
     s, t, c = s[order], t[order], c[order]
     chem = Projection(
         "chemical", "neurons", "neurons", s, t, c * weight_per_synapse_pA * sign[s],
-        np.full(len(s), float(delay_ms)), kind="chemical",
+        np.full(len(s), float(delay_ms)), synapse="static_synapse",
         attributes={"count": c, "count_unit": np.full(len(s), data.count_unit)})
     # gap junctions: one undirected pair → both directions (once each; a self pair once)
     gs, gt, gc = pairs(data.gap)
@@ -256,7 +256,7 @@ def cect_network(
     gc = np.asarray([r[2] for r in rows], float)
     gap = Projection(
         "gap", "neurons", "neurons", gs, gt, gc * gap_conductance_per_junction_nS,
-        np.full(len(gs), float(delay_ms)), kind="electrical",
+        np.full(len(gs), float(delay_ms)), synapse="gap_junction",
         attributes={"count": gc, "count_unit": np.full(len(gs), data.count_unit)})
     net = Network([pop], [chem, gap])
     summary = {

@@ -56,10 +56,10 @@ import numpy as np
 
 from wbe.engine.network import (
     PLACEMENTS,
-    STDP,
     VIRTUAL,
     CurrentInput,
     Network,
+    Plasticity,
     PoissonInput,
     Population,
     Projection,
@@ -67,6 +67,7 @@ from wbe.engine.network import (
     SpikeTrainInput,
     StateRecorder,
 )
+from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES
 
 __all__ = [
     "SonataError",
@@ -76,57 +77,36 @@ __all__ = [
     "load_simulation",
     "write_spikes",
     "read_spikes",
-    "NEST_NEURON_MODELS",
+    "cell_model_of_template",
+    "template_of_cell_model",
 ]
 
-#: NEST 3.10 neuron models accepted in ``model_template: nest:<model>``.
-NEST_NEURON_MODELS = frozenset(
-    """aeif_cond_alpha aeif_cond_alpha_astro aeif_cond_alpha_multisynapse
-    aeif_cond_beta_multisynapse aeif_cond_exp aeif_psc_alpha aeif_psc_delta aeif_psc_delta_clopath
-    aeif_psc_exp amat2_psc_exp cm_default eprop_iaf eprop_iaf_adapt eprop_iaf_adapt_bsshslm_2020
-    eprop_iaf_bsshslm_2020 eprop_iaf_psc_delta eprop_iaf_psc_delta_adapt eprop_readout
-    eprop_readout_bsshslm_2020 erfc_neuron gauss_rate_ipn gif_cond_exp gif_cond_exp_multisynapse
-    gif_pop_psc_exp gif_psc_exp gif_psc_exp_multisynapse ginzburg_neuron glif_cond glif_psc
-    glif_psc_double_alpha hh_cond_beta_gap_traub hh_cond_exp_traub hh_psc_alpha
-    hh_psc_alpha_clopath hh_psc_alpha_gap ht_neuron iaf_bw_2001 iaf_bw_2001_exact iaf_chs_2007
-    iaf_chxk_2008 iaf_cond_alpha iaf_cond_alpha_mc iaf_cond_beta iaf_cond_exp iaf_cond_exp_sfa_rr
-    iaf_psc_alpha iaf_psc_alpha_multisynapse iaf_psc_alpha_ps iaf_psc_delta iaf_psc_delta_ps
-    iaf_psc_exp iaf_psc_exp_htum iaf_psc_exp_multisynapse iaf_psc_exp_ps iaf_psc_exp_ps_lossless
-    iaf_tum_2000 ignore_and_fire izhikevich lin_rate_ipn mat2_psc_exp mcculloch_pitts_neuron
-    parrot_neuron parrot_neuron_ps pp_cond_exp_mc_urbanczik pp_psc_delta siegert_neuron
-    sigmoid_rate_gg_1998_ipn sigmoid_rate_ipn tanh_rate_ipn threshold_lin_rate_ipn""".split()
-)
+#: generic NEST ``syn_spec`` keys a synaptic-model JSON may hold besides a rule's parameters
+_SYN_SPEC_KEYS = frozenset({"synapse_model", "model", "weight", "delay", "receptor_type"})
 
-#: NEST 3.10 defaults of common models: used only when node types of one population disagree on
-#: which parameters they set (a parameter a JSON leaves out takes NEST's default).
-NEST_DEFAULTS: dict[str, dict[str, float]] = {
-    "iaf_psc_delta": {"C_m": 250.0, "E_L": -70.0, "I_e": 0.0, "V_m": -70.0, "V_reset": -70.0,
-                      "V_th": -55.0, "t_ref": 2.0, "tau_m": 10.0, "V_min": -math.inf,
-                      "tau_minus": 20.0},
-    "iaf_psc_exp": {"C_m": 250.0, "E_L": -70.0, "I_e": 0.0, "V_m": -70.0, "V_reset": -70.0,
-                    "V_th": -55.0, "t_ref": 2.0, "tau_m": 10.0, "tau_syn_ex": 2.0,
-                    "tau_syn_in": 2.0, "tau_minus": 20.0},
-    "iaf_psc_alpha": {"C_m": 250.0, "E_L": -70.0, "I_e": 0.0, "V_m": -70.0, "V_reset": -70.0,
-                      "V_th": -55.0, "t_ref": 2.0, "tau_m": 10.0, "tau_syn_ex": 2.0,
-                      "tau_syn_in": 2.0, "V_min": -math.inf, "tau_minus": 20.0},
-    "iaf_cond_exp": {"C_m": 250.0, "E_L": -70.0, "E_ex": 0.0, "E_in": -85.0, "I_e": 0.0,
-                     "V_m": -70.0, "V_reset": -60.0, "V_th": -55.0, "g_L": 16.6667, "t_ref": 2.0,
-                     "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "tau_minus": 20.0},
-    "iaf_cond_alpha": {"C_m": 250.0, "E_L": -70.0, "E_ex": 0.0, "E_in": -85.0, "I_e": 0.0,
-                       "V_m": -70.0, "V_reset": -60.0, "V_th": -55.0, "g_L": 16.6667,
-                       "t_ref": 2.0, "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "tau_minus": 20.0},
-    "aeif_cond_exp": {"C_m": 281.0, "Delta_T": 2.0, "E_L": -70.6, "E_ex": 0.0, "E_in": -85.0,
-                      "I_e": 0.0, "V_m": -70.6, "V_peak": 0.0, "V_reset": -60.0, "V_th": -50.4,
-                      "a": 4.0, "b": 80.5, "g_L": 30.0, "t_ref": 0.0, "tau_syn_ex": 0.2,
-                      "tau_syn_in": 2.0, "tau_w": 144.0, "w": 0.0, "tau_minus": 20.0},
-    "izhikevich": {"I_e": 0.0, "U_m": -13.0, "V_m": -65.0, "V_th": 30.0, "a": 0.02, "b": 0.2,
-                   "c": -65.0, "d": 8.0, "V_min": -math.inf, "tau_minus": 20.0},
-    "hh_psc_alpha": {"C_m": 100.0, "E_K": -77.0, "E_L": -54.402, "E_Na": 50.0, "I_e": 0.0,
-                     "V_m": -65.0, "g_K": 3600.0, "g_L": 30.0, "g_Na": 12000.0, "t_ref": 2.0,
-                     "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "tau_minus": 20.0},
-}
 
-SYNAPSE_MODELS = ("static_synapse", "stdp_synapse", "gap_junction")
+def template_of_cell_model(name: str) -> str:
+    """SONATA ``model_template`` of a registered cell model: ``nest:<NEST model>`` where NEST
+    has the model (what bmtk PointNet reads), else ``wbe:<name>``."""
+    model = CELLS.get(name)
+    return f"nest:{model.nest_model}" if model.nest_model else f"wbe:{model.name}"
+
+
+def cell_model_of_template(template: str, where: str) -> str:
+    """The registered cell model a ``model_template`` (``nest:<model>`` or ``wbe:<name>``)
+    names; :class:`SonataError` listing the known ones otherwise."""
+    kind, _, name = template.partition(":")
+    if kind == "nest":
+        for m in CELLS:
+            if m.nest_model == name:
+                return m.name
+    elif kind == "wbe" and name in CELLS:
+        return name
+    known = ", ".join(template_of_cell_model(n) for n in CELLS.names())
+    raise SonataError(f"{where}: unknown model template {template!r} (the cell models wbe "
+                      f"implements: {known}; or model_type 'virtual')")
+
+
 _SORTING_ENUM = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1")
 _SORTING = {"none": 0, "by_id": 1, "by_time": 2}
 _MAX_NODE_TYPES = 32  # per-node parameter sets above this go to /nodes/<pop>/0/dynamics_params
@@ -393,8 +373,7 @@ def write_circuit(out_dir: Path, network: Network, *,
                 next_type += 1
                 node_pop_types[pop.name] = "virtual"
             else:
-                if pop.model not in NEST_NEURON_MODELS:
-                    raise ValueError(f"population {pop.name!r}: unknown NEST model {pop.model!r}")
+                template = template_of_cell_model(pop.model)
                 node_pop_types[pop.name] = "point_neuron"
                 scalars = {}
                 arrays = {}
@@ -420,15 +399,14 @@ def write_circuit(out_dir: Path, network: Network, *,
                         params.update({k: float(x) for k, x in zip(akeys, row)})
                         fname = f"{pop.name}_{j}.json"
                         _write_json(neuron_dir / fname, params)
-                        type_rows.append([next_type + j, "point_neuron", f"nest:{pop.model}",
-                                          fname, pop.name])
+                        type_rows.append([next_type + j, "point_neuron", template, fname,
+                                          pop.name])
                     type_ids = (next_type + inverse).astype(np.int64)
                     next_type += len(uniq_rows)
                 else:
                     fname = f"{pop.name}.json"
                     _write_json(neuron_dir / fname, scalars)
-                    type_rows.append([next_type, "point_neuron", f"nest:{pop.model}", fname,
-                                      pop.name])
+                    type_rows.append([next_type, "point_neuron", template, fname, pop.name])
                     next_type += 1
                     if akeys:
                         dp = grp0.create_group("dynamics_params")
@@ -493,19 +471,20 @@ def write_circuit(out_dir: Path, network: Network, *,
             idx = g.create_group("indices")
             _ranges_index(idx.create_group("target_to_source"), tgt, pops[pr.target].n)
             _ranges_index(idx.create_group("source_to_target"), src, pops[pr.source].n)
-            if pr.kind == "electrical":
-                model, fname, params = "gap_junction", "gap_junction.json", {}
-                edge_pop_types[pr.name] = "electrical"
-            elif pr.stdp is not None:
-                model, fname = "stdp_synapse", f"{pr.name}_stdp.json"
-                s = pr.stdp
-                params = {"tau_plus": s.tau_plus_ms, "tau_minus": s.tau_minus_ms,
-                          "lambda": s.lambda_, "alpha": s.alpha, "Wmax": s.Wmax,
-                          "mu_plus": 0.0, "mu_minus": 0.0}
-                edge_pop_types[pr.name] = "chemical"
+            syn = SYNAPSES.get(pr.synapse)
+            edge_pop_types[pr.name] = syn.kind
+            if pr.plasticity is not None:
+                rule = PLASTICITY.get(pr.plasticity.rule)
+                model, fname = rule.name, f"{pr.name}_{rule.name}.json"
+                params = dict(zip(rule.param_names,
+                                  rule.resolve(pr.plasticity.params, f"projection {pr.name!r}")
+                                  .tolist()))
             else:
-                model, fname, params = "static_synapse", "static_synapse.json", {}
-                edge_pop_types[pr.name] = "chemical"
+                model, fname, params = syn.name, f"{syn.name}.json", {}
+            if pr.receptor is not None:
+                rt = _receptor_type(network, pr)
+                params["receptor_type"] = rt
+                fname = fname[:-len(".json")] + f"_r{rt}.json"
             _write_json(syn_dir / fname, params)
             edge_rows.append([next_etype, model, fname])
             next_etype += 1
@@ -529,6 +508,12 @@ def write_circuit(out_dir: Path, network: Network, *,
     path = out_dir / "circuit_config.json"
     _write_json(path, config)
     return path
+
+
+def _receptor_type(network: Network, pr: Projection) -> int:
+    """NEST's receptor_type number of the port projection ``pr`` names."""
+    model = CELLS.get(network.population(pr.target).model)
+    return int(model.port(pr.receptor, f"projection {pr.name!r}").receptor_type)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -660,14 +645,8 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                     pop_props.get(pname, {}).get("type") == "virtual" and not tmpl):
                 tmodel[tid] = VIRTUAL
                 continue
-            if not tmpl.startswith("nest:"):
-                raise _err(types_path, "model_template",
-                           f"node type {tid}: unknown model template {tmpl!r} "
-                           f"(expected 'nest:<model>' or model_type 'virtual')")
-            model = tmpl[len("nest:"):]
-            if model not in NEST_NEURON_MODELS:
-                raise _err(types_path, "model_template",
-                           f"node type {tid}: unknown NEST model {model!r}")
+            model = cell_model_of_template(tmpl, f"{types_path}: field 'model_template': "
+                                                 f"node type {tid}")
             tmodel[tid] = model
         mset = sorted(set(tmodel.values()))
         if len(mset) != 1:
@@ -676,6 +655,7 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         model = mset[0]
         params: dict[str, np.ndarray] = {}
         attributes: dict[str, np.ndarray] = {}
+        defaults = CELLS.get(model).defaults if model != VIRTUAL else {}
         if model != VIRTUAL:
             tparams: dict[int, dict] = {}
             for tid in tmodel:
@@ -704,13 +684,14 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                 for tid in tids.tolist():
                     if k in tparams[tid]:
                         vals.append(tparams[tid][k])
-                    elif k in NEST_DEFAULTS.get(model, {}):
-                        vals.append(NEST_DEFAULTS[model][k])
+                    elif k in defaults:  # the default, derived from others where it depends
+                        vals.append(float(CELLS.get(model).resolve(
+                            tparams[tid], 1, np.zeros(1, np.int64), str(types_path))[k][0]))
                     else:
                         raise _err(types_path, "dynamics_params",
                                    f"parameter {k!r} set for some node types of population "
-                                   f"{pname!r} but not type {tid}, and NEST's default for "
-                                   f"{model} is not known to wbe")
+                                   f"{pname!r} but not type {tid}, and {model} has no such "
+                                   f"parameter (known: {sorted(defaults)})")
                 params[k] = np.asarray(vals, dtype=np.float64)[pos]
         # groups: attributes and per-node dynamics_params
         for gid in np.unique(grp_id).tolist():
@@ -729,8 +710,8 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                         full = params.get(pk)
                         if full is None:
                             full = np.full(n, np.nan)
-                            if pk in NEST_DEFAULTS.get(model, {}):
-                                full[:] = NEST_DEFAULTS[model][pk]
+                            if pk in defaults:
+                                full[:] = defaults[pk]
                         full = np.array(full, dtype=np.float64)
                         full[sel] = arr[gidx]
                         params[pk] = full
@@ -748,9 +729,10 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                     attributes[k] = _blank(n, arr.dtype)
                 attributes[k][sel] = arr[gidx]
         for k, v in params.items():
-            if np.isnan(v).any():
+            derived = k in defaults and math.isnan(defaults[k])
+            if np.isnan(v).any() and not derived:
                 raise _err(path, f"{g.name}/*/dynamics_params/{k}",
-                           "not set for every node and NEST's default is not known to wbe")
+                           f"not set for every node, and {model} has no default for it")
         # extra CSV columns as node attributes
         extra = sorted({c for tid in tmodel for c in types[tid]} - _NODE_CSV_STANDARD)
         if extra:
@@ -865,39 +847,23 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
                 tmpl = tmpl[len("nest:"):]
             if pop_props.get(ename, {}).get("type") == "electrical":
                 tmpl = "gap_junction"
-            if tmpl not in SYNAPSE_MODELS:
-                raise _err(types_path, "model_template",
-                           f"edge type {tid}: unknown synapse model template {tmpl!r} "
-                           f"(supported: {', '.join(SYNAPSE_MODELS)})")
+            fname = row.get("dynamics_params")
+            data: dict = {}
+            if fname:
+                fpath = Path(fname)
+                if not fpath.is_absolute():
+                    if syn_dir is None:
+                        raise _err(types_path, "dynamics_params",
+                                   "relative file but no components.synaptic_models_dir")
+                    fpath = syn_dir / fpath
+                data = _load_params_json(fpath, "dynamics_params", cache)
+            else:
+                fpath = types_path
             wf = row.get("weight_function")
             if wf is not None and wf.strip():
                 raise _err(types_path, "weight_function",
                            f"edge type {tid}: user weight function {wf!r} not supported")
-            stdp = None
-            if tmpl == "stdp_synapse":
-                fname = row.get("dynamics_params")
-                data = {}
-                if fname:
-                    fpath = Path(fname)
-                    if not fpath.is_absolute():
-                        if syn_dir is None:
-                            raise _err(types_path, "dynamics_params",
-                                       "relative file but no components.synaptic_models_dir")
-                        fpath = syn_dir / fpath
-                    data = _load_params_json(fpath, "dynamics_params", cache)
-                try:
-                    stdp = STDP(tau_plus_ms=float(data.get("tau_plus", 20.0)),
-                                tau_minus_ms=float(data.get("tau_minus", 20.0)),
-                                lambda_=float(data.get("lambda", 0.01)),
-                                alpha=float(data.get("alpha", 1.0)),
-                                Wmax=float(data.get("Wmax", 100.0)))
-                except (TypeError, ValueError):
-                    raise _err(fname, "stdp", "non-numeric STDP parameter") from None
-                for k in ("mu_plus", "mu_minus"):
-                    if float(data.get(k, 1.0)) != 0.0:
-                        raise _err(fname, k, "only additive STDP (mu_plus = mu_minus = 0) "
-                                             "is supported")
-            model_of[tid] = (tmpl, stdp)
+            model_of[tid] = _edge_type_model(tmpl, data, row, fpath, types_path, tid)
         for col in ("syn_weight", "delay"):
             csv_vals = np.array([_csv_float(types[t], col, types_path) for t in utypes],
                                 dtype=np.float64)[pos]
@@ -923,16 +889,26 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
             ns = np.array([_csv_float(types[t], "nsyns", types_path) for t in utypes])[pos]
             weight = weight * ns
         attrs = {k: v for k, v in cols.items() if k not in _EDGE_STANDARD_DS}
-        groups: dict[tuple, list[int]] = {}
-        for tid in utypes:
-            tmpl, stdp = model_of[tid]
-            key = (tmpl, None if stdp is None else tuple(vars(stdp).values()))
-            groups.setdefault(key, []).append(tid)
-        for j, tids in enumerate(groups.values()):
-            sel = np.isin(etype, tids)
+        per_edge_rt = attrs.pop("receptor_type", None)
+        keys = []
+        for e_i, tid in enumerate(etype.tolist() if per_edge_rt is not None else []):
+            keys.append((model_of[tid], int(per_edge_rt[e_i])))
+        groups: dict[tuple, np.ndarray] = {}
+        if per_edge_rt is None:
+            for tid in utypes:
+                groups.setdefault(model_of[tid], []).append(tid)
+            groups = {k: np.isin(etype, v) for k, v in groups.items()}
+        else:
+            uk = sorted(set(keys), key=repr)
+            idx = {k: i for i, k in enumerate(uk)}
+            code = np.array([idx[k] for k in keys], dtype=np.int64)
+            groups = {(k[0][0], k[0][1], k[0][2], k[1]): code == i for i, k in enumerate(uk)}
+        for j, (key, sel) in enumerate(groups.items()):
             allsel = bool(sel.all())
             name = ename if len(groups) == 1 else f"{ename}.{j}"
-            tmpl, stdp = model_of[tids[0]]
+            synapse, plast, receptor = key[0], key[1], key[2]
+            if len(key) == 4:
+                receptor = key[3]
 
             def pick(a, _sel=sel, _all=allsel):
                 return a if _all else a[_sel]
@@ -941,10 +917,48 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
                 name=name, source=ends["source_node_id"], target=ends["target_node_id"],
                 source_ids=pick(src), target_ids=pick(tgt),
                 weight=pick(np.asarray(weight, np.float64)),
-                delay_ms=pick(np.asarray(delay, np.float64)), stdp=stdp,
-                kind="electrical" if tmpl == "gap_junction" else "chemical",
+                delay_ms=pick(np.asarray(delay, np.float64)), synapse=synapse,
+                receptor=receptor,
+                plasticity=None if plast is None else Plasticity(plast[0], dict(plast[1])),
                 attributes={k: pick(v) for k, v in attrs.items()}))
     return out
+
+
+def _edge_type_model(tmpl: str, data: dict, row: dict, fpath, types_path, tid) -> tuple:
+    """(synapse model, (rule, params) or None, receptor_type or None) of one edge type:
+    ``model_template`` names a registered synapse model or plasticity rule; a rule's parameters
+    come from its dynamics_params JSON (NEST names; unknown keys are an error), a
+    ``receptor_type`` from that JSON or an edge-types CSV column."""
+    receptor = data.get("receptor_type", row.get("receptor_type"))
+    if receptor is not None:
+        try:
+            receptor = int(float(receptor))
+        except (TypeError, ValueError):
+            raise _err(fpath, "receptor_type", f"not an integer: {receptor!r}") from None
+    if tmpl in SYNAPSES:
+        return (tmpl, None, receptor)
+    if tmpl in PLASTICITY:
+        rule = PLASTICITY.get(tmpl)
+        unknown = set(data) - set(rule.param_names) - _SYN_SPEC_KEYS
+        if unknown:
+            raise _err(fpath, sorted(unknown)[0], f"not a parameter of {tmpl} (known: "
+                                                  f"{sorted(rule.param_names)})")
+        params = {}
+        for k in rule.param_names:
+            if k in data:
+                try:
+                    params[k] = float(data[k])
+                except (TypeError, ValueError):
+                    raise _err(fpath, k, f"not a number: {data[k]!r}") from None
+        try:
+            rule.resolve(params, f"{fpath}")
+        except ValueError as e:
+            raise SonataError(str(e)) from None
+        return ("static_synapse", (tmpl, tuple(sorted(params.items()))), receptor)
+    known = sorted(SYNAPSES.names() + PLASTICITY.names())
+    raise _err(types_path, "model_template",
+               f"edge type {tid}: unknown synapse model template {tmpl!r} (known: "
+               f"{', '.join(known)})")
 
 
 def _csv_float(row: dict, col: str, file: Path) -> float:

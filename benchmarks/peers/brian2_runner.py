@@ -91,9 +91,9 @@ def group_populations(net) -> dict[str, list]:
 
 def param_columns(model: str, pops: list, extra_ie: dict) -> tuple[dict, dict]:
     """(constants, per-neuron arrays) of a group's parameters (NEST defaults filled in)."""
-    from wbe.engine.models import get_model
+    from wbe.engine.registry import CELLS
 
-    defaults = get_model(model).defaults
+    defaults = CELLS.get(model).defaults
     consts, arrays = {}, {}
     for k in _PARAMS[model]:
         vals = [p.params.get(k, defaults[k]) for p in pops]
@@ -210,7 +210,7 @@ def main() -> None:
         # become constants (Brian2's homogeneous-delay path), others per-synapse variables
         parts: dict[tuple, list] = {}
         for pr in net.projections:
-            if pr.kind != "chemical" or pr.stdp is not None:
+            if pr.kind != "chemical" or pr.plasticity is not None or pr.receptor is not None:
                 raise NotImplementedError(f"projection {pr.name!r}: only static chemical")
             if not len(pr):
                 continue

@@ -60,7 +60,7 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
             nc.set({k: v.tolist()})
         nodes[p.name], offsets[p.name], sizes[p.name] = nc, int(nc[0].global_id), p.n
     for pr in net.projections:
-        if pr.kind != "chemical" or pr.stdp is not None:
+        if pr.kind != "chemical" or pr.plasticity is not None or pr.receptor is not None:
             raise NotImplementedError(f"projection {pr.name!r}: only static chemical synapses")
         if not len(pr):
             continue

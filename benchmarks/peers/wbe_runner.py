@@ -7,7 +7,8 @@ Warm-up and measurement are two ``simulate`` calls joined by the engine's checkp
 runs ``[0, t_warmup)`` and writes a checkpoint (its ``wall_s["build"]`` is ``build_s``; its
 ``wall_s["simulate"]`` includes numba's JIT compilation and is the excluded warm-up), the second
 restores it and runs ``[t_warmup, t_warmup + t_sim)``: its ``wall_s["simulate"]`` is exactly the
-state propagation of the measured interval (``sim_wall_s``; the slowest rank's). The engine
+state propagation of the measured interval (``sim_wall_s``; the slowest rank's) and
+``wall_s["simulate_cpu"]`` its CPU seconds (``sim_cpu_s``, summed over ranks). The engine
 guarantees a restored run equals an uninterrupted one bit for bit. ``--single-call`` instead
 runs one call over the whole interval and reports simulate / total simulated time (warm-up and
 JIT included; for engines without checkpoints).
@@ -29,44 +30,9 @@ from benchmarks import common
 
 
 def conn_nbytes(engine) -> dict[str, int]:
-    """``nbytes`` of the engine's connectivity arrays: every ndarray attribute whose length is
-    the number of synapses this rank holds (that of ``s_w``, or ``n_syn_local``), plus the CSR
-    index ``indptr``. Generic on purpose: the engine's layout may change."""
-    n = getattr(engine, "n_syn_local", None)
-    if n is None and isinstance(getattr(engine, "s_w", None), np.ndarray):
-        n = engine.s_w.shape[0]
-    out = {}
-    for name, a in vars(engine).items():
-        if isinstance(a, np.ndarray) and a.ndim >= 1 and (
-                name == "indptr" or (n and a.shape[0] == n)):
-            out[name] = int(a.nbytes)
-    return out
-
-
-class ClockShim:
-    """Stands in for the ``time`` module inside :mod:`wbe.engine.simulator`: every
-    ``perf_counter()`` call also notes this process's CPU time, so the CPU seconds of the
-    interval the engine reports as ``wall_s["simulate"]`` can be recovered
-    (:meth:`cpu_of`)."""
-
-    def __init__(self, real) -> None:
-        self._real, self.marks = real, []
-
-    def perf_counter(self) -> float:
-        t = self._real.perf_counter()
-        self.marks.append((t, self._real.process_time()))
-        return t
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def cpu_of(self, wall_s: float, tol_s: float = 1e-9) -> float | None:
-        """CPU seconds between the two marks whose wall difference is ``wall_s``."""
-        for j in range(len(self.marks) - 1, 0, -1):
-            for i in range(j - 1, -1, -1):
-                if abs(self.marks[j][0] - self.marks[i][0] - wall_s) <= tol_s:
-                    return self.marks[j][1] - self.marks[i][1]
-        return None
+    """``nbytes`` of the engine's connectivity arrays on this rank (synapse table and plastic
+    synapse state: :meth:`wbe.engine.connectivity.Connectivity.nbytes`)."""
+    return engine.conn.nbytes()
 
 
 def main() -> None:
@@ -84,6 +50,7 @@ def main() -> None:
                              f"mpiexec -n {args.cores}")
     import wbe
     from wbe.engine import simulator
+    from wbe.engine.context import context
     from wbe.engine.network import RunConfig
 
     rec = common.new_record("wbe", args)
@@ -114,12 +81,7 @@ def main() -> None:
                           record_spikes=[])
         with common.Timer() as tc:
             res_w = simulator.simulate(net, run_w, comm=comm, checkpoint=ckpt)
-        shim = ClockShim(simulator.time)
-        simulator.time = shim
-        try:
-            res = simulator.simulate(net, run_all, comm=comm, restore=ckpt)
-        finally:
-            simulator.time = shim._real
+        res = simulator.simulate(net, run_all, comm=comm, restore=ckpt)
         if comm is not None:
             comm.Barrier()
         if rank == 0:
@@ -132,8 +94,7 @@ def main() -> None:
         }
         rec["warmup_wall_s"] = max(gather(res_w.wall_s["simulate"]))
         rec["sim_wall_s"] = max(gather(res.wall_s["simulate"]))
-        cpu = gather(shim.cpu_of(res.wall_s["simulate"]))
-        rec["sim_cpu_s"] = None if None in cpu else sum(cpu)
+        rec["sim_cpu_s"] = sum(gather(res.wall_s["simulate_cpu"]))
         rec["notes"].append("warm-up (incl. numba JIT) in a first call that writes a "
                             "checkpoint; sim_wall_s = restored call's simulate time")
     rec["build_s"] = build_s
@@ -148,7 +109,7 @@ def main() -> None:
     # the engine's own connectivity arrays (an extra, untimed build after the peak is read)
     conn = {}
     try:
-        eng = simulator._Engine(net, run_all, simulator._context(comm), True)
+        eng = simulator.Engine(net, run_all, context(comm), True)
         conn = conn_nbytes(eng)
         del eng
     except Exception as exc:  # private API: report, do not fail the benchmark

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from wbe.engine.network import (
-    STDP,
     CurrentInput,
     Network,
+    Plasticity,
     PoissonInput,
     Population,
     Projection,
@@ -45,7 +45,8 @@ def build(n: int = 200, k: int = 20, seed: int = 3) -> Network:
     projs = [
         Projection("rec", "cells", "cells", src, tgt, w, d),
         Projection("plastic", "cells", "cells", p_src, p_tgt, np.full(400, 50.0),
-                   np.full(400, 1.0), stdp=STDP(lambda_=0.05, Wmax=200.0)),
+                   np.full(400, 1.0), plasticity=Plasticity("stdp_synapse", {"lambda": 0.05, "Wmax": 200.0,
+                                                             "mu_plus": 0.0, "mu_minus": 0.0})),
         Projection("to_delta", "cells", "delta", r.integers(0, n, 300),
                    np.repeat(np.arange(30), 10), np.full(300, 0.5), np.full(300, 0.5)),
         Projection("stim_in", "stim", "cells", np.arange(10), np.arange(10) * 3,
@@ -57,6 +58,45 @@ def build(n: int = 200, k: int = 20, seed: int = 3) -> Network:
         currents=[CurrentInput("step", "cells", np.arange(0, n, 2), 100.0, 20.0, 60.0)],
         spike_trains=[SpikeTrainInput("st", "stim", np.arange(10), np.linspace(5.0, 95.0, 10))],
     )
+
+
+def build_all_models(seed: int = 6) -> Network:
+    """A population of every registered cell model (its ``example`` parameters), connected in a
+    ring of projections through each target's default port (both signs), one of them plastic
+    under every registered rule, Poisson drive and a current step into every population."""
+    from wbe.engine.registry import CELLS, PLASTICITY
+
+    r = np.random.default_rng(seed)
+    models = list(CELLS)
+    n = 12
+    pops = [Population(m.name, m.name, n, dict(m.example["params"])) for m in models]
+    projs, poi, cur = [], [], []
+    rules = PLASTICITY.names()
+    for i, m in enumerate(models):
+        src = models[i - 1]
+        w = float(m.example["weight"])
+        k = 60
+        wt = w * 0.4 * np.where(np.arange(k) % 3 == 0, -1.0, 1.0)
+        plast = None
+        if i < len(rules):
+            prm = dict(PLASTICITY.get(rules[i]).example)
+            prm["Wmax"] = 2.0 * abs(w)
+            plast = Plasticity(rules[i], prm)
+        projs.append(Projection(f"{src.name}_to_{m.name}", src.name, m.name,
+                                r.integers(0, n, k), r.integers(0, n, k), wt,
+                                np.round(r.uniform(0.5, 2.0, k), 1), plasticity=plast))
+        poi.append(PoissonInput(f"bg_{m.name}", m.name, np.arange(n), 3000.0, w * 0.5))
+        cur.append(CurrentInput(f"dc_{m.name}", m.name, np.arange(0, n, 3),
+                                float(m.example["current_pA"]), 10.0, 30.0))
+    return Network(pops, projs, poisson=poi, currents=cur)
+
+
+def run_config_all_models(tstop_ms: float = 40.0) -> RunConfig:
+    from wbe.engine.registry import CELLS
+
+    return RunConfig(tstop_ms, seed=21, state_recorders=[
+        StateRecorder(m.name, list(m.recordable_names), np.arange(0, 12, 5), 0.5)
+        for m in CELLS])
 
 
 def build_ode(seed: int = 2) -> Network:
@@ -106,7 +146,7 @@ def build_gap_pair(g_nS: float = 5.0, i1_pA: float = 200.0, i2_pA: float = -50.0
     pop = Population("pair", "iaf_psc_exp", 2, {"C_m": 250.0, "tau_m": 10.0, "E_L": -70.0,
                                                  "V_m": -70.0, "V_th": 1e6, "V_reset": -70.0})
     gap = Projection("gap", "pair", "pair", np.array([0, 1]), np.array([1, 0]),
-                     np.array([g_nS, g_nS]), np.array([0.1, 0.1]), kind="electrical")
+                     np.array([g_nS, g_nS]), np.array([0.1, 0.1]), synapse="gap_junction")
     return Network([pop], [gap], currents=[
         CurrentInput("dc", "pair", np.array([0, 1]), np.array([i1_pA, i2_pA]))])
 
@@ -129,11 +169,11 @@ def build_gap(seed: int = 11) -> Network:
     ga = r.uniform(0.5, 3.0, len(pa))
     gap_a = Projection("gap_a", "a", "a", np.array([x for x, _ in pa] + [y for _, y in pa]),
                        np.array([y for _, y in pa] + [x for x, _ in pa]),
-                       np.r_[ga, ga], np.full(2 * len(pa), 1.0), kind="electrical")
+                       np.r_[ga, ga], np.full(2 * len(pa), 1.0), synapse="gap_junction")
     xa, xb = r.integers(0, n, 30), r.choice(m, 30, replace=False)
     gx = r.uniform(0.5, 2.0, 30)
-    gap_ab = Projection("gap_ab", "a", "b", xa, xb, gx, np.full(30, 1.0), kind="electrical")
-    gap_ba = Projection("gap_ba", "b", "a", xb, xa, gx, np.full(30, 1.0), kind="electrical")
+    gap_ab = Projection("gap_ab", "a", "b", xa, xb, gx, np.full(30, 1.0), synapse="gap_junction")
+    gap_ba = Projection("gap_ba", "b", "a", xb, xa, gx, np.full(30, 1.0), synapse="gap_junction")
     return Network(pops, [chem, ab, gap_a, gap_ab, gap_ba],
                    poisson=[PoissonInput("ext", "a", np.arange(n), 14000.0, 60.0, 0.1),
                             PoissonInput("extb", "b", np.arange(m), 9000.0, 2.0, 0.1)])
@@ -198,6 +238,8 @@ def main() -> None:
     ap.add_argument("--gap", action="store_true", help="simulate build_gap() instead")
     ap.add_argument("--big", action="store_true", help="simulate build_big() instead")
     ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
+    ap.add_argument("--all-models", action="store_true",
+                    help="simulate build_all_models() (every registered component) instead")
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
                     "background 8 kHz × 20 pA to every neuron (seed 3)")
     ap.add_argument("--spike-block", type=int, help="override the engine's SPIKE_BLOCK")
@@ -205,16 +247,16 @@ def main() -> None:
     ap.add_argument("--mpi4py-exchange", action="store_true",
                     help="exchange spikes from Python (mpi4py), not inside numba (mpi_nb)")
     a = ap.parse_args()
-    from wbe.engine import simulator
+    from wbe.engine import context
 
     if a.spike_block:
-        simulator.SPIKE_BLOCK = a.spike_block
+        context.SPIKE_BLOCK = a.spike_block
     if a.mpi4py_exchange:
-        simulator.NUMBA_EXCHANGE = False
+        context.NUMBA_EXCHANGE = False
     elif a.single or a.big:  # the case must exercise the exchange inside numba
         from mpi4py import MPI
 
-        assert simulator._context(MPI.COMM_WORLD).in_numba_exchange, "MPI library not found"
+        assert context.context(MPI.COMM_WORLD).in_numba_exchange, "MPI library not found"
     net, run = (build_ode(), run_config_ode(a.tstop)) if a.ode else (build(), run_config(a.tstop))
     if a.single:
         net, run = build_single(), RunConfig(a.tstop, seed=4)
@@ -224,6 +266,8 @@ def main() -> None:
         net, run = build_big(), RunConfig(a.tstop, seed=2)
     if a.pair:
         net, run = build_gap_pair(), run_config_pair(a.tstop)
+    if a.all_models:
+        net, run = build_all_models(), run_config_all_models(a.tstop)
     if a.circuit:
         net, run = circuit_case(Path(a.circuit)), RunConfig(a.tstop, seed=3)
     if a.placement:

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.mpi
 
 
 def test_gap_pair_split_over_two_ranks_equals_one_rank(tmp_path):
-    from wbe.engine import gap
     from wbe.engine.simulator import simulate
+    from wbe.engine.synapses import gap_junction as gap
 
     one = case.flatten(simulate(case.build_gap_pair(), case.run_config_pair(200.0)))
     two = _run2(tmp_path, "--pair", "--tstop", "200")

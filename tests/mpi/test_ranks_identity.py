@@ -79,6 +79,18 @@ def test_metis_placement_same_spikes(tmp_path, which):
     _same(one, two)
 
 
+def test_every_registered_component_one_vs_two_ranks(tmp_path):
+    """A population of every registered cell model and a projection under every registered
+    plasticity rule: spikes, state samples and weights identical on 1 and 2 ranks (contract)."""
+    from wbe.engine.registry import CELLS
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_all_models(), case.run_config_all_models(40.0)))
+    fired = [m for m in CELLS.names() if one[f"spikes/{m}/t"].size]
+    assert len(fired) == len(CELLS), f"only {fired} fired"
+    _same(one, _run2(tmp_path, "--all-models", "--tstop", "40"))
+
+
 def test_checkpoint_one_rank_restored_on_two(tmp_path):
     from wbe.engine.simulator import simulate
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from wbe.engine.network import (
-    STDP,
     CurrentInput,
     Network,
+    Plasticity,
     PoissonInput,
     Population,
     Projection,
@@ -46,7 +46,8 @@ def test_current_poisson_and_stdp_run():
     pops = [Population("a", "iaf_psc_alpha", 3, {"I_e": 350.0}),
             Population("b", "iaf_psc_exp", 4)]
     proj = Projection("ab", "a", "b", np.array([0, 1, 2, 0]), np.array([0, 1, 2, 3]),
-                      np.full(4, 50.0), np.full(4, 1.0), stdp=STDP(Wmax=100.0))
+                      np.full(4, 50.0), np.full(4, 1.0),
+                      plasticity=Plasticity("stdp_synapse", {"Wmax": 100.0}))
     net = Network(pops, [proj],
                   poisson=[PoissonInput("bg", "b", np.arange(4), np.array([0.0, 0.0, 0.0, 5e4]),
                                         20.0, delay_ms=1.0)],

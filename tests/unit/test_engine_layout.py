@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wbe.engine import rng
-from wbe.engine import simulator as sim
+from wbe.engine import connectivity, loop, rng
+from wbe.engine.context import Serial
+from wbe.engine.loop import Engine
 from wbe.engine.network import (
     Network,
     PoissonInput,
@@ -52,7 +53,8 @@ def _net(seed: int = 4) -> Network:
 
 def test_csr_order_and_bytes_per_synapse():
     net = _net()
-    eng = sim._Engine(net, RunConfig(10.0), sim._Serial(), True)
+    eng = Engine(net, RunConfig(10.0), Serial(), True)
+    syn = eng.conn.syn
     # reference: all edges sorted by (source gid, global edge id)
     off = net.offsets()
     sg = np.concatenate([off[p.source] + p.source_ids for p in net.projections])
@@ -60,13 +62,14 @@ def test_csr_order_and_bytes_per_synapse():
     w = np.concatenate([p.weight for p in net.projections])
     d = np.concatenate([np.broadcast_to(p.delay_ms, (len(p),)) for p in net.projections])
     o = np.lexsort((np.arange(sg.size), sg))
-    assert np.array_equal(eng.s_tgt, eng.slot_of[tg[o]])
-    assert np.array_equal(eng.s_w, w[o])
-    assert np.array_equal(eng.s_pk >> 2, np.rint(d[o] / 0.1).astype(int))
-    assert np.array_equal(eng.s_pk & 1, (w[o] < 0).astype(int))
-    assert np.array_equal(np.diff(eng.indptr), np.bincount(sg, minlength=eng.n_total))
-    nb = eng.conn_nbytes()
-    per_syn = (nb["s_tgt"] + nb["s_w"] + nb["s_pk"]) / sg.size
+    assert np.array_equal(syn.tgt, eng.lay.slot_of[tg[o]])
+    assert np.array_equal(syn.w, w[o])
+    assert (syn.shift, syn.rmask, syn.pbit) == (2, 1, 2)  # two receptor rows: one bit
+    assert np.array_equal(syn.pk >> 2, np.rint(d[o] / 0.1).astype(int))
+    assert np.array_equal(syn.pk & 1, (w[o] < 0).astype(int))  # the spike port splits by sign
+    assert np.array_equal(np.diff(syn.indptr), np.bincount(sg, minlength=eng.lay.n_total))
+    nb = eng.conn.nbytes()
+    per_syn = (nb["tgt"] + nb["w"] + nb["pk"]) / sg.size
     assert per_syn == 14.0
     assert sum(nb.values()) / sg.size <= 16.0
 
@@ -74,21 +77,21 @@ def test_csr_order_and_bytes_per_synapse():
 @pytest.mark.skipif(brunel is None, reason="wbe.engine.generators not available")
 def test_brunel_bytes_per_synapse():
     net, run = brunel(order=200)  # 1,000 neurons, 100,000 synapses
-    eng = sim._Engine(net, run, sim._Serial(), True)
+    eng = Engine(net, run, Serial(), True)
     n_syn = sum(len(p) for p in net.projections)
-    assert sum(eng.conn_nbytes().values()) / n_syn <= 16.0
+    assert sum(eng.conn.nbytes().values()) / n_syn <= 16.0
 
 
 def test_chunked_build_equals_single_chunk(monkeypatch):
     net = _net()
     run = RunConfig(40.0, seed=3)
-    a = sim._Engine(net, run, sim._Serial(), True)
+    a = Engine(net, run, Serial(), True)
     ra = simulate(net, run)
-    monkeypatch.setattr(sim, "EDGE_CHUNK", 777)
-    b = sim._Engine(net, run, sim._Serial(), True)
+    monkeypatch.setattr(connectivity, "EDGE_CHUNK", 777)
+    b = Engine(net, run, Serial(), True)
     rb = simulate(net, run)
-    for k in ("indptr", "s_tgt", "s_w", "s_pk"):
-        assert np.array_equal(getattr(a, k), getattr(b, k)), k
+    for k in ("indptr", "tgt", "w", "pk"):
+        assert np.array_equal(getattr(a.conn.syn, k), getattr(b.conn.syn, k)), k
     assert sum(t.size for t, _ in ra.spikes.values()) > 100
     for pop in ra.spikes:
         assert np.array_equal(ra.spikes[pop][0], rb.spikes[pop][0])
@@ -109,20 +112,21 @@ def test_fused_poisson_equals_reference(kind):
     net = Network([Population("a", "iaf_psc_exp", n)], poisson=[
         PoissonInput("x", "a", np.arange(n), 1.0, 1.0), PoissonInput("y", "a", np.arange(n), 1.0,
                                                                       -2.0)])
-    eng = sim._Engine(net, RunConfig(1.0), sim._Serial(), True)
-    eng.poisson = [dict(gid=gids[m], slot=slots[m], lam=lam[m], rec=m, w=[1.5, -2.25][m],
+    eng = Engine(net, RunConfig(1.0), Serial(), True)
+    inp = eng.inp
+    inp.poisson = [dict(gid=gids[m], slot=slots[m], lam=lam[m], row=m, w=[1.5, -2.25][m],
                         d=[1, 3][m], key=rng.purpose_key(str(m)), s0=[0, 2][m], s1=[50, 9][m])
                    for m in range(2)]
-    eng._flatten_poisson()
+    pp = inp._poisson_plan()
     for k in (0, 1, 4, 11, 30):
         ring = np.zeros((2, 4, n))
         ref = np.zeros((2, n))
-        for p in eng.poisson:
+        for p in inp.poisson:
             s = k - p["d"]
             if p["s0"] <= s < p["s1"]:
                 cnt = rng.poisson_np(7, p["key"], s, p["gid"], p["lam"])
-                np.add.at(ref[p["rec"]], p["slot"], p["w"] * cnt)
-        rng.poisson_add_nb(np.uint64(7), k, *eng.pflat, ring, 2)
+                np.add.at(ref[p["row"]], p["slot"], p["w"] * cnt)
+        rng.poisson_add_nb(np.uint64(7), k, pp, ring, 2)
         assert np.array_equal(ring[:, 2], ref), k
         assert not ring[:, [0, 1, 3]].any()
 
@@ -163,13 +167,13 @@ def test_fused_slice_loop_equals_per_step_loop(model, monkeypatch, tmp_path):
     net.projections = net.projections[:2]
     run = RunConfig(60.0, seed=5)
     calls = []
-    real = sim._fused
-    monkeypatch.setattr(sim, "_fused", lambda *a: calls.append(1) or real(*a))
+    real = Engine._run_fused
+    monkeypatch.setattr(Engine, "_run_fused", lambda *a: calls.append(1) or real(*a))
     fused = simulate(net, run, checkpoint=tmp_path / "a")
     assert calls, "the fused loop should have run"
     half = simulate(net, RunConfig(23.7, seed=5), checkpoint=tmp_path / "h")
     rest = simulate(net, run, restore=tmp_path / "h")
-    monkeypatch.setattr(sim, "FUSED_LOOP", False)
+    monkeypatch.setattr(loop, "FUSED_LOOP", False)
     step = simulate(net, run, checkpoint=tmp_path / "b")
     assert fused.spikes["a"][0].size > 100
     for i in range(2):
@@ -189,16 +193,14 @@ def test_fused_loop_with_slices_larger_than_the_default_buffer(monkeypatch):
     """5,000 neurons with a 1.5 ms minimum delay: a slice may hold 75,000 spikes, more than
     the fused loop's smallest spike buffer (65,536) — the loop must size its buffers from the
     slice (it once spun forever here) and still equal the per-step path."""
-    from wbe.engine import simulator as sim
-
     net = case.build_big()
     run = RunConfig(30.0, seed=2)
     calls = []
-    real = sim._fused
-    monkeypatch.setattr(sim, "_fused", lambda *a: calls.append(1) or real(*a))
+    real = Engine._run_fused
+    monkeypatch.setattr(Engine, "_run_fused", lambda *a: calls.append(1) or real(*a))
     fused = simulate(net, run)
     assert calls and fused.spikes["a"][0].size > 1000
-    monkeypatch.setattr(sim, "FUSED_LOOP", False)
+    monkeypatch.setattr(loop, "FUSED_LOOP", False)
     step = simulate(net, run)
     for i in range(2):
         assert np.array_equal(fused.spikes["a"][i], step.spikes["a"][i])

@@ -16,14 +16,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mpi"))
 from engine_case import build  # noqa: E402
 
-from wbe.engine.network import STDP, RunConfig  # noqa: E402
+from wbe.engine.network import Plasticity, RunConfig  # noqa: E402
 from wbe.engine.simulator import simulate  # noqa: E402
 
 
 def _static():
     net = build()
     for p in net.projections:
-        p.stdp = None
+        p.plasticity = None
     return net
 
 
@@ -38,7 +38,9 @@ def _plastic(rate: float):
     net = _static()
     for p in net.projections:
         if p.name in ("rec", "plastic"):
-            p.stdp = STDP(lambda_=rate, Wmax=float(np.abs(p.weight).max()) * 2)
+            p.plasticity = Plasticity("stdp_synapse", {
+                "lambda": rate, "Wmax": float(np.abs(p.weight).max()) * 2, "mu_plus": 0.0,
+                "mu_minus": 0.0})
     return net
 
 
@@ -53,12 +55,12 @@ def test_zero_rate_equals_static_continuation(static_checkpoint):
 
 def test_learning_moves_weights_within_bounds(static_checkpoint):
     net = _plastic(0.05)
-    w0 = {p.name: p.weight.copy() for p in net.projections if p.stdp is not None}
+    w0 = {p.name: p.weight.copy() for p in net.projections if p.plasticity is not None}
     res = simulate(net, RunConfig(tstop_ms=90.0, dt_ms=0.1, seed=5), restore=static_checkpoint)
     for name, before in w0.items():
         after = res.weights[name]
         assert after.shape == before.shape
         assert not np.array_equal(after, before)
         assert np.all(np.sign(after[after != 0]) == np.sign(before[after != 0]))
-        wmax = next(p.stdp.Wmax for p in net.projections if p.name == name)
+        wmax = next(p.plasticity.params["Wmax"] for p in net.projections if p.name == name)
         assert np.all(np.abs(after) <= wmax + 1e-12)

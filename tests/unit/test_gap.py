@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wbe.engine import gap
+from wbe.engine.synapses import gap_junction as gap
 
 
 def _pairs(n: int, m: int, seed: int):
@@ -136,7 +136,7 @@ def _engine_pair(g_nS: float, i1: float, i2: float, t_stop_ms: float = 300.0,
     pop = Population("pair", "iaf_psc_exp", 2, {"C_m": 250.0, "tau_m": 10.0, "E_L": -70.0,
                                                  "V_m": -70.0, "V_th": 1e6, "V_reset": -70.0})
     proj = Projection("gap", "pair", "pair", np.array([0, 1]), np.array([1, 0]),
-                      np.array([g_nS, g_nS]), np.array([0.1, 0.1]), kind="electrical")
+                      np.array([g_nS, g_nS]), np.array([0.1, 0.1]), synapse="gap_junction")
     net = Network([pop], [proj], currents=[
         CurrentInput("dc", "pair", np.array([0, 1]), np.array([i1, i2]))])
     run = RunConfig(tstop_ms=t_stop_ms, dt_ms=0.1,
@@ -180,7 +180,7 @@ def _gap_net(g_nS: float = 2.0):
         Projection("chem", "a", "a", src, tgt, np.where(src < 64, 50.0, -200.0),
                    np.full(800, 1.0)),
         Projection("gap", "a", "a", pre, post, g * g_nS, np.full(len(pre), 1.0),
-                   kind="electrical")],
+                   synapse="gap_junction")],
         poisson=[PoissonInput("ext", "a", np.arange(n), 14000.0, 60.0, 0.1)])
 
 
@@ -233,6 +233,6 @@ def test_engine_rejects_asymmetric_gap():
 
     net = Network([Population("a", "iaf_psc_exp", 3)], [
         Projection("gap", "a", "a", np.array([0]), np.array([1]), np.array([1.0]),
-                   np.array([1.0]), kind="electrical")])
+                   np.array([1.0]), synapse="gap_junction")])
     with pytest.raises(ValueError, match="symmetric"):
         simulate(net, RunConfig(1.0))

@@ -43,7 +43,7 @@ def test_cook2019_counts_equal_cect(cook):
 
 @pytest.mark.slow
 def test_cook2019_gap_symmetric_and_attributes(cook):
-    from wbe.engine.gap import check_symmetric
+    from wbe.engine.synapses.gap_junction import check_symmetric
 
     _, net, summary = cook
     gap = next(p for p in net.projections if p.name == "gap")

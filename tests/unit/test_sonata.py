@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from wbe.engine.network import (
-    STDP,
     CurrentInput,
     Network,
+    Plasticity,
     PoissonInput,
     Population,
     Projection,
@@ -55,10 +55,11 @@ def make_network(seed: int = 1, n_exc: int = 40, many_types: bool = False) -> Ne
                    attributes={"nsyns": rng.integers(1, 4, m)}),
         Projection("input_to_exc", "input", "exc", rng.integers(0, n_in, 60),
                    rng.integers(0, n_exc, 60), np.full(60, 50.0), np.full(60, 1.0),
-                   stdp=STDP(tau_plus_ms=16.8, tau_minus_ms=33.7, lambda_=0.005, alpha=1.05,
-                             Wmax=120.0)),
+                   plasticity=Plasticity("stdp_synapse", {
+                       "tau_plus": 16.8, "tau_minus": 33.7, "lambda": 0.005, "alpha": 1.05,
+                       "mu_plus": 0.0, "mu_minus": 0.4, "Wmax": 120.0})),
         Projection("gap", "inh", "inh", np.arange(4), np.arange(4, 8), np.full(4, 0.5),
-                   np.full(4, 0.1), kind="electrical"),
+                   np.full(4, 0.1), synapse="gap_junction"),
     ]
     return Network(
         pops, projs,
@@ -77,6 +78,17 @@ def _canon(pr: Projection):
     return o
 
 
+def _same_plasticity(a, b) -> None:
+    """The same rule with the same parameter values (those left out take the defaults)."""
+    assert (a is None) == (b is None)
+    if a is not None:
+        from wbe.engine.registry import PLASTICITY
+
+        rule = PLASTICITY.get(a.rule)
+        assert a.rule == b.rule
+        np.testing.assert_array_equal(rule.resolve(a.params, "a"), rule.resolve(b.params, "b"))
+
+
 def assert_same_network(a: Network, b: Network, inputs: bool = False) -> None:
     assert [p.name for p in a.populations] == [p.name for p in b.populations]
     for pa, pb in zip(a.populations, b.populations):
@@ -93,7 +105,9 @@ def assert_same_network(a: Network, b: Network, inputs: bool = False) -> None:
     assert set(pa_) == set(pb_)
     for name, x in pa_.items():
         y = pb_[name]
-        assert (x.source, x.target, x.kind, x.stdp) == (y.source, y.target, y.kind, y.stdp)
+        assert (x.source, x.target, x.synapse, x.receptor) == (
+            y.source, y.target, y.synapse, y.receptor)
+        _same_plasticity(x.plasticity, y.plasticity)
         ox, oy = _canon(x), _canon(y)
         for f in ("source_ids", "target_ids", "delay_ms"):
             np.testing.assert_array_equal(getattr(x, f)[ox], getattr(y, f)[oy], err_msg=f)

@@ -47,26 +47,25 @@ class Population:
 
 
 @dataclass
-class STDP:
-    """Pair-based additive STDP with all-to-all pairing and exponential traces (NEST's
-    ``stdp_synapse`` with ``mu_plus = mu_minus = 0``): Δw = +lambda_·Wmax·exp(-Δt/tau_plus) for
-    pre-before-post, Δw = -alpha·lambda_·Wmax·exp(Δt/tau_minus) for post-before-pre; w clipped to
-    [0, Wmax] (for negative weights the magnitude is used, sign preserved). Times in ms."""
+class Plasticity:
+    """A plasticity rule on a projection: ``rule`` names a registered rule
+    (:data:`wbe.engine.registry.PLASTICITY`; NEST's synapse model name, e.g. ``"stdp_synapse"``),
+    ``params`` its parameters by NEST's names (those left out take the rule's defaults)."""
 
-    tau_plus_ms: float = 20.0
-    tau_minus_ms: float = 20.0
-    lambda_: float = 0.01
-    alpha: float = 1.0
-    Wmax: float = 100.0
+    rule: str
+    params: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class Projection:
     """Edges from ``source`` population to ``target`` population (node ids local to each).
 
-    ``weight`` in the target model's unit (see module doc); ``delay_ms`` ≥ dt.
-    ``stdp`` set → these synapses are plastic. ``name`` is the SONATA edge population name.
-    ``kind`` is ``"chemical"`` or ``"electrical"`` (gap junction, symmetric; weight in nS).
+    ``weight`` in the target model's unit (see module doc); ``delay_ms`` >= dt.
+    ``synapse``: a registered synapse model (:data:`wbe.engine.registry.SYNAPSES`):
+    ``"static_synapse"`` or ``"gap_junction"`` (electrical, symmetric, weight in nS).
+    ``receptor``: the target model's receptor port — ``None`` (NEST's receptor_type 0), NEST's
+    ``receptor_type`` number or the port's name. ``plasticity``: a rule making the weights
+    plastic. ``name`` is the SONATA edge population name.
     """
 
     name: str
@@ -76,18 +75,27 @@ class Projection:
     target_ids: np.ndarray  # int64
     weight: np.ndarray  # float64
     delay_ms: np.ndarray  # float64
-    stdp: STDP | None = None
-    kind: str = "chemical"
+    synapse: str = "static_synapse"
+    receptor: int | str | None = None
+    plasticity: Plasticity | None = None
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(len(self.source_ids))
 
+    @property
+    def kind(self) -> str:
+        """``"chemical"`` or ``"electrical"``: the kind of the synapse model."""
+        from .registry import SYNAPSES
+
+        return SYNAPSES.get(self.synapse).kind
+
 
 @dataclass
 class PoissonInput:
     """Independent Poisson spike trains, one per target neuron, ``rate_hz`` each, each spike
-    adding ``weight`` (target model's unit) after ``delay_ms``; active in [start_ms, stop_ms)."""
+    adding ``weight`` (target model's unit) after ``delay_ms`` into receptor port ``receptor``
+    (as :class:`Projection`); active in [start_ms, stop_ms)."""
 
     name: str
     target: str
@@ -97,6 +105,7 @@ class PoissonInput:
     delay_ms: float = 0.1
     start_ms: float = 0.0
     stop_ms: float = np.inf
+    receptor: int | str | None = None
 
 
 @dataclass

@@ -15,6 +15,8 @@ import zlib
 import numba
 import numpy as np
 
+from .cells.libm import exp as libm_exp
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -68,7 +70,7 @@ def poisson_np(seed: int, purpose: int, step: int, gid: np.ndarray, lam: np.ndar
         mu = lam[sel] / nchunk[sel]
         u = uniform(seed, purpose, step, gid[sel], c)
         k = np.zeros(sel.size, dtype=np.int64)
-        p = np.exp(-mu)
+        p = libm_exp(-mu)
         cdf = p.copy()
         active = (u >= cdf) & (mu > 0)
         while active.any():
@@ -193,17 +195,21 @@ def cdf_tables(lams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def poisson_add_nb(seed, k, seg_ptr, seg_key, seg_d, seg_s0, seg_s1, seg_rec, seg_w, seg_tab,
-                   gid, slot, tab, lam, tables, tab_len, tab_chunks, ubuf, ring, ring_slot):
-    """Add the Poisson inputs acting in step ``k`` into ``ring[rec, ring_slot, slot]``.
+def poisson_add_nb(seed, k, pp, ring, ring_slot):
+    """Add the Poisson inputs acting in step ``k`` into ``ring[row, ring_slot, slot]``; ``pp`` is
+    a :class:`wbe.engine.inputs.PoissonPlan`.
 
-    Input ``m`` owns entries ``seg_ptr[m]:seg_ptr[m+1]``; its generation step ``k - seg_d[m]``
-    must lie in ``[seg_s0[m], seg_s1[m])``. Entry ``i`` draws Poisson(``lam[i]``) keyed by
-    (seed, seg_key[m], step, gid[i]) — with the CDF table ``tab[i]`` when ``tab[i] >= 0`` — and
-    adds ``seg_w[m]·count``; inputs in order, entries in order (as :func:`poisson` +
-    ``np.add.at``), so the result equals the reference bit for bit. ``ubuf``: scratch of the
-    largest input's size (the first uniforms are hashed in a separate, vectorisable loop).
-    ``seg_tab[m] >= 0``: every entry of input m uses that single-chunk table."""
+    Input ``m`` owns entries ``ptr[m]:ptr[m+1]``; its generation step ``k - d[m]`` must lie in
+    ``[s0[m], s1[m])``. Entry ``i`` draws Poisson(``lam[i]``) keyed by (seed, key[m], step,
+    gid[i]) — with the CDF table ``tab[i]`` when ``tab[i] >= 0`` — and adds ``w[m]·count``;
+    inputs in order, entries in order (as :func:`poisson` + ``np.add.at``), so the result equals
+    the reference bit for bit. ``ubuf``: scratch of the largest input's size (the first uniforms
+    are hashed in a separate, vectorisable loop). ``seg_tab[m] >= 0``: every entry of input m
+    uses that single-chunk table."""
+    seg_ptr, seg_key, seg_d, seg_s0, seg_s1 = pp.ptr, pp.key, pp.d, pp.s0, pp.s1
+    seg_rec, seg_w, seg_tab, gid, slot, tab, lam = (pp.row, pp.w, pp.seg_tab, pp.gid, pp.slot,
+                                                   pp.tab, pp.lam)
+    tables, tab_len, tab_chunks, ubuf = pp.tables, pp.tab_len, pp.tab_chunks, pp.ubuf
     for m in range(seg_ptr.shape[0] - 1):
         s = k - seg_d[m]
         if s < seg_s0[m] or s >= seg_s1[m] or s < 0:

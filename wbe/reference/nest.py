@@ -12,9 +12,12 @@ Mapping:
   spikes, connected directly to the targets (as bmtk PointNet does), so a spike at t acts at
   t + delay; plastic projections from virtual sources go through ``parrot_neuron`` relays fed one
   step early;
+* population of a registered cell model → its ``nest_model``;
 * projection → ``nest.Connect(pre_ids, post_ids, "one_to_one", syn_spec)`` with arrays of weights
-  (target model's unit) and delays (ms, NEST rounds them to the dt grid); STDP → a copy of
-  ``stdp_synapse`` with ``mu_plus = mu_minus = 0`` and ``tau_minus`` set on the target neurons;
+  (target model's unit) and delays (ms, NEST rounds them to the dt grid), ``receptor_type`` from
+  the port the projection names; a plastic projection → a copy of its rule's ``nest_model`` with
+  the rule's parameters, those NEST keeps on neurons (``post_params``, e.g. ``tau_minus``) set on
+  the target population;
 * :class:`PoissonInput` → a ``poisson_generator`` (independent train per target) with the given
   rate, weight and delay (one generator per node when rates differ per node);
 * :class:`CurrentInput` → a ``dc_generator`` (amplitude pA, start, stop) connected with delay dt;
@@ -29,6 +32,7 @@ import os
 import numpy as np
 
 from wbe.engine.network import Network, RunConfig
+from wbe.engine.registry import CELLS, PLASTICITY
 
 __all__ = ["run_in_nest"]
 
@@ -60,11 +64,20 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
     first_gid: dict[str, int] = {}
     nodes = {}
     sg_gids: dict[str, np.ndarray] = {}
-    # tau_minus of targets of plastic projections (a neuron parameter in NEST)
-    tau_minus: dict[str, float] = {}
+    # parameters of plastic projections that NEST keeps on the target neurons (tau_minus)
+    post_params: dict[str, dict[str, float]] = {}
     for pr in network.projections:
-        if pr.stdp is not None:
-            tau_minus[pr.target] = pr.stdp.tau_minus_ms
+        if pr.plasticity is None:
+            continue
+        rule = PLASTICITY.get(pr.plasticity.rule)
+        full = dict(zip(rule.param_names, rule.resolve(pr.plasticity.params,
+                                                       f"projection {pr.name!r}").tolist()))
+        for k in rule.post_params:
+            have = post_params.setdefault(pr.target, {})
+            if k in have and have[k] != full[k]:
+                raise ValueError(f"population {pr.target!r}: NEST keeps {k!r} on the neuron; "
+                                 f"its plastic projections disagree ({have[k]} vs {full[k]})")
+            have[k] = full[k]
 
     for pop in network.populations:
         if pop.is_virtual:
@@ -85,9 +98,11 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
             first_gid[pop.name] = int(sg_gids[pop.name][0]) if pop.n else 0
             continue
         scalars = {k: float(v) for k, v in pop.params.items() if np.ndim(v) == 0}
-        if pop.name in tau_minus:
-            scalars["tau_minus"] = tau_minus[pop.name]
-        nc = nest.Create(pop.model, pop.n, params=scalars)
+        scalars.update(post_params.get(pop.name, {}))
+        model = CELLS.get(pop.model)
+        if model.nest_model is None:
+            raise NotImplementedError(f"population {pop.name!r}: {pop.model} has no NEST model")
+        nc = nest.Create(model.nest_model, pop.n, params=scalars)
         arrays = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in pop.params.items()
                   if np.ndim(v) != 0}
         if arrays:
@@ -107,12 +122,16 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
         syn: dict = {"weight": np.asarray(pr.weight, dtype=np.float64),
                      "delay": np.asarray(pr.delay_ms, dtype=np.float64)}
         src_gids = gids(pr.source, pr.source_ids)
-        if pr.stdp is not None:
-            s = pr.stdp
-            name = f"wbe_stdp_{k}"
-            nest.CopyModel("stdp_synapse", name, {
-                "tau_plus": s.tau_plus_ms, "lambda": s.lambda_, "alpha": s.alpha,
-                "Wmax": s.Wmax, "mu_plus": 0.0, "mu_minus": 0.0})
+        syn.update(_receptor_spec(network, pr.target, pr.receptor, pr.name))
+        if pr.plasticity is not None:
+            rule = PLASTICITY.get(pr.plasticity.rule)
+            if rule.nest_model is None:
+                raise NotImplementedError(f"plasticity rule {rule.name!r} has no NEST model")
+            full = dict(zip(rule.param_names, rule.resolve(pr.plasticity.params,
+                                                           f"projection {pr.name!r}").tolist()))
+            name = f"wbe_{rule.name}_{k}"
+            nest.CopyModel(rule.nest_model, name,
+                           {p: v for p, v in full.items() if p not in rule.post_params})
             syn["synapse_model"] = name
             if network.population(pr.source).is_virtual:
                 src_gids = _parrot_relays(nest, network, pr.source, parrots, dt)[pr.source_ids]
@@ -128,7 +147,8 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
         if math.isfinite(p.stop_ms):
             window["stop"] = float(p.stop_ms)
         targets = gids(p.target, ids)
-        syn = {"weight": float(p.weight), "delay": float(p.delay_ms)}
+        syn = {"weight": float(p.weight), "delay": float(p.delay_ms),
+               **_receptor_spec(network, p.target, p.receptor, p.name)}
         if np.ndim(p.rate_hz) == 0:
             pg = nest.Create("poisson_generator", params={"rate": float(p.rate_hz), **window})
             nest.Connect(pg, nest.NodeCollection(targets.tolist()), "all_to_all", syn)
@@ -138,7 +158,8 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
             pg.set([{"rate": float(r)} for r in rates])
             nest.Connect(np.asarray(pg.tolist(), dtype=np.int64), targets, "one_to_one",
                          {"weight": np.full(len(ids), float(p.weight)),
-                          "delay": np.full(len(ids), float(p.delay_ms))})
+                          "delay": np.full(len(ids), float(p.delay_ms)),
+                          **_receptor_spec(network, p.target, p.receptor, p.name)})
 
     for c in network.currents:
         ids = np.asarray(c.node_ids, dtype=np.int64)
@@ -183,6 +204,15 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
         o = np.lexsort((local, t))
         out[name] = (t[o], local[o].astype(np.int64))
     return out
+
+
+def _receptor_spec(network: Network, target: str, receptor, who: str) -> dict:
+    """``{"receptor_type": n}`` for the port ``receptor`` of ``target``'s model (nothing for
+    NEST's default port 0)."""
+    if receptor is None:
+        return {}
+    port = CELLS.get(network.population(target).model).port(receptor, who)
+    return {"receptor_type": port.receptor_type} if port.receptor_type != 0 else {}
 
 
 def _parrot_relays(nest, network: Network, popname: str, parrots: dict, dt: float) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Plasticity stage: continue the simulation from its checkpoint with pair STDP switched on.
 
 The network resumes exactly where the simulation stage stopped (membranes, synaptic currents,
-spikes in flight), its chemical synapses now plastic (additive pair STDP, NEST's
-``stdp_synapse`` semantics). The learned weights are written as a new SONATA circuit
+spikes in flight), its chemical synapses now plastic (pair STDP, NEST's
+``stdp_synapse``; additive by default). The learned weights are written as a new SONATA circuit
 (``circuit/``, same nodes, ``syn_weight`` updated), with ``weights.parquet`` (every edge before
 and after), ``spikes.h5`` of the plastic phase and ``weights.png``.
 """
@@ -29,6 +29,10 @@ class STDPParams(BaseModel):
     tau_minus_ms: float = Field(20.0, gt=0, description="depression window (ms)")
     lambda_: float = Field(0.01, ge=0, description="learning rate (fraction of Wmax per pair)")
     alpha: float = Field(1.05, ge=0, description="depression / potentiation ratio")
+    mu_plus: float = Field(0.0, ge=0, description="weight dependence of potentiation "
+                           "(NEST stdp_synapse mu_plus: 0 additive, 1 multiplicative)")
+    mu_minus: float = Field(0.0, ge=0, description="weight dependence of depression "
+                            "(NEST stdp_synapse mu_minus)")
     wmax_factor: float = Field(
         3.0, gt=0, description="Wmax as a multiple of each projection's largest initial |weight|")
 
@@ -48,7 +52,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     import pandas as pd
 
     from wbe import plots, sonata
-    from wbe.engine.network import STDP, RunConfig
+    from wbe.engine.network import Plasticity, RunConfig
     from wbe.engine.simulator import simulate
 
     sim_dir = Path(inputs["simulation"])
@@ -63,9 +67,10 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         if proj.kind != "chemical" or len(proj) == 0:
             continue
         wmax = params.stdp.wmax_factor * float(np.max(np.abs(proj.weight)))
-        proj.stdp = STDP(tau_plus_ms=params.stdp.tau_plus_ms,
-                         tau_minus_ms=params.stdp.tau_minus_ms, lambda_=params.stdp.lambda_,
-                         alpha=params.stdp.alpha, Wmax=wmax)
+        st = params.stdp
+        proj.plasticity = Plasticity("stdp_synapse", {
+            "tau_plus": st.tau_plus_ms, "tau_minus": st.tau_minus_ms, "lambda": st.lambda_,
+            "alpha": st.alpha, "mu_plus": st.mu_plus, "mu_minus": st.mu_minus, "Wmax": wmax})
         before[proj.name] = proj.weight.copy()
     if not before:
         raise ValueError(f"{circuit_path(inputs['connectome'])}: no chemical synapses to learn")

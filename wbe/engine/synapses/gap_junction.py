@@ -28,8 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..registry import SYNAPSES
+from .base import SynapseModel
+
 __all__ = ["gap_current", "GapPlan", "exchange_plan", "exchange_voltages", "local_gap_current",
-           "check_symmetric", "two_cell_steady_state", "two_cell_trajectory"]
+           "check_symmetric", "two_cell_steady_state", "two_cell_trajectory", "GapJunction"]
 
 
 def gap_current(v_target_mV: np.ndarray, target_index: np.ndarray, v_source_mV: np.ndarray,
@@ -191,3 +194,18 @@ def two_cell_trajectory(t_ms: np.ndarray, g_gap_nS: float, I1_pA: float, I2_pA: 
     s = s0 * np.exp(-t / tau_m_ms)
     a = a0 * np.exp(-t / tau_diff)
     return np.stack([v_inf[0] + s + a, v_inf[1] + s - a], axis=1)
+
+
+@SYNAPSES.register
+class GapJunction(SynapseModel):
+    """Electrical synapse: a current g·(V_pre − V_post) (pA; weight g in nS) into the target
+    every step, from the membrane potentials at the step's start (NEST ``gap_junction``)."""
+
+    name = "gap_junction"
+    nest_model = "gap_junction"
+    kind = "electrical"
+    weight_unit = "nS"
+    fusable = False
+    references = ("Hahne J, Helias M, Kunkel S, et al. (2015). A unified framework for spiking "
+                  "and gap-junction interactions in distributed neuronal network simulations. "
+                  "Front Neuroinform 9:22.",)

@@ -1,0 +1,138 @@
+"""Every registered component that names a NEST model, run beside NEST 3.10 in the test.
+
+Cell models: one neuron with its ``example`` parameters under DC (I_e), a current step and
+excitatory and inhibitory input spikes; V_m every dt and the spike times. Spike times identical
+on the dt grid; V_m within the model's ``nest_vm_tolerance_mV`` (1e-9 mV for the exactly
+integrated and Euler models; 1e-6 mV for the RKF45 models, which measure 0 here — the margin
+allows a C library that rounds exp or pow differently).
+
+Plasticity rules: a pre/post pair protocol (pre through a parrot neuron, post forced to fire),
+the final weight within 1e-12 relative of NEST's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wbe.engine.network import (
+    CurrentInput,
+    Network,
+    Plasticity,
+    Population,
+    Projection,
+    RunConfig,
+    SpikeTrainInput,
+    StateRecorder,
+)
+from wbe.engine.registry import CELLS, PLASTICITY
+from wbe.engine.simulator import simulate
+
+nest = pytest.importorskip("nest")
+pytestmark = pytest.mark.nest
+
+T, DT = 300.0, 0.1
+SPIKES = [(5.0, 1.0, 1.0), (12.3, 1.0, 2.5), (30.0, -1.0, 0.7), (31.0, 1.0, 0.1),
+          (47.5, -1.0, 1.9), (60.2, 1.0, 3.0), (150.0, 1.0, 1.0), (151.0, -1.0, 1.0)]
+STEP = (70.0, 90.0)  # current step on/off (ms)
+
+
+def nest_single(model: str, params: dict, w: float, step_amp: float, record=("V_m",), t=T):
+    nest.set_verbosity("M_ERROR")
+    nest.ResetKernel()
+    nest.resolution = DT
+    n = nest.Create(model, params=params)
+    for ts, sgn, d in SPIKES:
+        sg = nest.Create("spike_generator", params={"spike_times": [ts]})
+        nest.Connect(sg, n, syn_spec={"weight": sgn * w, "delay": d})
+    dc = nest.Create("dc_generator", params={"amplitude": step_amp, "start": STEP[0],
+                                             "stop": STEP[1]})
+    nest.Connect(dc, n, syn_spec={"delay": DT})
+    mm = nest.Create("multimeter", params={"record_from": list(record), "interval": DT})
+    sr = nest.Create("spike_recorder")
+    nest.Connect(mm, n)
+    nest.Connect(n, sr)
+    nest.Simulate(t)
+    ev = mm.get("events")
+    return (np.asarray(ev["times"]), {v: np.asarray(ev[v]) for v in record},
+            np.asarray(sr.get("events")["times"]))
+
+
+def wbe_single(model: str, params: dict, w: float, step_amp: float, record=("V_m",), t=T,
+               use_numba: bool = True):
+    k = len(SPIKES)
+    net = Network(
+        [Population("n", model, 1, params), Population("src", "virtual", k)],
+        [Projection("in", "src", "n", np.arange(k), np.zeros(k, np.int64),
+                    np.array([s * w for _, s, _ in SPIKES]), np.array([d for *_, d in SPIKES]))],
+        currents=[CurrentInput("step", "n", np.array([0]), step_amp, *STEP)],
+        spike_trains=[SpikeTrainInput("st", "src", np.arange(k),
+                                      np.array([ts for ts, *_ in SPIKES]))])
+    res = simulate(net, RunConfig(t, dt_ms=DT, state_recorders=[
+        StateRecorder("n", list(record), np.array([0]), DT)]), use_numba=use_numba)
+    st = res.state["n"]
+    times = st[record[0]][0]
+    return times, {v: st[v][2][:, 0] for v in record}, res.spikes["n"][0]
+
+
+def assert_agree(nest_out, wbe_out, tol: dict[str, float]) -> None:
+    (nt, nv, ns), (wt, wv, ws) = nest_out, wbe_out
+    assert np.array_equal(np.round(ns / DT).astype(int), np.round(ws / DT).astype(int))
+    assert np.array_equal(np.round(nt / DT).astype(int), np.round(wt / DT).astype(int))
+    for v, t in tol.items():
+        assert np.max(np.abs(nv[v] - wv[v])) <= t, v
+
+
+@pytest.mark.parametrize("name", [m.name for m in CELLS if m.nest_model])
+def test_cell_model_matches_nest(name):
+    model = CELLS.get(name)
+    ex = model.example
+    out_nest = nest_single(model.nest_model, ex["params"], ex["weight"], ex["current_pA"])
+    assert out_nest[2].size >= 3, "the example should make the neuron fire repeatedly"
+    out_wbe = wbe_single(name, ex["params"], ex["weight"], ex["current_pA"])
+    assert_agree(out_nest, out_wbe, {"V_m": model.nest_vm_tolerance_mV})
+
+
+def pair_protocol_nest(rule, params: dict, t_pre, t_post_drive, d):
+    nest.set_verbosity("M_ERROR")
+    nest.ResetKernel()
+    post = nest.Create("iaf_psc_delta", params={k: params[k] for k in rule.post_params})
+    pre = nest.Create("parrot_neuron")
+    sg = nest.Create("spike_generator", params={"spike_times": t_pre})
+    drv = nest.Create("spike_generator", params={"spike_times": t_post_drive})
+    nest.Connect(sg, pre, syn_spec={"delay": DT})
+    nest.Connect(drv, post, syn_spec={"weight": 100.0, "delay": 1.0})
+    nest.Connect(pre, post, syn_spec={
+        "synapse_model": rule.nest_model, "weight": 1.0, "delay": d,
+        **{k: v for k, v in params.items() if k not in rule.post_params}})
+    nest.Simulate(80.0)
+    w = nest.GetConnections(pre, post).get("weight")
+    return w[0] if np.ndim(w) else w
+
+
+@pytest.mark.parametrize("mu", [0.0, 1.0])
+@pytest.mark.parametrize("t_post_drive", [[9.0], [14.0], [5.0, 19.0, 30.0]])
+@pytest.mark.parametrize("name", [r.name for r in PLASTICITY if r.nest_model])
+def test_rule_matches_nest(name, t_post_drive, mu):
+    rule = PLASTICITY.get(name)
+    params = {**rule.example, **({"mu_plus": mu, "mu_minus": mu} if "mu_plus" in
+                                 rule.param_names else {})}
+    t_pre, d = [10.0, 25.0, 60.0], 1.5
+    w_nest = pair_protocol_nest(rule, params, t_pre, t_post_drive, d)
+    # the parrot re-emits each spike one step later (stamp t + dt): wbe's virtual source
+    # emits at those times directly
+    net = Network(
+        [Population("post", "iaf_psc_delta", 1), Population("pre", "virtual", 1),
+         Population("drive", "virtual", 1)],
+        [Projection("syn", "pre", "post", np.array([0]), np.array([0]), np.array([1.0]),
+                    np.array([d]), plasticity=Plasticity(name, params)),
+         Projection("kick", "drive", "post", np.array([0]), np.array([0]), np.array([100.0]),
+                    np.array([1.0]))],
+        spike_trains=[SpikeTrainInput("a", "pre", np.zeros(3, np.int64),
+                                      np.array([t + DT for t in t_pre])),
+                      SpikeTrainInput("b", "drive", np.zeros(len(t_post_drive), np.int64),
+                                      np.array(t_post_drive))])
+    for use_numba in (True, False):
+        res = simulate(net, RunConfig(80.0), use_numba=use_numba)
+        assert res.weights["syn"][0] == pytest.approx(w_nest, rel=1e-12)
+    assert w_nest != 1.0

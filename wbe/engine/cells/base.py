@@ -1,0 +1,224 @@
+"""The contract of a cell model (a plug-in of :data:`wbe.engine.registry.CELLS`).
+
+A cell model is a class, registered with ``@CELLS.register``, that declares
+
+* ``name`` (the registry key; NEST's model name where NEST has the model) and ``nest_model``
+  (the NEST model the reference runner and SONATA's ``model_template: nest:<model>`` use);
+* ``params``: :class:`~wbe.engine.registry.Param` entries with NEST's names, defaults and
+  units (``initial=True`` for the initial values of state variables such as ``V_m``);
+* ``state`` (float64 state variables, in the row order of the kernel's ``b.sf``) and
+  ``int_state`` (int64, rows of ``b.si``; by default the refractory counter ``r``): what a
+  checkpoint stores per neuron;
+* ``ports`` (:class:`~wbe.engine.registry.Port`): the receptor ports synapses deliver into; the
+  ring-buffer rows behind them are the model's ``rows``;
+* ``recordables`` (:class:`~wbe.engine.registry.Var` with ``state``/``offset``);
+* ``consts`` / ``int_consts``: the columns of the per-parameter-set constant tables the kernel
+  reads (``b.ctab`` / ``b.itab``), computed by :meth:`CellModel.constants`;
+* ``weight_unit`` (``"pA"``, ``"nS"`` or ``"mV"``), ``references`` and ``example`` (a parameter
+  set, an input weight and a current under which one neuron fires: used by the docs and by the
+  contract tests that every registered model must pass);
+
+and provides :meth:`CellModel.init_state`, :meth:`CellModel.constants`, the NumPy reference
+:meth:`CellModel.step` and, beside it, ``kernel``: a ``numba.njit(cache=True)`` function defined
+at the top level of the model's module::
+
+    kernel(b: Block, ring, slot, istim, out_slot, out_stamp, nspk, stamp) -> nspk
+
+which advances the block ``b`` of neurons (ring columns ``b.a + i``) by one step, reading and
+zeroing ``ring[row, slot, b.a + i]`` (summed weights per receptor row), using ``istim[b.a + i]``
+(pA), and appends each spiking column to ``out_slot`` (and ``stamp`` to ``out_stamp``) from
+position ``nspk``. Kernel and :meth:`CellModel.step` must agree bit for bit (contract test).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..registry import Param, Port, Var
+
+__all__ = ["Block", "CellModel", "REFRACTORY", "steps_of", "Param", "Port", "Var"]
+
+#: A block of neurons of one model as its kernel sees it: ``sf`` float64 state (rows =
+#: ``state``), ``si`` int64 state (rows = ``int_state``), ``ctab``/``itab`` constant tables (one
+#: row per distinct parameter set; columns = ``consts`` / ``int_consts``), ``ci`` each neuron's
+#: row in them, ``a`` the ring column of the block's first neuron.
+Block = namedtuple("Block", "sf si ctab itab ci a")
+
+REFRACTORY = Var("r", "steps", "refractory steps left", "int64")
+
+
+def steps_of(t_ms: np.ndarray | float, dt_ms: float) -> np.ndarray:
+    """Number of dt steps in ``t_ms`` (NEST's ``Time(ms(t)).get_steps()``: nearest step)."""
+    return np.rint(np.asarray(t_ms, dtype=np.float64) / dt_ms).astype(np.int64)
+
+
+class CellModel:
+    """Base of cell models; see the module docstring for what a subclass declares."""
+
+    name: ClassVar[str] = ""
+    nest_model: ClassVar[str | None] = None
+    params: ClassVar[tuple[Param, ...]] = ()
+    state: ClassVar[tuple[Var, ...]] = ()
+    int_state: ClassVar[tuple[Var, ...]] = (REFRACTORY,)
+    ports: ClassVar[tuple[Port, ...]] = ()
+    recordables: ClassVar[tuple[Var, ...]] = ()
+    consts: ClassVar[tuple[str, ...]] = ()
+    int_consts: ClassVar[tuple[str, ...]] = ("refr",)
+    weight_unit: ClassVar[str] = "pA"
+    references: ClassVar[tuple[str, ...]] = ()
+    example: ClassVar[dict[str, Any]] = {}
+    #: largest |V_m| difference to NEST the contract test accepts (mV); 0 = bit-identical
+    nest_vm_tolerance_mV: ClassVar[float] = 1e-9
+    kernel: ClassVar[Any] = None
+    #: whether the fused loop can run it (a kernel that needs Python between steps: no)
+    fusable: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ spec helpers
+    @property
+    def doc(self) -> str:
+        """First line of the class docstring."""
+        return (type(self).__doc__ or "").strip().splitlines()[0]
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """Ring-buffer rows in kernel order (the ports' rows, first appearance first)."""
+        out: list[str] = []
+        for port in self.ports:
+            for r in port.rows:
+                if r not in out:
+                    out.append(r)
+        return tuple(out)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Every state variable a checkpoint stores (float, then int)."""
+        return tuple(v.name for v in self.state) + tuple(v.name for v in self.int_state)
+
+    @property
+    def recordable_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.recordables)
+
+    def check_spec(self) -> None:
+        """Consistency of the declaration (run at registration)."""
+        where = f"cell model {self.name!r} ({type(self).__module__})"
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise TypeError(f"{where}: a parameter is declared twice")
+        if not self.ports:
+            raise TypeError(f"{where}: declares no receptor port")
+        types = [p.receptor_type for p in self.ports]
+        if len(set(types)) != len(types):
+            raise TypeError(f"{where}: two ports share a receptor_type")
+        svars = {v.name for v in self.state}
+        for r in self.recordables:
+            if r.state not in svars:
+                raise TypeError(f"{where}: recordable {r.name!r} reads unknown state {r.state!r}")
+            if r.offset is not None and r.offset not in self.consts:
+                raise TypeError(f"{where}: recordable {r.name!r} offset {r.offset!r} is not "
+                                f"a column of consts")
+        if self.weight_unit not in ("pA", "nS", "mV"):
+            raise TypeError(f"{where}: weight_unit must be pA, nS or mV")
+        if self.kernel is None:
+            raise TypeError(f"{where}: has no compiled kernel")
+
+    # ------------------------------------------------------------------ ports
+    def port(self, receptor: int | str | None, owner: str = "") -> Port:
+        """The port an edge names: ``None`` = receptor_type 0 (NEST's default), an int = NEST's
+        receptor_type, a str = the port's name."""
+        if receptor is None:
+            receptor = 0
+        for p in self.ports:
+            if (isinstance(receptor, str) and p.name == receptor) or (
+                    not isinstance(receptor, str) and p.receptor_type == int(receptor)):
+                return p
+        known = ", ".join(f"{p.name} (receptor_type {p.receptor_type})" for p in self.ports)
+        raise ValueError(f"{owner + ': ' if owner else ''}model {self.name!r} has no receptor "
+                         f"port {receptor!r}; its ports: {known}")
+
+    def row_of(self, port: Port, weight: np.ndarray) -> np.ndarray:
+        """Ring row of every weight delivered through ``port`` (the excitatory row for w >= 0 and
+        the inhibitory row for w < 0 on a sign-split port)."""
+        rows = self.rows
+        w = np.asarray(weight)
+        if port.split_by_sign:
+            return np.where(w < 0, rows.index(port.rows[1]), rows.index(port.rows[0])).astype(
+                np.int64)
+        return np.full(w.shape, rows.index(port.rows[0]), dtype=np.int64)
+
+    # ------------------------------------------------------------------ parameters
+    def resolve(self, given: dict, n: int, select: np.ndarray, owner: str = "") -> dict:
+        """Full parameter set (defaults for missing ones) as float64 arrays over the neurons
+        ``select`` (local indices into a population of ``n``), checked against the bounds of
+        each :class:`Param`. Unknown names raise ``ValueError`` listing the known ones."""
+        owner = owner or f"model {self.name!r}"
+        by_name = {p.name: p for p in self.params}
+        unknown = set(given) - set(by_name)
+        if unknown:
+            raise ValueError(f"{owner}: model {self.name!r} has no parameter(s) "
+                             f"{sorted(unknown)}; known: {sorted(by_name)}")
+        out = {}
+        for name, p in by_name.items():
+            v = given.get(name, p.default)
+            p.check(v, owner)
+            a = np.asarray(v, dtype=np.float64)
+            if a.ndim == 0:
+                out[name] = np.full(select.size, float(a))
+            else:
+                if a.shape != (n,):
+                    raise ValueError(f"{owner}: parameter {name!r} must be a scalar or an array "
+                                     f"of length {n}, got shape {a.shape}")
+                out[name] = a[select].copy()
+        self.derive_defaults(out)
+        return out
+
+    def derive_defaults(self, p: dict[str, np.ndarray]) -> None:
+        """Fill parameters whose default depends on others (NaN default), in place. The base
+        rule: an initial ``V_m`` left NaN starts at ``E_L``."""
+        if "V_m" in p and "E_L" in p:
+            nan = np.isnan(p["V_m"])
+            if nan.any():
+                p["V_m"] = np.where(nan, p["E_L"], p["V_m"])
+
+    # ------------------------------------------------------------------ to implement
+    def constants(self, p: dict[str, np.ndarray], dt_ms: float) -> dict[str, np.ndarray]:
+        """Per-neuron constants (the ``consts`` and ``int_consts`` columns, and whatever
+        :meth:`step` reads) from resolved parameters ``p`` and the step ``dt_ms``."""
+        raise NotImplementedError
+
+    def init_state(self, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Initial state (every name of :attr:`state_names`) from resolved parameters."""
+        raise NotImplementedError
+
+    def step(self, s: dict, c: dict, syn: np.ndarray, i_stim_pA: np.ndarray) -> np.ndarray:
+        """NumPy reference of one step: ``syn[row]`` = summed weights arriving at each ring row
+        in this step, ``i_stim_pA`` = stimulus current during it. Updates ``s`` in place and
+        returns the boolean spike mask."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ recording
+    def recordable(self, var: str) -> Var:
+        for r in self.recordables:
+            if r.name == var:
+                return r
+        raise ValueError(f"model {self.name!r} records {list(self.recordable_names)}, "
+                         f"not {var!r}")
+
+    def record(self, s: dict, c: dict, var: str) -> np.ndarray:
+        """Current value of recordable ``var`` (NEST's name and unit)."""
+        r = self.recordable(var)
+        v = np.asarray(s[r.state], dtype=np.float64)
+        if r.offset is not None:
+            return v + c[r.offset]
+        return v.copy()
+

@@ -1,0 +1,436 @@
+"""The loop: an :class:`Engine` holds one rank's share of a network and advances it.
+
+Time: step k integrates [k·dt, (k+1)·dt); a spike in step k has stamp k+1 (time (k+1)·dt) and
+acts in step k + delay_steps (NEST: a spike at t acts at t + delay). Steps advance in slices of
+the minimum delay (within a slice no spike can reach another neuron); after each slice every
+rank holds the spiking (stamp, gid) pairs of all ranks and delivers them in (stamp, gid) order —
+so the floating-point sums, and with them the spikes, are the same on any number of ranks.
+
+The step is a sequence of phases that components join (:data:`PHASES`). How it runs:
+
+* **fused** — when every active component is fusable (cell kernels, plasticity rules, inputs,
+  recorders; gap junctions are not, as they exchange voltages every step) and the spike
+  exchange can run inside numba: whole slices in the generated ``drive`` loop
+  (:mod:`wbe.engine.fused`), Python only every 100 ms (progress) or, with an ``on_slice``
+  callback, every slice;
+* **stepwise** — the generated ``advance``/``deliver``/``end_of_slice`` called from Python per
+  slice (per step with gap junctions), the exchange through mpi4py;
+* **reference** (``use_numba=False``) — the NumPy reference of every component: each cell
+  model's ``step``, the Poisson draws of :func:`wbe.engine.rng.poisson_np`, static delivery by
+  ``np.add.at`` and each rule's ``on_pre_np``/``end_of_slice_np``. Bit-identical to the
+  compiled paths (tests).
+
+:meth:`Engine.run_until` may be called again and continues (NEST's ``Simulate`` twice); the
+result accumulates. Checkpoints (:meth:`Engine.save`/:meth:`Engine.load`) store the state per
+gid and per edge (:mod:`wbe.engine.checkpoint`), so they restore onto any number of ranks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import fused
+from .cells.base import steps_of
+from .connectivity import INDEX_MASK, RULE_SHIFT, Connectivity
+from .context import Mpi
+from .inputs import Inputs
+from .layout import Layout
+from .network import Network, RunConfig
+from .recording import SpikeRecorder, StateSampler
+from .synapses.static_synapse import deliver_np
+
+#: the phases of a step and of a slice, in order; components join them
+PHASES = ("inputs", "fields", "glia", "cells", "exchange", "deliver", "plasticity", "monitors")
+
+#: use the fused loop where every component allows it (tests switch it off to compare paths)
+FUSED_LOOP = True
+PROGRESS_MS = 100.0  # the fused loop returns to Python this often (progress bar)
+
+
+class Engine:
+    """One rank's part of ``net`` under ``run`` in context ``ctx``."""
+
+    def __init__(self, net: Network, run: RunConfig, ctx, use_numba: bool = True) -> None:
+        t0 = time.perf_counter()
+        self.net, self.run, self.ctx, self.use_numba = net, run, ctx, use_numba
+        self.dt = float(run.dt_ms)
+        if not self.dt > 0:
+            raise ValueError(f"RunConfig: dt_ms must be > 0, got {run.dt_ms}")
+        self.lay = lay = Layout(net, run, ctx, self.dt)
+        self.conn = conn = Connectivity(net, lay, ctx, self.dt)
+        self.inp = Inputs(net, lay, ctx, self.dt, run.seed)
+        self.spikes = SpikeRecorder(net, run.record_spikes, lay)
+        self.sampler = StateSampler(run.state_recorders, lay, self.dt)
+        self.L, self.dmin = conn.L, conn.dmin
+        n = lay.n_local
+        self.ring = np.zeros((conn.n_rows, self.L, n))
+        self.istim = np.zeros(n)
+        self.extra = np.zeros(n)
+        self.out_slot = np.empty(max(1, n * self.dmin), dtype=np.int64)
+        self.out_stamp = np.empty(max(1, n * self.dmin), dtype=np.int64)
+        self.k = 0
+        self.loop = (fused.compile_loop([b.model.kernel for b in lay.blocks],
+                                        [u.rule for u in conn.rules]) if use_numba else None)
+        self.wall_s = {"build": time.perf_counter() - t0, "simulate": 0.0, "simulate_cpu": 0.0}
+
+    # ------------------------------------------------------------------ what runs how
+    @property
+    def components(self) -> list:
+        """The active components: cell models, synapse models and plasticity rules in use."""
+        from .registry import SYNAPSES
+
+        out = [b.model for b in self.lay.blocks]
+        out += sorted({SYNAPSES.get(p.synapse) for p in self.net.projections},
+                      key=lambda s: s.name)
+        out += [u.rule for u in self.conn.rules]
+        return out
+
+    @property
+    def fusable(self) -> bool:
+        """Whether the fused loop may run: every component says so, and the exchange (on
+        several ranks) can run inside numba."""
+        comps = all(getattr(c, "fusable", True) for c in self.components)
+        return (FUSED_LOOP and self.use_numba and comps
+                and (self.ctx.size == 1 or self.ctx.in_numba_exchange))
+
+    @property
+    def mode(self) -> str:
+        if not self.use_numba:
+            return "reference"
+        return "fused" if self.fusable else "stepwise"
+
+    def _flags(self, extra: bool = False) -> int:
+        f = 0
+        if self.inp.currents:
+            f |= fused.HAS_CURRENTS
+        if "post_history" in self.conn.needs:
+            f |= fused.HAS_HISTORY
+        if self.sampler:
+            f |= fused.HAS_SAMPLES
+        if not self.lay.slots_ascend:
+            f |= fused.SLOTS_UNSORTED
+        if extra:
+            f |= fused.HAS_EXTRA
+        return f
+
+    @property
+    def _blocks(self) -> tuple:
+        return tuple(b.kb for b in self.lay.blocks)
+
+    @property
+    def _rules(self) -> tuple:
+        return tuple(u.nt for u in self.conn.rules)
+
+    # ------------------------------------------------------------------ advancing
+    def run_until(self, k_end: int, *, progress: bool = False,
+                  on_slice: Callable[[float], None] | None = None) -> None:
+        """Advance to step ``k_end`` (absolute). ``on_slice(t_ms)`` is called after every slice
+        (closed loops: it may change inputs' rates or amplitudes in place)."""
+        k_end = int(k_end)
+        if k_end < self.k:
+            raise ValueError(f"cannot run to {k_end * self.dt} ms: the simulation is already at "
+                             f"{self.k * self.dt} ms")
+        t1, c1 = time.perf_counter(), time.process_time()
+        bar = None
+        if progress and self.ctx.rank == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=round((k_end - self.k) * self.dt, 6), unit="ms", desc="simulate")
+        if 0 < self.k < k_end:
+            self.sampler.sample_np(self.k)
+        self.vptr = int(np.searchsorted(self.inp.v_stamp, self.k, side="right"))
+        try:
+            if self.mode == "fused":
+                self._run_fused(k_end, bar, on_slice)
+            else:
+                self._run_stepwise(k_end, bar, on_slice)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.wall_s["simulate"] += time.perf_counter() - t1
+        self.wall_s["simulate_cpu"] += time.process_time() - c1
+
+    def _slice_max(self) -> int:
+        """The most spikes one slice can deliver: every neuron (of this rank, or of all ranks
+        after the exchange) once per step, plus the given spikes of any window of dmin steps."""
+        vs = self.inp.v_stamp
+        vmax = int(np.max(np.searchsorted(vs, vs + self.dmin, side="left")
+                          - np.arange(vs.size))) if vs.size else 0
+        local = self.lay.n_total if self.ctx.size > 1 else self.lay.n_local
+        return local * self.dmin + vmax + 1
+
+    def _run_fused(self, k_end: int, bar, on_slice) -> None:
+        lay, conn, inp, ctx = self.lay, self.conn, self.inp, self.ctx
+        k0 = self.k
+        smp = self.sampler.plan(k0, k_end)
+        slice_max = self._slice_max()
+        cap = max(4 * slice_max, 1 << 16)
+        sp_stamp, sp_gid = np.empty(cap, np.int64), np.empty(cap, np.int64)
+        gs, gg = np.empty(slice_max, np.int64), np.empty(slice_max, np.int64)
+        chunk = self.dmin if on_slice is not None else max(self.dmin,
+                                                            int(round(PROGRESS_MS / self.dt)))
+        args = (self.L, inp.seed_u64, inp.pp, inp.cp, self._blocks, self.ring, self.istim,
+                self.extra, self.out_slot, self.out_stamp, conn.hist, smp, self._flags(),
+                conn.syn, self._rules, self.dt, lay.gid_of_slot, inp.v_stamp, inp.v_gid)
+        if ctx.size > 1:
+            sbuf = np.empty(1 + 2 * _spike_block(), np.int64)
+            mpi_extra = (sbuf, np.empty(ctx.size * sbuf.size, np.int64), *ctx.nb_handles)
+            drive = self.loop.drive_mpi
+        else:
+            mpi_extra = ()
+            drive = self.loop.drive
+        k = self.k
+        while k < k_end:
+            kk = k
+            k, n, self.vptr = drive(k, min(k + chunk, k_end), k_end, self.dmin, *args,
+                                    self.vptr, self.spikes.mask, sp_stamp, sp_gid,
+                                    lay.n_total, slice_max, gs, gg, *mpi_extra)
+            if k == kk:  # cannot happen with the buffers sized above; never spin silently
+                raise RuntimeError(f"fused slice loop made no progress at step {k}")
+            if n:
+                self.spikes.stamps.append(sp_stamp[:n].copy())
+                self.spikes.gids.append(sp_gid[:n].copy())
+            self.k = k
+            if bar is not None:
+                bar.update(round((k - kk) * self.dt, 6))
+            if on_slice is not None:
+                on_slice(k * self.dt)
+        self.sampler.collect(smp, k0, k_end)
+
+    def _run_stepwise(self, k_end: int, bar, on_slice) -> None:
+        lay, conn, inp, ctx = self.lay, self.conn, self.inp, self.ctx
+        compiled = self.use_numba
+        k0 = k = self.k
+        smp = self.sampler.plan(k0, k_end) if compiled else None
+        loop = self.loop
+        while k < k_end:
+            k1 = min(k + self.dmin, k_end)
+            if compiled:
+                base = (self.L, inp.seed_u64, inp.pp, inp.cp, self._blocks, self.ring,
+                        self.istim, self.extra, self.out_slot, self.out_stamp, conn.hist, smp)
+                if conn.has_gap:
+                    nspk = 0
+                    flags = self._flags(extra=True)
+                    for j in range(k, k1):
+                        self.extra[:] = conn.gap_current(ctx)
+                        nspk = loop.advance(j, j + 1, k_end, nspk, *base, flags)
+                else:
+                    nspk = loop.advance(k, k1, k_end, 0, *base, self._flags())
+                ls = self.out_stamp[:nspk].copy()
+                lg = lay.gid_of_slot[self.out_slot[:nspk]]
+                in_order = lay.slots_ascend
+            else:
+                ls, lg = self._steps_np(k, k1, k_end)
+                in_order = False
+            if ctx.size > 1:
+                gs, gg = ctx.exchange_spikes(ls, lg)
+                in_order = False
+            else:
+                gs, gg = ls, lg
+            vs = inp.v_stamp
+            vend = int(np.searchsorted(vs, k1, side="right"))
+            if vend > self.vptr:
+                gs = np.concatenate((gs, vs[self.vptr:vend]))
+                gg = np.concatenate((gg, inp.v_gid[self.vptr:vend]))
+                in_order = False
+            self.vptr = vend
+            if not in_order and gs.size > 1:
+                o = np.lexsort((gg, gs))
+                gs, gg = gs[o], gg[o]
+            gs, gg = np.ascontiguousarray(gs, np.int64), np.ascontiguousarray(gg, np.int64)
+            if compiled:
+                loop.deliver(gs, gg, gs.size, conn.syn, self._rules, self.ring, self.L,
+                             conn.hist, self.dt)
+                loop.end_of_slice(self._rules, k1, conn.hist, self.dt)
+            else:
+                self._deliver_np(gs, gg)
+                for u in conn.rules:
+                    u.rule.end_of_slice_np(u.state, k1, conn.hist, self.dt)
+            self.spikes.add(gs, gg)
+            if bar is not None:
+                bar.update(round((k1 - k) * self.dt, 6))
+            k = self.k = k1
+            if on_slice is not None:
+                on_slice(k * self.dt)
+        if compiled:
+            self.sampler.collect(smp, k0, k_end)
+
+    # ------------------------------------------------------------------ NumPy reference
+    def _steps_np(self, k: int, k1: int, k_end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Steps ``[k, k1)`` with every component's NumPy reference: (stamps, gids)."""
+        lay, conn, inp = self.lay, self.conn, self.inp
+        hist_on = "post_history" in conn.needs
+        loc_s, loc_g = [], []
+        for j in range(k, k1):
+            slot = j % self.L
+            syn = self.ring[:, slot, :].copy()
+            self.ring[:, slot, :] = 0.0
+            inp.add_poisson_np(j, syn)
+            istim = inp.stim_np(j, lay.n_local) if inp.currents else None
+            if conn.has_gap:
+                g = conn.gap_current(self.ctx)
+                istim = g if istim is None else istim + g
+            if istim is None:
+                istim = np.zeros(lay.n_local)
+            for blk in lay.blocks:
+                if not blk.n:
+                    continue
+                rows = len(blk.model.rows)
+                spk = blk.model.step(blk.state, blk.consts, syn[:rows, blk.a:blk.b],
+                                     istim[blk.a:blk.b])
+                idx = np.nonzero(spk)[0]
+                if idx.size:
+                    loc_s.append(np.full(idx.size, j + 1, dtype=np.int64))
+                    loc_g.append(lay.gid_of_slot[blk.a + idx])
+                    if hist_on:
+                        sl = blk.a + idx
+                        conn.hist[sl, :-1] = conn.hist[sl, 1:]
+                        conn.hist[sl, -1] = j + 1
+            if j + 1 < k_end:
+                self.sampler.sample_np(j + 1)
+        ls = np.concatenate(loc_s) if loc_s else np.zeros(0, np.int64)
+        lg = np.concatenate(loc_g) if loc_g else np.zeros(0, np.int64)
+        return ls, lg
+
+    def _deliver_np(self, gs: np.ndarray, gg: np.ndarray) -> None:
+        conn, syn = self.conn, self.conn.syn
+        if not conn.rules:
+            deliver_np(gs, gg, syn, self.ring, self.L)
+            return
+        for q, g in zip(gs.tolist(), gg.tolist()):
+            j = np.arange(syn.indptr[g], syn.indptr[g + 1])
+            if not j.size:
+                continue
+            p = syn.pk[j].astype(np.int64)
+            wt = syn.w[j].copy()
+            pl = np.flatnonzero(p & syn.pbit)
+            if pl.size:
+                bits = syn.wbits[j[pl]]
+                rid, s = bits >> RULE_SHIFT, bits & INDEX_MASK
+                for u in conn.rules:
+                    sel = rid == u.index
+                    if sel.any():
+                        wt[pl[sel]] = u.rule.on_pre_np(u.state, s[sel], q, conn.hist, self.dt)
+            np.add.at(self.ring, (p & syn.rmask, (q - 1 + (p >> syn.shift)) % self.L,
+                                  syn.tgt[j]), wt)
+
+    # ------------------------------------------------------------------ results
+    def spike_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """pop → (times_ms, node_ids) of the recorded populations, in (time, gid) order."""
+        s = np.concatenate(self.spikes.stamps) if self.spikes.stamps else np.zeros(0, np.int64)
+        g = np.concatenate(self.spikes.gids) if self.spikes.gids else np.zeros(0, np.int64)
+        out = {}
+        for nm in self.spikes.names:
+            off, n = self.lay.offsets[nm], self.net.population(nm).n
+            m = (g >= off) & (g < off + n)
+            out[nm] = (np.round(s[m] * self.dt, 9), (g[m] - off).astype(np.int64))
+        return out
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Projection name → current weights (edge order) of every plastic projection."""
+        out = {}
+        for name, (use, base, m, _s0, _ns) in self.conn.plastic_projections.items():
+            st = use.state
+            sel = (st["uid"] >= base) & (st["uid"] < base + m)
+            w = use.rule.weights(st)[sel]
+            out[name] = self.gather_by_gid(w, st["uid"][sel], m, base)
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def gather_by_gid(self, values: np.ndarray, gids: np.ndarray, n: int, base: int):
+        """Global array over ids ``base .. base + n`` (first axis) from each rank's
+        (gids, values)."""
+        g = self.ctx.allgatherv(np.asarray(gids, dtype=np.int64))
+        values = np.asarray(values)
+        shape = values.shape[1:]
+        flat = values.reshape(values.shape[0], -1)
+        vals = self.ctx.allgatherv(flat.astype(np.float64).ravel()).reshape(-1, flat.shape[1])
+        out = np.zeros((n, *shape), dtype=np.float64)
+        out.reshape(n, -1)[g - base] = vals
+        return out
+
+    def save(self, path: Path) -> None:
+        """Write the full state at the current step to ``path`` (rank 0 writes)."""
+        step = self.k
+        arrays = {}
+        conn = self.conn
+        for p in self.lay.pops:
+            gids = p.offset + p.local_ids
+            for var, v in p.state.items():
+                full = self.gather_by_gid(np.asarray(v, dtype=np.float64), gids, p.n, p.offset)
+                arrays[f"state/{p.name}/{var}"] = full.astype(v.dtype)
+            idx = (step + np.arange(self.L)) % self.L
+            ring = self.ring[:, idx, p.a:p.b].transpose(2, 0, 1)  # (n_local, rows, L)
+            arrays[f"ring/{p.name}"] = self.gather_by_gid(ring, gids, p.n,
+                                                          p.offset).transpose(1, 2, 0)
+            arrays[f"hist/{p.name}"] = self.gather_by_gid(
+                conn.hist[p.a:p.b].astype(np.float64), gids, p.n, p.offset).astype(np.int64)
+        for name, (use, base, m, _s0, _ns) in conn.plastic_projections.items():
+            st = use.state
+            sel = (st["uid"] >= base) & (st["uid"] < base + m)
+            for var in use.rule.synapse_state:
+                v = st[var.name]
+                full = self.gather_by_gid(np.asarray(v[sel], dtype=np.float64),
+                                          st["uid"][sel], m, base)
+                arrays[f"plastic/{name}/{var.name}"] = full.astype(v.dtype)
+        if self.ctx.rank == 0:
+            ckpt.write(path, dict(step=int(step), time_ms=step * self.dt, dt_ms=self.dt,
+                                  seed=int(self.run.seed), ring_len=self.L,
+                                  ring_rows=int(conn.n_rows), min_delay_steps=self.dmin,
+                                  hist_len=conn.hist_len), arrays)
+        if isinstance(self.ctx, Mpi):
+            self.ctx.barrier()
+
+    def load(self, path: Path) -> None:
+        """Continue from the checkpoint at ``path`` (written on any number of ranks)."""
+        attrs, arr = ckpt.read(path)
+        conn = self.conn
+        # A checkpoint of a static network may be continued with plasticity switched on: the
+        # plastic state then starts fresh (weights from the network, empty traces and no
+        # post-synaptic spike history), i.e. plasticity begins at the checkpoint's time.
+        starts = attrs["hist_len"] == 1 and not any(k.startswith("plastic/") for k in arr)
+        hist_ok = attrs["hist_len"] == conn.hist_len or starts
+        rows = attrs.get("ring_rows", 2)
+        if abs(attrs["dt_ms"] - self.dt) > 1e-12 or attrs["ring_len"] != self.L \
+                or not hist_ok or rows != conn.n_rows:
+            raise ValueError(f"checkpoint {path}: dt_ms/ring_len/ring_rows/hist_len "
+                             f"({attrs['dt_ms']}, {attrs['ring_len']}, {rows}, "
+                             f"{attrs['hist_len']}) do not match this network and run "
+                             f"({self.dt}, {self.L}, {conn.n_rows}, {conn.hist_len})")
+        step = int(attrs["step"])
+        for p in self.lay.pops:
+            for var in p.state:
+                key = f"state/{p.name}/{var}"
+                if key not in arr:
+                    raise ValueError(f"checkpoint {path}: missing array {key!r}")
+                p.state[var][...] = arr[key][p.local_ids]  # in place: views of the block
+            idx = (step + np.arange(self.L)) % self.L
+            self.ring[:, idx, p.a:p.b] = arr[f"ring/{p.name}"][:, :, p.local_ids]
+            if not starts:
+                conn.hist[p.a:p.b] = arr[f"hist/{p.name}"][p.local_ids]
+        if not starts:
+            for name, (use, base, _m, _s0, _ns) in conn.plastic_projections.items():
+                st = use.state
+                sel = np.nonzero((st["uid"] >= base) & (st["uid"] < base + _m))[0]
+                for var in use.rule.synapse_state:
+                    key = f"plastic/{name}/{var.name}"
+                    if key not in arr:
+                        raise ValueError(f"checkpoint {path}: missing array {key!r}")
+                    st[var.name][sel] = arr[key][st["uid"][sel] - base]
+        self.k = step
+
+
+def _spike_block() -> int:
+    from . import context
+
+    return context.SPIKE_BLOCK
+
+
+def steps(t_ms: float, dt_ms: float) -> int:
+    """Steps in ``t_ms`` (nearest)."""
+    return int(steps_of(t_ms, dt_ms))

@@ -1,0 +1,129 @@
+"""The contract of a plasticity rule (a plug-in of :data:`wbe.engine.registry.PLASTICITY`).
+
+A rule changes the weights of the synapses of the projections that name it
+(``Projection.plasticity = Plasticity("<rule>", {params})``). It is a class, registered with
+``@PLASTICITY.register``, that declares
+
+* ``name`` (the registry key and SONATA ``model_template``: NEST's synapse model name where NEST
+  has the rule) and ``nest_model``;
+* ``params``: :class:`~wbe.engine.registry.Param` entries by NEST's names — one value per
+  projection, kept in a table ``ptab`` (rows = parameter sets, columns in ``params`` order) and
+  indexed per synapse by ``par``;
+* ``synapse_state``: per-synapse state (:class:`~wbe.engine.registry.Var`) — what a checkpoint
+  stores under ``plastic/<projection>/<var>``; ``weight_state`` names the one holding the
+  weight magnitude that results and SONATA report (times ``sign``, the sign of the initial
+  weight);
+* ``needs``: what the loop must keep for it — ``"post_history"`` (the recent spike stamps of
+  every neuron: ``hist[slot, :]``, oldest first, -1 = none);
+* ``state_type``: the namedtuple its kernels receive: the ``synapse_state`` arrays, then
+  ``sign``, ``delay`` (steps), ``tgt`` (target slot), ``par``, ``ptab``, and ``pt_indptr``/
+  ``pt_syn`` (the rule's synapses grouped by target slot);
+
+and three pairs of hooks — compiled (numba, top level of the rule's module) and NumPy
+reference, bit-identical (contract test):
+
+* **on a pre spike** ``on_pre(st, s, q, hist, dt) -> weight``: the presynaptic spike with
+  stamp ``q`` reaches synapse ``s``; update its state and return the weight to deliver (in the
+  order the synapse table lists synapses, spikes in (stamp, gid) order). Reference:
+  :meth:`PlasticityRule.on_pre_np` for the synapses of one spike at once.
+* **on a post spike**: the loop appends the stamp to ``hist`` (a rule needing more declares it
+  in ``needs``); rules read post spikes lazily, as NEST's archiving nodes do.
+* **at the end of a slice** ``end_of_slice(st, limit, hist, dt)``: fold post spikes whose effect
+  falls before ``limit`` into the state, so ``hist`` need only reach back one maximal delay plus
+  one slice. Reference: :meth:`PlasticityRule.end_of_slice_np`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..registry import Param, Var
+
+__all__ = ["PlasticityRule"]
+
+
+class PlasticityRule:
+    """Base of plasticity rules; see the module docstring for what a subclass declares."""
+
+    name: ClassVar[str] = ""
+    nest_model: ClassVar[str | None] = None
+    params: ClassVar[tuple[Param, ...]] = ()
+    synapse_state: ClassVar[tuple[Var, ...]] = ()
+    weight_state: ClassVar[str] = "w"
+    #: parameters NEST keeps on the post-synaptic neuron rather than the synapse
+    post_params: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[frozenset[str]] = frozenset()
+    state_type: ClassVar[Any] = None
+    on_pre: ClassVar[Any] = None
+    end_of_slice: ClassVar[Any] = None
+    #: whether the fused loop can run it
+    fusable: ClassVar[bool] = True
+    references: ClassVar[tuple[str, ...]] = ()
+    #: parameters (NEST names) of a demonstration used by the docs and the contract tests
+    example: ClassVar[dict[str, float]] = {}
+
+    @property
+    def doc(self) -> str:
+        return (type(self).__doc__ or "").strip().splitlines()[0]
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
+
+    def check_spec(self) -> None:
+        where = f"plasticity rule {self.name!r} ({type(self).__module__})"
+        if self.state_type is None or self.on_pre is None:
+            raise TypeError(f"{where}: needs state_type and a compiled on_pre")
+        fields = self.state_type._fields
+        want = tuple(v.name for v in self.synapse_state) + (
+            "sign", "delay", "tgt", "par", "ptab", "pt_indptr", "pt_syn")
+        if fields != want:
+            raise TypeError(f"{where}: state_type fields {fields} must be {want}")
+        if self.weight_state not in {v.name for v in self.synapse_state}:
+            raise TypeError(f"{where}: weight_state {self.weight_state!r} is not a synapse state")
+
+    def resolve(self, given: dict, owner: str) -> np.ndarray:
+        """One row of ``ptab``: the parameters (defaults for missing), checked."""
+        by_name = {p.name: p for p in self.params}
+        unknown = set(given) - set(by_name)
+        if unknown:
+            raise ValueError(f"{owner}: plasticity rule {self.name!r} has no parameter(s) "
+                             f"{sorted(unknown)}; known: {sorted(by_name)}")
+        row = []
+        for p in self.params:
+            v = given.get(p.name, p.default)
+            p.check(v, owner)
+            if np.ndim(v) != 0:
+                raise ValueError(f"{owner}: parameter {p.name!r} of {self.name!r} must be a "
+                                 "scalar (one value per projection)")
+            row.append(float(v))
+        self.check_params(dict(zip(self.param_names, row)), owner)
+        return np.array(row, dtype=np.float64)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def check_params(self, p: dict[str, float], owner: str) -> None:
+        """Cross-parameter checks (NEST's); raise ``ValueError`` naming ``owner``."""
+
+    # ---- to implement
+    def init_state(self, w0: np.ndarray, ptab: np.ndarray, par: np.ndarray) -> dict:
+        """Initial synapse state (every ``synapse_state`` name) from the initial weights ``w0``
+        (signed, the projection's unit) and each synapse's parameter row."""
+        raise NotImplementedError
+
+    def on_pre_np(self, st: dict, s: np.ndarray, q: int, hist: np.ndarray,
+                  dt: float) -> np.ndarray:
+        """NumPy reference of ``on_pre`` for the distinct synapses ``s`` of one spike (stamp
+        ``q``); returns their weights to deliver."""
+        raise NotImplementedError
+
+    def end_of_slice_np(self, st: dict, limit: int, hist: np.ndarray, dt: float) -> None:
+        """NumPy reference of ``end_of_slice``."""
+
+    def weights(self, st: dict) -> np.ndarray:
+        """The signed weight of every synapse, as results and SONATA report it."""
+        return st["sign"] * st[self.weight_state]

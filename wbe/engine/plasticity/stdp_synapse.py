@@ -1,0 +1,204 @@
+"""``stdp_synapse``: pair-based STDP with all-to-all pairing (NEST 3.10's ``stdp_synapse``)."""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numba
+import numpy as np
+
+from ..cells.libm import exp as libm_exp
+from ..cells.libm import pow as libm_pow
+from ..registry import PLASTICITY, Param, Var
+from .base import PlasticityRule
+
+# ptab columns
+TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU_PLUS, MU_MINUS, WMAX = range(7)
+
+StdpState = namedtuple("StdpState", "w w_pending kplus t_last kminus p_last "
+                                    "sign delay tgt par ptab pt_indptr pt_syn")
+
+
+@numba.njit(cache=True)
+def _facilitate(w, kplus, tab):
+    fac = 1.0 if tab[MU_PLUS] == 0.0 else (1.0 - w / tab[WMAX]) ** tab[MU_PLUS]
+    norm_w = w / tab[WMAX] + tab[LAMBDA] * fac * kplus
+    return norm_w * tab[WMAX] if norm_w < 1.0 else tab[WMAX]
+
+
+@numba.njit(cache=True)
+def _depress(w, kminus, tab):
+    fac = 1.0 if tab[MU_MINUS] == 0.0 else (w / tab[WMAX]) ** tab[MU_MINUS]
+    norm_w = w / tab[WMAX] - tab[ALPHA] * tab[LAMBDA] * fac * kminus
+    return norm_w * tab[WMAX] if norm_w > 0.0 else 0.0
+
+
+@numba.njit(cache=True)
+def _consume_posts(st, s, limit, hist, dt):
+    """Facilitation by every post spike p of synapse ``s``'s target with p_last < p and
+    p + d <= ``limit`` (NEST: the history entries between the last and this pre spike, seen
+    through the dendritic delay), in order; updates the post trace K- as NEST's archiver."""
+    tab = st.ptab[st.par[s]]
+    d = st.delay[s]
+    row = hist[st.tgt[s]]
+    for h in range(row.shape[0]):
+        p = row[h]
+        if p < 0 or p <= st.p_last[s]:
+            continue
+        if p + d > limit:
+            break
+        minus_dt = (st.t_last[s] - (p + d)) * dt
+        kp = st.kplus[s] * math.exp(minus_dt / tab[TAU_PLUS])
+        st.w_pending[s] = _facilitate(st.w_pending[s], kp, tab)
+        if st.p_last[s] >= 0:
+            st.kminus[s] = st.kminus[s] * math.exp((st.p_last[s] - p) * dt / tab[TAU_MINUS]) + 1.0
+        else:
+            st.kminus[s] = 1.0
+        st.p_last[s] = p
+
+
+@numba.njit(cache=True)
+def on_pre(st, s, q, hist, dt):
+    tab = st.ptab[st.par[s]]
+    d = st.delay[s]
+    _consume_posts(st, s, q, hist, dt)
+    if st.p_last[s] < 0:
+        km = 0.0
+    elif st.p_last[s] + d < q:
+        km = st.kminus[s] * math.exp((st.p_last[s] + d - q) * dt / tab[TAU_MINUS])
+    else:  # a post spike exactly at q - d: NEST takes the trace strictly before it
+        km = st.kminus[s] - 1.0
+    wn = _depress(st.w_pending[s], km, tab)
+    st.w[s] = wn
+    st.w_pending[s] = wn
+    st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / tab[TAU_PLUS]) + 1.0
+    st.t_last[s] = q
+    return st.sign[s] * wn
+
+
+@numba.njit(cache=True)
+def end_of_slice(st, limit, hist, dt):
+    last = hist.shape[1] - 1
+    for slot in range(st.pt_indptr.shape[0] - 1):
+        a, b = st.pt_indptr[slot], st.pt_indptr[slot + 1]
+        if a == b or hist[slot, last] < 0:
+            continue
+        for jj in range(a, b):
+            _consume_posts(st, st.pt_syn[jj], limit, hist, dt)
+
+
+# ------------------------------------------------------------------------ NumPy reference
+def _facilitate_np(w, kplus, tab):
+    fac = np.where(tab[:, MU_PLUS] == 0.0, 1.0,
+                   libm_pow(1.0 - w / tab[:, WMAX], tab[:, MU_PLUS]))
+    norm_w = w / tab[:, WMAX] + tab[:, LAMBDA] * fac * kplus
+    return np.where(norm_w < 1.0, norm_w * tab[:, WMAX], tab[:, WMAX])
+
+
+def _depress_np(w, kminus, tab):
+    fac = np.where(tab[:, MU_MINUS] == 0.0, 1.0, libm_pow(w / tab[:, WMAX], tab[:, MU_MINUS]))
+    norm_w = w / tab[:, WMAX] - tab[:, ALPHA] * tab[:, LAMBDA] * fac * kminus
+    return np.where(norm_w > 0.0, norm_w * tab[:, WMAX], 0.0)
+
+
+def _consume_posts_np(st, s, limit, hist, dt):
+    """:func:`_consume_posts` for distinct synapses ``s`` at once (history column by column)."""
+    d = st["delay"][s]
+    rows = hist[st["tgt"][s]]
+    for h in range(rows.shape[1]):
+        p = rows[:, h]
+        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
+        if not ok.any():
+            continue
+        ss, pp = s[ok], p[ok]
+        tab = st["ptab"][st["par"][ss]]
+        minus_dt = (st["t_last"][ss] - (pp + d[ok])) * dt
+        kp = st["kplus"][ss] * libm_exp(minus_dt / tab[:, TAU_PLUS])
+        st["w_pending"][ss] = _facilitate_np(st["w_pending"][ss], kp, tab)
+        pl = st["p_last"][ss]
+        km = st["kminus"][ss] * libm_exp((pl - pp) * dt / tab[:, TAU_MINUS]) + 1.0
+        st["kminus"][ss] = np.where(pl >= 0, km, 1.0)
+        st["p_last"][ss] = pp
+
+
+@PLASTICITY.register
+class StdpSynapse(PlasticityRule):
+    """Pair-based spike-timing-dependent plasticity with all-to-all pairing (NEST ``stdp_synapse``).
+
+    Every post spike after a pre spike potentiates, w → w + λ·W_max·(1 − w/W_max)^μ+ ·K+, every
+    pre spike depresses, w → w − α·λ·W_max·(w/W_max)^μ− ·K−, clipped to [0, W_max]; K+ and K− are
+    the pre and post traces (time constants ``tau_plus``, ``tau_minus``). μ = 0 gives additive,
+    μ = 1 multiplicative STDP (Gütig et al. 2003). Evaluated lazily at pre spikes as NEST does,
+    post spikes seen through the dendritic delay (the synapse's delay). For a negative initial
+    weight the magnitude is plastic and the sign is kept. NEST keeps ``tau_minus`` on the
+    post-synaptic neuron; here it is a parameter of the rule (the NEST runner sets it on the
+    targets).
+    """
+
+    name = "stdp_synapse"
+    nest_model = "stdp_synapse"
+    params = (Param("tau_plus", 20.0, "ms", "time constant of the pre-synaptic trace", gt=0.0),
+              Param("tau_minus", 20.0, "ms",
+                    "time constant of the post-synaptic trace (a neuron parameter in NEST)",
+                    gt=0.0),
+              Param("lambda", 0.01, "", "step size (learning rate)", ge=0.0),
+              Param("alpha", 1.0, "", "asymmetry: depression relative to potentiation", ge=0.0),
+              Param("mu_plus", 1.0, "", "weight dependence exponent of potentiation", ge=0.0),
+              Param("mu_minus", 1.0, "", "weight dependence exponent of depression", ge=0.0),
+              Param("Wmax", 100.0, "", "largest weight magnitude (the projection's unit)",
+                    gt=0.0))
+    synapse_state = (Var("w", "", "weight magnitude, as NEST reports it"),
+                     Var("w_pending", "", "weight with the facilitation by post spikes since "
+                                          "the last pre spike applied"),
+                     Var("kplus", "", "pre-synaptic trace K+ at the last pre spike"),
+                     Var("t_last", "steps", "stamp of the last pre spike", "int64"),
+                     Var("kminus", "", "post-synaptic trace K- after the last consumed post "
+                                       "spike"),
+                     Var("p_last", "steps", "stamp of the last consumed post spike (-1 none)",
+                         "int64"))
+    post_params = ("tau_minus",)
+    needs = frozenset({"post_history"})
+    state_type = StdpState
+    on_pre = on_pre
+    end_of_slice = end_of_slice
+    references = ("Bi G, Poo M (1998). Synaptic modifications in cultured hippocampal neurons. "
+                  "J Neurosci 18:10464-10472.",
+                  "Guetig R, Aharonov R, Rotter S, Sompolinsky H (2003). Learning input "
+                  "correlations through nonlinear temporally asymmetric Hebbian plasticity. "
+                  "J Neurosci 23:3697-3714.",
+                  "Morrison A, Diesmann M, Gerstner W (2008). Phenomenological models of "
+                  "synaptic plasticity based on spike timing. Biol Cybern 98:459-478.")
+    example = {"tau_plus": 20.0, "tau_minus": 15.0, "lambda": 0.1, "alpha": 1.2,
+               "mu_plus": 0.0, "mu_minus": 0.0, "Wmax": 5.0}
+
+    def init_state(self, w0, ptab, par):
+        n = len(w0)
+        a = np.abs(np.asarray(w0, np.float64))
+        return {"w": a.copy(), "w_pending": a.copy(), "kplus": np.zeros(n),
+                "t_last": np.zeros(n, np.int64), "kminus": np.zeros(n),
+                "p_last": np.full(n, -1, np.int64)}
+
+    def on_pre_np(self, st, s, q, hist, dt):
+        _consume_posts_np(st, s, q, hist, dt)
+        tab = st["ptab"][st["par"][s]]
+        d = st["delay"][s]
+        pl = st["p_last"][s]
+        km = np.where(pl < 0, 0.0, np.where(
+            pl + d < q, st["kminus"][s] * libm_exp((pl + d - q) * dt / tab[:, TAU_MINUS]),
+            st["kminus"][s] - 1.0))
+        wn = _depress_np(st["w_pending"][s], km, tab)
+        st["w"][s] = wn
+        st["w_pending"][s] = wn
+        st["kplus"][s] = st["kplus"][s] * libm_exp((st["t_last"][s] - q) * dt
+                                                   / tab[:, TAU_PLUS]) + 1.0
+        st["t_last"][s] = q
+        return st["sign"][s] * wn
+
+    def end_of_slice_np(self, st, limit, hist, dt):
+        tgt = st["tgt"]
+        if not tgt.size:
+            return
+        s = np.flatnonzero(hist[tgt, -1] >= 0)
+        if s.size:
+            _consume_posts_np(st, s, limit, hist, dt)
