@@ -187,9 +187,8 @@ def plot_propagation(df: pd.DataFrame, t_bins_ms: np.ndarray, rates_hz: np.ndarr
     stimulus window marked. Right: latency and amplitude vs hop distance."""
     from wbe import plots
 
-    plt = plots.plt
     order = np.lexsort((df["latency_ms"].fillna(np.inf).to_numpy(), df["hops"].to_numpy()))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5), gridspec_kw={"width_ratios": [2, 1, 1]})
+    fig, axes = plots.subplots(1, 3, figsize=(15, 5), gridspec_kw={"width_ratios": [2, 1, 1]})
     t = np.asarray(t_bins_ms)
     im = axes[0].imshow(np.asarray(rates_hz)[order], aspect="auto", origin="lower",
                         extent=(t[0], t[-1] + (t[1] - t[0] if len(t) > 1 else 1), 0, len(df)),
@@ -210,7 +209,7 @@ def plot_propagation(df: pd.DataFrame, t_bins_ms: np.ndarray, rates_hz: np.ndarr
     axes[2].set_xlabel("hops from stimulated regions")
     axes[2].set_ylabel("rate change (Hz)")
     fig.suptitle(title or "propagation of the stimulus")
-    return plots._save(fig, path)
+    return plots.save(fig, path)
 
 
 def plot_real_vs_null(values: dict[str, tuple[list[float], list[float]]], path: Path, *,
@@ -219,9 +218,8 @@ def plot_real_vs_null(values: dict[str, tuple[list[float], list[float]]], path: 
     the permutation/Mann–Whitney p in the title. ``values``: measure → (real, null)."""
     from wbe import plots
 
-    plt = plots.plt
     k = max(len(values), 1)
-    fig, axes = plt.subplots(1, k, figsize=(4 * k, 4), squeeze=False)
+    fig, axes = plots.subplots(1, k, figsize=(4 * k, 4), squeeze=False)
     for ax, (name, (real, null)) in zip(axes[0], values.items()):
         for x, vals, c in ((0, real, "C0"), (1, null, "C1")):
             vals = np.asarray(vals, float)
@@ -234,4 +232,4 @@ def plot_real_vs_null(values: dict[str, tuple[list[float], list[float]]], path: 
             ttl += f"\nperm p={tests[name]['permutation_p']:.3g}, " \
                    f"MW p={tests[name]['mannwhitney_p']:.3g}"
         ax.set_title(ttl, fontsize=9)
-    return plots._save(fig, path)
+    return plots.save(fig, path)

@@ -871,8 +871,7 @@ def plot_analysis(result: Mapping[str, Any], path: str | os.PathLike, *,
     (d) clustering, path length and modularity against the null (mean ± s.d.) with σ."""
     from wbe import plots
 
-    plt = plots.plt
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    fig, axes = plots.subplots(2, 2, figsize=(11, 8.5))
     ax = axes[0, 0]
     nodes = result["nodes"]
     for kind, col in (("in", "C0"), ("out", "C1"), ("total", "C2")):
@@ -903,7 +902,7 @@ def plot_analysis(result: Mapping[str, Any], path: str | os.PathLike, *,
                         color="0.8", label="null ± 2 s.d.")
         ax.legend(fontsize=8)
     else:
-        plots._note(ax, "no edges")
+        plots.note(ax, "no edges")
     ax.set_xlabel("degree k (undirected)")
     ax.set_ylabel("rich-club coefficient φ(k)")
     ax.set_title("(b) rich club vs degree-preserving nulls")
@@ -928,7 +927,7 @@ def plot_analysis(result: Mapping[str, Any], path: str | os.PathLike, *,
             ax.set_title("(c) normalised rich club (no significant k)")
         ax.legend(fontsize=8, loc="upper left")
     else:
-        plots._note(ax, "no edges")
+        plots.note(ax, "no edges")
     ax.set_xlabel("degree k (undirected)")
     ax.set_ylabel("φ(k) / ⟨φ_null(k)⟩")
 
@@ -961,7 +960,7 @@ def plot_analysis(result: Mapping[str, Any], path: str | os.PathLike, *,
     fig.suptitle(title or f"{source}: {s['n_nodes']} nodes, {s['n_undirected_edges']} "
                  f"undirected edges (largest component {s['largest_component_nodes']} nodes); "
                  f"seed {result['params']['seed']}", fontsize=11)
-    return plots._save(fig, Path(path))
+    return plots.save(fig, Path(path))
 
 
 # ============================================================================== exchange

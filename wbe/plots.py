@@ -1,33 +1,41 @@
-"""Matplotlib (Agg) figures used by the stages. Every function writes one PNG to ``path``
-(dpi 110) and returns the path; inputs are plain arrays / DataFrames."""
+"""Figures written by the stages. Every function writes one PNG to ``path`` (dpi 110) and
+returns the path; inputs are plain arrays / DataFrames.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, not through pyplot: writing
+a file needs no GUI backend, so importing this module never changes the backend a notebook or
+script has chosen (the Python API's plots, :mod:`wbe.api`, draw into pyplot figures)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 DPI = 110
 
 
-def _colors(n: int):
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+def subplots(*args, figsize=(8, 5), **kw):
+    """``(fig, axes)`` as :func:`matplotlib.pyplot.subplots` gives, on a pyplot-free figure."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kw)
+
+
+def colors(n: int):
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (PNG, dpi 110) and return the path."""
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
     return path
 
 
-def _note(ax, text: str) -> None:
+def note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10,
             wrap=True)
     ax.set_xticks([])
@@ -38,10 +46,10 @@ def raster(spikes: dict, path: Path, *, max_neurons: int = 50, t_start_ms: float
            t_stop_ms: float | None = None, seed: int = 0) -> Path:
     """Spike raster of a random sample of ≤ ``max_neurons`` neurons per population (among
     those that spiked), one colour per population; ``spikes``: pop → (times_ms, node_ids)."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = subplots(figsize=(8, 5))
     rng = np.random.default_rng(seed)
     row = 0
-    cols = _colors(max(1, len(spikes)))
+    cols = colors(max(1, len(spikes)))
     ticks, labels = [], []
     for k, (pop, (t, ids)) in enumerate(spikes.items()):
         t, ids = np.asarray(t), np.asarray(ids)
@@ -62,19 +70,19 @@ def raster(spikes: dict, path: Path, *, max_neurons: int = 50, t_start_ms: float
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("population (sampled neurons)")
     ax.set_title("spike raster")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _hist_by_pop(df, col: str, path: Path, xlabel: str, title: str, bins: int = 40) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     vals = df[col].to_numpy(dtype=float)
     vals = vals[np.isfinite(vals)]
     if len(vals) == 0:
-        _note(ax, f"no finite {col} values")
-        return _save(fig, path)
+        note(ax, f"no finite {col} values")
+        return save(fig, path)
     edges = np.histogram_bin_edges(vals, bins=bins)
     pops = list(dict.fromkeys(df["population"])) if "population" in df else [None]
-    for c, pop in zip(_colors(len(pops)), pops, strict=False):
+    for c, pop in zip(colors(len(pops)), pops, strict=False):
         v = df[col] if pop is None else df.loc[df["population"] == pop, col]
         v = v.to_numpy(dtype=float)
         v = v[np.isfinite(v)]
@@ -84,7 +92,7 @@ def _hist_by_pop(df, col: str, path: Path, xlabel: str, title: str, bins: int = 
     ax.set_ylabel("neurons")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def rate_histogram(df, path: Path) -> Path:
@@ -100,11 +108,11 @@ def isi_cv_histogram(df, path: Path) -> Path:
 def fi_overlay(curves: dict, path: Path, *, status: str | None = None) -> Path:
     """F-I curves overlaid: ``curves``: label → (currents_pA, rates_hz). ``status`` (e.g.
     "skipped: ... not found") is written on the figure."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = subplots(figsize=(6.5, 4.5))
     if not curves:
-        _note(ax, status or "no F-I data")
-        return _save(fig, path)
-    for c, (label, (i_pa, f_hz)) in zip(_colors(len(curves)), curves.items(), strict=False):
+        note(ax, status or "no F-I data")
+        return save(fig, path)
+    for c, (label, (i_pa, f_hz)) in zip(colors(len(curves)), curves.items(), strict=False):
         order = np.argsort(i_pa)
         ax.plot(np.asarray(i_pa)[order], np.asarray(f_hz)[order], "o-", color=c, ms=4,
                 label=label)
@@ -114,30 +122,30 @@ def fi_overlay(curves: dict, path: Path, *, status: str | None = None) -> Path:
     if status:
         ax.text(0.02, 0.98, status, transform=ax.transAxes, va="top", fontsize=8)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def pci_matrix(ss, path: Path, *, pci: float | None = None, status: str = "ok",
                bin_ms: float = 5.0) -> Path:
     """Binary significance matrix (sources × time bins) with the PCI in the title; a note with
     ``status`` instead when there is no matrix."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     if ss is None or np.asarray(ss).size == 0:
-        _note(ax, f"PCI: {status}")
-        return _save(fig, path)
+        note(ax, f"PCI: {status}")
+        return save(fig, path)
     ss = np.asarray(ss)
     ax.imshow(ss, aspect="auto", interpolation="nearest", cmap="Greys",
               extent=(0, ss.shape[1] * bin_ms, ss.shape[0], 0))
     ax.set_xlabel("time after stimulus (ms)")
     ax.set_ylabel("source (sorted by activity)")
     ax.set_title(f"significant activity, PCI = {pci:.3f}" if pci is not None else "PCI")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def weight_histograms(before: np.ndarray, after: np.ndarray, path: Path, *,
                       unit: str = "pA") -> Path:
     """Synaptic weight histograms before and after plasticity (weights in ``unit``)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = subplots(figsize=(6.5, 4.5))
     b, a = np.asarray(before, float), np.asarray(after, float)
     both = np.concatenate([b, a]) if len(b) + len(a) else np.zeros(1)
     edges = np.histogram_bin_edges(both, bins=50)
@@ -149,7 +157,7 @@ def weight_histograms(before: np.ndarray, after: np.ndarray, path: Path, *,
     ax.set_ylabel("synapses")
     ax.set_title("weights before / after plasticity")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def connectome_comparison(pred: np.ndarray, ref: np.ndarray, names: list[str], path: Path, *,
@@ -158,10 +166,10 @@ def connectome_comparison(pred: np.ndarray, ref: np.ndarray, names: list[str], p
     side by side, with an overlay panel (TP black, FP red, FN blue) and the scores as text."""
     pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
     if pred.size == 0:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        _note(ax, f"connectome comparison: {title or 'no common neurons'}")
-        return _save(fig, path)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 5))
+        fig, ax = subplots(figsize=(6, 4))
+        note(ax, f"connectome comparison: {title or 'no common neurons'}")
+        return save(fig, path)
+    fig, axes = subplots(1, 3, figsize=(14, 5))
     axes[0].imshow(pred, cmap="Greys", interpolation="nearest")
     axes[0].set_title("reconstructed")
     axes[1].imshow(ref, cmap="Greys", interpolation="nearest")
@@ -186,7 +194,7 @@ def connectome_comparison(pred: np.ndarray, ref: np.ndarray, names: list[str], p
         fig.suptitle(f"{title}  {txt}", fontsize=9)
     elif title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str | None = None,
@@ -195,13 +203,13 @@ def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str 
     """Per-population mean rates, model vs reference (scatter with identity line; spikes/s);
     with per-neuron arrays also their empirical CDFs side by side."""
     two = model_rates is not None and reference_rates is not None
-    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(11 if two else 5.5, 4.5))
+    fig, axes = subplots(1, 2 if two else 1, figsize=(11 if two else 5.5, 4.5))
     ax = axes[0] if two else axes
     common = [p for p in model if p in reference and model[p] is not None
               and reference[p] is not None]
     if not common:
-        _note(ax, status or "no reference rates")
-        return _save(fig, path)
+        note(ax, status or "no reference rates")
+        return save(fig, path)
     x = np.array([reference[p] for p in common], float)
     y = np.array([model[p] for p in common], float)
     ax.scatter(x, y, color="k")
@@ -222,4 +230,4 @@ def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str 
         axes[1].set_ylabel("cumulative fraction")
         axes[1].legend(fontsize=8)
         axes[1].set_title("rate distributions")
-    return _save(fig, path)
+    return save(fig, path)

@@ -412,12 +412,9 @@ def _axes(table, spec: SweepSpec) -> tuple[str | None, str | None]:
 def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Path]:
     """Phase-diagram heat maps (mean over seeds and repeats) of rate, CV, synchrony and peak
     frequency, the regime map (majority over seeds) and example population activity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
+    from wbe.plots import subplots
     from wbe.regimes import MODEL_POPULATIONS
 
     pop = spec.plot.population or MODEL_POPULATIONS[spec.model][0]
@@ -426,7 +423,7 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
     if x is None:
         return paths
     if y is None:  # one axis: metrics against it
-        fig, axs = plt.subplots(1, len(HEATMAP_METRICS), figsize=(4 * len(HEATMAP_METRICS), 3.2))
+        fig, axs = subplots(1, len(HEATMAP_METRICS), figsize=(4 * len(HEATMAP_METRICS), 3.2))
         g = table.groupby(x)
         for ax, (m, label) in zip(axs, HEATMAP_METRICS):
             s = g[f"{pop}_{m}"].mean()
@@ -437,7 +434,6 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
         fig.tight_layout()
         p = out / "phase_diagram.png"
         fig.savefig(p, dpi=110)
-        plt.close(fig)
         return [p]
     xs = np.sort(table[x].unique())
     ys = np.sort(table[y].unique())
@@ -471,15 +467,14 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
         ticks(ax)
         ax.set_title("regime")
 
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
+    fig, ax = subplots(figsize=(1.0 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
     regime_panel(ax)
     fig.tight_layout()
     p = out / "regimes.png"
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     paths.append(p)
 
-    fig, axs = plt.subplots(1, len(HEATMAP_METRICS) + 1,
+    fig, axs = subplots(1, len(HEATMAP_METRICS) + 1,
                             figsize=(4.2 * (len(HEATMAP_METRICS) + 1), 3.8))
     for ax, (m, label) in zip(axs[:-1], HEATMAP_METRICS):
         z = grid_of(grouped[f"{pop}_{m}"].mean().to_dict())
@@ -487,7 +482,7 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
         fig.colorbar(im, ax=ax, label=label)
         ticks(ax)
         ax.set_title(f"{pop}: {label}")
-        f2, a2 = plt.subplots(figsize=(1.8 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
+        f2, a2 = subplots(figsize=(1.8 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
         im2 = a2.imshow(z, cmap="viridis", **extent_kw)
         f2.colorbar(im2, ax=a2, label=label)
         ticks(a2)
@@ -495,7 +490,6 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
         f2.tight_layout()
         p2 = out / f"heatmap_{m}.png"
         f2.savefig(p2, dpi=110)
-        plt.close(f2)
         paths.append(p2)
     regime_panel(axs[-1])
     fig.suptitle(f"{spec.name}: phase diagram ({spec.model}, order {spec.order}, "
@@ -503,7 +497,6 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
     fig.tight_layout()
     p = out / "phase_diagram.png"
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     paths.append(p)
     paths.extend(_activity_plot(table, pop, out, points_root, x, y))
     return paths
@@ -524,13 +517,14 @@ def _typical_points(table, pop: str):
 
 def _activity_plot(table, pop: str, out: Path, points_root: Path, x: str, y: str) -> list[Path]:
     """Population activity (and a raster sample) of one point per regime found."""
-    import matplotlib.pyplot as plt
     import pandas as pd
+
+    from wbe.plots import subplots
 
     examples = _typical_points(table, pop)
     if examples.empty:
         return []
-    fig, axs = plt.subplots(len(examples), 2, figsize=(11, 2.0 * len(examples)), squeeze=False,
+    fig, axs = subplots(len(examples), 2, figsize=(11, 2.0 * len(examples)), squeeze=False,
                             gridspec_kw={"width_ratios": [2, 1]})
     for row, (_, r) in zip(axs, examples.iterrows()):
         folder = Path(points_root) / r["key"]
@@ -553,7 +547,6 @@ def _activity_plot(table, pop: str, out: Path, points_root: Path, x: str, y: str
     fig.tight_layout()
     p = out / "population_activity.png"
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return [p]
 
 

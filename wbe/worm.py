@@ -89,8 +89,7 @@ def plot_response_by_class(df: pd.DataFrame, path: Path, *, title: str = "") -> 
     fraction of responders per class (bars)."""
     from wbe import plots
 
-    plt = plots.plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plots.subplots(1, 2, figsize=(10, 4))
     d = df[~df["stimulated"]]
     for k, c in enumerate(CELL_CLASSES):
         sub = d[d["cell_class"] == c]
@@ -111,7 +110,7 @@ def plot_response_by_class(df: pd.DataFrame, path: Path, *, title: str = "") -> 
     axes[1].set_ylabel("fraction responding")
     axes[1].set_ylim(0, 1.05)
     fig.suptitle(title or "response to stimulation by cell class")
-    return plots._save(fig, path)
+    return plots.save(fig, path)
 
 
 def plot_raster_by_class(times_ms: np.ndarray, node_ids: np.ndarray, names: np.ndarray,
@@ -122,7 +121,6 @@ def plot_raster_by_class(times_ms: np.ndarray, node_ids: np.ndarray, names: np.n
     name, with the stimulus window shaded."""
     from wbe import plots
 
-    plt = plots.plt
     names = np.asarray(names).astype(str)
     cls = np.asarray(cell_class).astype(str)
     rank = {c: k for k, c in enumerate(CELL_CLASSES)}
@@ -131,7 +129,7 @@ def plot_raster_by_class(times_ms: np.ndarray, node_ids: np.ndarray, names: np.n
     row[order] = np.arange(len(names))
     t = np.asarray(times_ms, float)
     ids = np.asarray(node_ids, np.int64)
-    fig, ax = plt.subplots(figsize=(10, 7))
+    fig, ax = plots.subplots(figsize=(10, 7))
     colors = {c: f"C{k}" for k, c in enumerate(CELL_CLASSES)}
     for c in CELL_CLASSES:
         sel = cls[ids] == c if len(ids) else np.zeros(0, bool)
@@ -147,7 +145,7 @@ def plot_raster_by_class(times_ms: np.ndarray, node_ids: np.ndarray, names: np.n
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron (by class, then name)")
     ax.legend(loc="upper right", markerscale=8, fontsize=8)
-    return plots._save(fig, path)
+    return plots.save(fig, path)
 
 
 # ---------------------------------------------------------------------------- graph statistics
@@ -220,11 +218,10 @@ def plot_graph_statistics(table: pd.DataFrame, degrees: dict[str, dict[str, np.n
     (complementary cumulative, log-log)."""
     from wbe import plots
 
-    plt = plots.plt
     stats = ["neurons", "chemical_edges", "gap_pairs", "reciprocity", "clustering", "sigma"]
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7))
+    fig, axes = plots.subplots(2, 4, figsize=(15, 7))
     for ax, col in zip(axes.flat[:6], stats):
-        ax.bar(range(len(table)), table[col], color=plots._colors(len(table)))
+        ax.bar(range(len(table)), table[col], color=plots.colors(len(table)))
         ax.set_xticks(range(len(table)), table["dataset"], rotation=45, ha="right", fontsize=7)
         ax.set_title(col)
     for ax, kind in zip(axes.flat[6:], ("out", "gap")):
@@ -233,8 +230,8 @@ def plot_graph_statistics(table: pd.DataFrame, degrees: dict[str, dict[str, np.n
             d = d[d > 0]
             if len(d):
                 ax.loglog(d, np.arange(1, len(d) + 1) / len(d), label=ds,
-                          color=plots._colors(len(degrees))[k])
+                          color=plots.colors(len(degrees))[k])
         ax.set_xlabel(f"{kind} degree")
         ax.set_ylabel("P(degree ≥ k)")
         ax.legend(fontsize=6)
-    return plots._save(fig, path)
+    return plots.save(fig, path)

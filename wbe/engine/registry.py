@@ -126,6 +126,7 @@ class Registry(Generic[T]):
         self.kind, self.group, self.package = kind, group, package
         self._items: dict[str, T] = {}
         self._loaded = False
+        self._loading = False
         self._lock = threading.RLock()
 
     # ---- registration
@@ -150,23 +151,30 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if self._loaded:
             return
-        with self._lock:
-            if self._loaded:
+        with self._lock:  # other threads wait here until loading is complete
+            if self._loaded or self._loading:  # done, or a re-entrant call while importing
                 return
-            self._loaded = True
-            if self.package is not None:
-                pkg = importlib.import_module(self.package)
-                for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-                    importlib.import_module(f"{self.package}.{info.name}")
-            for ep in importlib.metadata.entry_points(group=self.group):
-                try:
-                    obj = ep.load()
-                except Exception as exc:  # a broken plug-in must say which one
-                    raise ImportError(f"entry point {ep.name!r} = {ep.value!r} of group "
-                                      f"{self.group!r} failed to load: {exc}") from exc
-                if isinstance(obj, type) or hasattr(obj, "name"):
-                    if getattr(obj, "name", None) not in self._items:
-                        self.register(obj)
+            self._loading = True
+            try:
+                self._import_all()
+                self._loaded = True
+            finally:
+                self._loading = False
+
+    def _import_all(self) -> None:
+        if self.package is not None:
+            pkg = importlib.import_module(self.package)
+            for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+                importlib.import_module(f"{self.package}.{info.name}")
+        for ep in importlib.metadata.entry_points(group=self.group):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plug-in must say which one
+                raise ImportError(f"entry point {ep.name!r} = {ep.value!r} of group "
+                                  f"{self.group!r} failed to load: {exc}") from exc
+            if (isinstance(obj, type) or hasattr(obj, "name")) and \
+                    getattr(obj, "name", None) not in self._items:
+                self.register(obj)
 
     # ---- lookup
     def get(self, name: str) -> T:
