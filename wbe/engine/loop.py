@@ -174,9 +174,6 @@ class Engine:
         gs, gg = np.empty(slice_max, np.int64), np.empty(slice_max, np.int64)
         chunk = self.dmin if on_slice is not None else max(self.dmin,
                                                             int(round(PROGRESS_MS / self.dt)))
-        args = (self.L, inp.seed_u64, inp.pp, inp.cp, self._blocks, self.ring, self.istim,
-                self.extra, self.out_slot, self.out_stamp, conn.hist, smp, self._flags(),
-                conn.syn, self._rules, self.dt, lay.gid_of_slot, inp.v_stamp, inp.v_gid)
         if ctx.size > 1:
             sbuf = np.empty(1 + 2 * _spike_block(), np.int64)
             mpi_extra = (sbuf, np.empty(ctx.size * sbuf.size, np.int64), *ctx.nb_handles)
@@ -187,6 +184,9 @@ class Engine:
         k = self.k
         while k < k_end:
             kk = k
+            args = (self.L, inp.seed_u64, inp.pp, inp.cp, self._blocks, self.ring, self.istim,
+                    self.extra, self.out_slot, self.out_stamp, conn.hist, smp, self._flags(),
+                    conn.syn, self._rules, self.dt, lay.gid_of_slot, inp.v_stamp, inp.v_gid)
             k, n, self.vptr = drive(k, min(k + chunk, k_end), k_end, self.dmin, *args,
                                     self.vptr, self.spikes.mask, sp_stamp, sp_gid,
                                     lay.n_total, slice_max, gs, gg, *mpi_extra)

@@ -1,0 +1,38 @@
+"""The same Python API script gives the same network, spikes, samples and weights serially and
+under ``mpiexec -n 2`` (on every rank)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+spec = importlib.util.spec_from_file_location("api_case", HERE / "api_case.py")
+case = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(case)
+pytestmark = pytest.mark.mpi
+
+
+def test_api_script_one_vs_two_ranks(tmp_path):
+    import test_ranks_identity as ri
+
+    one = case.run(case.build())
+    assert one["E/t"].size > 200 and one["I/t"].size > 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = tmp_path / "api"
+    p = subprocess.run([ri._mpiexec(), "-n", "2", sys.executable, str(HERE / "api_case.py"),
+                        str(out)], capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for r in (0, 1):
+        got = dict(np.load(f"{out}.rank{r}.npz"))
+        assert int(got.pop("size")) == 2
+        assert sorted(got) == sorted(one)
+        for k in one:
+            assert np.array_equal(got[k], one[k]), f"rank {r}: {k}"

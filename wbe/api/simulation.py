@@ -1,0 +1,642 @@
+"""The Python API: build a network, run it (and run it more), look at the results.
+
+::
+
+    import wbe
+
+    sim = wbe.Simulation(dt_ms=0.1, seed=1)
+    exc = sim.population("E", "iaf_psc_exp", 800, I_e=wbe.Uniform(300.0, 380.0))
+    inh = sim.population("I", "iaf_psc_exp", 200)
+    sim.connect(exc, exc + inh, wbe.FixedInDegree(80), weight=20.0, delay_ms=1.5)
+    sim.connect(inh, exc + inh, wbe.FixedInDegree(20), weight=-100.0, delay_ms=0.8)
+    sim.poisson(exc + inh, rate_hz=8000.0, weight=20.0)
+    sim.record(exc[:5], ["V_m"])
+    sim.run(200.0)
+    sim.run(300.0)          # continues where the first call stopped (NEST's Simulate twice)
+    sim.raster()
+
+Populations take any registered cell model (``wbe.models()``); connections any rule of
+:mod:`wbe.api.connect`, weights and delays as scalars, arrays or distributions, a receptor port
+and a plasticity rule per projection. Random draws are keyed by (seed, purpose), so the same
+script gives the same network and spikes under ``mpiexec -n 2`` (every rank holds the full
+result; files are written by rank 0). Bad arguments raise ``ValueError`` naming the object and
+the field, when they are given.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.cells.base import steps_of
+from ..engine.network import (
+    VIRTUAL,
+    CurrentInput,
+    Network,
+    Plasticity,
+    PoissonInput,
+    Population,
+    Projection,
+    RunConfig,
+    SpikeTrainInput,
+    StateRecorder,
+)
+from ..engine.registry import CELLS, PLASTICITY, SYNAPSES
+from .connect import ConnectionRule, rng_for, values
+
+__all__ = ["Simulation", "Pop", "View"]
+
+
+class View:
+    """Some neurons of one population: ``pop[i]``, ``pop[a:b]``, ``pop[[i, j]]``; several views
+    join with ``+`` into a :class:`Selection`."""
+
+    def __init__(self, pop: Pop, ids: np.ndarray) -> None:
+        self.pop, self.ids = pop, np.asarray(ids, dtype=np.int64)
+
+    @property
+    def name(self) -> str:
+        return self.pop.name
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __add__(self, other) -> Selection:
+        return Selection([self]) + other
+
+    def __repr__(self) -> str:
+        return f"View({self.pop.name!r}, {len(self)} neurons)"
+
+
+class Pop(View):
+    """A population: ``name``, ``model`` (a registered cell model or ``"virtual"``), ``n``."""
+
+    def __init__(self, sim: Simulation, name: str, model: str, n: int) -> None:
+        self.sim, self.model, self.n = sim, model, int(n)
+        self._name = name
+        super().__init__(self, np.arange(self.n, dtype=np.int64))
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __getitem__(self, key) -> View:
+        ids = np.arange(self.n, dtype=np.int64)
+        try:
+            sel = ids[key]
+        except IndexError:
+            raise ValueError(f"population {self.name!r}: index {key!r} is out of range "
+                             f"({self.n} neurons)") from None
+        return View(self, np.atleast_1d(sel))
+
+    def __repr__(self) -> str:
+        return f"Pop({self.name!r}, {self.model!r}, n={self.n})"
+
+
+class Selection:
+    """Neurons of one or several populations (``exc + inh``)."""
+
+    def __init__(self, views: list[View]) -> None:
+        self.views = list(views)
+
+    def __add__(self, other) -> Selection:
+        if isinstance(other, View):
+            return Selection([*self.views, other])
+        if isinstance(other, Selection):
+            return Selection([*self.views, *other.views])
+        return NotImplemented
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.views)
+
+
+def _views(target) -> list[View]:
+    if isinstance(target, View):
+        return [target]
+    if isinstance(target, Selection):
+        return target.views
+    raise TypeError(f"expected a population, a view of one (pop[...]) or a sum of them, "
+                    f"got {target!r}")
+
+
+class Simulation:
+    """A network and its simulation, built step by step and run as often as wanted.
+
+    ``dt_ms``: the time step; ``seed``: keys every random stream (connectivity, parameter
+    draws, Poisson input); ``placement``: neurons on MPI ranks (``"round_robin"`` or
+    ``"metis"``); ``comm``: an mpi4py communicator (default: ``COMM_WORLD`` under MPI)."""
+
+    def __init__(self, dt_ms: float = 0.1, seed: int = 1, *, placement: str = "round_robin",
+                 comm=None) -> None:
+        if not dt_ms > 0:
+            raise ValueError(f"Simulation: dt_ms must be > 0, got {dt_ms}")
+        from ..engine.context import context
+
+        self.dt_ms, self.seed = float(dt_ms), int(seed)
+        self.network = Network([])
+        self.recorders: list[StateRecorder] = []
+        self.placement = placement
+        self.ctx = context(comm)
+        self._engine = None
+        self._pops: dict[str, Pop] = {}
+        self._n_inputs = 0
+
+    # ------------------------------------------------------------------ building
+    @property
+    def rank(self) -> int:
+        return self.ctx.rank
+
+    @property
+    def size(self) -> int:
+        return self.ctx.size
+
+    def _building(self, what: str) -> None:
+        if self._engine is not None:
+            raise RuntimeError(f"{what}: the network was built by the first run(); build a new "
+                               "Simulation to change its structure")
+
+    def population(self, name: str, model: str, n: int, params: dict | None = None,
+                   **kw) -> Pop:
+        """``n`` neurons of a registered cell ``model`` (NEST's name, e.g. ``iaf_psc_exp``).
+        Parameters by NEST's names, in ``params`` or as keywords: scalars, arrays of length
+        ``n`` or distributions (drawn per neuron, keyed by seed, population and parameter)."""
+        self._building(f"population {name!r}")
+        if name in self._pops:
+            raise ValueError(f"population {name!r} exists already")
+        if not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"population {name!r}: n must be a non-negative integer, got {n!r}")
+        cell = CELLS.get(model)
+        given = {**(params or {}), **kw}
+        prm = {k: values(v, int(n), rng_for(self.seed, f"param:{name}:{k}"),
+                         f"population {name!r}: parameter {k!r}") for k, v in given.items()}
+        cell.resolve(prm, int(n), np.arange(int(n)), owner=f"population {name!r}")
+        self.network.populations.append(Population(name, model, int(n), prm))
+        pop = self._pops[name] = Pop(self, name, model, int(n))
+        return pop
+
+    def spike_source(self, name: str, n: int, times_ms) -> Pop:
+        """A population of ``n`` spike sources emitting the given spikes (NEST's
+        ``spike_generator``): ``times_ms`` is a list of ``n`` arrays (one per source) or a pair
+        ``(node_ids, times)``. Times are in ms, > 0; times off the dt grid are rounded to the
+        nearest step (with a warning), as NEST does without ``precise_times``."""
+        self._building(f"spike source {name!r}")
+        if name in self._pops:
+            raise ValueError(f"population {name!r} exists already")
+        if isinstance(times_ms, tuple) and len(times_ms) == 2:
+            ids = np.asarray(times_ms[0], dtype=np.int64)
+            t = np.asarray(times_ms[1], dtype=np.float64)
+        else:
+            if len(times_ms) != n:
+                raise ValueError(f"spike source {name!r}: {len(times_ms)} spike trains for "
+                                 f"{n} sources")
+            ids = np.concatenate([np.full(len(tt), i, np.int64) for i, tt in enumerate(times_ms)]
+                                 or [np.zeros(0, np.int64)])
+            t = np.concatenate([np.asarray(tt, np.float64) for tt in times_ms]
+                               or [np.zeros(0)])
+        if ids.shape != t.shape:
+            raise ValueError(f"spike source {name!r}: {ids.size} node ids but {t.size} times")
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise ValueError(f"spike source {name!r}: node id {int(ids.max())} is out of range "
+                             f"({n} sources)")
+        if t.size and not (t > 0).all():
+            raise ValueError(f"spike source {name!r}: spike times must be > 0 ms")
+        k = steps_of(t, self.dt_ms)
+        if t.size and np.any(np.abs(k * self.dt_ms - t) > 1e-9 * np.maximum(1.0, t)):
+            warnings.warn(f"spike source {name!r}: spike times off the {self.dt_ms} ms grid are "
+                          "rounded to the nearest step", stacklevel=2)
+        t = k * self.dt_ms
+        if t.size and not (k >= 1).all():
+            raise ValueError(f"spike source {name!r}: spike times must be at least dt")
+        o = np.lexsort((ids, t))
+        self.network.populations.append(Population(name, VIRTUAL, int(n)))
+        self.network.spike_trains.append(SpikeTrainInput(f"{name}_spikes", name, ids[o], t[o]))
+        pop = self._pops[name] = Pop(self, name, VIRTUAL, int(n))
+        return pop
+
+    def connect(self, source, target, rule: ConnectionRule, *, weight=1.0, delay_ms=1.0,
+                synapse: str = "static_synapse", receptor: int | str | None = None,
+                plasticity: Plasticity | tuple | None = None, name: str | None = None) -> str:
+        """Connect ``source`` to ``target`` (populations, views or sums of them) by ``rule``.
+        ``weight`` in the target model's unit (pA, nS or mV; negative = inhibitory on NEST's
+        spike port) and ``delay_ms`` (>= dt): scalars, one value per edge, or distributions.
+        ``synapse``: a registered synapse model (``"gap_junction"`` for electrical coupling);
+        ``receptor``: the target's port (NEST receptor_type or name); ``plasticity``:
+        ``wbe.Plasticity(rule, params)`` or ``(rule, params)``. Returns the projection name(s)
+        joined by ``+`` when the target spans several populations."""
+        self._building("connect")
+        if not isinstance(rule, ConnectionRule):
+            raise TypeError(f"connect: rule must be a connection rule (wbe.FixedInDegree(...), "
+                            f"...), got {rule!r}")
+        SYNAPSES.get(synapse)
+        if isinstance(plasticity, tuple):
+            plasticity = Plasticity(plasticity[0], dict(plasticity[1]))
+        if plasticity is not None:
+            PLASTICITY.get(plasticity.rule).resolve(plasticity.params, "connect: plasticity")
+        srcs, tgts = _views(source), _views(target)
+        base = name or f"{'+'.join(v.name for v in srcs)}_to_{'+'.join(v.name for v in tgts)}"
+        names = []
+        for sv in srcs:
+            for tv in tgts:
+                pname = base if len(srcs) * len(tgts) == 1 else f"{base}.{sv.name}.{tv.name}"
+                if any(p.name == pname for p in self.network.projections):
+                    raise ValueError(f"projection {pname!r} exists already: pass name=")
+                rng = rng_for(self.seed, f"connect:{pname}")
+                same = sv.pop is tv.pop and np.array_equal(sv.ids, tv.ids)
+                s, t = rule.pairs(len(sv), len(tv), rng, same)
+                m = s.size
+                w = values(weight, m, rng_for(self.seed, f"weight:{pname}"),
+                           f"projection {pname!r}: weight")
+                d = values(delay_ms, m, rng_for(self.seed, f"delay:{pname}"),
+                           f"projection {pname!r}: delay_ms")
+                d = np.broadcast_to(np.asarray(d, np.float64), (m,))
+                if m and d.min() < self.dt_ms * (1 - 1e-9):
+                    raise ValueError(f"projection {pname!r}: delay_ms must be >= dt "
+                                     f"({self.dt_ms} ms), got {float(d.min())}")
+                if tv.pop.model == VIRTUAL and SYNAPSES.get(synapse).kind == "chemical":
+                    raise ValueError(f"projection {pname!r}: spike source {tv.name!r} cannot "
+                                     "be a target")
+                if receptor is not None and tv.pop.model != VIRTUAL:
+                    CELLS.get(tv.pop.model).port(receptor, f"projection {pname!r}")
+                self.network.projections.append(Projection(
+                    pname, sv.name, tv.name, sv.ids[s], tv.ids[t],
+                    np.broadcast_to(np.asarray(w, np.float64), (m,)).copy(), d.copy(),
+                    synapse=synapse, receptor=receptor, plasticity=plasticity))
+                names.append(pname)
+        return "+".join(names)
+
+    def _input_name(self, kind: str, name: str | None) -> str:
+        self._n_inputs += 1
+        return name or f"{kind}{self._n_inputs}"
+
+    def poisson(self, target, rate_hz, weight: float, *, delay_ms: float = 0.1,
+                start_ms: float = 0.0, stop_ms: float = math.inf,
+                receptor: int | str | None = None, name: str | None = None) -> str:
+        """An independent Poisson spike train (``rate_hz`` each: a scalar or one per neuron)
+        into every neuron of ``target``, each spike adding ``weight`` after ``delay_ms``
+        (NEST's ``poisson_generator``), active in [start_ms, stop_ms). Returns its name (for
+        :meth:`set_rate`)."""
+        self._building("poisson")
+        names = []
+        base = self._input_name("poisson", name)
+        views = _views(target)
+        for v in views:
+            nm = base if len(views) == 1 else f"{base}.{v.name}"
+            rate = np.asarray(rate_hz, dtype=np.float64)
+            if rate.ndim and rate.shape != (len(v),):
+                raise ValueError(f"PoissonInput {nm!r}: rate_hz needs one value per neuron "
+                                 f"({len(v)}), got shape {rate.shape}")
+            if rate.size and (np.isnan(rate).any() or rate.min() < 0):
+                raise ValueError(f"PoissonInput {nm!r}: rate_hz must be >= 0")
+            _window(nm, "PoissonInput", start_ms, stop_ms)
+            if delay_ms < self.dt_ms * (1 - 1e-9):
+                raise ValueError(f"PoissonInput {nm!r}: delay_ms must be >= dt")
+            self.network.poisson.append(PoissonInput(
+                nm, v.name, v.ids, float(rate) if rate.ndim == 0 else rate, float(weight),
+                float(delay_ms), float(start_ms), float(stop_ms), receptor))
+            names.append(nm)
+        return "+".join(names)
+
+    def dc(self, target, amplitude_pA, *, start_ms: float = 0.0, stop_ms: float = math.inf,
+           name: str | None = None) -> str:
+        """A constant current (pA; scalar or one per neuron) into ``target`` while
+        start_ms < t <= stop_ms (NEST's ``dc_generator``). Returns its name."""
+        self._building("dc")
+        base = self._input_name("dc", name)
+        views = _views(target)
+        for v in views:
+            nm = base if len(views) == 1 else f"{base}.{v.name}"
+            _window(nm, "CurrentInput", start_ms, stop_ms)
+            amp = np.asarray(amplitude_pA, dtype=np.float64)
+            if amp.ndim and amp.shape != (len(v),):
+                raise ValueError(f"CurrentInput {nm!r}: amplitude_pA needs one value per "
+                                 f"neuron ({len(v)}), got shape {amp.shape}")
+            self.network.currents.append(CurrentInput(
+                nm, v.name, v.ids, float(amp) if amp.ndim == 0 else amp, float(start_ms),
+                float(stop_ms)))
+        return base
+
+    def step_current(self, target, times_ms, amplitudes_pA, *, name: str | None = None) -> str:
+        """A piecewise constant current (NEST's ``step_current_generator``): amplitude ``i``
+        from ``times_ms[i]`` until ``times_ms[i+1]`` (the last one to the end)."""
+        t = np.asarray(times_ms, dtype=np.float64)
+        a = np.asarray(amplitudes_pA, dtype=np.float64)
+        base = self._input_name("step", name)
+        if t.shape != a.shape or t.ndim != 1:
+            raise ValueError(f"step current {base!r}: times_ms and amplitudes_pA must be 1-D of "
+                             "equal length")
+        if np.any(np.diff(t) <= 0):
+            raise ValueError(f"step current {base!r}: times_ms must increase")
+        for i in range(t.size):
+            stop = t[i + 1] if i + 1 < t.size else math.inf
+            self.dc(target, a[i], start_ms=t[i], stop_ms=stop, name=f"{base}.{i}")
+        return base
+
+    def record(self, target, variables: list[str] | str, *, interval_ms: float | None = None):
+        """Sample ``variables`` (recordables of the model, e.g. ``["V_m"]``) of ``target`` every
+        ``interval_ms`` (default: every step), as NEST's multimeter."""
+        self._building("record")
+        variables = [variables] if isinstance(variables, str) else list(variables)
+        iv = float(interval_ms if interval_ms is not None else self.dt_ms)
+        if not iv > 0:
+            raise ValueError(f"record: interval_ms must be > 0, got {iv}")
+        for v in _views(target):
+            if v.pop.model == VIRTUAL:
+                raise ValueError(f"record: {v.name!r} is a spike source (no state)")
+            model = CELLS.get(v.pop.model)
+            for var in variables:
+                model.recordable(var)
+            self.recorders.append(StateRecorder(v.name, variables, v.ids, iv))
+
+    # ------------------------------------------------------------------ running
+    @property
+    def run_config(self) -> RunConfig:
+        return RunConfig(tstop_ms=self.time_ms, dt_ms=self.dt_ms, seed=self.seed,
+                         state_recorders=list(self.recorders), placement=self.placement)
+
+    @property
+    def engine(self):
+        """The engine (built on first use; the network's structure is then fixed)."""
+        if self._engine is None:
+            from ..engine.loop import Engine
+            from ..engine.simulator import guarded
+
+            self._engine = guarded(self.ctx, Engine, self.network, self.run_config, self.ctx)
+        return self._engine
+
+    @property
+    def time_ms(self) -> float:
+        """Biological time simulated so far."""
+        return 0.0 if self._engine is None else round(self._engine.k * self.dt_ms, 9)
+
+    def run(self, duration_ms: float, *, progress: bool = False,
+            on_slice: Callable[[float], None] | None = None) -> Simulation:
+        """Simulate ``duration_ms`` more. ``on_slice(t_ms)`` is called after every slice of
+        the minimum delay (closed loops: change inputs with :meth:`set_rate`,
+        :meth:`set_amplitude`; read :meth:`spikes`)."""
+        if not duration_ms >= 0:
+            raise ValueError(f"run: duration_ms must be >= 0, got {duration_ms}")
+        from ..engine.simulator import guarded
+
+        eng = self.engine
+        k_end = eng.k + int(steps_of(duration_ms, self.dt_ms))
+        guarded(self.ctx, eng.run_until, k_end, progress=progress, on_slice=on_slice)
+        return self
+
+    def set_rate(self, name: str, rate_hz) -> None:
+        """Change the rate of Poisson input ``name`` (from the next step on)."""
+        eng = self.engine
+        hit = False
+        for p, pin in zip(eng.inp.poisson, self.network.poisson):
+            if pin.name == name or pin.name.startswith(name + "."):
+                rate = np.broadcast_to(np.asarray(rate_hz, np.float64), pin.node_ids.shape)
+                if np.isnan(rate).any() or rate.min(initial=0.0) < 0:
+                    raise ValueError(f"PoissonInput {pin.name!r}: rate_hz must be >= 0")
+                pin.rate_hz = rate.copy()
+                mine = np.isin(eng.lay.offsets[pin.target] + pin.node_ids, p["gid"])
+                p["lam"] = rate[mine] * self.dt_ms * 1e-3
+                hit = True
+        if not hit:
+            raise ValueError(f"no Poisson input {name!r}; have "
+                             f"{[p.name for p in self.network.poisson]}")
+        eng.inp.pp = eng.inp._poisson_plan()
+
+    def set_amplitude(self, name: str, amplitude_pA: float) -> None:
+        """Change the amplitude (pA) of current input ``name`` (from the next step on)."""
+        eng = self.engine
+        cs = [(i, c) for i, c in enumerate(self.network.currents)
+              if c.name == name or c.name.startswith(name + ".")]
+        if not cs:
+            raise ValueError(f"no current input {name!r}; have "
+                             f"{[c.name for c in self.network.currents]}")
+        cp = eng.inp.cp
+        for i, c in cs:
+            c.amplitude_pA = float(amplitude_pA)
+            eng.inp.currents[i]["amp"][:] = float(amplitude_pA)
+            cp.amp[cp.ptr[i]:cp.ptr[i + 1]] = float(amplitude_pA)
+
+    def checkpoint(self, path: Path) -> Path:
+        """Write the full state now to ``path`` (a Zarr folder; restorable on any number of
+        ranks with :meth:`restore`)."""
+        self.engine.save(Path(path))
+        return Path(path)
+
+    def restore(self, path: Path) -> Simulation:
+        """Continue from a checkpoint of this network (written by :meth:`checkpoint`, the CLI
+        or a stage)."""
+        self.engine.load(Path(path))
+        return self
+
+    # ------------------------------------------------------------------ results
+    def spikes(self, population: str | None = None):
+        """Spikes so far: ``(times_ms, node_ids)`` of one population, or a dict of them."""
+        sp = self._engine.spike_arrays() if self._engine is not None else {
+            p.name: (np.zeros(0), np.zeros(0, np.int64)) for p in self.network.populations
+            if p.model != VIRTUAL}
+        if population is None:
+            return sp
+        if population not in sp:
+            raise ValueError(f"no recorded population {population!r}; have {sorted(sp)}")
+        return sp[population]
+
+    def state(self, population: str, variable: str):
+        """``(times_ms, node_ids, values[n_times, n_nodes])`` of a recorded variable."""
+        st = self.result().state
+        if population not in st or variable not in st[population]:
+            have = {p: sorted(v) for p, v in st.items()}
+            raise ValueError(f"{variable!r} of {population!r} is not recorded; recorded: {have}")
+        return st[population][variable]
+
+    def result(self):
+        """Everything so far as a :class:`wbe.engine.simulator.SimResult`."""
+        from ..engine.simulator import result_of
+
+        return result_of(self.engine)
+
+    def weights(self, projection: str) -> np.ndarray:
+        """Current weights of ``projection`` in edge order (plastic ones as learned)."""
+        for p in self.network.projections:
+            if p.name == projection:
+                if p.plasticity is None or self._engine is None:
+                    return np.asarray(p.weight, dtype=np.float64).copy()
+                return self._engine.weights()[projection]
+        raise ValueError(f"no projection {projection!r}; have "
+                         f"{[p.name for p in self.network.projections]}")
+
+    def spike_table(self):
+        """Spikes as a pandas DataFrame (``population``, ``node_id``, ``time_ms``)."""
+        import pandas as pd
+
+        rows = [pd.DataFrame({"population": pop, "node_id": i, "time_ms": t})
+                for pop, (t, i) in self.spikes().items()]
+        if not rows:
+            return pd.DataFrame(columns=["population", "node_id", "time_ms"])
+        return pd.concat(rows, ignore_index=True)
+
+    def state_table(self):
+        """Recorded state as a long pandas DataFrame (``population``, ``variable``,
+        ``node_id``, ``time_ms``, ``value``)."""
+        import pandas as pd
+
+        rows = []
+        for pop, d in self.result().state.items():
+            for var, (t, ids, v) in d.items():
+                rows.append(pd.DataFrame({
+                    "population": pop, "variable": var, "node_id": np.tile(ids, t.size),
+                    "time_ms": np.repeat(t, ids.size), "value": v.ravel()}))
+        if not rows:
+            return pd.DataFrame(columns=["population", "variable", "node_id", "time_ms",
+                                         "value"])
+        return pd.concat(rows, ignore_index=True)
+
+    def rates_hz(self, t_start_ms: float = 0.0, t_stop_ms: float | None = None) -> dict:
+        """Mean firing rate (spikes/s) per population in [t_start_ms, t_stop_ms)."""
+        t1 = self.time_ms if t_stop_ms is None else float(t_stop_ms)
+        if not t1 > t_start_ms:
+            raise ValueError(f"rates_hz: t_stop_ms ({t1}) must be after t_start_ms "
+                             f"({t_start_ms})")
+        out = {}
+        for pop, (t, _i) in self.spikes().items():
+            n = self._pops[pop].n
+            k = np.count_nonzero((t >= t_start_ms) & (t < t1))
+            out[pop] = k / max(n, 1) / ((t1 - t_start_ms) / 1000.0)
+        return out
+
+    # ------------------------------------------------------------------ exports
+    def to_neo(self):
+        """A ``neo.Block`` with one segment: a SpikeTrain per neuron of every recorded
+        population (annotated with ``population`` and ``node_id``) and an AnalogSignal per
+        recorded (population, variable)."""
+        import neo
+        import quantities as pq
+
+        from ..engine.registry import CELLS as _CELLS
+
+        t_stop = self.time_ms
+        seg = neo.Segment(name="wbe simulation")
+        for pop, (t, ids) in self.spikes().items():
+            for node in range(self._pops[pop].n):
+                seg.spiketrains.append(neo.SpikeTrain(
+                    t[ids == node] * pq.ms, t_stop=max(t_stop, 1e-9) * pq.ms,
+                    name=f"{pop}[{node}]", population=pop, node_id=node))
+        for pop, d in self.result().state.items():
+            model = _CELLS.get(self._pops[pop].model)
+            for var, (t, ids, v) in d.items():
+                if not t.size:
+                    continue
+                unit = model.recordable(var).unit or "dimensionless"
+                step = float(t[1] - t[0]) if t.size > 1 else self.dt_ms
+                seg.analogsignals.append(neo.AnalogSignal(
+                    v, units=pq.Quantity(1.0, unit) if unit != "dimensionless"
+                    else pq.dimensionless, t_start=t[0] * pq.ms, sampling_period=step * pq.ms,
+                    name=f"{pop}.{var}", population=pop, variable=var,
+                    node_ids=ids.tolist()))
+        block = neo.Block(name="wbe")
+        block.segments.append(seg)
+        return block
+
+    def to_nwb(self, path: Path, *, description: str = "wbe simulation") -> Path | None:
+        """Spikes as an NWB file (units table, seconds); written by rank 0."""
+        import datetime as dt
+        import uuid
+
+        from ..io.atomic import written_atomically
+        from ..nwb import export_spikes_nwb
+
+        if self.rank != 0:
+            return None
+        sp = self.spikes()
+        offs = self.network.offsets()
+        with written_atomically(Path(path), overwrite=True) as tmp:
+            export_spikes_nwb(sp, tmp, session_description=description,
+                              identifier=str(uuid.uuid4()),
+                              session_start_time=dt.datetime.now(dt.UTC),
+                              population_offsets={p: offs[p] for p in sp},
+                              population_sizes={p: self._pops[p].n for p in sp},
+                              resolution_ms=self.dt_ms)
+        return Path(path)
+
+    def to_sonata(self, out_dir: Path) -> Path | None:
+        """The network as a SONATA circuit (``circuit/``), a simulation config reproducing this
+        run with ``wbe simulate`` (``simulation_config.json``) and the spikes so far
+        (``output/spikes.h5``); written by rank 0. Returns the simulation config's path."""
+        from .. import sonata
+        from ..io.atomic import written_atomically
+
+        if self.rank != 0:
+            return None
+        out_dir = Path(out_dir)
+        with written_atomically(out_dir, overwrite=True) as tmp:
+            tmp.mkdir()
+            circuit = sonata.write_circuit(tmp / "circuit", self.network,
+                                           max_node_types=1 << 30)
+            run = self.run_config
+            run.tstop_ms = max(self.time_ms, self.dt_ms)
+            sonata.write_simulation_config(tmp, circuit, self.network, run)
+            (tmp / "output").mkdir()
+            sonata.write_spikes(tmp / "output" / "spikes.h5", self.spikes())
+        return out_dir / "simulation_config.json"
+
+    # ------------------------------------------------------------------ figures
+    def raster(self, ax=None, *, populations: list[str] | None = None, max_neurons: int = 200):
+        """A spike raster of (up to ``max_neurons`` per population of) the recorded
+        populations, one colour each; draws into ``ax`` or a new pyplot figure (shown inline in
+        Jupyter). Returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _fig, ax = plt.subplots(figsize=(8, 4.5))
+        sp = self.spikes()
+        pops = populations or list(sp)
+        base = 0
+        for k, pop in enumerate(pops):
+            t, ids = sp[pop]
+            keep = ids < max_neurons
+            ax.plot(t[keep], base + ids[keep], "|", ms=3, color=f"C{k % 10}",
+                    label=f"{pop} ({self.rates_hz().get(pop, 0.0):.1f} spikes/s)"
+                    if self.time_ms > 0 else pop)
+            base += min(self._pops[pop].n, max_neurons)
+        ax.set_xlim(0, max(self.time_ms, self.dt_ms))
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel("neuron")
+        if pops:
+            ax.legend(loc="upper right", fontsize=8)
+        return ax
+
+    def plot_state(self, population: str, variable: str = "V_m", ax=None):
+        """The recorded trace(s) of ``variable`` of ``population`` against time."""
+        import matplotlib.pyplot as plt
+
+        t, ids, v = self.state(population, variable)
+        if ax is None:
+            _fig, ax = plt.subplots(figsize=(8, 3.5))
+        for j, node in enumerate(ids.tolist()):
+            ax.plot(t, v[:, j], lw=0.8, label=f"{population}[{node}]")
+        unit = CELLS.get(self._pops[population].model).recordable(variable).unit
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel(f"{variable} ({unit})" if unit else variable)
+        if ids.size <= 10:
+            ax.legend(fontsize=8)
+        return ax
+
+
+def _window(name: str, kind: str, start_ms: float, stop_ms: float) -> None:
+    if start_ms < 0:
+        raise ValueError(f"{kind} {name!r}: start_ms must be >= 0, got {start_ms}")
+    if stop_ms < start_ms:
+        raise ValueError(f"{kind} {name!r}: stop_ms ({stop_ms}) is before start_ms "
+                         f"({start_ms})")
+
+
+def models() -> dict[str, str]:
+    """Registered cell models: name → one-line description."""
+    return {m.name: m.doc for m in CELLS}
+
+
+def plasticity_rules() -> dict[str, str]:
+    """Registered plasticity rules: name → one-line description."""
+    return {r.name: r.doc for r in PLASTICITY}
+

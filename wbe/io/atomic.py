@@ -1,0 +1,60 @@
+"""Outputs appear complete or not at all: everything is written under a temporary name beside
+its final place and renamed into place when complete (``os.replace``, atomic on one file
+system), so an interrupted writer never leaves something that looks finished."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["written_atomically", "write_text", "write_bytes"]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def written_atomically(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``final`` (write a file or create a folder there) and
+    rename it to ``final`` when the block succeeds; on an exception nothing is left behind.
+
+    An existing ``final`` is refused (an empty folder excepted) unless ``overwrite``; then it is
+    replaced only once the new output is complete."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and not overwrite and not (final.is_dir() and not any(final.iterdir())):
+        raise FileExistsError(f"{final}: already exists (outputs are not overwritten)")
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    _remove(tmp)
+    try:
+        yield tmp
+        if final.is_dir() and not final.is_symlink():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            _remove(old)
+        else:
+            os.replace(tmp, final)
+    finally:
+        _remove(tmp)
+
+
+def write_text(path: Path, text: str, *, overwrite: bool = True) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with written_atomically(Path(path), overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with written_atomically(Path(path), overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
