@@ -7,6 +7,10 @@ numba function of the engine is therefore cached under a directory keyed by a ha
 engine sources (:data:`ENGINE_HASH`, see :class:`_EngineCacheLocator`): any change to the engine
 compiles afresh, an unchanged engine loads everything from disk.
 
+**Concurrent compilation.** numba names cache entries by number; processes that compile
+different overloads of one function at once can cross them (:func:`_save_by_key`). Entries in
+wbe's cache are named by a hash of their key instead.
+
 **Generated code.** The loops that drive a simulation call the kernels of whichever components a
 network uses — built-in or from another package. Rather than a hand-numbered switch (which a
 plug-in could not join) or closures (which numba cannot cache across processes), the engine
@@ -32,6 +36,7 @@ from types import ModuleType
 import numba
 
 ENGINE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = ENGINE_DIR.parent  # the wbe package: every numba function of it is cached here
 _LOCK = threading.Lock()
 
 
@@ -83,9 +88,9 @@ def generated_dir() -> Path:
 
 class _EngineCacheLocator(numba.core.caching._SourceFileBackedLocatorMixin,
                           numba.core.caching._CacheLocator):
-    """numba cache locator for engine sources and generated loops: the cache lives in
+    """numba cache locator for wbe's sources and generated loops: the cache lives in
     ``<cache root>/numba/<ENGINE_HASH>/<folder>``, so a change anywhere in the engine
-    invalidates every cached engine function (and nothing else's)."""
+    invalidates every cached engine function (a change to another wbe file, that file's)."""
 
     def __init__(self, py_func, py_file):
         self._py_file = py_file
@@ -99,15 +104,40 @@ class _EngineCacheLocator(numba.core.caching._SourceFileBackedLocatorMixin,
     def from_function(cls, py_func, py_file):
         path = Path(py_file).resolve()
         gen = generated_dir().resolve()
-        if ENGINE_DIR not in path.parents and gen not in path.parents:
+        if PACKAGE_DIR not in path.parents and gen not in path.parents:
             return None
         return super().from_function(py_func, py_file)
+
+
+_ORIGINAL_SAVE = numba.core.caching.IndexDataCacheFile.save
+
+
+def _save_by_key(self, key, data) -> None:
+    """numba's ``IndexDataCacheFile.save`` names a new overload's data file by the first free
+    number in the index it just read: two processes compiling different overloads of one function
+    at once (MPI ranks, parallel test or sweep workers) both take number 1, and the index of one
+    then points at the machine code of the other — wrong code, silently (seen here as corrupted
+    synapse tables and hanging integrators). In wbe's cache the data file is named by a hash of
+    the overload's key instead, so an entry can only ever hold its own code; a lost index update
+    only costs a recompilation."""
+    if not str(self._cache_path).startswith(str(cache_root())):
+        return _ORIGINAL_SAVE(self, key, data)
+    name = self._data_name_pattern.format(number=0).replace(
+        ".0.nbc", "." + hashlib.sha256(repr(key).encode()).hexdigest()[:20] + ".nbc")
+    overloads = self._load_index()
+    if overloads.get(key) != name:
+        overloads[key] = name
+        self._save_data(name, data)  # data first: an index entry never precedes its file
+        self._save_index(overloads)
+    else:
+        self._save_data(name, data)
 
 
 def _install() -> None:
     classes = numba.core.caching.CacheImpl._locator_classes
     if _EngineCacheLocator not in classes:
         classes.insert(0, _EngineCacheLocator)
+    numba.core.caching.IndexDataCacheFile.save = _save_by_key
 
 
 _install()
