@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY := passive
 PROFILE ?= profiles/workstation
 CONFIG ?= config/config.yaml
 
-.PHONY: install run report test test-slow test-slurm test-all lint schema clean
+.PHONY: install run report test test-slow test-slurm test-all lint schema docs clean
 
 # A virtual environment with wbe and everything it needs, all from PyPI (MPI included).
 # c302 and cect are data packages: installed without their optional heavy dependencies.
@@ -54,5 +54,10 @@ lint: install
 schema: install
 	$(BIN)/wbe schema --out workflow/schemas/config.schema.json
 
+# HTML documentation (API reference, a page per registered model, tutorial): docs/_build/html
+docs: install
+	$(BIN)/python -m sphinx -W -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 clean:
-	rm -rf results logs .snakemake
+	rm -rf results logs .snakemake docs/_build docs/_generated

@@ -130,27 +130,108 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run a SONATA simulation config and write what its ``output`` and ``reports`` sections ask
+    for: the spike report, membrane reports (SONATA format) and the log, all in ``output_dir``
+    (published atomically; an existing non-empty folder is replaced only with
+    ``overwrite_output_dir``)."""
+    import logging
+    import time
+
     from wbe import sonata
     from wbe.engine.simulator import simulate
+    from wbe.io.atomic import written_atomically
 
-    network, run = sonata.load_simulation(Path(args.config))
+    cfg = Path(args.config)
+    network, run = sonata.load_simulation(cfg)
+    spec = sonata.output_spec(cfg)
     if args.tstop_ms is not None:
         run.tstop_ms = args.tstop_ms
     if args.placement is not None:
         run.placement = args.placement
     comm = world()
-    result = simulate(network, run, comm=comm,
-                      checkpoint=Path(args.checkpoint) if args.checkpoint else None,
-                      restore=Path(args.restore) if args.restore else None,
-                      progress=not args.no_progress)
     rank = comm.Get_rank() if comm is not None else 0
-    if rank == 0:
-        out = Path(args.spikes)
-        with _written_atomically(out) as tmp:
-            sonata.write_spikes(tmp, result.spikes)
-        n = sum(len(t) for t, _ in result.spikes.values())
-        print(json.dumps({"spikes": str(out), "n_spikes": n, "wall_s": result.wall_s}))
+
+    def go():
+        return simulate(network, run, comm=comm,
+                        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+                        restore=Path(args.restore) if args.restore else None,
+                        progress=not args.no_progress)
+
+    if rank != 0:
+        go()
+        return 0
+    out = spec.output_dir
+    if out.exists() and any(out.iterdir()) and not spec.overwrite:
+        raise SystemExit(f"wbe simulate: {out} (output.output_dir of {cfg}) exists and is not "
+                         "empty; set output.overwrite_output_dir to true to replace it")
+    with written_atomically(out, overwrite=True) as tmp:
+        tmp.mkdir()
+
+        def inside(p: Path) -> Path:
+            try:
+                return tmp / p.relative_to(out)
+            except ValueError:  # outside output_dir: written there directly (atomically)
+                return p
+
+        log = logging.getLogger(f"wbe.simulate.{id(tmp)}")
+        log.setLevel(logging.INFO)
+        handler = None
+        if spec.log_file is not None:
+            inside(spec.log_file).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(inside(spec.log_file), mode="w", encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            log.addHandler(handler)
+        try:
+            log.info("wbe %s: simulating %s (%d neurons, %d synapses) to %g ms, dt %g ms, "
+                     "%d rank(s)", __version__, cfg, network.n_total,
+                     sum(len(p) for p in network.projections), run.tstop_ms, run.dt_ms,
+                     comm.Get_size() if comm is not None else 1)
+            t0 = time.perf_counter()
+            result = go()
+            log.info("simulated in %.3f s (build %.3f s)", time.perf_counter() - t0,
+                     result.wall_s.get("build", 0.0))
+            spikes = Path(args.spikes) if args.spikes else spec.spikes_file
+            target = inside(spikes) if not args.spikes else None
+            if target is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                sonata.write_spikes(target, result.spikes, sorting=spec.spikes_sort_order)
+            else:
+                with written_atomically(spikes, overwrite=True) as t:
+                    sonata.write_spikes(t, result.spikes, sorting=spec.spikes_sort_order)
+            n = sum(len(t) for t, _ in result.spikes.values())
+            log.info("%d spikes -> %s", n, spikes)
+            written = _write_reports(result, spec, network, inside, run.dt_ms)
+            for f in written:
+                log.info("report -> %s", f)
+        finally:
+            if handler is not None:
+                log.removeHandler(handler)
+                handler.close()
+    print(json.dumps({"output_dir": str(out), "spikes": str(spikes), "n_spikes": n,
+                      "reports": [str(out / p.relative_to(tmp)) if tmp in p.parents else str(p)
+                                  for p in written],
+                      "wall_s": result.wall_s}))
     return 0
+
+
+def _write_reports(result, spec, network, inside, dt_ms: float) -> list[Path]:
+    """Each report of ``spec`` as SONATA membrane report files (one per variable)."""
+    from wbe import sonata
+    from wbe.engine.registry import CELLS
+
+    written = []
+    for rname, files in spec.reports.items():
+        per_pop = result.reports.get(rname, {})
+        for var, path in files.items():
+            data = {pop: d[var] for pop, d in per_pop.items() if var in d}
+            units = {CELLS.get(network.population(pop).model).recordable(var).unit
+                     for pop in data}
+            target = inside(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            sonata.write_report(target, var, data, units=units.pop() if len(units) == 1 else "",
+                                dt_ms=dt_ms)
+            written.append(target)
+    return written
 
 
 def cmd_import_morphology(args: argparse.Namespace) -> int:
@@ -272,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="run a SONATA simulation config with the wbe engine")
     p.add_argument("config", help="SONATA simulation_config.json")
-    p.add_argument("--spikes", default="output/spikes.h5", help="SONATA spike report to write")
+    p.add_argument("--spikes", help="write the spike report here instead of the config's "
+                   "output.output_dir/spikes_file")
     p.add_argument("--tstop-ms", type=float, help="override run.tstop (ms)")
     p.add_argument("--checkpoint", help="save the full state at the end into this Zarr folder")
     p.add_argument("--restore", help="continue from this checkpoint")

@@ -49,11 +49,14 @@ import json
 import math
 import os
 import re
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from wbe.engine.inputs import off_grid, spike_steps
 from wbe.engine.network import (
     PLACEMENTS,
     VIRTUAL,
@@ -1143,11 +1146,6 @@ def _resolve_node_set(spec, sets: dict, net: Network, file, field: str,
     return out
 
 
-def _on_grid(t: np.ndarray, dt: float) -> np.ndarray:
-    k = np.round(t / dt)
-    return np.abs(t - k * dt) <= 1e-6 * dt + 1e-12 * np.abs(t)
-
-
 def load_simulation(simulation_config: Path) -> tuple[Network, RunConfig]:
     """Read a SONATA simulation config (with its circuit) → (:class:`Network` with inputs,
     :class:`RunConfig`). See the module docstring for the inputs understood and their units."""
@@ -1204,25 +1202,172 @@ def load_simulation(simulation_config: Path) -> tuple[Network, RunConfig]:
             raise _err(path, f"{field}.module", f"unsupported input module {module!r}")
     rec_spikes = run.get("record_spikes")
     recorders = []
-    for rname, rep in (conf.get("reports", {}) or {}).items():
-        if not isinstance(rep, dict):
-            raise _err(path, f"reports.{rname}", "expected an object")
-        if rep.get("enabled", True) is False:
-            continue
-        var = rep.get("variable_name")
-        if var is None:
-            raise _err(path, f"reports.{rname}.variable_name", "missing")
-        variables = var if isinstance(var, list) else [var]
+    for rname, rep in _reports(conf, path).items():
+        variables = rep["variable_name"]
         nodes = _resolve_node_set(rep.get("cells", rep.get("node_set")), sets, net, path,
                                   f"reports.{rname}.cells")
+        try:
+            start = float(rep.get("start_time", 0.0))
+            stop = float(rep.get("end_time", math.inf))
+            step = float(rep.get("dt", dt))
+        except (TypeError, ValueError):
+            raise _err(path, f"reports.{rname}", "start_time, end_time, dt must be numbers"
+                       ) from None
         for pop, ids in nodes.items():
+            if net.population(pop).is_virtual:
+                continue
             recorders.append(StateRecorder(population=pop, variables=list(variables),
-                                           node_ids=ids,
-                                           interval_ms=float(rep.get("dt", dt))))
+                                           node_ids=ids, interval_ms=step, start_ms=start,
+                                           stop_ms=stop, name=rname))
     rc = RunConfig(tstop_ms=tstop, dt_ms=dt, seed=seed,
                    record_spikes=list(rec_spikes) if rec_spikes is not None else None,
                    state_recorders=recorders, placement=placement)
     return net, rc
+
+
+_REPORT_MODULES = ("membrane_report", "multimeter_report", "multimeter")
+
+
+def _reports(conf: dict, path: Path) -> dict[str, dict]:
+    """The enabled membrane reports of a simulation config (bmtk PointNet: ``membrane_report``
+    and ``multimeter_report`` are the same), ``variable_name`` as a list."""
+    out = {}
+    reports = conf.get("reports", {}) or {}
+    if not isinstance(reports, dict):
+        raise _err(path, "reports", "expected an object")
+    for rname, rep in reports.items():
+        if not isinstance(rep, dict):
+            raise _err(path, f"reports.{rname}", "expected an object")
+        if rep.get("enabled", True) is False:
+            continue
+        module = str(rep.get("module", "membrane_report"))
+        if module not in _REPORT_MODULES:
+            raise _err(path, f"reports.{rname}.module",
+                       f"{module!r} is not supported (known: {', '.join(_REPORT_MODULES)})")
+        var = rep.get("variable_name")
+        if var is None:
+            raise _err(path, f"reports.{rname}.variable_name", "missing")
+        out[rname] = {**rep, "variable_name": var if isinstance(var, list) else [var]}
+    return out
+
+
+_SORT_ORDERS = {"time": "by_time", "by_time": "by_time", "id": "by_id", "by_id": "by_id",
+                "node_id": "by_id", "gid": "by_id", "none": "none"}
+
+
+@dataclass
+class OutputSpec:
+    """Where a simulation config wants its outputs (the ``output`` and ``reports`` sections).
+
+    ``output_dir`` (default: ``output`` beside the config), ``spikes_file`` (default
+    ``spikes.h5``) and ``log_file`` (optional) relative to it, ``spikes_sort_order``
+    (``by_time``, ``by_id`` or ``none``; SONATA's ``time``/``id`` accepted), ``overwrite``
+    (``overwrite_output_dir``; default false). ``reports``: report name → one file per
+    variable: ``file_name`` (default ``<name>.h5``) for a single variable, ``<stem>_<var>.h5``
+    for each of several."""
+
+    output_dir: Path
+    spikes_file: Path
+    spikes_sort_order: str = "by_time"
+    log_file: Path | None = None
+    overwrite: bool = False
+    reports: dict[str, dict[str, Path]] = field(default_factory=dict)
+
+
+def output_spec(simulation_config: Path) -> OutputSpec:
+    """The :class:`OutputSpec` of a SONATA simulation config (nothing is created)."""
+    path = Path(simulation_config)
+    conf = _resolve_config(path)
+    out = conf.get("output", conf.get("outputs", {})) or {}
+    if not isinstance(out, dict):
+        raise _err(path, "output", "expected an object")
+    base = Path(out.get("output_dir") or path.resolve().parent / "output")
+
+    def under(v, default):
+        v = Path(v or default)
+        return v if v.is_absolute() else base / v
+
+    order = str(out.get("spikes_sort_order", "time"))
+    if order not in _SORT_ORDERS:
+        raise _err(path, "output.spikes_sort_order",
+                   f"{order!r}: expected one of {sorted(_SORT_ORDERS)}")
+    overwrite = out.get("overwrite_output_dir", conf.get("run", {}).get(
+        "overwrite_output_dir", False))
+    if not isinstance(overwrite, bool):
+        raise _err(path, "output.overwrite_output_dir", "expected true or false")
+    reports = {}
+    for rname, rep in _reports(conf, path).items():
+        fname = Path(rep.get("file_name") or f"{rname}.h5")
+        variables = rep["variable_name"]
+        if len(variables) == 1:
+            reports[rname] = {variables[0]: under(fname, fname)}
+        else:
+            reports[rname] = {v: under(fname.with_name(f"{fname.stem}_{v}{fname.suffix or '.h5'}"),
+                                       None) for v in variables}
+    return OutputSpec(output_dir=base, spikes_file=under(out.get("spikes_file"), "spikes.h5"),
+                      spikes_sort_order=_SORT_ORDERS[order],
+                      log_file=under(out["log_file"], None) if out.get("log_file") else None,
+                      overwrite=overwrite, reports=reports)
+
+
+def write_report(path: Path, variable: str, data: dict, *, units: str = "",
+                 dt_ms: float | None = None) -> None:
+    """Write a SONATA membrane report of point neurons: per population
+    ``/report/<pop>/data`` (n_times × n_nodes float32, as the SONATA specification and libsonata
+    require; attributes ``variable`` and ``units``) and
+    ``/report/<pop>/mapping/{node_ids, index_pointers, element_ids, element_pos, time}`` — one
+    element per node, ``time`` = [first sample, last sample + step, step] in ms (end exclusive).
+    ``data``: population → (times_ms, node_ids, values[n_times, n_nodes]) with regular times.
+    libsonata reads it (``ElementReportReader``); ``index_pointer`` is linked for bmtk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h5:
+        h5.attrs["magic"] = np.uint32(0x0A7A)
+        h5.attrs["version"] = np.array([0, 1], dtype=np.uint32)
+        root = h5.create_group("report")
+        for pop, (t, ids, v) in data.items():
+            t = np.asarray(t, np.float64)
+            ids = np.asarray(ids, np.int64)
+            v = np.asarray(v, np.float64).reshape(t.size, ids.size)
+            if t.size > 1:
+                step = float(t[1] - t[0])
+                if not np.allclose(np.diff(t), step, rtol=1e-9, atol=1e-9):
+                    raise ValueError(f"report {path}: population {pop!r}: irregular times")
+            else:
+                step = float(dt_ms if dt_ms is not None else 0.1)
+            start = float(t[0]) if t.size else 0.0
+            g = root.create_group(pop)
+            ds = g.create_dataset("data", data=v.astype(np.float32))  # SONATA: float32
+            ds.attrs["variable"] = variable
+            ds.attrs["units"] = units
+            m = g.create_group("mapping")
+            m.create_dataset("node_ids", data=ids.astype(np.uint64))
+            m.create_dataset("index_pointers", data=np.arange(ids.size + 1, dtype=np.uint64))
+            m["index_pointer"] = m["index_pointers"]  # the name bmtk reads
+            m.create_dataset("element_ids", data=np.zeros(ids.size, np.uint32))
+            m.create_dataset("element_pos", data=np.zeros(ids.size, np.float64))
+            tm = m.create_dataset("time", data=np.array([start, start + t.size * step, step]))
+            tm.attrs["units"] = "ms"
+
+
+def read_report(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A SONATA membrane report (one element per node) → population → (times_ms, node_ids,
+    values[n_times, n_nodes])."""
+    path = Path(path)
+    out = {}
+    for pop, g in _population_groups(path, "report"):
+        data = _dataset(g, "data", path, "float")
+        if "mapping" not in g:
+            raise _err(path, f"{g.name}/mapping", "missing group")
+        m = g["mapping"]
+        ids = _dataset(m, "node_ids", path, "int").astype(np.int64)
+        start, stop, step = (float(x) for x in _dataset(m, "time", path, "float"))
+        n = int(round((stop - start) / step))
+        # the end is exclusive by the specification; bmtk writes the last sample's time
+        if data.ndim != 2 or data.shape[1] != ids.size or data.shape[0] not in (n, n + 1):
+            raise _err(path, f"{g.name}/data", f"shape {data.shape}, expected ({n}, {ids.size})")
+        out[pop] = (start + step * np.arange(data.shape[0]), ids, np.asarray(data, np.float64))
+    return out
 
 
 def _edges_file_of(conf: dict, name: str) -> str:
@@ -1249,9 +1394,12 @@ def _add_spike_input(net, name, inp, nodes, dt, path, field, module):
         t, nid = t[keep], nid[keep]
         if len(t) and (t <= 0).any():
             raise _err(f, "timestamps", f"spike time {float(t.min())} ms is not > 0")
-        if len(t) and not _on_grid(t, dt).all():
-            bad = float(t[~_on_grid(t, dt)][0])
-            raise _err(f, "timestamps", f"spike time {bad} ms is not on the dt = {dt} ms grid")
+        if len(t) and off_grid(t, dt).any():
+            bad = float(t[off_grid(t, dt)][0])
+            warnings.warn(f"{f}: spike times off the dt = {dt} ms grid (e.g. {bad} ms) act at the "
+                          "end of their step, as NEST's spike_generator (bmtk: precise_times) "
+                          "delivers them to grid-based neurons", stacklevel=3)
+            t = np.round(spike_steps(t, dt) * dt, 9)
         o = np.lexsort((nid, t))
         net.spike_trains.append(SpikeTrainInput(name=name if len(nodes) == 1 else f"{name}.{pop}",
                                                 population=pop, node_ids=nid[o],
@@ -1388,11 +1536,23 @@ def write_simulation_config(out_dir: Path, circuit_config: Path, network: Networ
         if math.isfinite(p.stop_ms):
             d["stop_ms"] = float(p.stop_ms)
         inputs[p.name] = d
-    reports = {}
+    reports: dict[str, dict] = {}
     for i, r in enumerate(run.state_recorders):
-        reports[f"state_{i}"] = {"module": "multimeter_report",
-                                 "cells": add_set(f"state_{i}_nodes", r.population, r.node_ids),
-                                 "variable_name": list(r.variables), "dt": float(r.interval_ms)}
+        rname = r.name or f"state_{i}"
+        part = add_set(f"{rname}_{r.population}_nodes", r.population, r.node_ids)
+        if rname in reports:  # the same report over another population: a compound node set
+            cells = reports[rname]["cells"]
+            node_sets[cells] = [*node_sets[cells], part]
+            continue
+        cells = f"{rname}_nodes"
+        node_sets[cells] = [part]
+        rep = {"module": "multimeter_report", "cells": cells, "variable_name": list(r.variables),
+               "dt": float(r.interval_ms), "file_name": f"{rname}.h5"}
+        if r.start_ms > 0:
+            rep["start_time"] = float(r.start_ms)
+        if math.isfinite(r.stop_ms):
+            rep["end_time"] = float(r.stop_ms)
+        reports[rname] = rep
     run_d = {"tstop": float(run.tstop_ms), "dt": float(run.dt_ms), "random_seed": int(run.seed)}
     if run.placement != "round_robin":  # wbe's own key (neurons on MPI ranks)
         run_d["placement"] = run.placement

@@ -217,3 +217,72 @@ def test_bmtk_pointnet_runs_wbe_written_circuit(tmp_path, monkeypatch):
         o = np.lexsort((i, t))
         np.testing.assert_allclose(t[o], ours[pop][0], rtol=0, atol=1e-9)
         np.testing.assert_array_equal(i[o], ours[pop][1])
+
+
+@pytest.mark.nest
+def test_wbe_simulate_honours_output_and_reports_like_bmtk(bmtk_circuit):
+    """The config's ``output`` (output_dir, spikes_file, spikes_sort_order, log_file,
+    overwrite_output_dir) and ``reports`` (a membrane report) are honoured by ``wbe simulate``:
+    files where the config says, the report readable by libsonata and by bmtk, and equal to the
+    spikes and V_m that bmtk PointNet (driving NEST) writes for the same config."""
+    import shutil
+    import subprocess
+    import sys
+
+    pointnet = pytest.importorskip("bmtk.simulator.pointnet")
+    libsonata = pytest.importorskip("libsonata")
+    cfg = json.loads((bmtk_circuit / "simulation_config.json").read_text())
+    cfg["output"] = {"output_dir": "$OUTPUT_DIR", "spikes_file": "spikes.h5",
+                     "spikes_sort_order": "id", "log_file": "log.txt",
+                     "overwrite_output_dir": True}
+    cfg["reports"] = {"membrane": {"module": "membrane_report", "cells": "exc",
+                                   "variable_name": "V_m", "sections": "soma"}}
+    (bmtk_circuit / "simulation_config.json").write_text(json.dumps(cfg))
+    conf = pointnet.Config.from_json(str(bmtk_circuit / "simulation_config.json"))
+    conf.build_env()
+    net = pointnet.PointNetwork.from_config(conf)
+    pointnet.PointSimulator.from_config(conf, net).run()
+    theirs = bmtk_circuit / "bmtk_output"
+    shutil.move(bmtk_circuit / "output", theirs)
+
+    (bmtk_circuit / "output").mkdir()
+    (bmtk_circuit / "output" / "old.txt").write_text("replaced only when complete")
+    p = subprocess.run([sys.executable, "-m", "wbe.cli", "simulate",
+                        str(bmtk_circuit / "simulation_config.json"), "--no-progress"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = bmtk_circuit / "output"
+    assert sorted(f.name for f in out.iterdir()) == ["log.txt", "membrane.h5", "spikes.h5"]
+    assert "spikes ->" in (out / "log.txt").read_text()
+    ours_sp, bmtk_sp = read_spikes(out / "spikes.h5")["V1"], read_spikes(theirs / "spikes.h5")["V1"]
+    assert len(ours_sp[0]) > 10
+    assert np.all(np.diff(ours_sp[1]) >= 0)  # sorted by id, as asked
+    o1, o2 = np.lexsort((ours_sp[1], ours_sp[0])), np.lexsort((bmtk_sp[1], bmtk_sp[0]))
+    np.testing.assert_allclose(ours_sp[0][o1], bmtk_sp[0][o2], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(ours_sp[1][o1], bmtk_sp[1][o2])
+
+    from wbe.sonata import read_report
+
+    mine = read_report(out / "membrane.h5")["V1"]
+    theirs_rep = read_report(theirs / "membrane.h5")["V1"]
+    pop = libsonata.ElementReportReader(str(out / "membrane.h5"))["V1"]
+    assert sorted(pop.get_node_ids()) == [0, 1, 2]
+    frame = pop.get()
+    assert np.allclose(np.asarray(frame.times), mine[0])
+    np.testing.assert_array_equal(np.asarray(frame.data), mine[2])
+    del frame, pop  # libsonata keeps the file open with its own HDF5 locking flags
+    # bmtk records the same cells, every dt, from dt (NEST's multimeter): the same V_m to the
+    # precision bmtk keeps (it reads NEST's .dat files, written with 3 decimals)
+    n = min(len(mine[0]), len(theirs_rep[0]))
+    t0 = int(np.argmin(np.abs(theirs_rep[0][0] - mine[0])))
+    np.testing.assert_allclose(mine[0][t0:t0 + n - 1], theirs_rep[0][:n - 1], atol=1e-9)
+    cols = [list(theirs_rep[1]).index(i) for i in mine[1]]
+    np.testing.assert_allclose(mine[2][t0:t0 + n - 1], theirs_rep[2][:n - 1, cols], atol=6e-4)
+
+    cfg["output"]["overwrite_output_dir"] = False
+    (bmtk_circuit / "simulation_config.json").write_text(json.dumps(cfg))
+    p = subprocess.run([sys.executable, "-m", "wbe.cli", "simulate",
+                        str(bmtk_circuit / "simulation_config.json"), "--no-progress"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "overwrite_output_dir" in p.stderr + p.stdout
+    assert (out / "membrane.h5").exists()  # nothing lost

@@ -133,8 +133,10 @@ def test_spike_source_drives_targets_and_rounds_off_grid_times():
     sim.run(20.0)
     t, i = sim.spikes("n")
     assert np.allclose(t, [6.0, 7.0]) and i.tolist() == [0, 1]
-    with pytest.warns(UserWarning, match="rounded"):
-        wbe.Simulation().spike_source("x", 1, [[1.04]])
+    with pytest.warns(UserWarning, match="rounded up"):
+        s = wbe.Simulation()
+        s.spike_source("x", 1, [[1.04]])
+    assert s.network.spike_trains[0].times_ms.tolist() == [1.1]
 
 
 def test_closed_loop_changes_input_rate():

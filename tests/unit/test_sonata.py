@@ -402,16 +402,13 @@ def test_sub_dt_delay_rejected(tmp_path):
     assert _snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("case", ["off_grid", "not_positive", "missing_tstop", "bad_node_set",
+@pytest.mark.parametrize("case", ["not_positive", "missing_tstop", "bad_node_set",
                                   "not_virtual", "missing_input_file"])
 def test_malformed_simulation_config(tmp_path, case):
     sc = _sim(tmp_path)
     conf = json.loads(sc.read_text())
     spikes_file = tmp_path / "s/inputs/stim.h5"
-    if case == "off_grid":
-        write_spikes(spikes_file, {"input": (np.array([1.0, 2.03]), np.array([0, 1]))})
-        fname, field = "stim.h5", "timestamps"
-    elif case == "not_positive":
+    if case == "not_positive":
         write_spikes(spikes_file, {"input": (np.array([0.0, 2.0]), np.array([0, 1]))})
         fname, field = "stim.h5", "timestamps"
     elif case == "missing_tstop":
@@ -448,3 +445,73 @@ def test_read_spikes_errors(tmp_path):
     with pytest.raises(SonataError, match="nofile.h5"):
         read_spikes(tmp_path / "nofile.h5")
     assert not (tmp_path / "nofile.h5").exists()
+
+
+def test_off_grid_input_spikes_act_at_the_end_of_their_step(tmp_path):
+    """As NEST's spike_generator delivers them to grid-based neurons (bmtk sets precise_times):
+    2.03 ms acts as 2.1 ms; 1.0 and a time within half a NEST tic of the grid stay."""
+    sc = _sim(tmp_path)
+    write_spikes(tmp_path / "s/inputs/stim.h5",
+                 {"input": (np.array([1.0, 2.03, 3.0004]), np.array([0, 1, 2]))})
+    with pytest.warns(UserWarning, match="stim.h5.*end of their step"):
+        net, _run = load_simulation(sc)
+    assert net.spike_trains[0].times_ms.tolist() == [1.0, 2.1, 3.0]
+
+
+def test_reports_round_trip_through_config_and_files(tmp_path):
+    """A report over two populations with a start and end time, written as a simulation config
+    and read back; its samples written as SONATA report files (one per variable) and read."""
+    from wbe.engine.network import RunConfig, StateRecorder
+    from wbe.engine.simulator import simulate
+    from wbe.sonata import output_spec, read_report, write_report
+
+    net = Network([Population("a", "iaf_psc_exp", 4, {"I_e": 400.0}),
+                   Population("b", "iaf_cond_exp", 3, {"I_e": 500.0})])
+    recs = [StateRecorder("a", ["V_m", "I_syn_ex"], np.array([0, 2]), 0.5, 2.0, 8.0, "mem"),
+            StateRecorder("b", ["V_m", "I_syn_ex"][:1], np.array([1]), 0.5, 2.0, 8.0, "solo")]
+    run = RunConfig(10.0, state_recorders=recs)
+    cc = write_circuit(tmp_path / "c", net)
+    sc = write_simulation_config(tmp_path / "c", cc, net, run)
+    _, run2 = load_simulation(sc)
+    got = {(r.name, r.population): r for r in run2.state_recorders}
+    assert set(got) == {("mem", "a"), ("solo", "b")}
+    r = got["mem", "a"]
+    assert (r.start_ms, r.stop_ms, r.interval_ms) == (2.0, 8.0, 0.5)
+    assert r.variables == ["V_m", "I_syn_ex"] and r.node_ids.tolist() == [0, 2]
+    spec = output_spec(sc)
+    assert spec.output_dir == (tmp_path / "c" / "output").resolve()
+    assert set(spec.reports["mem"]) == {"V_m", "I_syn_ex"}
+    assert spec.reports["mem"]["V_m"].name == "mem_V_m.h5"
+    assert spec.reports["solo"]["V_m"].name == "solo.h5"
+    res = simulate(net, run2)
+    t, ids, v = res.reports["mem"]["a"]["V_m"]
+    assert t[0] == 2.0 and t[-1] == 7.5 and v.shape == (12, 2)
+    write_report(tmp_path / "m.h5", "V_m", {"a": (t, ids, v)}, units="mV")
+    back = read_report(tmp_path / "m.h5")["a"]
+    assert np.allclose(back[0], t) and np.array_equal(back[1], ids)
+    assert np.array_equal(back[2], v.astype(np.float32).astype(np.float64))
+
+
+def test_output_section_errors_name_the_field(tmp_path):
+    from wbe.sonata import output_spec
+
+    net = Network([Population("a", "iaf_psc_exp", 1)])
+    from wbe.engine.network import RunConfig
+
+    cc = write_circuit(tmp_path / "c", net)
+    sc = write_simulation_config(tmp_path / "c", cc, net, RunConfig(1.0))
+    conf = json.loads(sc.read_text())
+    conf["output"]["spikes_sort_order"] = "by_colour"
+    sc.write_text(json.dumps(conf))
+    with pytest.raises(SonataError, match="spikes_sort_order"):
+        output_spec(sc)
+    conf["output"]["spikes_sort_order"] = "id"
+    conf["output"]["overwrite_output_dir"] = "yes"
+    sc.write_text(json.dumps(conf))
+    with pytest.raises(SonataError, match="overwrite_output_dir"):
+        output_spec(sc)
+    conf["output"]["overwrite_output_dir"] = False
+    conf["reports"] = {"r": {"module": "calcium_report", "cells": "a", "variable_name": "V_m"}}
+    sc.write_text(json.dumps(conf))
+    with pytest.raises(SonataError, match="reports.r.module"):
+        output_spec(sc)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.cells.base import steps_of
+from ..engine.inputs import off_grid, spike_steps
 from ..engine.network import (
     VIRTUAL,
     CurrentInput,
@@ -181,8 +182,9 @@ class Simulation:
     def spike_source(self, name: str, n: int, times_ms) -> Pop:
         """A population of ``n`` spike sources emitting the given spikes (NEST's
         ``spike_generator``): ``times_ms`` is a list of ``n`` arrays (one per source) or a pair
-        ``(node_ids, times)``. Times are in ms, > 0; times off the dt grid are rounded to the
-        nearest step (with a warning), as NEST does without ``precise_times``."""
+        ``(node_ids, times)``. Times are in ms, > 0; a time off the dt grid acts at the end of
+        its step (with a warning), as NEST's ``spike_generator`` delivers it to grid-based
+        neurons."""
         self._building(f"spike source {name!r}")
         if name in self._pops:
             raise ValueError(f"population {name!r} exists already")
@@ -204,11 +206,11 @@ class Simulation:
                              f"({n} sources)")
         if t.size and not (t > 0).all():
             raise ValueError(f"spike source {name!r}: spike times must be > 0 ms")
-        k = steps_of(t, self.dt_ms)
-        if t.size and np.any(np.abs(k * self.dt_ms - t) > 1e-9 * np.maximum(1.0, t)):
-            warnings.warn(f"spike source {name!r}: spike times off the {self.dt_ms} ms grid are "
-                          "rounded to the nearest step", stacklevel=2)
-        t = k * self.dt_ms
+        k = spike_steps(t, self.dt_ms)
+        if t.size and off_grid(t, self.dt_ms).any():
+            warnings.warn(f"spike source {name!r}: spike times off the {self.dt_ms} ms grid act "
+                          "at the end of their step (rounded up, as NEST)", stacklevel=2)
+        t = np.round(k * self.dt_ms, 9)
         if t.size and not (k >= 1).all():
             raise ValueError(f"spike source {name!r}: spike times must be at least dt")
         o = np.lexsort((ids, t))
@@ -280,7 +282,6 @@ class Simulation:
         (NEST's ``poisson_generator``), active in [start_ms, stop_ms). Returns its name (for
         :meth:`set_rate`)."""
         self._building("poisson")
-        names = []
         base = self._input_name("poisson", name)
         views = _views(target)
         for v in views:
@@ -297,8 +298,7 @@ class Simulation:
             self.network.poisson.append(PoissonInput(
                 nm, v.name, v.ids, float(rate) if rate.ndim == 0 else rate, float(weight),
                 float(delay_ms), float(start_ms), float(stop_ms), receptor))
-            names.append(nm)
-        return "+".join(names)
+        return base
 
     def dc(self, target, amplitude_pA, *, start_ms: float = 0.0, stop_ms: float = math.inf,
            name: str | None = None) -> str:

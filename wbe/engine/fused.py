@@ -29,7 +29,8 @@ import numpy as np
 from . import jit, mpi_nb
 
 #: state recorders as the compiled loop samples them (see :mod:`wbe.engine.recording`)
-SamplePlan = namedtuple("SamplePlan", "iv eptr blk loc row col out_col base ncols pos vals")
+SamplePlan = namedtuple("SamplePlan", "iv s0 s1 eptr blk loc row col out_col base ncols pos "
+                                      "vals")
 
 # flags of advance()/drive()
 HAS_CURRENTS, HAS_HISTORY, HAS_SAMPLES, SLOTS_UNSORTED, HAS_EXTRA = 1, 2, 4, 8, 16
@@ -85,7 +86,7 @@ _SAMPLE = '''
 @numba.njit(cache=True)
 def sample(smp, blocks, stamp):
     for r in range(smp.iv.shape[0]):
-        if stamp % smp.iv[r] != 0:
+        if stamp % smp.iv[r] != 0 or stamp < smp.s0[r] or stamp >= smp.s1[r]:
             continue
         row0 = smp.base[r] + smp.pos[r] * smp.ncols[r]
         for e in range(smp.eptr[r], smp.eptr[r + 1]):
@@ -283,4 +284,4 @@ def compile_loop(cell_kernels: list, rules: list):
 
 def empty_sample_plan() -> SamplePlan:
     z = np.zeros(0, np.int64)
-    return SamplePlan(z, np.zeros(1, np.int64), z, z, z, z, z, z, z, z, np.zeros(0))
+    return SamplePlan(z, z, z, np.zeros(1, np.int64), z, z, z, z, z, z, z, z, np.zeros(0))

@@ -8,7 +8,8 @@ plans the compiled loop reads, with the NumPy reference of each.
 * :class:`CurrentInput`: applied in integration step k when start < k·dt <= stop (NEST's
   ``dc_generator`` connected with delay dt); inputs add in order.
 * :class:`SpikeTrainInput`: spikes of virtual gids, known to every rank, as (stamp, gid)
-  sorted by stamp then gid.
+  sorted by stamp then gid; times off the dt grid act at the end of their step, as NEST's
+  ``spike_generator`` delivers them (:func:`spike_steps`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ PoissonPlan = namedtuple("PoissonPlan", "ptr key d s0 s1 row w seg_tab gid slot 
 CurrentPlan = namedtuple("CurrentPlan", "k0 k1 ptr slot amp")
 
 NO_STOP = 2 ** 62
+#: NEST's time resolution (1 tic = 1 µs by default): a spike time within half a tic of a grid
+#: point is on it
+HALF_TIC_MS = 0.0005
+
+
+def spike_steps(t_ms, dt_ms: float) -> np.ndarray:
+    """The step stamps of given spike times as NEST's spike_generator (and so bmtk PointNet,
+    with ``precise_times``) delivers them to grid-based neurons: a time within half a tic of the
+    dt grid is that grid point; any other time is rounded up to the end of its step."""
+    t = np.asarray(t_ms, dtype=np.float64)
+    near = np.rint(t / dt_ms)
+    on = np.abs(t - near * dt_ms) < HALF_TIC_MS
+    return np.where(on, near, np.ceil(t / dt_ms)).astype(np.int64)
+
+
+def off_grid(t_ms, dt_ms: float) -> np.ndarray:
+    """Which spike times :func:`spike_steps` moves (not within half a tic of the grid)."""
+    t = np.asarray(t_ms, dtype=np.float64)
+    return np.abs(t - np.rint(t / dt_ms) * dt_ms) >= HALF_TIC_MS
 
 
 @numba.njit(cache=True)
@@ -112,7 +132,7 @@ class Inputs:
             t = np.asarray(tr.times_ms, dtype=np.float64)
             if t.shape != ids.shape:
                 raise ValueError(f"{who}: {t.size} times but {ids.size} node ids")
-            q = steps_of(t, dt)
+            q = spike_steps(t, dt)
             if q.size and q.min() < 1:
                 raise ValueError(f"{who}: spike times must be > 0 (and at least dt)")
             st.append(q)

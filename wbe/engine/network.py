@@ -9,7 +9,7 @@ Conventions (the same as NEST's and bmtk PointNet's, see ``docs/conventions.md``
   scalar (all neurons of the population) or a float64 array of length ``n`` (one per neuron).
   Parameters a population leaves out take NEST's default for that model.
 * Weights follow the target model: pA for ``iaf_psc_*`` (sign picks the excitatory or inhibitory
-  synaptic time constant), nS for ``*_cond_*`` (negative = inhibitory conductance of |w|), mV for
+  synaptic time constant), nS for ``*_cond_*`` (negative = inhibitory conductance of ``|w|``), mV for
   ``iaf_psc_delta`` and ``izhikevich`` (added to V_m).
 * Delays in ms, at least ``dt``; a spike emitted at t acts at t + delay.
 * Node ids restart at 0 in every population. The engine's global id (gid) of node ``i`` of the
@@ -163,12 +163,16 @@ class Network:
 @dataclass
 class StateRecorder:
     """Sample ``variables`` (e.g. ``["V_m"]``) of ``node_ids`` of ``population`` every
-    ``interval_ms``."""
+    ``interval_ms``, at the times t = m·interval with start_ms <= t < stop_ms (NEST's
+    multimeter). ``name``: the report it belongs to (SONATA ``reports``), if any."""
 
     population: str
     variables: list[str]
     node_ids: np.ndarray
     interval_ms: float = 1.0
+    start_ms: float = 0.0
+    stop_ms: float = np.inf
+    name: str | None = None
 
 
 PLACEMENTS = ("round_robin", "metis")  # RunConfig.placement (see wbe.engine.partition)

@@ -63,6 +63,9 @@ class StateSampler:
                 raise ValueError(f"{who}: node id out of range ({p.n} nodes)")
             if not r.interval_ms > 0:
                 raise ValueError(f"{who}: interval_ms must be > 0")
+            if not r.stop_ms >= r.start_ms >= 0:
+                raise ValueError(f"{who}: need 0 <= start_ms <= stop_ms, got {r.start_ms}, "
+                                 f"{r.stop_ms}")
             gid = p.offset + ids
             mine = np.nonzero(lay.slot_of[gid] >= 0)[0]
             loc_block = lay.slot_of[gid[mine]] - blk.a
@@ -74,8 +77,11 @@ class StateSampler:
                 cols.append(list(model.consts).index(rec.offset) if rec.offset else -1)
             self.recs.append(dict(r=r, p=p, bi=bi, blk=blk, ids=ids, mine=mine, loc=loc_block,
                                   loc_pop=lay.slot_of[gid[mine]] - p.a, rows=rows, cols=cols,
-                                  iv=max(1, int(steps_of(r.interval_ms, dt))), stamps=[],
-                                  vals=[]))
+                                  iv=max(1, int(steps_of(r.interval_ms, dt))),
+                                  s0=int(np.ceil(r.start_ms / dt - 1e-9)),
+                                  s1=(int(np.ceil(r.stop_ms / dt - 1e-9))
+                                      if np.isfinite(r.stop_ms) else 2 ** 62),
+                                  stamps=[], vals=[]))
 
     def __bool__(self) -> bool:
         return bool(self.recs)
@@ -87,11 +93,14 @@ class StateSampler:
             return empty_sample_plan()
         i64 = np.int64
         iv, eptr, blk, loc, row, col, out_col, base, ncols = [], [0], [], [], [], [], [], [], []
+        s0, s1 = [], []
         total = 0
         for rd in self.recs:
             nm, nv = rd["mine"].size, len(rd["rows"])
-            n_s = _count(k + 1, k_end - 1, rd["iv"])
+            n_s = _count(max(k + 1, rd["s0"]), min(k_end, rd["s1"]) - 1, rd["iv"])
             iv.append(rd["iv"])
+            s0.append(rd["s0"])
+            s1.append(rd["s1"])
             for vi in range(nv):
                 blk.extend([rd["bi"]] * nm)
                 loc.extend(rd["loc"].tolist())
@@ -102,7 +111,8 @@ class StateSampler:
             base.append(total)
             ncols.append(nv * nm)
             total += n_s * nv * nm
-        return SamplePlan(np.array(iv, i64), np.array(eptr, i64), np.array(blk, i64),
+        return SamplePlan(np.array(iv, i64), np.array(s0, i64), np.array(s1, i64),
+                          np.array(eptr, i64), np.array(blk, i64),
                           np.array(loc, i64), np.array(row, i64), np.array(col, i64),
                           np.array(out_col, i64), np.array(base, i64), np.array(ncols, i64),
                           np.zeros(len(self.recs), i64), np.zeros(total))
@@ -113,7 +123,7 @@ class StateSampler:
             n_s = int(smp.pos[r])
             if not n_s:
                 continue
-            first = _first_multiple(k + 1, rd["iv"])
+            first = _first_multiple(max(k + 1, rd["s0"]), rd["iv"])
             stamps = first + rd["iv"] * np.arange(n_s)
             nc = int(smp.ncols[r])
             vals = smp.vals[smp.base[r]:smp.base[r] + n_s * nc].reshape(n_s, nc)
@@ -123,7 +133,7 @@ class StateSampler:
     # ---- NumPy reference (and the sample at a resumed run's first stamp)
     def sample_np(self, stamp: int) -> None:
         for rd in self.recs:
-            if stamp % rd["iv"]:
+            if stamp % rd["iv"] or not rd["s0"] <= stamp < rd["s1"]:
                 continue
             p = rd["p"]
             row = np.concatenate([p.model.record(p.state, p.consts, v)[rd["loc_pop"]]
@@ -132,9 +142,11 @@ class StateSampler:
             rd["stamps"].append(np.array([stamp], np.int64))
             rd["vals"].append(row.reshape(1, -1))
 
-    def results(self, ctx, dt: float) -> dict:
-        """pop → var → (times_ms, node_ids, values[n_times, n_ids]), gathered over ranks."""
+    def results(self, ctx, dt: float, by_report: bool = False) -> dict:
+        """pop → var → (times_ms, node_ids, values[n_times, n_ids]), gathered over ranks;
+        with ``by_report`` a list of (recorder, that triple per variable) instead."""
         out: dict = {}
+        rows = []
         for rd in self.recs:
             r = rd["r"]
             stamps = np.concatenate(rd["stamps"]) if rd["stamps"] else np.zeros(0, np.int64)
@@ -143,6 +155,8 @@ class StateSampler:
                     else np.zeros((0, nm * nv))).reshape(stamps.size, nv, nm)
             times = np.round(stamps * dt, 9)
             dest = out.setdefault(r.population, {})
+            mine: dict = {}
+            rows.append((r, mine))
             for vi, v in enumerate(r.variables):
                 loc_vals = vals[:, vi, :]
                 allv = np.zeros((stamps.size, rd["ids"].size))
@@ -152,8 +166,8 @@ class StateSampler:
                     allv[:, cols] = got.reshape(cols.size, stamps.size).T
                 else:
                     allv[:, rd["mine"]] = loc_vals
-                dest[v] = (times, rd["ids"].copy(), allv)
-        return out
+                dest[v] = mine[v] = (times, rd["ids"].copy(), allv)
+        return rows if by_report else out
 
 
 def _first_multiple(a: int, iv: int) -> int:

@@ -40,6 +40,8 @@ class SimResult:
     ``weights``: projection name → final weights (edge order) of plastic projections.
     ``wall_s``: ``build`` and ``simulate`` wall-clock seconds and ``simulate_cpu`` CPU seconds
     of this rank (``gap_exchange``: seconds in the gap-junction voltage exchange).
+    ``reports``: the samples of named recorders (``StateRecorder.name``, SONATA reports):
+    name → pop → var → (times_ms, node_ids, values).
     """
 
     spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -47,6 +49,7 @@ class SimResult:
         default_factory=dict)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, dict[str, dict]] = field(default_factory=dict)
 
 
 def result_of(eng: Engine) -> SimResult:
@@ -54,8 +57,15 @@ def result_of(eng: Engine) -> SimResult:
     wall = dict(eng.wall_s)
     if eng.conn.has_gap:
         wall["gap_exchange"] = eng.conn.gap_wall_s
-    return SimResult(spikes=eng.spike_arrays(), state=eng.sampler.results(eng.ctx, eng.dt),
-                     weights=eng.weights(), wall_s=wall)
+    rows = eng.sampler.results(eng.ctx, eng.dt, by_report=True)
+    state: dict = {}
+    reports: dict = {}
+    for rec, per_var in rows:
+        state.setdefault(rec.population, {}).update(per_var)
+        if rec.name is not None:
+            reports.setdefault(rec.name, {}).setdefault(rec.population, {}).update(per_var)
+    return SimResult(spikes=eng.spike_arrays(), state=state, weights=eng.weights(),
+                     wall_s=wall, reports=reports)
 
 
 def guarded(ctx, fn, *args, **kw):

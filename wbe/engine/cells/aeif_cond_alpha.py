@@ -115,7 +115,7 @@ class AeifCondAlpha(CellModel):
     """Adaptive exponential integrate-and-fire neuron (AdEx) with alpha-shaped conductances.
 
     The AdEx membrane of ``aeif_cond_exp`` (Brette & Gerstner 2005) with conductances that rise
-    and fall as alpha functions peaking at |w| nS after ``tau_syn``. Spike detection after every
+    and fall as alpha functions peaking at ``|w|`` nS after ``tau_syn``. Spike detection after every
     RKF45 sub-step (V_m >= V_peak, or V_th if Δ_T = 0): V_m = V_reset, w += b, refractory for
     t_ref. RKF45 with NEST's derivative control (tolerance ``gsl_error_tol``).
     """

@@ -193,7 +193,7 @@ class AeifCondExp(CellModel):
     C dV/dt = −g_L (V − E_L) + g_L Δ_T exp((V − V_th)/Δ_T) − g_ex (V − E_ex) − g_in (V − E_in)
     − w + I_e; τ_w dw/dt = a (V − E_L) − w (Brette & Gerstner 2005). A spike is V_m >= V_peak
     (V_th if Δ_T = 0), checked after every RKF45 sub-step: V_m = V_reset, w += b, refractory for
-    t_ref with V clamped. Weights in nS (negative = inhibitory of |w|). RKF45 with NEST's
+    t_ref with V clamped. Weights in nS (negative = inhibitory of ``|w|``). RKF45 with NEST's
     derivative control: absolute and relative tolerance ``gsl_error_tol`` on h·dy/dt.
     """
 

@@ -70,7 +70,7 @@ class CellModel:
     weight_unit: ClassVar[str] = "pA"
     references: ClassVar[tuple[str, ...]] = ()
     example: ClassVar[dict[str, Any]] = {}
-    #: largest |V_m| difference to NEST the contract test accepts (mV); 0 = bit-identical
+    #: largest ``|V_m|`` difference to NEST the contract test accepts (mV); 0 = bit-identical
     nest_vm_tolerance_mV: ClassVar[float] = 1e-9
     kernel: ClassVar[Any] = None
     #: whether the fused loop can run it (a kernel that needs Python between steps: no)

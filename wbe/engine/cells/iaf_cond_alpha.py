@@ -86,7 +86,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
             out_stamp[nspk] = stamp
             nspk += 1
         y[1] += ring[0, slot, j] * c[10]
-        y[3] += -ring[1, slot, j] * c[11]  # inhibitory weights are negative: |w| of conductance
+        y[3] += -ring[1, slot, j] * c[11]  # inhibitory weights are negative: ``|w|`` of conductance
         ring[0, slot, j] = 0.0
         ring[1, slot, j] = 0.0
         for q in range(5):
@@ -99,8 +99,8 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
 class IafCondAlpha(CellModel):
     """Leaky integrate-and-fire neuron with alpha-shaped synaptic conductances.
 
-    A spike of weight w (nS; negative = inhibitory of |w|) starts a conductance
-    ``w·t/tau_syn·e^{1 - t/tau_syn}`` peaking at |w| after ``tau_syn``, driving V_m towards
+    A spike of weight w (nS; negative = inhibitory of ``|w|``) starts a conductance
+    ``w·t/tau_syn·e^{1 - t/tau_syn}`` peaking at ``|w|`` after ``tau_syn``, driving V_m towards
     ``E_ex``/``E_in``. RKF45 with NEST's absolute tolerance 1e-3; V_m is bounded by V_th in the
     dynamics and clamped to ``V_reset`` for ``t_ref`` after a spike. Update order per step as
     NEST 3.10: integrate, refractoriness and threshold, then the arriving spikes.

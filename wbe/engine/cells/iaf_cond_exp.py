@@ -95,7 +95,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
 class IafCondExp(CellModel):
     """Leaky integrate-and-fire neuron with exponentially decaying synaptic conductances.
 
-    A spike of weight w (nS; negative = an inhibitory conductance of |w|) raises g_ex or g_in,
+    A spike of weight w (nS; negative = an inhibitory conductance of ``|w|``) raises g_ex or g_in,
     which decay with ``tau_syn_ex``/``tau_syn_in`` and drive V_m towards ``E_ex``/``E_in``.
     Integrated by GSL's RKF45 with NEST's absolute tolerance 1e-3; V_m is bounded by V_th in the
     dynamics and clamped to ``V_reset`` for ``t_ref`` after a spike (NEST 3.10).
