@@ -74,8 +74,12 @@ class Engine:
         self.out_slot = np.empty(max(1, n * self.dmin), dtype=np.int64)
         self.out_stamp = np.empty(max(1, n * self.dmin), dtype=np.int64)
         self.k = 0
+        features = {name for name, on in (
+            ("currents", bool(self.inp.currents)), ("extra", conn.has_gap),
+            ("history", "post_history" in conn.needs), ("samples", bool(self.sampler))) if on}
         self.loop = (fused.compile_loop([b.model.kernel for b in lay.blocks],
-                                        [u.rule for u in conn.rules]) if use_numba else None)
+                                        [u.rule for u in conn.rules], frozenset(features))
+                     if use_numba else None)
         self.wall_s = {"build": time.perf_counter() - t0, "simulate": 0.0, "simulate_cpu": 0.0}
 
     # ------------------------------------------------------------------ what runs how
@@ -104,19 +108,9 @@ class Engine:
             return "reference"
         return "fused" if self.fusable else "stepwise"
 
-    def _flags(self, extra: bool = False) -> int:
-        f = 0
-        if self.inp.currents:
-            f |= fused.HAS_CURRENTS
-        if "post_history" in self.conn.needs:
-            f |= fused.HAS_HISTORY
-        if self.sampler:
-            f |= fused.HAS_SAMPLES
-        if not self.lay.slots_ascend:
-            f |= fused.SLOTS_UNSORTED
-        if extra:
-            f |= fused.HAS_EXTRA
-        return f
+    def _flags(self) -> int:
+        """Run-time choices of the generated loop (the rest is written into its code)."""
+        return 0 if self.lay.slots_ascend else fused.SLOTS_UNSORTED
 
     @property
     def _blocks(self) -> tuple:
@@ -215,7 +209,7 @@ class Engine:
                         self.istim, self.extra, self.out_slot, self.out_stamp, conn.hist, smp)
                 if conn.has_gap:
                     nspk = 0
-                    flags = self._flags(extra=True)
+                    flags = self._flags()
                     for j in range(k, k1):
                         self.extra[:] = conn.gap_current(ctx)
                         nspk = loop.advance(j, j + 1, k_end, nspk, *base, flags)
