@@ -21,14 +21,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/imaging.smk"
-include: "workflow/rules/segmentation.smk"
-include: "workflow/rules/morphology.smk"
-include: "workflow/rules/connectome.smk"
-include: "workflow/rules/simulation.smk"
-include: "workflow/rules/plasticity.smk"
-include: "workflow/rules/metrics.smk"
-include: "workflow/rules/validation.smk"
+include: "workflow/rules/stages.smk"
 include: "workflow/rules/sweep.smk"
 
 

@@ -10,7 +10,6 @@ processes) with the fields of :func:`new_record`. Times are wall-clock seconds f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -27,10 +26,10 @@ BRUNEL_FULL_ORDER = 2500  # Brunel model A: N_E = 4·order, N_I = order (12,500 
 def build_network(model: str, scale: float, seed: int, t_total_ms: float):
     """(Network, RunConfig) of ``model`` at ``scale`` with ``seed``; ``tstop_ms = t_total_ms``.
 
-    ``pd14``: :func:`wbe.engine.generators.pd14` (``scale`` = N_scaling = K_scaling).
-    ``brunel``: :func:`wbe.engine.generators.brunel` with g = 5, η = 2 and
+    ``pd14``: :func:`wbe.networks.generators.pd14` (``scale`` = N_scaling = K_scaling).
+    ``brunel``: :func:`wbe.networks.generators.brunel` with g = 5, η = 2 and
     ``order = round(2500·scale)`` (in-degrees scale with the network, epsilon = 0.1)."""
-    from wbe.engine import generators
+    from wbe.networks import generators
 
     if model == "pd14":
         return generators.pd14(scale=float(scale), seed=int(seed), tstop_ms=float(t_total_ms))
@@ -186,23 +185,10 @@ def new_record(simulator: str, args: argparse.Namespace) -> dict:
 
 
 def write_json(path: Path, obj: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    tmp.replace(path)
+    """A record as strict JSON, atomically (:func:`wbe.io.jsonutil.write_json`)."""
+    from wbe.io.jsonutil import write_json as _write
 
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o)}")
+    _write(path, obj, indent=1)
 
 
 def generate_network(args, rec: dict):

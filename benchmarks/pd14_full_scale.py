@@ -36,8 +36,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    from wbe.engine.generators import pd14
     from wbe.engine.simulator import simulate
+    from wbe.networks.generators import pd14
 
     t0 = time.perf_counter()
     net, run = pd14(scale=args.scale, seed=args.seed, tstop_ms=args.t_warmup_ms + args.t_sim_ms)

@@ -160,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spacing-um", type=float, default=1.0)
     args = p.parse_args(argv)
 
-    from wbe import connectome, imaging, morphology, segmentation
+    from wbe.anatomy import imaging, morphology, segmentation
+    from wbe.connectome import touches as connectome
+    from wbe.stages import connectome as connectome_stage
+    from wbe.stages import imaging as imaging_stage
+    from wbe.stages import morphology as morphology_stage
+    from wbe.stages import segmentation as segmentation_stage
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -173,17 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"data": str(args.data.resolve()), "crop": crop, "workers": args.workers,
                     "stages": {}}
     st = report["stages"]
-    st["imaging"] = run_stage("imaging", imaging, imaging.Params(
+    st["imaging"] = run_stage("imaging", imaging, imaging_stage.Params(
         source="crackle", path=str(args.data.resolve()), kind="labels",
         voxel_size_nm=VOXEL_SIZE_NM, crop=crop, chunk_voxels=64), {}, out)
-    st["segmentation"] = run_stage("segmentation", segmentation, segmentation.Params(
+    st["segmentation"] = run_stage("segmentation", segmentation, segmentation_stage.Params(
         method="relabel", min_size_voxels=args.min_size_voxels, connectivity=26,
         fragments="split", block_voxels=tuple(args.block_voxels), workers=args.workers),
         {"imaging": out / "imaging"}, out)
-    st["morphology"] = run_stage("morphology", morphology, morphology.Params(
+    st["morphology"] = run_stage("morphology", morphology, morphology_stage.Params(
         **TEASAR, dust_threshold_voxels=args.min_size_voxels, parallel=args.workers),
         {"segmentation": out / "segmentation"}, out)
-    st["connectome"] = run_stage("connectome", connectome, connectome.Params(
+    st["connectome"] = run_stage("connectome", connectome, connectome_stage.Params(
         touch_distance_um=args.touch_distance_um, min_synapse_spacing_um=args.spacing_um,
         direction="symmetric", merge_fragments=True, block_um=args.block_um,
         workers=args.workers), {"morphology": out / "morphology"}, out)

@@ -18,49 +18,18 @@ networks as SONATA), ``wbe plan`` (stage keys of a config), ``wbe check-config``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
 import sys
 import traceback
 from pathlib import Path
 
 from wbe import __version__
+from wbe.io.atomic import written_atomically
 from wbe.mpi import world
+from wbe.pipeline.stages import STAGES as STAGE_TABLE
 
-STAGE_HELP = {
-    "imaging": "read a volume (or voxelise c302 C. elegans cells) into Zarr with voxel size",
-    "segmentation": "instance labels: relabel/clean a label volume, or watershed raw EM",
-    "morphology": "skeletonise every label (kimimaro) into SWC files and a node table",
-    "connectome": "touch detection between skeletons into a SONATA circuit",
-    "simulation": "simulate the circuit with the wbe engine (MPI-aware)",
-    "plasticity": "continue from the simulation's checkpoint with pair STDP; new SONATA edges",
-    "metrics": "rates, ISI CV, Fano factor and a perturbational complexity index (Dask)",
-    "validation": "score connectome, F-I curve and rates against independent references",
-}
-
-
-@contextlib.contextmanager
-def _written_atomically(final: Path):
-    """Yield a temporary path beside ``final`` and rename it into place only when the block
-    succeeds, so a failed command leaves no partial output that looks complete. A folder that
-    already holds files is refused (outputs are never overwritten)."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.is_dir() and any(final.iterdir()):
-        raise ValueError(f"{final}: already exists and is not empty")
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        if final.is_dir():
-            final.rmdir()
-        os.replace(tmp, final)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+STAGE_HELP = {name: st.help for name, st in STAGE_TABLE.items()}
 
 
 def _parse_params(text: str | None) -> dict:
@@ -90,8 +59,8 @@ def _parse_inputs(items: list[str]) -> dict[str, Path]:
 def cmd_stage(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from wbe import store
-    from wbe.config import _format_errors, stage_module, stage_upstream
+    from wbe.pipeline import store
+    from wbe.pipeline.config import _format_errors, stage_module, stage_upstream
 
     stage = args.command
     module = stage_module(stage)
@@ -137,8 +106,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import logging
     import time
 
-    from wbe import sonata
     from wbe.engine.simulator import simulate
+    from wbe.io import sonata
     from wbe.io.atomic import written_atomically
 
     cfg = Path(args.config)
@@ -216,8 +185,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _write_reports(result, spec, network, inside, dt_ms: float) -> list[Path]:
     """Each report of ``spec`` as SONATA membrane report files (one per variable)."""
-    from wbe import sonata
     from wbe.engine.registry import CELLS
+    from wbe.io import sonata
 
     written = []
     for rname, files in spec.reports.items():
@@ -235,7 +204,7 @@ def _write_reports(result, spec, network, inside, dt_ms: float) -> list[Path]:
 
 
 def cmd_import_morphology(args: argparse.Namespace) -> int:
-    from wbe import morphology
+    from wbe.anatomy import morphology
 
     s = morphology.import_morphologies(args.source, Path(args.out),
                                        sholl_step_um=args.sholl_step_um)
@@ -244,7 +213,7 @@ def cmd_import_morphology(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from wbe import graph
+    from wbe.connectome import graph
 
     src = Path(args.source)
     if src.suffix == ".graphml":
@@ -253,7 +222,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         c = graph.read_zarr(src)
     else:
         c = graph.Connectome.from_stage_dir(src, verify=not args.no_verify)
-    with _written_atomically(Path(args.out)) as tmp:
+    with written_atomically(Path(args.out)) as tmp:
         tmp.mkdir()
         summary = graph.write_outputs(c, tmp, seed=args.seed, n_null=args.n_null,
                                       title=src.name)
@@ -262,7 +231,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from wbe.engine import generators
+    from wbe.networks import generators
 
     kwargs = {"seed": args.seed}
     if args.model == "pd14":
@@ -272,7 +241,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.tstop_ms is not None:
         kwargs["tstop_ms"] = args.tstop_ms
     out = Path(args.out)
-    with _written_atomically(out) as tmp:
+    with written_atomically(out) as tmp:
         circuit, simulation = generators.build_to_sonata(args.model, tmp, **kwargs)
     # the SONATA configs refer to their files relative to their own folder
     print(json.dumps({"circuit_config": str(out / circuit.relative_to(tmp)),
@@ -281,7 +250,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from wbe.config import load_config_file, stage_plan
+    from wbe.pipeline.config import load_config_file, stage_plan
 
     cfg = load_config_file(Path(args.config))
     for stage, p in stage_plan(cfg).items():
@@ -290,7 +259,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from wbe.config import load_config_file
+    from wbe.pipeline.config import load_config_file
 
     load_config_file(Path(args.config))
     print(f"{args.config}: valid")
@@ -298,7 +267,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from wbe.config import json_schema_text
+    from wbe.pipeline.config import json_schema_text
 
     text = json_schema_text()
     if args.out:
@@ -309,7 +278,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from wbe import store
+    from wbe.pipeline import store
 
     for folder in args.dirs:
         m = store.verify(Path(folder))
@@ -321,13 +290,13 @@ def cmd_export_nwb(args: argparse.Namespace) -> int:
     import datetime as dt
     import uuid
 
-    from wbe import nwb, sonata
+    from wbe.io import nwb, sonata
 
     spikes_path = Path(args.spikes)
     spikes = sonata.read_spikes(spikes_path)
     # a simulation has no wall-clock session: its start is when the report was written
     started = dt.datetime.fromtimestamp(spikes_path.stat().st_mtime, tz=dt.UTC)
-    with _written_atomically(Path(args.out)) as tmp:
+    with written_atomically(Path(args.out)) as tmp:
         nwb.export_spikes_nwb(spikes, tmp, session_description=args.description,
                               identifier=args.identifier or str(uuid.uuid4()),
                               session_start_time=started)
@@ -373,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tstop-ms", type=float, help="simulated time in the config (ms)")
     p.set_defaults(func=cmd_build)
 
-    from wbe import sweep as _sweep
+    from wbe.pipeline import sweep as _sweep
 
     p = sub.add_parser("sweep", help="parameter sweep with Dask: tidy table + phase diagrams")
     _sweep.add_arguments(p)
@@ -397,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not check the stage folder against its manifest")
     p.set_defaults(func=cmd_graph)
 
-    from wbe import atlas
+    from wbe.anatomy import atlas
 
     p = sub.add_parser("atlas", help="region labels of points, neurons or a volume from a "
                        "NIfTI label atlas")
@@ -435,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - one clean message, and no MPI deadlock
-        from wbe.config import ConfigError
-        from wbe.store import StoreError
+        from wbe.pipeline.config import ConfigError
+        from wbe.pipeline.store import StoreError
 
         known = (ConfigError, StoreError, FileNotFoundError, ValueError)
         if isinstance(exc, known) and not os.environ.get("WBE_DEBUG"):

@@ -202,7 +202,7 @@ def run_config(tstop_ms: float = 100.0) -> RunConfig:
 
 def circuit_case(circuit_config: Path) -> Network:
     """A SONATA circuit with independent Poisson background (8 kHz × 20 pA) to every neuron."""
-    from wbe.sonata import read_circuit
+    from wbe.io.sonata import read_circuit
 
     net = read_circuit(circuit_config)
     for p in net.populations:

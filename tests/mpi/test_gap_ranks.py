@@ -57,8 +57,8 @@ def test_gap_checkpoint_one_rank_restored_on_two(tmp_path):
 def cook2019_circuit(tmp_path_factory) -> Path:
     """Cook 2019 hermaphrodite (302 neurons) imported once and written as SONATA."""
     pytest.importorskip("cect")
-    from wbe.importers import cect_network
-    from wbe.sonata import write_circuit
+    from wbe.connectome.importers import cect_network
+    from wbe.io.sonata import write_circuit
 
     net, _summary = cect_network("Cook2019Herm", weight_per_synapse_pA=10.0)
     return write_circuit(tmp_path_factory.mktemp("cook2019"), net)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wbe import atlas as at
+from wbe.anatomy import atlas as at
 
 TEMPLATES = Path("/usr/share/mricron/templates")
 
@@ -145,7 +145,7 @@ def test_jhu_1mm_resampled_onto_the_2mm_grid_matches_the_shipped_2mm_atlas():
 
 def test_tvb96_centres_land_in_aal_regions_of_the_same_hemisphere(aal: at.Atlas):
     pytest.importorskip("tvb_data")
-    from wbe.importers import load_tvb
+    from wbe.connectome.importers import load_tvb
 
     conn = load_tvb(96)
     ids = at.regions_of_points(aal, conn.centres_mm)
@@ -176,7 +176,7 @@ def test_tvb76_needs_the_registration_transform(aal: at.Atlas):
     AAL's hemisphere agrees at chance; with the axis permutation x_mni = −y, y_mni = x as
     the ``transform`` hook every labelled centre lands on its own side."""
     pytest.importorskip("tvb_data")
-    from wbe.importers import load_tvb
+    from wbe.connectome.importers import load_tvb
 
     conn = load_tvb(76)
     tvb_h = [tvb_hemisphere(lab) for lab in conn.labels]

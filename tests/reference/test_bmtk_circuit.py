@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from wbe.sonata import load_simulation, read_circuit, read_spikes
+from wbe.io.sonata import load_simulation, read_circuit, read_spikes
 
 bmtk_builder = pytest.importorskip("bmtk.builder")
 
@@ -181,8 +181,8 @@ def test_bmtk_pointnet_runs_wbe_written_circuit(tmp_path, monkeypatch):
         RunConfig,
         SpikeTrainInput,
     )
+    from wbe.io.sonata import write_circuit, write_simulation_config
     from wbe.reference.nest import run_in_nest
-    from wbe.sonata import write_circuit, write_simulation_config
 
     rng = np.random.default_rng(4)
     n_e, n_i, n_v = 20, 5, 4
@@ -261,7 +261,7 @@ def test_wbe_simulate_honours_output_and_reports_like_bmtk(bmtk_circuit):
     np.testing.assert_allclose(ours_sp[0][o1], bmtk_sp[0][o2], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(ours_sp[1][o1], bmtk_sp[1][o2])
 
-    from wbe.sonata import read_report
+    from wbe.io.sonata import read_report
 
     mine = read_report(out / "membrane.h5")["V1"]
     theirs_rep = read_report(theirs / "membrane.h5")["V1"]

@@ -1,4 +1,4 @@
-"""wbe.graph against independent references: definitions computed here by brute force,
+"""wbe.connectome.graph against independent references: definitions computed here by brute force,
 published optima and published properties of real connectomes.
 
 * Zachary's karate club: the modularity optimum is Q = 0.4198 with 4 communities (Brandes et al.
@@ -27,8 +27,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from wbe import graph
-from wbe.graph import Connectome
+from wbe.connectome import graph
+from wbe.connectome import nulls as null_models
+from wbe.connectome.graph import Connectome
 
 
 def newman_q(g: nx.Graph, parts) -> float:
@@ -74,13 +75,13 @@ def test_rich_club_coefficient_matches_the_definition(g):
 
 def test_rich_club_absent_in_barabasi_albert_and_planted_club_found():
     g = nx.barabasi_albert_graph(300, 3, seed=1)
-    rc = graph.rich_club(g, graph.degree_preserving_nulls(g, 20, seed=0))
+    rc = graph.rich_club(g, null_models.rewired_graphs(g, 20, seed=0))
     norm, n_above = np.asarray(rc["phi_norm"], float), np.asarray(rc["n_above"])
     assert rc["significant_k"] == [] and np.nanmax(norm[n_above >= 10]) < 1.25
     hubs = sorted(g, key=lambda v: (-g.degree(v), v))[:10]
     h = g.copy()
     h.add_edges_from(itertools.combinations(hubs, 2))
-    rc = graph.rich_club(h, graph.degree_preserving_nulls(h, 20, seed=0))
+    rc = graph.rich_club(h, null_models.rewired_graphs(h, 20, seed=0))
     assert rc["significant_k"] and rc["peak_phi_norm"] > 1.5
     assert sorted(rc["club"]) == sorted(str(v) for v in hubs)
 

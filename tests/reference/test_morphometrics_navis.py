@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wbe import morphology
+from wbe.anatomy import morphology
 
 navis = pytest.importorskip("navis")
 

@@ -62,7 +62,7 @@ def test_current_poisson_and_stdp_run():
 def test_pd14_scale01_rates_match_anchor():
     """PD14 at scale 0.1, 0.3 s: per-population rates over 100–300 ms near NEST's own rates
     (ANCHORS.md, 'NEST 0.1')."""
-    from wbe.engine.generators import pd14
+    from wbe.networks.generators import pd14
 
     net, run = pd14(scale=0.1, seed=55, tstop_ms=300.0)
     out = run_in_nest(net, run)
@@ -76,7 +76,7 @@ def test_pd14_scale01_rates_match_anchor():
 @pytest.mark.slow
 def test_brunel_rate_matches_anchor():
     """Brunel A at g = 5, η = 2: ≈ 37.5 spikes/s (ANCHORS.md)."""
-    from wbe.engine.generators import brunel
+    from wbe.networks.generators import brunel
 
     net, run = brunel(g=5.0, eta=2.0, seed=1, tstop_ms=300.0)
     out = run_in_nest(net, run)

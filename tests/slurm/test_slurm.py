@@ -115,7 +115,7 @@ def test_workflow_with_mpi_job_through_slurm(slurm, tmp_path):
 
 def test_sweep_with_dask_workers_as_slurm_jobs(slurm, tmp_path):
     pytest.importorskip("dask_jobqueue")
-    from wbe.sweep import run_sweep
+    from wbe.pipeline.sweep import run_sweep
 
     watch = LogWatch(slurm)
     spec = {**TINY_SWEEP, "cluster": {"kind": "slurm", "n_workers": 2, "slurm": {

@@ -28,6 +28,13 @@ def test_dir_shows_the_api():
     for n in ("Simulation", "FixedInDegree", "PairwiseBernoulli", "Normal", "Plasticity"):
         assert n in names
     assert "iaf_cond_alpha" in wbe.models() and "stdp_synapse" in wbe.plasticity_rules()
+    info = wbe.model_info("iaf_cond_alpha")
+    assert info["params"]["g_L"]["default"] == 16.6667 and info["params"]["g_L"]["unit"] == "nS"
+    assert info["ports"] == {"spike": 0}  # one port, split by the sign of the weight (NEST)
+    assert info["recordables"]["V_m"] == "mV" and info["weight_unit"] == "nS"
+    assert "tau_plus" in wbe.model_info("stdp_synapse")["params"]
+    with pytest.raises(KeyError, match="iaf_psc_exp"):
+        wbe.model_info("iaf_nope")
 
 
 def test_run_twice_equals_one_run():
@@ -216,7 +223,7 @@ def test_tables_neo_nwb_and_sonata(tmp_path):
         units = io.read().units
         assert len(units) == 100
     cfg = sim.to_sonata(tmp_path / "son")
-    from wbe import sonata
+    from wbe.io import sonata
 
     net, run = sonata.load_simulation(cfg)
     res = simulate(net, run)

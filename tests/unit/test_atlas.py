@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from wbe import atlas as at
-from wbe.atlas import AtlasError
+from wbe.anatomy import atlas as at
+from wbe.anatomy.atlas import AtlasError
 
 # A 4×5×6 atlas, voxel (i, j, k) → world mm: x = 10 - 2 i (flipped), y = -20 + 3 j, z = 5 + 1.5 k
 AFFINE = np.array([[-2.0, 0, 0, 10.0], [0, 3.0, 0, -20.0], [0, 0, 1.5, 5.0], [0, 0, 0, 1]])
@@ -489,7 +489,7 @@ def test_cli_points_summary_and_errors(tmp_path: Path, atlas_file: Path, capsys)
 
 
 def test_cli_neurons_and_volume(tmp_path: Path, atlas_file: Path, capsys):
-    from wbe.imaging import read_volume, write_volume
+    from wbe.anatomy.imaging import read_volume, write_volume
 
     nodes = tmp_path / "nodes.parquet"
     node_table().to_parquet(nodes, index=False)

@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe import blockwise, connectome, imaging, morphology, segmentation
+from wbe.anatomy import blockwise, imaging, morphology, segmentation
+from wbe.connectome import touches as connectome
+from wbe.stages import connectome as connectome_stage
+from wbe.stages import morphology as morphology_stage
+from wbe.stages import segmentation as segmentation_stage
 
 SHARED = Path(__file__).parents[2] / "../shared/data"
 PINKY = SHARED / "em" / "pinky40" / "labels_512.npy.ckl.gz"
@@ -24,7 +28,7 @@ def _need(p: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# helpers of wbe.blockwise
+# helpers of wbe.anatomy.blockwise
 
 
 def test_merge_pairs_gives_smallest_member_of_each_set():
@@ -151,7 +155,7 @@ def test_segmentation_run_blockwise_equals_whole(tmp_path):
     for tag, bv in (("whole", None), ("blocks", (8, 8, 8))):
         d = tmp_path / tag
         d.mkdir()
-        s = segmentation.run(segmentation.Params(min_size_voxels=3, block_voxels=bv),
+        s = segmentation_stage.run(segmentation_stage.Params(min_size_voxels=3, block_voxels=bv),
                              {"imaging": img}, d, progress=False)
         out[tag] = (s, imaging.read_volume(d / "labels.zarr"), (d / "segments.csv").read_text())
     (sw, (lw, aw), cw), (sb, (lb, ab), cb) = out["whole"], out["blocks"]
@@ -294,7 +298,7 @@ def _pinky_nodes() -> pd.DataFrame:
     vol = imaging.read_crackle(_need(PINKY), [(300, 332), (0, 160), (0, 160)])
     lab, _ = segmentation.relabel_components(vol, None, min_size_voxels=20)
     vs = (40.0, 16.0, 16.0)
-    skels = morphology.skeletonize_labels(lab, vs, morphology.Params(dust_threshold_voxels=20))
+    skels = morphology.skeletonize_labels(lab, vs, morphology_stage.Params(dust_threshold_voxels=20))
     tables = [morphology.skeleton_table(k, *skels[k], (0, 0, 0), vs) for k in sorted(skels)]
     return pd.concat(tables, ignore_index=True)
 
@@ -303,13 +307,13 @@ def test_find_synapses_blockwise_equals_whole_on_pinky40_crop():
     nodes = _pinky_nodes()
     assert nodes["neuron_id"].nunique() > 30 and len(nodes) > 5000
     names = {int(k): f"seg{k}" for k in nodes["neuron_id"].unique()}
-    ref = connectome.find_synapses(nodes, names, connectome.Params(
+    ref = connectome.find_synapses(nodes, names, connectome_stage.Params(
         touch_distance_um=0.05, min_synapse_spacing_um=0.5))
     assert ref[3]["n_synapses"] > 100
     # dense: node pairs outnumber contacts (one per node and neighbouring neuron) many times
     assert ref[3]["n_touches"] > 3 * ref[3]["n_contacts"]
     for block_um in (0.2, 0.7, 1.5):
-        got = connectome.find_synapses(nodes, names, connectome.Params(
+        got = connectome.find_synapses(nodes, names, connectome_stage.Params(
             touch_distance_um=0.05, min_synapse_spacing_um=0.5, block_um=block_um))
         _assert_same(got[0], ref[0])
         assert got[1] == ref[1]

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from wbe import store
 from wbe.cli import build_parser, main
+from wbe.pipeline import store
 
 
 def test_every_stage_has_a_subcommand():
@@ -62,7 +62,7 @@ def test_build_simulate_export_write_complete_outputs_only(tmp_path, monkeypatch
     assert main(["build", "brunel", "--order", "20", "--out", str(out)]) == 1
 
     # a build that fails half-way leaves nothing behind
-    from wbe.engine import generators
+    from wbe.networks import generators
 
     def broken(kind, folder, **kw):
         (folder / "network").mkdir(parents=True)
@@ -77,7 +77,7 @@ def test_build_simulate_export_write_complete_outputs_only(tmp_path, monkeypatch
 def test_graph_command_analyses_graphml_and_refuses_existing_output(tmp_path, capsys):
     import networkx as nx
 
-    from wbe import graph
+    from wbe.connectome import graph
 
     g = nx.watts_strogatz_graph(60, 6, 0.1, seed=1)
     c = graph.Connectome.from_arrays(nx.to_scipy_sparse_array(g, format="csr"),

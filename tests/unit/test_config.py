@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wbe import config as wcfg
+from wbe.pipeline import config as wcfg
 
 ROOT = Path(__file__).resolve().parents[2]
 

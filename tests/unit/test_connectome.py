@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe import connectome, imaging, morphology, segmentation
+from wbe.anatomy import morphology
+from wbe.connectome import touches as connectome
+from wbe.stages import connectome as connectome_stage
+from wbe.stages import imaging as imaging_stage
+from wbe.stages import morphology as morphology_stage
+from wbe.stages import segmentation as segmentation_stage
 
 
 def _two_cylinders(type_a: int = 0, type_b: int = 0, gap: float = 0.05) -> pd.DataFrame:
@@ -57,7 +62,7 @@ def test_detect_touches_matches_brute_force_with_mixed_radii():
 
 def test_symmetric_clustering_gives_expected_synapses():
     nodes = _two_cylinders()
-    p = connectome.Params(min_synapse_spacing_um=3.0, direction="symmetric")
+    p = connectome_stage.Params(min_synapse_spacing_um=3.0, direction="symmetric")
     syn, names, soma, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
     assert names == ["A", "B"]
     assert {k: counts[k] for k in ("n_touches", "n_contacts", "n_synapses")} == {
@@ -73,7 +78,7 @@ def test_symmetric_clustering_gives_expected_synapses():
 
 def test_typed_direction_axon_to_dendrite_only():
     nodes = _two_cylinders(type_a=2, type_b=3)
-    p = connectome.Params(min_synapse_spacing_um=0.0)
+    p = connectome_stage.Params(min_synapse_spacing_um=0.0)
     syn, names, _, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
     assert counts["n_synapses"] == 11
     assert set(zip(syn.pre_name, syn.post_name)) == {("A", "B")}
@@ -83,7 +88,7 @@ def test_typed_direction_axon_to_dendrite_only():
     # axon-axon touches count with the default post types, not with post_types=[1, 3, 4]
     aa = _two_cylinders(2, 2)
     assert len(connectome.find_synapses(aa, {1: "A", 2: "B"}, p)[0]) == 22
-    p134 = connectome.Params(min_synapse_spacing_um=0.0, post_types=[1, 3, 4])
+    p134 = connectome_stage.Params(min_synapse_spacing_um=0.0, post_types=[1, 3, 4])
     assert len(connectome.find_synapses(aa, {1: "A", 2: "B"}, p134)[0]) == 0
 
 
@@ -93,7 +98,7 @@ def test_fragments_merge_by_name_and_network_weights():
     frag["neuron_id"] = 3
     frag["y"] = -1.05  # a fragment of A on the other side of A: touches A only
     nodes = pd.concat([nodes, frag], ignore_index=True)
-    p = connectome.Params(min_synapse_spacing_um=3.0, direction="symmetric",
+    p = connectome_stage.Params(min_synapse_spacing_um=3.0, direction="symmetric",
                           weight_per_synapse_pA=10.0, delay_ms=1.5)
     syn, names, soma, _ = connectome.find_synapses(nodes, {1: "A", 2: "B", 3: "B~2"}, p)
     assert names == ["A", "B"]
@@ -114,7 +119,7 @@ def test_fragments_merge_by_name_and_network_weights():
 
 def test_no_touches_gives_empty_projection():
     nodes = _two_cylinders(gap=5.0)
-    p = connectome.Params()
+    p = connectome_stage.Params()
     syn, names, soma, _ = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
     net = connectome.build_network(names, soma, syn, p)
     assert len(syn) == 0 and len(net.projections[0]) == 0 and net.populations[0].n == 2
@@ -124,12 +129,12 @@ def _chain(tmp_path: Path, cells: list[str], y_range=(-275.0, -245.0), vs=0.25) 
     dirs = {k: tmp_path / k for k in ("imaging", "segmentation", "morphology", "connectome")}
     for d in dirs.values():
         d.mkdir()
-    s = {"imaging": imaging.run(imaging.Params(c302_cells=cells, c302_voxel_size_um=vs,
+    s = {"imaging": imaging_stage.run(imaging_stage.Params(c302_cells=cells, c302_voxel_size_um=vs,
                                                c302_y_range_um=y_range), {}, dirs["imaging"])}
-    s["segmentation"] = segmentation.run(segmentation.Params(), {"imaging": dirs["imaging"]},
+    s["segmentation"] = segmentation_stage.run(segmentation_stage.Params(), {"imaging": dirs["imaging"]},
                                          dirs["segmentation"])
-    s["morphology"] = morphology.run(
-        morphology.Params(), {"segmentation": dirs["segmentation"], "imaging": dirs["imaging"]},
+    s["morphology"] = morphology_stage.run(
+        morphology_stage.Params(), {"segmentation": dirs["segmentation"], "imaging": dirs["imaging"]},
         dirs["morphology"], progress=False)
     s["dirs"] = dirs
     return s
@@ -142,7 +147,7 @@ def test_c302_handful_chain_to_synapses_real(tmp_path):
     nodes = pd.read_parquet(d["morphology"] / "nodes.parquet")
     with open(d["morphology"] / "neurons.csv") as fh:
         segs = {int(r["neuron_id"]): r["name"] for r in csv.DictReader(fh)}
-    p = connectome.Params()
+    p = connectome_stage.Params()
     syn, names, soma, counts = connectome.find_synapses(nodes, segs, p)
     assert set(names) <= set(cells) and len(names) >= 5
     assert counts["n_touches"] > 0 and counts["n_synapses"] > 0
@@ -155,10 +160,10 @@ def test_c302_handful_chain_to_synapses_real(tmp_path):
 
 
 def test_run_writes_sonata_and_synapses(tmp_path):
-    pytest.importorskip("wbe.sonata")
+    pytest.importorskip("wbe.io.sonata")
     import nibabel as nib
 
-    from wbe.sonata import read_circuit
+    from wbe.io.sonata import read_circuit
 
     s = _chain(tmp_path, ["AVAL", "AVAR", "RIAL", "AIBL"], y_range=(-268.0, -250.0), vs=0.3)
     d = s["dirs"]
@@ -170,10 +175,10 @@ def test_run_writes_sonata_and_synapses(tmp_path):
     aff[:3, 3] = origin
     nib.save(nib.Nifti1Image(lab, aff), tmp_path / "atlas.nii.gz")
     (tmp_path / "atlas.csv").write_text("id,name\n1,posterior\n2,anterior\n")
-    p = connectome.Params(graph_n_null=3, atlas={"atlas": str(tmp_path / "atlas.nii.gz"),
+    p = connectome_stage.Params(graph_n_null=3, atlas={"atlas": str(tmp_path / "atlas.nii.gz"),
                                                  "labels": str(tmp_path / "atlas.csv")})
-    assert set(connectome.external_paths(p)) == {"atlas_atlas", "atlas_labels"}
-    summary = connectome.run(p, {"morphology": d["morphology"]}, d["connectome"])
+    assert set(connectome_stage.external_paths(p)) == {"atlas_atlas", "atlas_labels"}
+    summary = connectome_stage.run(p, {"morphology": d["morphology"]}, d["connectome"])
     for f in ("circuit_config.json", "synapses.parquet", "network/nodes.h5",
               "network/edges.h5", "graph.json", "graph.png", "connectome.graphml",
               "connectome.zarr", "regions.csv", "region_counts.csv"):
@@ -203,7 +208,7 @@ def test_dense_apposition_gives_one_contact_per_node_and_neuron():
         for k in range(n):
             rows.append((nid, k + 1, 0, k * step, y, 0.0, 0.3, k if k else -1))
     nodes = pd.DataFrame(rows, columns=morphology.NODE_COLUMNS)
-    p = connectome.Params(touch_distance_um=0.1, min_synapse_spacing_um=1.0)
+    p = connectome_stage.Params(touch_distance_um=0.1, min_synapse_spacing_um=1.0)
     syn, _, _, counts = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p)
     assert counts["n_contacts"] == 2 * n  # every node of A with B and of B with A
     assert counts["n_touches"] > 15 * n  # ~36 facing nodes per node within the distance

@@ -169,7 +169,7 @@ def test_checkpoint_round_trip(case, tmp_path):
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_sonata_round_trip(case, tmp_path):
-    from wbe import sonata
+    from wbe.io import sonata
 
     model, rule = case
     net = demo_network(model, rule)

@@ -28,7 +28,7 @@ case = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(case)
 
 try:
-    from wbe.engine.generators import brunel
+    from wbe.networks.generators import brunel
 except ImportError:  # pragma: no cover - the generators module is another stage's
     brunel = None
 
@@ -74,7 +74,7 @@ def test_csr_order_and_bytes_per_synapse():
     assert sum(nb.values()) / sg.size <= 16.0
 
 
-@pytest.mark.skipif(brunel is None, reason="wbe.engine.generators not available")
+@pytest.mark.skipif(brunel is None, reason="wbe.networks.generators not available")
 def test_brunel_bytes_per_synapse():
     net, run = brunel(order=200)  # 1,000 neurons, 100,000 synapses
     eng = Engine(net, run, Serial(), True)

@@ -1,11 +1,11 @@
-"""Reference-network generators (wbe.engine.generators)."""
+"""Reference-network generators (wbe.networks.generators)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from wbe.engine.generators import (
+from wbe.networks.generators import (
     PD14_CONN_PROBS,
     PD14_FULL_NUM_NEURONS,
     PD14_POPULATIONS,
@@ -138,7 +138,7 @@ def test_pd14_deterministic_and_dc_variant():
 
 
 def test_build_to_sonata(tmp_path):
-    from wbe.sonata import load_simulation
+    from wbe.io.sonata import load_simulation
 
     cc, sc = build_to_sonata("brunel", tmp_path, order=20, seed=2)
     net, run = load_simulation(sc)

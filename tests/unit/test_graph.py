@@ -1,4 +1,4 @@
-"""wbe.graph: the Connectome object (node table + sparse layers + NetworkX view), its
+"""wbe.connectome.graph: the Connectome object (node table + sparse layers + NetworkX view), its
 constructors from the connectome stage's outputs, the analysis being seeded, and GraphML /
 Zarr exchange (exact round trips, unsafe and corrupt files refused with the file named)."""
 
@@ -13,8 +13,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from wbe import connectome, graph, store
-from wbe.graph import Connectome, GraphFormatError
+from wbe.connectome import graph
+from wbe.connectome import nulls as null_models
+from wbe.connectome import touches as connectome
+from wbe.connectome.graph import Connectome, GraphFormatError
+from wbe.pipeline import store
+from wbe.stages import connectome as connectome_stage
 
 
 def toy() -> Connectome:
@@ -105,7 +109,7 @@ def _touch_network():
     names = ["AVAL", "AVAR", "PVCL"]
     soma = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.5]])
     syn = pd.DataFrame({"pre": [0, 0, 0, 1, 2], "post": [1, 1, 2, 2, 0]})
-    return names, soma, connectome.build_network(names, soma, syn, connectome.Params())
+    return names, soma, connectome.build_network(names, soma, syn, connectome_stage.Params())
 
 
 def test_from_network_touch_circuit():
@@ -124,7 +128,7 @@ def test_from_stage_dir_sonata_verified(tmp_path):
     names, soma, net = _touch_network()
     final = tmp_path / "connectome" / "k1"
     with store.publish(final, stage="connectome", params={"source": "touch"}) as (tmp, _):
-        from wbe.sonata import write_circuit
+        from wbe.io.sonata import write_circuit
 
         write_circuit(tmp, net)
     c = Connectome.from_stage_dir(final)
@@ -152,14 +156,14 @@ def test_from_stage_dir_tvb_npz(tmp_path):
 
 def test_from_stage_dir_cect_circuit(tmp_path, monkeypatch):
     pytest.importorskip("cect")
-    from wbe import importers
+    from wbe.connectome import importers
 
     data = importers.CectData("Toy", ["AVAL", "AVBL", "DVA"],
                               [("AVAL", "AVBL", 2.0), ("DVA", "AVAL", 1.0)],
                               [("AVAL", "DVA", 3.0), ("DVA", "AVAL", 3.0)],
                               "synapses (EM contacts)")
     monkeypatch.setattr(importers, "load_cect_dataset", lambda name: data)
-    connectome.run(connectome.Params(source="cect:Toy"), {}, tmp_path)
+    connectome_stage.run(connectome_stage.Params(source="cect:Toy"), {}, tmp_path)
     c = Connectome.from_stage_dir(tmp_path, verify=False)
     assert c.names == ["AVAL", "AVBL", "DVA"] and list(c.layers) == ["chemical", "gap"]
     assert c.weight_units == {"chemical": "synapses (EM contacts)",
@@ -311,11 +315,11 @@ def test_analysis_is_seeded_and_json_safe(tmp_path):
 
 def test_degree_preserving_nulls_keep_degrees_and_connectivity():
     g = nx.connected_watts_strogatz_graph(50, 4, 0.2, seed=1)
-    nulls = graph.degree_preserving_nulls(g, 3, seed=0)
+    nulls = null_models.rewired_graphs(g, 3, seed=0)
     for h in nulls:
         assert dict(h.degree()) == dict(g.degree()) and nx.is_connected(h)
         assert len(set(map(frozenset, h.edges())) & set(map(frozenset, g.edges()))) < 0.6 * 100
-    again = graph.degree_preserving_nulls(g, 3, seed=0)
+    again = null_models.rewired_graphs(g, 3, seed=0)
     assert [sorted(h.edges()) for h in nulls] == [sorted(h.edges()) for h in again]
 
 

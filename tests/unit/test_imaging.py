@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wbe import imaging
+from wbe.anatomy import imaging
+from wbe.stages import imaging as imaging_stage
 
 SHARED = Path(__file__).parents[2] / "../shared/data"
 
@@ -96,9 +97,9 @@ def test_voxelise_c302_handful_of_real_cells():
 
 
 def test_run_c302_writes_volume_names_and_compartments(tmp_path):
-    p = imaging.Params(c302_cells=["AVAL", "AVAR"], c302_voxel_size_um=0.3,
+    p = imaging_stage.Params(c302_cells=["AVAL", "AVAR"], c302_voxel_size_um=0.3,
                        c302_y_range_um=(-265.0, -245.0))
-    s = imaging.run(p, {}, tmp_path, progress=False)
+    s = imaging_stage.run(p, {}, tmp_path, progress=False)
     vol, attrs = imaging.read_volume(tmp_path / "volume.zarr")
     comp, _ = imaging.read_volume(tmp_path / "compartments.zarr")
     assert vol.dtype == np.uint32 and comp.dtype == np.uint8 and comp.shape == vol.shape
@@ -112,7 +113,7 @@ def test_run_c302_writes_volume_names_and_compartments(tmp_path):
 
 def test_params_forbid_extra():
     with pytest.raises(ValueError):
-        imaging.Params(voxel_size=1)
+        imaging_stage.Params(voxel_size=1)
 
 
 # ---------------------------------------------------------------- file sources
@@ -130,9 +131,9 @@ def test_numpy_source_roundtrip_with_crop(tmp_path):
     np.save(src, _labels())
     out = tmp_path / "out"
     out.mkdir()
-    p = imaging.Params(source="numpy", path=str(src), voxel_size_nm=(40, 8, 8),
+    p = imaging_stage.Params(source="numpy", path=str(src), voxel_size_nm=(40, 8, 8),
                        crop=[(1, 3), (0, 10), (0, 12)])
-    s = imaging.run(p, {}, out)
+    s = imaging_stage.run(p, {}, out)
     vol, attrs = imaging.read_volume(out / "volume.zarr")
     np.testing.assert_array_equal(vol, _labels()[1:3])
     assert attrs["kind"] == "labels" and attrs["voxel_size_nm"] == [40.0, 8.0, 8.0]
@@ -234,7 +235,7 @@ def test_nifti_wrong_dims_rejected_naming_file(tmp_path):
 
 def test_missing_file_rejected(tmp_path):
     with pytest.raises(ValueError, match="nope.npy"):
-        imaging.load_source(imaging.Params(source="numpy", path=str(tmp_path / "nope.npy")))
+        imaging_stage.load_source(imaging_stage.Params(source="numpy", path=str(tmp_path / "nope.npy")))
 
 
 # ---------------------------------------------------------------- real shared data
@@ -242,9 +243,9 @@ def test_missing_file_rejected(tmp_path):
 
 def test_drosophila_raw_tiff_folder_real(tmp_path):
     raw_dir = shared("em", "drosophila_vnc_stack1", "stack1", "raw")
-    p = imaging.Params(source="tiff", path=str(raw_dir), voxel_size_nm=(50, 4.6, 4.6),
+    p = imaging_stage.Params(source="tiff", path=str(raw_dir), voxel_size_nm=(50, 4.6, 4.6),
                        crop=[(0, 4), (0, 128), (0, 128)])
-    s = imaging.run(p, {}, tmp_path)
+    s = imaging_stage.run(p, {}, tmp_path)
     vol, attrs = imaging.read_volume(tmp_path / "volume.zarr")
     assert vol.shape == (4, 128, 128) and vol.dtype == np.uint8
     assert attrs["kind"] == "raw" and s["kind"] == "raw"
@@ -304,8 +305,8 @@ def test_nwb_stack_of_frames_is_z_and_needs_z_spacing(tmp_path):
     vol, vs = imaging.read_nwb_series(f)
     assert np.array_equal(vol, data.transpose(0, 2, 1)) and np.isnan(vs[0])
     with pytest.raises(ValueError, match="no z spacing"):
-        imaging.load_source(imaging.Params(source="nwb", path=str(f)))
-    vol2, attrs = imaging.load_source(imaging.Params(source="nwb", path=str(f), kind="raw",
+        imaging_stage.load_source(imaging_stage.Params(source="nwb", path=str(f)))
+    vol2, attrs = imaging_stage.load_source(imaging_stage.Params(source="nwb", path=str(f), kind="raw",
                                                      voxel_size_nm=(40.0, 100.0, 100.0)))
     assert attrs["voxel_size_nm"] == [40.0, 100.0, 100.0] and np.array_equal(vol2, vol)
 
@@ -340,7 +341,7 @@ def test_nwb_real_em_sections_through_the_stage(tmp_path):
     tif = imaging.read_tiff(raw_dir)[:4, :96, :80]  # (z, y, x)
     f = _nwb_file(tmp_path / "em.nwb", [lambda nwb: ImageSeries(
         name="sstem", data=tif.transpose(0, 2, 1), unit="a.u.", rate=1.0)])
-    p = imaging.Params(source="nwb", path=str(f), voxel_size_nm=(50, 4.6, 4.6))
-    imaging.run(p, {}, tmp_path / "out")
+    p = imaging_stage.Params(source="nwb", path=str(f), voxel_size_nm=(50, 4.6, 4.6))
+    imaging_stage.run(p, {}, tmp_path / "out")
     vol, attrs = imaging.read_volume(tmp_path / "out" / "volume.zarr")
     assert np.array_equal(vol, tif) and attrs["voxel_size_nm"] == [50.0, 4.6, 4.6]

@@ -12,9 +12,11 @@ import pandas as pd
 import pydantic
 import pytest
 
-from wbe import connectome, importers
-from wbe.engine.brain import region_network
-from wbe.sonata import read_circuit, write_circuit
+from wbe.connectome import importers
+from wbe.connectome import nulls as null_models
+from wbe.io.sonata import read_circuit, write_circuit
+from wbe.networks.regions import region_network
+from wbe.stages import connectome as connectome_stage
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +92,10 @@ def test_parse_source_and_upstream():
     for bad in ("cect:", "tvb:x", "foo:1"):
         with pytest.raises(ValueError):
             importers.parse_source(bad)
-    assert connectome.upstream(connectome.Params()) == ("morphology",)
-    assert connectome.upstream(connectome.Params(source="tvb:96")) == ()
+    assert connectome_stage.upstream(connectome_stage.Params()) == ("morphology",)
+    assert connectome_stage.upstream(connectome_stage.Params(source="tvb:96")) == ()
     with pytest.raises(pydantic.ValidationError):
-        connectome.Params(source="nonsense")
+        connectome_stage.Params(source="nonsense")
 
 
 def test_synapse_sign_rule():
@@ -166,7 +168,7 @@ def test_null_model_preserves_degrees():
     w = (rng.random((n, n)) < 0.2) * rng.uniform(0.5, 3, (n, n))
     np.fill_diagonal(w, 1.0)
     tl = rng.uniform(5, 100, (n, n))
-    nw, ntl = importers.degree_preserving_null(w, seed=4, extra=tl)
+    nw, ntl = null_models.rewired_matrix(w, seed=4, extra=tl)
     b, nb = (w != 0) & ~np.eye(n, dtype=bool), (nw != 0) & ~np.eye(n, dtype=bool)
     np.testing.assert_array_equal(b.sum(0), nb.sum(0))  # in-degree
     np.testing.assert_array_equal(b.sum(1), nb.sum(1))  # out-degree
@@ -174,17 +176,17 @@ def test_null_model_preserves_degrees():
     np.testing.assert_array_equal(np.diag(nw), np.diag(w))
     assert (b != nb).sum() > 0.5 * b.sum()  # actually rewired
     assert sorted(ntl[nb].tolist()) == sorted(tl[b].tolist())  # tract lengths travel along
-    np.testing.assert_array_equal(importers.degree_preserving_null(w, seed=4), nw)
+    np.testing.assert_array_equal(null_models.rewired_matrix(w, seed=4), nw)
 
 
 @pytest.mark.slow
 def test_connectome_stage_cect_writes_circuit(cook, tmp_path, monkeypatch):
     data, _, _ = cook
     monkeypatch.setattr(importers, "load_cect_dataset", lambda name: data)
-    s = connectome.run(connectome.Params(source="cect:Cook2019Herm"), {}, tmp_path)
+    s = connectome_stage.run(connectome_stage.Params(source="cect:Cook2019Herm"), {}, tmp_path)
     assert s["n_chemical_edges"] == 3709 and s["n_gap_edges"] == 2196
     assert (tmp_path / "synapses.parquet").exists() and (tmp_path / "neurons.csv").exists()
-    from wbe.validation import read_predicted
+    from wbe.validation.scores import read_predicted
 
     names, contacts = read_predicted(tmp_path)
     assert len(names) == 302 and len(contacts) == 3709
@@ -193,10 +195,10 @@ def test_connectome_stage_cect_writes_circuit(cook, tmp_path, monkeypatch):
 def test_connectome_stage_tvb_small(tmp_path):
     pytest.importorskip("tvb_data")
     aal = Path("/usr/share/mricron/templates/aal.nii.gz")  # Debian mricron-data
-    p = connectome.Params(source="tvb:96", tvb={"neurons_per_region": 10, "k_long": 2.0,
+    p = connectome_stage.Params(source="tvb:96", tvb={"neurons_per_region": 10, "k_long": 2.0,
                                                 "null_model_seed": 2}, graph_n_null=3,
                           atlas={"atlas": str(aal), "data_unit": "mm"} if aal.exists() else None)
-    s = connectome.run(p, {}, tmp_path)
+    s = connectome_stage.run(p, {}, tmp_path)
     assert s["n_neurons"] == 960 and s["null_model_seed"] == 2
     g = json.loads((tmp_path / "graph.json").read_text())
     assert g["summary"]["n_nodes"] == 96  # the region network (of the null model: seed 2)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe.metrics import (
+from wbe.analysis.spiking import (
     neuron_metrics,
     pairwise_correlations,
     population_summary,
@@ -95,9 +95,9 @@ def test_pairwise_correlation_identical_trains():
 
 
 def test_stage_run_on_sonata(tmp_path):
-    sonata = pytest.importorskip("wbe.sonata", reason="wbe.sonata not written yet")
+    sonata = pytest.importorskip("wbe.io.sonata", reason="wbe.io.sonata not written yet")
     from wbe.engine.network import Network, Population, RunConfig
-    from wbe.metrics import Params, run
+    from wbe.stages.metrics import Params, run
 
     net = Network(populations=[Population("E", "iaf_psc_exp", 12)])
     circuit = sonata.write_circuit(tmp_path / "circuit", net)
@@ -124,9 +124,9 @@ def test_stage_worm_response(tmp_path):
     the class summary, JSON and PNGs are written; off by default."""
     import json
 
-    from wbe import sonata
     from wbe.engine.network import Network, Population, RunConfig
-    from wbe.metrics import Params, run
+    from wbe.io import sonata
+    from wbe.stages.metrics import Params, run
 
     names = np.array(["ALML", "AVAL", "AVAR", "VA01", "DB01", "RIS"])
     cls = np.array(["sensory", "inter", "inter", "motor", "motor", "inter"])

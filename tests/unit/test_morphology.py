@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe import imaging, morphology
+from wbe.anatomy import imaging, morphology
+from wbe.stages import morphology as morphology_stage
 
 
 def _rod(length_vox: int = 60, r_vox: int = 3) -> np.ndarray:
@@ -99,7 +100,7 @@ def test_run_with_compartments(tmp_path):
     imaging.write_volume(seg / "labels.zarr", lab, attrs)
     with open(seg / "segments.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([["label", "name", "voxels"], [1, "ROD", int(lab.sum())]])
-    s = morphology.run(morphology.Params(), {"segmentation": seg, "imaging": img}, out,
+    s = morphology_stage.run(morphology_stage.Params(), {"segmentation": seg, "imaging": img}, out,
                        progress=False)
     assert s["n_skeletons"] == 1 and s["n_nodes"] > 10
     nodes = pd.read_parquet(out / "nodes.parquet")
@@ -356,7 +357,7 @@ def test_neuroml_import_refuses_what_it_cannot_represent(tmp_path):
     with pytest.raises(morphology.MorphologyError,
                        match=r"X\.cell\.nml: segment 16: parent segment 999 does not exist"):
         morphology.read_neuroml_cell(p)
-    # segment 17 has none: wbe.imaging's parser refuses it, reported the same way
+    # segment 17 has none: wbe.anatomy.imaging's parser refuses it, reported the same way
     p.write_text(src.replace('<parent segment="16"/>', '<parent segment="999"/>', 1))
     with pytest.raises(morphology.MorphologyError, match=r"X\.cell\.nml: segment 17"):
         morphology.read_neuroml_cell(p)

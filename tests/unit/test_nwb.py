@@ -1,4 +1,4 @@
-"""NWB export of spikes (wbe.nwb) checked with pynwb and nwbinspector."""
+"""NWB export of spikes (wbe.io.nwb) checked with pynwb and nwbinspector."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime
 import numpy as np
 import pytest
 
-from wbe.nwb import export_spikes_nwb
+from wbe.io.nwb import export_spikes_nwb
 
 START = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 SPIKES = {"E": (np.array([1.0, 2.0, 0.5, 3.0]), np.array([0, 0, 3, 1])),

@@ -69,8 +69,8 @@ def test_unknown_placement_is_an_error():
 
 def test_serial_run_accepts_metis_and_sonata_keeps_it(tmp_path):
     pytest.importorskip("pymetis")
-    from wbe import sonata
     from wbe.engine.simulator import simulate
+    from wbe.io import sonata
 
     net = _two_clusters()
     a = simulate(net, RunConfig(50.0, seed=2))
@@ -87,7 +87,7 @@ def test_serial_run_accepts_metis_and_sonata_keeps_it(tmp_path):
 def test_bad_placement_in_sonata_config_names_the_field(tmp_path):
     import json
 
-    from wbe import sonata
+    from wbe.io import sonata
 
     net = _two_clusters()
     circ = sonata.write_circuit(tmp_path / "c", net)

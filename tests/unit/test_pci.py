@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wbe.pci import (
+from wbe.analysis.pci import (
     bin_counts,
     binary_entropy,
     lz76,
@@ -115,8 +115,8 @@ def test_bin_counts():
 
 def test_virtual_perturbation_engine():
     pytest.importorskip("wbe.engine.simulator", reason="engine not written yet")
+    from wbe.analysis.pci import perturbation_counts
     from wbe.engine.network import Network, PoissonInput, Population, Projection, RunConfig
-    from wbe.pci import perturbation_counts
 
     rng = np.random.default_rng(0)
     n = 40

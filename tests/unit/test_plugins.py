@@ -49,7 +49,7 @@ def test_entry_point_registers_and_runs(plugin_installed, tmp_path):
     ref = simulate(net, run, use_numba=False)
     assert np.array_equal(ref.spikes["p"][0], t) and np.array_equal(ref.spikes["p"][1], i)
     assert np.array_equal(ref.state["p"]["V_m"][2], res.state["p"]["V_m"][2])
-    from wbe import sonata
+    from wbe.io import sonata
 
     back = sonata.read_circuit(sonata.write_circuit(tmp_path / "c", net))
     assert back.populations[0].model == "pif_psc_delta"

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wbe import imaging, segmentation
+from wbe.anatomy import imaging, segmentation
+from wbe.stages import segmentation as segmentation_stage
 
 SHARED = Path(__file__).parents[2] / "../shared/data"
 
@@ -71,7 +72,7 @@ def test_run_relabel(tmp_path):
         csv.writer(fh).writerows([["label", "name"], [3, "AVAL"], [5, "X"], [8, "RIAL"]])
     out = tmp_path / "seg"
     out.mkdir()
-    s = segmentation.run(segmentation.Params(min_size_voxels=10), {"imaging": img}, out)
+    s = segmentation_stage.run(segmentation_stage.Params(min_size_voxels=10), {"imaging": img}, out)
     lab, attrs = imaging.read_volume(out / "labels.zarr")
     assert attrs["voxel_size_nm"] == [40, 8, 8] and attrs["kind"] == "labels"
     assert s["n_segments"] == 3 and s["n_fragments"] == 1 and s["method"] == "relabel"

@@ -1,4 +1,4 @@
-"""SONATA circuit / simulation-config / spike-report I/O (wbe.sonata)."""
+"""SONATA circuit / simulation-config / spike-report I/O (wbe.io.sonata)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from wbe.engine.network import (
     SpikeTrainInput,
     StateRecorder,
 )
-from wbe.sonata import (
+from wbe.io.sonata import (
     SonataError,
     load_simulation,
     read_circuit,
@@ -463,7 +463,7 @@ def test_reports_round_trip_through_config_and_files(tmp_path):
     and read back; its samples written as SONATA report files (one per variable) and read."""
     from wbe.engine.network import RunConfig, StateRecorder
     from wbe.engine.simulator import simulate
-    from wbe.sonata import output_spec, read_report, write_report
+    from wbe.io.sonata import output_spec, read_report, write_report
 
     net = Network([Population("a", "iaf_psc_exp", 4, {"I_e": 400.0}),
                    Population("b", "iaf_cond_exp", 3, {"I_e": 500.0})])
@@ -493,7 +493,7 @@ def test_reports_round_trip_through_config_and_files(tmp_path):
 
 
 def test_output_section_errors_name_the_field(tmp_path):
-    from wbe.sonata import output_spec
+    from wbe.io.sonata import output_spec
 
     net = Network([Population("a", "iaf_psc_exp", 1)])
     from wbe.engine.network import RunConfig

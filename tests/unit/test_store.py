@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from wbe import store
+from wbe.pipeline import store
 
 
 def _publish(folder, stage="imaging", **files):

@@ -1,5 +1,5 @@
-"""Parameter sweeps (wbe.sweep), regime metrics and classifier (wbe.regimes), Dask clients
-(wbe.cluster)."""
+"""Parameter sweeps (wbe.pipeline.sweep), regime metrics and classifier (wbe.analysis.regimes), Dask clients
+(wbe.pipeline.cluster)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe import regimes, store, sweep
-from wbe.cluster import ClusterSpec
+from wbe.analysis import regimes
+from wbe.pipeline import store, sweep
+from wbe.pipeline.cluster import ClusterSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -244,7 +245,7 @@ def test_cli_print_key_and_errors(tmp_path, capsys):
 
 def test_cli_runs_a_sweep_as_module(tmp_path):
     spec = {**TINY, "grid": {"g": [5], "eta": [2]}, "cluster": {"n_workers": 1}}
-    r = subprocess.run([sys.executable, "-m", "wbe.sweep", "--spec-json", json.dumps(spec),
+    r = subprocess.run([sys.executable, "-m", "wbe.pipeline.sweep", "--spec-json", json.dumps(spec),
                         "--results", str(tmp_path), "--out", str(tmp_path / "out"),
                         "--no-plots"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -255,7 +256,7 @@ def test_cli_runs_a_sweep_as_module(tmp_path):
 # --------------------------------------------------------------------------------- cluster
 def test_cluster_spec_and_slurm_job_script():
     pytest.importorskip("dask_jobqueue")
-    from wbe.cluster import slurm_cluster
+    from wbe.pipeline.cluster import slurm_cluster
 
     spec = ClusterSpec.model_validate({"kind": "slurm", "n_workers": 3, "slurm": {
         "queue": "short", "cores": 2, "memory": "3GB", "walltime": "00:20:00",

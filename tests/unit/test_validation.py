@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe.validation import Params, compare_connectomes, load_cect, rate_scores
+from wbe.stages.validation import Params
+from wbe.validation.scores import compare_connectomes, load_cect, rate_scores
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -97,7 +98,7 @@ def _fake_connectome(tmp_path: Path) -> Path:
 
 
 def test_stage_run_skips_cleanly(tmp_path):
-    from wbe.validation import run
+    from wbe.stages.validation import run
 
     out = tmp_path / "out"
     out.mkdir()
@@ -123,9 +124,9 @@ def test_stage_run_skips_cleanly(tmp_path):
                     reason="shared data ../shared/data/nwb/ferguson2015 not present")
 def test_stage_fi_with_engine(tmp_path):
     pytest.importorskip("wbe.engine.simulator", reason="engine not written yet")
-    sonata = pytest.importorskip("wbe.sonata")
+    sonata = pytest.importorskip("wbe.io.sonata")
     from wbe.engine.network import Network, Population
-    from wbe.validation import run
+    from wbe.stages.validation import run
 
     net = Network(populations=[Population(
         "neurons", "iaf_psc_exp", 2, params={"C_m": 100.0, "tau_m": 20.0, "t_ref": 2.0},
@@ -147,15 +148,15 @@ def test_stage_propagation_and_null_model(tmp_path):
     stage writes the propagation table and plot, simulates real and null circuits and tests
     real vs null; off by default."""
     pytest.importorskip("tvb_data")
-    from wbe import connectome
+    from wbe.stages import connectome as connectome_stage
     from wbe.stages import simulation
-    from wbe.validation import run
+    from wbe.stages.validation import run
 
     conn = tmp_path / "conn"
     conn.mkdir()
-    cp = connectome.Params(source="tvb:96", tvb={"neurons_per_region": 10, "k_long": 5.0,
+    cp = connectome_stage.Params(source="tvb:96", tvb={"neurons_per_region": 10, "k_long": 5.0,
                                                  "J_long_pA": 150.0})
-    connectome.run(cp, {}, conn, progress=False)
+    connectome_stage.run(cp, {}, conn, progress=False)
     (conn / "manifest.json").write_text(json.dumps({"params": cp.model_dump()}))
     sim = tmp_path / "sim"
     sim.mkdir()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wbe import brain, worm
+from wbe.validation import propagation as brain
+from wbe.validation import worm
 
 
 def _spikes(rates_base, rates_stim, seed=0, stim=(500.0, 1000.0), t_stop=1000.0):

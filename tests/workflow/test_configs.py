@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wbe import store
+from wbe.pipeline import store
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wbe import store
+from wbe.pipeline import store
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(900)]
 

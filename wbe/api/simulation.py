@@ -544,7 +544,7 @@ class Simulation:
         import uuid
 
         from ..io.atomic import written_atomically
-        from ..nwb import export_spikes_nwb
+        from ..io.nwb import export_spikes_nwb
 
         if self.rank != 0:
             return None
@@ -563,7 +563,7 @@ class Simulation:
         """The network as a SONATA circuit (``circuit/``), a simulation config reproducing this
         run with ``wbe simulate`` (``simulation_config.json``) and the spikes so far
         (``output/spikes.h5``); written by rank 0. Returns the simulation config's path."""
-        from .. import sonata
+        from ..io import sonata
         from ..io.atomic import written_atomically
 
         if self.rank != 0:
@@ -639,4 +639,26 @@ def models() -> dict[str, str]:
 def plasticity_rules() -> dict[str, str]:
     """Registered plasticity rules: name → one-line description."""
     return {r.name: r.doc for r in PLASTICITY}
+
+
+def model_info(name: str) -> dict:
+    """What a registered cell model or plasticity rule declares, as NEST's ``GetDefaults``
+    tells: ``params`` (name → ``{"default", "unit", "doc"}``, NEST's names), and for cell
+    models ``ports`` (name → NEST ``receptor_type``), ``recordables`` (name → unit),
+    ``weight_unit`` and ``nest_model``. ``KeyError`` listing the known names otherwise."""
+    if name in CELLS.names():
+        comp = CELLS.get(name)
+    elif name in PLASTICITY.names():
+        comp = PLASTICITY.get(name)
+    else:
+        raise KeyError(f"no cell model or plasticity rule {name!r}; cell models: "
+                       f"{sorted(CELLS.names())}, plasticity rules: {sorted(PLASTICITY.names())}")
+    info = {"name": comp.name, "doc": comp.doc,
+            "params": {p.name: {"default": p.default, "unit": p.unit, "doc": p.doc}
+                       for p in comp.params}}
+    if name in CELLS.names():
+        info.update(nest_model=comp.nest_model, weight_unit=comp.weight_unit,
+                    ports={p.name: p.receptor_type for p in comp.ports},
+                    recordables={v.name: v.unit for v in comp.recordables})
+    return info
 

@@ -17,7 +17,6 @@ edge index within a projection, so a checkpoint can be restored onto any number 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +29,13 @@ def write(path: Path, attrs: dict, arrays: dict[str, np.ndarray]) -> None:
     (written under a temporary name, then renamed into place)."""
     import zarr
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    g = zarr.open_group(str(tmp), mode="w")
-    for name, a in arrays.items():
-        g.create_array(name, data=np.ascontiguousarray(a))
-    g.attrs.update({"format": FORMAT, **attrs})
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
+    from wbe.io.atomic import written_atomically
+
+    with written_atomically(Path(path), overwrite=True) as tmp:
+        g = zarr.open_group(str(tmp), mode="w")
+        for name, a in arrays.items():
+            g.create_array(name, data=np.ascontiguousarray(a))
+        g.attrs.update({"format": FORMAT, **attrs})
 
 
 def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

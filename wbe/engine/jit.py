@@ -166,9 +166,9 @@ def load_generated(name: str, source: str, depends_on: list[ModuleType]) -> Modu
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{mod_name}.py"
         if not path.exists() or path.read_text() != source:
-            tmp = folder / f".{mod_name}.{os.getpid()}.tmp"
-            tmp.write_text(source)
-            os.replace(tmp, path)
+            from wbe.io.atomic import write_text
+
+            write_text(path, source)
         full = f"wbe_generated.{mod_name}"
         spec = importlib.util.spec_from_file_location(full, path)
         mod = importlib.util.module_from_spec(spec)

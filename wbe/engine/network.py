@@ -1,7 +1,7 @@
 """The model: what is simulated, with no mention of ranks, devices or files.
 
-This is the contract between the SONATA readers/writers (:mod:`wbe.sonata`), the generators
-(:mod:`wbe.engine.generators`), the connectome stage and the engine (:mod:`wbe.engine.simulator`).
+This is the contract between the SONATA readers/writers (:mod:`wbe.io.sonata`), the generators
+(:mod:`wbe.networks.generators`), the connectome stage and the engine (:mod:`wbe.engine.simulator`).
 
 Conventions (the same as NEST's and bmtk PointNet's, see ``docs/conventions.md``):
 

@@ -31,7 +31,8 @@ def written_atomically(final: Path, *, overwrite: bool = False) -> Iterator[Path
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not overwrite and not (final.is_dir() and not any(final.iterdir())):
         raise FileExistsError(f"{final}: already exists (outputs are not overwritten)")
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    # the suffix stays last (writers such as matplotlib read the format from it)
+    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
     _remove(tmp)
     try:
         yield tmp

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from wbe.mpi import rank
-from wbe.stages import Background, Drive, add_inputs, circuit_path
+from wbe.stages.common import Background, Drive, add_inputs, circuit_path
 
 
 def _default_drives() -> list[Drive]:
@@ -51,9 +51,10 @@ class Params(BaseModel):
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     import pandas as pd
 
-    from wbe import plots, sonata
+    from wbe import plots
     from wbe.engine.network import Plasticity, RunConfig
     from wbe.engine.simulator import simulate
+    from wbe.io import sonata
 
     sim_dir = Path(inputs["simulation"])
     sim_manifest = json.loads((sim_dir / "manifest.json").read_text())

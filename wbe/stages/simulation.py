@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from wbe.mpi import rank
-from wbe.stages import (
+from wbe.stages.common import (
     Background,
     Drive,
     Recording,
@@ -48,9 +48,10 @@ class Params(BaseModel):
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
-    from wbe import plots, sonata
+    from wbe import plots
     from wbe.engine.network import RunConfig
     from wbe.engine.simulator import simulate
+    from wbe.io import sonata
 
     circuit = circuit_path(inputs["connectome"])
     network = sonata.read_circuit(circuit)

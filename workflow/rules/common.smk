@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from wbe.config import ConfigError, load_config, stage_plan
+from wbe.pipeline.config import ConfigError, load_config, stage_plan
 
 # Relative data paths in configs (../shared/data/...) are relative to the project root.
 os.environ.setdefault("WBE_DATA_ROOT", workflow.basedir)
@@ -44,6 +44,27 @@ def stage_inputs(stage):
 
 def stage_log(stage):
     return f"logs/{stage}/{PLAN[stage].key}.log"
+
+
+def stage_output(stage):
+    """The stage's folder, shown in the report with its figures when it has a category."""
+    out = directory(stage_dir(stage.name))
+    if stage.report_category is None:
+        return out
+    return report(
+        out,
+        patterns=list(stage.report_patterns),
+        caption=f"../report/{stage.name}.rst",
+        category=stage.report_category,
+    )
+
+
+# `params.stage` names the `wbe` subcommand (each stage rule carries its own name there).
+STAGE_COMMAND = (
+    "wbe {params.stage} --params {params.p:q} {params.inputs} --key {params.key} --out {output} "
+    "2>&1 | tee {log}"
+)
+MPI_STAGE_COMMAND = f"{{resources.mpi}} -n {{resources.tasks}} {STAGE_COMMAND}"
 
 
 onsuccess:

@@ -3,12 +3,12 @@
 # Points are content-addressed in results/sweep_points/<key>/ and reused, so an interrupted
 # sweep resumes where it stopped. Active only when the config has a `sweep:` section.
 #
-# Defines SWEEP_SPEC (validated wbe.sweep.SweepSpec or None) and SWEEP_DIR (the sweep's
+# Defines SWEEP_SPEC (validated wbe.pipeline.sweep.SweepSpec or None) and SWEEP_DIR (the sweep's
 # content-addressed output folder, results/sweep/<key>, or None). Needs nothing from common.smk.
 import json as _sweep_json
 from pathlib import Path
 
-from wbe.sweep import SweepError, load_spec, sweep_key
+from wbe.pipeline.sweep import SweepError, load_spec, sweep_key
 
 SWEEP_RESULTS = config.get("results", "results")
 SWEEP_SPEC = None

@@ -1,0 +1,600 @@
+"""Parameter sweeps: many independent simulations and their regime metrics, scheduled by Dask.
+
+A sweep spec (the ``sweep:`` section of a config, :class:`SweepSpec`) names a network
+generator (``model: brunel``), base parameters, a ``grid`` (every combination of the listed
+values) and/or explicit ``points``, ``seeds`` and ``repeats``. Each run — one parameter set,
+one seed — is a *point* with a content key (hash of the model, every generator parameter, the
+seed, the simulated and analysed time, and the code version of the engine and the metrics),
+published atomically into ``<results>/sweep_points/<key>/`` (``metrics.json``,
+``population_counts.parquet``, ``spike_sample.parquet``, ``manifest.json``). A point already in
+the store is read, not recomputed, so a killed sweep resumes where it stopped and two sweeps that
+share points share their outputs.
+
+The sweep's own output, ``<results>/sweep/<sweep key>/`` (key: the spec without its cluster
+section, plus the code version), holds ``table.parquet`` (one row per point: parameters,
+metrics of every population, the regime, provenance), ``table.csv`` and the phase diagrams
+(``phase_diagram.png``, ``regimes.png``, one heat map per metric, ``population_activity.png``
+with the population activity of one point per regime found).
+
+Command line (``wbe sweep``, or ``python -m wbe.pipeline.sweep``)::
+
+    wbe sweep config/sweeps/brunel.yaml                       # -> results/sweep/<key>/
+    wbe sweep --spec-json '{...}' --out DIR --cluster slurm --n-workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from wbe.io.jsonutil import dumps
+from wbe.pipeline import store
+from wbe.pipeline.cluster import ClusterSpec
+
+#: Modules whose source determines a point's result (its code version).
+POINT_CODE = ("wbe.engine", "wbe.analysis.regimes")
+#: ... and those that determine the sweep's table and plots.
+SWEEP_CODE = POINT_CODE + ("wbe.pipeline.sweep",)
+#: Spec fields that may also be swept (they are not generator arguments).
+SPEC_AXES = ("order", "t_sim_ms", "t_warmup_ms")
+#: Generator arguments a sweep never sets directly (the spec provides them).
+RESERVED = ("seed", "tstop_ms")
+#: Repeat k of seed s simulates with generator seed ``s + REPEAT_SEED_STRIDE·k``.
+REPEAT_SEED_STRIDE = 1000
+
+Number = int | float
+
+
+class PlotSpec(BaseModel):
+    """Axes of the phase-diagram heat maps."""
+
+    model_config = ConfigDict(extra="forbid")
+    x: str | None = Field(None, description="parameter on the x axis (default: first grid key)")
+    y: str | None = Field(None, description="parameter on the y axis (default: second grid key)")
+    population: str | None = Field(
+        None, description="population whose metrics are plotted (default: the model's first)")
+
+
+class SweepSpec(BaseModel):
+    """A parameter sweep: the ``sweep:`` section of a config."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("sweep", pattern=r"^[A-Za-z0-9_.-]+$", description="a label for people")
+    model: Literal["brunel"] = Field(
+        "brunel", description="network generator (wbe.networks.generators.<model>)")
+    base: dict[str, Number | bool | None] = Field(
+        default_factory=dict, description="generator parameters shared by every point "
+                                          "(e.g. brunel: g, eta, J_mV, epsilon, delay_ms)")
+    grid: dict[str, list[Number]] = Field(
+        default_factory=dict, description="parameter -> values; every combination is a point")
+    points: list[dict[str, Number]] = Field(
+        default_factory=list, description="explicit parameter sets (added to the grid)")
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
+                             description="network/input seeds; every point runs with each")
+    repeats: int = Field(1, ge=1, description="runs per seed (repeat k uses seed + 1000·k)")
+    order: int = Field(500, ge=1, description="network size: brunel has 4·order E and order I "
+                                              "neurons")
+    t_sim_ms: float = Field(1200.0, gt=0, description="simulated time per point (ms)")
+    t_warmup_ms: float = Field(200.0, ge=0, description="initial transient left out of the "
+                                                        "metrics (ms)")
+    bin_ms: float = Field(1.0, gt=0, description="bin of the population count (ms)")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec,
+                                 description="where the Dask workers run")
+    plot: PlotSpec = Field(default_factory=PlotSpec)
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        allowed = set(generator_parameters(self.model)) | set(SPEC_AXES)
+        for where, keys in (("base", self.base), ("grid", self.grid),
+                            *((f"points[{i}]", p) for i, p in enumerate(self.points))):
+            for k in keys:
+                if k in RESERVED:
+                    raise ValueError(f"{where}.{k}: set by the sweep (use 'seeds' / 't_sim_ms')")
+                if k not in allowed or (where == "base" and k in SPEC_AXES):
+                    raise ValueError(f"{where}.{k}: not a parameter of model {self.model!r}; "
+                                     f"choose from {sorted(allowed)}")
+        for k, v in self.grid.items():
+            if not v:
+                raise ValueError(f"grid.{k}: needs at least one value")
+        if self.t_warmup_ms >= self.t_sim_ms:
+            raise ValueError(f"t_warmup_ms ({self.t_warmup_ms}) must be below t_sim_ms "
+                             f"({self.t_sim_ms})")
+        return self
+
+
+def generator_parameters(model: str) -> list[str]:
+    """Keyword parameters of the model's generator, without the reserved ones."""
+    from wbe.analysis.regimes import generator
+
+    sig = inspect.signature(generator(model))
+    return [n for n in sig.parameters if n not in RESERVED]
+
+
+class SweepError(ValueError):
+    """A sweep spec or file is wrong; the message names the key or file."""
+
+
+def load_spec(data: dict[str, Any] | None, source: str = "sweep spec") -> SweepSpec:
+    """Validate a spec (the ``sweep:`` section itself). Raises :class:`SweepError`."""
+    try:
+        return SweepSpec.model_validate(data or {})
+    except ValidationError as exc:
+        lines = [f"invalid sweep spec ({source}):"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"  sweep.{key}: {msg}" if key else f"  sweep.{msg}")
+        raise SweepError("\n".join(lines)) from None
+
+
+def load_spec_file(path: Path) -> SweepSpec:
+    """A spec from a YAML config file with a top-level ``sweep:`` section (or a bare spec)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SweepError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise SweepError(f"{path}: top level must be a mapping")
+    if "sweep" in data:
+        data = data["sweep"]
+    if not isinstance(data, dict):
+        raise SweepError(f"{path}: 'sweep' must be a mapping")
+    return load_spec(data, str(path))
+
+
+# ------------------------------------------------------------------------------------ keys
+def code_version(modules: tuple[str, ...] = POINT_CODE) -> str:
+    """Hash of the source of ``modules`` and every wbe module they import (:func:`wbe.pipeline.store.code_hash`)."""
+    return store.code_hash(modules)
+
+
+def _plain(v: Any) -> Any:
+    """Numbers as JSON-stable values (3.0 and 3 hash alike)."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int | float) and float(v).is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def expand(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every run of the sweep: dicts with ``params`` (generator arguments incl. ``order`` and
+    ``seed``), ``t_sim_ms``, ``t_warmup_ms``, ``bin_ms``, ``seed`` (the spec's), ``repeat``,
+    ``axes`` (the values of the swept parameters). Duplicates are dropped; the order is stable
+    (grid in row-major order of the keys as written, then the points, then seeds, repeats)."""
+    sets: list[dict[str, Any]] = []
+    if spec.grid:
+        keys = list(spec.grid)
+        for combo in itertools.product(*(spec.grid[k] for k in keys)):
+            sets.append(dict(zip(keys, combo)))
+    sets.extend(dict(p) for p in spec.points)
+    if not sets:
+        sets.append({})
+    runs, seen = [], set()
+    for axes in sets:
+        for seed in spec.seeds:
+            for rep in range(spec.repeats):
+                merged = {**spec.base, "order": spec.order, "t_sim_ms": spec.t_sim_ms,
+                          "t_warmup_ms": spec.t_warmup_ms, **axes}
+                t_sim, t_warm = float(merged.pop("t_sim_ms")), float(merged.pop("t_warmup_ms"))
+                if t_warm >= t_sim:
+                    raise SweepError(f"point {axes}: t_warmup_ms must be below t_sim_ms")
+                params = {k: _plain(v) for k, v in merged.items()}
+                params["seed"] = int(seed) + REPEAT_SEED_STRIDE * rep
+                run = {"model": spec.model, "params": params, "t_sim_ms": t_sim,
+                       "t_warmup_ms": t_warm, "bin_ms": float(spec.bin_ms),
+                       "seed": int(seed), "repeat": rep,
+                       "axes": {k: _plain(v) for k, v in axes.items()},
+                       "code": _code(POINT_CODE)}
+                run["key"] = point_key(run)
+                if run["key"] not in seen:
+                    seen.add(run["key"])
+                    runs.append(run)
+    return runs
+
+
+_CODE_CACHE: dict[tuple[str, ...], str] = {}
+
+
+def _code(modules: tuple[str, ...]) -> str:
+    if modules not in _CODE_CACHE:
+        _CODE_CACHE[modules] = code_version(modules)
+    return _CODE_CACHE[modules]
+
+
+def point_key(run: dict[str, Any]) -> str:
+    """Content key of one run: everything that determines its result, and the code version."""
+    return store.short_hash({
+        "kind": "sweep_point", "model": run["model"], "params": run["params"],
+        "t_sim_ms": run["t_sim_ms"], "t_warmup_ms": run["t_warmup_ms"], "bin_ms": run["bin_ms"],
+        "code": run.get("code") or _code(POINT_CODE),
+    })
+
+
+def sweep_key(spec: SweepSpec) -> str:
+    """Content key of the sweep's table and plots (the cluster section does not enter it)."""
+    return store.short_hash({"kind": "sweep",
+                             "spec": spec.model_dump(mode="json", exclude={"cluster"}),
+                             "code": _code(SWEEP_CODE)})
+
+
+# ------------------------------------------------------------------------------- one point
+def _complete(folder: Path) -> bool:
+    try:
+        store.verify(folder)
+        return True
+    except store.StoreError:
+        return False
+
+
+def compute_point(run: dict[str, Any], points_root: str) -> dict[str, Any]:
+    """Simulate and analyse one run and publish it into ``points_root/<key>/`` (a Dask task;
+    a no-op when the point is already there). Returns ``{"key", "computed"}``."""
+    import pandas as pd
+
+    from wbe.analysis.regimes import simulate_point
+
+    final = Path(points_root) / run["key"]
+    if _complete(final):
+        return {"key": run["key"], "computed": False}
+    res = simulate_point(run["model"], run["params"], t_sim_ms=run["t_sim_ms"],
+                         t_warmup_ms=run["t_warmup_ms"], bin_ms=run["bin_ms"])
+    params = {k: run[k] for k in ("model", "params", "t_sim_ms", "t_warmup_ms", "bin_ms")}
+    try:
+        with store.publish(final, stage="sweep_point", key=run["key"], params=params) as (
+            tmp, summary,
+        ):
+            doc = {**params, "code": run["code"], "regime": res["regime"],
+                   "metrics": res["metrics"], "n_neurons": res["n_neurons"],
+                   "wall_s": res["wall_s"]}
+            (tmp / "metrics.json").write_text(
+                dumps(doc, indent=2, sort_keys=True))
+            n_bins = len(next(iter(res["counts"].values())))
+            counts = {"bin_start_ms": run["t_warmup_ms"] + run["bin_ms"] * np.arange(n_bins)}
+            counts.update({pop: np.asarray(c, dtype=np.int64)
+                           for pop, c in res["counts"].items()})
+            pd.DataFrame(counts).to_parquet(tmp / "population_counts.parquet", index=False)
+            pd.DataFrame({"time_ms": np.asarray(res["sample"]["time_ms"], dtype=np.float64),
+                          "node_id": np.asarray(res["sample"]["node_id"], dtype=np.int64)}
+                         ).to_parquet(tmp / "spike_sample.parquet", index=False)
+            summary.update({"regime": res["regime"], "wall_s": res["wall_s"]["simulate"]})
+    except store.StoreError:
+        if not _complete(final):  # another worker published it meanwhile: fine; else re-raise
+            raise
+        return {"key": run["key"], "computed": False}
+    return {"key": run["key"], "computed": True}
+
+
+# ------------------------------------------------------------------------------- the sweep
+def _log(msg: str) -> None:
+    print(f"[wbe sweep {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_points(runs: list[dict[str, Any]], points_root: Path, client) -> dict[str, int]:
+    """Compute the runs missing from ``points_root`` on ``client``; returns counts."""
+    from distributed import as_completed
+
+    points_root = Path(points_root)
+    points_root.mkdir(parents=True, exist_ok=True)
+    missing = [r for r in runs if not _complete(points_root / r["key"])]
+    _log(f"{len(runs)} points, {len(runs) - len(missing)} already in {points_root}, "
+         f"{len(missing)} to compute")
+    done = computed = 0
+    if missing:
+        futures = [client.submit(compute_point, r, str(points_root), key=f"point-{r['key']}",
+                                 pure=False) for r in missing]
+        try:
+            for fut in as_completed(futures):
+                out = fut.result()
+                done += 1
+                computed += int(out["computed"])
+                _log(f"point {out['key']} done ({done}/{len(missing)})")
+        except BaseException:
+            client.cancel(futures)
+            raise
+    return {"points": len(runs), "reused": len(runs) - computed, "computed": computed}
+
+
+def collect(runs: list[dict[str, Any]], points_root: Path):
+    """The tidy table: one row per run with its swept axes, every generator parameter,
+    the metrics of every population (``<pop>_<metric>``), the regime and provenance."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        folder = Path(points_root) / r["key"]
+        manifest = store.verify(folder)
+        doc = json.loads((folder / "metrics.json").read_text())
+        row: dict[str, Any] = {"key": r["key"], "seed": r["seed"], "repeat": r["repeat"],
+                               "run_seed": r["params"]["seed"]}
+        row.update({k: v for k, v in r["params"].items() if k != "seed"})
+        row.update({"t_sim_ms": r["t_sim_ms"], "t_warmup_ms": r["t_warmup_ms"],
+                    "regime": doc["regime"]})
+        for pop, m in doc["metrics"].items():
+            for name, v in m.items():
+                row[f"{pop}_{name}"] = v
+            row[f"{pop}_n_neurons"] = doc["n_neurons"][pop]
+        row.update({"wall_simulate_s": doc["wall_s"].get("simulate"),
+                    "point_dir": str(folder), "code_version": doc["code"],
+                    "wbe_version": manifest.get("wbe_version"),
+                    "git_revision": manifest.get("git_revision"), "host": manifest.get("host"),
+                    "finished_utc": manifest.get("finished_utc")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_sweep(spec: SweepSpec | dict, results_dir: str | Path = "results", client=None, *,
+              out_dir: str | Path | None = None, plots: bool = True) -> dict[str, Any]:
+    """Run a sweep: compute missing points on ``client`` (default: a client from
+    ``spec.cluster``, closed at the end), then publish the table and plots into ``out_dir``
+    (default ``<results_dir>/sweep/<sweep key>/``). Returns a summary (paths, counts, regimes)."""
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    results_dir = Path(results_dir)
+    points_root = results_dir / "sweep_points"
+    key = sweep_key(spec)
+    out = Path(out_dir) if out_dir is not None else results_dir / "sweep" / key
+    runs = expand(spec)
+    own = client is None
+    t0 = time.perf_counter()
+    if own:
+        from wbe.pipeline.cluster import make_client
+
+        _log(f"starting a {spec.cluster.kind} Dask cluster with {spec.cluster.n_workers} workers")
+        client = make_client(spec.cluster)
+    try:
+        counts = run_points(runs, points_root, client)
+    finally:
+        if own:
+            from wbe.pipeline.cluster import close_client
+
+            close_client(client)
+    wall_points_s = time.perf_counter() - t0
+    table = collect(runs, points_root)
+    regimes = {k: int(v) for k, v in table["regime"].value_counts().items()}
+    if out.exists() and _complete(out):
+        _log(f"{out} already complete")
+    else:
+        with store.publish(out, stage="sweep", key=key,
+                           params=spec.model_dump(mode="json", exclude={"cluster"})) as (
+            tmp, summary,
+        ):
+            table.to_parquet(tmp / "table.parquet", index=False)
+            table.to_csv(tmp / "table.csv", index=False)
+            if plots:
+                plot_sweep(table, spec, tmp, points_root)
+            summary.update({**counts, "regimes": regimes,
+                            "cluster": spec.cluster.kind, "wall_points_s": wall_points_s})
+    _log(f"table: {out / 'table.parquet'}  regimes: {regimes}")
+    return {"out": str(out), "key": key, **counts, "regimes": regimes,
+            "wall_points_s": wall_points_s}
+
+
+# ----------------------------------------------------------------------------------- plots
+REGIME_COLORS = {"SR": "#d62728", "SI_fast": "#ff7f0e", "SI_slow": "#2ca02c", "AI": "#1f77b4",
+                 "silent": "#7f7f7f"}
+HEATMAP_METRICS = (("rate_hz", "mean rate (spikes/s)"), ("isi_cv", "ISI CV"),
+                   ("chi", "synchrony χ"), ("peak_freq_hz", "population peak (Hz)"))
+
+
+def _axes(table, spec: SweepSpec) -> tuple[str | None, str | None]:
+    keys = list(spec.grid) or [k for k in (spec.points[0] if spec.points else {})]
+    x = spec.plot.x or (keys[0] if keys else None)
+    y = spec.plot.y or (keys[1] if len(keys) > 1 else None)
+    for a in (x, y):
+        if a is not None and a not in table.columns:
+            raise SweepError(f"sweep.plot: {a!r} is not a column of the table")
+    return x, y
+
+
+def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Path]:
+    """Phase-diagram heat maps (mean over seeds and repeats) of rate, CV, synchrony and peak
+    frequency, the regime map (majority over seeds) and example population activity."""
+    from matplotlib.colors import ListedColormap
+
+    from wbe.analysis.regimes import MODEL_POPULATIONS
+    from wbe.plots import subplots
+
+    pop = spec.plot.population or MODEL_POPULATIONS[spec.model][0]
+    x, y = _axes(table, spec)
+    paths: list[Path] = []
+    if x is None:
+        return paths
+    if y is None:  # one axis: metrics against it
+        fig, axs = subplots(1, len(HEATMAP_METRICS), figsize=(4 * len(HEATMAP_METRICS), 3.2))
+        g = table.groupby(x)
+        for ax, (m, label) in zip(axs, HEATMAP_METRICS):
+            s = g[f"{pop}_{m}"].mean()
+            ax.plot(s.index, s.to_numpy(), "o-")
+            ax.set_xlabel(x)
+            ax.set_ylabel(label)
+        fig.suptitle(f"{spec.name}: {pop} population")
+        fig.tight_layout()
+        p = out / "phase_diagram.png"
+        fig.savefig(p, dpi=110)
+        return [p]
+    xs = np.sort(table[x].unique())
+    ys = np.sort(table[y].unique())
+
+    def grid_of(values) -> np.ndarray:
+        z = np.full((len(ys), len(xs)), np.nan)
+        for (xv, yv), v in values.items():
+            z[np.searchsorted(ys, yv), np.searchsorted(xs, xv)] = v
+        return z
+
+    grouped = table.groupby([x, y])
+    extent_kw = dict(origin="lower", aspect="auto", interpolation="nearest")
+
+    def ticks(ax):
+        ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+        ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+
+    # regime map: majority label over seeds/repeats
+    regime_names = list(REGIME_COLORS)
+    mode = grouped["regime"].agg(lambda s: s.value_counts().index[0])
+    zr = grid_of({k: regime_names.index(v) for k, v in mode.items()})
+    cmap = ListedColormap([REGIME_COLORS[r] for r in regime_names])
+
+    def regime_panel(ax):
+        ax.imshow(zr, cmap=cmap, vmin=-0.5, vmax=len(regime_names) - 0.5, **extent_kw)
+        for (xv, yv), lab in mode.items():
+            ax.text(np.searchsorted(xs, xv), np.searchsorted(ys, yv), lab.replace("_", "\n"),
+                    ha="center", va="center", fontsize=7, color="white")
+        ticks(ax)
+        ax.set_title("regime")
+
+    fig, ax = subplots(figsize=(1.0 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
+    regime_panel(ax)
+    fig.tight_layout()
+    p = out / "regimes.png"
+    fig.savefig(p, dpi=110)
+    paths.append(p)
+
+    fig, axs = subplots(1, len(HEATMAP_METRICS) + 1,
+                            figsize=(4.2 * (len(HEATMAP_METRICS) + 1), 3.8))
+    for ax, (m, label) in zip(axs[:-1], HEATMAP_METRICS):
+        z = grid_of(grouped[f"{pop}_{m}"].mean().to_dict())
+        im = ax.imshow(z, cmap="viridis", **extent_kw)
+        fig.colorbar(im, ax=ax, label=label)
+        ticks(ax)
+        ax.set_title(f"{pop}: {label}")
+        f2, a2 = subplots(figsize=(1.8 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
+        im2 = a2.imshow(z, cmap="viridis", **extent_kw)
+        f2.colorbar(im2, ax=a2, label=label)
+        ticks(a2)
+        a2.set_title(f"{spec.name}: {pop} {label}")
+        f2.tight_layout()
+        p2 = out / f"heatmap_{m}.png"
+        f2.savefig(p2, dpi=110)
+        paths.append(p2)
+    regime_panel(axs[-1])
+    fig.suptitle(f"{spec.name}: phase diagram ({spec.model}, order {spec.order}, "
+                 f"{len(spec.seeds) * spec.repeats} run(s) per point)")
+    fig.tight_layout()
+    p = out / "phase_diagram.png"
+    fig.savefig(p, dpi=110)
+    paths.append(p)
+    paths.extend(_activity_plot(table, pop, out, points_root, x, y))
+    return paths
+
+
+def _typical_points(table, pop: str):
+    """One row per regime: the point whose metrics lie closest to the regime's medians
+    (distance in units of each metric's spread over the whole table)."""
+    cols = [f"{pop}_{m}" for m in ("rate_hz", "isi_cv", "chi", "peak_freq_hz")]
+    x = table[cols].astype(float)
+    spread = (x.quantile(0.75) - x.quantile(0.25)).replace(0.0, 1.0).fillna(1.0)
+    picks = []
+    for _, grp in table.groupby("regime", sort=True):
+        d = ((x.loc[grp.index] - x.loc[grp.index].median()).abs() / spread).sum(axis=1)
+        picks.append(d.fillna(np.inf).idxmin())
+    return table.loc[picks]
+
+
+def _activity_plot(table, pop: str, out: Path, points_root: Path, x: str, y: str) -> list[Path]:
+    """Population activity (and a raster sample) of one point per regime found."""
+    import pandas as pd
+
+    from wbe.plots import subplots
+
+    examples = _typical_points(table, pop)
+    if examples.empty:
+        return []
+    fig, axs = subplots(len(examples), 2, figsize=(11, 2.0 * len(examples)), squeeze=False,
+                            gridspec_kw={"width_ratios": [2, 1]})
+    for row, (_, r) in zip(axs, examples.iterrows()):
+        folder = Path(points_root) / r["key"]
+        c = pd.read_parquet(folder / "population_counts.parquet")
+        s = pd.read_parquet(folder / "spike_sample.parquet")
+        t0 = float(c["bin_start_ms"].iloc[0])
+        win = c["bin_start_ms"] < t0 + 200.0
+        bin_s = (float(c["bin_start_ms"].iloc[1] - t0) if len(c) > 1 else 1.0) / 1000.0
+        rate = c.loc[win, pop] / r[f"{pop}_n_neurons"] / bin_s
+        row[0].plot(c.loc[win, "bin_start_ms"], rate, lw=0.7,
+                    color=REGIME_COLORS.get(r["regime"], "k"))
+        row[0].set_ylabel("spikes/s")
+        row[0].set_title(f"{r['regime']}  ({x}={r[x]:g}, {y}={r[y]:g}): {pop} population rate",
+                         fontsize=9)
+        sw = (s["time_ms"] >= t0) & (s["time_ms"] < t0 + 200.0)
+        row[1].plot(s.loc[sw, "time_ms"], s.loc[sw, "node_id"], "|", ms=3, color="k")
+        row[1].set_ylabel("neuron")
+    axs[-1][0].set_xlabel("time (ms)")
+    axs[-1][1].set_xlabel("time (ms)")
+    fig.tight_layout()
+    p = out / "population_activity.png"
+    fig.savefig(p, dpi=110)
+    return [p]
+
+
+# ------------------------------------------------------------------------------ command line
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``wbe sweep`` options (shared by :func:`cli_sweep` and ``wbe``'s parser)."""
+    p.add_argument("spec", nargs="?", help="YAML config with a 'sweep:' section (or a bare spec)")
+    p.add_argument("--spec-json", help="the spec as JSON (instead of the file)")
+    p.add_argument("--results", default="results", help="store root (points go to "
+                                                        "RESULTS/sweep_points/)")
+    p.add_argument("--out", help="output folder (default RESULTS/sweep/<sweep key>)")
+    p.add_argument("--cluster", choices=["local", "slurm"],
+                   help="override the spec's cluster.kind (the SLURM profile sets 'slurm')")
+    p.add_argument("--n-workers", type=int, help="override cluster.n_workers")
+    p.add_argument("--no-plots", action="store_true", help="table only")
+    p.add_argument("--print-key", action="store_true",
+                   help="print the sweep's output key and exit")
+    return p
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run ``wbe sweep`` from parsed arguments (see :func:`add_arguments`)."""
+    if (args.spec is None) == (args.spec_json is None):
+        raise SweepError("wbe sweep: give a spec file or --spec-json (one of them)")
+    if args.spec_json is not None:
+        try:
+            data = json.loads(args.spec_json)
+        except json.JSONDecodeError as exc:
+            raise SweepError(f"--spec-json: not valid JSON ({exc})") from None
+        spec = load_spec(data, "--spec-json")
+    else:
+        spec = load_spec_file(Path(args.spec))
+    if args.print_key:
+        print(sweep_key(spec))
+        return 0
+    updates: dict[str, Any] = {}
+    if args.cluster:
+        updates["kind"] = args.cluster
+    if args.n_workers:
+        updates["n_workers"] = args.n_workers
+    if updates:
+        spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update=updates)})
+    summary = run_sweep(spec, args.results, out_dir=args.out, plots=not args.no_plots)
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def cli_sweep(argv: list[str] | None = None) -> int:
+    """``wbe sweep`` as a standalone entry point: parse ``argv`` and run."""
+    parser = add_arguments(argparse.ArgumentParser(
+        prog="wbe sweep", description="run a parameter sweep with Dask (see wbe.pipeline.sweep)"))
+    args = parser.parse_args(argv)
+    try:
+        return cmd_sweep(args)
+    except (SweepError, store.StoreError) as exc:
+        print(f"wbe sweep: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli_sweep())
