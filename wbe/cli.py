@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not check the stage folder against its manifest")
     p.set_defaults(func=cmd_graph)
 
-    from wbe.anatomy import atlas
+    from wbe.anatomy import atlas_labelling as atlas
 
     p = sub.add_parser("atlas", help="region labels of points, neurons or a volume from a "
                        "NIfTI label atlas")

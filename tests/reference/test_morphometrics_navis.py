@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wbe.anatomy import morphology
+from wbe.anatomy import morphology, swc
 
 navis = pytest.importorskip("navis")
 
@@ -39,8 +39,8 @@ def neurons():
 
 def test_example_neurons_are_8nm_voxels_and_convert_to_um(neurons):
     for n in neurons:
-        assert morphology.navis_units_um(n) == pytest.approx(0.008)
-        t = morphology.from_navis(n)
+        assert swc.navis_units_um(n) == pytest.approx(0.008)
+        t = swc.from_navis(n)
         np.testing.assert_allclose(t[["x", "y", "z", "radius"]].to_numpy(),
                                    n.nodes[["x", "y", "z", "radius"]].to_numpy(float) * 0.008)
         np.testing.assert_array_equal(t["node_id"], n.nodes["node_id"])
@@ -50,7 +50,7 @@ def test_example_neurons_are_8nm_voxels_and_convert_to_um(neurons):
 def test_morphometrics_equal_navis_own_numbers(neurons):
     for n in neurons:
         ref = n.convert_units("um", inplace=False)
-        assert morphology.navis_units_um(ref) == 1.0
+        assert swc.navis_units_um(ref) == 1.0
         m = morphology.morphometrics(n)
         assert m["n_nodes"] == ref.n_nodes
         assert m["cable_length_um"] == pytest.approx(float(ref.cable_length), rel=REL)
@@ -99,7 +99,7 @@ def test_sholl_intersections_against_a_brute_force_count(neurons):
     counted here edge by edge in plain Python."""
     for n in neurons:
         m = morphology.morphometrics(n)
-        t = morphology.from_navis(n)
+        t = swc.from_navis(n)
         pos = {int(i): np.array(p) for i, p in zip(t["node_id"], t[["x", "y", "z"]].to_numpy())}
         c = np.asarray(m["sholl_center_um"])
         d = {i: float(np.linalg.norm(p - c)) for i, p in pos.items()}
@@ -113,10 +113,10 @@ def test_swc_round_trip_loses_nothing(neurons, tmp_path):
     """Each example neuron → wbe SWC (µm) → read back by wbe and by navis: same nodes,
     topology, soma, positions (to the written 0.1 nm), cable length and morphometrics."""
     for n in neurons:
-        t = morphology.from_navis(n)
+        t = swc.from_navis(n)
         path = tmp_path / f"{n.id}.swc"
-        morphology.write_swc_table(path, t, header=f"navis example {n.id}, units µm")
-        ours = morphology.read_swc(path, single_root=n.n_trees == 1)
+        swc.write_swc_table(path, t, header=f"navis example {n.id}, units µm")
+        ours = swc.read_swc(path, single_root=n.n_trees == 1)
         theirs = navis.read_swc(str(path), precision=64)
         assert len(ours) == len(theirs.nodes) == n.n_nodes
         topo = dict(zip(n.nodes["node_id"].tolist(), n.nodes["parent_id"].tolist()))

@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from wbe.anatomy import atlas as at
+from wbe.anatomy import atlas_labelling as labelling
 from wbe.anatomy.atlas import AtlasError
 
 # A 4×5×6 atlas, voxel (i, j, k) → world mm: x = 10 - 2 i (flipped), y = -20 + 3 j, z = 5 + 1.5 k
@@ -325,9 +326,9 @@ def test_zarr_grid_and_run_on_volume(atlas_file: Path):
     # a wbe volume (z, y, x) with 500 nm voxels whose µm coordinates map to atlas mm by T
     T = np.diag([1e-3, 1e-3, 1e-3, 1.0])
     T[:3, 3] = world(0, 0, 0) - [1.2, 0.0, 0.0]
-    params = at.Params(atlas=str(atlas_file), transform=T.tolist())
+    params = labelling.Params(atlas=str(atlas_file), transform=T.tolist())
     shape = (6, 20, 30)
-    lab, vols = at.run_on_volume(params, shape, (500.0, 500.0, 500.0), (0.0, 0.0, 0.0), a)
+    lab, vols = labelling.run_on_volume(params, shape, (500.0, 500.0, 500.0), (0.0, 0.0, 0.0), a)
     g = at.zarr_grid_affine((500.0, 500.0, 500.0), (0.0, 0.0, 0.0), "um")
     np.testing.assert_allclose(g @ [1, 2, 3, 1], [1.5, 1.0, 0.5, 1])  # x ← axis 2, µm
     idx = np.indices(shape).reshape(3, -1).T
@@ -363,47 +364,47 @@ def node_table() -> pd.DataFrame:
 
 
 def test_run_on_neurons_soma_centroid_table(tmp_path: Path, atlas_file: Path):
-    p = at.Params(atlas=str(atlas_file))  # µm, no transform: scaled to mm
+    p = labelling.Params(atlas=str(atlas_file))  # µm, no transform: scaled to mm
     a = at.load_atlas(atlas_file, names20())
-    out = at.run_on_neurons(p, node_table(), a)
+    out = labelling.run_on_neurons(p, node_table(), a)
     assert out.neuron_id.tolist() == [5, 9, 12]
     assert out.region_id.tolist() == [6, 20, 0]
     assert out.region_name.tolist() == ["R6", "R20", at.UNLABELLED]
     np.testing.assert_allclose(out[["x_mm", "y_mm", "z_mm"]].to_numpy()[0], world(1, 1, 1))
-    cen = at.run_on_neurons(p.model_copy(update={"position": "centroid"}), node_table(), a)
+    cen = labelling.run_on_neurons(p.model_copy(update={"position": "centroid"}), node_table(), a)
     # neuron 5's centroid: mean of voxels (1,1,1), 2×(2,2,2) ≈ (5/3, 5/3, 5/3) → voxel (2,2,2)
     assert cen.region_id.tolist()[0] == 11
     conn = pd.DataFrame({"node_id": [0, 1], "name": ["A", "B"],
                          "x": [world(3, 0, 2)[0], 99.0], "y": [world(3, 0, 2)[1], 0.0],
                          "z": [world(3, 0, 2)[2], 0.0]})
-    tab = at.run_on_neurons(at.Params(atlas=str(atlas_file), position="table", data_unit="mm"),
+    tab = labelling.run_on_neurons(labelling.Params(atlas=str(atlas_file), position="table", data_unit="mm"),
                             conn, a)
     assert tab.columns.tolist()[:5] == ["node_id", "name", "x", "y", "z"]
     assert tab.region_id.tolist() == [4, 0]
     with pytest.raises(AtlasError, match="lacks column"):
-        at.run_on_neurons(p, conn, a)
+        labelling.run_on_neurons(p, conn, a)
 
 
 def test_params_validate_transform_and_keys(atlas_file: Path):
     with pytest.raises(ValidationError, match="singular"):
-        at.Params(atlas=str(atlas_file), transform=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0],
+        labelling.Params(atlas=str(atlas_file), transform=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0],
                                                     [0, 0, 0, 1]])
     with pytest.raises(ValidationError, match="4×4"):
-        at.Params(atlas=str(atlas_file), transform=[[1, 0], [0, 1]])
+        labelling.Params(atlas=str(atlas_file), transform=[[1, 0], [0, 1]])
     with pytest.raises(ValidationError, match="extra"):
-        at.Params(atlas=str(atlas_file), atlass="x")
+        labelling.Params(atlas=str(atlas_file), atlass="x")
     with pytest.raises(ValidationError):
-        at.Params(atlas=str(atlas_file), max_distance_mm=-1)
-    p = at.Params(atlas=str(atlas_file), data_unit="mm")
+        labelling.Params(atlas=str(atlas_file), max_distance_mm=-1)
+    p = labelling.Params(atlas=str(atlas_file), data_unit="mm")
     np.testing.assert_allclose(p.matrix(), np.eye(4))
 
 
 def test_write_regions_csv_is_atomic(tmp_path: Path, atlas_file: Path, monkeypatch):
     a = at.load_atlas(atlas_file, names20())
-    out = at.run_on_neurons(at.Params(atlas=str(atlas_file)), node_table(), a)
+    out = labelling.run_on_neurons(labelling.Params(atlas=str(atlas_file)), node_table(), a)
     (tmp_path / "o").mkdir()
     path = tmp_path / "o" / "regions.csv"
-    at.write_regions_csv(out, path)
+    labelling.write_regions_csv(out, path)
     back = pd.read_csv(path, keep_default_na=False)
     assert back.region_id.tolist() == [6, 20, 0] and back.region_name.tolist()[2] == "unlabelled"
     before = path.read_bytes()
@@ -413,11 +414,11 @@ def test_write_regions_csv_is_atomic(tmp_path: Path, atlas_file: Path, monkeypat
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        at.write_regions_csv(out.iloc[:1], path)
+        labelling.write_regions_csv(out.iloc[:1], path)
     assert path.read_bytes() == before  # old file untouched
     assert sorted(q.name for q in path.parent.iterdir()) == ["regions.csv"]  # no temp left
     with pytest.raises(AtlasError, match="lacks"):
-        at.write_regions_csv(out.drop(columns="region_name"), tmp_path / "x.csv")
+        labelling.write_regions_csv(out.drop(columns="region_name"), tmp_path / "x.csv")
 
 
 def test_stage_run_on_morphology_folder(tmp_path: Path, atlas_file: Path):
@@ -430,16 +431,16 @@ def test_stage_run_on_morphology_folder(tmp_path: Path, atlas_file: Path):
         "".join(f"{v} R{v}\n" for v in range(1, 21)))
     out = tmp_path / "out"
     out.mkdir()
-    s = at.run(at.Params(atlas=str(atlas_file)), {"morphology": morph}, out)
+    s = labelling.run(labelling.Params(atlas=str(atlas_file)), {"morphology": morph}, out)
     assert s["n_neurons"] == 3 and s["n_labelled"] == 2 and s["n_regions_atlas"] == 20
     reg = pd.read_csv(out / "regions.csv")
     assert reg[["neuron_id", "name", "region_name"]].values.tolist() == [
         [5, "AVAL", "R6"], [9, "AVAR", "R20"], [12, "far", "unlabelled"]]
     counts = pd.read_csv(out / "region_counts.csv")
     assert counts.n_neurons.sum() == 3
-    assert at.external_paths(at.Params(atlas=str(atlas_file)))["labels"].name == "syn.nii.txt"
+    assert labelling.external_paths(labelling.Params(atlas=str(atlas_file)))["labels"].name == "syn.nii.txt"
     with pytest.raises(AtlasError, match="'morphology' or 'connectome'"):
-        at.run(at.Params(atlas=str(atlas_file)), {}, out)
+        labelling.run(labelling.Params(atlas=str(atlas_file)), {}, out)
 
 
 def test_stage_run_on_connectome_neurons_csv(tmp_path: Path, atlas_file: Path):
@@ -451,14 +452,14 @@ def test_stage_run_on_connectome_neurons_csv(tmp_path: Path, atlas_file: Path):
         conn / "neurons.csv", index=False)
     out = tmp_path / "out"
     out.mkdir()
-    p = at.Params(atlas=str(atlas_file), position="table", data_unit="mm")
-    s = at.run(p, {"connectome": conn}, out)
+    p = labelling.Params(atlas=str(atlas_file), position="table", data_unit="mm")
+    s = labelling.run(p, {"connectome": conn}, out)
     reg = pd.read_csv(out / "regions.csv")
     assert reg.region_id.tolist() == [19, 0] and reg.population.tolist() == ["E", "E"]
     assert s["n_labelled"] == 1 and s["n_regions_hit"] == 1
     with pytest.raises(AtlasError, match="use position 'table'"):
-        at.run(at.Params(atlas=str(atlas_file)), {"connectome": conn}, out)
-    assert at.Params.model_json_schema()["properties"]["transform"]["anyOf"][0]["type"] == "array"
+        labelling.run(labelling.Params(atlas=str(atlas_file)), {"connectome": conn}, out)
+    assert labelling.Params.model_json_schema()["properties"]["transform"]["anyOf"][0]["type"] == "array"
 
 
 # ---------------------------------------------------------------- command line
@@ -467,8 +468,8 @@ def test_stage_run_on_connectome_neurons_csv(tmp_path: Path, atlas_file: Path):
 def wbe_atlas(*argv: str) -> int:
     import argparse
 
-    p = at.add_arguments(argparse.ArgumentParser(prog="wbe atlas"))
-    return at.cmd_atlas(p.parse_args(list(argv)))
+    p = labelling.add_arguments(argparse.ArgumentParser(prog="wbe atlas"))
+    return labelling.cmd_atlas(p.parse_args(list(argv)))
 
 
 def test_cli_points_summary_and_errors(tmp_path: Path, atlas_file: Path, capsys):

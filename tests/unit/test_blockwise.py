@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe.anatomy import blockwise, imaging, morphology, segmentation
+from wbe.anatomy import blockwise, imaging, morphology, segmentation, watershed
 from wbe.connectome import touches as connectome
 from wbe.stages import connectome as connectome_stage
 from wbe.stages import morphology as morphology_stage
@@ -184,9 +184,9 @@ def _grid_em(n_z=5, cell=24, seed=3):
 
 
 def _ws_whole(raw, **kw):
-    prob = segmentation.membrane_probability(raw, sigma_px=kw["sigma_px"],
+    prob = watershed.membrane_probability(raw, sigma_px=kw["sigma_px"],
                                              ridge_sigmas_px=kw["ridge_sigmas_px"])
-    lab = segmentation.watershed_segment(prob, membrane_threshold=kw["membrane_threshold"],
+    lab = watershed.watershed_segment(prob, membrane_threshold=kw["membrane_threshold"],
                                          seed_min_distance_px=kw["seed_min_distance_px"],
                                          seed_min_depth_px=kw["seed_min_depth_px"])
     return segmentation.relabel_components(lab, None, min_size_voxels=kw["min_size_voxels"],
@@ -199,7 +199,7 @@ def test_watershed_blockwise_equals_whole_volume(tmp_path, block_sections):
     kw = dict(sigma_px=1.0, ridge_sigmas_px=(1.0, 2.0), membrane_threshold=0.5,
               seed_min_distance_px=8, seed_min_depth_px=4.0, min_size_voxels=10)
     ref, ref_rows = _ws_whole(raw, **kw)
-    rows = segmentation.watershed_blockwise(raw, tmp_path / "out.zarr",
+    rows = watershed.watershed_blockwise(raw, tmp_path / "out.zarr",
                                             block_sections=block_sections,
                                             block_voxels=(block_sections, 40, 40),
                                             chunks=(1, 40, 40), **kw)
@@ -216,13 +216,13 @@ def test_watershed_blockwise_drosophila_real(tmp_path):
     kw = dict(sigma_px=3.0, ridge_sigmas_px=(3.0, 5.0), membrane_threshold=0.6,
               seed_min_distance_px=25, seed_min_depth_px=12.0, min_size_voxels=20)
     ref, ref_rows = _ws_whole(raw, **kw)
-    rows = segmentation.watershed_blockwise(str(src), tmp_path / "out.zarr", block_sections=4,
+    rows = watershed.watershed_blockwise(str(src), tmp_path / "out.zarr", block_sections=4,
                                             block_voxels=(4, 128, 128), **kw)
     out, _ = imaging.read_volume(tmp_path / "out.zarr")
     assert rows == ref_rows and len(rows) > 10
     np.testing.assert_array_equal(out, ref)
     # the partition is also identical (variation of information 0)
-    sc = segmentation.score_segmentation(out, ref.astype(np.uint32) + 1, per_section=False)
+    sc = watershed.score_segmentation(out, ref.astype(np.uint32) + 1, per_section=False)
     assert sc["voi"] == pytest.approx(0.0, abs=1e-9)
 
 

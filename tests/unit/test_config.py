@@ -33,10 +33,15 @@ def test_committed_schema_is_current():
         ({"simulation": {"bogus": 1}}, "simulation.bogus"),
         ({"nonsense_stage": {}}, "nonsense_stage"),
         ({"plasticity": {"stdp": {"tau_plus_ms": 0}}}, "plasticity.stdp.tau_plus_ms"),
+        # the model and its parameters are checked against the registry with the config
+        ({"connectome": {"model": "iaf_nope"}}, "unknown cell model 'iaf_nope'; known: .*iaf_psc_exp"),
+        ({"connectome": {"neuron_params": {"C_mm": 1.0}}}, "has no parameter.*'C_mm'"),
+        ({"connectome": {"model": "iaf_cond_alpha", "neuron_params": {"C_m": -1.0}}},
+         "connectome.neuron_params: parameter 'C_m' must be > 0"),
     ],
 )
 def test_invalid_config_names_the_key(patch, key):
-    with pytest.raises(wcfg.ConfigError, match=key.replace(".", r"\.")):
+    with pytest.raises(wcfg.ConfigError, match=key if "'" in key else key.replace(".", r"\.")):
         wcfg.load_config(patch)
 
 
@@ -62,6 +67,11 @@ def test_plan_changes_only_downstream_of_a_change():
     assert all(base[s].key == changed[s].key for s in same)
     assert all(base[s].key != changed[s].key
                for s in ["simulation", "plasticity", "metrics", "validation"])
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(wcfg.ConfigError, match="nope.yaml: cannot read"):
+        wcfg.load_config_file(tmp_path / "nope.yaml")
 
 
 def test_yaml_is_loaded_safely(tmp_path):

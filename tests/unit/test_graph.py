@@ -323,12 +323,6 @@ def test_degree_preserving_nulls_keep_degrees_and_connectivity():
     assert [sorted(h.edges()) for h in nulls] == [sorted(h.edges()) for h in again]
 
 
-def test_json_safe():
-    out = graph.json_safe({1: np.float64("nan"), "a": np.arange(3), "b": (np.int64(2), {3}),
-                           "c": float("inf")})
-    assert out == {"1": None, "a": [0, 1, 2], "b": [2, [3]], "c": None}
-
-
 def test_write_outputs(tmp_path):
     c = Connectome.from_networkx(nx.connected_watts_strogatz_graph(40, 4, 0.1, seed=2))
     s = graph.write_outputs(c, tmp_path, seed=1, n_null=4, n_louvain=2, title="toy")
@@ -336,6 +330,8 @@ def test_write_outputs(tmp_path):
     assert names == ["connectome.graphml", "connectome.zarr", "graph.json", "graph.png"]
     res = json.loads((tmp_path / "graph.json").read_text())
     assert res["small_world"]["sigma"] == s["graph_sigma"]
+    # the format tags are part of the files' contract: files written earlier must still read
+    assert res["format"] == "wbe.graph-analysis/1" and graph.FORMAT == "wbe.connectome/1"
     assert (tmp_path / "graph.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert graph.read_graphml(tmp_path / "connectome.graphml") == c
     assert graph.read_zarr(tmp_path / "connectome.zarr") == c

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wbe.anatomy import imaging
+from wbe.anatomy import c302, imaging
 from wbe.stages import imaging as imaging_stage
 
 SHARED = Path(__file__).parents[2] / "../shared/data"
@@ -25,7 +25,7 @@ def shared(*parts: str) -> Path:
 
 
 def test_read_nml_cell_aval_has_all_compartments():
-    cell = imaging.read_nml_cell(imaging.c302_cell_dir() / "AVAL.cell.nml")
+    cell = c302.read_nml_cell(c302.c302_cell_dir() / "AVAL.cell.nml")
     assert cell.name == "AVAL"
     assert cell.p0.shape == cell.p1.shape == (len(cell.r0), 3)
     assert set(np.unique(cell.compartment)) == {1, 2, 3}
@@ -37,7 +37,7 @@ def test_read_nml_cell_aval_has_all_compartments():
 
 
 def test_c302_has_302_neurons_after_excluding_the_muscle():
-    names = imaging.c302_cell_names()
+    names = c302.c302_cell_names()
     assert "MDL08" in names
     assert len([n for n in names if n != "MDL08"]) == 302
 
@@ -45,7 +45,7 @@ def test_c302_has_302_neurons_after_excluding_the_muscle():
 def test_voxelise_cylinder_volume_and_radius():
     vs = 0.1
     r, length = 0.5, 4.0
-    vox = imaging.voxelise_frustums(
+    vox = c302.voxelise_frustums(
         p0=[[1.0, 1.0, 1.0]], p1=[[1.0 + length, 1.0, 1.0]], r0=[r], r1=[r], label=[7],
         compartment=[2], voxel_size_um=vs, origin_um=np.array([0.0, 0.0, 0.0]),
         shape_zyx=(20, 20, 60), min_radius_voxels=0.0,
@@ -63,8 +63,8 @@ def test_voxelise_overlap_resolved_deterministically_and_counted():
               min_radius_voxels=0.0)
     a = dict(p0=[[0.2, 2.0, 1.0], [2.0, 0.2, 1.0]], p1=[[3.8, 2.0, 1.0], [2.0, 3.8, 1.0]],
              r0=[0.4, 0.4], r1=[0.4, 0.4], compartment=None)
-    v1 = imaging.voxelise_frustums(**a, label=[1, 2], **kw)
-    v2 = imaging.voxelise_frustums(**a, label=[1, 2], **kw)
+    v1 = c302.voxelise_frustums(**a, label=[1, 2], **kw)
+    v2 = c302.voxelise_frustums(**a, label=[1, 2], **kw)
     assert v1.overlap_voxels > 0
     np.testing.assert_array_equal(v1.labels, v2.labels)
     # at the crossing centre the two axes tie (d - r equal) → the lower label wins
@@ -76,7 +76,7 @@ def test_voxelise_overlap_resolved_deterministically_and_counted():
 def test_min_radius_keeps_thin_oblique_neurite_connected():
     import cc3d
 
-    vox = imaging.voxelise_frustums(
+    vox = c302.voxelise_frustums(
         p0=[[0.3, 0.3, 0.3]], p1=[[3.7, 2.9, 1.7]], r0=[0.01], r1=[0.01], label=[1],
         compartment=None, voxel_size_um=0.2, origin_um=np.zeros(3), shape_zyx=(12, 18, 22),
     )
@@ -85,9 +85,9 @@ def test_min_radius_keeps_thin_oblique_neurite_connected():
 
 
 def test_voxelise_c302_handful_of_real_cells():
-    cells = imaging.load_c302_cells(["AVAL", "AVAR", "RIAL", "AIYL"])
+    cells = c302.load_c302_cells(["AVAL", "AVAR", "RIAL", "AIYL"])
     labels_of = {c.name: i + 1 for i, c in enumerate(cells)}
-    vox = imaging.voxelise_c302(cells, labels_of, 0.25, (-270.0, -240.0))
+    vox = c302.voxelise_c302(cells, labels_of, 0.25, (-270.0, -240.0))
     present = set(np.unique(vox.labels)) - {0}
     assert present == {1, 2, 3, 4}
     assert vox.labels.size < 5_000_000

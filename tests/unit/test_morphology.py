@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wbe.anatomy import imaging, morphology
+from wbe.anatomy import c302, imaging, morphology, swc
 from wbe.stages import morphology as morphology_stage
 
 
@@ -70,7 +70,7 @@ def test_swc_round_trip_through_navis(tmp_path):
 
     v, e, r = morphology.skeletonize_labels(_rod(), (100.0, 100.0, 100.0))[1]
     df = morphology.skeleton_table(7, v, e, r, (1000.0, -2000.0, 3000.0), (100.0,) * 3)
-    morphology.write_swc(tmp_path / "7.swc", df.node_id, df.type, df.x, df.y, df.z, df.radius,
+    swc.write_swc(tmp_path / "7.swc", df.node_id, df.type, df.x, df.y, df.z, df.radius,
                          df.parent, header="test")
     n = navis.read_swc(str(tmp_path / "7.swc"))
     got = n.nodes.sort_values("node_id").reset_index(drop=True)
@@ -133,8 +133,8 @@ def test_run_with_compartments(tmp_path):
 
 
 def test_c302_cell_skeleton_real(tmp_path):
-    cells = imaging.load_c302_cells(["AVAL"])
-    vox = imaging.voxelise_c302(cells, {"AVAL": 1}, 0.25, (-275.0, -255.0))
+    cells = c302.load_c302_cells(["AVAL"])
+    vox = c302.voxelise_c302(cells, {"AVAL": 1}, 0.25, (-275.0, -255.0))
     sk = morphology.skeletonize_labels(vox.labels, (250.0,) * 3)
     v, e, r = sk[1]
     df = morphology.skeleton_table(1, v, e, r, tuple(vox.offset_um * 1000), (250.0,) * 3,
@@ -166,8 +166,8 @@ def _swc(tmp_path, text: str, name: str = "cell.swc"):
 
 
 def test_read_swc_valid(tmp_path):
-    t = morphology.read_swc(_swc(tmp_path, GOOD_SWC))
-    assert list(t.columns) == morphology.SWC_COLUMNS
+    t = swc.read_swc(_swc(tmp_path, GOOD_SWC))
+    assert list(t.columns) == swc.SWC_COLUMNS
     assert t["node_id"].tolist() == [1, 2, 3, 4, 5]  # "5.0" is an integer
     assert t["parent"].tolist() == [-1, 1, 2, 3, 3]
     assert t["type"].tolist() == [1, 3, 3, 3, 3]
@@ -200,8 +200,8 @@ def test_read_swc_valid(tmp_path):
 ])
 def test_read_swc_rejects_malformed(tmp_path, body, line, needles):
     p = _swc(tmp_path, body)
-    with pytest.raises(morphology.MorphologyError) as ei:
-        morphology.read_swc(p)
+    with pytest.raises(swc.MorphologyError) as ei:
+        swc.read_swc(p)
     msg = str(ei.value)
     assert f"{p}:{line}:" in msg, msg
     for s in needles:
@@ -212,26 +212,26 @@ def test_read_swc_rejects_malformed(tmp_path, body, line, needles):
 def test_read_swc_roots_and_empty(tmp_path):
     forest = GOOD_SWC + "6 0 0 50 0 0.3 -1\n7 0 0 51 0 0.3 6\n"
     p = _swc(tmp_path, forest)
-    assert (morphology.read_swc(p)["parent"] == -1).sum() == 2  # a forest is allowed
-    with pytest.raises(morphology.MorphologyError, match=r"cell\.swc:7: node 6: a second root"):
-        morphology.read_swc(p, single_root=True)
-    with pytest.raises(morphology.MorphologyError, match="no nodes"):
-        morphology.read_swc(_swc(tmp_path, "# only a comment\n\n", "empty.swc"))
-    with pytest.raises(morphology.MorphologyError, match=r"bin\.swc: not UTF-8"):
+    assert (swc.read_swc(p)["parent"] == -1).sum() == 2  # a forest is allowed
+    with pytest.raises(swc.MorphologyError, match=r"cell\.swc:7: node 6: a second root"):
+        swc.read_swc(p, single_root=True)
+    with pytest.raises(swc.MorphologyError, match="no nodes"):
+        swc.read_swc(_swc(tmp_path, "# only a comment\n\n", "empty.swc"))
+    with pytest.raises(swc.MorphologyError, match=r"bin\.swc: not UTF-8"):
         (tmp_path / "bin.swc").write_bytes(b"1 1 0 0 0 1 -1\n\xff\xfe\n")
-        morphology.read_swc(tmp_path / "bin.swc")
+        swc.read_swc(tmp_path / "bin.swc")
 
 
 def test_write_swc_refuses_invalid_and_leaves_nothing(tmp_path):
-    t = morphology.read_swc(_swc(tmp_path, GOOD_SWC))
+    t = swc.read_swc(_swc(tmp_path, GOOD_SWC))
     bad = t.copy()
     bad.loc[3, "parent"] = 42
-    with pytest.raises(morphology.MorphologyError, match=r"out\.swc \(being written\): row 3: "
+    with pytest.raises(swc.MorphologyError, match=r"out\.swc \(being written\): row 3: "
                        r"node 4: parent 42 does not exist"):
-        morphology.write_swc_table(tmp_path / "out.swc", bad)
+        swc.write_swc_table(tmp_path / "out.swc", bad)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["cell.swc"]  # no partial output
-    morphology.write_swc_table(tmp_path / "out.swc", t, header="h")
-    back = morphology.read_swc(tmp_path / "out.swc")
+    swc.write_swc_table(tmp_path / "out.swc", t, header="h")
+    back = swc.read_swc(tmp_path / "out.swc")
     pd.testing.assert_frame_equal(back, t, check_like=False)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["cell.swc", "out.swc"]
 
@@ -257,7 +257,7 @@ def test_morphometrics_line_and_y(tmp_path):
     # on spheres and their edges still count (navis 1.12 drops them: 24 of 30 µm)
     assert sh["cable_length_um"].tolist() == pytest.approx([3, 3, 6, 3, 3, 6, 3, 3])
 
-    y = morphology.read_swc(_swc(tmp_path, GOOD_SWC))
+    y = swc.read_swc(_swc(tmp_path, GOOD_SWC))
     m = morphology.morphometrics(y, sholl_radii_um=[5.0, 25.0, 29.0, 40.0])
     branch = np.hypot(10.0, 5.0)
     assert m["cable_length_um"] == pytest.approx(20.0 + 2 * branch)
@@ -268,7 +268,7 @@ def test_morphometrics_line_and_y(tmp_path):
     # the same from the file and from a navis neuron in other units (mm: × 1000 µm)
     assert morphology.morphometrics(tmp_path / "cell.swc")["cable_length_um"] == \
         pytest.approx(m["cable_length_um"])
-    nv = morphology.to_navis(y)
+    nv = swc.to_navis(y)
     nv.nodes[["x", "y", "z", "radius"]] /= 1000.0
     assert morphology.morphometrics(nv, units_um=1000.0)["cable_length_um"] == \
         pytest.approx(m["cable_length_um"])
@@ -295,9 +295,9 @@ def test_from_navis_needs_length_units():
 
     n = navis.TreeNeuron(pd.DataFrame({"node_id": [1, 2], "parent_id": [-1, 1],
                                        "x": [0.0, 1.0], "y": 0.0, "z": 0.0, "radius": 1.0}))
-    with pytest.raises(morphology.MorphologyError, match="not a length; pass units_um"):
-        morphology.from_navis(n)
-    t = morphology.from_navis(n, units_um=2.5)
+    with pytest.raises(swc.MorphologyError, match="not a length; pass units_um"):
+        swc.from_navis(n)
+    t = swc.from_navis(n, units_um=2.5)
     assert t["x"].tolist() == [0.0, 2.5] and t["radius"].tolist() == [2.5, 2.5]
 
 
@@ -306,10 +306,10 @@ def test_from_navis_needs_length_units():
 
 
 def test_bmtk_allen_cells_import_with_plausible_morphometrics():
-    paths = morphology.bmtk_allen_swc_paths()
+    paths = swc.bmtk_allen_swc_paths()
     assert len(paths) == 5
     for p in paths:
-        t = morphology.read_swc(p, single_root=True)
+        t = swc.read_swc(p, single_root=True)
         assert t.loc[t.parent == -1, "type"].tolist() == [1]  # the root is the soma
         assert {1, 3} <= set(t["type"])  # soma and (basal) dendrite
         m = morphology.morphometrics(p)
@@ -322,9 +322,9 @@ def test_bmtk_allen_cells_import_with_plausible_morphometrics():
 
 
 def test_c302_neuroml_cell_import(tmp_path):
-    path = imaging.c302_cell_dir() / "AVAL.cell.nml"
-    t = morphology.read_neuroml_cell(path)
-    cell = imaging.read_nml_cell(path)
+    path = c302.c302_cell_dir() / "AVAL.cell.nml"
+    t = swc.read_neuroml_cell(path)
+    cell = c302.read_nml_cell(path)
     # root: the point soma at its NeuroML position, diameter 1.7748239 µm
     root = t[t.parent == -1]
     assert len(root) == 1 and root["type"].item() == 1
@@ -345,31 +345,31 @@ def test_c302_neuroml_cell_import(tmp_path):
 
 
 def test_neuroml_import_refuses_what_it_cannot_represent(tmp_path):
-    src = (imaging.c302_cell_dir() / "AVAL.cell.nml").read_text()
+    src = (c302.c302_cell_dir() / "AVAL.cell.nml").read_text()
     p = tmp_path / "X.cell.nml"
     p.write_text(src.replace('<parent segment="16"/>',
                              '<parent segment="16" fractionAlong="0.5"/>', 1))
-    with pytest.raises(morphology.MorphologyError, match=r"X\.cell\.nml: segment 17: "
+    with pytest.raises(swc.MorphologyError, match=r"X\.cell\.nml: segment 17: "
                        r"fractionAlong=0\.5"):
-        morphology.read_neuroml_cell(p)
+        swc.read_neuroml_cell(p)
     # segment 16 has its own proximal point: the importer finds its parent missing
     p.write_text(src.replace('<parent segment="0"/>', '<parent segment="999"/>', 1))
-    with pytest.raises(morphology.MorphologyError,
+    with pytest.raises(swc.MorphologyError,
                        match=r"X\.cell\.nml: segment 16: parent segment 999 does not exist"):
-        morphology.read_neuroml_cell(p)
+        swc.read_neuroml_cell(p)
     # segment 17 has none: wbe.anatomy.imaging's parser refuses it, reported the same way
     p.write_text(src.replace('<parent segment="16"/>', '<parent segment="999"/>', 1))
-    with pytest.raises(morphology.MorphologyError, match=r"X\.cell\.nml: segment 17"):
-        morphology.read_neuroml_cell(p)
+    with pytest.raises(swc.MorphologyError, match=r"X\.cell\.nml: segment 17"):
+        swc.read_neuroml_cell(p)
     # the soma given a parent down the axon: no root segment, a cycle
     p.write_text(src.replace('<segment id="0" name="Seg0_soma_0">',
                              '<segment id="0" name="Seg0_soma_0"><parent segment="17"/>', 1))
-    with pytest.raises(morphology.MorphologyError, match=r"X\.cell\.nml: segment 0: parent "
+    with pytest.raises(swc.MorphologyError, match=r"X\.cell\.nml: segment 0: parent "
                        r"links form a cycle"):
-        morphology.read_neuroml_cell(p)
+        swc.read_neuroml_cell(p)
     p.write_text(src[: len(src) // 2])
-    with pytest.raises(morphology.MorphologyError, match=r"X\.cell\.nml: not a readable"):
-        morphology.read_neuroml_cell(p)
+    with pytest.raises(swc.MorphologyError, match=r"X\.cell\.nml: not a readable"):
+        swc.read_neuroml_cell(p)
 
 
 def test_import_morphologies_writes_a_complete_folder(tmp_path):
@@ -382,7 +382,7 @@ def test_import_morphologies_writes_a_complete_folder(tmp_path):
     assert list(mt.columns) == ["neuron_id", "name", *morphology.MORPHOMETRIC_COLUMNS]
     nodes = pd.read_parquet(out / "nodes.parquet")
     assert list(nodes.columns) == morphology.NODE_COLUMNS
-    back = morphology.read_swc(out / "swc" / "1.swc")
+    back = swc.read_swc(out / "swc" / "1.swc")
     np.testing.assert_array_equal(back[["x", "y", "z", "radius"]].to_numpy(),
                                   nodes.loc[nodes.neuron_id == 1, ["x", "y", "z", "radius"]])
     assert not [q for q in tmp_path.iterdir() if q.name.startswith(".")]  # no temp left

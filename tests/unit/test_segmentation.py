@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wbe.anatomy import imaging, segmentation
+from wbe.anatomy import imaging, segmentation, watershed
 from wbe.stages import segmentation as segmentation_stage
 
 SHARED = Path(__file__).parents[2] / "../shared/data"
@@ -99,12 +99,12 @@ def _synthetic_em(n_z: int = 3, cell_px: int = 40) -> tuple[np.ndarray, np.ndarr
 
 def test_watershed_recovers_synthetic_cells():
     raw, gt = _synthetic_em()
-    prob = segmentation.membrane_probability(raw, sigma_px=1.0, ridge_sigmas_px=(1.0, 2.0))
+    prob = watershed.membrane_probability(raw, sigma_px=1.0, ridge_sigmas_px=(1.0, 2.0))
     assert prob.min() >= 0 and prob.max() <= 1
     assert prob[gt == 0].mean() > prob[gt > 0].mean() + 0.3
-    seg = segmentation.watershed_segment(prob, membrane_threshold=0.5, seed_min_distance_px=10,
+    seg = watershed.watershed_segment(prob, membrane_threshold=0.5, seed_min_distance_px=10,
                                          seed_min_depth_px=5)
-    sc = segmentation.score_segmentation(seg, gt)
+    sc = watershed.score_segmentation(seg, gt)
     assert sc["adapted_rand_error"] < 0.05 and sc["voi"] < 0.2
     # linked in 3-D: each cell is one instance through all sections
     assert len(np.unique(seg[gt > 0])) == 16
@@ -113,8 +113,8 @@ def test_watershed_recovers_synthetic_cells():
 def test_score_perfect_and_merged():
     gt = np.zeros((1, 10, 10), np.uint32)
     gt[0, :, :5], gt[0, :, 5:] = 1, 2
-    assert segmentation.score_segmentation(gt, gt)["voi"] == pytest.approx(0.0)
-    merged = segmentation.score_segmentation(np.ones_like(gt), gt)
+    assert watershed.score_segmentation(gt, gt)["voi"] == pytest.approx(0.0)
+    merged = watershed.score_segmentation(np.ones_like(gt), gt)
     assert merged["voi_merge"] == pytest.approx(1.0) and merged["voi_split"] == pytest.approx(0)
 
 
@@ -123,17 +123,17 @@ def test_gt_instances_drosophila():
     lab[0, :2, :2] = 255
     lab[0, 4:, 4:] = 255
     lab[0, 3, 3] = 191  # mitochondrion: not an instance
-    gt = segmentation.gt_instances_drosophila(lab)
+    gt = watershed.gt_instances_drosophila(lab)
     assert set(np.unique(gt)) == {0, 1, 2}
 
 
 def test_watershed_drosophila_real_crop():
     d = shared("em", "drosophila_vnc_stack1", "stack1")
     raw = imaging.read_tiff(d / "raw")[16:18, :384, :384]  # held-out sections
-    gt = segmentation.gt_instances_drosophila(imaging.read_png(d / "labels")[16:18, :384, :384])
-    prob = segmentation.membrane_probability(raw)
-    seg = segmentation.watershed_segment(prob)
-    sc = segmentation.score_segmentation(seg, gt)
-    trivial = segmentation.score_segmentation(np.ones_like(seg), gt)
+    gt = watershed.gt_instances_drosophila(imaging.read_png(d / "labels")[16:18, :384, :384])
+    prob = watershed.membrane_probability(raw)
+    seg = watershed.watershed_segment(prob)
+    sc = watershed.score_segmentation(seg, gt)
+    trivial = watershed.score_segmentation(np.ones_like(seg), gt)
     assert sc["adapted_rand_error"] < 0.6
     assert sc["voi"] < trivial["voi"]

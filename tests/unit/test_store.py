@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -105,13 +106,19 @@ def test_fingerprint_changes_with_content(tmp_path):
 def test_code_version_follows_imports_without_a_list():
     """A stage's key covers every wbe module it imports (here: segmentation imports imaging;
     the connectome stage runs the importers), so no dependency can be forgotten."""
-    names = {p.name for p in store.code_files((store.STAGE_MODULES["segmentation"],))}
-    assert {"segmentation.py", "imaging.py"} <= names
-    names = {p.name for p in store.code_files((store.STAGE_MODULES["connectome"],))}
-    assert {"connectome.py", "importers.py", "sonata.py", "network.py"} <= names
-    sim = {p.name for p in store.code_files((store.STAGE_MODULES["simulation"],))}
-    assert "simulator.py" in sim and "metrics.py" not in sim  # only what it really uses
+    import wbe
 
+    root = Path(wbe.__file__).parent
+
+    def files(stage):
+        return {p.relative_to(root).as_posix() for p in store.code_files((store.STAGE_MODULES[stage],))}
+
+    assert {"stages/segmentation.py", "anatomy/segmentation.py", "anatomy/imaging.py"} <= files(
+        "segmentation")
+    assert {"stages/connectome.py", "connectome/importers.py", "io/sonata/circuit_write.py",
+            "io/sonata/__init__.py", "engine/network.py"} <= files("connectome")
+    sim = files("simulation")
+    assert "engine/simulator.py" in sim and "analysis/spiking.py" not in sim  # only what it uses
 
 def test_unknown_module_has_no_code_version():
     with pytest.raises(store.StoreError, match="cannot find wbe module"):

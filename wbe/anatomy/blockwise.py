@@ -4,7 +4,7 @@ and the scheduler that runs them.
 The stages that can outgrow memory (segmentation of a dense volume, touch detection between the
 skeletons of a dense segmentation) split their work into blocks with this module and merge the
 blocks' results so that the merged result equals the whole-volume computation exactly (see
-:func:`wbe.anatomy.segmentation.relabel_blockwise`, :func:`wbe.anatomy.segmentation.watershed_blockwise` and
+:func:`wbe.anatomy.segmentation.relabel_blockwise`, :func:`wbe.anatomy.watershed.watershed_blockwise` and
 :func:`wbe.connectome.touches.contacts_blockwise` for why each is exact). Here live the pieces they
 share:
 

@@ -21,6 +21,9 @@ and a plasticity rule per projection. Random draws are keyed by (seed, purpose),
 script gives the same network and spikes under ``mpiexec -n 2`` (every rank holds the full
 result; files are written by rank 0). Bad arguments raise ``ValueError`` naming the object and
 the field, when they are given.
+
+Why one module of ~650 lines: it is one class, the user's handle on a run (build, run, results,
+exports, plots); cut across files, its methods would hide from the person reading it.
 """
 
 from __future__ import annotations

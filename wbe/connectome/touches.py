@@ -1,4 +1,5 @@
-"""Connectome stage: synapses from skeleton appositions, written as a SONATA circuit.
+"""Synapses from skeleton appositions (the connectome stage's ``source: touch``) and the network
+they make, written as a SONATA circuit by :mod:`wbe.stages.connectome`.
 
 Touch detection: two skeleton nodes of different neurons touch where the gap between their
 spheres, ``|c_a - c_b| - r_a - r_b``, is ≤ ``touch_distance_um`` (cKDTree
@@ -36,12 +37,17 @@ name, x, y, z = soma position in µm: the largest type-1 node, else the largest 
 chemical projection ``chemical`` with weight = n_synapses × ``weight_per_synapse_pA``
 (excitatory) and delay ``delay_ms``; edge attribute ``n_synapses``.
 
-Other sources (``source``): ``cect:<Dataset>`` imports a C. elegans connectome from cect
+Other sources of the stage (``source``): ``cect:<Dataset>`` imports a C. elegans connectome from cect
 (neurons with cell class and neurotransmitter, chemical edges and a symmetric gap-junction edge
 population; see :mod:`wbe.connectome.importers`), ``tvb:<N>`` builds a region-level spiking brain from a
 tvb-data connectivity (:func:`wbe.networks.regions.region_network`), optionally with the
 connectivity replaced by a degree-preserving null model (``tvb.null_model_seed``). Neither
-needs the morphology stage (:func:`upstream`).
+needs the morphology stage (:func:`wbe.stages.connectome.upstream`).
+
+Why one module of ~600 lines: the whole-volume and the block-wise touch detection
+(:func:`contacts_whole`, :func:`contacts_blockwise`) and the clustering into synapses are one
+algorithm whose two paths must give identical synapses (a test compares them); side by side is
+what keeps them in step.
 """
 
 from __future__ import annotations

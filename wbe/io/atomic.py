@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["written_atomically", "write_text", "write_bytes"]
+__all__ = ["written_atomically", "write_text", "write_bytes", "write_csv"]
 
 
 def _remove(path: Path) -> None:
@@ -59,3 +59,11 @@ def write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:
     with written_atomically(Path(path), overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def write_csv(path: Path, table, *, float_format: str | None = "%.6g",
+              overwrite: bool = True) -> Path:
+    """Write the pandas DataFrame ``table`` as CSV (no index, newline line ends) to ``path``
+    atomically; ``float_format`` as pandas' (``None``: full precision)."""
+    return write_text(path, table.to_csv(index=False, float_format=float_format,
+                                         lineterminator="\n"), overwrite=overwrite)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ __all__ = ["jsonable", "dumps", "write_json"]
 def jsonable(obj: Any) -> Any:
     """``obj`` with NumPy values, paths, tuples and sets turned into JSON types and non-finite
     floats into None (recursively)."""
-    if isinstance(obj, dict):
-        return {str(k) if not isinstance(k, str) else k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [jsonable(v) for v in obj]
     if isinstance(obj, set | frozenset):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from wbe.io.yamlfile import read_yaml
 from wbe.pipeline import stages, store
 
 #: stage -> module that implements it (``Params`` + ``run``; optionally ``external_paths`` and
@@ -82,13 +83,8 @@ def load_config(data: dict[str, Any] | None, source: str = "config") -> BaseMode
 
 
 def load_config_file(path: Path) -> BaseModel:
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, ConfigError)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of stage sections")
     return load_config(data, str(path))

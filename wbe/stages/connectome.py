@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wbe.anatomy.atlas import Params as AtlasParams
+from wbe.anatomy.atlas_labelling import Params as AtlasParams
 from wbe.connectome import nulls as null_models
 from wbe.connectome.touches import (
     build_network,
@@ -81,7 +81,8 @@ class Params(BaseModel):
         True, description="merge segments named '<name>~k' into the neuron '<name>'"
     )
     min_synapses: int = Field(1, description="edges with fewer synapses are dropped", ge=1)
-    model: str = Field("iaf_psc_exp", description="NEST neuron model of the population")
+    model: str = Field("iaf_psc_exp", description="neuron model of the population: a registered "
+                       "cell model (NEST's name where NEST has it; `wbe.models()` lists them)")
     neuron_params: dict[str, float] = Field(
         {}, description="NEST parameters (NEST units: mV, ms, pF, pA); others take NEST defaults"
     )
@@ -121,12 +122,24 @@ class Params(BaseModel):
         50, ge=0, description="degree-preserving null graphs for small-world σ, rich club and "
         "modularity (0: no null comparison)")
 
+    @model_validator(mode="after")
+    def _model_and_parameters_exist(self) -> Params:
+        """The model is registered and ``neuron_params`` are its parameters within their
+        bounds — checked with the config, before any stage runs."""
+        if self.source == "touch" or self.source.startswith("cect:"):
+            from wbe.engine.registry import CELLS
+
+            model = CELLS.get(self.model)  # unknown: error listing the registered models
+            model.resolve(self.neuron_params, 1, np.arange(1), owner="connectome.neuron_params")
+        return self
+
+
 
 def external_paths(params: Params) -> dict[str, Path]:
     """Files read from outside the store (part of the key): the atlas and its label table."""
     if params.atlas is None:
         return {}
-    from wbe.anatomy import atlas
+    from wbe.anatomy import atlas_labelling as atlas
 
     return {f"atlas_{k}": v for k, v in atlas.external_paths(params.atlas).items()}
 
@@ -135,7 +148,7 @@ def _annotate(params: Params, net, out_dir: Path, summary: dict, *, title: str,
               connectome=None) -> None:
     """The outputs every source gets beside its circuit: graph analysis and exports
     (:func:`wbe.connectome.graph.write_outputs`) and, with ``atlas`` set, atlas regions of the neurons
-    (:func:`wbe.anatomy.atlas.run` on ``neurons.csv``, position ``table``)."""
+    (:func:`wbe.anatomy.atlas_labelling.run` on ``neurons.csv``, position ``table``)."""
     from wbe.connectome import graph
 
     c = connectome if connectome is not None else graph.Connectome.from_network(
@@ -143,7 +156,7 @@ def _annotate(params: Params, net, out_dir: Path, summary: dict, *, title: str,
     summary["graph"] = graph.write_outputs(c, out_dir, seed=params.graph_seed,
                                            n_null=params.graph_n_null, title=title)
     if params.atlas is not None:
-        from wbe.anatomy import atlas
+        from wbe.anatomy import atlas_labelling as atlas
 
         ap = params.atlas.model_copy(update={"position": "table"})
         summary["atlas"] = atlas.run(ap, {"connectome": out_dir}, out_dir)

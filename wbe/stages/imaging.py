@@ -13,18 +13,15 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from wbe.anatomy.c302 import COMPARTMENT_CODES, c302_cell_dir, load_c302_cells, voxelise_c302
 from wbe.anatomy.imaging import (
-    COMPARTMENT_CODES,
     apply_crop,
-    c302_cell_dir,
-    load_c302_cells,
     read_crackle,
     read_nifti,
     read_numpy,
     read_nwb_series,
     read_png,
     read_tiff,
-    voxelise_c302,
     write_volume,
 )
 

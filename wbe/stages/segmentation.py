@@ -20,13 +20,8 @@ from wbe.anatomy.blockwise import (
     open_volume,
 )
 from wbe.anatomy.imaging import read_label_names, read_volume, write_volume
-from wbe.anatomy.segmentation import (
-    membrane_probability,
-    relabel_blockwise,
-    relabel_components,
-    watershed_blockwise,
-    watershed_segment,
-)
+from wbe.anatomy.segmentation import relabel_blockwise, relabel_components
+from wbe.anatomy.watershed import membrane_probability, watershed_blockwise, watershed_segment
 
 
 class Params(BaseModel):
