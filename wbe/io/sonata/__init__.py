@@ -20,7 +20,9 @@ Follows the conventions of bmtk's PointNet (which drives NEST), see
 Simulation-config inputs understood by :func:`load_simulation`:
 
 * ``{"input_type": "spikes", "module": "sonata" | "h5" | "csv", "input_file": ..., "node_set": ...}``
-  → :class:`SpikeTrainInput` (virtual nodes; times on the dt grid and > 0, in ms);
+  → :class:`SpikeTrainInput` (virtual nodes; times > 0 ms; a time off the dt grid acts at the
+  end of its step, with a warning — as NEST's ``spike_generator``, which bmtk sets to
+  ``precise_times``, delivers it to grid-based neurons);
 * ``{"input_type": "current_clamp", "module": "IClamp", "node_set": ..., "amp": ..., "delay": ...,
   "duration": ...}`` (scalars or equal-length lists; delay/duration in ms) → :class:`CurrentInput`.
   The unit of ``amp`` follows the simulator: bmtk PointNet passes ``amp`` to NEST unchanged, so it
