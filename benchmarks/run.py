@@ -136,7 +136,7 @@ def run_one(sim: str, a: argparse.Namespace, tag: str) -> dict:
     rec["tag"], rec["command"] = tag, cmd
     rec["loadavg_before_after"] = [load_before, os.getloadavg()]
     print(f"[bench] {sim} {tag}: build {rec['build_s']:.2f} s, sim {rec['sim_s_per_sim_s']:.3f} "
-          f"s/s, peak {rec['rss_MiB'].get('peak', float('nan')):.0f} MiB", flush=True)
+          f"s/s, peak {rec['rss_MiB'].get('peak') or float('nan'):.0f} MiB", flush=True)
     return rec
 
 

@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spacing-um", type=float, default=1.0)
     args = p.parse_args(argv)
 
-    from wbe.anatomy import imaging, morphology, segmentation
-    from wbe.connectome import touches as connectome
+    from wbe.io.atomic import write_text
     from wbe.stages import connectome as connectome_stage
     from wbe.stages import imaging as imaging_stage
     from wbe.stages import morphology as morphology_stage
@@ -178,17 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"data": str(args.data.resolve()), "crop": crop, "workers": args.workers,
                     "stages": {}}
     st = report["stages"]
-    st["imaging"] = run_stage("imaging", imaging, imaging_stage.Params(
+    st["imaging"] = run_stage("imaging", imaging_stage, imaging_stage.Params(
         source="crackle", path=str(args.data.resolve()), kind="labels",
         voxel_size_nm=VOXEL_SIZE_NM, crop=crop, chunk_voxels=64), {}, out)
-    st["segmentation"] = run_stage("segmentation", segmentation, segmentation_stage.Params(
+    st["segmentation"] = run_stage("segmentation", segmentation_stage, segmentation_stage.Params(
         method="relabel", min_size_voxels=args.min_size_voxels, connectivity=26,
         fragments="split", block_voxels=tuple(args.block_voxels), workers=args.workers),
         {"imaging": out / "imaging"}, out)
-    st["morphology"] = run_stage("morphology", morphology, morphology_stage.Params(
+    st["morphology"] = run_stage("morphology", morphology_stage, morphology_stage.Params(
         **TEASAR, dust_threshold_voxels=args.min_size_voxels, parallel=args.workers),
         {"segmentation": out / "segmentation"}, out)
-    st["connectome"] = run_stage("connectome", connectome, connectome_stage.Params(
+    st["connectome"] = run_stage("connectome", connectome_stage, connectome_stage.Params(
         touch_distance_um=args.touch_distance_um, min_synapse_spacing_um=args.spacing_um,
         direction="symmetric", merge_fragments=True, block_um=args.block_um,
         workers=args.workers), {"morphology": out / "morphology"}, out)
@@ -197,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     report["sonata_check"] = check_sonata(out / "connectome", st["connectome"]["summary"])
     report["wall_s"] = round(time.perf_counter() - t0, 1)
     report["peak_rss_mib"] = peak_rss_mib()
-    tmp = out / ".report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, default=str))
-    os.replace(tmp, out / "report.json")
+    write_text(out / "report.json", json.dumps(report, indent=1, default=str))
     print(json.dumps({k: report[k] for k in ("swc_check", "sonata_check", "wall_s",
                                              "peak_rss_mib")}, indent=1, default=str))
     ok = report["swc_check"]["lossless"] and report["sonata_check"]["matches_stage"]

@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         from wbe.pipeline.config import ConfigError
         from wbe.pipeline.store import StoreError
 
-        known = (ConfigError, StoreError, FileNotFoundError, ValueError)
+        known = (ConfigError, StoreError, FileNotFoundError, FileExistsError, ValueError)
         if isinstance(exc, known) and not os.environ.get("WBE_DEBUG"):
             print(f"wbe {args.command}: error: {exc}", file=sys.stderr)
         else:

@@ -91,4 +91,6 @@ def test_graph_command_analyses_graphml_and_refuses_existing_output(tmp_path, ca
     assert {"graph.png", "connectome.graphml", "connectome.zarr"} <= {p.name for p in out.iterdir()}
     capsys.readouterr()
     assert main(["graph", str(src), "--out", str(out), "--n-null", "3"]) != 0
-    assert "already exists" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists" in err and "Traceback" not in err  # one line naming the folder
+    assert err.strip().startswith("wbe graph: error:") and str(out) in err

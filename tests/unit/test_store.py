@@ -119,6 +119,25 @@ def test_code_version_follows_imports_without_a_list():
             "io/sonata/__init__.py", "engine/network.py"} <= files("connectome")
     sim = files("simulation")
     assert "engine/simulator.py" in sim and "analysis/spiking.py" not in sim  # only what it uses
+    # the models the registries import at run time by package name are hashed too
+    assert {"engine/cells/iaf_psc_exp.py", "engine/cells/aeif_cond_alpha.py",
+            "engine/synapses/gap_junction.py", "engine/plasticity/stdp_synapse.py"} <= sim
+
+
+def test_code_version_covers_a_new_model_file():
+    """Adding a model is adding one file to a registry's package; the simulation's key must
+    change with it although nothing imports the file statically."""
+    before = store.code_version("simulation")
+    import wbe
+
+    new = Path(wbe.__file__).parent / "engine" / "cells" / "zz_test_only_model.py"
+    new.write_text("# a model file\n")
+    try:
+        assert new in store.code_files((store.STAGE_MODULES["simulation"],))
+        assert store.code_version("simulation") != before
+    finally:
+        new.unlink()
+    assert store.code_version("simulation") == before
 
 def test_unknown_module_has_no_code_version():
     with pytest.raises(store.StoreError, match="cannot find wbe module"):

@@ -19,8 +19,9 @@ Block-wise (``block_voxels``): both methods run block by block with Dask over th
 volume and give the same labels as the whole-volume functions, which stay as the reference.
 ``relabel`` (:func:`relabel_blockwise`) labels each block with cc3d and joins components across
 block faces by union-find on face-neighbour voxels of equal input label; ``watershed``
-(:func:`watershed_blockwise`) runs z-slabs (all of y and x, since seeds and flooding are not
-local in the plane) with a one-section halo for the linking, then the block-wise relabelling.
+(:func:`wbe.anatomy.watershed.watershed_blockwise`) runs z-slabs (all of y and x, since seeds
+and flooding are not local in the plane) with a one-section halo for the linking, then the
+block-wise relabelling.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def relabel_blockwise(
     ``block_voxels`` (z, y, x) rounded up to whole chunks; peak memory is a few copies of one
     block plus one integer per component. The labels equal :func:`relabel_components`' exactly
     (see the comment above for why). ``transform(block, slices)`` maps each block read from
-    ``source`` first (used by :func:`watershed_blockwise`). Returns rows as
+    ``source`` first (used by :func:`wbe.anatomy.watershed.watershed_blockwise`). Returns rows as
     :func:`relabel_components`."""
     import dask
 

@@ -194,9 +194,10 @@ def watershed_blockwise(
     chunks: tuple[int, ...] | None = None, attrs: dict | None = None, scheduler=None,
     workers: int = 1, progress: bool = False,
 ) -> list[tuple[int, str, int]]:
-    """The watershed method of :func:`run` (membrane probability → :func:`watershed_segment` →
-    :func:`relabel_components` with ``fragments="drop"``) slab by slab with Dask, writing uint32
-    labels to the Zarr array ``out_path``; returns the segment rows.
+    """The watershed method of :func:`wbe.stages.segmentation.run` (membrane probability →
+    :func:`watershed_segment` → :func:`wbe.anatomy.segmentation.relabel_components` with
+    ``fragments="drop"``) slab by slab with Dask, writing uint32 labels to the Zarr array
+    ``out_path``; returns the segment rows.
 
     Exactness: the membrane probability and the seeded watershed work on one section at a
     time, and the linking of regions looks at two adjacent sections only, so z-slabs of

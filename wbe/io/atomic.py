@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,16 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _fsync(path: Path) -> None:
+    """Flush a written file to disk before it is renamed into place (a crash after the rename
+    must not leave an empty file under the final name)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def written_atomically(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``final`` (write a file or create a folder there) and
@@ -31,13 +42,17 @@ def written_atomically(final: Path, *, overwrite: bool = False) -> Iterator[Path
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not overwrite and not (final.is_dir() and not any(final.iterdir())):
         raise FileExistsError(f"{final}: already exists (outputs are not overwritten)")
+    # unique per writer (pid + random token: pids repeat across nodes and containers, and
+    # threads share one), so two writers of the same target never touch each other's files;
     # the suffix stays last (writers such as matplotlib read the format from it)
-    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
-    _remove(tmp)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = final.with_name(f".{final.stem}.tmp-{token}{final.suffix}")
     try:
         yield tmp
+        if tmp.is_file():
+            _fsync(tmp)
         if final.is_dir() and not final.is_symlink():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            old = final.with_name(f".{final.name}.old-{token}")
             os.replace(final, old)
             os.replace(tmp, final)
             _remove(old)

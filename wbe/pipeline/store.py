@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wbe import __version__
+from wbe.io import jsonutil
 from wbe.io.atomic import written_atomically
 from wbe.pipeline.stages import STAGES as STAGE_TABLE
 
@@ -110,8 +111,7 @@ def code_files(modules: tuple[str, ...]) -> list[Path]:
             raise StoreError(f"cannot find wbe module {name!r} to compute a code version")
         todo.append(name)
         if path.name == "__init__.py":  # a package named as a whole: all of it
-            todo.extend("wbe." + ".".join(p.relative_to(_PACKAGE_ROOT).with_suffix("").parts)
-                        .removesuffix(".__init__") for p in path.parent.rglob("*.py"))
+            todo.extend(_package_modules(path))
     seen: dict[str, Path] = {}
     while todo:
         name = todo.pop()
@@ -120,7 +120,32 @@ def code_files(modules: tuple[str, ...]) -> list[Path]:
             continue
         seen[name] = path
         todo.extend(_imported_wbe_modules(path, name))
+        for pkg in _named_wbe_packages(path):  # imported by name at run time (the registries)
+            todo.extend(_package_modules(pkg))
     return sorted(set(seen.values()))
+
+
+def _package_modules(init: Path) -> list[str]:
+    """Every module below the package whose ``__init__.py`` is ``init``."""
+    return ["wbe." + ".".join(p.relative_to(_PACKAGE_ROOT).with_suffix("").parts)
+            .removesuffix(".__init__") for p in init.parent.rglob("*.py")]
+
+
+def _named_wbe_packages(path: Path) -> list[Path]:
+    """``__init__.py`` of every wbe package that ``path`` names in a string literal — how a
+    module imports a package's modules at run time (``Registry(..., "wbe.engine.cells")``
+    imports every cell model in that folder); their code determines the output as much as a
+    static import does. Components of other packages (entry points) are not wbe's code and
+    are not hashed."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and node.value.startswith("wbe.") and node.value.isascii()
+                and node.value.replace(".", "").replace("_", "").isalnum()):
+            f = _wbe_file(node.value)
+            if f is not None and f.name == "__init__.py":
+                found.append(f)
+    return found
 
 
 def code_hash(modules: tuple[str, ...]) -> str:
@@ -299,4 +324,4 @@ def publish(
             "finished_utc": _now(),
             "files": _file_table(tmp),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        (tmp / MANIFEST).write_text(jsonutil.dumps(manifest, indent=2, sort_keys=True, default=str))

@@ -18,6 +18,7 @@ from wbe.analysis.spiking import (
     population_summary,
     split_by_neuron,
 )
+from wbe.io.jsonutil import write_json
 
 
 class PCIParams(BaseModel):
@@ -205,7 +206,7 @@ def run_worm_response(p: WormResponseParams, sim_dir: Path, spikes: dict, out_di
                          "baseline window) >= z_threshold and rate increase >= min_delta_hz",
            "by_class": json.loads(by_class.to_json(orient="records")),
            "neurons": json.loads(df.to_json(orient="records"))}
-    (out_dir / "worm_response.json").write_text(json.dumps(doc, indent=2))
+    write_json(out_dir / "worm_response.json", doc)
     return {r["cell_class"]: f"{r['n_responded']}/{r['n']}" for r in doc["by_class"]}
 
 
@@ -249,7 +250,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         "fano": f"variance/mean of counts in {params.bin_ms} ms bins (ddof 0)",
         "corr": f"Pearson r of {params.corr_bin_ms} ms binned counts, sampled pairs",
     }
-    (out_dir / "population_metrics.json").write_text(json.dumps(pop_json, indent=2))
+    write_json(out_dir / "population_metrics.json", pop_json)
 
     sim_table = table[table["source"] == "simulation"]
     plots.rate_histogram(sim_table, out_dir / "rates.png")
@@ -260,7 +261,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
 
     pci = run_pci(params.pci, sim_dir / "simulation_config.json", params.t_start_ms)
     ss = pci.pop("ss", None)
-    (out_dir / "pci.json").write_text(json.dumps(pci, indent=2))
+    write_json(out_dir / "pci.json", pci)
     plots.pci_matrix(ss, out_dir / "pci.png", pci=pci.get("pci"), status=pci["status"],
                      bin_ms=params.pci.bin_ms)
     extra = {}

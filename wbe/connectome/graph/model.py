@@ -186,11 +186,11 @@ class Connectome:
     def from_networkx(cls, g: nx.Graph, *, weight_unit: str = "unknown",
                       provenance: Mapping[str, Any] | None = None) -> Connectome:
         """From a NetworkX graph. A graph made by :meth:`to_networkx` (or read back from
-        GraphML written by :func:`write_graphml`) is restored exactly. Any other graph: nodes
-        in iteration order become node ids 0..n-1 (``name`` = the node's ``name`` or ``label``
-        attribute, else its key), scalar node attributes become columns, and one layer
-        ``weight`` holds the edge attribute ``weight`` (1 where absent) in ``weight_unit``;
-        an undirected graph gives a symmetric matrix."""
+        GraphML written by :func:`wbe.connectome.graph.exchange.write_graphml`) is restored
+        exactly. Any other graph: nodes in iteration order become node ids 0..n-1 (``name`` =
+        the node's ``name`` or ``label`` attribute, else its key), scalar node attributes
+        become columns, and one layer ``weight`` holds the edge attribute ``weight`` (1 where
+        absent) in ``weight_unit``; an undirected graph gives a symmetric matrix."""
         attrs = g.graph
         if attrs.get("format") == FORMAT:
             return cls._from_own_networkx(g)
