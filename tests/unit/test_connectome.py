@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from wbe.anatomy import morphology
 from wbe.connectome import touches as connectome
@@ -160,7 +159,6 @@ def test_c302_handful_chain_to_synapses_real(tmp_path):
 
 
 def test_run_writes_sonata_and_synapses(tmp_path):
-    pytest.importorskip("wbe.io.sonata")
     import nibabel as nib
 
     from wbe.io.sonata import read_circuit

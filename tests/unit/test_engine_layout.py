@@ -21,16 +21,12 @@ from wbe.engine.network import (
     RunConfig,
 )
 from wbe.engine.simulator import simulate
+from wbe.networks.generators import brunel
 
 _spec = importlib.util.spec_from_file_location(
     "engine_case", Path(__file__).parent.parent / "mpi" / "engine_case.py")
 case = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(case)
-
-try:
-    from wbe.networks.generators import brunel
-except ImportError:  # pragma: no cover - the generators module is another stage's
-    brunel = None
 
 
 def _net(seed: int = 4) -> Network:
@@ -74,7 +70,6 @@ def test_csr_order_and_bytes_per_synapse():
     assert sum(nb.values()) / sg.size <= 16.0
 
 
-@pytest.mark.skipif(brunel is None, reason="wbe.networks.generators not available")
 def test_brunel_bytes_per_synapse():
     net, run = brunel(order=200)  # 1,000 neurons, 100,000 synapses
     eng = Engine(net, run, Serial(), True)

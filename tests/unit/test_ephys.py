@@ -114,7 +114,6 @@ def test_lantyer_fi():
 
 
 def test_model_fi_matches_lif_closed_form():
-    pytest.importorskip("wbe.engine.simulator", reason="engine not written yet")
     from wbe.analysis.ephys import model_fi_curve
 
     p = dict(C_m=250.0, tau_m=10.0, t_ref=2.0, E_L=-65.0, V_th=-50.0, V_reset=-65.0,

@@ -95,8 +95,8 @@ def test_pairwise_correlation_identical_trains():
 
 
 def test_stage_run_on_sonata(tmp_path):
-    sonata = pytest.importorskip("wbe.io.sonata", reason="wbe.io.sonata not written yet")
     from wbe.engine.network import Network, Population, RunConfig
+    from wbe.io import sonata
     from wbe.stages.metrics import Params, run
 
     net = Network(populations=[Population("E", "iaf_psc_exp", 12)])

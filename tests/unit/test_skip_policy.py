@@ -1,0 +1,56 @@
+"""In CI (``CI=true``) a skip is a decision: only the allow-listed reasons of tests/conftest.py
+pass; a missing reference (an ``importorskip`` that fires) fails the run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
+
+CASES = '''
+import pytest
+
+def test_allowed():
+    pytest.skip("needs a GPU (CuPy and an NVIDIA device)")
+
+def test_shared_data():
+    pytest.skip("real data ../shared/data/em not present")
+
+def test_missing_reference():
+    pytest.importorskip("wbe_no_such_reference_simulator")
+
+@pytest.mark.xfail(reason="an expected failure is not a skip", strict=True)
+def test_xfail():
+    assert False
+'''
+
+
+def _run(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess:
+    shutil.copy(CONFTEST, tmp_path / "conftest.py")
+    (tmp_path / "test_cases.py").write_text(CASES)
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-rA", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("ci", ["true", "1"])
+def test_unexpected_skip_fails_in_ci(tmp_path, ci):
+    p = _run(tmp_path, ci)
+    assert p.returncode == 1, p.stdout
+    assert "1 failed, 2 skipped, 1 xfailed" in p.stdout, p.stdout
+    assert "FAILED test_cases.py::test_missing_reference - unexpected skip in CI" in p.stdout
+
+
+def test_skips_stay_skips_outside_ci(tmp_path):
+    p = _run(tmp_path, None)
+    assert p.returncode == 0, p.stdout
+    assert "3 skipped, 1 xfailed" in p.stdout, p.stdout
