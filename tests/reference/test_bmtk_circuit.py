@@ -170,7 +170,8 @@ def test_bmtk_pointnet_and_run_in_nest_agree(bmtk_circuit):
 
 @pytest.mark.nest
 def test_bmtk_pointnet_runs_wbe_written_circuit(tmp_path, monkeypatch):
-    """bmtk PointNet reads what wbe writes: same spikes as NEST run on the original Network."""
+    """bmtk PointNet reads what wbe writes: the same spikes as NEST and as wbe's engine run on
+    the original Network."""
     pointnet = pytest.importorskip("bmtk.simulator.pointnet")
     pytest.importorskip("nest")
     from wbe.engine.network import (
@@ -211,12 +212,17 @@ def test_bmtk_pointnet_runs_wbe_written_circuit(tmp_path, monkeypatch):
     pointnet.PointSimulator.from_config(conf, pnet).run()
     theirs = read_spikes(tmp_path / "sim/output/spikes.h5")
     ours = run_in_nest(net, run)
+    from wbe.engine.simulator import simulate
+
+    engine = simulate(net, run).spikes  # and wbe's engine on the same Network
     assert len(ours["exc"][0]) > 2 and len(ours["inh"][0]) > 10
     for pop in ("exc", "inh"):
         t, i = theirs[pop]
         o = np.lexsort((i, t))
         np.testing.assert_allclose(t[o], ours[pop][0], rtol=0, atol=1e-9)
         np.testing.assert_array_equal(i[o], ours[pop][1])
+        np.testing.assert_allclose(t[o], engine[pop][0], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(i[o], engine[pop][1])
 
 
 @pytest.mark.nest
@@ -286,3 +292,40 @@ def test_wbe_simulate_honours_output_and_reports_like_bmtk(bmtk_circuit):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "overwrite_output_dir" in p.stderr + p.stdout
     assert (out / "membrane.h5").exists()  # nothing lost
+
+
+@pytest.mark.nest
+@pytest.mark.mpi
+def test_wbe_simulate_spikes_equal_bmtk_nest_on_1_and_2_ranks(bmtk_circuit, mpiexec):
+    """The README's claim "bmtk+NEST reproduces wbe's spikes": a circuit built with bmtk's
+    NetworkBuilder, run by bmtk PointNet (driving NEST) and by ``wbe simulate`` on one rank and
+    under ``mpiexec -n 2`` — every spike identical on the grid."""
+    import os
+    import subprocess
+    import sys
+
+    pointnet = pytest.importorskip("bmtk.simulator.pointnet")
+    sim_cfg = bmtk_circuit / "simulation_config.json"
+    conf = pointnet.Config.from_json(str(sim_cfg))
+    conf.build_env()
+    pointnet.PointSimulator.from_config(conf, pointnet.PointNetwork.from_config(conf)).run()
+    t_b, i_b = read_spikes(bmtk_circuit / "output" / "spikes.h5")["V1"]
+    assert len(t_b) > 10 and (i_b >= 3).any()  # both populations fire
+
+    cfg = json.loads(sim_cfg.read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for ranks in (1, 2):
+        cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{ranks}", "spikes_file": "spikes.h5"}
+        mine = bmtk_circuit / f"simulation_config_{ranks}.json"
+        mine.write_text(json.dumps(cfg))
+        cmd = [sys.executable, "-m", "wbe.cli", "simulate", str(mine), "--no-progress"]
+        if ranks > 1:
+            cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+        t_w, i_w = read_spikes(bmtk_circuit / f"wbe_{ranks}" / "spikes.h5")["V1"]
+        ob, ow = np.lexsort((i_b, t_b)), np.lexsort((i_w, t_w))
+        np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
+                                      np.round(t_b[ob] / 0.1).astype(int),
+                                      err_msg=f"{ranks} rank(s)")
+        np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=f"{ranks} rank(s)")

@@ -42,7 +42,7 @@ def test_spike_input_delay_and_params():
     np.testing.assert_allclose(out["in"][0], [0.1, 5.0])
 
 
-def test_current_poisson_and_stdp_run():
+def test_current_poisson_and_stdp_weights():
     pops = [Population("a", "iaf_psc_alpha", 3, {"I_e": 350.0}),
             Population("b", "iaf_psc_exp", 4)]
     proj = Projection("ab", "a", "b", np.array([0, 1, 2, 0]), np.array([0, 1, 2, 3]),
@@ -52,34 +52,85 @@ def test_current_poisson_and_stdp_run():
                   poisson=[PoissonInput("bg", "b", np.arange(4), np.array([0.0, 0.0, 0.0, 5e4]),
                                         20.0, delay_ms=1.0)],
                   currents=[CurrentInput("c", "a", np.array([0, 1]), 250.0, 40.0, 90.0)])
-    out = run_in_nest(net, RunConfig(200.0, 0.1, seed=5))
+    out, weights = run_in_nest(net, RunConfig(200.0, 0.1, seed=5), with_weights=True)
     ta, ia = out["a"]
     assert set(ia.tolist()) == {0, 1} and ta.min() > 40.0 and ta.max() < 91.0
     assert set(out["b"][1].tolist()) == {3}  # only the Poisson-driven neuron fires
+    # weights in edge order: a0->b0 and a1->b1 see pre spikes but no post spike (post trace
+    # 0: no depression, no facilitation), a2->b2 no spike at all; a0->b3 sees both and moves
+    w = weights["ab"]
+    np.testing.assert_array_equal(w[:3], [50.0, 50.0, 50.0])
+    assert w[3] != 50.0 and 0.0 <= w[3] <= 100.0
+
+
+def _rates_per_neuron(spikes: dict, net, t0_ms: float, t1_ms: float) -> dict[str, np.ndarray]:
+    out = {}
+    for pop in net.populations:
+        if pop.is_virtual:
+            continue
+        t, i = spikes[pop.name]
+        m = (t > t0_ms) & (t <= t1_ms)
+        out[pop.name] = np.bincount(i[m], minlength=pop.n) / ((t1_ms - t0_ms) / 1000.0)
+    return out
+
+
+def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | None = None):
+    """wbe and NEST run the same circuit (same connectivity; independent Poisson streams),
+    three seeds each. Per population: the mean rates (over seeds) within ``rel`` (+ 0.1
+    spikes/s for near-silent populations), and per-neuron rate distributions as close across
+    the simulators as NEST's are among themselves — the median Kolmogorov–Smirnov distance of
+    the 9 (wbe seed, NEST seed) pairs at most twice the largest distance between NEST's seeds,
+    or the two-sample critical distance at α = 0.001, whichever is larger (Dasbach et al. 2021
+    compare simulators by such distances; with thousands of neurons whose rates move together
+    with the population rate from seed to seed, a KS *test* of one pair would reject NEST
+    against itself). ``anchor``: NEST's published rates (ANCHORS.md) that NEST must reproduce
+    within 30 %, so the circuit is the anchored one."""
+    import dataclasses
+
+    from scipy.stats import ks_2samp
+
+    from wbe.engine.simulator import simulate
+
+    seeds = [dataclasses.replace(run, seed=run.seed + k) for k in range(3)]
+    ours = [_rates_per_neuron(simulate(net, r).spikes, net, t0_ms, run.tstop_ms) for r in seeds]
+    nest = [_rates_per_neuron(run_in_nest(net, r), net, t0_ms, run.tstop_ms) for r in seeds]
+    report = []
+    for pop in nest[0]:
+        d_crit = 1.949 * np.sqrt(2.0 / net.population(pop).n)  # c(0.001)·sqrt((n+m)/nm), n = m
+        d_nest = max(ks_2samp(nest[a][pop], nest[b][pop]).statistic
+                     for a, b in ((0, 1), (0, 2), (1, 2)))
+        d_cross = np.median([ks_2samp(w[pop], x[pop]).statistic for w in ours for x in nest])
+        report.append((pop, [w[pop].mean() for w in ours], [x[pop].mean() for x in nest],
+                       d_cross, max(2.0 * d_nest, d_crit)))
+    msg = "\n".join(f"{p}: wbe {np.round(a, 3).tolist()} NEST {np.round(b, 3).tolist()} "
+                    f"spikes/s; median KS D {d:.4f} (bound {e:.4f})"
+                    for p, a, b, d, e in report)
+    for pop, a, b, d, bound in report:
+        assert abs(np.mean(a) - np.mean(b)) <= rel * np.mean(b) + 0.1, f"{pop} mean rate\n{msg}"
+        assert d <= bound, f"{pop} per-neuron rates (KS distance)\n{msg}"
+        if anchor is not None:
+            assert abs(b[0] - anchor[pop]) <= 0.3 * anchor[pop] + 0.15, f"{pop} NEST anchor\n{msg}"
+    print(msg)
 
 
 @pytest.mark.slow
-def test_pd14_scale01_rates_match_anchor():
-    """PD14 at scale 0.1, 0.3 s: per-population rates over 100–300 ms near NEST's own rates
-    (ANCHORS.md, 'NEST 0.1')."""
+def test_pd14_scale01_rates_wbe_vs_nest():
+    """PD14 at scale 0.1, 1 s (first 100 ms discarded): wbe's per-population rates and
+    per-neuron rate distributions equal NEST's on the same circuit (within 10 %: NEST and
+    Brian2 differ by up to 5 % at this scale, ANCHORS.md), and NEST's own rates are the
+    anchored ones ('NEST 0.1')."""
     from wbe.networks.generators import pd14
 
-    net, run = pd14(scale=0.1, seed=55, tstop_ms=300.0)
-    out = run_in_nest(net, run)
-    for pop in net.populations:
-        t, _ = out[pop.name]
-        rate = ((t > 100.0) & (t <= 300.0)).sum() / (pop.n * 0.2)
-        ref = ANCHOR_NEST_01[pop.name]
-        assert abs(rate - ref) <= 0.3 * ref + 0.15, (pop.name, rate, ref)
+    net, run = pd14(scale=0.1, seed=55, tstop_ms=1000.0)
+    assert_rates_match_nest(net, run, 100.0, rel=0.10, anchor=ANCHOR_NEST_01)
 
 
 @pytest.mark.slow
-def test_brunel_rate_matches_anchor():
-    """Brunel A at g = 5, η = 2: ≈ 37.5 spikes/s (ANCHORS.md)."""
+def test_brunel_rates_wbe_vs_nest():
+    """Brunel A at g = 5, η = 2, 0.5 s: wbe's E and I rates and per-neuron distributions equal
+    NEST's on the same circuit; NEST's E rate is the anchored ≈ 37.5 spikes/s (ANCHORS.md)."""
     from wbe.networks.generators import brunel
 
-    net, run = brunel(g=5.0, eta=2.0, seed=1, tstop_ms=300.0)
-    out = run_in_nest(net, run)
-    t, _ = out["E"]
-    rate = ((t > 100.0) & (t <= 300.0)).sum() / (net.population("E").n * 0.2)
-    assert rate == pytest.approx(37.56, rel=0.1)
+    net, run = brunel(g=5.0, eta=2.0, seed=1, tstop_ms=500.0)
+    assert_rates_match_nest(net, run, 100.0, rel=0.05,
+                            anchor={"E": 37.56, "I": 37.56})

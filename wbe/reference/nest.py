@@ -44,12 +44,16 @@ def _import_nest():
     return nest
 
 
-def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
-                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
+                with_weights: bool = False):
     """Simulate ``network`` for ``run.tstop_ms`` at resolution ``run.dt_ms`` in NEST with
     ``threads`` threads and RNG seed ``run.seed``. Returns population → (spike times in ms
     float64, local node ids int64), sorted by (time, node id), like the engine's
-    ``SimResult.spikes``. Gap junctions are not supported (``NotImplementedError``)."""
+    ``SimResult.spikes``. ``with_weights``: return ``(spikes, weights)`` where ``weights`` maps
+    each plastic projection to its final weights in edge order, like ``SimResult.weights``
+    (the projection's (source, target) pairs must be unique: NEST's connection order is its
+    own, so edges are matched by pair). Gap junctions are not supported
+    (``NotImplementedError``)."""
     nest = _import_nest()
     nest.ResetKernel()
     if hasattr(nest, "VerbosityLevel"):
@@ -114,6 +118,7 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
         return np.asarray(ids, dtype=np.int64) + first_gid[popname]
 
     parrots: dict[str, np.ndarray] = {}
+    plastic: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}  # projection -> model, gids
     for k, pr in enumerate(network.projections):
         if len(pr) == 0:
             continue
@@ -135,6 +140,7 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
             syn["synapse_model"] = name
             if network.population(pr.source).is_virtual:
                 src_gids = _parrot_relays(nest, network, pr.source, parrots, dt)[pr.source_ids]
+            plastic[pr.name] = (name, src_gids, gids(pr.target, pr.target_ids))
         else:
             syn["synapse_model"] = "static_synapse"
         nest.Connect(src_gids, gids(pr.target, pr.target_ids), "one_to_one", syn)
@@ -203,7 +209,33 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1,
             t, local = t[keep], local[keep]
         o = np.lexsort((local, t))
         out[name] = (t[o], local[o].astype(np.int64))
-    return out
+    if not with_weights:
+        return out
+    # NEST delivers the spikes of a min-delay slice at the start of the next one, so a plastic
+    # synapse has not yet seen its source's spikes of the last slice; wbe's weights at tstop
+    # include them. One more slice delivers them (its own spikes are not delivered yet, and
+    # post spikes change no weight until the next pre spike): then the weights are the same
+    # observable, "after every spike up to tstop has acted".
+    nest.Simulate(float(nest.GetKernelStatus("min_delay")))
+    return out, {name: _final_weights(nest, name, *spec) for name, spec in plastic.items()}
+
+
+def _final_weights(nest, projection: str, model: str, src: np.ndarray,
+                   tgt: np.ndarray) -> np.ndarray:
+    """Weights of the NEST connections of synapse model ``model`` in the edge order given by
+    the (source gid, target gid) arrays."""
+    pairs = src.astype(np.int64) * (1 << 32) + tgt.astype(np.int64)
+    if np.unique(pairs).size != pairs.size:
+        raise ValueError(f"projection {projection!r}: repeated (source, target) pairs; NEST's "
+                         "weights cannot be matched to edges")
+    conns = nest.GetConnections(synapse_model=model)
+    got = conns.get(["source", "target", "weight"], output="pandas") if len(conns) else None
+    if got is None or len(got) != pairs.size:
+        raise RuntimeError(f"projection {projection!r}: NEST holds "
+                           f"{0 if got is None else len(got)} connections, expected {pairs.size}")
+    key = got["source"].to_numpy(np.int64) * (1 << 32) + got["target"].to_numpy(np.int64)
+    o = np.argsort(key)
+    return got["weight"].to_numpy(np.float64)[o][np.searchsorted(key[o], pairs)]
 
 
 def _receptor_spec(network: Network, target: str, receptor, who: str) -> dict:
