@@ -39,6 +39,27 @@ def _folder(work: Path, stage: str) -> Path:
     return folders[0]
 
 
+def _exact_permutation_test(real: list, null: list) -> tuple[float, float, float] | None:
+    """(mean real, mean null, two-sided exact permutation p of the difference in means) over
+    every relabelling of the pooled finite values; None with fewer than 2 finite per group."""
+    import math
+    from itertools import combinations
+
+    a = [float(x) for x in real if x is not None and math.isfinite(x)]
+    b = [float(x) for x in null if x is not None and math.isfinite(x)]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    pooled, k = a + b, len(a)
+    observed = abs(sum(a) / k - sum(b) / len(b))
+    hits = total = 0
+    for idx in combinations(range(len(pooled)), k):
+        g1 = [pooled[i] for i in idx]
+        g2 = [pooled[i] for i in range(len(pooled)) if i not in idx]
+        hits += abs(sum(g1) / len(g1) - sum(g2) / len(g2)) >= observed - 1e-12
+        total += 1
+    return sum(a) / k, sum(b) / len(b), hits / total
+
+
 def test_worm_config_end_to_end(tmp_path):
     snakemake(tmp_path, "--configfile", str(ROOT / "config" / "worm.yaml"))
     metrics = _folder(tmp_path, "metrics")
@@ -63,6 +84,19 @@ def test_human96_config_end_to_end(tmp_path):
     prop = json.loads((val / "scores.json").read_text())["propagation"]
     assert prop["status"] == "ok" and prop["extent"] > 0
     tests = prop["null_model"]["tests"]
-    assert all(0 <= t["permutation_p"] <= 1 for t in tests.values() if "permutation_p" in t)
+    null = json.loads((val / "null_model.json").read_text())
+    assert null["n_seeds"] == 4 and len(null["runs"]) == 4
+    assert set(tests) == {"extent", "mean_amplitude_hz", "spearman_amplitude_hops", "fc_sc_r"}
+    for m, t in tests.items():
+        real = [r["real"].get(m) for r in null["runs"]]
+        shuffled = [r["null"].get(m) for r in null["runs"]]
+        want = _exact_permutation_test(real, shuffled)
+        if want is None:  # fewer than 2 finite values in a group: the stage says so
+            assert t["status"].startswith("skipped"), (m, t)
+            continue
+        assert t["permutation_exact"] is True, m  # C(8, 4) = 70 relabellings: enumerated
+        assert t["mean_real"] == pytest.approx(want[0]), m
+        assert t["mean_null"] == pytest.approx(want[1]), m
+        assert t["permutation_p"] == pytest.approx(want[2]), m
     for png in ("propagation.png", "real_vs_null.png"):
         assert (val / png).stat().st_size > 0

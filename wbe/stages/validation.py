@@ -138,7 +138,7 @@ def _validate_fi(params: Params, inputs: dict, out_dir: Path) -> dict:
     if missing or not files:
         what = missing[0] if missing else ", ".join(params.fi_nwb) + " (no .nwb files)"
         res = _status_error(params, f"{what} not found")
-        plots.fi_overlay({}, out_dir / "fi.png", status=f"F-I {res['status']}")
+        res["figure"] = None  # no recording, nothing to plot: no fi.png
         return res
     rec = pd.concat([recorded_fi(f, threshold_mV=params.spike_threshold_mV,
                                  refractory_ms=params.refractory_ms) for f in files],
@@ -157,22 +157,19 @@ def _validate_fi(params: Params, inputs: dict, out_dir: Path) -> dict:
         if pop is not None:
             model = (pop.model, dict(pop.params))
     if model is None:
+        # the recording alone is still data: fi.png shows it, without a model curve
         res = {"status": "skipped: no neuron model (no connectome circuit)", "recorded": recorded}
         plots.fi_overlay({f"data {f}": (g["current_pA"], g["rate_hz"])
                           for f, g in rec.groupby("file")}, out_dir / "fi.png",
                          status=res["status"])
-        return res
-    try:
-        import wbe.engine.simulator  # noqa: F401
-    except ImportError as e:
-        res = _status_error(params, f"engine not available ({e})")
-        res["recorded"] = recorded
+        res["figure"] = "fi.png"
         return res
     scores, curves = fi_scores(model[0], model[1], rec, current=params.fi_current,
                                dt_ms=params.fi_dt_ms)
     plots.fi_overlay(curves, out_dir / "fi.png",
                      status=f"RMSE {scores['rmse_hz']:.2f} spikes/s")
     scores["recorded"] = recorded
+    scores["figure"] = "fi.png"
     return scores
 
 
@@ -340,10 +337,11 @@ def _validate_propagation(params: Params, inputs: dict, out_dir: Path, progress:
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     """Validation stage: writes ``scores.json`` ({"connectome", "fi", "rates"}, each with
-    ``status`` and definitions) and ``connectome_comparison.png``, ``fi.png``,
-    ``rates_vs_reference.png``; with ``propagation.enabled`` also ``propagation.json``,
-    ``propagation.png`` and (null model) ``null_model.json``, ``real_vs_null.png``. Returns the
-    headline numbers."""
+    ``status`` and definitions), ``connectome_comparison.png``, ``rates_vs_reference.png`` and,
+    when there is an F-I recording to plot, ``fi.png`` (``scores["fi"]["figure"]`` is
+    ``"fi.png"``, or None with the reason in ``scores["fi"]["status"]``); with
+    ``propagation.enabled`` also ``propagation.json``, ``propagation.png`` and (null model)
+    ``null_model.json``, ``real_vs_null.png``. Returns the headline numbers."""
     from wbe import plots
 
     if params.missing not in ("skip", "error"):
@@ -358,13 +356,14 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     }
     if params.propagation.enabled:
         scores["propagation"] = _validate_propagation(params, inputs, out_dir, progress)
+    # fi.png is absent without an F-I recording (scores["fi"]["figure"] is None and the status
+    # says why); the two other PNGs always exist, saying why they are empty
     for name, fn, kw in (("connectome_comparison.png", plots.connectome_comparison,
                           {"pred": np.zeros((0, 0)), "ref": np.zeros((0, 0)), "names": []}),
-                         ("fi.png", plots.fi_overlay, {"curves": {}}),
                          ("rates_vs_reference.png", plots.rates_vs_reference,
                           {"model": {}, "reference": {}})):
-        if not (out_dir / name).exists():  # every PNG exists, saying why it is empty
-            part = {"connectome_comparison.png": "connectome", "fi.png": "fi",
+        if not (out_dir / name).exists():
+            part = {"connectome_comparison.png": "connectome",
                     "rates_vs_reference.png": "rates"}[name]
             st = scores[part]["status"]
             if name == "connectome_comparison.png":
@@ -378,6 +377,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         "chemical_precision": c.get("precision"), "chemical_recall": c.get("recall"),
         "chemical_f1": c.get("f1"),
         "fi_status": scores["fi"]["status"], "fi_rmse_hz": scores["fi"].get("rmse_hz"),
+        "fi_figure": scores["fi"].get("figure"),
         "rates_status": scores["rates"]["status"],
         "ks_distance_all": scores["rates"].get("ks_distance_all"),
         **_propagation_headline(scores.get("propagation")),
