@@ -163,11 +163,16 @@ def runner_args(description: str) -> argparse.Namespace:
 
 
 def new_record(simulator: str, args: argparse.Namespace) -> dict:
-    """The fields every runner fills (None = not measured)."""
+    """The fields every runner fills (None = not measured). Stamped here, by the process that
+    measures: the engine's git state (:func:`benchmarks.audit.git_state`: commit, uncommitted
+    changes) and the ``OMP_WAIT_POLICY`` of its environment."""
+    from benchmarks.audit import git_state
+
     return {
         "simulator": simulator, "version": None, "model": args.model, "scale": args.scale,
         "seed": args.seed, "cores": args.cores, "t_sim_ms": args.t_sim_ms,
         "t_warmup_ms": args.t_warmup_ms, "host": platform.node(), "pid": os.getpid(),
+        "git": git_state(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "n_neurons": None, "n_synapses": None,
         "generate_s": None,          # wbe generator building the Network arrays (not build)
         "build_s": None,             # simulator: everything before the first simulated step

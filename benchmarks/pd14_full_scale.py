@@ -12,8 +12,10 @@ reference rates (Potjans & Diesmann 2014 / ANCHORS.md). Spike counts are tallied
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,9 @@ def peak_rss_mib() -> float:
 
 
 def main() -> None:
+    repo = str(Path(__file__).resolve().parents[1])
+    if repo not in sys.path:  # run as a script: benchmarks/ is on the path, not the repo
+        sys.path.insert(0, repo)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--t-sim-ms", type=float, default=300.0)
@@ -36,8 +41,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
+    from benchmarks.audit import git_state
     from wbe.engine.simulator import simulate
     from wbe.networks.generators import pd14
+
+    git = git_state()
 
     t0 = time.perf_counter()
     net, run = pd14(scale=args.scale, seed=args.seed, tstop_ms=args.t_warmup_ms + args.t_sim_ms)
@@ -56,6 +64,8 @@ def main() -> None:
     total_ms = t_hi
     record = {
         "model": "pd14", "scale": args.scale, "seed": args.seed,
+        "git": git, "git_end": git_state(),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "neurons": int(sum(p.n for p in net.populations if not p.is_virtual)),
         "synapses": int(n_syn),
         "generator_s": gen_s,

@@ -7,12 +7,16 @@ Every (simulator, repeat) runs in its own process (``benchmarks/peers/<sim>_runn
 builds the network with wbe's generator from the same seed (so every simulator gets the same
 connectivity arrays) and writes one JSON record; repeats are interleaved over simulators.
 wbe with ``--cores 2`` runs under ``mpiexec -n 2`` (2 ranks), NEST with 2 threads
-(``local_num_threads``, ``OMP_WAIT_POLICY=passive``), Brian2 with 2 OpenMP threads.
+(``local_num_threads``), Brian2 with 2 OpenMP threads; every simulator gets the same
+``OMP_WAIT_POLICY`` (``--omp-wait-policy``, default active; run twice to report both).
 An untimed Brian2 run first compiles its project (``--no-prime`` skips it).
 
-``--out`` is merged: records of simulators not run now are kept, so adding a column later is
-``--simulators wbe`` with the same ``--out``. ``--table a.json b.json`` prints the Markdown
-tables of existing results without running anything.
+Auditable (``benchmarks/audit.py``): ``--out`` holds this invocation's runs only and a re-run
+replaces the whole file; every record carries the invocation's ``run_id``, its position, the
+engine's git commit (and whether its files had uncommitted changes) as seen by the runner
+process, and the wait policy it ran with. ``--table a.json b.json`` prints the Markdown tables
+of existing results and refuses a file whose records are not the interleaved runs of one
+invocation of one engine commit; ``--audit`` prints the verdict on every result file.
 """
 
 from __future__ import annotations
@@ -26,10 +30,18 @@ import shutil
 import statistics
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SIMULATORS = ("wbe", "nest", "brian2")
+RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
+if str(REPO) not in sys.path:  # run as a script: benchmarks/ is on the path, not the repo
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import audit  # noqa: E402
+from benchmarks.audit import SIMULATORS  # noqa: E402
+
+DEFAULT_OMP_WAIT_POLICY = "active"
 RUNNER = {s: f"benchmarks.peers.{s}_runner" for s in SIMULATORS}
 #: rate disagreement flagged when both relative > RATE_REL_TOL and absolute > RATE_ABS_TOL_HZ
 RATE_REL_TOL, RATE_ABS_TOL_HZ = 0.15, 0.2
@@ -54,22 +66,31 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="per-run JSON files, Brian2 projects, wbe checkpoints")
     ap.add_argument("--timeout-s", type=float, default=3600.0, help="per run")
     ap.add_argument("--no-prime", action="store_true", help="skip the untimed Brian2 compile run")
-    ap.add_argument("--brian2-omp-wait-policy", default="active",
-                    help="OMP_WAIT_POLICY for Brian2's OpenMP threads (NEST always passive)")
+    ap.add_argument("--omp-wait-policy", choices=audit.OMP_WAIT_POLICIES,
+                    default=DEFAULT_OMP_WAIT_POLICY,
+                    help="OMP_WAIT_POLICY of every simulator's processes (the same for all; "
+                         "to report both, run twice with different --out)")
     ap.add_argument("--wbe-single-call", action="store_true",
                     help="wbe: time one simulate call (warm-up and JIT included)")
     ap.add_argument("--table", nargs="+", type=Path, default=None,
                     help="print the tables of these result files (summaries recomputed from "
-                         "their runs) and exit")
+                         "their runs; a file that breaks the audit rule is refused) and exit")
     ap.add_argument("--resummarize", action="store_true",
                     help="with --table: also write the recomputed summaries into the files")
+    ap.add_argument("--audit", nargs="*", type=Path, default=None,
+                    help="print the audit verdict of these result files (default: every file "
+                         "under benchmarks/results) and exit; exit status 1 if any breaks it")
+    ap.add_argument("--write-results-md", nargs="?", type=Path, const=RESULTS_MD, default=None,
+                    help="with --audit: also write the verdict table into RESULTS.md")
     a = ap.parse_args(argv)
     a.simulators = [s.strip() for s in a.simulators.split(",") if s.strip()]
     bad = [s for s in a.simulators if s not in SIMULATORS]
     if bad:
         ap.error(f"unknown simulators {bad}; choose from {SIMULATORS}")
     if a.out is None:
-        a.out = REPO / "benchmarks" / "results" / f"{a.model}_{a.scale:g}_{a.cores}c.json"
+        suffix = "" if a.omp_wait_policy == DEFAULT_OMP_WAIT_POLICY else f"_{a.omp_wait_policy}"
+        a.out = (REPO / "benchmarks" / "results"
+                 / f"{a.model}_{a.scale:g}_{a.cores}c{suffix}.json")
     return a
 
 
@@ -100,43 +121,48 @@ def find_mpiexec(python: str = sys.executable) -> str:
 
 
 def runner_env(sim: str, a: argparse.Namespace, base: dict | None = None) -> dict:
+    """The environment of one run of ``sim``: the same ``OMP_WAIT_POLICY`` for every
+    simulator (``a.omp_wait_policy``, whatever the caller's environment says)."""
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["PYNEST_QUIET"] = "1"
-    if sim == "nest":
-        env["OMP_WAIT_POLICY"] = "passive"
-    elif sim == "brian2":
-        env["OMP_WAIT_POLICY"] = a.brian2_omp_wait_policy
-    else:  # wbe: one thread per rank (no BLAS/OpenMP oversubscription of the 2 cores)
+    env["OMP_WAIT_POLICY"] = a.omp_wait_policy
+    if sim == "wbe":  # one thread per rank (no BLAS/OpenMP oversubscription of the 2 cores)
         for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                   "NUMBA_NUM_THREADS"):
             env[k] = "1"
     return env
 
 
-def run_one(sim: str, a: argparse.Namespace, tag: str) -> dict:
+def run_one(sim: str, a: argparse.Namespace, tag: str, run_id: str = "", seq: int = 0) -> dict:
+    """Run ``sim`` once in its own process; its record stamped with the invocation's
+    ``run_id`` and its position ``seq`` (the runner itself records the engine's git state and
+    the wait policy it saw)."""
     out = Path(a.workdir) / "runs" / f"{a.out.stem}_{sim}_{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()
     cmd = runner_command(sim, a, out)
+    env = runner_env(sim, a)
     print(f"[bench] {sim} {tag}: {' '.join(cmd)}", flush=True)
     load_before = os.getloadavg()
     try:
-        p = subprocess.run(cmd, cwd=REPO, env=runner_env(sim, a), capture_output=True,
+        p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=a.timeout_s)
         rc, err = p.returncode, p.stderr
     except subprocess.TimeoutExpired as exc:
         rc, err = "timeout", str(exc.stderr or "")
     if rc != 0 or not out.exists():
         print(f"[bench] {sim} {tag} FAILED (rc {rc}):\n{err[-3000:]}", file=sys.stderr)
-        return {"simulator": sim, "tag": tag, "error": f"rc {rc}", "stderr_tail": err[-3000:],
-                "command": cmd}
+        return {"simulator": sim, "tag": tag, "run_id": run_id, "seq": seq,
+                "error": f"rc {rc}", "stderr_tail": err[-3000:], "command": cmd,
+                "OMP_WAIT_POLICY": env["OMP_WAIT_POLICY"]}
     rec = json.loads(out.read_text())
-    rec["tag"], rec["command"] = tag, cmd
+    rec["tag"], rec["command"], rec["run_id"], rec["seq"] = tag, cmd, run_id, seq
     rec["loadavg_before_after"] = [load_before, os.getloadavg()]
-    print(f"[bench] {sim} {tag}: build {rec['build_s']:.2f} s, sim {rec['sim_s_per_sim_s']:.3f} "
-          f"s/s, peak {rec['rss_MiB'].get('peak') or float('nan'):.0f} MiB", flush=True)
+    print(f"[bench] {sim} {tag}: build {_f(rec.get('build_s'))} s, "
+          f"sim {_f(rec.get('sim_s_per_sim_s'), '{:.3f}')} s/s, "
+          f"peak {_f((rec.get('rss_MiB') or {}).get('peak'), '{:.0f}')} MiB", flush=True)
     return rec
 
 
@@ -146,8 +172,17 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
+def summarize_result(result: dict, name: str = "result") -> dict:
+    """The summary of a result file's runs, after :func:`benchmarks.audit.check`: raises
+    :class:`benchmarks.audit.AuditError` when its records are not the interleaved runs of one
+    invocation of one engine commit with one wait policy."""
+    audit.check(result, name)
+    return summarize(result["runs"])
+
+
 def summarize(runs: list[dict]) -> dict:
-    """Per simulator: medians over its successful timed runs; ratios of wbe's sim time."""
+    """Per simulator: medians over its successful timed runs; ratios of wbe's sim time.
+    (No audit: :func:`summarize_result` is the gate for stored files.)"""
     by: dict[str, list[dict]] = {}
     for r in runs:
         if "error" not in r and r.get("tag", "").startswith("rep"):
@@ -241,7 +276,11 @@ def markdown(result: dict) -> str:
             f"{next(iter(sims.values()))['n_synapses'] if sims else '?'} synapses; "
             f"{m['t_sim_ms']:g} ms after {m['t_warmup_ms']:g} ms warm-up, seed {m['seed']}, "
             f"median of {m['repeats']})")
-    lines = [head, "",
+    prov = (f"Engine commit {audit.describe_git(m.get('git'))}; one invocation "
+            f"(run {str(m.get('run_id') or 'not recorded')[:8]}, {m.get('started') or '?'}), "
+            f"repeats interleaved; OMP_WAIT_POLICY={m.get('omp_wait_policy') or 'not recorded'} "
+            f"for every simulator.")
+    lines = [head, "", prov, "",
              "| simulator | runs | build s | sim s per sim s | (min) | sim CPU s per sim s "
              "| CPU share | peak RSS MiB "
              "| B/syn (RSS, sim) | B/syn (RSS, total) | B/syn (conn arrays) "
@@ -301,57 +340,88 @@ def machine_info() -> dict:
         except metadata.PackageNotFoundError:
             vers[pkg] = None
     info["versions"] = vers
-    try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO,
-                                            capture_output=True, text=True).stdout.strip()
-    except OSError:
-        pass
     return info
 
 
-def merge_runs(old: list[dict], new: list[dict], rerun: list[str]) -> list[dict]:
-    """Old records of simulators not re-run, then the new records."""
-    return [r for r in old if r.get("simulator") not in rerun] + new
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def table_main(a: argparse.Namespace) -> int:
+    """``--table``: print the tables of the files that pass the audit; refuse the others."""
+    refused = 0
+    for f in a.table:
+        res = json.loads(Path(f).read_text())
+        try:
+            res["summary"] = summarize_result(res, str(f))
+        except audit.AuditError as exc:
+            print(f"[bench] {exc}", file=sys.stderr)
+            refused += 1
+            continue
+        if a.resummarize:
+            write_result(Path(f), res)
+        print(markdown(res), end="\n\n")
+    return 2 if refused else 0
+
+
+def audit_main(a: argparse.Namespace) -> int:
+    """``--audit``: the verdict table of the files (and optionally into RESULTS.md)."""
+    paths = a.audit or audit.result_files()
+    verdicts = [audit.audit_file(p) for p in paths]
+    md = audit.audit_markdown(paths)
+    print(md)
+    if a.write_results_md:
+        f = Path(a.write_results_md)
+        f.write_text(audit.replace_block(f.read_text(), md))
+        print(f"[bench] wrote the audit table into {f}", file=sys.stderr)
+    return 0 if all(v["ok"] for v in verdicts) else 1
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write a whole result file (atomically: the previous file, if any, is replaced)."""
+    from benchmarks import common
+
+    common.write_json(path, result)
 
 
 def main(argv=None) -> int:
     a = parse_args(argv)
+    if a.audit is not None:
+        return audit_main(a)
     if a.table:
-        for f in a.table:
-            res = json.loads(Path(f).read_text())
-            if res.get("runs"):
-                res["summary"] = summarize(res["runs"])
-                if a.resummarize:
-                    Path(f).write_text(json.dumps(res, indent=1))
-            print(markdown(res), end="\n\n")
-        return 0
-    meta = {"model": a.model, "scale": a.scale, "cores": a.cores, "repeats": a.repeats,
+        return table_main(a)
+    git = audit.git_state()
+    if git["commit"] is None:
+        raise SystemExit(f"benchmarks/run.py: {REPO} is not a git checkout (or git is missing): "
+                         "a result must name the engine commit it measured")
+    if git["dirty"]:
+        print(f"[bench] warning: the engine's files have uncommitted changes "
+              f"({', '.join(git['dirty_paths'][:5])}...): the result records "
+              f"{audit.describe_git(git)}, not a commit anyone can check out", file=sys.stderr)
+    prime = "brian2" in a.simulators and not a.no_prime
+    run_id = uuid.uuid4().hex
+    meta = {"format": audit.FORMAT, "run_id": run_id, "started": _now(),
+            "model": a.model, "scale": a.scale, "cores": a.cores, "repeats": a.repeats,
             "t_sim_ms": a.t_sim_ms, "t_warmup_ms": a.t_warmup_ms, "seed": a.seed,
-            "command": [sys.executable, *sys.argv], "machine": machine_info(),
-            "brian2_omp_wait_policy": a.brian2_omp_wait_policy, "nest_omp_wait_policy": "passive"}
-    runs: list[dict] = []
-    if "brian2" in a.simulators and not a.no_prime:
-        runs.append(run_one("brian2", a, "prime"))
-    for rep in range(a.repeats):
-        for sim in a.simulators:
-            runs.append(run_one(sim, a, f"rep{rep}"))
-    old_runs = []
-    if a.out.exists():
-        old = json.loads(a.out.read_text())
-        same = all(old["meta"].get(k) == meta[k] for k in
-                   ("model", "scale", "cores", "t_sim_ms", "t_warmup_ms", "seed"))
-        if same:
-            old_runs = old.get("runs", [])
-            meta["earlier_commands"] = (old["meta"].get("earlier_commands", [])
-                                        + [old["meta"].get("command")])
-            meta["repeats"] = max(a.repeats, old["meta"].get("repeats", 0))
-    runs = merge_runs(old_runs, runs, a.simulators)
+            "simulators": list(a.simulators), "prime": prime,
+            "omp_wait_policy": a.omp_wait_policy, "git": git,
+            "command": [sys.executable, *sys.argv], "machine": machine_info()}
+    plan = audit.expected_sequence(a.simulators, a.repeats, prime)
+    runs = [run_one(sim, a, tag, run_id=run_id, seq=i) for i, (sim, tag) in enumerate(plan)]
+    meta["git_end"], meta["finished"] = audit.git_state(), _now()
     result = {"meta": meta, "runs": runs, "summary": summarize(runs)}
+    if a.out.exists():
+        print(f"[bench] replacing {a.out}: the whole file, nothing of the previous run is kept",
+              file=sys.stderr)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1))
+    write_result(a.out, result)
     print(markdown(result))
-    failed = [r for r in runs if "error" in r and r.get("simulator") in a.simulators]
-    return 1 if failed else 0
+    problems = audit.audit(result)
+    if problems:
+        print(f"[bench] {a.out} breaks the audit rule (--table will refuse it):\n  - "
+              + "\n  - ".join(problems), file=sys.stderr)
+    failed = [r for r in runs if "error" in r]
+    return 1 if failed or problems else 0
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ initialisation before the warm-up (loading arrays, creating synapses).
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +148,6 @@ def main() -> None:
     rec["version"] = b2.__version__
     rec["target"] = "cpp_standalone"
     rec["openmp_threads"] = args.cores if args.cores > 1 else 0
-    rec["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
     net, run, t_total, rss_base, rss_model, maxrss_generate, hwm_reset = (
         common.generate_network(args, rec))
 

@@ -11,7 +11,8 @@ so that build and state propagation are timed apart:
   the Network's arrays (NEST's array-connect path); delays are rounded to the grid by NEST;
 * ``PoissonInput``: one ``poisson_generator`` per input connected ``all_to_all`` to its targets
   (an independent train per target, as the PD14 reference);
-* threads: ``local_num_threads = cores`` (run.py sets ``OMP_WAIT_POLICY=passive``).
+* threads: ``local_num_threads = cores`` (run.py sets the same ``OMP_WAIT_POLICY`` for every
+  simulator; the record holds the one this process saw).
 
 Timed: ``build_s`` = Create + Connect + ``nest.Prepare()``; warm-up = ``nest.Run(t_warmup)``;
 ``sim_wall_s`` = ``nest.Run(t_sim)`` (state propagation and spike delivery only).
@@ -117,7 +118,6 @@ def main() -> None:
         nest.set_verbosity("M_ERROR")
     rec["version"] = nest.__version__
     rec["threads"] = args.cores
-    rec["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
     net, run, t_total, rss_base, rss_model, maxrss_generate, hwm_reset = (
         common.generate_network(args, rec))
     with common.Timer() as tb:
