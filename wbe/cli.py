@@ -124,7 +124,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return simulate(network, run, comm=comm,
                         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
                         restore=Path(args.restore) if args.restore else None,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, use_numba=not args.numpy_reference)
 
     if rank != 0:
         go()
@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restore", help="continue from this checkpoint")
     p.add_argument("--placement", choices=["round_robin", "metis"],
                    help="neurons on MPI ranks (override run.placement); spikes do not change")
+    p.add_argument("--numpy-reference", action="store_true",
+                   help="run every component's NumPy reference step instead of the compiled "
+                        "kernels (slow; the same results bit for bit, for checking)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_simulate)
 

@@ -30,7 +30,7 @@ from wbe.engine.network import (
 )
 from wbe.engine.registry import CELLS, PLASTICITY
 
-N, K, T_MS = 40, 8, 200.0
+N, K, T_MS = 40, 8, 150.0
 #: the cell model the plastic-rule networks use (NEST's stdp examples use it too)
 PLASTIC_MODEL = "iaf_psc_alpha"
 

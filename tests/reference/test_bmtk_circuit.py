@@ -299,7 +299,8 @@ def test_wbe_simulate_honours_output_and_reports_like_bmtk(bmtk_circuit):
 def test_wbe_simulate_spikes_equal_bmtk_nest_on_1_and_2_ranks(bmtk_circuit, mpiexec):
     """The README's claim "bmtk+NEST reproduces wbe's spikes": a circuit built with bmtk's
     NetworkBuilder, run by bmtk PointNet (driving NEST) and by ``wbe simulate`` on one rank and
-    under ``mpiexec -n 2`` — every spike identical on the grid."""
+    under ``mpiexec -n 2``, compiled and ``--numpy-reference`` — every spike identical on the
+    grid."""
     import os
     import subprocess
     import sys
@@ -314,18 +315,20 @@ def test_wbe_simulate_spikes_equal_bmtk_nest_on_1_and_2_ranks(bmtk_circuit, mpie
 
     cfg = json.loads(sim_cfg.read_text())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for ranks in (1, 2):
-        cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{ranks}", "spikes_file": "spikes.h5"}
-        mine = bmtk_circuit / f"simulation_config_{ranks}.json"
+    for ranks, path in ((1, "fused"), (2, "fused"), (1, "numpy"), (2, "numpy")):
+        what = f"{path} path, {ranks} rank(s)"
+        cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{path}_{ranks}", "spikes_file": "spikes.h5"}
+        mine = bmtk_circuit / f"simulation_config_{path}_{ranks}.json"
         mine.write_text(json.dumps(cfg))
         cmd = [sys.executable, "-m", "wbe.cli", "simulate", str(mine), "--no-progress"]
+        if path == "numpy":
+            cmd.append("--numpy-reference")
         if ranks > 1:
             cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-        t_w, i_w = read_spikes(bmtk_circuit / f"wbe_{ranks}" / "spikes.h5")["V1"]
+        t_w, i_w = read_spikes(bmtk_circuit / f"wbe_{path}_{ranks}" / "spikes.h5")["V1"]
         ob, ow = np.lexsort((i_b, t_b)), np.lexsort((i_w, t_w))
         np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
-                                      np.round(t_b[ob] / 0.1).astype(int),
-                                      err_msg=f"{ranks} rank(s)")
-        np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=f"{ranks} rank(s)")
+                                      np.round(t_b[ob] / 0.1).astype(int), err_msg=what)
+        np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=what)

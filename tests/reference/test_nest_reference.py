@@ -74,7 +74,32 @@ def _rates_per_neuron(spikes: dict, net, t0_ms: float, t1_ms: float) -> dict[str
     return out
 
 
-def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | None = None):
+def brian2_rates(model: str, scale: float, seed: int, t0_ms: float, tstop_ms: float,
+                 workdir) -> dict[str, np.ndarray]:
+    """Per-neuron rates (spikes/s in [t0_ms, tstop_ms)) of the benchmark's Brian2
+    cpp_standalone runner (benchmarks/peers/brian2_runner.py) on the generator's circuit
+    ``model``/``scale``/``seed`` — the same arrays wbe and NEST run."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("brian2")
+    root = Path(__file__).resolve().parents[2]
+    out = Path(workdir) / f"brian2_{model}.json"
+    cmd = [sys.executable, "-m", "benchmarks.peers.brian2_runner", "--model", model,
+           "--scale", str(scale), "--seed", str(seed), "--t-warmup-ms", str(t0_ms),
+           "--t-sim-ms", str(tstop_ms - t0_ms), "--out", str(out),
+           "--workdir", str(Path(workdir) / "brian2")]
+    p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    counts = json.loads(out.read_text())["spike_counts"]
+    return {pop: np.asarray(c, np.float64) / ((tstop_ms - t0_ms) / 1000.0)
+            for pop, c in counts.items()}
+
+
+def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | None = None,
+                            brian2: dict[str, np.ndarray] | None = None):
     """wbe and NEST run the same circuit (same connectivity; independent Poisson streams),
     three seeds each. Per population: the mean rates (over seeds) within ``rel`` (+ 0.1
     spikes/s for near-silent populations), and per-neuron rate distributions as close across
@@ -84,7 +109,8 @@ def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | N
     compare simulators by such distances; with thousands of neurons whose rates move together
     with the population rate from seed to seed, a KS *test* of one pair would reject NEST
     against itself). ``anchor``: NEST's published rates (ANCHORS.md) that NEST must reproduce
-    within 30 %, so the circuit is the anchored one."""
+    within 30 %, so the circuit is the anchored one. ``brian2``: Brian2's per-neuron rates on
+    the same circuit (one seed), held to the same two criteria."""
     import dataclasses
 
     from scipy.stats import ks_2samp
@@ -100,37 +126,48 @@ def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | N
         d_nest = max(ks_2samp(nest[a][pop], nest[b][pop]).statistic
                      for a, b in ((0, 1), (0, 2), (1, 2)))
         d_cross = np.median([ks_2samp(w[pop], x[pop]).statistic for w in ours for x in nest])
+        d_b2 = (np.median([ks_2samp(w[pop], brian2[pop]).statistic for w in ours])
+                if brian2 is not None else None)
         report.append((pop, [w[pop].mean() for w in ours], [x[pop].mean() for x in nest],
-                       d_cross, max(2.0 * d_nest, d_crit)))
+                       d_cross, max(2.0 * d_nest, d_crit), d_b2))
     msg = "\n".join(f"{p}: wbe {np.round(a, 3).tolist()} NEST {np.round(b, 3).tolist()} "
-                    f"spikes/s; median KS D {d:.4f} (bound {e:.4f})"
-                    for p, a, b, d, e in report)
-    for pop, a, b, d, bound in report:
+                    + (f"Brian2 {brian2[p].mean():.3f} " if brian2 is not None else "")
+                    + f"spikes/s; median KS D vs NEST {d:.4f}"
+                    + (f", vs Brian2 {db:.4f}" if db is not None else "") + f" (bound {e:.4f})"
+                    for p, a, b, d, e, db in report)
+    for pop, a, b, d, bound, d_b2 in report:
         assert abs(np.mean(a) - np.mean(b)) <= rel * np.mean(b) + 0.1, f"{pop} mean rate\n{msg}"
         assert d <= bound, f"{pop} per-neuron rates (KS distance)\n{msg}"
+        if brian2 is not None:
+            m2 = brian2[pop].mean()
+            assert abs(np.mean(a) - m2) <= rel * m2 + 0.1, f"{pop} mean rate vs Brian2\n{msg}"
+            assert d_b2 <= bound, f"{pop} per-neuron rates vs Brian2 (KS distance)\n{msg}"
         if anchor is not None:
             assert abs(b[0] - anchor[pop]) <= 0.3 * anchor[pop] + 0.15, f"{pop} NEST anchor\n{msg}"
     print(msg)
 
 
 @pytest.mark.slow
-def test_pd14_scale01_rates_wbe_vs_nest():
+def test_pd14_scale01_rates_wbe_vs_nest_and_brian2(tmp_path):
     """PD14 at scale 0.1, 1 s (first 100 ms discarded): wbe's per-population rates and
-    per-neuron rate distributions equal NEST's on the same circuit (within 10 %: NEST and
-    Brian2 differ by up to 5 % at this scale, ANCHORS.md), and NEST's own rates are the
-    anchored ones ('NEST 0.1')."""
+    per-neuron rate distributions equal NEST's and Brian2's on the same circuit (within 10 %:
+    NEST and Brian2 differ by up to 5 % at this scale, ANCHORS.md), and NEST's own rates are
+    the anchored ones ('NEST 0.1')."""
     from wbe.networks.generators import pd14
 
     net, run = pd14(scale=0.1, seed=55, tstop_ms=1000.0)
-    assert_rates_match_nest(net, run, 100.0, rel=0.10, anchor=ANCHOR_NEST_01)
+    b2 = brian2_rates("pd14", 0.1, 55, 100.0, 1000.0, tmp_path)
+    assert_rates_match_nest(net, run, 100.0, rel=0.10, anchor=ANCHOR_NEST_01, brian2=b2)
 
 
 @pytest.mark.slow
-def test_brunel_rates_wbe_vs_nest():
-    """Brunel A at g = 5, η = 2, 0.5 s: wbe's E and I rates and per-neuron distributions equal
-    NEST's on the same circuit; NEST's E rate is the anchored ≈ 37.5 spikes/s (ANCHORS.md)."""
+def test_brunel_rates_wbe_vs_nest_and_brian2(tmp_path):
+    """Brunel A at g = 5, η = 2, 0.3 s (first 100 ms discarded): wbe's E and I rates and per-neuron distributions equal
+    NEST's and Brian2's on the same circuit; NEST's E rate is the anchored ≈ 37.5 spikes/s
+    (ANCHORS.md)."""
     from wbe.networks.generators import brunel
 
-    net, run = brunel(g=5.0, eta=2.0, seed=1, tstop_ms=500.0)
-    assert_rates_match_nest(net, run, 100.0, rel=0.05,
-                            anchor={"E": 37.56, "I": 37.56})
+    net, run = brunel(g=5.0, eta=2.0, seed=1, tstop_ms=300.0)
+    b2 = brian2_rates("brunel", 1.0, 1, 100.0, 300.0, tmp_path)
+    assert_rates_match_nest(net, run, 100.0, rel=0.05, anchor={"E": 37.56, "I": 37.56},
+                            brian2=b2)
