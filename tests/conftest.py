@@ -68,6 +68,11 @@ def _fail_unexpected_skip(report) -> None:
                        f"{[p.pattern for p in ALLOWED_SKIPS_IN_CI]} (tests/conftest.py)")
 
 
+def pytest_configure(config):
+    if strict_skips():  # one missing reference must not hide every other test's result
+        config.option.continue_on_collection_errors = True
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -120,7 +120,11 @@ def main() -> None:
     a = ap.parse_args()
     from mpi4py import MPI
 
+    from wbe.engine import context
+
     rank = MPI.COMM_WORLD.Get_rank()
+    # the compiled path on several ranks is the fused loop only with the exchange inside numba
+    assert context.context(MPI.COMM_WORLD).in_numba_exchange, "MPI library not found by numba"
     for name, net in cases().items():
         flat = {}
         for path, use_numba in (("fused", True), ("reference", False)):

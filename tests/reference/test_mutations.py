@@ -41,6 +41,7 @@ def test_perturbed_propagator_is_caught(monkeypatch, use_numba):
     _perturbed_constants(monkeypatch, "iaf_psc_exp", "P21ex", 1e-7)
     mutant = wbe_single(model.name, ex["params"], ex["weight"], ex["current_pA"],
                         use_numba=use_numba)
+    assert np.max(np.abs(mutant[1]["V_m"] - ref[1]["V_m"])) > model.nest_vm_tolerance_mV
     with pytest.raises(AssertionError):
         assert_agree(ref, mutant, {"V_m": model.nest_vm_tolerance_mV})
 
@@ -51,7 +52,7 @@ def test_perturbed_propagator_is_caught_by_the_network(monkeypatch):
     case = "cell-iaf_psc_exp"
     ref = nest_result(case)
     _perturbed_constants(monkeypatch, "iaf_psc_exp", "P20", 1e-4)
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="spikes/c"):
         assert_same_as_nest(ref, cases.flatten(simulate(network(case), cases.run_config())),
                             "mutant")
 
@@ -70,6 +71,7 @@ def test_one_delay_off_by_one_step_is_caught(monkeypatch, name):
     spikes[1] = (t, sign, d + 0.1)
     monkeypatch.setattr(test_contract_nest, "SPIKES", spikes)
     mutant = wbe_single(name, ex["params"], ex["weight"], ex["current_pA"])
+    assert np.max(np.abs(mutant[1]["V_m"] - ref[1]["V_m"])) > model.nest_vm_tolerance_mV
     with pytest.raises(AssertionError):
         assert_agree(ref, mutant, {"V_m": model.nest_vm_tolerance_mV})
 
@@ -86,7 +88,7 @@ def test_one_neurons_delays_off_by_one_step_are_caught(case):
     mutant = dataclasses.replace(net, projections=[
         dataclasses.replace(p, delay_ms=delay) if p.name == "rec" else p
         for p in net.projections])
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="spikes/c"):
         assert_same_as_nest(ref, cases.flatten(simulate(mutant, cases.run_config())), "mutant")
 
 

@@ -101,8 +101,8 @@ def brian2_rates(model: str, scale: float, seed: int, t0_ms: float, tstop_ms: fl
 def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | None = None,
                             brian2: dict[str, np.ndarray] | None = None):
     """wbe and NEST run the same circuit (same connectivity; independent Poisson streams),
-    three seeds each. Per population: the mean rates (over seeds) within ``rel`` (+ 0.1
-    spikes/s for near-silent populations), and per-neuron rate distributions as close across
+    three seeds each. Per population: the mean rates (over seeds) within ``rel`` (or 0.05
+    spikes/s for near-silent populations, whichever is larger), and per-neuron rate distributions as close across
     the simulators as NEST's are among themselves — the median Kolmogorov–Smirnov distance of
     the 9 (wbe seed, NEST seed) pairs at most twice the largest distance between NEST's seeds,
     or the two-sample critical distance at α = 0.001, whichever is larger (Dasbach et al. 2021
@@ -136,11 +136,11 @@ def assert_rates_match_nest(net, run, t0_ms: float, rel: float, anchor: dict | N
                     + (f", vs Brian2 {db:.4f}" if db is not None else "") + f" (bound {e:.4f})"
                     for p, a, b, d, e, db in report)
     for pop, a, b, d, bound, d_b2 in report:
-        assert abs(np.mean(a) - np.mean(b)) <= rel * np.mean(b) + 0.1, f"{pop} mean rate\n{msg}"
+        assert abs(np.mean(a) - np.mean(b)) <= max(rel * np.mean(b), 0.05), f"{pop} mean rate\n{msg}"
         assert d <= bound, f"{pop} per-neuron rates (KS distance)\n{msg}"
         if brian2 is not None:
             m2 = brian2[pop].mean()
-            assert abs(np.mean(a) - m2) <= rel * m2 + 0.1, f"{pop} mean rate vs Brian2\n{msg}"
+            assert abs(np.mean(a) - m2) <= max(rel * m2, 0.05), f"{pop} mean rate vs Brian2\n{msg}"
             assert d_b2 <= bound, f"{pop} per-neuron rates vs Brian2 (KS distance)\n{msg}"
         if anchor is not None:
             assert abs(b[0] - anchor[pop]) <= 0.3 * anchor[pop] + 0.15, f"{pop} NEST anchor\n{msg}"
@@ -164,7 +164,8 @@ def test_pd14_scale01_rates_wbe_vs_nest_and_brian2(tmp_path):
 def test_brunel_rates_wbe_vs_nest_and_brian2(tmp_path):
     """Brunel A at g = 5, η = 2, 0.3 s (first 100 ms discarded): wbe's E and I rates and per-neuron distributions equal
     NEST's and Brian2's on the same circuit; NEST's E rate is the anchored ≈ 37.5 spikes/s
-    (ANCHORS.md)."""
+    (ANCHORS.md), and so is its I rate (model A's E and I neurons are identical and receive the
+    same input statistics)."""
     from wbe.networks.generators import brunel
 
     net, run = brunel(g=5.0, eta=2.0, seed=1, tstop_ms=300.0)

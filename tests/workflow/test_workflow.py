@@ -29,6 +29,9 @@ ALL_STAGES = list(store.STAGES)
 
 #: A small crop of the nerve ring and short runs: the whole pipeline in about a minute.
 SMALL = yaml.safe_load((ROOT / "tests" / "workflow" / "small.yaml").read_text())
+#: The F-I recording small.yaml names: on developer machines only (../shared/data); without it
+#: the validation stage's F-I part says "skipped" and writes no fi.png.
+FERGUSON = ROOT.parent / "shared" / "data" / "nwb" / "ferguson2015" / "FergusonEtAl2015_PYR2.nwb"
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -86,7 +89,14 @@ def test_every_stage_consumed_the_previous_real_output(done):
     assert manifests["connectome"]["summary"]["n_edges"] > 0
     assert manifests["simulation"]["summary"]["spikes"] > 0
     scores = json.loads((work / "results" / "latest" / "validation" / "scores.json").read_text())
-    assert [scores[k]["status"] for k in ("connectome", "fi", "rates")] == ["ok"] * 3
+    assert [scores[k]["status"] for k in ("connectome", "rates")] == ["ok"] * 2
+    fi = scores["fi"]
+    if FERGUSON.exists():
+        assert fi["status"] == "ok" and fi["figure"] == "fi.png"
+    else:  # no recording: said so, and no figure pretending otherwise
+        assert fi["status"].startswith("skipped") and "not found" in fi["status"]
+        assert fi["figure"] is None
+        assert not (work / "results" / "latest" / "validation" / "fi.png").exists()
 
 
 def test_connectome_scores_recomputed(done):
@@ -134,6 +144,9 @@ def test_fi_score_recomputed(done):
     the recorded rates; fi.png exists because there is a recording to plot."""
     import numpy as np
 
+    if not FERGUSON.exists():
+        pytest.skip(f"real data {FERGUSON} not present (../shared/data is only on developer "
+                    "machines)")
     val = done[0] / "results" / "latest" / "validation"
     fi = json.loads((val / "scores.json").read_text())["fi"]
     assert fi["status"] == "ok" and fi["model"]["name"] == "iaf_psc_exp"
@@ -237,5 +250,5 @@ def test_report_tells_the_story(done):
     import zipfile
 
     names = zipfile.ZipFile(work / "report.zip").namelist()
-    for png in ["raster.png", "fi.png", "rates.png"]:
+    for png in ["raster.png", "rates.png"] + (["fi.png"] if FERGUSON.exists() else []):
         assert any(n.endswith(png) for n in names), (png, names)

@@ -52,7 +52,9 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
     ``SimResult.spikes``. ``with_weights``: return ``(spikes, weights)`` where ``weights`` maps
     each plastic projection to its final weights in edge order, like ``SimResult.weights``
     (the projection's (source, target) pairs must be unique: NEST's connection order is its
-    own, so edges are matched by pair). Gap junctions are not supported
+    own, so edges are matched by pair; ``run.tstop_ms`` must end a NEST min-delay slice; valid
+    for rules whose weight changes only when a pre spike is delivered, as NEST's
+    ``stdp_synapse``). Gap junctions are not supported
     (``NotImplementedError``)."""
     nest = _import_nest()
     nest.ResetKernel()
@@ -140,7 +142,11 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
             syn["synapse_model"] = name
             if network.population(pr.source).is_virtual:
                 src_gids = _parrot_relays(nest, network, pr.source, parrots, dt)[pr.source_ids]
-            plastic[pr.name] = (name, src_gids, gids(pr.target, pr.target_ids))
+            tgt_gids = gids(pr.target, pr.target_ids)
+            if with_weights and np.unique(src_gids * (1 << 32) + tgt_gids).size != len(pr):
+                raise ValueError(f"projection {pr.name!r}: repeated (source, target) pairs; "
+                                 "NEST's weights cannot be matched to edges (with_weights)")
+            plastic[pr.name] = (name, src_gids, tgt_gids)
         else:
             syn["synapse_model"] = "static_synapse"
         nest.Connect(src_gids, gids(pr.target, pr.target_ids), "one_to_one", syn)
@@ -216,8 +222,17 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
     # include them. One more slice delivers them (its own spikes are not delivered yet, and
     # post spikes change no weight until the next pre spike): then the weights are the same
     # observable, "after every spike up to tstop has acted".
-    nest.Simulate(float(nest.GetKernelStatus("min_delay")))
-    return out, {name: _final_weights(nest, name, *spec) for name, spec in plastic.items()}
+    min_delay = float(nest.GetKernelStatus("min_delay"))
+    slices = float(run.tstop_ms) / min_delay
+    if abs(slices - round(slices)) > 1e-9:
+        raise ValueError(f"with_weights needs tstop_ms ({run.tstop_ms}) to end a NEST min-delay "
+                         f"slice ({min_delay} ms): else the extra slice would act on spikes "
+                         "after tstop")
+    nest.Simulate(min_delay)
+    weights = {pr.name: np.zeros(0) for pr in network.projections
+               if pr.plasticity is not None and len(pr) == 0}
+    weights.update({name: _final_weights(nest, name, *spec) for name, spec in plastic.items()})
+    return out, weights
 
 
 def _final_weights(nest, projection: str, model: str, src: np.ndarray,
@@ -225,9 +240,6 @@ def _final_weights(nest, projection: str, model: str, src: np.ndarray,
     """Weights of the NEST connections of synapse model ``model`` in the edge order given by
     the (source gid, target gid) arrays."""
     pairs = src.astype(np.int64) * (1 << 32) + tgt.astype(np.int64)
-    if np.unique(pairs).size != pairs.size:
-        raise ValueError(f"projection {projection!r}: repeated (source, target) pairs; NEST's "
-                         "weights cannot be matched to edges")
     conns = nest.GetConnections(synapse_model=model)
     got = conns.get(["source", "target", "weight"], output="pandas") if len(conns) else None
     if got is None or len(got) != pairs.size:
@@ -235,7 +247,11 @@ def _final_weights(nest, projection: str, model: str, src: np.ndarray,
                            f"{0 if got is None else len(got)} connections, expected {pairs.size}")
     key = got["source"].to_numpy(np.int64) * (1 << 32) + got["target"].to_numpy(np.int64)
     o = np.argsort(key)
-    return got["weight"].to_numpy(np.float64)[o][np.searchsorted(key[o], pairs)]
+    at = np.minimum(np.searchsorted(key[o], pairs), pairs.size - 1)
+    if not np.array_equal(key[o][at], pairs):
+        raise RuntimeError(f"projection {projection!r}: NEST's connections are not the "
+                           "projection's (source, target) pairs")
+    return got["weight"].to_numpy(np.float64)[o][at]
 
 
 def _receptor_spec(network: Network, target: str, receptor, who: str) -> dict:

@@ -138,12 +138,8 @@ def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float) -> dict:
     PCI numbers and the binary matrix ``ss`` (ndarray)."""
     if not p.enabled:
         return {"status": "disabled"}
-    try:
-        import wbe.engine.simulator  # noqa: F401
-        from wbe.io.sonata import load_simulation
-    except ImportError as e:
-        return {"status": f"skipped: engine or SONATA reader not available ({e})"}
     from wbe.analysis.pci import pci_from_counts, perturbation_counts
+    from wbe.io.sonata import load_simulation
 
     net, run = load_simulation(sim_config)
     real = [q for q in net.populations if not q.is_virtual]

@@ -197,10 +197,13 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
         res = rate_scores(model_rates, None, ref)
         res["reference"] = "table"
     elif ref == "nest":
-        try:
-            from wbe.reference.nest import run_in_nest
-        except ImportError as e:
-            res = _status_error(params, f"NEST reference not available ({e})")
+        import importlib.util
+
+        from wbe.reference.nest import run_in_nest
+
+        if importlib.util.find_spec("nest") is None:
+            res = _status_error(params, "NEST is not installed (pip install nest-simulator, "
+                                "or the 'reference' extra of wbe)")
             plots.rates_vs_reference({}, {}, out_dir / "rates_vs_reference.png",
                                      status=res["status"])
             return res
