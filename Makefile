@@ -9,6 +9,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export OMP_WAIT_POLICY := passive
 PROFILE ?= profiles/workstation
 CONFIG ?= config/config.yaml
+# pytest-xdist workers: each test file runs whole on one worker (module fixtures run once);
+# 2 workers halve CI time on 2 cores (numba compilation and NEST runs are single-threaded)
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 .PHONY: install run report test test-slow test-slurm test-all lint schema docs clean
 
@@ -34,18 +38,18 @@ report: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow"
 
 test-slow: install
-	$(BIN)/python -m pytest -m "slow" -q
+	$(PYTEST) -m "slow"
 
 # Tests that submit to SLURM: bring up a single-node cluster first (root; apt-get slurm-wlm munge).
 test-slurm: install
 	scripts/slurm-cluster.sh start
-	$(BIN)/python -m pytest -m "slurm" -q
+	$(PYTEST) -m "slurm"
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 lint: install
 	$(BIN)/ruff check .
