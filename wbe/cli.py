@@ -59,7 +59,7 @@ def _parse_inputs(items: list[str]) -> dict[str, Path]:
 def cmd_stage(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from wbe.pipeline import store
+    from wbe.pipeline import report, store
     from wbe.pipeline.config import _format_errors, stage_module, stage_upstream
 
     stage = args.command
@@ -89,6 +89,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
             if comm is not None:
                 comm.bcast(str(tmp), root=0)
             summary.update(module.run(params, inputs, tmp, progress=not args.no_progress) or {})
+            report.write(stage, pdict, summary, inputs, tmp)  # caption.rst (+ front page)
         print(json.dumps({"stage": stage, "out": str(out), "summary": summary}, default=str))
     else:
         tmp = Path(comm.bcast(None, root=0))
@@ -109,6 +110,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from wbe.engine.simulator import simulate
     from wbe.io import sonata
     from wbe.io.atomic import written_atomically
+    from wbe.pipeline import store
 
     cfg = Path(args.config)
     network, run = sonata.load_simulation(cfg)
@@ -126,19 +128,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                         restore=Path(args.restore) if args.restore else None,
                         progress=not args.no_progress, use_numba=not args.numpy_reference)
 
+    # checked on every rank before any runs: a refusal aborts all of them, none waits
+    configured = spec.output_dir
+    out = Path(args.output_dir) if args.output_dir else configured
+    spikes = Path(args.spikes) if args.spikes else spec.spikes_file
+
+    def moved(p: Path) -> Path:
+        """Where a file the config puts under its output_dir goes (under ``out``)."""
+        try:
+            return out / p.relative_to(configured)
+        except ValueError:
+            return p
+
+    for target in (out, moved(spikes), *(moved(f) for files in spec.reports.values()
+                                         for f in files.values())):
+        sealed = store.published_folder(target)
+        if sealed is not None:
+            raise ValueError(f"{target} lies inside the published stage folder {sealed}, which "
+                             "is never modified; write elsewhere with --output-dir DIR")
+    if out.exists() and any(out.iterdir()) and not spec.overwrite:
+        raise ValueError(f"{out} (output.output_dir of {cfg}) exists and is not empty; set "
+                         "output.overwrite_output_dir to true, or choose --output-dir DIR")
     if rank != 0:
         go()
         return 0
-    out = spec.output_dir
-    if out.exists() and any(out.iterdir()) and not spec.overwrite:
-        raise SystemExit(f"wbe simulate: {out} (output.output_dir of {cfg}) exists and is not "
-                         "empty; set output.overwrite_output_dir to true to replace it")
     with written_atomically(out, overwrite=True) as tmp:
         tmp.mkdir()
 
         def inside(p: Path) -> Path:
             try:
-                return tmp / p.relative_to(out)
+                return tmp / p.relative_to(configured)
             except ValueError:  # outside output_dir: written there directly (atomically)
                 return p
 
@@ -159,7 +178,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             result = go()
             log.info("simulated in %.3f s (build %.3f s)", time.perf_counter() - t0,
                      result.wall_s.get("build", 0.0))
-            spikes = Path(args.spikes) if args.spikes else spec.spikes_file
             target = inside(spikes) if not args.spikes else None
             if target is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +186,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 with written_atomically(spikes, overwrite=True) as t:
                     sonata.write_spikes(t, result.spikes, sorting=spec.spikes_sort_order)
             n = sum(len(t) for t, _ in result.spikes.values())
-            log.info("%d spikes -> %s", n, spikes)
+            log.info("%d spikes -> %s", n, moved(spikes))
             written = _write_reports(result, spec, network, inside, run.dt_ms)
             for f in written:
                 log.info("report -> %s", f)
@@ -176,10 +194,102 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if handler is not None:
                 log.removeHandler(handler)
                 handler.close()
-    print(json.dumps({"output_dir": str(out), "spikes": str(spikes), "n_spikes": n,
+    rates = _population_rates(network, result.spikes, run.tstop_ms)
+    _print_rates(rates, run.tstop_ms)
+    if args.raster:
+        from wbe import plots
+        from wbe.stages.common import node_names
+
+        with written_atomically(Path(args.raster), overwrite=True) as t:
+            plots.raster(result.spikes, t, t_stop_ms=run.tstop_ms, max_neurons=200,
+                         names=node_names(network))
+    print(json.dumps({"output_dir": str(out), "spikes": str(moved(spikes)), "n_spikes": n,
+                      "rates_hz": {pop: r["rate_hz"] for pop, r in rates.items()},
                       "reports": [str(out / p.relative_to(tmp)) if tmp in p.parents else str(p)
                                   for p in written],
                       "wall_s": result.wall_s}))
+    return 0
+
+
+def _population_rates(network, spikes: dict, tstop_ms: float) -> dict[str, dict]:
+    """Per simulated population: neurons, spikes, mean rate (spikes/s over the whole run) and
+    the fraction of neurons that spiked."""
+    out = {}
+    for pop in network.populations:
+        if pop.is_virtual:
+            continue
+        times, ids = spikes.get(pop.name, ((), ()))
+        n_spikes = len(times)
+        out[pop.name] = {"neurons": pop.n, "spikes": n_spikes,
+                         "rate_hz": n_spikes / max(pop.n, 1) / (tstop_ms / 1000.0),
+                         "active": len(set(map(int, ids))) / max(pop.n, 1)}
+    return out
+
+
+def _print_rates(rates: dict[str, dict], tstop_ms: float) -> None:
+    """The per-population rates as a table on stderr (stdout stays one JSON line)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"firing rates over {tstop_ms:g} ms", title_justify="left")
+    for col in ("population", "neurons", "spikes", "rate (spikes/s)", "active"):
+        table.add_column(col, justify="left" if col == "population" else "right")
+    for pop, r in rates.items():
+        table.add_row(pop, str(r["neurons"]), str(r["spikes"]), f"{r['rate_hz']:.3g}",
+                      f"{100 * r['active']:.0f} %")
+    Console(stderr=True).print(table)
+
+
+def cmd_spike_metrics(args: argparse.Namespace) -> int:
+    """Rates, ISI CV and Fano factor per population of any SONATA spike file, printed as a
+    table; with ``--out`` also the tables and figures the metrics stage writes."""
+    import numpy as np
+
+    from wbe import plots
+    from wbe.io import sonata
+    from wbe.stages.metrics import Params, metrics_from_spikes
+
+    spikes = sonata.read_spikes(Path(args.spikes))
+    sizes, tstop = None, None
+    if args.simulation_config:
+        net, run = sonata.load_simulation(Path(args.simulation_config))
+        sizes = {p.name: p.n for p in net.populations if not p.is_virtual}
+        tstop = float(run.tstop_ms)
+    t_stop = args.t_stop_ms if args.t_stop_ms is not None else tstop
+    if t_stop is None:  # no config: the last spike ends the window
+        last = [float(np.max(t)) for t, _ in spikes.values() if len(t)]
+        t_stop = (max(last) if last else args.t_start_ms) + 1e-9
+    if t_stop <= args.t_start_ms:
+        raise ValueError(f"--t-stop-ms {t_stop} must be after --t-start-ms {args.t_start_ms}")
+    params = Params(t_start_ms=args.t_start_ms, t_stop_ms=t_stop, backend="numpy")
+    table, summary = metrics_from_spikes(spikes, sizes, params, t_stop)
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title=f"{args.spikes}: {args.t_start_ms:g}-{t_stop:g} ms" + (
+        "" if sizes else " (population sizes from the largest node id: pass "
+        "--simulation-config to count silent neurons)"), title_justify="left")
+    for col in ("population", "neurons", "rate (spikes/s)", "ISI CV", "Fano"):
+        out.add_column(col, justify="left" if col == "population" else "right")
+    def fmt(v) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
+    for pop, s in summary.items():
+        out.add_row(pop, str(s["n_neurons"]), fmt(s["rate_hz_mean"]), fmt(s["isi_cv_mean"]),
+                    fmt(s["fano_mean"]))
+    Console(stderr=True).print(out)
+    if args.out:
+        from wbe.io.jsonutil import dumps
+
+        with written_atomically(Path(args.out)) as tmp:
+            tmp.mkdir()
+            table.to_parquet(tmp / "neuron_metrics.parquet", index=False)
+            (tmp / "population_metrics.json").write_text(dumps(summary, indent=2, default=str))
+            plots.rate_histogram(table, tmp / "rates.png")
+            plots.isi_cv_histogram(table, tmp / "isi_cv.png")
+            plots.raster(spikes, tmp / "raster.png", t_start_ms=args.t_start_ms, t_stop_ms=t_stop)
+    print(json.dumps({"spikes": args.spikes, "window_ms": [args.t_start_ms, t_stop],
+                      "populations": summary, "out": args.out}, default=str))
     return 0
 
 
@@ -250,11 +360,54 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from wbe.pipeline.config import load_config_file, stage_plan
+    """The folders Snakemake plans for the same config files: the workflow's own
+    ``config/config.yaml`` first (the Snakefile's ``configfile:``), then each CONFIG, then the
+    ``--config`` overrides, merged as Snakemake merges them; relative data paths resolved
+    against the workflow folder, as the Snakefile does."""
+    from snakemake.cli import parse_config
 
-    cfg = load_config_file(Path(args.config))
-    for stage, p in stage_plan(cfg).items():
-        print(f"{stage:13s} {p.dir(cfg.results)}")
+    from wbe.pipeline import paths
+    from wbe.pipeline.config import layered as merge
+    from wbe.pipeline.config import load_config, normalise, read_config_file, stage_plan
+
+    if args.workflow_dir:
+        workflow = Path(args.workflow_dir)
+    elif (Path.cwd() / "Snakefile").is_file():  # as snakemake: the workflow in this folder
+        workflow = Path.cwd()
+    else:
+        workflow = paths.workflow_dir()
+    base = workflow / "config" / "config.yaml" if workflow is not None else None
+    files = ([base] if base is not None and base.is_file() else [])
+    files += [Path(c) for c in args.configfiles]
+    try:
+        overrides = parse_config(args.config or [])
+    except ValueError as exc:
+        raise SystemExit(f"wbe plan: --config: {exc}") from None
+    source = " + ".join([str(f) for f in files] + (["--config"] if args.config else []))
+    data = merge(*[read_config_file(f) for f in files], overrides)
+    cfg = load_config(normalise(data, source or "defaults"), source or "defaults")
+    if workflow is not None:
+        os.environ.setdefault(paths.ENV, str(workflow))
+    if cfg.sweep is not None:  # a config with a sweep: section runs the sweep study
+        from wbe.pipeline.sweep import sweep_key
+
+        folders = {"sweep": f"{cfg.results}/sweep/{sweep_key(cfg.sweep)}"}
+        print(json.dumps(folders) if args.json else f"{'sweep':13s} {folders['sweep']}")
+        return 0
+    plan = stage_plan(cfg)
+    # what `snakemake` (rule all: the validation stage) builds: validation and its ancestors
+    needed, todo = set(), ["validation"]
+    while todo:
+        stage = todo.pop()
+        if stage not in needed:
+            needed.add(stage)
+            todo.extend(plan[stage].inputs)
+    plan = {stage: p for stage, p in plan.items() if stage in needed}
+    if args.json:
+        print(json.dumps({stage: str(p.dir(cfg.results)) for stage, p in plan.items()}))
+    else:
+        for stage, p in plan.items():
+            print(f"{stage:13s} {p.dir(cfg.results)}")
     return 0
 
 
@@ -304,6 +457,22 @@ def cmd_export_nwb(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StageHelp(argparse.Action):
+    """``-h/--help`` of a stage subcommand: the usual help plus the stage's parameters with
+    types, defaults and units, read from its ``Params`` (imported only when help is asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show this help and the stage's parameters, then exit"):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from wbe.pipeline.config import params_help, stage_module
+
+        parser.epilog = params_help(stage_module(parser.prog.split()[-1]).Params)
+        parser.print_help()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wbe", description="whole-brain emulation: imaging to validated simulation")
@@ -311,7 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for stage, text in STAGE_HELP.items():
-        p = sub.add_parser(stage, help=text, description=text)
+        p = sub.add_parser(stage, help=text, description=text, add_help=False,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("-h", "--help", action=_StageHelp)
         p.add_argument("--params", help="stage parameters as JSON, or @FILE with JSON")
         p.add_argument("--input", action="append", metavar="STAGE=DIR",
                        help="an upstream stage's output folder (repeat for each)")
@@ -324,16 +495,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="SONATA simulation_config.json")
     p.add_argument("--spikes", help="write the spike report here instead of the config's "
                    "output.output_dir/spikes_file")
+    p.add_argument("--output-dir", help="write the config's outputs (spikes, reports, log) "
+                   "here instead of its output.output_dir")
     p.add_argument("--tstop-ms", type=float, help="override run.tstop (ms)")
     p.add_argument("--checkpoint", help="save the full state at the end into this Zarr folder")
     p.add_argument("--restore", help="continue from this checkpoint")
     p.add_argument("--placement", choices=["round_robin", "metis"],
                    help="neurons on MPI ranks (override run.placement); spikes do not change")
+    p.add_argument("--raster", metavar="PNG", help="also draw a spike raster here (neuron "
+                   "names on the axis for small circuits)")
     p.add_argument("--numpy-reference", action="store_true",
                    help="run every component's NumPy reference step instead of the compiled "
                         "kernels (slow; the same results bit for bit, for checking)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("spike-metrics", help="rates, ISI CV and Fano factor per population of "
+                       "any SONATA spike file (+ tables and figures with --out)")
+    p.add_argument("spikes", help="SONATA spike report (.h5)")
+    p.add_argument("--simulation-config", help="its SONATA simulation_config.json: population "
+                   "sizes (silent neurons count) and the end of the run")
+    p.add_argument("--t-start-ms", type=float, default=0.0, help="analysis window start (ms)")
+    p.add_argument("--t-stop-ms", type=float, help="analysis window end (ms; default: the "
+                   "config's tstop, else the last spike)")
+    p.add_argument("--out", help="folder to create with neuron_metrics.parquet, "
+                   "population_metrics.json, raster.png, rates.png, isi_cv.png")
+    p.set_defaults(func=cmd_spike_metrics)
 
     p = sub.add_parser("build", help="write a reference network as a SONATA circuit + config")
     p.add_argument("model", choices=["pd14", "brunel"])
@@ -376,8 +563,19 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_arguments(p)
     p.set_defaults(func=atlas.cmd_atlas)
 
-    p = sub.add_parser("plan", help="print the content-addressed folder of every stage")
-    p.add_argument("config")
+    p = sub.add_parser(
+        "plan", help="print the content-addressed folder of every stage, as Snakemake plans it",
+        description="The folder of every stage for the workflow's config/config.yaml overlaid "
+        "with each CONFIG file and the --config overrides, merged as Snakemake merges "
+        "`--configfile` and `--config`.")
+    p.add_argument("configfiles", nargs="*", metavar="CONFIG",
+                   help="config files layered over the workflow's config/config.yaml")
+    p.add_argument("--config", nargs="+", metavar="KEY=VALUE",
+                   help="overrides as Snakemake's --config, e.g. simulation='{seed: 7}'")
+    p.add_argument("--workflow-dir", help="folder with the Snakefile and config/config.yaml "
+                   "(default: the current folder when it has a Snakefile, as for snakemake; "
+                   "else the one wbe is installed from)")
+    p.add_argument("--json", action="store_true", help="a JSON object stage -> folder")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("check-config", help="validate a workflow config file")

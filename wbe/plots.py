@@ -43,14 +43,19 @@ def note(ax, text: str) -> None:
 
 
 def raster(spikes: dict, path: Path, *, max_neurons: int = 50, t_start_ms: float = 0.0,
-           t_stop_ms: float | None = None, seed: int = 0) -> Path:
+           t_stop_ms: float | None = None, seed: int = 0, names: dict | None = None,
+           windows: list[tuple[float, float, str]] = (), max_named_rows: int = 60) -> Path:
     """Spike raster of a random sample of ≤ ``max_neurons`` neurons per population (among
-    those that spiked), one colour per population; ``spikes``: pop → (times_ms, node_ids)."""
+    those that spiked), one colour per population; ``spikes``: pop → (times_ms, node_ids).
+
+    ``names`` (pop → array of cell names by node id) labels every row with its cell's name when
+    at most ``max_named_rows`` rows are shown (small circuits such as the worm); ``windows``
+    ``(start_ms, stop_ms, label)`` shade the stimulus windows."""
     fig, ax = subplots(figsize=(8, 5))
     rng = np.random.default_rng(seed)
     row = 0
     cols = colors(max(1, len(spikes)))
-    ticks, labels = [], []
+    ticks, labels, row_names = [], [], []
     for k, (pop, (t, ids)) in enumerate(spikes.items()):
         t, ids = np.asarray(t), np.asarray(ids)
         m = (t >= t_start_ms) & ((t < t_stop_ms) if t_stop_ms is not None else True)
@@ -64,12 +69,30 @@ def raster(spikes: dict, path: Path, *, max_neurons: int = 50, t_start_ms: float
         ax.scatter(t[sel], y, s=2, color=cols[k], marker="|", linewidths=0.8)
         ticks.append(row + max(len(pick), 1) / 2)
         labels.append(pop)
+        pop_names = (names or {}).get(pop)
+        row_names += [(row + j, str(pop_names[int(n)]) if pop_names is not None else None)
+                      for j, n in enumerate(pick)]
         row += max(len(pick), 1)
-    ax.set_yticks(ticks)
-    ax.set_yticklabels(labels)
+    for i, (start, stop, label) in enumerate(windows):
+        lo = max(start, t_start_ms)
+        hi = min(stop, t_stop_ms) if t_stop_ms is not None else stop
+        if hi > lo:
+            ax.axvspan(lo, hi, color="0.85", zorder=0, label=label if i < 8 else None)
+    named = row_names and len(row_names) <= max_named_rows and all(n for _, n in row_names)
+    if named:
+        ax.set_yticks([r for r, _ in row_names])
+        ax.set_yticklabels([n for _, n in row_names], fontsize=max(4, min(8, 400 // row)))
+        ax.set_ylabel("neuron")
+    else:
+        ax.set_yticks(ticks)
+        ax.set_yticklabels(labels)
+        ax.set_ylabel("population (sampled neurons)")
+    if t_stop_ms is not None:
+        ax.set_xlim(t_start_ms, t_stop_ms)
+    if windows:
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("population (sampled neurons)")
-    ax.set_title("spike raster")
+    ax.set_title("spike raster" + (" (shaded: stimulus)" if windows else ""))
     return save(fig, path)
 
 
@@ -199,9 +222,12 @@ def connectome_comparison(pred: np.ndarray, ref: np.ndarray, names: list[str], p
 
 def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str | None = None,
                        model_rates: np.ndarray | None = None,
-                       reference_rates: np.ndarray | None = None) -> Path:
-    """Per-population mean rates, model vs reference (scatter with identity line; spikes/s);
-    with per-neuron arrays also their empirical CDFs side by side."""
+                       reference_rates: np.ndarray | None = None,
+                       model_sd: dict | None = None, reference_sd: dict | None = None,
+                       n_seeds: int | None = None) -> Path:
+    """Per-population mean rates, model vs reference (scatter with identity line; spikes/s;
+    error bars: SD over ``n_seeds`` seeds when given); with per-neuron arrays also their
+    empirical CDFs side by side."""
     two = model_rates is not None and reference_rates is not None
     fig, axes = subplots(1, 2 if two else 1, figsize=(11 if two else 5.5, 4.5))
     ax = axes[0] if two else axes
@@ -212,7 +238,13 @@ def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str 
         return save(fig, path)
     x = np.array([reference[p] for p in common], float)
     y = np.array([model[p] for p in common], float)
-    ax.scatter(x, y, color="k")
+    ax.scatter(x, y, color="k", zorder=3)
+    if model_sd or reference_sd:
+        def sd(d, p):
+            return (d or {}).get(p) or 0.0
+
+        ax.errorbar(x, y, xerr=[sd(reference_sd, p) for p in common],
+                    yerr=[sd(model_sd, p) for p in common], fmt="none", ecolor="0.3", lw=1)
     for p, xi, yi in zip(common, x, y, strict=False):
         ax.annotate(p, (xi, yi), fontsize=8, xytext=(3, 3), textcoords="offset points")
     hi = max(x.max(), y.max(), 1e-3) * 1.1
@@ -221,7 +253,8 @@ def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str 
     ax.set_ylim(0, hi)
     ax.set_xlabel("reference mean rate (spikes/s)")
     ax.set_ylabel("model mean rate (spikes/s)")
-    ax.set_title("population rates" + (f" ({status})" if status else ""))
+    ax.set_title("population rates" + (f" ({status})" if status else "")
+                 + (f", mean ± SD over {n_seeds} seeds" if n_seeds and n_seeds > 1 else ""))
     if two:
         for lab, r in (("model", model_rates), ("reference", reference_rates)):
             r = np.sort(np.asarray(r, float))
@@ -230,4 +263,65 @@ def rates_vs_reference(model: dict, reference: dict, path: Path, *, status: str 
         axes[1].set_ylabel("cumulative fraction")
         axes[1].legend(fontsize=8)
         axes[1].set_title("rate distributions")
+    return save(fig, path)
+
+
+def _label_colours(projection: np.ndarray) -> np.ndarray:
+    """RGB image of a label projection: 0 white, every label its own (hashed) colour."""
+    lab = np.asarray(projection, dtype=np.uint64)
+    h = (lab * np.uint64(2654435761)) % np.uint64(1 << 24)
+    rgb = np.stack([(h >> np.uint64(s)) & np.uint64(255) for s in (16, 8, 0)], axis=-1)
+    rgb = 0.25 + 0.6 * rgb.astype(float) / 255.0
+    rgb[lab == 0] = 1.0
+    return rgb
+
+
+def volume_projections(zarr_path: Path, path: Path, *, kind: str = "labels",
+                       voxel_size_nm=(1.0, 1.0, 1.0), title: str = "") -> Path:
+    """Maximum projections of a (z, y, x) Zarr volume along each axis, computed chunk by chunk
+    with Dask (bounded memory for any volume); labels coloured per label, raw data in grey."""
+    import dask.array as da
+
+    vol = da.from_zarr(str(zarr_path))
+    proj = [vol.max(axis=a).compute() for a in range(3)]
+    fig, axes = subplots(1, 3, figsize=(12, 4))
+    vz, vy, vx = (float(v) / 1000.0 for v in voxel_size_nm)  # µm
+    views = (("z projection (y, x)", proj[0], vx, vy), ("y projection (z, x)", proj[1], vx, vz),
+             ("x projection (z, y)", proj[2], vy, vz))
+    for ax, (name, img, sx, sy) in zip(axes, views, strict=True):
+        extent = (0, img.shape[1] * sx, img.shape[0] * sy, 0)
+        if kind == "labels":
+            ax.imshow(_label_colours(img), extent=extent, interpolation="nearest")
+        else:
+            ax.imshow(img, cmap="gray", extent=extent, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("µm")
+    axes[0].set_ylabel("µm")
+    fig.suptitle(title or f"{kind} volume {tuple(vol.shape)} voxels (z, y, x)")
+    return save(fig, path)
+
+
+def skeleton_projections(nodes, morphometrics, path: Path) -> Path:
+    """Skeleton nodes (table with x, y, z in µm and SWC ``type``) projected on x-y and x-z,
+    coloured by node type, and the distribution of cable length per skeleton (µm)."""
+    fig, axes = subplots(1, 3, figsize=(13, 4))
+    names = {1: "soma", 2: "axon", 3: "dendrite"}
+    for t, c in zip(sorted(set(map(int, nodes["type"]))), colors(4), strict=False):
+        sel = nodes["type"].to_numpy() == t
+        for ax, (a, b) in zip(axes[:2], (("x", "y"), ("x", "z")), strict=True):
+            ax.scatter(nodes[a].to_numpy()[sel], nodes[b].to_numpy()[sel], s=0.5, color=c,
+                       label=names.get(t, f"type {t}"))
+    for ax, (a, b) in zip(axes[:2], (("x", "y"), ("x", "z")), strict=True):
+        ax.set_xlabel(f"{a} (µm)")
+        ax.set_ylabel(f"{b} (µm)")
+        ax.set_aspect("equal", adjustable="datalim")
+    axes[0].legend(markerscale=10, fontsize=7, loc="upper right")
+    axes[0].set_title(f"{nodes['neuron_id'].nunique()} skeletons, {len(nodes)} nodes", fontsize=9)
+    cable = morphometrics["cable_length_um"].to_numpy(dtype=float) if len(morphometrics) else []
+    if len(cable):
+        axes[2].hist(cable, bins=30, color="0.4")
+        axes[2].set_xlabel("cable length per skeleton (µm)")
+        axes[2].set_ylabel("skeletons")
+    else:
+        note(axes[2], "no morphometrics")
     return save(fig, path)

@@ -79,3 +79,22 @@ def test_yaml_is_loaded_safely(tmp_path):
     evil.write_text("simulation: !!python/object/apply:os.system ['echo hacked']\n")
     with pytest.raises(wcfg.ConfigError, match="not valid YAML"):
         wcfg.load_config_file(evil)
+
+
+def test_command_line_strings_are_read_as_their_types():
+    """`snakemake --config simulation='{seed: 7}'` hands the Snakefile strings ('7'):
+    normalise reads them as the field's type, adds nothing, and names a key it cannot read."""
+    from snakemake.cli import parse_config
+
+    given = parse_config(["simulation={seed: 7, dt_ms: 0.05}", "results=out"])
+    assert given == {"simulation": {"seed": "7", "dt_ms": "0.05"}, "results": "out"}
+    assert wcfg.normalise(given) == {"simulation": {"seed": 7, "dt_ms": 0.05}, "results": "out"}
+    with pytest.raises(wcfg.ConfigError, match="simulation.seed"):
+        wcfg.normalise(parse_config(["simulation={seed: seven}"]))
+
+
+def test_layers_merge_as_snakemake_merges():
+    base = {"simulation": {"seed": 1, "dt_ms": 0.1, "stimulus": [{"neurons": ["A"]}]}}
+    top = {"simulation": {"seed": 2, "stimulus": []}}
+    assert wcfg.layered(base, top) == {"simulation": {"seed": 2, "dt_ms": 0.1, "stimulus": []}}
+    assert base["simulation"]["seed"] == 1  # the layers themselves are left alone

@@ -142,3 +142,37 @@ def test_code_version_covers_a_new_model_file():
 def test_unknown_module_has_no_code_version():
     with pytest.raises(store.StoreError, match="cannot find wbe module"):
         store.code_hash(("wbe.no_such_module",))
+
+
+@pytest.mark.parametrize("umask, dir_mode, file_mode", [(0o002, 0o775, 0o664),
+                                                        (0o022, 0o755, 0o644),
+                                                        (0o077, 0o700, 0o600)])
+def test_published_folders_follow_the_umask(tmp_path, umask, dir_mode, file_mode):
+    """A group on a shared file system reads what a colleague's umask lets it read: the stage
+    folder, its subfolders and its files (manifest included) take their modes from the umask."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        out = _publish(tmp_path / "imaging" / "k", **{"a.txt": "1", "sub/b.txt": "2"})
+    finally:
+        os.umask(old)
+    for d in (out, out / "sub"):
+        assert stat.S_IMODE(d.stat().st_mode) == dir_mode, d
+    for f in (out / "a.txt", out / "sub" / "b.txt", out / "manifest.json"):
+        assert stat.S_IMODE(f.stat().st_mode) == file_mode, f
+
+
+def test_manifest_says_who_where_and_when(tmp_path, monkeypatch):
+    import getpass
+    import platform
+
+    monkeypatch.chdir(tmp_path)
+    manifest = json.loads((_publish(tmp_path / "k", **{"a.txt": "1"}) / "manifest.json")
+                          .read_text())
+    assert manifest["user"] == getpass.getuser()
+    assert manifest["host"] == platform.node()
+    assert manifest["working_directory"] == str(tmp_path)
+    assert manifest["started_utc"] <= manifest["finished_utc"]
+    assert isinstance(manifest["command"], list) and manifest["command"]

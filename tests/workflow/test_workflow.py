@@ -191,6 +191,26 @@ def test_rates_vs_nest_within_band(done):
     assert r["ks_distance_all"] == pop["ks_distance"] < 0.3
     assert pop["reference_mean_hz"] > 0.5  # NEST's run fired (about 50 spikes in the window)
 
+    # over seeds: the simulation's seed and the next ones, each run in wbe and in NEST
+    seeds = r["seeds"]
+    k = SMALL["validation"]["rates_n_seeds"]
+    assert seeds["n_seeds"] == k and seeds["seeds"] == list(range(1, k + 1))
+    per = seeds["per_population"]["neurons"]
+    assert len(per["model_runs_hz"]) == len(per["reference_runs_hz"]) == k
+    assert per["model_runs_hz"][0] == pytest.approx(pop["model_mean_hz"])  # the stage's own run
+    assert per["reference_runs_hz"][0] == pytest.approx(pop["reference_mean_hz"])
+    assert len(set(per["model_runs_hz"])) == k and len(set(per["reference_runs_hz"])) == k
+    import numpy as np
+    from scipy import stats
+
+    a, b = np.array(per["model_runs_hz"]), np.array(per["reference_runs_hz"])
+    assert per["model_mean_hz"] == pytest.approx(a.mean())
+    assert per["model_sd_hz"] == pytest.approx(a.std(ddof=1))
+    assert per["reference_sd_hz"] == pytest.approx(b.std(ddof=1))
+    assert per["welch_p_value"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    # the same band as above, on the means over seeds
+    assert 0.5 <= per["model_mean_hz"] / per["reference_mean_hz"] <= 2.0
+
 
 def test_second_run_schedules_nothing(done):
     work, cfg = done
@@ -244,11 +264,72 @@ def test_invalid_config_fails_before_any_job(tmp_path, patch, key):
     assert not (tmp_path / "results").exists()
 
 
+#: What each stage shows in the report: one figure per stage at least (wbe.pipeline.stages).
+REPORT_FILES = {"imaging": ["volume.png"], "segmentation": ["labels.png"],
+                "morphology": ["skeletons.png"], "connectome": ["graph.png"],
+                "simulation": ["raster.png"], "plasticity": ["weights.png"],
+                "metrics": ["rates.png", "isi_cv.png", "raster.png", "pci.png"],
+                "validation": ["connectome_comparison.png", "rates_vs_reference.png",
+                               "scores.json"]}
+
+
 def test_report_tells_the_story(done):
-    work, cfg = done
-    snakemake(work, "--configfile", str(cfg), "--report", str(work / "report.zip"))
+    """Every stage is in the report with its figures and a caption with its own numbers; the
+    front page summarises the run with the validation's headline numbers; the F-I figure is
+    there only when a recording is."""
     import zipfile
 
+    work, cfg = done
+    snakemake(work, "--configfile", str(cfg), "--report", str(work / "report.zip"))
     names = zipfile.ZipFile(work / "report.zip").namelist()
-    for png in ["raster.png", "rates.png"] + (["fi.png"] if FERGUSON.exists() else []):
-        assert any(n.endswith(png) for n in names), (png, names)
+    latest = work / "results" / "latest"
+    for stage, files in REPORT_FILES.items():
+        key = (latest / stage).resolve().name
+        for f in files + (["fi.png"] if stage == "validation" and FERGUSON.exists() else []):
+            assert any(n.endswith(f"{stage}/{key}/{f}") for n in names), (stage, f, names)
+    assert not any(n.endswith("fi.png") for n in names) or FERGUSON.exists()
+    # captions carry the stage's numbers (from its manifest), the front page the run's
+    summary = {s: json.loads((latest / s / "manifest.json").read_text())["summary"]
+               for s in REPORT_FILES}
+    cap = {s: (latest / s / "caption.rst").read_text() for s in REPORT_FILES}
+    assert f"{summary['simulation']['spikes']:,} spikes" in cap["simulation"]
+    assert f"{summary['connectome']['n_neurons']:,} neurons" in cap["connectome"]
+    assert f"{summary['segmentation']['n_segments']:,} segments" in cap["segmentation"]
+    assert f"{summary['morphology']['n_skeletons']:,} skeletons" in cap["morphology"]
+    assert f"{summary['plasticity']['potentiated']:,} potentiated" in cap["plasticity"]
+    sc = json.loads((latest / "validation" / "scores.json").read_text())
+    front = (latest / "validation" / "front_page.rst").read_text()
+    ch = sc["connectome"]["chemical"]
+    for text in (f"precision {ch['precision']:.3g}", f"chance {ch['chance_precision']:.3g}",
+                 f"Rates over {SMALL['validation']['rates_n_seeds']} seeds",
+                 "Headline numbers"):
+        assert text in front, text
+
+
+def _headless_browser() -> str | None:
+    return next((b for b in ("chromium-headless-shell", "chromium", "google-chrome")
+                 if shutil.which(b)), None)
+
+
+def test_report_renders_in_a_browser(done):
+    """The HTML report, rendered by a headless browser (its pages are drawn by JavaScript):
+    the front page's table and every stage's category are on the page."""
+    browser = _headless_browser()
+    if browser is None:
+        pytest.skip("needs a headless browser (Debian: apt-get install chromium-headless-shell)")
+    work, cfg = done
+    html = work / "report.html"
+    snakemake(work, "--configfile", str(cfg), "--report", str(html))
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=15000", "--dump-dom", html.as_uri()],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # what the page shows once its JavaScript ran (the raw file holds it only as script data)
+    dom = re.sub(r"<script\b.*?</script>", "", out.stdout, flags=re.S)
+    assert "Headline numbers" not in re.sub(r"<script\b.*?</script>", "", html.read_text(),
+                                            flags=re.S)
+    sc = json.loads((work / "results" / "latest" / "validation" / "scores.json").read_text())
+    for text in ("Headline numbers", "connectome precision", "1. Anatomy", "2. Connectome",
+                 "3. Emulation", "4. Metrics", "5. Validation",
+                 f"{sc['connectome']['chemical']['precision']:.3g}"):
+        assert text in dom, text

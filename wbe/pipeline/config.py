@@ -7,6 +7,7 @@ can never disagree. A config is validated before anything runs; errors name the 
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,42 @@ def load_config(data: dict[str, Any] | None, source: str = "config") -> BaseMode
         raise ConfigError(_format_errors(exc, source)) from None
 
 
-def load_config_file(path: Path) -> BaseModel:
+def normalise(data: dict[str, Any] | None, source: str = "config") -> dict[str, Any]:
+    """``data`` with every value the user gave converted to its field's type and nothing added:
+    ``snakemake --config simulation='{seed: 7}'`` parses nested values as strings ('7'), which
+    the JSON Schema would refuse; the stage models read them as the numbers they are. Raises
+    :class:`ConfigError` naming the key when a value cannot be read."""
+    try:
+        model = config_model().model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def layered(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Config dicts merged as Snakemake merges ``configfile:``, ``--configfile`` and
+    ``--config``: later layers win, nested mappings are merged key by key, anything else
+    (lists included) is replaced."""
+    from snakemake.utils import update_config
+
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if layer:
+            update_config(out, copy.deepcopy(layer))
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML config file (empty for an empty file)."""
     path = Path(path)
     data = read_yaml(path, ConfigError)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of stage sections")
-    return load_config(data, str(path))
+    return data or {}
+
+
+def load_config_file(path: Path) -> BaseModel:
+    return load_config(read_config_file(path), str(path))
 
 
 def stage_upstream(stage: str, params: BaseModel) -> tuple[str, ...]:
@@ -117,6 +148,60 @@ def stage_plan(cfg: BaseModel) -> dict[str, store.StagePlan]:
         external[stage] = fps
     graph = {s: stage_upstream(s, getattr(cfg, s)) for s in STAGE_MODULES}
     return store.plan(params, external, stages=graph)
+
+
+def describe_params(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, type = default, description with unit) for every field of a stage's
+    ``Params``, nested models flattened (``background.rate_hz``; list items as ``stimulus[].``),
+    read from the same models as the schema."""
+    import typing
+
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = field.annotation
+        origin, args = typing.get_origin(ann), typing.get_args(ann)
+        inner = args[0] if origin is list and args else None
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        elif isinstance(default, list):
+            default = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d
+                       for d in default]
+        if origin is typing.Literal:
+            type_name = "one of " + "|".join(str(a) for a in args)
+        elif isinstance(ann, type):
+            type_name = ann.__name__
+        else:
+            type_name = str(ann).replace("typing.", "")
+        models = [a for a in (args if args else (ann,))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models and origin is not list:  # a nested section (optional when None is allowed)
+            sub = models[0]
+            kind = "object" if sub is ann else "object or null = null"
+            rows.append((key, kind, field.description or (sub.__doc__ or "").split("\n")[0]))
+            rows.extend(describe_params(sub, f"{key}."))
+            continue
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            rows.append((key, f"list = {json.dumps(default)}",
+                         field.description or (inner.__doc__ or "").split("\n")[0]))
+            rows.extend(describe_params(inner, f"{key}[]."))
+            continue
+        value = "(required)" if field.is_required() else f"= {json.dumps(default)}"
+        rows.append((key, f"{type_name} {value}", field.description or ""))
+    return rows
+
+
+def params_help(model: type[BaseModel]) -> str:
+    """The parameters of a stage as text for ``wbe <stage> --help``."""
+    rows = describe_params(model)
+    width = max((len(k) for k, _, _ in rows), default=0)
+    lines = ["parameters (--params JSON; the same keys as the stage's section of the config):"]
+    for key, kind, doc in rows:
+        lines.append(f"  {key:<{width}}  {kind}")
+        if doc:
+            lines.append(f"  {'':<{width}}    {doc}")
+    return "\n".join(lines)
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

@@ -19,3 +19,10 @@ def resolve_data_path(path: str | os.PathLike) -> Path:
         return p
     root = os.environ.get(ENV)
     return (Path(root) / p) if root else p
+
+
+def workflow_dir() -> Path | None:
+    """The folder holding the Snakefile wbe was installed from (a source checkout or an
+    editable install), or None for a plain installed package."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "Snakefile").is_file() and (root / "config").is_dir() else None

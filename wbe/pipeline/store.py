@@ -7,10 +7,11 @@ outside the store, a fingerprint of those files. It is computable when the Snake
 without importing the science modules.
 
 Each output folder holds ``manifest.json`` (parameters, input keys, sha256 of every file, package
-version, git revision, timestamps, host). A stage verifies the sha256 of every file it reads
-(:func:`verify`) and refuses a mismatch with a message naming the file. Outputs are written under a
-temporary name and renamed into place when complete (:func:`publish`), so a half-written folder
-never looks complete.
+version, git revision, timestamps, host, user, working directory and command line: who made it,
+where and when). A stage verifies the sha256 of every file it reads (:func:`verify`) and
+refuses a mismatch with a message naming the file. Outputs are written under a temporary name
+and renamed into place when complete (:func:`publish`), so a half-written folder never looks
+complete.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as _dt
+import getpass
 import hashlib
 import json
 import platform
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,9 +160,13 @@ def code_hash(modules: tuple[str, ...]) -> str:
     return h.hexdigest()[:KEY_LENGTH]
 
 
+#: Modules that write part of every stage folder besides the stage's own (the captions).
+PUBLISHING_MODULES: tuple[str, ...] = ("wbe.pipeline.report",)
+
+
 def code_version(stage: str) -> str:
     """Hash of the source of every module that determines ``stage``'s output."""
-    return code_hash((STAGE_MODULES[stage],))
+    return code_hash((STAGE_MODULES[stage], *PUBLISHING_MODULES))
 
 
 def fingerprint_path(path: Path) -> dict[str, Any]:
@@ -228,6 +235,14 @@ def git_revision() -> str | None:
         return None
 
 
+def _user() -> str | None:
+    """Who ran the stage (login name; None where the system has no name for the uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
@@ -240,6 +255,21 @@ def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
                 "sha256": sha256_file(p), "bytes": p.stat().st_size,
             }
     return table
+
+
+def published_folder(path: Path) -> Path | None:
+    """The published stage folder ``path`` lies in (itself or an ancestor holding a stage
+    ``manifest.json``), or None: such folders are never written to after publication."""
+    p = Path(path).resolve()
+    for folder in (p, *p.parents):
+        m = folder / MANIFEST
+        if m.is_file():
+            try:
+                if "stage" in json.loads(m.read_text()):
+                    return folder
+            except (OSError, ValueError):
+                continue
+    return None
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -319,6 +349,9 @@ def publish(
             "wbe_version": __version__,
             "git_revision": git_revision(),
             "host": platform.node(),
+            "user": _user(),
+            "working_directory": str(Path.cwd()),
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
             "python": platform.python_version(),
             "started_utc": started,
             "finished_utc": _now(),

@@ -9,23 +9,72 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wbe.engine.network import Network, PoissonInput, StateRecorder
+from wbe.engine.network import CurrentInput, Network, PoissonInput, StateRecorder
 
 
 class Drive(BaseModel):
-    """Poisson drive of named cells (node attribute ``name``; shell-style patterns allowed)."""
+    """Input to named cells (node attribute ``name``; shell-style patterns allowed), switched on
+    at ``start_ms`` and off at ``stop_ms``: a Poisson spike train per neuron (``poisson``:
+    ``rate_hz`` × ``weight_pA``), a constant current (``dc``: ``amplitude_pA``, NEST's
+    ``dc_generator``) or a piecewise-constant current (``step``: ``amplitude_values_pA`` from each
+    of ``amplitude_times_ms`` on, NEST's ``step_current_generator``). Currents act one step after
+    they switch, as NEST's generators connected with delay dt."""
 
     model_config = ConfigDict(extra="forbid")
     neurons: list[str] = Field(
         default_factory=list, description="cell names or patterns, e.g. ['ALM*', 'AVM']")
-    rate_hz: float = Field(5000.0, ge=0, description="Poisson rate per target neuron (spikes/s)")
-    weight_pA: float = Field(20.0, description="weight of each input spike (pA; mV for delta)")
-    start_ms: float = Field(0.0, ge=0, description="drive on from (ms)")
-    stop_ms: float = Field(1.0e9, gt=0, description="drive off at (ms)")
+    kind: Literal["poisson", "dc", "step"] = Field(
+        "poisson", description="poisson (spike input), dc or step (injected current)")
+    rate_hz: float = Field(5000.0, ge=0, description="poisson: rate per target neuron (spikes/s)")
+    weight_pA: float = Field(20.0, description="poisson: weight of each input spike (pA; mV for "
+                             "delta)")
+    amplitude_pA: float = Field(0.0, description="dc: injected current (pA)")
+    amplitude_times_ms: list[float] = Field(
+        default_factory=list, description="step: times (ms, increasing) from which each of "
+        "amplitude_values_pA holds, until the next time or stop_ms")
+    amplitude_values_pA: list[float] = Field(
+        default_factory=list, description="step: injected currents (pA), one per time")
+    start_ms: float = Field(0.0, ge=0, description="input on from (ms)")
+    stop_ms: float = Field(1.0e9, gt=0, description="input off at (ms)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Drive:
+        if self.stop_ms <= self.start_ms:
+            raise ValueError(f"stop_ms ({self.stop_ms}) must be after start_ms ({self.start_ms})")
+        if self.kind == "step":
+            t, v = self.amplitude_times_ms, self.amplitude_values_pA
+            if not t or len(t) != len(v):
+                raise ValueError("a step input needs amplitude_times_ms and amplitude_values_pA "
+                                 f"of the same, non-zero length (got {len(t)} and {len(v)})")
+            if any(b <= a for a, b in zip(t, t[1:], strict=False)) or t[0] < self.start_ms:
+                raise ValueError("amplitude_times_ms must increase and start at or after "
+                                 "start_ms")
+        elif self.amplitude_times_ms or self.amplitude_values_pA:
+            raise ValueError(f"amplitude_times_ms/amplitude_values_pA are for kind 'step', "
+                             f"not {self.kind!r}")
+        return self
+
+    def label(self) -> str:
+        """A short description for figure legends."""
+        who = ", ".join(self.neurons)
+        if self.kind == "dc":
+            return f"{who}: DC {self.amplitude_pA:g} pA"
+        if self.kind == "step":
+            return f"{who}: steps {', '.join(f'{v:g}' for v in self.amplitude_values_pA)} pA"
+        return f"{who}: {self.rate_hz:g} Hz"
+
+    def pieces(self) -> list[tuple[float, float, float]]:
+        """(start_ms, stop_ms, amplitude_pA) of a current input, in time order."""
+        if self.kind == "dc":
+            return [(self.start_ms, self.stop_ms, self.amplitude_pA)]
+        t = [*self.amplitude_times_ms, self.stop_ms]
+        return [(t[i], min(t[i + 1], self.stop_ms), v)
+                for i, v in enumerate(self.amplitude_values_pA) if t[i] < self.stop_ms]
 
 
 class Background(BaseModel):
@@ -37,10 +86,19 @@ class Background(BaseModel):
 
 
 class Recording(BaseModel):
+    """What is sampled besides spikes: evenly spread neurons and named ones."""
+
     model_config = ConfigDict(extra="forbid")
     n_voltage_traces: int = Field(
-        8, ge=0, description="how many neurons (evenly spread over node ids) have V_m sampled")
-    interval_ms: float = Field(1.0, gt=0, description="sampling interval of V_m (ms)")
+        8, ge=0, description="how many neurons per population (evenly spread over node ids) "
+        "are sampled")
+    neurons: list[str] = Field(
+        default_factory=list, description="cell names or patterns sampled as well, e.g. "
+        "['AVAL', 'AVAR']")
+    variables: list[str] = Field(
+        default_factory=lambda: ["V_m"], min_length=1, description="recordables sampled "
+        "(the model's, NEST names: `wbe.model_info(model)`), e.g. ['V_m', 'I_syn_ex']")
+    interval_ms: float = Field(1.0, gt=0, description="sampling interval (ms)")
 
 
 def node_names(network: Network) -> dict[str, np.ndarray]:
@@ -75,6 +133,11 @@ def select(network: Network, patterns: list[str]) -> dict[str, np.ndarray]:
     return {k: v.astype(np.int64) for k, v in hits.items()}
 
 
+def stimulus_windows(drives: list[Drive]) -> list[tuple[float, float, str]]:
+    """(start_ms, stop_ms, label) of every drive, for shading rasters."""
+    return [(d.start_ms, d.stop_ms, d.label()) for d in drives]
+
+
 def add_inputs(network: Network, background: Background, drives: list[Drive]) -> None:
     for pop in network.populations:
         if pop.is_virtual or background.rate_hz == 0:
@@ -85,26 +148,44 @@ def add_inputs(network: Network, background: Background, drives: list[Drive]) ->
             weight=background.weight_pA))
     for k, drive in enumerate(drives):
         for pop, ids in select(network, drive.neurons).items():
-            network.poisson.append(PoissonInput(
-                name=f"drive{k}_{pop}", target=pop, node_ids=ids, rate_hz=drive.rate_hz,
-                weight=drive.weight_pA, start_ms=drive.start_ms, stop_ms=drive.stop_ms))
+            if drive.kind == "poisson":
+                network.poisson.append(PoissonInput(
+                    name=f"drive{k}_{pop}", target=pop, node_ids=ids, rate_hz=drive.rate_hz,
+                    weight=drive.weight_pA, start_ms=drive.start_ms, stop_ms=drive.stop_ms))
+                continue
+            for j, (start, stop, amplitude) in enumerate(drive.pieces()):
+                network.currents.append(CurrentInput(
+                    name=f"drive{k}_{j}_{pop}", target=pop, node_ids=ids,
+                    amplitude_pA=amplitude, start_ms=start, stop_ms=stop))
 
 
 def voltage_recorders(network: Network, rec: Recording) -> list[StateRecorder]:
+    """Samplers of ``rec.variables`` for the evenly spread and the named neurons of every
+    population; an unknown variable is an error naming the model's recordables."""
+    from wbe.engine.registry import CELLS
+
+    named = select(network, rec.neurons) if rec.neurons else {}
     out = []
     for pop in network.populations:
-        if pop.is_virtual or rec.n_voltage_traces == 0:
+        if pop.is_virtual:
             continue
-        ids = np.unique(np.linspace(0, pop.n - 1, min(rec.n_voltage_traces, pop.n)).astype(int))
-        out.append(StateRecorder(pop.name, ["V_m"], ids.astype(np.int64), rec.interval_ms))
+        spread = np.linspace(0, pop.n - 1, min(rec.n_voltage_traces, pop.n)).astype(np.int64)
+        ids = np.union1d(spread, named.get(pop.name, np.empty(0, np.int64))).astype(np.int64)
+        if ids.size == 0:
+            continue
+        model = CELLS.get(pop.model)
+        for var in rec.variables:
+            model.recordable(var)  # raises naming the recordables
+        out.append(StateRecorder(pop.name, list(rec.variables), ids, rec.interval_ms))
     return out
 
 
-def write_state(path: Path, state: dict) -> None:
+def write_state(path: Path, state: dict, units: dict | None = None) -> None:
     """Sampled state variables → Zarr: ``<pop>/<var>`` (n_times × n_nodes), with ``times_ms``
-    and ``node_ids`` arrays beside each and units in attrs."""
+    and ``node_ids`` arrays beside each and ``units`` (pop → variable → unit) in attrs."""
     import zarr
 
+    units = units or {}
     root = zarr.open_group(str(path), mode="w")
     for pop, variables in state.items():
         g = root.require_group(pop)
@@ -113,7 +194,7 @@ def write_state(path: Path, state: dict) -> None:
             vg.create_array("times_ms", data=np.asarray(times, dtype=np.float64))
             vg.create_array("node_ids", data=np.asarray(ids, dtype=np.int64))
             vg.create_array("values", data=np.asarray(values, dtype=np.float64))
-            vg.attrs["units"] = "mV" if var.startswith("V") else ""
+            vg.attrs["units"] = units.get(pop, {}).get(var, "")
 
 
 def circuit_path(connectome_dir: Path) -> Path:

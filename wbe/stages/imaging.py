@@ -177,6 +177,11 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         if attrs["kind"] == "labels":
             summary["n_labels_present"] = int((np.unique(vol) > 0).sum())
     write_volume(out_dir / "volume.zarr", vol, attrs, params.chunk_voxels)
+    from wbe import plots
+
+    plots.volume_projections(out_dir / "volume.zarr", out_dir / "volume.png", kind=attrs["kind"],
+                             voxel_size_nm=attrs["voxel_size_nm"],
+                             title=f"imaging: {params.source} ({attrs['kind']})")
     summary.update(
         shape_zyx=[int(s) for s in vol.shape], voxel_size_nm=attrs["voxel_size_nm"],
         kind=attrs["kind"], n_voxels=int(vol.size),

@@ -103,6 +103,11 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         out_dir, tables, {lab: names.get(lab, str(lab)) for lab in tables},
         sholl_step_um=params.sholl_step_um, header="wbe morphology: label {id} ({name}), units µm",
     )
+    from wbe import plots
+
+    plots.skeleton_projections(pd.read_parquet(out_dir / "nodes.parquet"),
+                               pd.read_csv(out_dir / "morphometrics.csv"),
+                               out_dir / "skeletons.png")
     return {
         "n_labels": len(all_labels), "n_skeletons": summary["n_skeletons"],
         "n_skipped": len(all_labels) - summary["n_skeletons"], "n_nodes": summary["n_nodes"],

@@ -167,6 +167,11 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     if not blockwise:
         write_volume(out_dir / "labels.zarr", labels, out_attrs)
     _write_segments(out_dir / "segments.csv", rows)
+    from wbe import plots
+
+    plots.volume_projections(out_dir / "labels.zarr", out_dir / "labels.png", kind="labels",
+                             voxel_size_nm=attrs.get("voxel_size_nm", (1000.0,) * 3),
+                             title=f"segmentation ({method}): {len(rows)} segments")
     summary.update(n_segments=len(rows), labelled_voxels=int(sum(r[2] for r in rows)),
                    wall_s=round(time.perf_counter() - t0, 3))
     return summary

@@ -19,6 +19,8 @@ from wbe.stages.common import (
     Recording,
     add_inputs,
     circuit_path,
+    node_names,
+    stimulus_windows,
     voltage_recorders,
     write_state,
 )
@@ -40,7 +42,7 @@ class Params(BaseModel):
     seed: int = Field(1, ge=0, description="seed of every random stream (keyed by neuron id)")
     background: Background = Field(default_factory=Background)
     stimulus: list[Drive] = Field(default_factory=_default_drives,
-                                  description="Poisson drive of named cells")
+                                  description="input to named cells: Poisson, DC or steps")
     record: Recording = Field(default_factory=Recording)
     placement: Literal["round_robin", "metis"] = Field(
         "round_robin", description="neurons on MPI ranks: round robin, or a METIS partition of "
@@ -50,6 +52,7 @@ class Params(BaseModel):
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     from wbe import plots
     from wbe.engine.network import RunConfig
+    from wbe.engine.registry import CELLS
     from wbe.engine.simulator import simulate
     from wbe.io import sonata
 
@@ -66,9 +69,12 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         return {}
     sonata.write_simulation_config(out_dir, circuit, network, run_cfg)
     sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
-    write_state(out_dir / "state.zarr", result.state)
+    write_state(out_dir / "state.zarr", result.state, units={
+        pop.name: {v: CELLS.get(pop.model).recordable(v).unit for v in params.record.variables}
+        for pop in network.populations if not pop.is_virtual})
     plots.raster(result.spikes, out_dir / "raster.png", t_stop_ms=params.duration_ms,
-                 max_neurons=200)
+                 max_neurons=200, names=node_names(network),
+                 windows=stimulus_windows(params.stimulus))
     n_neurons = sum(p.n for p in network.populations if not p.is_virtual)
     n_spikes = sum(len(t) for t, _ in result.spikes.values())
     return {

@@ -66,9 +66,9 @@ class Params(BaseModel):
                                   "'cect:<dataset>' (White1986, Varshney, Cook2019Herm, "
                                   "Cook2019Male, Witvliet, Witvliet1..8, Wang2024Herm, "
                                   "OpenWormUnified); None skips (a)")
-    fi_nwb: list[str] = Field(["../shared/data/nwb/ferguson2015/"], description="current-clamp "
-                              "NWB files or folders of *.nwb for the F-I comparison (relative "
-                              "to the working directory)")
+    fi_nwb: list[str] = Field([], description="current-clamp NWB files or folders of *.nwb "
+                              "for the F-I comparison (relative to the project root); empty: "
+                              "no F-I comparison (and no fi.png)")
     missing: str = Field("skip", description="'skip' (record status) or 'error' when reference "
                          "data (NWB files, NEST) are missing")
     fi_current: str = Field("absolute", description="F-I x axis: 'absolute' injected current "
@@ -84,6 +84,10 @@ class Params(BaseModel):
         "{population: rate (spikes/s)}, or None to skip")
     t_start_ms: float | None = Field(None, description="rate window start for the reference run "
                                      "(ms); None = the metrics stage's window")
+    rates_n_seeds: int = Field(5, ge=1, description="seeds of the rates comparison with NEST: "
+                               "the simulation's seed and the next ones, each run in wbe and in "
+                               "NEST; per population mean ± SD over seeds on both sides and "
+                               "Welch's t-test")
     propagation: PropagationParams = Field(default_factory=PropagationParams,
                                            description="stimulus propagation and null model "
                                            "(region-level brain)")
@@ -227,19 +231,82 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
         res = rate_scores(model_rates, ref_rates)
         res["reference"] = "nest"
         res["window_ms"] = [t0, t1]
+        res["seeds"] = _rates_over_seeds(sim, params.rates_n_seeds, (t0, t1), ref_rates,
+                                         run_cfg.seed)
     else:
         raise ValueError(f"rates_reference must be 'nest', a table or None, got {ref!r}")
     res["status"] = "ok"
     res["definition"] = ("KS distance = two-sample Kolmogorov-Smirnov statistic of per-neuron "
                          "rates (spikes/s); rate_ratio = model mean / reference mean")
     per = res["per_population"]
+    seeds = (res.get("seeds") or {}).get("per_population")
+    if seeds:  # means and SDs over seeds on both sides
+        per = seeds
     plots.rates_vs_reference(
         {p: r["model_mean_hz"] for p, r in per.items()},
         {p: r.get("reference_mean_hz") for p, r in per.items()},
         out_dir / "rates_vs_reference.png", status=res["reference"],
+        model_sd={p: r.get("model_sd_hz") for p, r in per.items()} if seeds else None,
+        reference_sd={p: r.get("reference_sd_hz") for p, r in per.items()} if seeds else None,
+        n_seeds=(res.get("seeds") or {}).get("n_seeds"),
         model_rates=np.concatenate(list(model_rates.values())) if ref_rates else None,
         reference_rates=np.concatenate(list(ref_rates.values())) if ref_rates else None)
     return res
+
+
+def _population_means(spikes: dict, net, window: tuple[float, float]) -> dict[str, float]:
+    """Mean rate (spikes/s) per non-virtual population in ``window`` (ms)."""
+    t0, t1 = window
+    out = {}
+    for p in net.populations:
+        if p.is_virtual:
+            continue
+        t = np.asarray(spikes.get(p.name, (np.zeros(0), None))[0])
+        out[p.name] = float(((t >= t0) & (t < t1)).sum()) / max(p.n, 1) / ((t1 - t0) / 1000.0)
+    return out
+
+
+def _rates_over_seeds(sim_config: Path, n_seeds: int, window: tuple[float, float],
+                      ref_rates: dict, seed0: int) -> dict:
+    """Per population: wbe's and NEST's mean rates over ``n_seeds`` seeds (the simulation's
+    seed, whose runs are already there, and the next ones, each run in both simulators on
+    the same SONATA circuit), mean ± SD (ddof 1) and Welch's t-test."""
+    from scipy import stats
+
+    from wbe.engine.simulator import simulate
+    from wbe.io.sonata import load_simulation, read_spikes
+    from wbe.reference.nest import run_in_nest
+
+    seeds = [int(seed0) + k for k in range(n_seeds)]
+    net0, _ = load_simulation(sim_config)
+    # the simulation stage's own spikes (this seed), in the same window as every other run
+    runs_model = {p: [r] for p, r in _population_means(
+        read_spikes(sim_config.parent / "spikes.h5"), net0, window).items()}
+    runs_ref = {p: [float(np.mean(r))] for p, r in ref_rates.items()}
+    for seed in seeds[1:]:
+        for runs, runner in ((runs_model, lambda n, r: simulate(n, r, progress=False).spikes),
+                             (runs_ref, run_in_nest)):
+            net, run_cfg = load_simulation(sim_config)
+            run_cfg.seed = seed
+            out = runner(net, run_cfg)
+            spikes = out.spikes if hasattr(out, "spikes") else out
+            for pop, rate in _population_means(spikes, net, window).items():
+                runs.setdefault(pop, []).append(rate)
+    per = {}
+    for pop in runs_model:
+        a, b = np.asarray(runs_model[pop]), np.asarray(runs_ref.get(pop, []))
+        welch = stats.ttest_ind(a, b, equal_var=False) if len(a) > 1 and len(b) > 1 else None
+        p_value = None if welch is None or not np.isfinite(welch.pvalue) else float(welch.pvalue)
+        per[pop] = {
+            "model_runs_hz": a.tolist(), "reference_runs_hz": b.tolist(),
+            "model_mean_hz": float(a.mean()), "reference_mean_hz": float(b.mean()) if len(b) else None,
+            "model_sd_hz": float(a.std(ddof=1)) if len(a) > 1 else None,
+            "reference_sd_hz": float(b.std(ddof=1)) if len(b) > 1 else None,
+            "welch_p_value": p_value,
+        }
+    return {"n_seeds": n_seeds, "seeds": seeds, "window_ms": list(window), "per_population": per,
+            "definition": "population mean rate (spikes/s) per seed; mean ± SD (ddof 1) over "
+                          "seeds; Welch's two-sample t-test of wbe's against the reference's"}
 
 
 def _validate_propagation(params: Params, inputs: dict, out_dir: Path, progress: bool) -> dict:

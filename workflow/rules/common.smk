@@ -5,9 +5,11 @@
 # path in advance and a changed parameter re-runs only the stages downstream of it.
 import json
 import os
+import re
 from pathlib import Path
 
 from wbe.pipeline.config import ConfigError, load_config, stage_plan
+from wbe.pipeline.report import CAPTION, FRONT_PAGE
 
 # Relative data paths in configs (../shared/data/...) are relative to the project root.
 os.environ.setdefault("WBE_DATA_ROOT", workflow.basedir)
@@ -46,15 +48,22 @@ def stage_log(stage):
     return f"logs/{stage}/{PLAN[stage].key}.log"
 
 
+def report_pattern(name):
+    """A report pattern for a file in a stage folder: Snakemake finds files in a folder only
+    through wildcards, so a plain file name becomes a wildcard constrained to that name."""
+    return name if "{" in name else f"{{file,{re.escape(name)}}}"
+
+
 def stage_output(stage):
-    """The stage's folder, shown in the report with its figures when it has a category."""
+    """The stage's folder, shown in the report with its figures when it has a category; the
+    caption is the folder's own caption.rst (its numbers: wbe.pipeline.report)."""
     out = directory(stage_dir(stage.name))
     if stage.report_category is None:
         return out
     return report(
         out,
-        patterns=list(stage.report_patterns),
-        caption=f"../report/{stage.name}.rst",
+        patterns=[report_pattern(p) for p in stage.report_patterns],
+        caption=str(Path(stage_dir(stage.name)).resolve() / CAPTION),
         category=stage.report_category,
     )
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,10 +98,8 @@ def write_zarr(c: Connectome, path: str | os.PathLike, *, overwrite: bool = Fals
     import zarr
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: exists (pass overwrite=True to replace it)")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    # a temporary folder beside path, renamed into place when complete (mode from the umask)
+    with written_atomically(path, overwrite=overwrite) as tmp:
         root = zarr.open_group(str(tmp), mode="w")
         ng = root.create_group("nodes")
         for col in c.nodes.columns:
@@ -130,16 +126,6 @@ def write_zarr(c: Connectome, path: str | os.PathLike, *, overwrite: bool = Fals
             "orientation": "layers[name][pre, post]: rows presynaptic, columns postsynaptic",
             "provenance": c.provenance,
         })
-        if path.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, trash / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

@@ -1,7 +1,7 @@
 """SONATA point-neuron circuits, simulation configs and spike reports ↔ :class:`Network`.
 
 Follows the conventions of bmtk's PointNet (which drives NEST), see
-``/work/shared/notes/sonata-pointnet-conventions.md``:
+``docs/conventions.md``:
 
 * neuron parameters are NEST's (names and units) and live in each node type's
   ``dynamics_params`` JSON (``components/point_neuron_models/``); per-node values under
