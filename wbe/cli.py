@@ -131,7 +131,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # checked on every rank before any runs: a refusal aborts all of them, none waits
     configured = spec.output_dir
     out = Path(args.output_dir) if args.output_dir else configured
-    spikes = Path(args.spikes) if args.spikes else spec.spikes_file
 
     def moved(p: Path) -> Path:
         """Where a file the config puts under its output_dir goes (under ``out``)."""
@@ -140,12 +139,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         except ValueError:
             return p
 
-    for target in (out, moved(spikes), *(moved(f) for files in spec.reports.values()
-                                         for f in files.values())):
-        sealed = store.published_folder(target)
-        if sealed is not None:
-            raise ValueError(f"{target} lies inside the published stage folder {sealed}, which "
-                             "is never modified; write elsewhere with --output-dir DIR")
+    spikes = Path(args.spikes) if args.spikes else moved(spec.spikes_file)
+    targets = [out, spikes, *(moved(f) for files in spec.reports.values()
+                              for f in files.values())]
+    targets += [moved(spec.log_file)] if spec.log_file is not None else []
+    targets += [Path(a) for a in (args.raster, args.checkpoint) if a]
+    for target in targets:
+        store.refuse_published(target, "write elsewhere (wbe simulate --output-dir DIR)")
     if out.exists() and any(out.iterdir()) and not spec.overwrite:
         raise ValueError(f"{out} (output.output_dir of {cfg}) exists and is not empty; set "
                          "output.overwrite_output_dir to true, or choose --output-dir DIR")
@@ -157,7 +157,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         def inside(p: Path) -> Path:
             try:
-                return tmp / p.relative_to(configured)
+                return tmp / p.relative_to(out)
             except ValueError:  # outside output_dir: written there directly (atomically)
                 return p
 
@@ -165,8 +165,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         log.setLevel(logging.INFO)
         handler = None
         if spec.log_file is not None:
-            inside(spec.log_file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(inside(spec.log_file), mode="w", encoding="utf-8")
+            log_file = inside(moved(spec.log_file))
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
             log.addHandler(handler)
         try:
@@ -186,16 +187,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 with written_atomically(spikes, overwrite=True) as t:
                     sonata.write_spikes(t, result.spikes, sorting=spec.spikes_sort_order)
             n = sum(len(t) for t, _ in result.spikes.values())
-            log.info("%d spikes -> %s", n, moved(spikes))
-            written = _write_reports(result, spec, network, inside, run.dt_ms)
+            log.info("%d spikes -> %s", n, spikes)
+            written = _write_reports(result, spec, network, lambda p: inside(moved(p)),
+                                     run.dt_ms)
             for f in written:
                 log.info("report -> %s", f)
         finally:
             if handler is not None:
                 log.removeHandler(handler)
                 handler.close()
-    rates = _population_rates(network, result.spikes, run.tstop_ms)
-    _print_rates(rates, run.tstop_ms)
+    t_from = 0.0
+    if args.restore:  # spikes start where the checkpoint stopped
+        from wbe.engine import checkpoint
+
+        attrs, _ = checkpoint.read(Path(args.restore))
+        t_from = int(attrs["step"]) * float(attrs["dt_ms"])
+    rates = _population_rates(network, result.spikes, run.tstop_ms - t_from)
+    _print_rates(rates, run.tstop_ms - t_from)
     if args.raster:
         from wbe import plots
         from wbe.stages.common import node_names
@@ -203,7 +211,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         with written_atomically(Path(args.raster), overwrite=True) as t:
             plots.raster(result.spikes, t, t_stop_ms=run.tstop_ms, max_neurons=200,
                          names=node_names(network))
-    print(json.dumps({"output_dir": str(out), "spikes": str(moved(spikes)), "n_spikes": n,
+    print(json.dumps({"output_dir": str(out), "spikes": str(spikes), "n_spikes": n,
                       "rates_hz": {pop: r["rate_hz"] for pop, r in rates.items()},
                       "reports": [str(out / p.relative_to(tmp)) if tmp in p.parents else str(p)
                                   for p in written],
@@ -212,8 +220,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _population_rates(network, spikes: dict, tstop_ms: float) -> dict[str, dict]:
-    """Per simulated population: neurons, spikes, mean rate (spikes/s over the whole run) and
-    the fraction of neurons that spiked."""
+    """Per simulated population: neurons, spikes, mean rate (spikes/s over ``tstop_ms``, the
+    simulated time) and the fraction of neurons that spiked."""
     out = {}
     for pop in network.populations:
         if pop.is_virtual:
@@ -280,6 +288,9 @@ def cmd_spike_metrics(args: argparse.Namespace) -> int:
     Console(stderr=True).print(out)
     if args.out:
         from wbe.io.jsonutil import dumps
+        from wbe.pipeline import store
+
+        store.refuse_published(Path(args.out), "choose another --out")
 
         with written_atomically(Path(args.out)) as tmp:
             tmp.mkdir()
@@ -388,7 +399,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     cfg = load_config(normalise(data, source or "defaults"), source or "defaults")
     if workflow is not None:
         os.environ.setdefault(paths.ENV, str(workflow))
-    if cfg.sweep is not None:  # a config with a sweep: section runs the sweep study
+    if data.get("sweep"):  # a non-empty sweep: section runs the sweep study (as sweep.smk)
         from wbe.pipeline.sweep import sweep_key
 
         folders = {"sweep": f"{cfg.results}/sweep/{sweep_key(cfg.sweep)}"}

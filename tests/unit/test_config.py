@@ -35,6 +35,9 @@ def test_committed_schema_is_current():
         ({"plasticity": {"stdp": {"tau_plus_ms": 0}}}, "plasticity.stdp.tau_plus_ms"),
         # the model and its parameters are checked against the registry with the config
         ({"connectome": {"model": "iaf_nope"}}, "unknown cell model 'iaf_nope'; known: .*iaf_psc_exp"),
+        ({"simulation": {"model": "iaf_nope"}}, "unknown cell model 'iaf_nope'; known: .*iaf_psc_exp"),
+        ({"simulation": {"model": "iaf_cond_exp", "neuron_params": {"C_mm": 2.0}}},
+         "simulation.neuron_params: model 'iaf_cond_exp' has no parameter.*'C_mm'"),
         ({"connectome": {"neuron_params": {"C_mm": 1.0}}}, "has no parameter.*'C_mm'"),
         ({"connectome": {"model": "iaf_cond_alpha", "neuron_params": {"C_m": -1.0}}},
          "connectome.neuron_params: parameter 'C_m' must be > 0"),
@@ -67,6 +70,17 @@ def test_plan_changes_only_downstream_of_a_change():
     assert all(base[s].key == changed[s].key for s in same)
     assert all(base[s].key != changed[s].key
                for s in ["simulation", "plasticity", "metrics", "validation"])
+
+
+def test_neuron_change_reruns_simulation_and_downstream_only():
+    """A connectome is wiring: the neurons are the simulation's, so changing their model or a
+    parameter in the default config keeps every stage before the simulation."""
+    default = wcfg.read_config_file(ROOT / "config" / "config.yaml")
+    base = wcfg.stage_plan(wcfg.load_config(default))
+    for change in ({"neuron_params": {"tau_m": 15.0}}, {"model": "iaf_psc_alpha"}):
+        plan = wcfg.stage_plan(wcfg.load_config(wcfg.layered(default, {"simulation": change})))
+        assert [s for s in plan if plan[s].key != base[s].key] == [
+            "simulation", "plasticity", "metrics", "validation"], change
 
 
 def test_missing_config_file_is_named(tmp_path):

@@ -165,13 +165,13 @@ def test_published_folders_follow_the_umask(tmp_path, umask, dir_mode, file_mode
 
 
 def test_manifest_says_who_where_and_when(tmp_path, monkeypatch):
-    import getpass
     import platform
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOGNAME", "someone")  # getpass reads LOGNAME first
     manifest = json.loads((_publish(tmp_path / "k", **{"a.txt": "1"}) / "manifest.json")
                           .read_text())
-    assert manifest["user"] == getpass.getuser()
+    assert manifest["user"] == "someone"
     assert manifest["host"] == platform.node()
     assert manifest["working_directory"] == str(tmp_path)
     assert manifest["started_utc"] <= manifest["finished_utc"]

@@ -88,8 +88,15 @@ def normalise(data: dict[str, Any] | None, source: str = "config") -> dict[str, 
     ``snakemake --config simulation='{seed: 7}'`` parses nested values as strings ('7'), which
     the JSON Schema would refuse; the stage models read them as the numbers they are. Raises
     :class:`ConfigError` naming the key when a value cannot be read."""
+    def nulls(node: Any) -> Any:  # YAML's BaseLoader leaves null as the string "null"
+        if isinstance(node, dict):
+            return {k: nulls(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [nulls(v) for v in node]
+        return None if isinstance(node, str) and node in ("null", "~", "Null", "NULL") else node
+
     try:
-        model = config_model().model_validate(data or {})
+        model = config_model().model_validate(nulls(data or {}))
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source)) from None
     return model.model_dump(mode="json", exclude_unset=True)

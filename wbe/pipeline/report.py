@@ -31,8 +31,8 @@ FIGURES: dict[str, str] = {
         "Maximum projections of the acquired volume along z, y and x (labels coloured at "
         "random; raw intensities in grey)."),
     "segmentation": (
-        "Maximum projections of the instance labels (each segment its own colour) and the "
-        "distribution of segment sizes (voxels)."),
+        "Maximum projections of the instance labels along z, y and x (each segment its own "
+        "colour)."),
     "morphology": (
         "Skeletons of every segment projected on the x-y and x-z planes, coloured by SWC node "
         "type (soma, axon, dendrite), and the distribution of cable length per skeleton (µm)."),
@@ -70,7 +70,7 @@ FIGURES: dict[str, str] = {
 
 def _plain(text: Any) -> str:
     """Data as caption text: RST markup characters escaped, braces (Jinja) made parentheses."""
-    s = str(text).replace("\\", "\\\\")
+    s = " ".join(str(text).split()).replace("\\", "\\\\")  # one line: no RST directive
     for ch in "*`_|":
         s = s.replace(ch, "\\" + ch)
     return s.replace("{", "(").replace("}", ")")
@@ -132,9 +132,9 @@ def _connectome(p, s, inputs):
              f"{_num(p.get('touch_distance_um'))} µm of another neuron."]
             if src in (None, "touch") else [f"the connectome {_plain(src)}."])
     out = []
-    n, e = s.get("n_neurons") or s.get("neurons"), s.get("n_edges")
+    n = s.get("n_neurons") or s.get("neurons")
     if n is not None:
-        out.append(f"{_num(n)} neurons, {_num(e)} connected pairs"
+        out.append(f"{_num(n)} neurons, {_edges_text(s)}"
                    + (f", {_num(s['n_synapses'])} synapses" if s.get("n_synapses") else "")
                    + ".")
     if s.get("n_regions"):
@@ -147,21 +147,53 @@ def _connectome(p, s, inputs):
     return went, out
 
 
+def _edge_counts(s: Mapping) -> dict[str, int]:
+    """Edge counts of a connectome summary: ``n_edges`` (touch), or one per kind or projection
+    (``n_chemical_edges``, ``n_gap_edges`` from cect; ``n_edges_<projection>`` from tvb)."""
+    if s.get("n_edges") is not None:
+        return {"": int(s["n_edges"])}
+    return {k.removeprefix("n_").removesuffix("_edges").removeprefix("edges_"): int(v)
+            for k, v in s.items() if k.startswith("n_") and "edges" in k and isinstance(v, int)}
+
+
+def _edges_text(s: Mapping) -> str:
+    counts = _edge_counts(s)
+    if not counts:
+        return "edges n/a"
+    if list(counts) == [""]:
+        return f"{_num(counts[''])} connected pairs"
+    return ", ".join(f"{_num(v)} {_plain(k)} edges" for k, v in counts.items())
+
+
 def _stimuli(p: Mapping) -> str:
     parts = []
     for d in p.get("stimulus") or []:
         who = ", ".join(_plain(n) for n in d.get("neurons", []))
         stop = min(d.get("stop_ms", math.inf), p.get("duration_ms", math.inf))
-        parts.append(f"{who} at {_num(d.get('rate_hz'))} spikes/s × {_num(d.get('weight_pA'))} "
-                     f"pA from {_num(d.get('start_ms'))} to {_num(stop)} ms")
+        kind = d.get("kind", "poisson")
+        if kind == "dc":
+            what = f"a DC of {_num(d.get('amplitude_pA'))} pA"
+        elif kind == "step":
+            what = "steps of " + ", ".join(
+                f"{_num(v)} pA from {_num(t)} ms" for t, v in zip(
+                    d.get("amplitude_times_ms", []), d.get("amplitude_values_pA", []),
+                    strict=False))
+        else:
+            what = f"{_num(d.get('rate_hz'))} spikes/s × {_num(d.get('weight_pA'))}"
+        parts.append(f"{who}: {what} from {_num(d.get('start_ms'))} to {_num(stop)} ms")
     bg = p.get("background") or {}
     text = (f"Poisson background {_num(bg.get('rate_hz'))} spikes/s × "
-            f"{_num(bg.get('weight_pA'))} pA to every neuron")
+            f"{_num(bg.get('weight_pA'))} (weights in the model's unit: pA for current-based "
+            "models) to every neuron")
     return text + ("; stimulus: " + "; ".join(parts) if parts else "") + "."
 
 
 def _simulation(p, s, inputs):
-    went = [f"the connectome's SONATA circuit, {_num(p.get('duration_ms'))} ms at dt "
+    cells = (f"{_plain(p['model'])} neurons" if p.get("model") else "the connectome's neurons")
+    if p.get("neuron_params"):
+        cells += " with " + ", ".join(f"{_plain(k)} = {_num(v)}"
+                                      for k, v in sorted(p["neuron_params"].items()))
+    went = [f"the connectome's SONATA wiring, {cells}; {_num(p.get('duration_ms'))} ms at dt "
             f"{_num(p.get('dt_ms'))} ms, seed {_num(p.get('seed'))}.", _stimuli(p)]
     out = []
     if s.get("spikes") is not None:
@@ -188,8 +220,9 @@ def _plasticity(p, s, inputs):
 
 
 def _metrics(p, s, inputs):
-    went = [f"the simulation's and the plastic phase's spikes from {_num(p.get('t_start_ms'))} "
-            "ms on."]
+    end = "the end of the run" if p.get("t_stop_ms") is None else f"{_num(p['t_stop_ms'])} ms"
+    went = [f"the simulation's spikes from {_num(p.get('t_start_ms'))} ms to {end} (rates "
+            "below), and the plastic phase's."]
     out = [f"{_plain(pop)}: {_num(r)} spikes/s."
            for pop, r in (s.get("mean_rate_hz") or {}).items()]
     if s.get("pci") is not None:
@@ -220,7 +253,9 @@ def _rates_sentence(r: Mapping) -> str:
                      f"{_num(v.get('model_sd_hz'))} vs {_plain(r.get('reference'))} "
                      f"{_num(v.get('reference_mean_hz'))} ± {_num(v.get('reference_sd_hz'))} "
                      f"spikes/s (Welch p = {_num(v.get('welch_p_value'))})")
-    head = (f"Rates over {_num(seeds.get('n_seeds'))} seeds on both sides: "
+    window = seeds.get("window_ms") or r.get("window_ms")
+    span = f" ({_num(window[0])}-{_num(window[1])} ms)" if window else ""
+    head = (f"Rates over {_num(seeds.get('n_seeds'))} seeds on both sides{span}: "
             if parts else "Rates: ")
     tail = f"; per-neuron KS distance {_num(r.get('ks_distance_all'))}"
     return head + "; ".join(parts) + tail + "."
@@ -250,8 +285,9 @@ def _validation(p, s, inputs, folder=None):
            _fi_sentence(sc["fi"]) if "fi" in sc else ""]
     prop = sc.get("propagation") or {}
     if str(prop.get("status", "")).startswith("ok"):
-        out.append(f"Propagation from the stimulated regions reached {_num(prop.get('extent'))} "
-                   "regions.")
+        out.append(f"Propagation: {_num(prop.get('n_responded'))} regions responded to the "
+                   f"stimulus ({_num(100 * float(prop.get('extent') or 0))} % of those not "
+                   "stimulated).")
     return went, out
 
 
@@ -285,18 +321,19 @@ def front_page(params: Mapping, summary: Mapping, inputs: Mapping[str, Path],
     cs, ss, ms = con.get("summary", {}), sim.get("summary", {}), met.get("summary", {})
     sc = _scores(folder)
     src = (con.get("params") or {}).get("source", "touch")
-    how = ("touch detection on reconstructed skeletons" if src in (None, "touch")
-           else _plain(src))
+    touch = src in (None, "touch")
+    how = "touch detection on reconstructed skeletons" if touch else f"imported from {_plain(src)}"
     story = [
-        "**wbe** took a brain from anatomy to a validated emulation, each stage reading the "
-        "previous stage's real output (folders ``results/<stage>/<key>/``, each with a "
-        "``manifest.json`` of parameters, input keys, the sha256 of every file, and who made "
-        "it, where and when).",
-        (f"The connectome ({how}) "
-         f"has {_num(cs.get('n_neurons') or ss.get('neurons'))} neurons and "
-         f"{_num(cs.get('n_edges') or ss.get('synapses'))} connected pairs; simulated for "
+        ("**wbe** took a brain from anatomy to a validated emulation" if touch else
+         "**wbe** simulated and validated an imported connectome")
+        + ", each stage reading the previous stage's real output (folders "
+        "``results/<stage>/<key>/``, each with a ``manifest.json`` of parameters, input keys, "
+        "the sha256 of every file, and who made it, where and when).",
+        (f"The connectome ({how}) has {_num(cs.get('n_neurons') or ss.get('neurons'))} neurons "
+         f"and {_edges_text(cs)}; simulated for "
          f"{_num((sim.get('params') or {}).get('duration_ms'))} ms it fired "
-         f"{_num(ss.get('spikes'))} spikes (mean {_num(ss.get('mean_rate_hz'))} spikes/s)."),
+         f"{_num(ss.get('spikes'))} spikes (mean {_num(ss.get('mean_rate_hz'))} spikes/s over "
+         "the whole run)."),
     ]
     if "connectome" in sc:
         story.append(_connectome_sentence(sc["connectome"]))
@@ -305,9 +342,10 @@ def front_page(params: Mapping, summary: Mapping, inputs: Mapping[str, Path],
     if "fi" in sc and _fi_sentence(sc["fi"]):
         story.append(_fi_sentence(sc["fi"]))
     rows = [("neurons", _num(cs.get("n_neurons") or ss.get("neurons")), "connectome stage"),
-            ("connected pairs", _num(cs.get("n_edges")), "connectome stage"),
+            ("edges", _edges_text(cs), "connectome stage"),
             ("spikes", _num(ss.get("spikes")), "simulation stage"),
-            ("mean rate (spikes/s)", _num(ss.get("mean_rate_hz")), "simulation stage")]
+            ("mean rate over the run (spikes/s)", _num(ss.get("mean_rate_hz")),
+             "simulation stage")]
     if ms.get("pci") is not None:
         rows.append(("PCI", _num(ms["pci"]), "Casali et al. 2013"))
     c = sc.get("connectome") or {}
@@ -320,7 +358,9 @@ def front_page(params: Mapping, summary: Mapping, inputs: Mapping[str, Path],
                  ("hypergeometric p", _num(ch.get("p_value_hypergeom")), ref)]
     r = sc.get("rates") or {}
     for pop, v in ((r.get("seeds") or {}).get("per_population") or {}).items():
-        rows.append((f"rate {_plain(pop)} (spikes/s, mean ± SD over seeds)",
+        window = (r.get("seeds") or {}).get("window_ms") or [None, None]
+        rows.append((f"rate {_plain(pop)} (spikes/s, {_num(window[0])}-{_num(window[1])} ms, "
+                     "mean ± SD over seeds)",
                      f"wbe {_num(v.get('model_mean_hz'))} ± {_num(v.get('model_sd_hz'))}; "
                      f"reference {_num(v.get('reference_mean_hz'))} ± "
                      f"{_num(v.get('reference_sd_hz'))}", _plain(r.get("reference"))))

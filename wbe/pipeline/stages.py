@@ -46,9 +46,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "2. Connectome", ("{name}.png",)),
     Stage("simulation", ("connectome",), "simulate the circuit with the wbe engine (MPI-aware)",
           "3. Emulation", ("raster.png",), mpi=True),
-    Stage("plasticity", ("simulation", "connectome"), "continue from the simulation's "
-          "checkpoint with pair STDP; new SONATA edges", "3. Emulation", ("weights.png",),
-          mpi=True),
+    Stage("plasticity", ("simulation",), "continue from the simulation's checkpoint with pair "
+          "STDP; new SONATA edges", "3. Emulation", ("weights.png",), mpi=True),
     Stage("metrics", ("simulation", "plasticity"), "rates, ISI CV, Fano factor and a "
           "perturbational complexity index (Dask)", "4. Metrics", ("{name}.png",)),
     Stage("validation", ("connectome", "simulation", "metrics"), "score connectome, F-I curve "

@@ -272,6 +272,18 @@ def published_folder(path: Path) -> Path | None:
     return None
 
 
+def refuse_published(path: Path, advice: str) -> None:
+    """Raise ``ValueError`` when writing ``path`` would alter published stage folders: when it
+    lies inside one, or is a folder that holds one."""
+    sealed = published_folder(path)
+    if sealed is None and Path(path).is_dir():
+        sealed = next((m.parent for m in Path(path).rglob(MANIFEST)
+                       if published_folder(m.parent) is not None), None)
+    if sealed is not None:
+        raise ValueError(f"{path}: writing there would alter the published stage folder "
+                         f"{sealed}, which is never modified; {advice}")
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / MANIFEST

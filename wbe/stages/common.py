@@ -101,6 +101,55 @@ class Recording(BaseModel):
     interval_ms: float = Field(1.0, gt=0, description="sampling interval (ms)")
 
 
+class NeuronSettings(BaseModel):
+    """The neuron model and parameters a run uses, over the connectome's (which only supplies
+    the wiring, and a default model for its SONATA files): changing them re-runs the
+    simulation and what follows, never the connectome."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(
+        None, description="neuron model of every population: a registered cell model (NEST's "
+        "name where NEST has it; `wbe.models()` lists them); None: the connectome's")
+    neuron_params: dict[str, float] = Field(
+        {}, description="NEST parameters of every population (NEST names and units: mV, ms, "
+        "pF, pA, nS), over the model's defaults (or the connectome's values when model is None)")
+
+    @model_validator(mode="after")
+    def _model_and_parameters_exist(self) -> NeuronSettings:
+        if self.model is not None:  # checked with the config, before anything runs
+            from wbe.engine.registry import CELLS
+
+            CELLS.get(self.model).resolve(self.neuron_params, 1, np.arange(1),
+                                          owner="simulation.neuron_params")
+        return self
+
+
+def apply_neuron_settings(network: Network, model: str | None,
+                          neuron_params: dict[str, float]) -> None:
+    """Set ``model`` (when given; the connectome's parameters, which belong to its model, are
+    dropped) and ``neuron_params`` on every non-virtual population, checked against the model:
+    an unknown model or parameter is an error naming it."""
+    from wbe.engine.registry import CELLS
+
+    for pop in network.populations:
+        if pop.is_virtual:
+            continue
+        if model is not None:
+            pop.model, pop.params = model, {}
+        pop.params.update(neuron_params)
+        CELLS.get(pop.model).resolve(pop.params, pop.n, np.arange(pop.n),
+                                     owner=f"simulation.neuron_params (population {pop.name})")
+
+
+def simulated_circuit(sim_dir: Path) -> Path:
+    """The SONATA circuit the simulation stage ran (the connectome's wiring with the
+    simulation's neuron models and parameters)."""
+    path = Path(sim_dir) / "circuit" / "circuit_config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the simulation stage's SONATA circuit is missing")
+    return path
+
+
 def node_names(network: Network) -> dict[str, np.ndarray]:
     """Population → array of cell names (falls back to ``<pop>_<id>``)."""
     out = {}

@@ -81,11 +81,12 @@ class Params(BaseModel):
         True, description="merge segments named '<name>~k' into the neuron '<name>'"
     )
     min_synapses: int = Field(1, description="edges with fewer synapses are dropped", ge=1)
-    model: str = Field("iaf_psc_exp", description="neuron model of the population: a registered "
-                       "cell model (NEST's name where NEST has it; `wbe.models()` lists them)")
+    model: str = Field("iaf_psc_exp", description="neuron model written into the circuit's "
+                       "SONATA node types (a registered cell model); what is simulated is set "
+                       "by simulation.model and simulation.neuron_params")
     neuron_params: dict[str, float] = Field(
-        {}, description="NEST parameters (NEST units: mV, ms, pF, pA); others take NEST defaults"
-    )
+        {}, description="NEST parameters written into the circuit (NEST units: mV, ms, pF, pA); "
+        "simulation.neuron_params sets those of the run")
     weight_per_synapse_pA: float = Field(
         20.0, description="edge weight per synapse, pA (iaf_psc_*); weight = n × this", gt=0
     )

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from wbe.mpi import rank
-from wbe.stages.common import Background, Drive, add_inputs, circuit_path
+from wbe.stages.common import Background, Drive, add_inputs, simulated_circuit
 
 
 def _default_drives() -> list[Drive]:
@@ -45,7 +45,8 @@ class Params(BaseModel):
     stdp: STDPParams = Field(default_factory=STDPParams)
     background: Background = Field(default_factory=Background)
     stimulus: list[Drive] = Field(default_factory=_default_drives,
-                                  description="Poisson drive during learning")
+                                  description="input to named cells during learning (times "
+                                  "from the start of the plastic phase): Poisson, DC or steps")
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
@@ -62,7 +63,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     dt_ms = float(sim_manifest["params"]["dt_ms"])
     seed = int(sim_manifest["params"]["seed"])
 
-    network = sonata.read_circuit(circuit_path(inputs["connectome"]))
+    circuit = simulated_circuit(sim_dir)  # the wiring and neurons the simulation ran
+    network = sonata.read_circuit(circuit)
     before = {}
     for proj in network.projections:
         if proj.kind != "chemical" or len(proj) == 0:
@@ -74,9 +76,10 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
             "alpha": st.alpha, "mu_plus": st.mu_plus, "mu_minus": st.mu_minus, "Wmax": wmax})
         before[proj.name] = proj.weight.copy()
     if not before:
-        raise ValueError(f"{circuit_path(inputs['connectome'])}: no chemical synapses to learn")
+        raise ValueError(f"{circuit}: no chemical synapses to learn")
     add_inputs(network, params.background, params.stimulus)
-    for inp in network.poisson:  # the drive windows are relative to the plastic phase
+    # the drive windows (Poisson and currents) are relative to the plastic phase
+    for inp in [*network.poisson, *network.currents]:
         inp.start_ms += t0_ms
         inp.stop_ms += t0_ms
     run_cfg = RunConfig(tstop_ms=t0_ms + params.duration_ms, dt_ms=dt_ms, seed=seed)

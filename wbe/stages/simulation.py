@@ -1,8 +1,10 @@
 """Simulation stage: the connectome's SONATA circuit, driven and simulated by the wbe engine.
 
-Writes ``simulation_config.json`` (SONATA; reruns with ``wbe simulate``), ``spikes.h5`` (SONATA
-spike report, ms), ``state.zarr`` (sampled V_m), ``checkpoint.zarr`` (the full final state, from
-which the plasticity stage continues) and ``raster.png``.
+Writes ``circuit/`` (the connectome's SONATA wiring with this stage's neuron model and
+parameters), ``simulation_config.json`` (SONATA over that circuit; reruns with ``wbe simulate``),
+``spikes.h5`` (SONATA spike report, ms), ``state.zarr`` (the sampled recordables),
+``checkpoint.zarr`` (the full final state, from which the plasticity stage continues) and
+``raster.png``.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from wbe.mpi import rank
 from wbe.stages.common import (
     Background,
     Drive,
+    NeuronSettings,
     Recording,
     add_inputs,
+    apply_neuron_settings,
     circuit_path,
     node_names,
     stimulus_windows,
@@ -33,8 +37,9 @@ def _default_drives() -> list[Drive]:
                   start_ms=200.0, stop_ms=700.0)]
 
 
-class Params(BaseModel):
-    """Parameters of the simulation stage (times in ms, rates in spikes/s, weights in pA)."""
+class Params(NeuronSettings):
+    """Parameters of the simulation stage (times in ms, rates in spikes/s, weights in pA): the
+    neuron model and parameters (``model``, ``neuron_params``), the input, the recording."""
 
     model_config = ConfigDict(extra="forbid")
     duration_ms: float = Field(1000.0, gt=0, description="biological time to simulate (ms)")
@@ -56,13 +61,16 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     from wbe.engine.simulator import simulate
     from wbe.io import sonata
 
-    circuit = circuit_path(inputs["connectome"])
-    network = sonata.read_circuit(circuit)
+    network = sonata.read_circuit(circuit_path(inputs["connectome"]))
+    apply_neuron_settings(network, params.model, params.neuron_params)
+    out_dir = Path(out_dir)
+    # the circuit as simulated (connectome wiring, these neurons): what the simulation config,
+    # the plastic phase, the metrics' perturbations and NEST's comparison run
+    circuit = sonata.write_circuit(out_dir / "circuit", network) if rank() == 0 else None
     add_inputs(network, params.background, params.stimulus)
     run_cfg = RunConfig(tstop_ms=params.duration_ms, dt_ms=params.dt_ms, seed=params.seed,
                         state_recorders=voltage_recorders(network, params.record),
                         placement=params.placement)
-    out_dir = Path(out_dir)
     result = simulate(network, run_cfg, checkpoint=out_dir / "checkpoint.zarr",
                       progress=progress)
     if rank() != 0:
@@ -70,8 +78,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     sonata.write_simulation_config(out_dir, circuit, network, run_cfg)
     sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
     write_state(out_dir / "state.zarr", result.state, units={
-        pop.name: {v: CELLS.get(pop.model).recordable(v).unit for v in params.record.variables}
-        for pop in network.populations if not pop.is_virtual})
+        pop: {v: CELLS.get(network.population(pop).model).recordable(v).unit for v in variables}
+        for pop, variables in result.state.items()})
     plots.raster(result.spikes, out_dir / "raster.png", t_stop_ms=params.duration_ms,
                  max_neurons=200, names=node_names(network),
                  windows=stimulus_windows(params.stimulus))

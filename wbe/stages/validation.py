@@ -138,6 +138,8 @@ def _validate_fi(params: Params, inputs: dict, out_dir: Path) -> dict:
     from wbe import plots
     from wbe.analysis.ephys import recorded_fi
 
+    if not params.fi_nwb:  # no recordings configured: no comparison, no figure
+        return {"status": "skipped: fi_nwb is empty (no recordings configured)", "figure": None}
     files, missing = _expand_nwb(params.fi_nwb)
     if missing or not files:
         what = missing[0] if missing else ", ".join(params.fi_nwb) + " (no .nwb files)"
@@ -150,11 +152,16 @@ def _validate_fi(params: Params, inputs: dict, out_dir: Path) -> dict:
     recorded = {"files": [str(f) for f in files],
                 "sweeps": json.loads(rec.to_json(orient="records"))}
     model = None
-    if inputs.get("connectome") is not None and (
-            Path(inputs["connectome"]) / "circuit_config.json").exists():
+    # the neuron as simulated: the simulation's circuit (its model and parameters), else the
+    # connectome's
+    circuits = [Path(inputs[s]) / sub / "circuit_config.json"
+                for s, sub in (("simulation", "circuit"), ("connectome", ""))
+                if inputs.get(s) is not None]
+    circuit = next((c for c in circuits if c.is_file()), None)
+    if circuit is not None:
         from wbe.io.sonata import read_circuit
 
-        net = read_circuit(Path(inputs["connectome"]) / "circuit_config.json")
+        net = read_circuit(circuit)
         pops = [p for p in net.populations if not p.is_virtual]
         pop = net.population(params.fi_population) if params.fi_population else (
             pops[0] if pops else None)
@@ -314,7 +321,14 @@ def _validate_propagation(params: Params, inputs: dict, out_dir: Path, progress:
     from wbe.engine.simulator import simulate
     from wbe.io.sonata import load_simulation, read_circuit, read_spikes
     from wbe.stages import connectome as connectome_stage
-    from wbe.stages.common import Background, Drive, add_inputs, select
+    from wbe.stages.common import (
+        Background,
+        Drive,
+        add_inputs,
+        apply_neuron_settings,
+        select,
+        simulated_circuit,
+    )
     from wbe.validation import propagation as brain
 
     p = params.propagation
@@ -370,12 +384,13 @@ def _validate_propagation(params: Params, inputs: dict, out_dir: Path, progress:
         if k == 0:
             s_real = read_spikes(sim_dir / "spikes.h5")
         else:
-            s_real = run_one(read_circuit(conn_dir / "circuit_config.json"), seed0 + k)
+            s_real = run_one(read_circuit(simulated_circuit(sim_dir)), seed0 + k)
         *_, m_real = _propagation_measures(s_real, net, weights, stim_regions, p, onset, stop,
                                            t_stop)
         null_params = cparams.model_copy(deep=True)
         null_params.tvb.null_model_seed = k + 1
         null_net, _ = connectome_stage.import_network(null_params)
+        apply_neuron_settings(null_net, sp.get("model"), sp.get("neuron_params") or {})
         w_null, _tl = null_models.rewired_matrix(weights, k + 1, extra=tl)
         s_null = run_one(null_net, seed0 + k)
         *_, m_null = _propagation_measures(s_null, null_net, w_null, stim_regions, p, onset,

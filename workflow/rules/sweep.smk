@@ -4,7 +4,8 @@
 # sweep resumes where it stopped. Active only when the config has a `sweep:` section.
 #
 # Defines SWEEP_SPEC (validated wbe.pipeline.sweep.SweepSpec or None) and SWEEP_DIR (the sweep's
-# content-addressed output folder, results/sweep/<key>, or None). Needs nothing from common.smk.
+# content-addressed output folder, results/sweep/<key>, or None). Uses report_pattern from
+# common.smk.
 import json as _sweep_json
 from pathlib import Path
 
@@ -32,9 +33,12 @@ if SWEEP_SPEC is not None:
         output:
             report(
                 directory(SWEEP_DIR),
-                patterns=["phase_diagram.png", "regimes.png", "population_activity.png"],
+                patterns=[
+                    report_pattern(p)
+                    for p in ("phase_diagram.png", "regimes.png", "population_activity.png")
+                ],
                 caption="../report/sweep.rst",
-                category="4. Sweeps",
+                category="6. Sweeps",
             ),
         params:
             spec=_sweep_json.dumps(SWEEP_SPEC.model_dump(mode="json")),
