@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CAPTION", "FRONT_PAGE", "FIGURES", "caption", "front_page", "write"]
+__all__ = ["CAPTION", "FRONT_PAGE", "FIGURES", "caption", "front_page", "report_pattern", "write"]
 
 CAPTION = "caption.rst"
 FRONT_PAGE = "front_page.rst"
@@ -66,6 +66,15 @@ FIGURES: dict[str, str] = {
         "SONATA circuit with the same seeds. ``scores.json`` holds every score with its "
         "definition and status."),
 }
+
+
+def report_pattern(name: str) -> str:
+    """A Snakemake report pattern for a file in a result folder: Snakemake finds files in a
+    folder only through wildcards, so a plain file name becomes a wildcard constrained to
+    that name (``{name}.png`` and other patterns pass unchanged)."""
+    import re
+
+    return name if "{" in name else f"{{file,{re.escape(name)}}}"
 
 
 def _plain(text: Any) -> str:

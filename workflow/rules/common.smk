@@ -5,11 +5,10 @@
 # path in advance and a changed parameter re-runs only the stages downstream of it.
 import json
 import os
-import re
 from pathlib import Path
 
 from wbe.pipeline.config import ConfigError, load_config, stage_plan
-from wbe.pipeline.report import CAPTION, FRONT_PAGE
+from wbe.pipeline.report import CAPTION, FRONT_PAGE, report_pattern
 
 # Relative data paths in configs (../shared/data/...) are relative to the project root.
 os.environ.setdefault("WBE_DATA_ROOT", workflow.basedir)
@@ -46,12 +45,6 @@ def stage_inputs(stage):
 
 def stage_log(stage):
     return f"logs/{stage}/{PLAN[stage].key}.log"
-
-
-def report_pattern(name):
-    """A report pattern for a file in a stage folder: Snakemake finds files in a folder only
-    through wildcards, so a plain file name becomes a wildcard constrained to that name."""
-    return name if "{" in name else f"{{file,{re.escape(name)}}}"
 
 
 def stage_output(stage):

@@ -4,11 +4,11 @@
 # sweep resumes where it stopped. Active only when the config has a `sweep:` section.
 #
 # Defines SWEEP_SPEC (validated wbe.pipeline.sweep.SweepSpec or None) and SWEEP_DIR (the sweep's
-# content-addressed output folder, results/sweep/<key>, or None). Uses report_pattern from
-# common.smk.
+# content-addressed output folder, results/sweep/<key>, or None). Needs nothing from common.smk.
 import json as _sweep_json
 from pathlib import Path
 
+from wbe.pipeline.report import report_pattern
 from wbe.pipeline.sweep import SweepError, load_spec, sweep_key
 
 SWEEP_RESULTS = config.get("results", "results")
