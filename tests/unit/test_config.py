@@ -83,6 +83,17 @@ def test_neuron_change_reruns_simulation_and_downstream_only():
             "simulation", "plasticity", "metrics", "validation"], change
 
 
+def test_default_config_imposes_no_neuron_model():
+    """Snakemake layers every --configfile over config/config.yaml: a simulation.model there
+    would replace the neurons of every other config (the region brain's included)."""
+    default = wcfg.load_config_file(ROOT / "config" / "config.yaml")
+    assert default.simulation.model is None and default.simulation.neuron_params == {}
+    for name in ("human96.yaml", "pinky40.yaml"):
+        layered = wcfg.layered(wcfg.read_config_file(ROOT / "config" / "config.yaml"),
+                               wcfg.read_config_file(ROOT / "config" / name))
+        assert wcfg.load_config(layered).simulation.model is None, name
+
+
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(wcfg.ConfigError, match="nope.yaml: cannot read"):
         wcfg.load_config_file(tmp_path / "nope.yaml")

@@ -80,6 +80,9 @@ def test_human96_config_end_to_end(tmp_path):
     snakemake(tmp_path, "--configfile", str(ROOT / "config" / "human96.yaml"))
     sim = json.loads((_folder(tmp_path, "simulation") / "manifest.json").read_text())
     assert sim["params"]["duration_ms"] == 1000.0
+    # the regions' own neurons: a ~3 spikes/s asynchronous baseline plus the visual response
+    # (replacing them with iaf_psc_exp's NEST defaults drove the brain to ~260 spikes/s)
+    assert 1.0 < sim["summary"]["mean_rate_hz"] < 20.0
     val = _folder(tmp_path, "validation")
     prop = json.loads((val / "scores.json").read_text())["propagation"]
     assert prop["status"] == "ok" and prop["extent"] > 0
