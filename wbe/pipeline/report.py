@@ -209,8 +209,6 @@ def _simulation(p, s, inputs):
         out.append(f"{_num(s['spikes'])} spikes from {_num(s.get('neurons'))} neurons "
                    f"({_num(s.get('synapses'))} synapses): mean rate "
                    f"{_num(s.get('mean_rate_hz'))} spikes/s.")
-    for pop, r in (s.get("rates_hz") or {}).items():
-        out.append(f"{_plain(pop)}: {_num(r)} spikes/s.")
     return went, out
 
 
