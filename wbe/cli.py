@@ -234,18 +234,25 @@ def _population_rates(network, spikes: dict, tstop_ms: float) -> dict[str, dict]
     return out
 
 
-def _print_rates(rates: dict[str, dict], tstop_ms: float) -> None:
-    """The per-population rates as a table on stderr (stdout stays one JSON line)."""
+def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A table on stderr (stdout stays one JSON line); the first column left-aligned."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"firing rates over {tstop_ms:g} ms", title_justify="left")
-    for col in ("population", "neurons", "spikes", "rate (spikes/s)", "active"):
-        table.add_column(col, justify="left" if col == "population" else "right")
-    for pop, r in rates.items():
-        table.add_row(pop, str(r["neurons"]), str(r["spikes"]), f"{r['rate_hz']:.3g}",
-                      f"{100 * r['active']:.0f} %")
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
     Console(stderr=True).print(table)
+
+
+def _print_rates(rates: dict[str, dict], tstop_ms: float) -> None:
+    """The per-population rates of a run as a table on stderr."""
+    _print_table(f"firing rates over {tstop_ms:g} ms",
+                 ["population", "neurons", "spikes", "rate (spikes/s)", "active"],
+                 [[pop, str(r["neurons"]), str(r["spikes"]), f"{r['rate_hz']:.3g}",
+                   f"{100 * r['active']:.0f} %"] for pop, r in rates.items()])
 
 
 def cmd_spike_metrics(args: argparse.Namespace) -> int:
@@ -271,21 +278,16 @@ def cmd_spike_metrics(args: argparse.Namespace) -> int:
         raise ValueError(f"--t-stop-ms {t_stop} must be after --t-start-ms {args.t_start_ms}")
     params = Params(t_start_ms=args.t_start_ms, t_stop_ms=t_stop, backend="numpy")
     table, summary = metrics_from_spikes(spikes, sizes, params, t_stop)
-    from rich.console import Console
-    from rich.table import Table
 
-    out = Table(title=f"{args.spikes}: {args.t_start_ms:g}-{t_stop:g} ms" + (
-        "" if sizes else " (population sizes from the largest node id: pass "
-        "--simulation-config to count silent neurons)"), title_justify="left")
-    for col in ("population", "neurons", "rate (spikes/s)", "ISI CV", "Fano"):
-        out.add_column(col, justify="left" if col == "population" else "right")
     def fmt(v) -> str:
         return "-" if v is None else f"{v:.3g}"
 
-    for pop, s in summary.items():
-        out.add_row(pop, str(s["n_neurons"]), fmt(s["rate_hz_mean"]), fmt(s["isi_cv_mean"]),
-                    fmt(s["fano_mean"]))
-    Console(stderr=True).print(out)
+    _print_table(f"{args.spikes}: {args.t_start_ms:g}-{t_stop:g} ms" + (
+        "" if sizes else " (population sizes from the largest node id: pass "
+        "--simulation-config to count silent neurons)"),
+        ["population", "neurons", "rate (spikes/s)", "ISI CV", "Fano"],
+        [[pop, str(s["n_neurons"]), fmt(s["rate_hz_mean"]), fmt(s["isi_cv_mean"]),
+          fmt(s["fano_mean"])] for pop, s in summary.items()])
     if args.out:
         from wbe.io.jsonutil import dumps
         from wbe.pipeline import store

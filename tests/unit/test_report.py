@@ -27,11 +27,15 @@ def test_simulation_caption_has_its_numbers_and_survives_odd_names():
               "background": {"rate_hz": 8000.0, "weight_pA": 20.0},
               "stimulus": [{"neurons": ["RM-V1_?_E_*", "{{ evil }}"], "kind": "poisson",
                             "rate_hz": 2000.0, "weight_pA": 30.0, "start_ms": 100.0,
-                            "stop_ms": 1e9}]}
+                            "stop_ms": 1e9},
+                           {"neurons": ["AVM"], "kind": "spike_train", "weight_pA": 16.0,
+                            "spike_times_ms": [40.0, 41.5], "delay_ms": 1.5, "start_ms": 0.0,
+                            "stop_ms": 50.0}]}
     text = report.caption("simulation", params, {"spikes": 1234, "neurons": 95,
                                                  "synapses": 223, "mean_rate_hz": 2.25}, {})
     assert "1,234 spikes from 95 neurons" in text and "seed 7" in text
     assert "from 100 to 300 ms" in text  # a stimulus ends with the run
+    assert "AVM: 2 given spikes × 16 (first at 40 ms, delay 1.5 ms)" in text
     html = _render(text)  # no Jinja expression evaluated, no RST error raised
     assert "evil" in html and "RM-V1_?_E_*" in html
 
@@ -55,7 +59,7 @@ def test_front_page_table_holds_the_headline_numbers(tmp_path):
                       "model_mean_hz": 2.6, "model_sd_hz": 0.13, "reference_mean_hz": 2.4,
                       "reference_sd_hz": 0.5, "welch_p_value": 0.48}}}},
         "fi": {"status": "skipped: no recording"}}))
-    text = report.front_page({}, {}, {"connectome": con, "simulation": sim, "metrics": met}, val)
+    text = report.front_page({"connectome": con, "simulation": sim, "metrics": met}, val)
     html = _render(text)
     for want in ("95 neurons", "64 spikes", "precision 0.399 (chance 0.0788",
                  "1.50e-41", "wbe 2.6 ± 0.13", "Rates over 3 seeds", "<table"):

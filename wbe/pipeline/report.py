@@ -187,6 +187,10 @@ def _stimuli(p: Mapping) -> str:
                 f"{_num(v)} pA from {_num(t)} ms" for t, v in zip(
                     d.get("amplitude_times_ms", []), d.get("amplitude_values_pA", []),
                     strict=False))
+        elif kind == "spike_train":
+            times = d.get("spike_times_ms", [])
+            what = (f"{len(times)} given spikes × {_num(d.get('weight_pA'))} (first at "
+                    f"{_num(times[0] if times else None)} ms, delay {_num(d.get('delay_ms'))} ms)")
         else:
             what = f"{_num(d.get('rate_hz'))} spikes/s × {_num(d.get('weight_pA'))}"
         parts.append(f"{who}: {what} from {_num(d.get('start_ms'))} to {_num(stop)} ms")
@@ -318,10 +322,10 @@ def _manifest(folder: Path | None) -> dict:
     return json.loads((Path(folder) / "manifest.json").read_text())
 
 
-def front_page(params: Mapping, summary: Mapping, inputs: Mapping[str, Path],
-               folder: Path) -> str:
-    """The report's front page, written by the validation stage: the run in a few sentences
-    and a table of headline numbers, each with its reference."""
+def front_page(inputs: Mapping[str, Path], folder: Path) -> str:
+    """The report's front page, written by the validation stage into ``folder`` (beside its
+    ``scores.json``): the run in a few sentences and a table of headline numbers, each with its
+    reference, read from the manifests of the stages in ``inputs``."""
     con = _manifest(inputs.get("connectome"))
     sim = _manifest(inputs.get("simulation"))
     met = _manifest(inputs.get("metrics"))
@@ -389,7 +393,7 @@ def write(stage: str, params: Mapping, summary: Mapping, inputs: Mapping[str, Pa
                                   encoding="utf-8")
     written = [CAPTION]
     if stage == "validation":
-        (folder / FRONT_PAGE).write_text(front_page(params, summary, inputs, folder),
+        (folder / FRONT_PAGE).write_text(front_page(inputs, folder),
                                          encoding="utf-8")
         written.append(FRONT_PAGE)
     return written

@@ -1,7 +1,7 @@
 """Pipeline stages that are thin glue over the engine: simulation and plasticity.
 
-Both read the connectome stage's SONATA circuit, add the stimulation their parameters describe
-(Poisson background to every neuron, Poisson drive to named cells), run :func:`simulate` and
+Both read a SONATA circuit, add the stimulation their parameters describe (Poisson background to
+every neuron; Poisson, DC, step or spike-train input to named cells), run :func:`simulate` and
 write SONATA/Zarr outputs. Under MPI every rank simulates and rank 0 writes.
 """
 
@@ -14,7 +14,16 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wbe.engine.network import CurrentInput, Network, PoissonInput, StateRecorder
+from wbe.engine.network import (
+    VIRTUAL,
+    CurrentInput,
+    Network,
+    PoissonInput,
+    Population,
+    Projection,
+    SpikeTrainInput,
+    StateRecorder,
+)
 
 
 class Drive(BaseModel):
@@ -22,17 +31,26 @@ class Drive(BaseModel):
     at ``start_ms`` and off at ``stop_ms``: a Poisson spike train per neuron (``poisson``:
     ``rate_hz`` × ``weight_pA``), a constant current (``dc``: ``amplitude_pA``, NEST's
     ``dc_generator``) or a piecewise-constant current (``step``: ``amplitude_values_pA`` from each
-    of ``amplitude_times_ms`` on, NEST's ``step_current_generator``). Currents act one step after
-    they switch, as NEST's generators connected with delay dt."""
+    of ``amplitude_times_ms`` on, NEST's ``step_current_generator``) or given spikes
+    (``spike_train``: one source firing at ``spike_times_ms``, connected to every named cell with
+    ``weight_pA`` and ``delay_ms``, NEST's ``spike_generator``; the source is a virtual node of
+    the simulated circuit, as bmtk's inputs). Currents act one step after they switch, as NEST's
+    generators connected with delay dt."""
 
     model_config = ConfigDict(extra="forbid")
     neurons: list[str] = Field(
         default_factory=list, description="cell names or patterns, e.g. ['ALM*', 'AVM']")
-    kind: Literal["poisson", "dc", "step"] = Field(
-        "poisson", description="poisson (spike input), dc or step (injected current)")
+    kind: Literal["poisson", "dc", "step", "spike_train"] = Field(
+        "poisson", description="poisson (random spikes), dc or step (injected current), "
+        "spike_train (given spike times)")
     rate_hz: float = Field(5000.0, ge=0, description="poisson: rate per target neuron (spikes/s)")
-    weight_pA: float = Field(20.0, description="poisson: weight of each input spike (pA; mV for "
-                             "delta)")
+    weight_pA: float = Field(20.0, description="poisson, spike_train: weight of each input spike "
+                             "(the model's unit: pA, nS for conductance models, mV for delta)")
+    spike_times_ms: list[float] = Field(
+        default_factory=list, description="spike_train: spike times (ms, increasing, on the dt "
+        "grid, in [start_ms, stop_ms))")
+    delay_ms: float = Field(1.0, gt=0, description="spike_train: synaptic delay from the "
+                            "source to the named cells (ms, at least dt)")
     amplitude_pA: float = Field(0.0, description="dc: injected current (pA)")
     amplitude_times_ms: list[float] = Field(
         default_factory=list, description="step: times (ms, increasing) from which each of "
@@ -57,6 +75,17 @@ class Drive(BaseModel):
         elif self.amplitude_times_ms or self.amplitude_values_pA:
             raise ValueError(f"amplitude_times_ms/amplitude_values_pA are for kind 'step', "
                              f"not {self.kind!r}")
+        if self.kind == "spike_train":
+            t = self.spike_times_ms
+            if not t:
+                raise ValueError("a spike_train input needs spike_times_ms")
+            if any(b <= a for a, b in zip(t, t[1:], strict=False)):
+                raise ValueError("spike_times_ms must increase")
+            if t[0] < self.start_ms or t[-1] >= self.stop_ms or t[0] <= 0:
+                raise ValueError(f"spike_times_ms must lie in [start_ms, stop_ms) = "
+                                 f"[{self.start_ms}, {self.stop_ms}) and be > 0")
+        elif self.spike_times_ms:
+            raise ValueError(f"spike_times_ms is for kind 'spike_train', not {self.kind!r}")
         return self
 
     def label(self) -> str:
@@ -66,6 +95,8 @@ class Drive(BaseModel):
             return f"{who}: DC {self.amplitude_pA:g} pA"
         if self.kind == "step":
             return f"{who}: steps {', '.join(f'{v:g}' for v in self.amplitude_values_pA)} pA"
+        if self.kind == "spike_train":
+            return f"{who}: {len(self.spike_times_ms)} spikes × {self.weight_pA:g}"
         return f"{who}: {self.rate_hz:g} Hz"
 
     def pieces(self) -> list[tuple[float, float, float]]:
@@ -187,7 +218,12 @@ def stimulus_windows(drives: list[Drive]) -> list[tuple[float, float, str]]:
     return [(d.start_ms, d.stop_ms, d.label()) for d in drives]
 
 
-def add_inputs(network: Network, background: Background, drives: list[Drive]) -> None:
+def add_inputs(network: Network, background: Background, drives: list[Drive], *,
+               prefix: str = "stimulus") -> None:
+    """Add ``background`` to every neuron and each drive to its named cells. A spike-train drive
+    ``k`` fires from the virtual population ``<prefix><k>`` (one node) through the projection
+    ``<prefix><k>_to_<population>``: both are added unless the circuit has them already (a
+    circuit the simulation stage wrote), in which case only their spikes are."""
     for pop in network.populations:
         if pop.is_virtual or background.rate_hz == 0:
             continue
@@ -196,6 +232,9 @@ def add_inputs(network: Network, background: Background, drives: list[Drive]) ->
             node_ids=np.arange(pop.n, dtype=np.int64), rate_hz=background.rate_hz,
             weight=background.weight_pA))
     for k, drive in enumerate(drives):
+        if drive.kind == "spike_train":
+            _add_spike_train(network, drive, f"{prefix}{k}")
+            continue
         for pop, ids in select(network, drive.neurons).items():
             if drive.kind == "poisson":
                 network.poisson.append(PoissonInput(
@@ -206,6 +245,33 @@ def add_inputs(network: Network, background: Background, drives: list[Drive]) ->
                 network.currents.append(CurrentInput(
                     name=f"drive{k}_{j}_{pop}", target=pop, node_ids=ids,
                     amplitude_pA=amplitude, start_ms=start, stop_ms=stop))
+
+
+def _add_spike_train(network: Network, drive: Drive, source: str) -> None:
+    targets = select(network, drive.neurons)
+    names = {p.name for p in network.populations}
+    if source in names:  # the circuit carries the source and its synapses already
+        src = network.population(source)
+        wired = {pr.target for pr in network.projections if pr.source == source}
+        if not (src.is_virtual and src.n == 1 and wired == set(targets)):
+            raise ValueError(f"population {source!r} of the circuit is not the source of this "
+                             f"spike-train stimulus ({drive.label()}); rename it")
+    else:
+        network.populations.append(Population(source, VIRTUAL, 1))
+        for pop, ids in targets.items():
+            network.projections.append(Projection(
+                name=f"{source}_to_{pop}", source=source, target=pop,
+                source_ids=np.zeros(ids.size, np.int64), target_ids=ids,
+                weight=np.full(ids.size, drive.weight_pA), delay_ms=np.full(ids.size,
+                                                                            drive.delay_ms)))
+    t = np.asarray(drive.spike_times_ms, dtype=np.float64)
+    network.spike_trains.append(SpikeTrainInput(f"{source}_spikes", source,
+                                                np.zeros(t.size, np.int64), t))
+
+
+def is_stimulus_projection(network: Network, projection: Projection) -> bool:
+    """Whether ``projection`` comes from a virtual (input) population, not from a neuron."""
+    return network.population(projection.source).is_virtual
 
 
 def voltage_recorders(network: Network, rec: Recording) -> list[StateRecorder]:

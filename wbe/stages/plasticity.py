@@ -16,7 +16,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from wbe.mpi import rank
-from wbe.stages.common import Background, Drive, add_inputs, simulated_circuit
+from wbe.stages.common import (
+    Background,
+    Drive,
+    add_inputs,
+    is_stimulus_projection,
+    simulated_circuit,
+)
 
 
 def _default_drives() -> list[Drive]:
@@ -46,7 +52,7 @@ class Params(BaseModel):
     background: Background = Field(default_factory=Background)
     stimulus: list[Drive] = Field(default_factory=_default_drives,
                                   description="input to named cells during learning (times "
-                                  "from the start of the plastic phase): Poisson, DC or steps")
+                                  "from the start of the plastic phase): Poisson, DC, steps or a spike train")
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
@@ -66,8 +72,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     circuit = simulated_circuit(sim_dir)  # the wiring and neurons the simulation ran
     network = sonata.read_circuit(circuit)
     before = {}
-    for proj in network.projections:
-        if proj.kind != "chemical" or len(proj) == 0:
+    for proj in network.projections:  # learning among neurons, not from input sources
+        if proj.kind != "chemical" or len(proj) == 0 or is_stimulus_projection(network, proj):
             continue
         wmax = params.stdp.wmax_factor * float(np.max(np.abs(proj.weight)))
         st = params.stdp
@@ -77,11 +83,14 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         before[proj.name] = proj.weight.copy()
     if not before:
         raise ValueError(f"{circuit}: no chemical synapses to learn")
-    add_inputs(network, params.background, params.stimulus)
-    # the drive windows (Poisson and currents) are relative to the plastic phase
+    n_trains = len(network.spike_trains)
+    add_inputs(network, params.background, params.stimulus, prefix="plasticity_stimulus")
+    # the drive windows (Poisson, currents, spike trains) are relative to the plastic phase
     for inp in [*network.poisson, *network.currents]:
         inp.start_ms += t0_ms
         inp.stop_ms += t0_ms
+    for train in network.spike_trains[n_trains:]:
+        train.times_ms = train.times_ms + t0_ms
     run_cfg = RunConfig(tstop_ms=t0_ms + params.duration_ms, dt_ms=dt_ms, seed=seed)
     result = simulate(network, run_cfg, restore=sim_dir / "checkpoint.zarr", progress=progress)
     if rank() != 0:

@@ -23,6 +23,7 @@ from wbe.stages.common import (
     add_inputs,
     apply_neuron_settings,
     circuit_path,
+    is_stimulus_projection,
     node_names,
     stimulus_windows,
     voltage_recorders,
@@ -47,7 +48,8 @@ class Params(NeuronSettings):
     seed: int = Field(1, ge=0, description="seed of every random stream (keyed by neuron id)")
     background: Background = Field(default_factory=Background)
     stimulus: list[Drive] = Field(default_factory=_default_drives,
-                                  description="input to named cells: Poisson, DC or steps")
+                                  description="input to named cells: Poisson, DC, steps or "
+                                  "a spike train")
     record: Recording = Field(default_factory=Recording)
     placement: Literal["round_robin", "metis"] = Field(
         "round_robin", description="neurons on MPI ranks: round robin, or a METIS partition of "
@@ -64,10 +66,11 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     network = sonata.read_circuit(circuit_path(inputs["connectome"]))
     apply_neuron_settings(network, params.model, params.neuron_params)
     out_dir = Path(out_dir)
-    # the circuit as simulated (connectome wiring, these neurons): what the simulation config,
-    # the plastic phase, the metrics' perturbations and NEST's comparison run
-    circuit = sonata.write_circuit(out_dir / "circuit", network) if rank() == 0 else None
     add_inputs(network, params.background, params.stimulus)
+    # the circuit as simulated (connectome wiring, these neurons, the virtual sources of
+    # spike-train stimuli): what the simulation config, the plastic phase, the metrics'
+    # perturbations and NEST's comparison run
+    circuit = sonata.write_circuit(out_dir / "circuit", network) if rank() == 0 else None
     run_cfg = RunConfig(tstop_ms=params.duration_ms, dt_ms=params.dt_ms, seed=params.seed,
                         state_recorders=voltage_recorders(network, params.record),
                         placement=params.placement)
@@ -87,7 +90,8 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     n_spikes = sum(len(t) for t, _ in result.spikes.values())
     return {
         "neurons": n_neurons,
-        "synapses": sum(len(p) for p in network.projections),
+        "synapses": sum(len(p) for p in network.projections
+                        if not is_stimulus_projection(network, p)),
         "spikes": n_spikes,
         "mean_rate_hz": n_spikes / max(n_neurons, 1) / (params.duration_ms / 1000.0),
         "wall_s": result.wall_s,

@@ -1,0 +1,76 @@
+"""A spike-train stimulus through the pipeline stages: the simulation stage writes the input's
+virtual source into its circuit and its spikes into its SONATA simulation config (so
+``wbe simulate`` on that config reproduces the run spike for spike), and the plasticity stage
+continues from that circuit and checkpoint with its own spike train, learning only among
+neurons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wbe.engine.simulator import simulate
+from wbe.io import sonata
+from wbe.networks.generators import brunel
+from wbe.stages import plasticity, simulation
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stimuli")
+    net, _ = brunel(order=10, seed=3)
+    net.poisson = []
+    conn = root / "connectome"
+    sonata.write_circuit(conn, net)
+    sim = root / "simulation"
+    sim.mkdir()
+    params = simulation.Params(
+        duration_ms=120.0, background={"rate_hz": 0.0},
+        stimulus=[{"neurons": ["E_3?", "I_1"], "kind": "spike_train", "weight_pA": 16.0,
+                   "spike_times_ms": [30.0, 30.5, 31.0], "start_ms": 30.0, "stop_ms": 40.0}],
+        record={"n_voltage_traces": 1})
+    summary = simulation.run(params, {"connectome": conn}, sim, progress=False)
+    (sim / "manifest.json").write_text(json.dumps({"params": params.model_dump()}))
+    return sim, summary
+
+
+def test_simulation_config_reproduces_the_spike_train_run(simulated):
+    sim, summary = simulated
+    assert summary["synapses"] == 50 * (4 + 1)  # Brunel's in-degrees 4 + 1; the input's not
+    circuit = sonata.read_circuit(sim / "circuit" / "circuit_config.json")
+    src = circuit.population("stimulus0")
+    assert src.is_virtual and src.n == 1
+    edges = {p.target: sorted(p.target_ids.tolist()) for p in circuit.projections
+             if p.source == "stimulus0"}
+    assert edges == {"E": list(range(30, 40)), "I": [1]}
+    spikes = sonata.read_spikes(sim / "spikes.h5")
+    t, i = spikes["E"]
+    # three 16 mV kicks from 30 ms take every E_3x over threshold; no other input exists
+    assert sorted(set(i[t < 35].tolist())) == list(range(30, 40)) and t.min() > 31.0
+    net, run = sonata.load_simulation(sim / "simulation_config.json")
+    again = simulate(net, run, progress=False).spikes
+    for pop in ("E", "I"):
+        np.testing.assert_array_equal(again[pop][1], spikes[pop][1])
+        np.testing.assert_allclose(again[pop][0], spikes[pop][0], rtol=0, atol=1e-9)
+
+
+def test_plasticity_continues_with_its_own_spike_train(simulated, tmp_path):
+    sim, _ = simulated
+    params = plasticity.Params(
+        duration_ms=60.0, background={"rate_hz": 0.0},
+        stimulus=[{"neurons": ["E_1?"], "kind": "spike_train", "weight_pA": 16.0,
+                   "spike_times_ms": [10.0, 10.5, 11.0], "start_ms": 5.0, "stop_ms": 20.0}])
+    plasticity.run(params, {"simulation": sim}, tmp_path, progress=False)
+    table = pd.read_parquet(tmp_path / "weights.parquet")
+    assert set(table["projection"]) <= {p.name for p in sonata.read_circuit(
+        sim / "circuit" / "circuit_config.json").projections if not p.source.startswith("stim")}
+    t, i = sonata.read_spikes(tmp_path / "spikes.h5")["E"]
+    # the plastic phase starts at 120 ms: E_1x fire after 130 ms, from the plastic phase's train
+    hit = (i >= 10) & (i < 20)
+    assert sorted(set(i[hit & (t < 135)].tolist())) == list(range(10, 20))
+    assert t[hit].min() > 131.0
+    circuit = sonata.read_circuit(tmp_path / "circuit" / "circuit_config.json")
+    assert {"stimulus0", "plasticity_stimulus0"} <= {p.name for p in circuit.populations}
