@@ -79,9 +79,7 @@ def build_all_models(seed: int = 6) -> Network:
         wt = w * 0.4 * np.where(np.arange(k) % 3 == 0, -1.0, 1.0)
         plast = None
         if i < len(rules):
-            prm = dict(PLASTICITY.get(rules[i]).example)
-            prm["Wmax"] = 2.0 * abs(w)
-            plast = Plasticity(rules[i], prm)
+            plast = Plasticity(rules[i], PLASTICITY.get(rules[i]).example_params([w]))
         projs.append(Projection(f"{src.name}_to_{m.name}", src.name, m.name,
                                 r.integers(0, n, k), r.integers(0, n, k), wt,
                                 np.round(r.uniform(0.5, 2.0, k), 1), plasticity=plast))

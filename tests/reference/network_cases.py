@@ -82,7 +82,7 @@ def rule_network(rule: str, seed: int = 2) -> Network:
     pairs = r.choice(N * N, 160, replace=False)
     src, tgt = pairs // N, pairs % N
     keep = src != tgt
-    prm = {**PLASTICITY.get(rule).example, "Wmax": 3.0 * w}
+    prm = PLASTICITY.get(rule).example_params([w], headroom=3.0)
     projs.append(Projection("plastic", "c", "c", src[keep], tgt[keep],
                             np.full(int(keep.sum()), 0.8 * w),
                             np.round(r.uniform(0.5, 2.5, int(keep.sum())), 1),

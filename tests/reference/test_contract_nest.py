@@ -6,8 +6,9 @@ on the dt grid; V_m within the model's ``nest_vm_tolerance_mV`` (1e-9 mV for the
 integrated and Euler models; 1e-6 mV for the RKF45 models, which measure 0 here — the margin
 allows a C library that rounds exp or pow differently).
 
-Plasticity rules: a pre/post pair protocol (pre through a parrot neuron, post forced to fire),
-the final weight within 1e-12 relative of NEST's.
+Long-term plasticity rules: a pre/post pair protocol (pre through a parrot neuron, post forced
+to fire), the final weight within 1e-12 relative of NEST's. Short-term rules:
+``tests/reference/test_stp_nest.py``.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def pair_protocol_nest(rule, params: dict, t_pre, t_post_drive, d):
 
 @pytest.mark.parametrize("mu", [0.0, 1.0])
 @pytest.mark.parametrize("t_post_drive", [[9.0], [14.0], [5.0, 19.0, 30.0]])
-@pytest.mark.parametrize("name", [r.name for r in PLASTICITY if r.nest_model])
+@pytest.mark.parametrize("name", [r.name for r in PLASTICITY
+                                  if r.nest_model and not r.short_term])
 def test_rule_matches_nest(name, t_post_drive, mu):
     rule = PLASTICITY.get(name)
     params = {**rule.example, **({"mu_plus": mu, "mu_minus": mu} if "mu_plus" in

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wbe.engine.registry import PLASTICITY
 from wbe.engine.simulator import simulate
 
 HERE = Path(__file__).parent
@@ -64,7 +65,13 @@ def test_network_spikes_equal_nest(case):
     nest = nest_result(case)
     n_spikes = nest["spikes/c/t"].size
     assert n_spikes >= 3 * cases.N, f"{case}: the network should fire ({n_spikes} spikes)"
-    if case.startswith("rule-"):
+    if case.startswith("rule-") and PLASTICITY.get(case[len("rule-"):]).short_term:
+        static = network(case)  # the same network with the plastic projection static
+        next(p for p in static.projections if p.name == "plastic").plasticity = None
+        ours = simulate(static, cases.run_config()).spikes["c"]
+        assert not np.array_equal(ours[0], nest["spikes/c/t"]), \
+            f"{case}: short-term plasticity should change the spikes"
+    elif case.startswith("rule-"):
         w0 = next(p for p in network(case).projections if p.name == "plastic").weight
         changed = np.mean(nest["weights/plastic"] != w0)
         assert changed > 0.5, f"{case}: the rule should change most weights ({changed:.0%})"

@@ -1,4 +1,4 @@
-"""Elementwise ``exp`` and ``pow`` of the C library, for NumPy reference code.
+"""Elementwise ``exp``, ``expm1`` and ``pow`` of the C library, for NumPy reference code.
 
 NumPy's own ``np.exp``/``np.power`` may use vectorised (SIMD) implementations that round
 differently from the C library's, which compiled kernels (numba → LLVM → libm) call; a reference
@@ -12,11 +12,17 @@ import numpy as np
 
 _exp = np.frompyfunc(math.exp, 1, 1)
 _pow = np.frompyfunc(math.pow, 2, 1)
+_expm1 = np.frompyfunc(math.expm1, 1, 1)
 
 
 def exp(x) -> np.ndarray:
     """``exp`` of every element, by the C library (as ``math.exp``)."""
     return np.asarray(_exp(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+def expm1(x) -> np.ndarray:
+    """``expm1`` of every element, by the C library (as ``math.expm1``)."""
+    return np.asarray(_expm1(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def pow(x, y) -> np.ndarray:  # noqa: A001 - mirrors the C name

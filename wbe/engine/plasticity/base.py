@@ -37,11 +37,29 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
 
 from ..registry import Param, Var
 
-__all__ = ["PlasticityRule"]
+__all__ = ["PlasticityRule", "stamp_ms", "stamp_ms_np"]
+
+#: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
+#: default ``tics_per_ms``); rules that compute with spike times in ms as NEST's synapses do
+#: (``e.get_stamp().get_ms()``) use :func:`stamp_ms` to get NEST's doubles bit for bit.
+TICS_PER_MS = 1000.0
+
+
+@numba.njit(cache=True)
+def stamp_ms(q, dt):
+    """The time (ms) of stamp ``q`` (steps of ``dt`` ms) as NEST's ``Time::get_ms`` gives it."""
+    return (1.0 / TICS_PER_MS) * float(q * round(dt * TICS_PER_MS))
+
+
+def stamp_ms_np(q, dt: float) -> np.ndarray:
+    """:func:`stamp_ms` of every stamp in ``q``."""
+    return (1.0 / TICS_PER_MS) * (np.asarray(q, np.int64) * round(dt * TICS_PER_MS)).astype(
+        np.float64)
 
 
 class PlasticityRule:
@@ -60,6 +78,9 @@ class PlasticityRule:
     end_of_slice: ClassVar[Any] = None
     #: whether the fused loop can run it
     fusable: ClassVar[bool] = True
+    #: short-term plasticity: the weight stays, the weight each spike delivers changes with
+    #: the presynaptic history only (no post-synaptic spikes involved)
+    short_term: ClassVar[bool] = False
     references: ClassVar[tuple[str, ...]] = ()
     #: parameters (NEST names) of a demonstration used by the docs and the contract tests
     example: ClassVar[dict[str, float]] = {}
@@ -101,6 +122,12 @@ class PlasticityRule:
             row.append(float(v))
         self.check_params(dict(zip(self.param_names, row)), owner)
         return np.array(row, dtype=np.float64)
+
+    def example_params(self, weights, headroom: float = 2.0) -> dict[str, float]:
+        """The ``example`` parameters fitted to a projection with initial ``weights``: rules
+        with bounds in the weight's unit (STDP's ``Wmax``) put them ``headroom`` times the
+        largest weight magnitude away. Used by the docs, the contract tests and demonstrations."""
+        return dict(self.example)
 
     @property
     def param_names(self) -> tuple[str, ...]:

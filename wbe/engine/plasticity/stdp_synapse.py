@@ -172,6 +172,9 @@ class StdpSynapse(PlasticityRule):
     example = {"tau_plus": 20.0, "tau_minus": 15.0, "lambda": 0.1, "alpha": 1.2,
                "mu_plus": 0.0, "mu_minus": 0.0, "Wmax": 5.0}
 
+    def example_params(self, weights, headroom: float = 2.0):
+        return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
+
     def init_state(self, w0, ptab, par):
         n = len(w0)
         a = np.abs(np.asarray(w0, np.float64))
