@@ -15,11 +15,13 @@ from wbe.engine.context import Serial
 from wbe.engine.loop import Engine
 from wbe.engine.network import (
     Network,
+    Plasticity,
     PoissonInput,
     Population,
     Projection,
     RunConfig,
 )
+from wbe.engine.registry import PLASTICITY
 from wbe.engine.simulator import simulate
 from wbe.networks.generators import brunel
 
@@ -75,6 +77,25 @@ def test_brunel_bytes_per_synapse():
     eng = Engine(net, run, Serial(), True)
     n_syn = sum(len(p) for p in net.projections)
     assert sum(eng.conn.nbytes().values()) / n_syn <= 16.0
+
+
+@pytest.mark.parametrize("rule", PLASTICITY.names())
+def test_bytes_per_plastic_synapse(rule):
+    """A plastic synapse costs the static table's 14 bytes, its rule's state, and 21 bytes of
+    bookkeeping (sign 1, delay 4, target 4, parameter row 4, edge id 8; 4 more grouping
+    synapses by target for rules that read post-synaptic spikes). Printed for RESULTS.md."""
+    r = np.random.default_rng(1)
+    n, m = 1000, 50_000
+    spec = PLASTICITY.get(rule)
+    net = Network([Population("a", "iaf_psc_delta", n)], [Projection(
+        "p", "a", "a", r.integers(0, n, m), r.integers(0, n, m), np.full(m, 0.5),
+        np.full(m, 1.5), plasticity=Plasticity(rule, spec.example_params([0.5])))])
+    nb = Engine(net, RunConfig(10.0), Serial(), True).conn.nbytes()
+    per_syn = sum(nb.values()) / m
+    state = sum(np.dtype(v.dtype).itemsize for v in spec.synapse_state)
+    expected = 14 + state + 21 + (4 if "post_history" in spec.needs else 0)
+    print(f"{rule}: {per_syn:.2f} bytes per synapse")
+    assert expected <= per_syn <= expected + 0.5  # + two int64 offsets per neuron (0.32 here)
 
 
 def test_chunked_build_equals_single_chunk(monkeypatch):

@@ -227,17 +227,24 @@ class Connectivity:
             def cat(xs, dtype):
                 return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
 
+            # bookkeeping in the narrowest exact types (bytes per plastic synapse: the rule's
+            # state + sign 1 + delay 4 + target 4 + parameter row 4 + edge id 8, + 4 by target
+            # for rules that read post-synaptic spikes)
             w0 = cat(a["w0"], np.float64)
-            par = cat(a["par"], np.int64)
+            par = cat(a["par"], np.int32)
             ptab = np.ascontiguousarray(np.stack(a["ptab"])) if a["ptab"] else np.zeros(
                 (1, len(rule.params)))
             st = rule.init_state(w0, ptab, par)
-            tgt = cat(a["tgt"], np.int64)
-            order = np.argsort(tgt, kind="stable")
+            tgt = cat(a["tgt"], np.int32)
             pt_indptr = np.zeros(lay.n_local + 1, dtype=np.int64)
-            np.cumsum(np.bincount(tgt, minlength=lay.n_local), out=pt_indptr[1:])
-            st.update(sign=np.where(w0 < 0, -1.0, 1.0), delay=cat(a["dly"], np.int64), tgt=tgt,
-                      par=par, ptab=ptab, pt_indptr=pt_indptr, pt_syn=order.astype(np.int64))
+            if "post_history" in rule.needs:  # the rule's synapses grouped by target
+                order = np.argsort(tgt, kind="stable").astype(np.int32)
+                np.cumsum(np.bincount(tgt, minlength=lay.n_local), out=pt_indptr[1:])
+            else:
+                order = np.zeros(0, np.int32)
+            st.update(sign=np.where(w0 < 0, -1, 1).astype(np.int8),
+                      delay=cat(a["dly"], np.int32), tgt=tgt, par=par, ptab=ptab,
+                      pt_indptr=pt_indptr, pt_syn=order)
             st["uid"] = cat(a["uid"], np.int64)
             use = RuleUse(rule, rid, st, proj_of_rule[name])
             use.make_nt()

@@ -16,8 +16,9 @@ A rule changes the weights of the synapses of the projections that name it
 * ``needs``: what the loop must keep for it — ``"post_history"`` (the recent spike stamps of
   every neuron: ``hist[slot, :]``, oldest first, -1 = none);
 * ``state_type``: the namedtuple its kernels receive: the ``synapse_state`` arrays, then
-  ``sign``, ``delay`` (steps), ``tgt`` (target slot), ``par``, ``ptab``, and ``pt_indptr``/
-  ``pt_syn`` (the rule's synapses grouped by target slot);
+  ``sign`` (int8, ±1), ``delay`` (steps, int32), ``tgt`` (target slot, int32), ``par`` (row of
+  ``ptab``, int32), ``ptab``, and ``pt_indptr``/``pt_syn`` (int32: the rule's synapses grouped
+  by target slot; empty unless the rule needs ``"post_history"``);
 
 and three pairs of hooks — compiled (numba, top level of the rule's module) and NumPy
 reference, bit-identical (contract test):
