@@ -18,8 +18,24 @@ def bmtk_circuit(tmp_path):
     return build_bmtk_circuit(tmp_path)
 
 
-def build_bmtk_circuit(tmp_path):
-    """Build a small bmtk PointNet circuit and its configs in ``tmp_path``."""
+#: the synapse model of each edge type: static, or NEST's short-term plasticity models
+STATIC = {"e2i": ("static_synapse", {}), "i2e": ("static_synapse", {}),
+          "static": ("static_synapse", {})}
+#: NEST's short-term plasticity models on the V1 edges, with E→E edges added (NEST cannot
+#: connect a device, such as bmtk's virtual input nodes, through a plastic synapse)
+SHORT_TERM = {"e2i": ("tsodyks2_synapse", {"U": 0.5, "u": 1.0, "tau_rec": 2.0,
+                                           "tau_fac": 100.0}),
+              "i2e": ("ht_synapse", {"tau_P": 300.0, "delta_P": 0.4}),
+              "e2e": ("tsodyks_synapse", {"U": 0.4, "tau_psc": 2.0, "tau_rec": 100.0,
+                                          "tau_fac": 30.0}),
+              "static": ("static_synapse", {})}
+SHORT_TERM_AS_STATIC = {k: ("static_synapse", {}) for k in SHORT_TERM}
+
+
+def build_bmtk_circuit(tmp_path, synapses=None):
+    """Build a small bmtk PointNet circuit and its configs in ``tmp_path``; ``synapses`` maps
+    each edge type (e2i, i2e, static: the LGN input) to (model_template, dynamics_params)."""
+    synapses = synapses or STATIC
     NetworkBuilder = bmtk_builder.NetworkBuilder
     net = NetworkBuilder("V1")
     net.add_nodes(N=3, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
@@ -27,16 +43,22 @@ def build_bmtk_circuit(tmp_path):
     net.add_nodes(N=2, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
                   dynamics_params="inh.json", pop_name="I", ei="i", x=[1.0, 2.0])
     net.add_edges(source={"ei": "e"}, target={"ei": "i"}, connection_rule=2, syn_weight=150.0,
-                  delay=1.5, dynamics_params="e2i.json", model_template="static_synapse")
+                  delay=1.5, dynamics_params="e2i.json", model_template=synapses["e2i"][0])
     net.add_edges(source={"ei": "i"}, target={"ei": "e"}, connection_rule=lambda s, t: 1,
                   syn_weight=-300.0, delay=2.0, dynamics_params="i2e.json",
-                  model_template="static_synapse")
+                  model_template=synapses["i2e"][0])
+    if "e2e" in synapses:
+        net.add_edges(source={"ei": "e"}, target={"ei": "e"},
+                      connection_rule=lambda s, t: int(s.node_id != t.node_id),
+                      syn_weight=120.0, delay=1.2, dynamics_params="e2e.json",
+                      model_template=synapses["e2e"][0])
     net.build()
     net.save(output_dir=str(tmp_path / "network"))
     lgn = NetworkBuilder("LGN")
     lgn.add_nodes(N=4, model_type="virtual", pop_name="lgn")
     e = lgn.add_edges(source=lgn.nodes(), target=net.nodes(ei="e"), connection_rule=1,
-                      delay=1.0, dynamics_params="static.json", model_template="static_synapse")
+                      delay=1.0, dynamics_params="static.json",
+                      model_template=synapses["static"][0])
     e.add_properties("syn_weight", rule=lambda s, t: 200.0 + 100.0 * s.node_id,
                      dtypes=float)
     lgn.build()
@@ -48,8 +70,8 @@ def build_bmtk_circuit(tmp_path):
     (comp / "point_neuron_models/exc.json").write_text(json.dumps(
         {"I_e": 376.0, "V_m": -70.0, "tau_m": 10.0, "C_m": 250.0}))
     (comp / "point_neuron_models/inh.json").write_text(json.dumps({"I_e": 0.0}))
-    for f in ("e2i", "i2e", "static"):
-        (comp / f"synaptic_models/{f}.json").write_text("{}")
+    for f, (_, params) in synapses.items():
+        (comp / f"synaptic_models/{f}.json").write_text(json.dumps(params))
 
     circuit = {
         "manifest": {"$BASE_DIR": "${configdir}", "$NETWORK_DIR": "$BASE_DIR/network",
@@ -332,3 +354,49 @@ def test_wbe_simulate_spikes_equal_bmtk_nest_on_1_and_2_ranks(bmtk_circuit, mpie
         np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
                                       np.round(t_b[ob] / 0.1).astype(int), err_msg=what)
         np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=what)
+
+
+@pytest.mark.nest
+@pytest.mark.mpi
+def test_short_term_synapses_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpiexec):
+    """The same bmtk-built circuit with NEST's short-term plasticity models on its edge types
+    (tsodyks2_synapse E→I, ht_synapse I→E, tsodyks_synapse E→E; their parameters in
+    the edge types' dynamics_params JSON, as bmtk writes them): bmtk PointNet (driving NEST) and
+    ``wbe simulate`` on 1 and 2 ranks give the same spikes, which differ from those of the same
+    circuit with static synapses."""
+    import os
+    import subprocess
+    import sys
+
+    pointnet = pytest.importorskip("bmtk.simulator.pointnet")
+    spikes = {}
+    for label, synapses in (("static", SHORT_TERM_AS_STATIC), ("stp", SHORT_TERM)):
+        root = build_bmtk_circuit(tmp_path / label, synapses)
+        conf = pointnet.Config.from_json(str(root / "simulation_config.json"))
+        conf.build_env()
+        pointnet.PointSimulator.from_config(conf, pointnet.PointNetwork.from_config(conf)).run()
+        spikes[label] = read_spikes(root / "output" / "spikes.h5")["V1"]
+    t_b, i_b = spikes["stp"]
+    assert len(t_b) > 10 and (i_b >= 3).any()
+    assert not (len(t_b) == len(spikes["static"][0])
+                and np.allclose(np.sort(t_b), np.sort(spikes["static"][0])))
+    root = tmp_path / "stp"
+    network, _ = load_simulation(root / "simulation_config.json")
+    assert {p.plasticity.rule for p in network.projections if p.plasticity} == {
+        "tsodyks2_synapse", "ht_synapse", "tsodyks_synapse"}
+    cfg = json.loads((root / "simulation_config.json").read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for ranks in (1, 2):
+        cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{ranks}", "spikes_file": "spikes.h5"}
+        mine = root / f"simulation_config_{ranks}.json"
+        mine.write_text(json.dumps(cfg))
+        cmd = [sys.executable, "-m", "wbe.cli", "simulate", str(mine), "--no-progress"]
+        if ranks > 1:
+            cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+        t_w, i_w = read_spikes(root / f"wbe_{ranks}" / "spikes.h5")["V1"]
+        ob, ow = np.lexsort((i_b, t_b)), np.lexsort((i_w, t_w))
+        np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
+                                      np.round(t_b[ob] / 0.1).astype(int), err_msg=f"{ranks}")
+        np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=f"{ranks} ranks")
