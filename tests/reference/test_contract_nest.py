@@ -94,6 +94,33 @@ def test_cell_model_matches_nest(name):
     assert_agree(out_nest, out_wbe, {"V_m": model.nest_vm_tolerance_mV})
 
 
+SWITCHES = [(m.name, q.name) for m in CELLS if m.nest_model for q in m.params if q.flag]
+
+
+@pytest.mark.parametrize("on", [False, True])
+@pytest.mark.parametrize(("name", "switch"), SWITCHES)
+def test_switches_match_nest(name, switch, on):
+    """Every switch (a boolean in NEST, e.g. izhikevich's ``consistent_integration``: NEST's
+    Euler step or the 2003 paper's scheme) in both positions: NEST's spikes and V_m."""
+    model = CELLS.get(name)
+    ex = model.example
+    params = {**ex["params"], switch: 1.0 if on else 0.0}
+    out_nest = nest_single(model.nest_model, model.nest_values(params), ex["weight"],
+                           ex["current_pA"])
+    assert out_nest[2].size >= 3
+    out_wbe = wbe_single(name, params, ex["weight"], ex["current_pA"])
+    assert_agree(out_nest, out_wbe, {"V_m": model.nest_vm_tolerance_mV})
+
+
+def test_switch_positions_differ():
+    """The schemes differ (so the test above tells them apart)."""
+    model = CELLS.get("izhikevich")
+    ex = model.example
+    v = [wbe_single("izhikevich", {**ex["params"], "consistent_integration": c}, ex["weight"],
+                    ex["current_pA"])[1]["V_m"] for c in (0.0, 1.0)]
+    assert np.max(np.abs(v[0] - v[1])) > 1.0
+
+
 def pair_protocol_nest(rule, params: dict, t_pre, t_post_drive, d):
     nest.set_verbosity("M_ERROR")
     nest.ResetKernel()

@@ -515,3 +515,21 @@ def test_output_section_errors_name_the_field(tmp_path):
     sc.write_text(json.dumps(conf))
     with pytest.raises(SonataError, match="reports.r.module"):
         output_spec(sc)
+
+
+def test_switches_are_json_booleans_as_nest_takes_them(tmp_path):
+    """NEST's boolean parameters (``flag`` switches, e.g. izhikevich's
+    ``consistent_integration``) are written as JSON booleans (bmtk passes them to NEST, which
+    refuses 0.0 for a bool) and read back; a boolean for a numeric parameter, or a string for a
+    switch, is an error naming the file and the field."""
+    net = Network([Population("iz", "izhikevich", 3, {"consistent_integration": 0.0,
+                                                      "a": 0.02})])
+    cfg = write_circuit(tmp_path / "c", net)
+    params_file = next((tmp_path / "c" / "components" / "point_neuron_models").glob("*.json"))
+    data = json.loads(params_file.read_text())
+    assert data["consistent_integration"] is False and data["a"] == 0.02
+    assert read_circuit(cfg).population("iz").params["consistent_integration"] == 0.0
+    for bad in ({**data, "a": True}, {**data, "consistent_integration": "no"}):
+        params_file.write_text(json.dumps(bad))
+        with pytest.raises(SonataError, match=params_file.name):
+            read_circuit(cfg)

@@ -103,14 +103,13 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
             sg_gids[pop.name] = np.asarray(gens.tolist(), dtype=np.int64)
             first_gid[pop.name] = int(sg_gids[pop.name][0]) if pop.n else 0
             continue
-        scalars = {k: float(v) for k, v in pop.params.items() if np.ndim(v) == 0}
-        scalars.update(post_params.get(pop.name, {}))
         model = CELLS.get(pop.model)
         if model.nest_model is None:
             raise NotImplementedError(f"population {pop.name!r}: {pop.model} has no NEST model")
+        scalars = model.nest_values({k: v for k, v in pop.params.items() if np.ndim(v) == 0})
+        scalars.update(post_params.get(pop.name, {}))
         nc = nest.Create(model.nest_model, pop.n, params=scalars)
-        arrays = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in pop.params.items()
-                  if np.ndim(v) != 0}
+        arrays = model.nest_values({k: v for k, v in pop.params.items() if np.ndim(v) != 0})
         if arrays:
             nc.set(arrays)
         nodes[pop.name] = nc

@@ -90,6 +90,21 @@ class CellModel:
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
+    def nest_values(self, params: dict) -> dict:
+        """``params`` (name → number or per-neuron array) with NEST's types: switches
+        (``flag`` parameters, booleans in NEST, e.g. ``consistent_integration``) as ``bool``,
+        the rest as ``float`` — for NEST's ``Create``/``set`` and SONATA JSON as bmtk passes it
+        to NEST."""
+        flags = {p.name for p in self.params if p.flag}
+        out = {}
+        for k, v in params.items():
+            a = np.asarray(v, dtype=np.float64)
+            if a.ndim == 0:
+                out[k] = bool(a != 0.0) if k in flags else float(a)
+            else:
+                out[k] = (a != 0.0).tolist() if k in flags else a.tolist()
+        return out
+
     @property
     def rows(self) -> tuple[str, ...]:
         """Ring-buffer rows in kernel order (the ports' rows, first appearance first)."""

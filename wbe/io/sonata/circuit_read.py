@@ -169,9 +169,14 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                     fpath = neuron_dir / fpath
                 data = _load_params_json(fpath, "dynamics_params", cache)
                 clean = {}
+                switches = {q.name for q in CELLS.get(model).params if q.flag}
                 for k, v in data.items():
+                    if isinstance(v, bool) and k in switches:  # NEST's boolean parameters
+                        v = int(v)
                     if isinstance(v, bool) or not isinstance(v, int | float):
-                        raise _err(fpath, k, f"non-scalar parameter {v!r} is not supported")
+                        what = "a boolean for a parameter that is not a switch" if isinstance(
+                            v, bool) else "a non-scalar parameter"
+                        raise _err(fpath, k, f"{what} ({v!r}) is not supported")
                     clean[k] = float(v)
                 tparams[tid] = clean
             keys = sorted(set().union(*[set(p) for p in tparams.values()]))

@@ -70,6 +70,7 @@ def write_circuit(out_dir: Path, network: Network, *,
                 node_pop_types[pop.name] = "virtual"
             else:
                 template = template_of_cell_model(pop.model)
+                cell = CELLS.get(pop.model)
                 node_pop_types[pop.name] = "point_neuron"
                 scalars = {}
                 arrays = {}
@@ -94,14 +95,14 @@ def write_circuit(out_dir: Path, network: Network, *,
                         params = dict(scalars)
                         params.update({k: float(x) for k, x in zip(akeys, row)})
                         fname = f"{pop.name}_{j}.json"
-                        _write_json(neuron_dir / fname, params)
+                        _write_json(neuron_dir / fname, cell.nest_values(params))
                         type_rows.append([next_type + j, "point_neuron", template, fname,
                                           pop.name])
                     type_ids = (next_type + inverse).astype(np.int64)
                     next_type += len(uniq_rows)
                 else:
                     fname = f"{pop.name}.json"
-                    _write_json(neuron_dir / fname, scalars)
+                    _write_json(neuron_dir / fname, cell.nest_values(scalars))
                     type_rows.append([next_type, "point_neuron", template, fname, pop.name])
                     next_type += 1
                     if akeys:
