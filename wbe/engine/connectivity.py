@@ -235,6 +235,9 @@ class Connectivity:
             ptab = np.ascontiguousarray(np.stack(a["ptab"])) if a["ptab"] else np.zeros(
                 (1, len(rule.params)))
             st = rule.init_state(w0, ptab, par)
+            if w0.size >= 1 << 31:
+                raise ValueError(f"{w0.size} synapses of rule {name!r} on one rank: more than "
+                                 "2**31; use more ranks")
             tgt = cat(a["tgt"], np.int32)
             pt_indptr = np.zeros(lay.n_local + 1, dtype=np.int64)
             if "post_history" in rule.needs:  # the rule's synapses grouped by target

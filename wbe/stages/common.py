@@ -252,12 +252,21 @@ def _add_spike_train(network: Network, drive: Drive, source: str) -> None:
     names = {p.name for p in network.populations}
     if source in names:  # the circuit carries the source and its synapses already
         src = network.population(source)
-        wired = {pr.target for pr in network.projections if pr.source == source}
-        if not (src.is_virtual and src.n == 1 and wired == set(targets)):
+        wired = {pr.target: pr for pr in network.projections if pr.source == source}
+        same = src.is_virtual and src.n == 1 and set(wired) == set(targets) and all(
+            np.array_equal(np.sort(wired[pop].target_ids), ids)
+            and np.all(wired[pop].weight == drive.weight_pA)
+            and np.all(wired[pop].delay_ms == drive.delay_ms) for pop, ids in targets.items())
+        if not same:
             raise ValueError(f"population {source!r} of the circuit is not the source of this "
-                             f"spike-train stimulus ({drive.label()}); rename it")
+                             f"spike-train stimulus ({drive.label()}: other targets, weight or "
+                             "delay)")
     else:
         network.populations.append(Population(source, VIRTUAL, 1))
+        # in name order, as a SONATA file lists (and read_circuit returns) populations: node
+        # ids, and so the random streams keyed by them, are the same when the written circuit
+        # is read back (wbe simulate on the stage's simulation config)
+        network.populations.sort(key=lambda p: p.name)
         for pop, ids in targets.items():
             network.projections.append(Projection(
                 name=f"{source}_to_{pop}", source=source, target=pop,

@@ -84,6 +84,17 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     if not before:
         raise ValueError(f"{circuit}: no chemical synapses to learn")
     n_trains = len(network.spike_trains)
+    # the plastic phase restores the simulation's checkpoint, whose spike ring spans the
+    # circuit's delays: a new input must not widen them
+    delays = np.concatenate([np.broadcast_to(np.asarray(pr.delay_ms, float), (len(pr),))
+                             for pr in network.projections if len(pr)] or [np.zeros(0)])
+    for k, drive in enumerate(params.stimulus):
+        if drive.kind == "spike_train" and delays.size and not (
+                delays.min() <= drive.delay_ms <= delays.max()):
+            raise ValueError(f"plasticity.stimulus[{k}].delay_ms = {drive.delay_ms} ms lies "
+                             f"outside the simulated circuit's delays ({delays.min():g} to "
+                             f"{delays.max():g} ms), which the checkpoint it continues from "
+                             "was built for")
     add_inputs(network, params.background, params.stimulus, prefix="plasticity_stimulus")
     # the drive windows (Poisson, currents, spike trains) are relative to the plastic phase
     for inp in [*network.poisson, *network.currents]:

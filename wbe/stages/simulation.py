@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from wbe.mpi import rank
 from wbe.stages.common import (
@@ -54,6 +54,22 @@ class Params(NeuronSettings):
     placement: Literal["round_robin", "metis"] = Field(
         "round_robin", description="neurons on MPI ranks: round robin, or a METIS partition of "
         "the connectome minimising the synapses between ranks (spikes are identical either way)")
+
+
+    @model_validator(mode="after")
+    def _spike_trains_on_the_grid(self) -> Params:
+        for k, d in enumerate(self.stimulus):
+            if d.kind != "spike_train":
+                continue
+            for what, values in (("spike_times_ms", d.spike_times_ms), ("delay_ms",
+                                                                        [d.delay_ms])):
+                off = [t for t in values if abs(t / self.dt_ms - round(t / self.dt_ms)) > 1e-9]
+                if off:
+                    raise ValueError(f"stimulus[{k}].{what}: {off[:3]} are not multiples of "
+                                     f"dt_ms = {self.dt_ms}")
+            if d.delay_ms < self.dt_ms:
+                raise ValueError(f"stimulus[{k}].delay_ms = {d.delay_ms} is below dt_ms")
+        return self
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:

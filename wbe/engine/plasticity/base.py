@@ -17,8 +17,9 @@ A rule changes the weights of the synapses of the projections that name it
   every neuron: ``hist[slot, :]``, oldest first, -1 = none);
 * ``state_type``: the namedtuple its kernels receive: the ``synapse_state`` arrays, then
   ``sign`` (int8, ±1), ``delay`` (steps, int32), ``tgt`` (target slot, int32), ``par`` (row of
-  ``ptab``, int32), ``ptab``, and ``pt_indptr``/``pt_syn`` (int32: the rule's synapses grouped
-  by target slot; empty unless the rule needs ``"post_history"``);
+  ``ptab``, int32), ``ptab``, and ``pt_indptr`` (int64, one offset per local neuron plus one)
+  / ``pt_syn`` (int32) — the rule's synapses grouped by target slot, only for rules that need
+  ``"post_history"`` (otherwise ``pt_syn`` is empty and the offsets 0);
 
 and three pairs of hooks — compiled (numba, top level of the rule's module) and NumPy
 reference, bit-identical (contract test):
