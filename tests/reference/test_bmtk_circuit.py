@@ -323,9 +323,6 @@ def test_wbe_simulate_spikes_equal_bmtk_nest_on_1_and_2_ranks(bmtk_circuit, mpie
     NetworkBuilder, run by bmtk PointNet (driving NEST) and by ``wbe simulate`` on one rank and
     under ``mpiexec -n 2``, compiled and ``--numpy-reference`` — every spike identical on the
     grid."""
-    import os
-    import subprocess
-    import sys
 
     pointnet = pytest.importorskip("bmtk.simulator.pointnet")
     sim_cfg = bmtk_circuit / "simulation_config.json"
@@ -335,25 +332,36 @@ def test_wbe_simulate_spikes_equal_bmtk_nest_on_1_and_2_ranks(bmtk_circuit, mpie
     t_b, i_b = read_spikes(bmtk_circuit / "output" / "spikes.h5")["V1"]
     assert len(t_b) > 10 and (i_b >= 3).any()  # both populations fire
 
-    cfg = json.loads(sim_cfg.read_text())
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for ranks, path in ((1, "fused"), (2, "fused"), (1, "numpy"), (2, "numpy")):
-        what = f"{path} path, {ranks} rank(s)"
-        cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{path}_{ranks}", "spikes_file": "spikes.h5"}
-        mine = bmtk_circuit / f"simulation_config_{path}_{ranks}.json"
-        mine.write_text(json.dumps(cfg))
-        cmd = [sys.executable, "-m", "wbe.cli", "simulate", str(mine), "--no-progress"]
-        if path == "numpy":
-            cmd.append("--numpy-reference")
-        if ranks > 1:
-            cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-        t_w, i_w = read_spikes(bmtk_circuit / f"wbe_{path}_{ranks}" / "spikes.h5")["V1"]
-        ob, ow = np.lexsort((i_b, t_b)), np.lexsort((i_w, t_w))
-        np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
-                                      np.round(t_b[ob] / 0.1).astype(int), err_msg=what)
-        np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=what)
+        _assert_wbe_simulate_gives(bmtk_circuit, (t_b, i_b), ranks, path, mpiexec)
+
+
+def _assert_wbe_simulate_gives(root, bmtk_spikes, ranks: int, path: str, mpiexec) -> None:
+    """``wbe simulate`` of ``root``'s simulation config (``path``: fused or numpy, on ``ranks``
+    ranks) gives ``bmtk_spikes`` of population V1, every spike on the same grid step."""
+    import os
+    import subprocess
+    import sys
+
+    t_b, i_b = bmtk_spikes
+    what = f"{path} path, {ranks} rank(s)"
+    cfg = json.loads((root / "simulation_config.json").read_text())
+    cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{path}_{ranks}", "spikes_file": "spikes.h5"}
+    mine = root / f"simulation_config_{path}_{ranks}.json"
+    mine.write_text(json.dumps(cfg))
+    cmd = [sys.executable, "-m", "wbe.cli", "simulate", str(mine), "--no-progress"]
+    if path == "numpy":
+        cmd.append("--numpy-reference")
+    if ranks > 1:
+        cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    t_w, i_w = read_spikes(root / f"wbe_{path}_{ranks}" / "spikes.h5")["V1"]
+    ob, ow = np.lexsort((i_b, t_b)), np.lexsort((i_w, t_w))
+    np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
+                                  np.round(t_b[ob] / 0.1).astype(int), err_msg=what)
+    np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=what)
 
 
 @pytest.mark.nest
@@ -364,9 +372,6 @@ def test_short_term_synapses_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpie
     the edge types' dynamics_params JSON, as bmtk writes them): bmtk PointNet (driving NEST) and
     ``wbe simulate`` on 1 and 2 ranks give the same spikes, which differ from those of the same
     circuit with static synapses."""
-    import os
-    import subprocess
-    import sys
 
     pointnet = pytest.importorskip("bmtk.simulator.pointnet")
     spikes = {}
@@ -384,19 +389,5 @@ def test_short_term_synapses_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpie
     network, _ = load_simulation(root / "simulation_config.json")
     assert {p.plasticity.rule for p in network.projections if p.plasticity} == {
         "tsodyks2_synapse", "ht_synapse", "tsodyks_synapse"}
-    cfg = json.loads((root / "simulation_config.json").read_text())
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for ranks in (1, 2):
-        cfg["output"] = {"output_dir": f"$BASE_DIR/wbe_{ranks}", "spikes_file": "spikes.h5"}
-        mine = root / f"simulation_config_{ranks}.json"
-        mine.write_text(json.dumps(cfg))
-        cmd = [sys.executable, "-m", "wbe.cli", "simulate", str(mine), "--no-progress"]
-        if ranks > 1:
-            cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-        t_w, i_w = read_spikes(root / f"wbe_{ranks}" / "spikes.h5")["V1"]
-        ob, ow = np.lexsort((i_b, t_b)), np.lexsort((i_w, t_w))
-        np.testing.assert_array_equal(np.round(t_w[ow] / 0.1).astype(int),
-                                      np.round(t_b[ob] / 0.1).astype(int), err_msg=f"{ranks}")
-        np.testing.assert_array_equal(i_w[ow], i_b[ob], err_msg=f"{ranks} ranks")
+        _assert_wbe_simulate_gives(root, (t_b, i_b), ranks, "fused", mpiexec)

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..registry import Param, Var
 
-__all__ = ["PlasticityRule", "stamp_ms", "stamp_ms_np"]
+__all__ = ["PlasticityRule", "no_end_of_slice", "stamp_ms", "stamp_ms_np"]
 
 #: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
 #: default ``tics_per_ms``); rules that compute with spike times in ms as NEST's synapses do
@@ -56,6 +56,11 @@ TICS_PER_MS = 1000.0
 def stamp_ms(q, dt):
     """The time (ms) of stamp ``q`` (steps of ``dt`` ms) as NEST's ``Time::get_ms`` gives it."""
     return (1.0 / TICS_PER_MS) * float(q * round(dt * TICS_PER_MS))
+
+
+@numba.njit(cache=True)
+def no_end_of_slice(st, limit, hist, dt):
+    """``end_of_slice`` of rules that read no post-synaptic spikes (short-term plasticity)."""
 
 
 def stamp_ms_np(q, dt: float) -> np.ndarray:

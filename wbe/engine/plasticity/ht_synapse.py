@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Param, Var
-from .base import PlasticityRule, stamp_ms, stamp_ms_np
+from .base import PlasticityRule, no_end_of_slice, stamp_ms, stamp_ms_np
 
 # ptab columns
 TAU_P, DELTA_P, P0 = range(3)
@@ -28,11 +28,6 @@ def on_pre(st, s, q, hist, dt):
     st.p[s] = p * (1.0 - tab[DELTA_P])
     st.t_last[s] = q
     return (st.sign[s] * st.w[s]) * p
-
-
-@numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    pass
 
 
 @PLASTICITY.register
@@ -56,7 +51,7 @@ class HtSynapse(PlasticityRule):
                          "int64"))
     state_type = HtState
     on_pre = on_pre
-    end_of_slice = end_of_slice
+    end_of_slice = no_end_of_slice
     references = ("Hill S, Tononi G (2005). Modeling sleep and wakefulness in the "
                   "thalamocortical system. J Neurophysiol 93:1671-1698.",)
     example = {"tau_P": 200.0, "delta_P": 0.3, "P": 1.0}

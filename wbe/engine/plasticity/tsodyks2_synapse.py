@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Param, Var
-from .base import PlasticityRule, stamp_ms, stamp_ms_np
+from .base import PlasticityRule, no_end_of_slice, stamp_ms, stamp_ms_np
 
 # ptab columns
 U, TAU_REC, TAU_FAC, U0, X0 = range(5)
@@ -33,11 +33,6 @@ def on_pre(st, s, q, hist, dt):
         st.u[s] = tab[U] + u * (1.0 - tab[U]) * u_decay
     st.t_last[s] = q
     return st.x[s] * st.u[s] * (st.sign[s] * st.w[s])
-
-
-@numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    pass
 
 
 @PLASTICITY.register
@@ -66,7 +61,7 @@ class Tsodyks2Synapse(PlasticityRule):
                      Var("t_last", "steps", "stamp of the last spike (-1 none)", "int64"))
     state_type = Tsodyks2State
     on_pre = on_pre
-    end_of_slice = end_of_slice
+    end_of_slice = no_end_of_slice
     references = ("Tsodyks MV, Markram H (1997). The neural code between neocortical pyramidal "
                   "neurons depends on neurotransmitter release probability. PNAS 94:719-723.",
                   "Maass W, Markram H (2002). Synapses as dynamic memory buffers. Neural "

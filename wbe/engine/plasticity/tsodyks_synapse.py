@@ -12,7 +12,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import expm1 as libm_expm1
 from ..registry import PLASTICITY, Param, Var
-from .base import PlasticityRule, stamp_ms, stamp_ms_np
+from .base import PlasticityRule, no_end_of_slice, stamp_ms, stamp_ms_np
 
 # ptab columns
 U, TAU_PSC, TAU_REC, TAU_FAC, X0, Y0, U0 = range(7)
@@ -43,11 +43,6 @@ def on_pre(st, s, q, hist, dt):
     st.y[s] = y + delta
     st.t_last[s] = q
     return delta * (st.sign[s] * st.w[s])
-
-
-@numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    pass
 
 
 @PLASTICITY.register
@@ -83,7 +78,7 @@ class TsodyksSynapse(PlasticityRule):
                          "int64"))
     state_type = TsodyksState
     on_pre = on_pre
-    end_of_slice = end_of_slice
+    end_of_slice = no_end_of_slice
     references = ("Tsodyks M, Uziel A, Markram H (2000). Synchrony generation in recurrent "
                   "networks with frequency-dependent synapses. J Neurosci 20:RC50.",
                   "Tsodyks MV, Markram H (1997). The neural code between neocortical pyramidal "
