@@ -58,7 +58,7 @@ def cell_page(m) -> str:
     lines = [*_title(f"{m.name}"), *_doc(m)]
     nest = f"``{m.nest_model}`` (NEST 3.10; spike times identical, V_m within " \
            f"{m.nest_vm_tolerance_mV:g} mV in the contract tests)" if m.nest_model else "none"
-    lines += [f":NEST model: {nest}", f":weights: {m.weight_unit}",
+    lines += [f":NEST model: {nest}", f":weights: {m.weight_unit or 'dimensionless'}",
               f":SONATA model_template: ``nest:{m.nest_model}``" if m.nest_model else
               f":SONATA model_template: ``wbe:{m.name}``", ""]
     lines += _params(m)

@@ -22,6 +22,7 @@ from wbe.engine.network import (
     RunConfig,
     SpikeTrainInput,
     StateRecorder,
+    ei_projections,
 )
 
 
@@ -80,10 +81,11 @@ def build_all_models(seed: int = 6) -> Network:
         plast = None
         if i < len(rules):
             plast = Plasticity(rules[i], PLASTICITY.get(rules[i]).example_params([w]))
-        projs.append(Projection(f"{src.name}_to_{m.name}", src.name, m.name,
+        projs += ei_projections(f"{src.name}_to_{m.name}", src.name, m.name, m.name,
                                 r.integers(0, n, k), r.integers(0, n, k), wt,
-                                np.round(r.uniform(0.5, 2.0, k), 1), plasticity=plast))
-        poi.append(PoissonInput(f"bg_{m.name}", m.name, np.arange(n), 3000.0, w * 0.5))
+                                np.round(r.uniform(0.5, 2.0, k), 1), plasticity=plast)
+        poi.append(PoissonInput(f"bg_{m.name}", m.name, np.arange(n), 3000.0, w * 0.5,
+                                receptor=m.ei_input([1.0])[0][0]))
         cur.append(CurrentInput(f"dc_{m.name}", m.name, np.arange(0, n, 3),
                                 float(m.example["current_pA"]), 10.0, 30.0))
     return Network(pops, projs, poisson=poi, currents=cur)

@@ -3,9 +3,10 @@ rule, run by wbe and by NEST in tests/reference/test_nest_networks.py.
 
 Deterministic: no Poisson input (NEST's and wbe's random streams differ), so the same network
 must give the same spikes in both. Each network: 40 neurons of the model with heterogeneous DC
-(``I_e`` per neuron around the model's ``example``), recurrent excitatory and inhibitory
-connections (in-degree 8, delays 0.5–3 ms on the 0.1 ms grid, both receptor ports through the
-weight's sign), a virtual population whose spike trains project in, and a current step.
+(``I_e`` per neuron around the model's ``example``, or a DC input for a model without ``I_e``),
+recurrent excitatory and inhibitory connections (in-degree 8, delays 0.5–3 ms on the 0.1 ms
+grid, into the model's excitatory and inhibitory ports: :func:`wbe.engine.network.ei_projections`),
+a virtual population whose spike trains project in, and a current step.
 
 ``mpiexec -n 2 python -m mpi4py tests/reference/network_cases.py OUT_DIR`` runs every case with
 the fused compiled loop and the NumPy reference and writes ``OUT_DIR/<case>.npz`` (rank 0; no
@@ -27,6 +28,7 @@ from wbe.engine.network import (
     Projection,
     RunConfig,
     SpikeTrainInput,
+    ei_projections,
 )
 from wbe.engine.registry import CELLS, PLASTICITY
 
@@ -48,8 +50,12 @@ def _base(model: str, seed: int) -> tuple[list, list, list, list, np.random.Gene
     ex = m.example
     r = np.random.default_rng(seed)
     params = dict(ex["params"])
-    i_e = float(params.pop("I_e", ex["current_pA"]))
-    params["I_e"] = i_e * r.uniform(0.8, 1.25, N)
+    i_e = float(params.pop("I_e", ex["current_pA"])) * r.uniform(0.8, 1.25, N)
+    currents = []
+    if "I_e" in m.param_names:
+        params["I_e"] = i_e
+    else:  # a model without I_e (ht_neuron): the DC as a current input over the whole run
+        currents.append(CurrentInput("dc", "c", np.arange(N), i_e, 0.0, T_MS))
     w = float(ex["weight"])
     src = r.integers(0, N, N * K)
     tgt = np.repeat(np.arange(N), K)
@@ -57,14 +63,14 @@ def _base(model: str, seed: int) -> tuple[list, list, list, list, np.random.Gene
     weight = np.where(exc, 0.5 * w, -1.0 * w) * r.uniform(0.5, 1.5, N * K)
     delay = np.round(r.uniform(0.5, 3.0, N * K), 1)
     pops = [Population("c", model, N, params), Population("stim", "virtual", 5)]
-    projs = [Projection("rec", "c", "c", src, tgt, weight, delay),
-             Projection("stim_in", "stim", "c", np.repeat(np.arange(5), 4),
-                        r.choice(N, 20, replace=False), np.full(20, 2.0 * w),
-                        np.round(r.uniform(0.5, 2.0, 20), 1))]
+    projs = [*ei_projections("rec", "c", "c", model, src, tgt, weight, delay),
+             *ei_projections("stim_in", "stim", "c", model, np.repeat(np.arange(5), 4),
+                             r.choice(N, 20, replace=False), np.full(20, 2.0 * w),
+                             np.round(r.uniform(0.5, 2.0, 20), 1))]
     trains = [SpikeTrainInput("st", "stim", np.arange(5).repeat(3),
                               np.round(r.uniform(5.0, T_MS - 10.0, 15), 1))]
-    currents = [CurrentInput("step", "c", np.arange(0, N, 4), float(ex["current_pA"]),
-                             60.0, 110.0)]
+    currents.append(CurrentInput("step", "c", np.arange(0, N, 4), float(ex["current_pA"]),
+                                 60.0, 110.0))
     return pops, projs, trains, currents, r
 
 

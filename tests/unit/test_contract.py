@@ -21,10 +21,10 @@ from wbe.engine.network import (
     Plasticity,
     PoissonInput,
     Population,
-    Projection,
     RunConfig,
     SpikeTrainInput,
     StateRecorder,
+    ei_projections,
 )
 from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES, Param
 from wbe.engine.simulator import simulate
@@ -50,14 +50,15 @@ def demo_network(model_name: str, rule: str | None = None, n: int = 8, seed: int
     if rule is not None:
         plast = Plasticity(rule, PLASTICITY.get(rule).example_params(wr, headroom=2.0))
     projs = [
-        Projection("rec", "c", "c", src, tgt, wr, np.round(r.uniform(0.5, 2.0, m), 1),
-                   plasticity=plast),
-        Projection("stim", "src", "c", np.arange(4), np.arange(4) % n, np.full(4, w),
-                   np.full(4, 1.0)),
+        *ei_projections("rec", "c", "c", model_name, src, tgt, wr,
+                        np.round(r.uniform(0.5, 2.0, m), 1), plasticity=plast),
+        *ei_projections("stim", "src", "c", model_name, np.arange(4), np.arange(4) % n,
+                        np.full(4, w), np.full(4, 1.0)),
     ]
     return Network(
         [Population("c", model_name, n, params), Population("src", "virtual", 4)], projs,
-        poisson=[PoissonInput("bg", "c", np.arange(0, n, 2), 3000.0, w * 0.5, 0.5)],
+        poisson=[PoissonInput("bg", "c", np.arange(0, n, 2), 3000.0, w * 0.5, 0.5,
+                              receptor=model.ei_input([1.0])[0][0])],
         currents=[CurrentInput("step", "c", np.arange(n // 2), float(ex["current_pA"]), 5.0,
                                15.0)],
         spike_trains=[SpikeTrainInput("st", "src", np.array([0, 1, 2, 3, 0]),

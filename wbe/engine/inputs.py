@@ -5,8 +5,9 @@ plans the compiled loop reads, with the NumPy reference of each.
   generation step, gid) (:mod:`wbe.engine.rng`): a generation step s acts in step
   s + delay_steps and is active when start_ms <= s·dt < stop_ms (NEST's
   ``poisson_generator``); each count adds ``weight`` into the target's receptor port.
-* :class:`CurrentInput`: applied in integration step k when start < k·dt <= stop (NEST's
-  ``dc_generator`` connected with delay dt); inputs add in order.
+* :class:`CurrentInput`: applied in integration step k when start < k·dt <= stop and k >= 2
+  (NEST's ``dc_generator`` connected with delay dt: a generator emits from step 0 on, and what
+  it emits in step s acts in step s + 2); inputs add in order.
 * :class:`SpikeTrainInput`: spikes of virtual gids, known to every rank, as (stamp, gid)
   sorted by stamp then gid; times off the dt grid act at the end of their step, as NEST's
   ``spike_generator`` delivers them (:func:`spike_steps`).
@@ -111,7 +112,9 @@ class Inputs:
             mine = np.nonzero(lay.owner[gid] == rank)[0]
             amp = np.broadcast_to(np.asarray(ci.amplitude_pA, dtype=np.float64), ids.shape)[mine]
             self.currents.append(dict(
-                slot=lay.slot_of[gid[mine]], amp=amp.copy(), k0=int(steps_of(ci.start_ms, dt)),
+                # NEST's generator emits at the earliest in step 0, which acts in step 2
+                slot=lay.slot_of[gid[mine]], amp=amp.copy(),
+                k0=max(int(steps_of(ci.start_ms, dt)), 1),
                 k1=int(steps_of(ci.stop_ms, dt)) if np.isfinite(ci.stop_ms) else NO_STOP))
         cs = self.currents
         self.cp = CurrentPlan(

@@ -91,6 +91,24 @@ class Projection:
         return SYNAPSES.get(self.synapse).kind
 
 
+def ei_projections(name: str, source: str, target: str, target_model: str,
+                   source_ids: np.ndarray, target_ids: np.ndarray, weight: np.ndarray,
+                   delay_ms: np.ndarray, **kw) -> list[Projection]:
+    """Projections that carry signed generic input (``weight`` >= 0 excitatory, < 0 inhibitory
+    of ``|w|``) into neurons of ``target_model``, as the model takes it
+    (:meth:`~wbe.engine.cells.base.CellModel.ei_input`): one projection ``name`` into NEST's
+    sign-split port 0, or, for a model with receptor ports (``ht_neuron``), one per port used,
+    named ``<name>_<port>`` (``rec_AMPA``, ``rec_GABA_A``). ``kw`` goes to every projection."""
+    from .registry import CELLS
+
+    parts = CELLS.get(target_model).ei_input(weight)
+    src, tgt, d = (np.asarray(a) for a in (source_ids, target_ids, delay_ms))
+    return [Projection(name if receptor is None else f"{name}_{receptor}", source, target,
+                       src[idx], tgt[idx], w, np.broadcast_to(d, src.shape)[idx].copy(),
+                       receptor=receptor, **kw)
+            for receptor, idx, w in parts]
+
+
 @dataclass
 class PoissonInput:
     """Independent Poisson spike trains, one per target neuron, ``rate_hz`` each, each spike
@@ -112,7 +130,8 @@ class PoissonInput:
 class CurrentInput:
     """A current step of ``amplitude_pA`` added to the target neurons. As NEST's
     ``dc_generator`` (connected with delay dt) it acts in the integration steps k with
-    start_ms < k·dt ≤ stop_ms, i.e. one step after ``start_ms``; a DC over the whole run is
+    start_ms < k·dt ≤ stop_ms and k >= 2, i.e. one step after ``start_ms`` (two steps after a
+    start at 0); a DC over the whole run is
     better given as the neuron parameter ``I_e`` (which acts from the first step, as in NEST)."""
 
     name: str

@@ -14,7 +14,9 @@ A cell model is a class, registered with ``@CELLS.register``, that declares
 * ``recordables`` (:class:`~wbe.engine.registry.Var` with ``state``/``offset``);
 * ``consts`` / ``int_consts``: the columns of the per-parameter-set constant tables the kernel
   reads (``b.ctab`` / ``b.itab``), computed by :meth:`CellModel.constants`;
-* ``weight_unit`` (``"pA"``, ``"nS"`` or ``"mV"``), ``references`` and ``example`` (a parameter
+* ``ei_ports``: where generic excitatory and inhibitory input goes (see :meth:`CellModel.ei_input`);
+* ``weight_unit`` (``"pA"``, ``"nS"``, ``"mV"``, or ``""`` for a dimensionless multiple of a
+  port's peak conductance, as ``ht_neuron``), ``references`` and ``example`` (a parameter
   set, an input weight and a current under which one neuron fires: used by the docs and by the
   contract tests that every registered model must pass);
 
@@ -64,6 +66,10 @@ class CellModel:
     state: ClassVar[tuple[Var, ...]] = ()
     int_state: ClassVar[tuple[Var, ...]] = (REFRACTORY,)
     ports: ClassVar[tuple[Port, ...]] = ()
+    #: the ports generic excitatory and inhibitory input enters (network builders, the contract
+    #: tests): ``None`` — the sign-split port 0 takes signed weights; a pair of port names —
+    #: excitatory input into the first, inhibitory input (as ``|w|``) into the second
+    ei_ports: ClassVar[tuple[str, str] | None] = None
     recordables: ClassVar[tuple[Var, ...]] = ()
     consts: ClassVar[tuple[str, ...]] = ()
     int_consts: ClassVar[tuple[str, ...]] = ("refr",)
@@ -142,8 +148,13 @@ class CellModel:
             if r.offset is not None and r.offset not in self.consts:
                 raise TypeError(f"{where}: recordable {r.name!r} offset {r.offset!r} is not "
                                 f"a column of consts")
-        if self.weight_unit not in ("pA", "nS", "mV"):
-            raise TypeError(f"{where}: weight_unit must be pA, nS or mV")
+        if self.weight_unit not in ("pA", "nS", "mV", ""):
+            raise TypeError(f"{where}: weight_unit must be pA, nS, mV or '' (dimensionless)")
+        if self.ei_ports is None:
+            self.port(0, where)
+        else:
+            for p in self.ei_ports:
+                self.port(p, where)
         if self.kernel is None:
             raise TypeError(f"{where}: has no compiled kernel")
 
@@ -160,6 +171,21 @@ class CellModel:
         known = ", ".join(f"{p.name} (receptor_type {p.receptor_type})" for p in self.ports)
         raise ValueError(f"{owner + ': ' if owner else ''}model {self.name!r} has no receptor "
                          f"port {receptor!r}; its ports: {known}")
+
+    def ei_input(self, weight) -> list[tuple[int | str | None, np.ndarray, np.ndarray]]:
+        """How signed generic input (``weight`` >= 0 excitatory, < 0 inhibitory of ``|w|``)
+        enters this model: ``(receptor, indices, weights)`` per port used — one entry (port 0,
+        the weights as given) for NEST's sign-split point models, one per sign for models with
+        receptor ports (:attr:`ei_ports`)."""
+        w = np.asarray(weight, dtype=np.float64)
+        if self.ei_ports is None:
+            return [(None, np.arange(w.size), w.copy())]
+        out = []
+        for port, sel in zip(self.ei_ports, (w >= 0, w < 0)):
+            idx = np.flatnonzero(sel)
+            if idx.size:
+                out.append((port, idx, np.abs(w[idx])))
+        return out
 
     def row_of(self, port: Port, weight: np.ndarray) -> np.ndarray:
         """Ring row of every weight delivered through ``port`` (the excitatory row for w >= 0 and
