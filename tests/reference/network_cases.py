@@ -42,7 +42,7 @@ def cell_cases() -> list[str]:
 
 
 def rule_cases() -> list[str]:
-    return [r.name for r in PLASTICITY if r.nest_model]
+    return [r.name for r in PLASTICITY if r.nest_model and not r.stochastic]
 
 
 def _base(model: str, seed: int) -> tuple[list, list, list, list, np.random.Generator]:

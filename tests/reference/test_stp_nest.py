@@ -45,7 +45,7 @@ def trains() -> dict[str, np.ndarray]:
 
 
 def stp_rules() -> list[str]:
-    return [r.name for r in PLASTICITY if r.short_term and r.nest_model]
+    return [r.name for r in PLASTICITY if r.short_term and r.nest_model and not r.stochastic]
 
 
 def run_nest(rule, params: dict, t_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

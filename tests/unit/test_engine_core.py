@@ -45,6 +45,21 @@ def test_poisson_numba_equals_numpy_and_distribution():
     assert not np.array_equal(rng.poisson(11, 3, 18, gid, 1.0), rng.poisson(11, 3, 17, gid, 1.0))
 
 
+def test_edge_keys_name_an_edge_wherever_it_lives():
+    """Stochastic synapses' stream keys: unchanged by reordering edges (SONATA sorts them by
+    target, then source, keeping multapses in order) or by which subset a rank holds; distinct
+    for multapses and across projections."""
+    r = np.random.default_rng(4)
+    src, tgt = r.integers(0, 30, 2000), r.integers(0, 30, 2000)  # many multapses
+    k = rng.edge_keys("p", src, tgt)
+    assert np.unique(k).size == k.size
+    order = np.lexsort((src, tgt))  # stable, as the SONATA writer
+    assert np.array_equal(rng.edge_keys("p", src[order], tgt[order]), k[order])
+    mine = tgt % 2 == 0  # a rank's share: every multapse of a pair shares its target
+    assert np.array_equal(rng.edge_keys("p", src[mine], tgt[mine]), k[mine])
+    assert not np.any(np.isin(rng.edge_keys("q", src, tgt), k))
+
+
 # ------------------------------------------------------------------------------ analytic
 @pytest.mark.parametrize("model", ["iaf_psc_exp", "iaf_psc_delta", "iaf_psc_alpha"])
 def test_dc_first_spike_and_fi_curve(model):

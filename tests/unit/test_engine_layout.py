@@ -83,7 +83,8 @@ def test_brunel_bytes_per_synapse():
 def test_bytes_per_plastic_synapse(rule):
     """A plastic synapse costs the static table's 14 bytes, its rule's state, and 21 bytes of
     bookkeeping (sign 1, delay 4, target 4, parameter row 4, edge id 8; 4 more grouping
-    synapses by target for rules that read post-synaptic spikes). Printed for RESULTS.md."""
+    synapses by target for rules that read post-synaptic spikes, 8 more (a random-stream key)
+    for stochastic rules). Printed for RESULTS.md."""
     r = np.random.default_rng(1)
     n, m = 1000, 50_000
     spec = PLASTICITY.get(rule)
@@ -93,7 +94,8 @@ def test_bytes_per_plastic_synapse(rule):
     nb = Engine(net, RunConfig(10.0), Serial(), True).conn.nbytes()
     per_syn = sum(nb.values()) / m
     state = sum(np.dtype(v.dtype).itemsize for v in spec.synapse_state)
-    expected = 14 + state + 21 + (4 if "post_history" in spec.needs else 0)
+    expected = 14 + state + 21 + (4 if "post_history" in spec.needs else 0) + (
+        8 if spec.stochastic else 0)
     print(f"{rule}: {per_syn:.2f} bytes per synapse")
     assert expected <= per_syn <= expected + 0.5  # + two int64 offsets per neuron (0.32 here)
 

@@ -33,6 +33,7 @@ from .cells.base import steps_of
 from .layout import Layout
 from .network import Network
 from .registry import PLASTICITY, SYNAPSES
+from .rng import edge_keys
 from .synapses import gap_junction as gap
 
 EDGE_CHUNK = 1 << 19  # edges processed at a time while building the synapse table
@@ -94,8 +95,8 @@ def _edge_arrays(pr, pops: dict, owner_name: str) -> tuple[np.ndarray, np.ndarra
 class Connectivity:
     """This rank's synapse table, plastic synapses and gap junctions."""
 
-    def __init__(self, net: Network, lay: Layout, ctx, dt: float) -> None:
-        self.dt = dt
+    def __init__(self, net: Network, lay: Layout, ctx, dt: float, seed: int = 1) -> None:
+        self.dt, self.seed = dt, seed
         pops = {p.name: p for p in net.populations}
         names = [pr.name for pr in net.projections]
         dup = {n for n in names if names.count(n) > 1}
@@ -166,7 +167,8 @@ class Connectivity:
         # plasticity rules in use (sorted by name: the same rule numbers on every rank)
         rule_names = sorted({pr.plasticity.rule for pr in chem if pr.plasticity is not None})
         rules = [PLASTICITY.get(r) for r in rule_names]
-        acc = {r: dict(uid=[], tgt=[], dly=[], w0=[], par=[], ptab=[]) for r in rule_names}
+        acc = {r: dict(uid=[], tgt=[], dly=[], w0=[], par=[], ptab=[], key=[])
+               for r in rule_names}
         self.rules: list[RuleUse] = []
         proj_of_rule = {r: {} for r in rule_names}
         edge_base = 0
@@ -186,9 +188,13 @@ class Connectivity:
                 a["ptab"].append(rules[rid].resolve(pl.params, who))
                 par_row = len(a["ptab"]) - 1
                 n_before = sum(x.size for x in a["uid"])
+            # stochastic rules: each edge's random-stream key from its (source, target) node ids
+            pairs = [] if pl is not None and rules[rid].stochastic else None
             for c0 in range(0, m, EDGE_CHUNK):
                 c1 = min(m, c0 + EDGE_CHUNK)
                 idx, sg, tg = self._local_edges(lay, ctx, pr, c0, c1)
+                if pairs is not None:
+                    pairs.append((sg - lay.offsets[pr.source], tg - lay.offsets[pr.target]))
                 ts = lay.slot_of[tg]
                 del tg
                 wc = np.ascontiguousarray(wt[c0:c1][idx])
@@ -211,6 +217,10 @@ class Connectivity:
                 _scatter_nb(sg, ts.astype(np.int32), bits, pk, fill, s_tgt,
                             s_w.view(np.int64), s_pk)
                 del idx, sg, ts, wc, ds, pk, bits, row
+            if pairs is not None:
+                acc[pl.rule]["key"].append(edge_keys(
+                    pr.name, *(np.concatenate(x) if x else np.zeros(0, np.int64)
+                               for x in zip(*pairs))) if pairs else np.zeros(0, np.uint64))
             if pl is not None:
                 n_after = sum(x.size for x in acc[pl.rule]["uid"])
                 proj_of_rule[pl.rule][pr.name] = (edge_base, m, n_before, n_after - n_before)
@@ -229,7 +239,8 @@ class Connectivity:
 
             # bookkeeping in the narrowest exact types (bytes per plastic synapse: the rule's
             # state + sign 1 + delay 4 + target 4 + parameter row 4 + edge id 8, + 4 by target
-            # for rules that read post-synaptic spikes)
+            # for rules that read post-synaptic spikes, + a random-stream key 8 for stochastic
+            # rules)
             w0 = cat(a["w0"], np.float64)
             par = cat(a["par"], np.int32)
             ptab = np.ascontiguousarray(np.stack(a["ptab"])) if a["ptab"] else np.zeros(
@@ -249,6 +260,9 @@ class Connectivity:
                       delay=cat(a["dly"], np.int32), tgt=tgt, par=par, ptab=ptab,
                       pt_indptr=pt_indptr, pt_syn=order)
             st["uid"] = cat(a["uid"], np.int64)
+            if rule.stochastic:
+                st["key"] = cat(a["key"], np.uint64)
+                st["seed"] = np.array([self.seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
             use = RuleUse(rule, rid, st, proj_of_rule[name])
             use.make_nt()
             self.rules.append(use)

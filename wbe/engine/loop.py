@@ -62,7 +62,7 @@ class Engine:
         if not self.dt > 0:
             raise ValueError(f"RunConfig: dt_ms must be > 0, got {run.dt_ms}")
         self.lay = lay = Layout(net, run, ctx, self.dt)
-        self.conn = conn = Connectivity(net, lay, ctx, self.dt)
+        self.conn = conn = Connectivity(net, lay, ctx, self.dt, run.seed)
         self.inp = Inputs(net, lay, ctx, self.dt, run.seed)
         self.spikes = SpikeRecorder(net, run.record_spikes, lay)
         self.sampler = StateSampler(run.state_recorders, lay, self.dt)

@@ -43,7 +43,8 @@ class Param:
     (``"mV"``, ``"ms"``, ``"pF"``, ``"pA"``, ``"nS"``, ``""`` for dimensionless) and a one-line
     doc. ``gt``/``ge``/``le`` bound the accepted values (checked with a message naming the owner
     and the parameter); ``initial`` marks the initial value of a state variable (NEST sets those
-    with ``SetStatus`` too, e.g. ``V_m``); ``flag`` a 0/1 switch."""
+    with ``SetStatus`` too, e.g. ``V_m``); ``flag`` a 0/1 switch; ``integer`` a whole number
+    (NEST's ``long`` parameters, e.g. ``quantal_stp_synapse``'s release sites ``n``)."""
 
     name: str
     default: float
@@ -54,6 +55,7 @@ class Param:
     le: float | None = None
     initial: bool = False
     flag: bool = False
+    integer: bool = False
 
     def check(self, value: Any, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` and this parameter if ``value`` (a scalar or
@@ -77,6 +79,9 @@ class Param:
                                  f"{self.unit}".rstrip() + f", got {bad:g}")
         if self.flag and finite.size and not np.all((finite == 0) | (finite == 1)):
             raise ValueError(f"{owner}: parameter {self.name!r} is a switch (0 or 1)")
+        if self.integer and finite.size and not np.all(finite == np.floor(finite)):
+            raise ValueError(f"{owner}: parameter {self.name!r} must be a whole number, got "
+                             f"{float(finite[finite != np.floor(finite)][0]):g}")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,23 @@ def uniform(seed: int, purpose: int, step: int | np.ndarray, gid: np.ndarray,
     return (hash_u64(seed, purpose, step, gid, sub) >> np.uint64(11)).astype(np.float64) * _TO_UNIT
 
 
+def edge_keys(projection: str, source_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
+    """A key (uint64) per edge of ``projection`` for the random streams of stochastic synapses:
+    a hash of the projection's name, the edge's source and target node ids (local to their
+    populations) and its occurrence among the projection's edges with that pair (multapses, in
+    edge order). It names the edge wherever it lives — on any rank, after a checkpoint, after
+    a SONATA round trip (which reorders edges but keeps multapses in order)."""
+    src = np.asarray(source_ids, dtype=np.int64)
+    tgt = np.asarray(target_ids, dtype=np.int64)
+    order = np.lexsort((tgt, src))  # stable: multapses keep their order
+    s, t = src[order], tgt[order]
+    first = np.r_[True, (s[1:] != s[:-1]) | (t[1:] != t[:-1])] if s.size else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(s.size), 0))
+    occ = np.empty(s.size, dtype=np.int64)
+    occ[order] = np.arange(s.size) - start
+    return hash_u64(0, purpose_key(projection), src, tgt, occ)
+
+
 _POISSON_CHUNK = 500.0  # means above this are split into a sum of independent chunks
 
 

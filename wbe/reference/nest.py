@@ -136,8 +136,8 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
             full = dict(zip(rule.param_names, rule.resolve(pr.plasticity.params,
                                                            f"projection {pr.name!r}").tolist()))
             name = f"wbe_{rule.name}_{k}"
-            nest.CopyModel(rule.nest_model, name,
-                           {p: v for p, v in full.items() if p not in rule.post_params})
+            nest.CopyModel(rule.nest_model, name, rule.nest_values(
+                {p: v for p, v in full.items() if p not in rule.post_params}))
             syn["synapse_model"] = name
             if network.population(pr.source).is_virtual:
                 src_gids = _parrot_relays(nest, network, pr.source, parrots, dt)[pr.source_ids]

@@ -14,12 +14,18 @@ A rule changes the weights of the synapses of the projections that name it
   weight magnitude that results and SONATA report (times ``sign``, the sign of the initial
   weight);
 * ``needs``: what the loop must keep for it — ``"post_history"`` (the recent spike stamps of
-  every neuron: ``hist[slot, :]``, oldest first, -1 = none);
+  every neuron: ``hist[slot, :]``, oldest first, -1 = none); ``"random"`` (a stochastic rule:
+  its state carries ``key``, each synapse's random-stream key, uint64
+  (:func:`wbe.engine.rng.edge_keys`: projection, source and target node ids, multapse index),
+  and ``seed``, the run's seed as a one-element uint64 array, so that its draws are keyed by
+  (seed, key, stamp) through :mod:`wbe.engine.rng` — the same on any number of ranks, after a
+  restore and after a SONATA round trip);
 * ``state_type``: the namedtuple its kernels receive: the ``synapse_state`` arrays, then
   ``sign`` (int8, ±1), ``delay`` (steps, int32), ``tgt`` (target slot, int32), ``par`` (row of
   ``ptab``, int32), ``ptab``, and ``pt_indptr`` (int64, one offset per local neuron plus one)
   / ``pt_syn`` (int32) — the rule's synapses grouped by target slot, only for rules that need
-  ``"post_history"`` (otherwise ``pt_syn`` is empty and the offsets 0);
+  ``"post_history"`` (otherwise ``pt_syn`` is empty and the offsets 0); then ``key`` and
+  ``seed`` for rules that need ``"random"``;
 
 and three pairs of hooks — compiled (numba, top level of the rule's module) and NumPy
 reference, bit-identical (contract test):
@@ -106,7 +112,8 @@ class PlasticityRule:
             raise TypeError(f"{where}: needs state_type and a compiled on_pre")
         fields = self.state_type._fields
         want = tuple(v.name for v in self.synapse_state) + (
-            "sign", "delay", "tgt", "par", "ptab", "pt_indptr", "pt_syn")
+            "sign", "delay", "tgt", "par", "ptab", "pt_indptr", "pt_syn") + (
+            ("key", "seed") if self.stochastic else ())
         if fields != want:
             raise TypeError(f"{where}: state_type fields {fields} must be {want}")
         if self.weight_state not in {v.name for v in self.synapse_state}:
@@ -139,6 +146,18 @@ class PlasticityRule:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the rule draws random numbers (``"random"`` in ``needs``): equal to NEST in
+        distribution, not spike for spike."""
+        return "random" in self.needs
+
+    def nest_values(self, params: dict[str, float]) -> dict:
+        """``params`` with NEST's types: whole-number parameters (``integer``) as ``int``, the
+        rest as ``float`` — for NEST's ``CopyModel``/``Connect`` and SONATA JSON."""
+        whole = {p.name for p in self.params if p.integer}
+        return {k: int(v) if k in whole else float(v) for k, v in params.items()}
 
     def check_params(self, p: dict[str, float], owner: str) -> None:
         """Cross-parameter checks (NEST's); raise ``ValueError`` naming ``owner``."""

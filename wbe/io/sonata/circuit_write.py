@@ -173,9 +173,9 @@ def write_circuit(out_dir: Path, network: Network, *,
             if pr.plasticity is not None:
                 rule = PLASTICITY.get(pr.plasticity.rule)
                 model, fname = rule.name, f"{pr.name}_{rule.name}.json"
-                params = dict(zip(rule.param_names,
-                                  rule.resolve(pr.plasticity.params, f"projection {pr.name!r}")
-                                  .tolist()))
+                params = rule.nest_values(dict(zip(
+                    rule.param_names,
+                    rule.resolve(pr.plasticity.params, f"projection {pr.name!r}").tolist())))
             else:
                 model, fname, params = syn.name, f"{syn.name}.json", {}
             if pr.receptor is not None:
