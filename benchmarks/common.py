@@ -10,6 +10,7 @@ processes) with the fields of :func:`new_record`. Times are wall-clock seconds f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import resource
@@ -20,24 +21,80 @@ import numpy as np
 
 MODELS = ("pd14", "brunel")
 BRUNEL_FULL_ORDER = 2500  # Brunel model A: N_E = 4·order, N_I = order (12,500 neurons)
+#: the synapse model of the excitatory recurrent projections (``--synapse``); the Poisson
+#: input and the inhibitory projections are always static
+SYNAPSES = ("static_synapse", "tsodyks2_synapse")
+DEFAULT_SYNAPSE = "static_synapse"
+#: short names in result-file names (``brunel_tsodyks2_1_1c.json``)
+SYNAPSE_TAGS = {"static_synapse": "", "tsodyks2_synapse": "tsodyks2"}
+#: the models that take ``--synapse`` other than ``static_synapse``
+STP_MODELS = ("brunel",)
+#: ``tsodyks2_synapse`` of the Brunel benchmark, by NEST's names: NEST's defaults — a
+#: depressing synapse (U = u = 0.5, τ_rec = 800 ms, no facilitation; Tsodyks & Markram 1997),
+#: every synapse at rest (x = 1) at its first spike
+TSODYKS2_PARAMS = {"U": 0.5, "u": 0.5, "x": 1.0, "tau_rec": 800.0, "tau_fac": 0.0}
+
+
+def synapse_tag(synapse: str) -> str:
+    """The short name of ``synapse`` in result files ('' for the static default)."""
+    if synapse not in SYNAPSE_TAGS:
+        raise ValueError(f"unknown synapse {synapse!r}; choose from {SYNAPSES}")
+    return SYNAPSE_TAGS[synapse]
+
+
+def synapse_params(synapse: str) -> dict | None:
+    """The parameters (NEST's names) of the excitatory synapses' ``synapse`` model and the
+    factor their weights are scaled by (None for ``static_synapse``): what the records hold."""
+    if synapse == DEFAULT_SYNAPSE:
+        return None
+    return {**TSODYKS2_PARAMS, "weight_factor": 1.0 / TSODYKS2_PARAMS["U"]}
 
 
 # ------------------------------------------------------------------------------ model
-def build_network(model: str, scale: float, seed: int, t_total_ms: float):
+def build_network(model: str, scale: float, seed: int, t_total_ms: float,
+                  synapse: str = DEFAULT_SYNAPSE):
     """(Network, RunConfig) of ``model`` at ``scale`` with ``seed``; ``tstop_ms = t_total_ms``.
 
     ``pd14``: :func:`wbe.networks.generators.pd14` (``scale`` = N_scaling = K_scaling).
     ``brunel``: :func:`wbe.networks.generators.brunel` with g = 5, η = 2 and
-    ``order = round(2500·scale)`` (in-degrees scale with the network, epsilon = 0.1)."""
+    ``order = round(2500·scale)`` (in-degrees scale with the network, epsilon = 0.1).
+    ``synapse``: see :func:`with_excitatory_stp` (Brunel only)."""
     from wbe.networks import generators
 
+    synapse_tag(synapse)  # known?
+    if synapse != DEFAULT_SYNAPSE and model not in STP_MODELS:
+        raise ValueError(f"--synapse {synapse} is implemented for {STP_MODELS} only")
     if model == "pd14":
         return generators.pd14(scale=float(scale), seed=int(seed), tstop_ms=float(t_total_ms))
     if model == "brunel":
         order = max(1, int(round(BRUNEL_FULL_ORDER * float(scale))))
-        return generators.brunel(g=5.0, eta=2.0, order=order, seed=int(seed),
-                                 tstop_ms=float(t_total_ms))
+        net, run = generators.brunel(g=5.0, eta=2.0, order=order, seed=int(seed),
+                                     tstop_ms=float(t_total_ms))
+        if synapse != DEFAULT_SYNAPSE:
+            net = with_excitatory_stp(net, synapse)
+        return net, run
     raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
+
+
+def with_excitatory_stp(net, synapse: str = "tsodyks2_synapse", source: str = "E"):
+    """``net`` with every projection from population ``source`` (Brunel: E→E and E→I) made
+    ``synapse`` (``tsodyks2_synapse`` with :data:`TSODYKS2_PARAMS`) and its weights divided by
+    U, so that the first spike of a synapse at rest (u·x = U) delivers the static model's J;
+    the connectivity arrays, delays, inhibitory projections and Poisson input are unchanged.
+    A synapse firing at rate ν settles at u·x = U·(1 − e)/(1 − (1 − U)·e), e = exp(−1/(ν·τ_rec))
+    for a regular train: the recurrent excitation is depressed to about 0.2·J at 10 spikes/s."""
+    from wbe.engine.network import Plasticity
+
+    if synapse != "tsodyks2_synapse":
+        raise ValueError(f"no short-term plasticity for {synapse!r}")
+    params = dict(TSODYKS2_PARAMS)
+    projs = []
+    for pr in net.projections:
+        if pr.source == source:
+            pr = dataclasses.replace(pr, weight=np.asarray(pr.weight, np.float64) / params["U"],
+                                     plasticity=Plasticity(synapse, dict(params)))
+        projs.append(pr)
+    return dataclasses.replace(net, projections=projs)
 
 
 def network_stats(net) -> dict:
@@ -159,6 +216,8 @@ def runner_args(description: str) -> argparse.Namespace:
                     help="scratch folder (Brian2 project, wbe checkpoint)")
     ap.add_argument("--single-call", action="store_true",
                     help="wbe only: one simulate call, no checkpoint split of the warm-up")
+    ap.add_argument("--synapse", choices=SYNAPSES, default=DEFAULT_SYNAPSE,
+                    help="synapse model of the excitatory recurrent projections (Brunel)")
     return ap.parse_args()
 
 
@@ -168,10 +227,12 @@ def new_record(simulator: str, args: argparse.Namespace) -> dict:
     changes) and the ``OMP_WAIT_POLICY`` of its environment."""
     from benchmarks.audit import git_state
 
+    synapse = getattr(args, "synapse", DEFAULT_SYNAPSE)
     return {
         "simulator": simulator, "version": None, "model": args.model, "scale": args.scale,
         "seed": args.seed, "cores": args.cores, "t_sim_ms": args.t_sim_ms,
-        "t_warmup_ms": args.t_warmup_ms, "host": platform.node(), "pid": os.getpid(),
+        "t_warmup_ms": args.t_warmup_ms, "synapse": synapse,
+        "synapse_params": synapse_params(synapse), "host": platform.node(), "pid": os.getpid(),
         "git": git_state(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "n_neurons": None, "n_synapses": None,
         "generate_s": None,          # wbe generator building the Network arrays (not build)
@@ -205,7 +266,8 @@ def generate_network(args, rec: dict):
     rss_base = rss_mib()
     t_total = args.t_warmup_ms + args.t_sim_ms
     with Timer() as tg:
-        net, run = build_network(args.model, args.scale, args.seed, t_total)
+        net, run = build_network(args.model, args.scale, args.seed, t_total,
+                                 synapse=getattr(args, "synapse", DEFAULT_SYNAPSE))
     rec["generate_s"] = tg.s
     rec.update({k: v for k, v in network_stats(net).items() if k != "populations"})
     return net, run, t_total, rss_base, rss_mib(), maxrss_mib(), reset_peak_rss()

@@ -10,6 +10,9 @@ wbe with ``--cores 2`` runs under ``mpiexec -n 2`` (2 ranks), NEST with 2 thread
 (``local_num_threads``), Brian2 with 2 OpenMP threads; every simulator gets the same
 ``OMP_WAIT_POLICY`` (``--omp-wait-policy``, default active; run twice to report both).
 An untimed Brian2 run first compiles its project (``--no-prime`` skips it).
+``--synapse tsodyks2_synapse`` (Brunel) makes the excitatory recurrent synapses NEST's
+short-term depression in all three simulators (``benchmarks.common.with_excitatory_stp``);
+the result file is then ``brunel_tsodyks2_<scale>_<cores>c.json`` and every record names it.
 
 Auditable (``benchmarks/audit.py``): ``--out`` holds this invocation's runs only and a re-run
 replaces the whole file; every record carries the invocation's ``run_id``, its position, the
@@ -40,6 +43,13 @@ if str(REPO) not in sys.path:  # run as a script: benchmarks/ is on the path, no
 
 from benchmarks import audit  # noqa: E402
 from benchmarks.audit import SIMULATORS  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    DEFAULT_SYNAPSE,
+    STP_MODELS,
+    SYNAPSES,
+    synapse_params,
+    synapse_tag,
+)
 
 DEFAULT_OMP_WAIT_POLICY = "active"
 RUNNER = {s: f"benchmarks.peers.{s}_runner" for s in SIMULATORS}
@@ -60,8 +70,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--t-sim-ms", type=float, default=1000.0)
     ap.add_argument("--t-warmup-ms", type=float, default=100.0)
     ap.add_argument("--seed", type=int, default=55)
+    ap.add_argument("--synapse", choices=SYNAPSES, default=DEFAULT_SYNAPSE,
+                    help="synapse model of the excitatory recurrent projections (E→E, E→I; "
+                         "Brunel only): tsodyks2_synapse = NEST's short-term depression with "
+                         "benchmarks.common.TSODYKS2_PARAMS, weights J/U; the Poisson input "
+                         "and the inhibitory synapses stay static")
     ap.add_argument("--out", type=Path, default=None,
-                    help="JSON (default benchmarks/results/<model>_<scale>_<cores>c.json)")
+                    help="JSON (default benchmarks/results/<model>[_<synapse>]_<scale>_"
+                         "<cores>c.json, e.g. brunel_tsodyks2_1_1c.json)")
     ap.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / ".cache",
                     help="per-run JSON files, Brian2 projects, wbe checkpoints")
     ap.add_argument("--timeout-s", type=float, default=3600.0, help="per run")
@@ -87,11 +103,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     bad = [s for s in a.simulators if s not in SIMULATORS]
     if bad:
         ap.error(f"unknown simulators {bad}; choose from {SIMULATORS}")
+    if a.synapse != DEFAULT_SYNAPSE and a.model not in STP_MODELS:
+        ap.error(f"--synapse {a.synapse} is implemented for --model {'/'.join(STP_MODELS)} only")
     if a.out is None:
-        suffix = "" if a.omp_wait_policy == DEFAULT_OMP_WAIT_POLICY else f"_{a.omp_wait_policy}"
-        a.out = (REPO / "benchmarks" / "results"
-                 / f"{a.model}_{a.scale:g}_{a.cores}c{suffix}.json")
+        a.out = REPO / "benchmarks" / "results" / default_out_name(a)
     return a
+
+
+def default_out_name(a: argparse.Namespace) -> str:
+    """``<model>[_<synapse tag>]_<scale>_<cores>c[_<wait policy>].json``: the synapse tag
+    (``tsodyks2``) only for a plastic run, the wait policy only when not the default."""
+    suffix = "" if a.omp_wait_policy == DEFAULT_OMP_WAIT_POLICY else f"_{a.omp_wait_policy}"
+    tag = synapse_tag(getattr(a, "synapse", DEFAULT_SYNAPSE))
+    model = f"{a.model}_{tag}" if tag else a.model
+    return f"{model}_{a.scale:g}_{a.cores}c{suffix}.json"
 
 
 # ------------------------------------------------------------------------------ running
@@ -102,6 +127,8 @@ def runner_command(sim: str, a: argparse.Namespace, out: Path, python: str = sys
            "--seed", str(a.seed), "--cores", str(a.cores), "--t-sim-ms", repr(a.t_sim_ms),
            "--t-warmup-ms", repr(a.t_warmup_ms), "--out", str(out),
            "--workdir", str(Path(a.workdir) / sim)]
+    if getattr(a, "synapse", DEFAULT_SYNAPSE) != DEFAULT_SYNAPSE:
+        cmd += ["--synapse", a.synapse]
     if sim == "wbe" and a.wbe_single_call:
         cmd.append("--single-call")
     if sim == "wbe" and a.cores > 1:
@@ -271,11 +298,14 @@ def markdown(result: dict) -> str:
     """The timing/memory table and the rate table of one result file."""
     m, summ = result["meta"], result["summary"]
     sims = summ["simulators"]
+    syn = m.get("synapse") or DEFAULT_SYNAPSE
+    stp = "" if syn == DEFAULT_SYNAPSE else (
+        f", excitatory synapses {syn} ({_params_text(m.get('synapse_params'))})")
     head = (f"**{m['model']} scale {m['scale']:g}, {m['cores']} core(s)** "
             f"({next(iter(sims.values()))['n_neurons'] if sims else '?'} neurons, "
             f"{next(iter(sims.values()))['n_synapses'] if sims else '?'} synapses; "
             f"{m['t_sim_ms']:g} ms after {m['t_warmup_ms']:g} ms warm-up, seed {m['seed']}, "
-            f"median of {m['repeats']})")
+            f"median of {m['repeats']}{stp})")
     prov = (f"Engine commit {audit.describe_git(m.get('git'))}; one invocation "
             f"(run {str(m.get('run_id') or 'not recorded')[:8]}, {m.get('started') or '?'}), "
             f"repeats interleaved; OMP_WAIT_POLICY={m.get('omp_wait_policy') or 'not recorded'} "
@@ -317,6 +347,10 @@ def markdown(result: dict) -> str:
     if summ.get("rate_check"):
         lines += ["", "Rate disagreements: " + "; ".join(summ["rate_check"])]
     return "\n".join(lines)
+
+
+def _params_text(params: dict | None) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in (params or {}).items())
 
 
 # ------------------------------------------------------------------------------ meta
@@ -403,6 +437,7 @@ def main(argv=None) -> int:
     meta = {"format": audit.FORMAT, "run_id": run_id, "started": _now(),
             "model": a.model, "scale": a.scale, "cores": a.cores, "repeats": a.repeats,
             "t_sim_ms": a.t_sim_ms, "t_warmup_ms": a.t_warmup_ms, "seed": a.seed,
+            "synapse": a.synapse, "synapse_params": synapse_params(a.synapse),
             "simulators": list(a.simulators), "prime": prime,
             "omp_wait_policy": a.omp_wait_policy, "git": git,
             "command": [sys.executable, *sys.argv], "machine": machine_info()}

@@ -12,6 +12,10 @@
   delay]), created from the Network's explicit source/target/weight/delay arrays (delays
   rounded to dt by Brian2); a weight or delay equal over a projection is a constant (Brunel),
   otherwise a per-synapse variable (PD14).
+* ``tsodyks2_synapse`` projections (``--synapse tsodyks2_synapse``) get their own ``Synapses``
+  with per-synapse ``u``, ``x`` and the time of the last spike, updated on every presynaptic
+  spike in the order of NEST's ``tsodyks2_synapse::send`` (:func:`tsodyks2_on_pre`), and deliver
+  ``w·u·x``.
 * ``PoissonInput`` per wbe PoissonInput (binomial: N = ceil(rate·dt / 1e-3) sources of rate/N,
   so p <= 0.001 per step and the count is Poisson to within 0.1 % in variance).
 * DC: constant whole-run ``CurrentInput`` amplitudes are added to ``I_e``.
@@ -68,6 +72,58 @@ def uniform(x: np.ndarray) -> float | None:
     """The value of ``x`` if all its elements are equal, else None."""
     x = np.asarray(x)
     return float(x.flat[0]) if x.size and np.all(x == x.flat[0]) else None
+
+
+#: per-synapse state of a ``tsodyks2_synapse`` (``tlast`` < 0: no spike yet)
+TSODYKS2_EQS = """
+u : 1
+x : 1
+tlast : second
+"""
+
+
+def tsodyks2_on_pre(tau_fac: float) -> str:
+    """The statements a presynaptic spike runs on a ``tsodyks2_synapse`` before delivering
+    ``w·u·x``: NEST 3.10's ``tsodyks2_synapse::send`` — from the second spike on, with h the time
+    since the previous one, ``x ← 1 + (x − x·u − 1)·exp(−h/τ_rec)`` and then
+    ``u ← U + u·(1 − U)·exp(−h/τ_fac)`` (both from the old ``u``; ``u ← U`` when τ_fac = 0);
+    the first spike delivers with the initial ``u`` and ``x``. ``U``, ``tau_rec`` (and
+    ``tau_fac``) come from the namespace. (With a synaptic delay the statements run at the
+    arrival: h is the same, the delay being fixed per synapse.)"""
+    u_new = "U" if float(tau_fac) == 0.0 else "U + u*(1 - U)*exp(-(t - tlast)/tau_fac)"
+    return f"""
+seen = int(tlast >= 0*second)
+x_new = 1 + (x - x*u - 1)*exp(-(t - tlast)/tau_rec)
+u_new = {u_new}
+x = seen*x_new + (1 - seen)*x
+u = seen*u_new + (1 - seen)*u
+tlast = t
+"""
+
+
+def tsodyks2_namespace(params: dict) -> dict:
+    """The constants of :func:`tsodyks2_on_pre` (``params``: NEST's names, times in ms)."""
+    import brian2 as b2
+
+    ns = {"U": float(params["U"]), "tau_rec": float(params["tau_rec"]) * b2.ms}
+    if float(params["tau_fac"]) != 0.0:
+        ns["tau_fac"] = float(params["tau_fac"]) * b2.ms
+    return ns
+
+
+def stp_key(pr) -> tuple | None:
+    """What a projection's short-term plasticity adds to its ``Synapses`` key: None (static)
+    or ``("tsodyks2_synapse", ((name, value), ...))`` with every parameter (defaults filled)."""
+    if pr.plasticity is None:
+        return None
+    from wbe.engine.registry import PLASTICITY
+
+    if pr.plasticity.rule != "tsodyks2_synapse":
+        raise NotImplementedError(f"Brian2 runner: plasticity {pr.plasticity.rule!r}")
+    rule = PLASTICITY.get(pr.plasticity.rule)
+    params = {p.name: float(p.default) for p in rule.params}
+    params.update({k: float(v) for k, v in pr.plasticity.params.items()})
+    return rule.name, tuple(sorted(params.items()))
 
 
 def receptor(model: str, weight: float) -> str:
@@ -151,8 +207,9 @@ def main() -> None:
     net, run, t_total, rss_base, rss_model, maxrss_generate, hwm_reset = (
         common.generate_network(args, rec))
 
-    key = (f"{args.model}_s{args.scale:g}_seed{args.seed}_c{args.cores}"
-           f"_w{args.t_warmup_ms:g}_t{args.t_sim_ms:g}")
+    tag = common.synapse_tag(args.synapse)
+    key = (f"{args.model}{'_' + tag if tag else ''}_s{args.scale:g}_seed{args.seed}"
+           f"_c{args.cores}_w{args.t_warmup_ms:g}_t{args.t_sim_ms:g}")
     workdir = Path(args.workdir) if args.workdir else Path("benchmarks/.cache/brian2")
     project = (workdir / key).resolve()
     binary = project / "main"
@@ -204,14 +261,16 @@ def main() -> None:
             groups[model] = g
             objs.append(g)
         # synapses: the projections concatenated per (source group, target group, receptor,
-        # weight if uniform over the projection, delay if uniform); uniform weights and delays
-        # become constants (Brian2's homogeneous-delay path), others per-synapse variables
+        # weight if uniform over the projection, delay if uniform, short-term plasticity);
+        # uniform weights and delays become constants (Brian2's homogeneous-delay path), others
+        # per-synapse variables
         parts: dict[tuple, list] = {}
         for pr in net.projections:
-            if pr.kind != "chemical" or pr.plasticity is not None or pr.receptor is not None:
-                raise NotImplementedError(f"projection {pr.name!r}: only static chemical")
+            if pr.kind != "chemical" or pr.receptor is not None:
+                raise NotImplementedError(f"projection {pr.name!r}: only chemical synapses")
             if not len(pr):
                 continue
+            stp = stp_key(pr)
             (sm, so), (tm, to) = where[pr.source], where[pr.target]
             w = np.broadcast_to(np.asarray(pr.weight, np.float64), (len(pr),))
             d = np.broadcast_to(np.asarray(pr.delay_ms, np.float64), (len(pr),))
@@ -224,15 +283,22 @@ def main() -> None:
             for r, sel in splits:
                 if sel.any():
                     ws, ds = w[sel], d[sel]
-                    key = (sm, tm, r, uniform(ws), uniform(ds))
+                    key = (sm, tm, r, uniform(ws), uniform(ds), stp)
                     parts.setdefault(key, []).append((s[sel], t[sel], ws, ds))
-        for k, ((sm, tm, r, wu, du), chunks) in enumerate(parts.items()):
+        for k, ((sm, tm, r, wu, du, stp), chunks) in enumerate(parts.items()):
             i = np.concatenate([c[0] for c in chunks])
             j = np.concatenate([c[1] for c in chunks])
             unit = b2.mV if r == "v" else b2.pA
             eq = "" if wu is not None else f"w : {'volt' if r == 'v' else 'amp'} (constant)"
             ns = {} if wu is None else {"w": wu * unit}
-            on_pre = ("v_post += w*int(not_refractory_post)" if r == "v" else f"{r}_post += w")
+            eff, pre_code = "w", ""
+            if stp is not None:  # tsodyks2_synapse: update u, x, then deliver w·u·x
+                params = dict(stp[1])
+                eq += TSODYKS2_EQS
+                ns.update(tsodyks2_namespace(params))
+                eff, pre_code = "w*u*x", tsodyks2_on_pre(params["tau_fac"])
+            on_pre = pre_code + (f"v_post += {eff}*int(not_refractory_post)" if r == "v"
+                                 else f"{r}_post += {eff}")
             syn = b2.Synapses(groups[sm], groups[tm], eq, on_pre=on_pre, namespace=ns,
                               delay=None if du is None else du * b2.ms,
                               name=f"syn_{sm}_{tm}_{r}_{k}")
@@ -241,6 +307,9 @@ def main() -> None:
                 syn.w = np.concatenate([c[2] for c in chunks]) * unit
             if du is None:
                 syn.delay = np.concatenate([c[3] for c in chunks]) * b2.ms
+            if stp is not None:
+                syn.u, syn.x, syn.tlast = params["u"], params["x"], -1.0 * b2.second
+                rec.setdefault("stp_synapses", {})[syn.name] = {"rule": stp[0], **params}
             objs.append(syn)
         rec["poisson_sources_N"] = {}
         for pin in net.poisson:

@@ -8,7 +8,9 @@ so that build and state propagation are timed apart:
 * populations: ``nest.Create(model, n, params)``; per-neuron parameters set as arrays; constant
   whole-run ``CurrentInput`` amplitudes are added to ``I_e`` (others become ``dc_generator``);
 * projections: ``nest.Connect(pre_gids, post_gids, "one_to_one", syn_spec={weight, delay})`` with
-  the Network's arrays (NEST's array-connect path); delays are rounded to the grid by NEST;
+  the Network's arrays (NEST's array-connect path); delays are rounded to the grid by NEST; a
+  projection with a short-term ``Plasticity`` (``--synapse tsodyks2_synapse``) connects with
+  that NEST model and its parameters (:func:`syn_spec`);
 * ``PoissonInput``: one ``poisson_generator`` per input connected ``all_to_all`` to its targets
   (an independent train per target, as the PD14 reference);
 * threads: ``local_num_threads = cores`` (run.py sets the same ``OMP_WAIT_POLICY`` for every
@@ -25,6 +27,24 @@ import os
 import numpy as np
 
 from benchmarks import common
+
+
+def syn_spec(pr) -> dict:
+    """NEST's synapse model and parameters of projection ``pr`` (weights and delays apart):
+    ``static_synapse``, or the NEST model of its short-term ``Plasticity`` rule with the
+    rule's parameters (NEST's names; those the projection leaves out take the rule's
+    defaults, which are NEST's)."""
+    if pr.plasticity is None:
+        return {"synapse_model": "static_synapse"}
+    from wbe.engine.registry import PLASTICITY
+
+    rule = PLASTICITY.get(pr.plasticity.rule)
+    if not (rule.short_term and rule.nest_model):
+        raise NotImplementedError(f"projection {pr.name!r}: plasticity {rule.name!r} is not "
+                                  "a short-term rule with a NEST model")
+    params = {p.name: float(p.default) for p in rule.params}
+    params.update({k: float(v) for k, v in pr.plasticity.params.items()})
+    return {"synapse_model": rule.nest_model, **params}
 
 
 def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
@@ -61,8 +81,8 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
             nc.set({k: v.tolist()})
         nodes[p.name], offsets[p.name], sizes[p.name] = nc, int(nc[0].global_id), p.n
     for pr in net.projections:
-        if pr.kind != "chemical" or pr.plasticity is not None or pr.receptor is not None:
-            raise NotImplementedError(f"projection {pr.name!r}: only static chemical synapses")
+        if pr.kind != "chemical" or pr.receptor is not None:
+            raise NotImplementedError(f"projection {pr.name!r}: only chemical synapses")
         if not len(pr):
             continue
         pre = offsets[pr.source] + np.asarray(pr.source_ids, dtype=np.int64)
@@ -70,7 +90,7 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
         w = np.ascontiguousarray(np.broadcast_to(np.asarray(pr.weight, np.float64), pre.shape))
         d = np.ascontiguousarray(np.broadcast_to(np.asarray(pr.delay_ms, np.float64), pre.shape))
         nest.Connect(pre, post, conn_spec="one_to_one",
-                     syn_spec={"synapse_model": "static_synapse", "weight": w, "delay": d})
+                     syn_spec={**syn_spec(pr), "weight": w, "delay": d})
 
     def targets(pop: str, ids) -> object:
         ids = np.asarray(ids, dtype=np.int64)
@@ -125,6 +145,7 @@ def main() -> None:
     with common.Timer() as tp:
         nest.Prepare()
     rec["build_detail_s"] = {"create_connect": tb.s, "prepare": tp.s}
+    rec["syn_spec"] = {pr.name: syn_spec(pr) for pr in net.projections}  # as NEST got them
     rec["build_s"] = tb.s + tp.s
     with common.Timer() as tw:
         nest.Run(args.t_warmup_ms)
