@@ -12,8 +12,10 @@ rows: 14 bytes per static synapse). For a plastic synapse ``w`` holds, as int64 
 (``wbits``), ``rule << 48 | index`` of its state in that rule's arrays.
 
 **Plastic synapses.** Per rule (:mod:`wbe.engine.plasticity`) the synapses of all projections
-using it, in global edge id order: their state arrays (checkpointed by edge), target slot,
-delay, parameter-set row (one per projection) and the same synapses grouped by target slot.
+using it, in the synapse table's order (so that delivering a spike walks the rule's state
+arrays in order, as it walks the table): their state arrays (checkpointed by global edge id,
+``uid``), target slot, delay, parameter-set row (one per projection) and the same synapses
+grouped by target slot.
 
 **Gap junctions** (``synapse="gap_junction"``): all electrical edges as gids (the same on every
 rank), checked symmetric, and this rank's exchange plan
@@ -187,7 +189,6 @@ class Connectivity:
                 a = acc[pl.rule]
                 a["ptab"].append(rules[rid].resolve(pl.params, who))
                 par_row = len(a["ptab"]) - 1
-                n_before = sum(x.size for x in a["uid"])
             # stochastic rules: each edge's random-stream key from its (source, target) node ids
             pairs = [] if pl is not None and rules[rid].stochastic else None
             for c0 in range(0, m, EDGE_CHUNK):
@@ -222,8 +223,7 @@ class Connectivity:
                     pr.name, *(np.concatenate(x) if x else np.zeros(0, np.int64)
                                for x in zip(*pairs))) if pairs else np.zeros(0, np.uint64))
             if pl is not None:
-                n_after = sum(x.size for x in acc[pl.rule]["uid"])
-                proj_of_rule[pl.rule][pr.name] = (edge_base, m, n_before, n_after - n_before)
+                proj_of_rule[pl.rule][pr.name] = (edge_base, m)
             edge_base += m
         del fill
         self.n_edges = edge_base
@@ -231,11 +231,19 @@ class Connectivity:
                             np.int64(self.rmask), np.int64(self.pbit))
         self.L = self.dmax + self.dmin + 1
         self.needs = set()
+        # plastic synapses in table order: where each sits in the table, and which rule
+        wbits = s_w.view(np.int64)
+        plastic_at = np.flatnonzero(s_pk & self.pbit) if rules else np.zeros(0, np.int64)
+        rule_at = wbits[plastic_at] >> RULE_SHIFT
         for rid, (name, rule) in enumerate(zip(rule_names, rules)):
             a = acc[name]
+            at = plastic_at[rule_at == rid]
+            order = wbits[at] & INDEX_MASK  # edge-order index of each, in table order
+            wbits[at] = (np.int64(rid) << RULE_SHIFT) | np.arange(at.size, dtype=np.int64)
+            del at
 
-            def cat(xs, dtype):
-                return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
+            def cat(xs, dtype, order=order):
+                return np.concatenate(xs)[order].astype(dtype) if xs else np.zeros(0, dtype)
 
             # bookkeeping in the narrowest exact types (bytes per plastic synapse: the rule's
             # state + sign 1 + delay 4 + target 4 + parameter row 4 + edge id 8, + 4 by target
@@ -252,13 +260,13 @@ class Connectivity:
             tgt = cat(a["tgt"], np.int32)
             pt_indptr = np.zeros(lay.n_local + 1, dtype=np.int64)
             if "post_history" in rule.needs:  # the rule's synapses grouped by target
-                order = np.argsort(tgt, kind="stable").astype(np.int32)
+                by_target = np.argsort(tgt, kind="stable").astype(np.int32)
                 np.cumsum(np.bincount(tgt, minlength=lay.n_local), out=pt_indptr[1:])
             else:
-                order = np.zeros(0, np.int32)
+                by_target = np.zeros(0, np.int32)
             st.update(sign=np.where(w0 < 0, -1, 1).astype(np.int8),
                       delay=cat(a["dly"], np.int32), tgt=tgt, par=par, ptab=ptab,
-                      pt_indptr=pt_indptr, pt_syn=order)
+                      pt_indptr=pt_indptr, pt_syn=by_target)
             st["uid"] = cat(a["uid"], np.int64)
             if rule.stochastic:
                 st["key"] = cat(a["key"], np.uint64)
@@ -271,13 +279,13 @@ class Connectivity:
         self.hist = np.full((lay.n_local, self.hist_len), -1, dtype=np.int64)
 
     @property
-    def plastic_projections(self) -> dict[str, tuple[RuleUse, int, int, int, int]]:
-        """Projection name → (rule use, first global edge id, edges, first local synapse
-        index in the rule, local synapses)."""
+    def plastic_projections(self) -> dict[str, tuple[RuleUse, int, int]]:
+        """Projection name → (rule use, first global edge id, edges); a projection's synapses
+        in the rule's arrays are those whose ``uid`` falls in [first, first + edges)."""
         out = {}
         for use in self.rules:
-            for name, (base, m, s0, ns) in use.projections.items():
-                out[name] = (use, base, m, s0, ns)
+            for name, (base, m) in use.projections.items():
+                out[name] = (use, base, m)
         return out
 
     def nbytes(self) -> dict[str, int]:

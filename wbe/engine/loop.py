@@ -328,7 +328,7 @@ class Engine:
     def weights(self) -> dict[str, np.ndarray]:
         """Projection name → current weights (edge order) of every plastic projection."""
         out = {}
-        for name, (use, base, m, _s0, _ns) in self.conn.plastic_projections.items():
+        for name, (use, base, m) in self.conn.plastic_projections.items():
             st = use.state
             sel = (st["uid"] >= base) & (st["uid"] < base + m)
             w = use.rule.weights(st)[sel]
@@ -364,7 +364,7 @@ class Engine:
                                                           p.offset).transpose(1, 2, 0)
             arrays[f"hist/{p.name}"] = self.gather_by_gid(
                 conn.hist[p.a:p.b].astype(np.float64), gids, p.n, p.offset).astype(np.int64)
-        for name, (use, base, m, _s0, _ns) in conn.plastic_projections.items():
+        for name, (use, base, m) in conn.plastic_projections.items():
             st = use.state
             sel = (st["uid"] >= base) & (st["uid"] < base + m)
             for var in use.rule.synapse_state:
@@ -408,7 +408,7 @@ class Engine:
             if not starts:
                 conn.hist[p.a:p.b] = arr[f"hist/{p.name}"][p.local_ids]
         if not starts:
-            for name, (use, base, _m, _s0, _ns) in conn.plastic_projections.items():
+            for name, (use, base, _m) in conn.plastic_projections.items():
                 st = use.state
                 sel = np.nonzero((st["uid"] >= base) & (st["uid"] < base + _m))[0]
                 for var in use.rule.synapse_state:

@@ -21,16 +21,17 @@ Tsodyks2State = namedtuple("Tsodyks2State", "w u x t_last sign delay tgt par pta
 
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
-    tab = st.ptab[st.par[s]]
+    r = st.par[s]
+    tab = st.ptab
     t_spike = stamp_ms(q, dt)
     if st.t_last[s] >= 0:  # the first spike finds u and x as set
         h = t_spike - stamp_ms(st.t_last[s], dt)
-        x_decay = math.exp(-h / tab[TAU_REC])
-        u_decay = 0.0 if tab[TAU_FAC] == 0.0 else math.exp(-h / tab[TAU_FAC])
+        x_decay = math.exp(-h / tab[r, TAU_REC])
+        u_decay = 0.0 if tab[r, TAU_FAC] == 0.0 else math.exp(-h / tab[r, TAU_FAC])
         x = st.x[s]
         u = st.u[s]
         st.x[s] = 1.0 + (x - x * u - 1.0) * x_decay
-        st.u[s] = tab[U] + u * (1.0 - tab[U]) * u_decay
+        st.u[s] = tab[r, U] + u * (1.0 - tab[r, U]) * u_decay
     st.t_last[s] = q
     return st.x[s] * st.u[s] * (st.sign[s] * st.w[s])
 
