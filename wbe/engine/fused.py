@@ -265,7 +265,8 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
         # inlined into deliver (numba IR): a call per synapse would pass the rule's state
         # tuple by value, with a reference-count update per array
         imports.append(f"from {mod} import {name} as _pre_{i}\n"
-                       f"pre_{i} = numba.njit(inline='always')(_pre_{i}.py_func)")
+                       f"pre_{i} = numba.njit(inline='always')("
+                       f"getattr(_pre_{i}, 'py_func', _pre_{i}))")
         deps.append(importlib.import_module(mod))
         kw = "if" if i == 0 else "elif"
         dispatch.append(f"                {kw} rid == {i}:\n"
