@@ -31,26 +31,60 @@ SHORT_TERM = {"e2i": ("tsodyks2_synapse", {"U": 0.5, "u": 1.0, "tau_rec": 2.0,
               "static": ("static_synapse", {})}
 SHORT_TERM_AS_STATIC = {k: ("static_synapse", {}) for k in SHORT_TERM}
 
+#: the cells of the V1 network: NEST model, each node type's dynamics_params, the weights of
+#: each edge type (LGN: base + step · source id) and the current clamp's amplitude
+LIF_CELLS = {"model": "nest:iaf_psc_alpha",
+             "params": {"exc": {"I_e": 376.0, "V_m": -70.0, "tau_m": 10.0, "C_m": 250.0},
+                        "inh": {"I_e": 0.0}},
+             "weights": {"e2i": 150.0, "i2e": -300.0, "e2e": 120.0, "lgn": (200.0, 100.0)},
+             "clamp": 150.0}
+#: Hill & Tononi's thalamocortical (TC) and reticular (RE) cells, as ht_neuron: dimensionless
+#: weights on the receptor ports the edge types name
+HT_CELLS = {"model": "nest:ht_neuron",
+            "params": {"exc": {"g_peak_h": 0.5}, "inh": {"theta_eq": -53.0, "tau_m": 12.0}},
+            "weights": {"e2i": 1.5, "i2e": 2.0, "i2e_b": 4.0, "e2e": 0.8, "lgn": (3.0, 1.0)},
+            "clamp": 24.0}
+#: receptor ports of ht_neuron (AMPA 1, NMDA 2, GABA_A 3, GABA_B 4) mixed with NEST's
+#: short-term plasticity: TC→RE AMPA (tsodyks2), RE→TC GABA_A (ht_synapse) and GABA_B
+#: (static), TC→TC NMDA (tsodyks), LGN→TC AMPA (static)
+RECEPTOR_PORTS = {
+    "e2i": ("tsodyks2_synapse", {"U": 0.5, "u": 1.0, "tau_rec": 20.0, "tau_fac": 100.0,
+                                 "receptor_type": 1}),
+    "i2e": ("ht_synapse", {"tau_P": 300.0, "delta_P": 0.4, "receptor_type": 3}),
+    "i2e_b": ("static_synapse", {"receptor_type": 4}),
+    "e2e": ("tsodyks_synapse", {"U": 0.4, "tau_psc": 2.0, "tau_rec": 100.0, "tau_fac": 30.0,
+                                "receptor_type": 2}),
+    "static": ("static_synapse", {"receptor_type": 1})}
 
-def build_bmtk_circuit(tmp_path, synapses=None):
+
+def build_bmtk_circuit(tmp_path, synapses=None, cells=None):
     """Build a small bmtk PointNet circuit and its configs in ``tmp_path``; ``synapses`` maps
-    each edge type (e2i, i2e, static: the LGN input) to (model_template, dynamics_params)."""
+    each edge type (e2i, i2e, optionally i2e_b and e2e; static: the LGN input) to
+    (model_template, dynamics_params); ``cells``: :data:`LIF_CELLS` (default) or
+    :data:`HT_CELLS`."""
     synapses = synapses or STATIC
+    cells = cells or LIF_CELLS
+    wts = cells["weights"]
     NetworkBuilder = bmtk_builder.NetworkBuilder
     net = NetworkBuilder("V1")
-    net.add_nodes(N=3, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
+    net.add_nodes(N=3, model_type="point_neuron", model_template=cells["model"],
                   dynamics_params="exc.json", pop_name="E", ei="e")
-    net.add_nodes(N=2, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
+    net.add_nodes(N=2, model_type="point_neuron", model_template=cells["model"],
                   dynamics_params="inh.json", pop_name="I", ei="i", x=[1.0, 2.0])
-    net.add_edges(source={"ei": "e"}, target={"ei": "i"}, connection_rule=2, syn_weight=150.0,
-                  delay=1.5, dynamics_params="e2i.json", model_template=synapses["e2i"][0])
+    net.add_edges(source={"ei": "e"}, target={"ei": "i"}, connection_rule=2,
+                  syn_weight=wts["e2i"], delay=1.5, dynamics_params="e2i.json",
+                  model_template=synapses["e2i"][0])
     net.add_edges(source={"ei": "i"}, target={"ei": "e"}, connection_rule=lambda s, t: 1,
-                  syn_weight=-300.0, delay=2.0, dynamics_params="i2e.json",
+                  syn_weight=wts["i2e"], delay=2.0, dynamics_params="i2e.json",
                   model_template=synapses["i2e"][0])
+    if "i2e_b" in synapses:
+        net.add_edges(source={"ei": "i"}, target={"ei": "e"}, connection_rule=1,
+                      syn_weight=wts["i2e_b"], delay=2.5, dynamics_params="i2e_b.json",
+                      model_template=synapses["i2e_b"][0])
     if "e2e" in synapses:
         net.add_edges(source={"ei": "e"}, target={"ei": "e"},
                       connection_rule=lambda s, t: int(s.node_id != t.node_id),
-                      syn_weight=120.0, delay=1.2, dynamics_params="e2e.json",
+                      syn_weight=wts["e2e"], delay=1.2, dynamics_params="e2e.json",
                       model_template=synapses["e2e"][0])
     net.build()
     net.save(output_dir=str(tmp_path / "network"))
@@ -59,17 +93,16 @@ def build_bmtk_circuit(tmp_path, synapses=None):
     e = lgn.add_edges(source=lgn.nodes(), target=net.nodes(ei="e"), connection_rule=1,
                       delay=1.0, dynamics_params="static.json",
                       model_template=synapses["static"][0])
-    e.add_properties("syn_weight", rule=lambda s, t: 200.0 + 100.0 * s.node_id,
-                     dtypes=float)
+    base, step = wts["lgn"]
+    e.add_properties("syn_weight", rule=lambda s, t: base + step * s.node_id, dtypes=float)
     lgn.build()
     lgn.save(output_dir=str(tmp_path / "network"))
 
     comp = tmp_path / "components"
     (comp / "point_neuron_models").mkdir(parents=True)
     (comp / "synaptic_models").mkdir()
-    (comp / "point_neuron_models/exc.json").write_text(json.dumps(
-        {"I_e": 376.0, "V_m": -70.0, "tau_m": 10.0, "C_m": 250.0}))
-    (comp / "point_neuron_models/inh.json").write_text(json.dumps({"I_e": 0.0}))
+    for f, params in cells["params"].items():
+        (comp / f"point_neuron_models/{f}.json").write_text(json.dumps(params))
     for f, (_, params) in synapses.items():
         (comp / f"synaptic_models/{f}.json").write_text(json.dumps(params))
 
@@ -111,7 +144,7 @@ def build_bmtk_circuit(tmp_path, synapses=None):
             "LGN_spikes": {"input_type": "spikes", "module": "sonata",
                            "input_file": "$INPUT_DIR/lgn_spikes.h5", "node_set": "lgn"},
             "clamp": {"input_type": "current_clamp", "module": "IClamp", "node_set": "exc",
-                      "amp": 150.0, "delay": 10.0, "duration": 20.0},
+                      "amp": cells["clamp"], "delay": 10.0, "duration": 20.0},
         },
         "output": {"output_dir": "$OUTPUT_DIR", "spikes_file": "spikes.h5"},
     }
@@ -389,5 +422,28 @@ def test_short_term_synapses_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpie
     network, _ = load_simulation(root / "simulation_config.json")
     assert {p.plasticity.rule for p in network.projections if p.plasticity} == {
         "tsodyks2_synapse", "ht_synapse", "tsodyks_synapse"}
+    for ranks in (1, 2):
+        _assert_wbe_simulate_gives(root, (t_b, i_b), ranks, "fused", mpiexec)
+
+
+@pytest.mark.nest
+@pytest.mark.mpi
+def test_receptor_ports_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpiexec):
+    """A bmtk-built thalamic circuit of ``ht_neuron`` cells whose edge types name receptor
+    ports (AMPA, NMDA, GABA_A, GABA_B: ``receptor_type`` in their dynamics_params, as bmtk
+    passes it to NEST) and mix static and short-term plastic synapse models: bmtk PointNet
+    (driving NEST) and ``wbe simulate`` on 1 and 2 ranks give the same spikes."""
+    pointnet = pytest.importorskip("bmtk.simulator.pointnet")
+    root = build_bmtk_circuit(tmp_path, RECEPTOR_PORTS, HT_CELLS)
+    conf = pointnet.Config.from_json(str(root / "simulation_config.json"))
+    conf.build_env()
+    pointnet.PointSimulator.from_config(conf, pointnet.PointNetwork.from_config(conf)).run()
+    t_b, i_b = read_spikes(root / "output" / "spikes.h5")["V1"]
+    assert len(t_b) > 10 and (i_b >= 3).any() and (i_b < 3).any()  # TC and RE cells fire
+    network, _ = load_simulation(root / "simulation_config.json")
+    ports = {(p.plasticity.rule if p.plasticity else p.synapse, p.receptor)
+             for p in network.projections}
+    assert ports == {("tsodyks2_synapse", 1), ("ht_synapse", 3), ("static_synapse", 4),
+                     ("tsodyks_synapse", 2), ("static_synapse", 1)}
     for ranks in (1, 2):
         _assert_wbe_simulate_gives(root, (t_b, i_b), ranks, "fused", mpiexec)
