@@ -150,16 +150,20 @@ def _engine_pair(g_nS: float, i1: float, i2: float, t_stop_ms: float = 300.0,
 def test_engine_two_coupled_passive_neurons_steady_state(use_numba):
     t, v = _engine_pair(5.0, 200.0, 0.0, use_numba=use_numba)
     np.testing.assert_allclose(v[-1], gap.two_cell_steady_state(5.0, 200.0, 0.0), atol=1e-6)
-    # the DC acts from the second step on (dc_generator with delay dt): the closed form of the
-    # pair started one step later; explicit coupling errs by O(dt·g/C) on the fast mode
-    np.testing.assert_allclose(v, gap.two_cell_trajectory(t - 0.1, 5.0, 200.0, 0.0), atol=0.05)
+    # a DC from t = 0 acts from the third step on (NEST's dc_generator, delay dt: its first
+    # emission, in step 0, acts in step 2): the closed form of the pair started two steps
+    # later; explicit coupling errs by O(dt·g/C) on the fast mode
+    np.testing.assert_allclose(v[1:], gap.two_cell_trajectory(t[1:] - 0.2, 5.0, 200.0, 0.0),
+                               atol=0.05)
 
 
 def test_engine_pair_equals_reference_loop():
-    """The engine's integration is the reference loop of this module, one step later."""
+    """The engine's integration is the reference loop of this module, two steps later (the
+    DC from t = 0 acts from step 2, as NEST's dc_generator)."""
     _t, v = _engine_pair(3.0, 150.0, -50.0, t_stop_ms=50.0)
-    ref = _integrate_pair(3.0, 150.0, -50.0, 49.9)
-    np.testing.assert_allclose(v[1:], ref[:len(v) - 1], rtol=0, atol=1e-10)
+    ref = _integrate_pair(3.0, 150.0, -50.0, 49.8)
+    np.testing.assert_allclose(v[:2], -70.0, rtol=0, atol=0)
+    np.testing.assert_allclose(v[2:], ref[:len(v) - 2], rtol=0, atol=1e-10)
 
 
 def test_engine_no_coupling_equals_uncoupled():
