@@ -145,14 +145,15 @@ COND0, H_STEP = _I["cond_step_AMPA"], _I["h_step"]
 
 # ---------------------------------------------------------------- right-hand side (compiled)
 @numba.njit(cache=True)
-def _currents(v, y, c, out):
-    """The intrinsic currents I_NaP, I_KNa, I_T, I_h at membrane potential ``v``."""
+def _currents(v, y, c):
+    """The intrinsic currents (I_NaP, I_KNa, I_T, I_h) at membrane potential ``v``."""
     m_inf_nap = 1.0 / (1.0 + math.exp(-(v - -55.7) / 7.7))
-    out[0] = -c[G_NAP] * math.pow(m_inf_nap, c[N_NAP]) * (v - c[E_NAP])
+    i_nap = -c[G_NAP] * math.pow(m_inf_nap, c[N_NAP]) * (v - c[E_NAP])
     m_inf_kna = 1.0 / (1.0 + math.pow(0.25 / y[13], 3.5))
-    out[1] = -c[G_KNA] * m_inf_kna * (v - c[E_KNA])
-    out[2] = -c[G_T] * math.pow(y[14], c[N_T]) * y[15] * (v - c[E_T])
-    out[3] = -c[G_H] * y[12] * (v - c[E_H])
+    i_kna = -c[G_KNA] * m_inf_kna * (v - c[E_KNA])
+    i_t = -c[G_T] * math.pow(y[14], c[N_T]) * y[15] * (v - c[E_T])
+    i_h = -c[G_H] * y[12] * (v - c[E_H])
+    return i_nap, i_kna, i_t, i_h
 
 
 @numba.njit(cache=True)
@@ -175,12 +176,7 @@ def _rhs(y, f, c, istim, refr):
     i_spike = -(v - c[E_K]) / c[TAU_SPIKE] if refr else 0.0
     i_na = -c[G_NAL] * (v - c[E_NA])
     i_k = -c[G_KL] * (v - c[E_K])
-    m_inf_nap = 1.0 / (1.0 + math.exp(-(v - -55.7) / 7.7))
-    i_nap = -c[G_NAP] * math.pow(m_inf_nap, c[N_NAP]) * (v - c[E_NAP])
-    m_inf_kna = 1.0 / (1.0 + math.pow(0.25 / y[13], 3.5))
-    i_kna = -c[G_KNA] * m_inf_kna * (v - c[E_KNA])
-    i_t = -c[G_T] * math.pow(y[14], c[N_T]) * y[15] * (v - c[E_T])
-    i_h = -c[G_H] * y[12] * (v - c[E_H])
+    i_nap, i_kna, i_t, i_h = _currents(v, y, c)
     f[0] = (i_na + i_k + i_syn + i_nap + i_kna + i_t + i_h + istim) / c[TAU_M] + i_spike
     f[1] = -(y[1] - c[THETA_EQ]) / c[TAU_THETA]
     f[2] = -y[2] / c[TR_A]
@@ -227,7 +223,8 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
         while t < c[H_STEP]:
             t, h = _evolve(t, c[H_STEP], h, y, c, istim[j], r[i] > 0, 1e-3, 0.0, 1.0, 0.0, w)
             v = y[16] if c[CLAMP] != 0.0 else y[0]
-            _currents(v, y, c, cur)  # NEST's last right-hand side call: the accepted state
+            # NEST's last right-hand side call: the accepted state
+            cur[0], cur[1], cur[2], cur[3] = _currents(v, y, c)
             if c[CLAMP] != 0.0:
                 y[0] = y[16]
             m_eq = 1.0 / (1.0 + math.exp(-c[S_ACT] * (y[0] - c[V_ACT])))
