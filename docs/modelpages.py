@@ -47,8 +47,10 @@ def _params(obj) -> list[str]:
         bounds = " ".join(x for x in (f"> {p.gt:g}" if p.gt is not None else "",
                                       f">= {p.ge:g}" if p.ge is not None else "",
                                       f"<= {p.le:g}" if p.le is not None else "") if x)
-        kind = "initial value" if p.initial else ("switch 0/1" if p.flag else "")
-        rows.append([f"``{p.name}``", _fmt(p.default), p.unit, p.doc,
+        kind = ("initial value" if p.initial else "switch 0/1" if p.flag else
+                "a list, one element per receptor port" if getattr(p, "vector", False) else "")
+        default = f"[{_fmt(p.default)}]" if getattr(p, "vector", False) else _fmt(p.default)
+        rows.append([f"``{p.name}``", default, p.unit, p.doc,
                      "; ".join(x for x in (bounds, kind) if x)])
     return [*_title("Parameters", "-"),
             *_table(["name", "default", "unit", "meaning", "constraint"], rows)]
@@ -69,6 +71,9 @@ def cell_page(m) -> str:
               *_table(["port", "receptor_type", "ring rows", "meaning"],
                       [[f"``{p.name}``", str(p.receptor_type), ", ".join(p.rows), p.doc]
                        for p in m.ports])]
+    if any(p.vector for p in m.params):
+        lines += ["Shown for the defaults: a population has one port (and one conductance "
+                  "state and recordable) per element of its list parameters.", ""]
     lines += [*_title("Recordables", "-"),
               *_table(["name", "unit", "meaning"],
                       [[f"``{v.name}``", v.unit, v.doc] for v in m.recordables])]

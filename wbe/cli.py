@@ -308,7 +308,7 @@ def cmd_spike_metrics(args: argparse.Namespace) -> int:
 
 def _write_reports(result, spec, network, inside, dt_ms: float) -> list[Path]:
     """Each report of ``spec`` as SONATA membrane report files (one per variable)."""
-    from wbe.engine.registry import CELLS
+    from wbe.engine.cells.base import cell_model_of
     from wbe.io import sonata
 
     written = []
@@ -316,7 +316,7 @@ def _write_reports(result, spec, network, inside, dt_ms: float) -> list[Path]:
         per_pop = result.reports.get(rname, {})
         for var, path in files.items():
             data = {pop: d[var] for pop, d in per_pop.items() if var in d}
-            units = {CELLS.get(network.population(pop).model).recordable(var).unit
+            units = {cell_model_of(network.population(pop)).recordable(var).unit
                      for pop in data}
             target = inside(path)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,8 @@ def run_config_all_models(tstop_ms: float = 40.0) -> RunConfig:
     from wbe.engine.registry import CELLS
 
     return RunConfig(tstop_ms, seed=21, state_recorders=[
-        StateRecorder(m.name, list(m.recordable_names), np.arange(0, 12, 5), 0.5)
+        StateRecorder(m.name, list(m.specialize(m.example["params"]).recordable_names),
+                      np.arange(0, 12, 5), 0.5)
         for m in CELLS])
 
 

@@ -44,7 +44,7 @@ def nest_single(model: str, params: dict, w: float, step_amp: float, record=("V_
     nest.set_verbosity("M_ERROR")
     nest.ResetKernel()
     nest.resolution = DT
-    cell = CELLS.get(model)  # NEST's models are registered under their NEST names
+    cell = CELLS.get(model).specialize(params)  # NEST's models: registered under NEST's names
     n = nest.Create(model, params=params)
     for ts, sgn, d in SPIKES:
         sg = nest.Create("spike_generator", params={"spike_times": [ts]})
@@ -70,7 +70,7 @@ def nest_single(model: str, params: dict, w: float, step_amp: float, record=("V_
 def wbe_single(model: str, params: dict, w: float, step_amp: float, record=("V_m",), t=T,
                use_numba: bool = True):
     k = len(SPIKES)
-    cell = CELLS.get(model)  # NEST's models are registered under their NEST names
+    cell = CELLS.get(model).specialize(params)  # NEST's models: registered under NEST's names
     currents = [CurrentInput("step", "n", np.array([0]), step_amp, *STEP)]
     if "I_e" not in cell.param_names:
         currents.append(CurrentInput("dc", "n", np.array([0]), cell.example["current_pA"], 0.0,

@@ -67,6 +67,7 @@ def demo_network(model_name: str, rule: str | None = None, n: int = 8, seed: int
 
 def run_config(model_name: str, t_ms: float = T_MS) -> RunConfig:
     model = CELLS.get(model_name)
+    model = model.specialize(model.example["params"])  # e.g. one g_k per receptor port
     return RunConfig(t_ms, seed=3, state_recorders=[
         StateRecorder("c", list(model.recordable_names), np.arange(4), 0.3)])
 

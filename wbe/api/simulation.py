@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.cells.base import steps_of
+from ..engine.cells.base import cell_model_of, steps_of
 from ..engine.inputs import off_grid, spike_steps
 from ..engine.network import (
     VIRTUAL,
@@ -87,6 +87,11 @@ class Pop(View):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def params(self) -> dict:
+        """The population's parameters as given (name → number, per-neuron array or list)."""
+        return self.sim.network.population(self._name).params
 
     def __getitem__(self, key) -> View:
         ids = np.arange(self.n, dtype=np.int64)
@@ -175,8 +180,10 @@ class Simulation:
             raise ValueError(f"population {name!r}: n must be a non-negative integer, got {n!r}")
         cell = CELLS.get(model)
         given = {**(params or {}), **kw}
-        prm = {k: values(v, int(n), rng_for(self.seed, f"param:{name}:{k}"),
-                         f"population {name!r}: parameter {k!r}") for k, v in given.items()}
+        vector = {p.name for p in cell.params if p.vector}  # one list per population
+        prm = {k: ([float(x) for x in v] if k in vector else values(
+                   v, int(n), rng_for(self.seed, f"param:{name}:{k}"),
+                   f"population {name!r}: parameter {k!r}")) for k, v in given.items()}
         cell.resolve(prm, int(n), np.arange(int(n)), owner=f"population {name!r}")
         self.network.populations.append(Population(name, model, int(n), prm))
         pop = self._pops[name] = Pop(self, name, model, int(n))
@@ -264,8 +271,10 @@ class Simulation:
                 if tv.pop.model == VIRTUAL and SYNAPSES.get(synapse).kind == "chemical":
                     raise ValueError(f"projection {pname!r}: spike source {tv.name!r} cannot "
                                      "be a target")
-                if receptor is not None and tv.pop.model != VIRTUAL:
-                    CELLS.get(tv.pop.model).port(receptor, f"projection {pname!r}")
+                if tv.pop.model != VIRTUAL and SYNAPSES.get(synapse).kind == "chemical":
+                    # the receptor port exists and takes these weights
+                    cell_model_of(tv.pop).port(receptor, f"projection {pname!r}").check_weights(
+                        w, f"projection {pname!r}")
                 self.network.projections.append(Projection(
                     pname, sv.name, tv.name, sv.ids[s], tv.ids[t],
                     np.broadcast_to(np.asarray(w, np.float64), (m,)).copy(), d.copy(),
@@ -349,7 +358,7 @@ class Simulation:
         for v in _views(target):
             if v.pop.model == VIRTUAL:
                 raise ValueError(f"record: {v.name!r} is a spike source (no state)")
-            model = CELLS.get(v.pop.model)
+            model = cell_model_of(v.pop)
             for var in variables:
                 model.recordable(var)
             self.recorders.append(StateRecorder(v.name, variables, v.ids, iv))
@@ -516,7 +525,6 @@ class Simulation:
         import neo
         import quantities as pq
 
-        from ..engine.registry import CELLS as _CELLS
 
         t_stop = self.time_ms
         seg = neo.Segment(name="wbe simulation")
@@ -526,7 +534,7 @@ class Simulation:
                     t[ids == node] * pq.ms, t_stop=max(t_stop, 1e-9) * pq.ms,
                     name=f"{pop}[{node}]", population=pop, node_id=node))
         for pop, d in self.result().state.items():
-            model = _CELLS.get(self._pops[pop].model)
+            model = cell_model_of(self._pops[pop])
             for var, (t, ids, v) in d.items():
                 if not t.size:
                     continue
@@ -618,7 +626,7 @@ class Simulation:
             _fig, ax = plt.subplots(figsize=(8, 3.5))
         for j, node in enumerate(ids.tolist()):
             ax.plot(t, v[:, j], lw=0.8, label=f"{population}[{node}]")
-        unit = CELLS.get(self._pops[population].model).recordable(variable).unit
+        unit = cell_model_of(self._pops[population]).recordable(variable).unit
         ax.set_xlabel("time (ms)")
         ax.set_ylabel(f"{variable} ({unit})" if unit else variable)
         if ids.size <= 10:

@@ -183,6 +183,7 @@ class Connectivity:
             model = lay.model_of_pop[pr.target]
             port = model.port(pr.receptor, who)
             wt, dl = _edge_arrays(pr, pops, who)
+            port.check_weights(wt, who)
             pl = pr.plasticity
             rid = rule_names.index(pl.rule) if pl is not None else -1
             if pl is not None:

@@ -91,6 +91,7 @@ class Inputs:
             if d < 1:
                 raise ValueError(f"{who}: delay_ms must be >= dt")
             port = model.port(pin.receptor, who)
+            port.check_weights(pin.weight, who)
             self.poisson.append(dict(
                 gid=gid[mine], slot=lay.slot_of[gid[mine]], lam=rate[mine] * dt * 1e-3,
                 row=int(model.row_of(port, np.array([pin.weight]))[0]), w=float(pin.weight),

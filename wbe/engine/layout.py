@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import partition
-from .cells.base import Block, CellModel
+from .cells.base import Block, CellModel, cell_model_of
 from .network import Network, RunConfig
-from .registry import CELLS
 
 
 @dataclass
@@ -78,10 +77,11 @@ class Layout:
         self.blocks: list[CellBlock] = []
         self.slot_of = np.full(self.n_total, -1, dtype=np.int64)
         a = 0
-        for mname in sorted({p.model for p in real}):
-            model = CELLS.get(mname)
+        model_of = {p.name: cell_model_of(p) for p in real}
+        for key in sorted({m.key for m in model_of.values()}):
             members, prms, a0 = [], [], a
-            for p in (q for q in real if q.model == mname):
+            for p in (q for q in real if model_of[q.name].key == key):
+                model = model_of[p.name]
                 off = self.offsets[p.name]
                 local = np.nonzero(self.owner[off:off + p.n] == ctx.rank)[0].astype(np.int64)
                 prm = model.resolve(p.params, p.n, local, owner=f"population {p.name!r}")
@@ -99,8 +99,7 @@ class Layout:
             self.gid_of_slot[q.a:q.b] = q.offset + q.local_ids
         #: local spikes come out in (stamp, slot) order; that is (stamp, gid) order when true
         self.slots_ascend = bool(np.all(np.diff(self.gid_of_slot) > 0))
-        self.model_of_pop = {p.name: (CELLS.get(p.model) if not p.is_virtual else None)
-                             for p in net.populations}
+        self.model_of_pop = {p.name: model_of.get(p.name) for p in net.populations}
 
     def pop(self, name: str) -> PopView:
         for p in self.pops:

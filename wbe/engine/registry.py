@@ -44,7 +44,10 @@ class Param:
     doc. ``gt``/``ge``/``le`` bound the accepted values (checked with a message naming the owner
     and the parameter); ``initial`` marks the initial value of a state variable (NEST sets those
     with ``SetStatus`` too, e.g. ``V_m``); ``flag`` a 0/1 switch; ``integer`` a whole number
-    (NEST's ``long`` parameters, e.g. ``quantal_stp_synapse``'s release sites ``n``)."""
+    (NEST's ``long`` parameters, e.g. ``quantal_stp_synapse``'s release sites ``n``);
+    ``vector`` a list of numbers, one per receptor port, the same for every neuron of a
+    population (NEST's array parameters, e.g. ``aeif_cond_beta_multisynapse``'s ``E_rev``;
+    ``default`` is then the value of each element)."""
 
     name: str
     default: float
@@ -56,6 +59,7 @@ class Param:
     initial: bool = False
     flag: bool = False
     integer: bool = False
+    vector: bool = False
 
     def check(self, value: Any, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` and this parameter if ``value`` (a scalar or
@@ -104,12 +108,23 @@ class Port:
     """A receptor port: where a synapse delivers its spikes. ``receptor_type`` is NEST's
     number for it (``receptor_type`` of an edge in SONATA/bmtk and of a NEST connection);
     ``rows`` names the ring-buffer rows behind it — one row, or two rows (excitatory,
-    inhibitory) chosen by the sign of the weight, as NEST's point models do on port 0."""
+    inhibitory) chosen by the sign of the weight, as NEST's point models do on port 0.
+    ``nonnegative``: the port rejects negative weights (NEST's multisynapse conductance
+    models)."""
 
     name: str
     receptor_type: int
     rows: tuple[str, ...]
     doc: str
+    nonnegative: bool = False
+
+    def check_weights(self, weight, owner: str) -> None:
+        """Raise ``ValueError`` naming ``owner`` if this port cannot take ``weight``."""
+        w = np.asarray(weight, dtype=np.float64)
+        if self.nonnegative and w.size and np.nanmin(w) < 0:
+            raise ValueError(f"{owner}: receptor port {self.name!r} (receptor_type "
+                             f"{self.receptor_type}) takes weights >= 0, got {np.nanmin(w):g}; "
+                             f"inhibition is a port with a low reversal potential")
 
     @property
     def split_by_sign(self) -> bool:

@@ -31,8 +31,9 @@ import os
 
 import numpy as np
 
+from wbe.engine.cells.base import cell_model_of
 from wbe.engine.network import Network, RunConfig
-from wbe.engine.registry import CELLS, PLASTICITY
+from wbe.engine.registry import PLASTICITY
 
 __all__ = ["run_in_nest"]
 
@@ -103,13 +104,14 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
             sg_gids[pop.name] = np.asarray(gens.tolist(), dtype=np.int64)
             first_gid[pop.name] = int(sg_gids[pop.name][0]) if pop.n else 0
             continue
-        model = CELLS.get(pop.model)
+        model = cell_model_of(pop)
         if model.nest_model is None:
             raise NotImplementedError(f"population {pop.name!r}: {pop.model} has no NEST model")
-        scalars = model.nest_values({k: v for k, v in pop.params.items() if np.ndim(v) == 0})
+        one, per = model.split_params(pop.params)
+        scalars = model.nest_values(one)
         scalars.update(post_params.get(pop.name, {}))
         nc = nest.Create(model.nest_model, pop.n, params=scalars)
-        arrays = model.nest_values({k: v for k, v in pop.params.items() if np.ndim(v) != 0})
+        arrays = model.nest_values(per)
         if arrays:
             nc.set(arrays)
         nodes[pop.name] = nc
@@ -258,7 +260,7 @@ def _receptor_spec(network: Network, target: str, receptor, who: str) -> dict:
     NEST's default port 0)."""
     if receptor is None:
         return {}
-    port = CELLS.get(network.population(target).model).port(receptor, who)
+    port = cell_model_of(network.population(target)).port(receptor, who)
     return {"receptor_type": port.receptor_type} if port.receptor_type != 0 else {}
 
 

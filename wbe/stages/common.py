@@ -286,7 +286,7 @@ def is_stimulus_projection(network: Network, projection: Projection) -> bool:
 def voltage_recorders(network: Network, rec: Recording) -> list[StateRecorder]:
     """Samplers of ``rec.variables`` for the evenly spread and the named neurons of every
     population; an unknown variable is an error naming the model's recordables."""
-    from wbe.engine.registry import CELLS
+    from wbe.engine.cells.base import cell_model_of
 
     named = select(network, rec.neurons) if rec.neurons else {}
     out = []
@@ -297,7 +297,7 @@ def voltage_recorders(network: Network, rec: Recording) -> list[StateRecorder]:
         ids = np.union1d(spread, named.get(pop.name, np.empty(0, np.int64))).astype(np.int64)
         if ids.size == 0:
             continue
-        model = CELLS.get(pop.model)
+        model = cell_model_of(pop)
         for var in rec.variables:
             model.recordable(var)  # raises naming the recordables
         out.append(StateRecorder(pop.name, list(rec.variables), ids, rec.interval_ms))

@@ -74,8 +74,8 @@ class Params(NeuronSettings):
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
     from wbe import plots
+    from wbe.engine.cells.base import cell_model_of
     from wbe.engine.network import RunConfig
-    from wbe.engine.registry import CELLS
     from wbe.engine.simulator import simulate
     from wbe.io import sonata
 
@@ -97,7 +97,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     sonata.write_simulation_config(out_dir, circuit, network, run_cfg)
     sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
     write_state(out_dir / "state.zarr", result.state, units={
-        pop: {v: CELLS.get(network.population(pop).model).recordable(v).unit for v in variables}
+        pop: {v: cell_model_of(network.population(pop)).recordable(v).unit for v in variables}
         for pop, variables in result.state.items()})
     plots.raster(result.spikes, out_dir / "raster.png", t_stop_ms=params.duration_ms,
                  max_neurons=200, names=node_names(network),

@@ -20,6 +20,12 @@ A cell model is a class, registered with ``@CELLS.register``, that declares
   set, an input weight and a current under which one neuron fires: used by the docs and by the
   contract tests that every registered model must pass);
 
+A model whose ports and state depend on its parameters (NEST's multisynapse models: one port
+per element of the vector parameters, :attr:`Param.vector`) overrides :meth:`CellModel.specialize`
+to return the model for a population's parameters; the registered instance is the model at its
+defaults. Whatever concerns one population (its ports, state, recordables, constants) is asked of
+``CELLS.get(pop.model).specialize(pop.params)`` (:func:`cell_model_of`).
+
 and provides :meth:`CellModel.init_state`, :meth:`CellModel.constants`, the NumPy reference
 :meth:`CellModel.step` and, beside it, ``kernel``: a ``numba.njit(cache=True)`` function defined
 at the top level of the model's module::
@@ -41,7 +47,8 @@ import numpy as np
 
 from ..registry import Param, Port, Var
 
-__all__ = ["Block", "CellModel", "REFRACTORY", "steps_of", "Param", "Port", "Var"]
+__all__ = ["Block", "CellModel", "REFRACTORY", "steps_of", "Param", "Port", "Var",
+           "cell_model_of"]
 
 #: A block of neurons of one model as its kernel sees it: ``sf`` float64 state (rows =
 #: ``state``), ``si`` int64 state (rows = ``int_state``), ``ctab``/``itab`` constant tables (one
@@ -89,8 +96,28 @@ class CellModel:
         return (type(self).__doc__ or "").strip().splitlines()[0]
 
     @property
-    def defaults(self) -> dict[str, float]:
-        return {p.name: p.default for p in self.params}
+    def key(self) -> str:
+        """What the engine groups neurons by (one compiled block per key): the name, plus the
+        shape of the state for a specialised model (e.g. ``aeif_cond_beta_multisynapse[3]``)."""
+        return self.name
+
+    def specialize(self, params: dict) -> CellModel:
+        """This model for a population with parameters ``params`` (as given, before
+        :meth:`resolve`): ``self`` unless the ports or the state depend on the parameters."""
+        return self
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: ([p.default] if p.vector else p.default) for p in self.params}
+
+    def split_params(self, params: dict) -> tuple[dict, dict]:
+        """``params`` as (one value per population: scalars and vector parameters, per-neuron
+        arrays) — how NEST's ``Create`` and SONATA's node types take them."""
+        vec = {p.name for p in self.params if p.vector}
+        one, per = {}, {}
+        for k, v in params.items():
+            (one if k in vec or np.ndim(v) == 0 else per)[k] = v
+        return one, per
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -102,10 +129,13 @@ class CellModel:
         the rest as ``float`` — for NEST's ``Create``/``set`` and SONATA JSON as bmtk passes it
         to NEST."""
         flags = {p.name for p in self.params if p.flag}
+        vec = {p.name for p in self.params if p.vector}
         out = {}
         for k, v in params.items():
             a = np.asarray(v, dtype=np.float64)
-            if a.ndim == 0:
+            if k in vec:
+                out[k] = [float(x) for x in np.atleast_1d(a)]
+            elif a.ndim == 0:
                 out[k] = bool(a != 0.0) if k in flags else float(a)
             else:
                 out[k] = (a != 0.0).tolist() if k in flags else a.tolist()
@@ -210,10 +240,15 @@ class CellModel:
                              f"{sorted(unknown)}; known: {sorted(by_name)}")
         out = {}
         for name, p in by_name.items():
-            v = given.get(name, p.default)
+            v = given.get(name, [p.default] if p.vector else p.default)
             p.check(v, owner)
             a = np.asarray(v, dtype=np.float64)
-            if a.ndim == 0:
+            if p.vector:
+                if a.ndim != 1 or a.size == 0:
+                    raise ValueError(f"{owner}: parameter {name!r} must be a non-empty list "
+                                     f"(one value per receptor port), got {v!r}")
+                out[name] = np.broadcast_to(a, (select.size, a.size)).copy()
+            elif a.ndim == 0:
                 out[name] = np.full(select.size, float(a))
             else:
                 if a.shape != (n,):
@@ -263,3 +298,11 @@ class CellModel:
             return v + c[r.offset]
         return v.copy()
 
+
+
+def cell_model_of(pop) -> CellModel:
+    """The cell model of a population (``pop.model``, ``pop.params``), specialised to its
+    parameters (:meth:`CellModel.specialize`)."""
+    from ..registry import CELLS
+
+    return CELLS.get(pop.model).specialize(pop.params)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
+
 from ..registry import Param, Port, Var
 
 __all__ = ["E_L", "C_m", "tau_m", "t_ref", "V_th", "V_reset", "I_e", "V_m", "V_min",
            "tau_syn_ex", "tau_syn_in", "g_L", "E_ex", "E_in", "SPIKE_PORT", "DELTA_PORT",
-           "V_REL", "replace"]
+           "V_REL", "replace", "beta_normalization"]
 
 E_L = Param("E_L", -70.0, "mV", "leak reversal (resting) potential")
 C_m = Param("C_m", 250.0, "pF", "membrane capacitance", gt=0.0)
@@ -38,3 +40,18 @@ DELTA_PORT = Port("spike", 0, ("all",), "spikes; the weight (mV) jumps V_m")
 
 #: V_m of models that integrate the membrane potential relative to E_L
 V_REL = Var("V_m", "mV", "membrane potential", state="V", offset="E_L")
+
+
+def beta_normalization(tau_rise: np.ndarray, tau_decay: np.ndarray) -> np.ndarray:
+    """NEST's ``beta_normalization_factor``: the jump of dg that makes g peak at 1 (the alpha
+    function's e/τ when the time constants (nearly) coincide)."""
+    eps = np.finfo(np.float64).eps
+    out = np.empty(tau_rise.shape)
+    for i, (tr, td) in enumerate(zip(tau_rise.tolist(), tau_decay.tolist())):
+        diff = td - tr
+        peak = 0.0
+        if abs(diff) > eps:
+            t_peak = td * tr * math.log(td / tr) / diff
+            peak = math.exp(-t_peak / td) - math.exp(-t_peak / tr)
+        out[i] = math.e / td if abs(peak) < eps else (1.0 / tr - 1.0 / td) / peak
+    return out

@@ -34,6 +34,7 @@ import numpy as np
 from ..registry import CELLS, Param, Port, Var
 from . import libm
 from .base import CellModel, steps_of
+from .common import beta_normalization
 from .rkf45 import evolve_np, init_h, make_evolve
 
 RECEPTORS = ("AMPA", "NMDA", "GABA_A", "GABA_B")
@@ -301,21 +302,6 @@ def _currents_np(v, y, c):
     return i_nap, i_kna, i_t, i_h
 
 
-def _beta_normalization(tau_rise: np.ndarray, tau_decay: np.ndarray) -> np.ndarray:
-    """NEST's ``beta_normalization_factor``: the jump of dg that makes g peak at 1 (the alpha
-    function's e/τ when the time constants (nearly) coincide)."""
-    eps = np.finfo(np.float64).eps
-    out = np.empty(tau_rise.shape)
-    for i, (tr, td) in enumerate(zip(tau_rise.tolist(), tau_decay.tolist())):
-        diff = td - tr
-        peak = 0.0
-        if abs(diff) > eps:
-            t_peak = td * tr * math.log(td / tr) / diff
-            peak = math.exp(-t_peak / td) - math.exp(-t_peak / tr)
-        out[i] = math.e / td if abs(peak) < eps else (1.0 / tr - 1.0 / td) / peak
-    return out
-
-
 @CELLS.register
 class HtNeuron(CellModel):
     """Hill & Tononi (2005) neuron: AMPA, NMDA (Mg²⁺ block), GABA_A and GABA_B receptors.
@@ -389,7 +375,7 @@ class HtNeuron(CellModel):
     def constants(self, p, dt_ms):
         c = {k: p[k] for k in _CONSTS if k in p}
         for r in RECEPTORS:
-            c[f"cond_step_{r}"] = p[f"g_peak_{r}"] * _beta_normalization(
+            c[f"cond_step_{r}"] = p[f"g_peak_{r}"] * beta_normalization(
                 p[f"tau_rise_{r}"], p[f"tau_decay_{r}"])
         c["h_step"] = np.full(p["E_Na"].size, float(dt_ms))
         c["refr"] = steps_of(p["t_ref"], dt_ms)

@@ -154,7 +154,10 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         params: dict[str, np.ndarray] = {}
         attributes: dict[str, np.ndarray] = {}
         defaults = CELLS.get(model).defaults if model != VIRTUAL else {}
+        vec_params: dict[str, list[float]] = {}
         if model != VIRTUAL:
+            vector_names = {q.name for q in CELLS.get(model).params if q.vector}
+            vectors: dict[str, dict[int, tuple]] = {}  # name -> node type -> values
             tparams: dict[int, dict] = {}
             for tid in tmodel:
                 fname = types[tid].get("dynamics_params")
@@ -171,6 +174,14 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                 clean = {}
                 switches = {q.name for q in CELLS.get(model).params if q.flag}
                 for k, v in data.items():
+                    if k in vector_names:  # NEST's array parameters: one list per population
+                        if not isinstance(v, list) or not v or not all(
+                                isinstance(x, int | float) and not isinstance(x, bool)
+                                for x in v):
+                            raise _err(fpath, k, f"must be a non-empty list of numbers (one "
+                                                 f"per receptor port), got {v!r}")
+                        vectors.setdefault(k, {})[tid] = tuple(float(x) for x in v)
+                        continue
                     if isinstance(v, bool) and k in switches:  # NEST's boolean parameters
                         v = int(v)
                     if isinstance(v, bool) or not isinstance(v, int | float):
@@ -179,6 +190,14 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                         raise _err(fpath, k, f"{what} ({v!r}) is not supported")
                     clean[k] = float(v)
                 tparams[tid] = clean
+            for k, by_type in vectors.items():
+                seen = {by_type.get(t) for t in tmodel}  # None: the type keeps the default
+                if len(seen) != 1:
+                    raise _err(types_path, "dynamics_params",
+                               f"node types of population {pname!r} give different {k!r} "
+                               f"({sorted(str(list(v)) if v else 'default' for v in seen)}); "
+                               f"wbe takes one list (one set of receptor ports) per population")
+                vec_params[k] = list(seen.pop())
             keys = sorted(set().union(*[set(p) for p in tparams.values()]))
             tids = np.array(sorted(tparams), dtype=np.int64)
             pos = np.searchsorted(tids, type_ids)
@@ -254,7 +273,8 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                          for v, t in zip(vals, tids.tolist())], dtype=object)[pos]
         attributes.pop("node_id", None)
         out.append(Population(name=pname, model=model, n=n,
-                              params={k: _collapse(v) for k, v in params.items()},
+                              params={**{k: _collapse(v) for k, v in params.items()},
+                                      **vec_params},
                               attributes=attributes))
     return out
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from wbe.engine.cells.base import cell_model_of
 from wbe.engine.network import (
     Network,
     Projection,
@@ -72,18 +73,15 @@ def write_circuit(out_dir: Path, network: Network, *,
                 template = template_of_cell_model(pop.model)
                 cell = CELLS.get(pop.model)
                 node_pop_types[pop.name] = "point_neuron"
-                scalars = {}
+                one, per = cell.split_params(pop.params)
+                scalars = dict(one)  # numbers, and vector parameters as lists (JSON arrays)
                 arrays = {}
-                for k, v in pop.params.items():
+                for k, v in per.items():
                     a = np.asarray(v, dtype=np.float64)
-                    if a.ndim == 0:
-                        scalars[k] = float(a)
-                    else:
-                        if a.shape != (n,):
-                            raise ValueError(
-                                f"population {pop.name!r}: parameter {k!r} has shape {a.shape}, "
-                                f"expected ({n},)")
-                        arrays[k] = a
+                    if a.shape != (n,):
+                        raise ValueError(f"population {pop.name!r}: parameter {k!r} has shape "
+                                         f"{a.shape}, expected ({n},)")
+                    arrays[k] = a
                 akeys = sorted(arrays)
                 uniq_rows, inverse = None, None
                 if akeys:
@@ -209,5 +207,5 @@ def write_circuit(out_dir: Path, network: Network, *,
 
 def _receptor_type(network: Network, pr: Projection) -> int:
     """NEST's receptor_type number of the port projection ``pr`` names."""
-    model = CELLS.get(network.population(pr.target).model)
+    model = cell_model_of(network.population(pr.target))
     return int(model.port(pr.receptor, f"projection {pr.name!r}").receptor_type)
