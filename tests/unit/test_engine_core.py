@@ -188,3 +188,24 @@ def test_stdp_pair_matches_nest_rule(t_post_drive, mu):
     expected = nest_pair_rule(t_pre, list(t_post), d, rule)
     assert res.weights["syn"][0] == pytest.approx(expected, rel=1e-12)
     assert res.weights["syn"][0] != 1.0
+
+
+def test_rkf45_closures_have_distinct_symbol_names():
+    """Every model's RKF45 ``evolve`` (a closure of ``rkf45.make_evolve``) is named after its
+    right-hand side: numba names compiled code by module, qualified name, types and a
+    per-process counter, so same-named closures could collide when kernels come from the cache
+    in another order — a kernel then calls another model's right-hand side."""
+    import importlib
+    import pkgutil
+
+    import wbe.engine.cells as cells
+
+    names = {}
+    for info in pkgutil.iter_modules(cells.__path__):
+        mod = importlib.import_module(f"wbe.engine.cells.{info.name}")
+        ev = getattr(mod, "_evolve", None)
+        if ev is not None:
+            names[info.name] = ev.py_func.__qualname__
+    assert len(names) >= 6 and len(set(names.values())) == len(names)
+    for mod, q in names.items():
+        assert f"wbe.engine.cells.{mod}._rhs" in q, q

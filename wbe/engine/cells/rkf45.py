@@ -40,9 +40,14 @@ def make_evolve(rhs):
     one ``gsl_odeiv_evolve_apply`` (rkf45, ``gsl_odeiv_control_standard_new(eps_abs, eps_rel,
     a_y, a_dydt)``) of the numba right-hand side ``rhs`` for one neuron; ``w`` is a (10, dim)
     scratch array. Compiled as part of the kernel that calls it (not cached on its own: it is
-    a closure over ``rhs``)."""
+    a closure over ``rhs``).
 
-    @numba.njit(cache=False)
+    Each closure is named after its ``rhs`` (``evolve[<module>.<rhs>]``): numba names compiled
+    functions by module, qualified name, argument types and a per-process counter, so two
+    closures of this factory could otherwise share a symbol name — and a kernel loaded from the
+    cache would then call the other model's right-hand side (seen as a ZeroDivisionError when
+    ``aeif_cond_exp`` ran before ``aeif_cond_beta_multisynapse`` in one process)."""
+
     def evolve(t0, t1, h, y, c, istim, refr, eps_abs, eps_rel, a_y, a_dydt, w):
         n = y.shape[0]
         y0, yerr, k1, k2, k3, k4, k5, k6, yt = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], \
@@ -115,7 +120,8 @@ def make_evolve(rhs):
                 h0 = fac * h_old
             return t, h0
 
-    return evolve
+    evolve.__qualname__ = f"evolve[{rhs.__module__}.{getattr(rhs, '__qualname__', rhs)}]"
+    return numba.njit(cache=False)(evolve)
 
 
 @numba.njit(cache=True)
@@ -216,7 +222,8 @@ def integrate_np(rhs_np, y, h, c, istim, refr, dt_ms, eps_abs, eps_rel, a_y, a_d
             continue
         ys = y[:, idx]
         ts, hs = evolve_np(rhs_np, t[idx], t1[idx], h[idx], ys, {k: v[idx] for k, v in c.items()},
-                           istim[idx], refr[idx], eps_abs, eps_rel, a_y, a_dydt)
+                           istim[idx], refr[idx],
+                           *(v[idx] if np.ndim(v) else v for v in (eps_abs, eps_rel, a_y, a_dydt)))
         y[:, idx] = ys
         t[idx] = ts
         h[idx] = hs
