@@ -29,6 +29,7 @@ from wbe.engine.network import (
     RunConfig,
     SpikeTrainInput,
     ei_projections,
+    sender_shaped_ports,
 )
 from wbe.engine.registry import CELLS, PLASTICITY
 
@@ -67,6 +68,10 @@ def _base(model: str, seed: int) -> tuple[list, list, list, list, np.random.Gene
              *ei_projections("stim_in", "stim", "c", model, np.repeat(np.arange(5), 4),
                              r.choice(N, 20, replace=False), np.full(20, 2.0 * w),
                              np.round(r.uniform(0.5, 2.0, 20), 1))]
+    for port in sender_shaped_ports(model):  # e.g. iaf_bw_2001's recurrent NMDA
+        sel = exc & (np.arange(N * K) % 2 == 0)
+        projs.append(Projection(f"rec_{port}", "c", "c", src[sel], tgt[sel],
+                                np.abs(weight[sel]), delay[sel], receptor=port))
     trains = [SpikeTrainInput("st", "stim", np.arange(5).repeat(3),
                               np.round(r.uniform(5.0, T_MS - 10.0, 15), 1))]
     currents.append(CurrentInput("step", "c", np.arange(0, N, 4), float(ex["current_pA"]),

@@ -28,6 +28,7 @@ from wbe.engine.network import (
     StateRecorder,
     ei_projections,
 )
+from wbe.engine.plasticity.base import stamp_ms_np
 from wbe.engine.registry import CELLS, PLASTICITY
 from wbe.engine.simulator import simulate
 
@@ -58,13 +59,13 @@ def nest_single(model: str, params: dict, w: float, step_amp: float, record=("V_
         dc = nest.Create("dc_generator", params={"amplitude": amp, "start": on, "stop": off})
         nest.Connect(dc, n, syn_spec={"delay": DT})
     mm = nest.Create("multimeter", params={"record_from": list(record), "interval": DT})
-    sr = nest.Create("spike_recorder")
+    sr = nest.Create("spike_recorder", params={"time_in_steps": True})  # not stamp - offset
     nest.Connect(mm, n)
     nest.Connect(n, sr)
     nest.Simulate(t)
     ev = mm.get("events")
     return (np.asarray(ev["times"]), {v: np.asarray(ev[v]) for v in record},
-            np.asarray(sr.get("events")["times"]))
+            stamp_ms_np(np.asarray(sr.get("events")["times"]), DT))
 
 
 def wbe_single(model: str, params: dict, w: float, step_amp: float, record=("V_m",), t=T,

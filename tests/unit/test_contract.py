@@ -21,10 +21,12 @@ from wbe.engine.network import (
     Plasticity,
     PoissonInput,
     Population,
+    Projection,
     RunConfig,
     SpikeTrainInput,
     StateRecorder,
     ei_projections,
+    sender_shaped_ports,
 )
 from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES, Param
 from wbe.engine.simulator import simulate
@@ -54,6 +56,9 @@ def demo_network(model_name: str, rule: str | None = None, n: int = 8, seed: int
                         np.round(r.uniform(0.5, 2.0, m), 1), plasticity=plast),
         *ei_projections("stim", "src", "c", model_name, np.arange(4), np.arange(4) % n,
                         np.full(4, w), np.full(4, 1.0)),
+        *(Projection(f"rec_{port}", "c", "c", src, tgt, np.abs(wr),
+                     np.round(r.uniform(0.5, 2.0, m), 1), receptor=port)
+          for port in sender_shaped_ports(model_name)),  # e.g. iaf_bw_2001's NMDA
     ]
     return Network(
         [Population("c", model_name, n, params), Population("src", "virtual", 4)], projs,

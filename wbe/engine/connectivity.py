@@ -33,7 +33,7 @@ import numpy as np
 
 from .cells.base import steps_of
 from .layout import Layout
-from .network import Network
+from .network import Network, Plasticity
 from .registry import PLASTICITY, SYNAPSES
 from .rng import edge_keys
 from .synapses import gap_junction as gap
@@ -92,6 +92,30 @@ def _edge_arrays(pr, pops: dict, owner_name: str) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"{owner_name}: {end} id {bad} is out of range for population "
                              f"{pop.name!r} ({pop.n} nodes)")
     return w, d
+
+
+def _plasticity_of(pr, net: Network, lay: Layout) -> Plasticity | None:
+    """The plasticity of chemical projection ``pr``: as given, or the rule its target port
+    implies (``Port.presynaptic``), with the source population's parameters."""
+    who = f"projection {pr.name!r}"
+    model = lay.model_of_pop[pr.target]
+    port = model.port(pr.receptor, who)
+    if port.presynaptic is None:
+        return pr.plasticity
+    rule = PLASTICITY.get(port.presynaptic)
+    if pr.plasticity is not None:
+        raise ValueError(f"{who}: receptor port {port.name!r} of {model.name!r} runs "
+                         f"{rule.name!r} on every synapse (the sender shapes its input); it "
+                         f"takes no plasticity rule ({pr.plasticity.rule!r})")
+    src = net.population(pr.source)
+    if src.model not in rule.source_models:
+        raise ValueError(f"{who}: receptor port {port.name!r} of {model.name!r} takes spikes "
+                         f"of {' or '.join(rule.source_models)} neurons only (the sender "
+                         f"computes the increment, as in NEST), not of population "
+                         f"{src.name!r} ({src.model})")
+    smodel = lay.model_of_pop[src.name]
+    p = smodel.resolve(src.params, src.n, np.arange(src.n), owner=f"population {src.name!r}")
+    return Plasticity(rule.name, rule.source_params(p, f"{who} (source {src.name!r})"))
 
 
 class Connectivity:
@@ -167,7 +191,10 @@ class Connectivity:
         s_pk = np.empty(n_syn, dtype=pk_dtype)
         fill = indptr[:-1].copy()
         # plasticity rules in use (sorted by name: the same rule numbers on every rank)
-        rule_names = sorted({pr.plasticity.rule for pr in chem if pr.plasticity is not None})
+        plast = {pr.name: _plasticity_of(pr, net, lay) for pr in chem}
+        #: projections whose rule their target port implies (their weights stay as given)
+        self.implied = {pr.name for pr in chem if plast[pr.name] is not pr.plasticity}
+        rule_names = sorted({pl.rule for pl in plast.values() if pl is not None})
         rules = [PLASTICITY.get(r) for r in rule_names]
         acc = {r: dict(uid=[], tgt=[], dly=[], w0=[], par=[], ptab=[], key=[])
                for r in rule_names}
@@ -184,7 +211,7 @@ class Connectivity:
             port = model.port(pr.receptor, who)
             wt, dl = _edge_arrays(pr, pops, who)
             port.check_weights(wt, who)
-            pl = pr.plasticity
+            pl = plast[pr.name]
             rid = rule_names.index(pl.rule) if pl is not None else -1
             if pl is not None:
                 a = acc[pl.rule]

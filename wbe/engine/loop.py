@@ -326,9 +326,12 @@ class Engine:
         return out
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Projection name → current weights (edge order) of every plastic projection."""
+        """Projection name → current weights (edge order) of every plastic projection (not of
+        those whose rule only shapes the delivered weight, implied by their receptor port)."""
         out = {}
         for name, (use, base, m) in self.conn.plastic_projections.items():
+            if name in self.conn.implied:
+                continue
             st = use.state
             sel = (st["uid"] >= base) & (st["uid"] < base + m)
             w = use.rule.weights(st)[sel]

@@ -109,6 +109,16 @@ def ei_projections(name: str, source: str, target: str, target_model: str,
             for receptor, idx, w in parts]
 
 
+def sender_shaped_ports(model: str) -> list[str]:
+    """Receptor ports of ``model`` whose input the sending neuron shapes (``Port.presynaptic``)
+    and which ``model``'s own neurons may feed — ``iaf_bw_2001``'s NMDA: what a recurrent network
+    of the model wires besides :func:`ei_projections` (the demonstration and test networks)."""
+    from .registry import CELLS, PLASTICITY
+
+    return [p.name for p in CELLS.get(model).ports if p.presynaptic is not None
+            and model in PLASTICITY.get(p.presynaptic).source_models]
+
+
 @dataclass
 class PoissonInput:
     """Independent Poisson spike trains, one per target neuron, ``rate_hz`` each, each spike

@@ -110,13 +110,18 @@ class Port:
     ``rows`` names the ring-buffer rows behind it — one row, or two rows (excitatory,
     inhibitory) chosen by the sign of the weight, as NEST's point models do on port 0.
     ``nonnegative``: the port rejects negative weights (NEST's multisynapse conductance
-    models)."""
+    models). ``presynaptic``: the plasticity rule (a :data:`PLASTICITY` name) every synapse into
+    this port runs, with parameters from its source population
+    (:meth:`~wbe.engine.plasticity.base.PlasticityRule.source_params`) — for a port whose input
+    the sending neuron shapes, as NEST's ``iaf_bw_2001`` sends its NMDA increment with the
+    spike."""
 
     name: str
     receptor_type: int
     rows: tuple[str, ...]
     doc: str
     nonnegative: bool = False
+    presynaptic: str | None = None
 
     def check_weights(self, weight, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` if this port cannot take ``weight``."""

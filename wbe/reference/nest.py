@@ -33,6 +33,7 @@ import numpy as np
 
 from wbe.engine.cells.base import cell_model_of
 from wbe.engine.network import Network, RunConfig
+from wbe.engine.plasticity.base import stamp_ms_np
 from wbe.engine.registry import PLASTICITY
 
 __all__ = ["run_in_nest"]
@@ -194,7 +195,9 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
     for name in record:
         if network.population(name).is_virtual:
             continue  # their spikes are the given spike trains
-        rec = nest.Create("spike_recorder")
+        # in steps: a model that sends a spike offset (iaf_bw_2001's NMDA increment) would
+        # otherwise be recorded at stamp - offset ms
+        rec = nest.Create("spike_recorder", params={"time_in_steps": True})
         nest.Connect(nodes[name], rec)
         recorders[name] = rec
 
@@ -204,7 +207,7 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
     for name in record:
         if name in recorders:
             ev = recorders[name].get("events")
-            t = np.asarray(ev["times"], dtype=np.float64)
+            t = stamp_ms_np(np.asarray(ev["times"], dtype=np.int64), dt)  # NEST's ms of a stamp
             local = np.asarray(ev["senders"], dtype=np.int64) - first_gid[name]
         else:
             trains = [st for st in network.spike_trains if st.population == name]

@@ -97,6 +97,9 @@ class PlasticityRule:
     references: ClassVar[tuple[str, ...]] = ()
     #: parameters (NEST names) of a demonstration used by the docs and the contract tests
     example: ClassVar[dict[str, float]] = {}
+    #: for a rule a receptor port implies (``Port.presynaptic``): the cell models whose spikes
+    #: it takes (its parameters are theirs: :meth:`source_params`)
+    source_models: ClassVar[tuple[str, ...]] = ()
 
     @property
     def doc(self) -> str:
@@ -158,6 +161,11 @@ class PlasticityRule:
         rest as ``float`` — for NEST's ``CopyModel``/``Connect`` and SONATA JSON."""
         whole = {p.name for p in self.params if p.integer}
         return {k: int(v) if k in whole else float(v) for k, v in params.items()}
+
+    def source_params(self, p: dict[str, np.ndarray], owner: str) -> dict[str, float]:
+        """The rule's parameters from the resolved parameters ``p`` of the source population
+        (for a rule a receptor port implies, :attr:`source_models`)."""
+        raise NotImplementedError(f"{owner}: rule {self.name!r} takes no source parameters")
 
     def check_params(self, p: dict[str, float], owner: str) -> None:
         """Cross-parameter checks (NEST's); raise ``ValueError`` naming ``owner``."""
