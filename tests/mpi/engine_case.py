@@ -23,7 +23,7 @@ from wbe.engine.network import (
     SpikeTrainInput,
     StateRecorder,
     ei_projections,
-    sender_shaped_ports,
+    extra_recurrent_ports,
 )
 
 
@@ -89,7 +89,7 @@ def build_all_models(seed: int = 6) -> Network:
                                 receptor=m.ei_input([1.0])[0][0]))
         cur.append(CurrentInput(f"dc_{m.name}", m.name, np.arange(0, n, 3),
                                 float(m.example["current_pA"]), 10.0, 30.0))
-        for port in sender_shaped_ports(m.name):  # e.g. iaf_bw_2001's recurrent NMDA
+        for port in extra_recurrent_ports(m.name):  # e.g. iaf_bw_2001's recurrent NMDA
             projs.append(Projection(f"{m.name}_{port}", m.name, m.name, r.integers(0, n, k),
                                     r.integers(0, n, k), np.full(k, 0.4 * w),
                                     np.round(r.uniform(0.5, 2.0, k), 1), receptor=port))

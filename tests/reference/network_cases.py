@@ -29,7 +29,7 @@ from wbe.engine.network import (
     RunConfig,
     SpikeTrainInput,
     ei_projections,
-    sender_shaped_ports,
+    extra_recurrent_ports,
 )
 from wbe.engine.registry import CELLS, PLASTICITY
 
@@ -68,7 +68,7 @@ def _base(model: str, seed: int) -> tuple[list, list, list, list, np.random.Gene
              *ei_projections("stim_in", "stim", "c", model, np.repeat(np.arange(5), 4),
                              r.choice(N, 20, replace=False), np.full(20, 2.0 * w),
                              np.round(r.uniform(0.5, 2.0, 20), 1))]
-    for port in sender_shaped_ports(model):  # e.g. iaf_bw_2001's recurrent NMDA
+    for port in extra_recurrent_ports(model):  # e.g. iaf_bw_2001's recurrent NMDA
         sel = exc & (np.arange(N * K) % 2 == 0)
         projs.append(Projection(f"rec_{port}", "c", "c", src[sel], tgt[sel],
                                 np.abs(weight[sel]), delay[sel], receptor=port))

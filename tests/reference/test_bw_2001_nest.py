@@ -1,9 +1,10 @@
-"""``iaf_bw_2001`` (Brunel & Wang 2001: AMPA, GABA, NMDA with Mg²⁺ block) against NEST 3.10,
-run beside it in the test.
+"""``iaf_bw_2001`` and ``iaf_bw_2001_exact`` (Brunel & Wang 2001: AMPA, GABA, NMDA with Mg²⁺
+block; the exact one integrating every NMDA synapse) against NEST 3.10, run beside it.
 
 One target neuron for 1 s: 40 input spikes each on AMPA and GABA (spike generators), NMDA input
 from three ``iaf_bw_2001`` senders driven to fire at different rates (NMDA input must come from
-``iaf_bw_2001``: NEST sends the saturating increment with the spike), a DC window. Every
+``iaf_bw_2001``: NEST sends the saturating increment with the spike; ``iaf_bw_2001_exact`` also
+gets 20 NMDA spikes from spike generators, each its own synapse), a DC window. Every
 recordable of the target (V_m, s_AMPA, s_GABA, s_NMDA, I_AMPA, I_GABA, I_NMDA) every step within
 1e-9 relative, the spike times of target and senders identical — under the defaults and under
 other NMDA kinetics, Mg²⁺ and t_ref, compiled and NumPy paths. NEST's first increments equal
@@ -33,8 +34,9 @@ nest = pytest.importorskip("nest")
 pytestmark = pytest.mark.nest
 
 DT, T = 0.1, 1000.0
-MODEL = "iaf_bw_2001"
-REC = list(CELLS.get(MODEL).recordable_names)
+MODELS = ("iaf_bw_2001", "iaf_bw_2001_exact")
+MODEL = MODELS[0]
+REC = list(CELLS.get(MODEL).recordable_names)  # the same for both
 SENDER_DC = (520.0, 700.0, 900.0)  # pA: the NMDA senders fire at different rates
 DC = (400.0, 100.0, 900.0)  # amplitude, on, off (the target)
 VARIANTS = {
@@ -45,25 +47,28 @@ VARIANTS = {
 }
 
 
-def inputs(seed: int = 1) -> list[tuple[float, int, float, float]]:
-    """(time ms, receptor_type, weight nS, delay ms) of 40 spikes each on AMPA and GABA."""
+def inputs(model: str, seed: int = 1) -> list[tuple[float, int, float, float]]:
+    """(time ms, receptor_type, weight nS, delay ms) of 40 spikes each on AMPA and GABA, and
+    20 on NMDA for the exact model (any sender may feed its NMDA port)."""
     r = np.random.default_rng(seed)
+    counts = {1: 40, 2: 40, 3: 20 if model.endswith("exact") else 0}
     return [(float(t), port, float(np.round(r.uniform(1.0, 4.0), 3)),
              float(np.round(r.uniform(0.1, 3.0), 1)))
-            for port in (1, 2) for t in np.round(np.sort(r.uniform(1.0, T - 5.0, 40)), 1)]
+            for port, c in counts.items()
+            for t in np.round(np.sort(r.uniform(1.0, T - 5.0, c)), 1)]
 
 
 NMDA_W = (1.5, 2.5, 0.8)  # nS, one per sender
 NMDA_D = (1.0, 2.3, 0.5)  # ms
 
 
-def run_nest(target: dict, sender: dict, ins):
+def run_nest(model: str, target: dict, sender: dict, ins):
     nest.set_verbosity("M_ERROR")
     nest.ResetKernel()
     nest.resolution = DT
-    cell = CELLS.get(MODEL)
-    n = nest.Create(MODEL, params=cell.nest_values(target))
-    snd = nest.Create(MODEL, 3, params=cell.nest_values(sender))
+    cell = CELLS.get(model)
+    n = nest.Create(model, params=cell.nest_values(target))
+    snd = nest.Create(model, 3, params=cell.nest_values(sender))
     for k, s in enumerate(snd):
         dc = nest.Create("dc_generator", params={"amplitude": SENDER_DC[k]})
         nest.Connect(dc, s, syn_spec={"delay": DT})
@@ -86,16 +91,16 @@ def run_nest(target: dict, sender: dict, ins):
             [np.sort(steps[senders == g]) for g in ids], sp["offsets"])
 
 
-def run_wbe(target: dict, sender: dict, ins, use_numba: bool = True):
+def run_wbe(model: str, target: dict, sender: dict, ins, use_numba: bool = True):
     k = len(ins)
     projs = [Projection("nmda", "snd", "n", np.arange(3), np.zeros(3, np.int64),
                         np.array(NMDA_W), np.array(NMDA_D), receptor="NMDA")]
-    for port in (1, 2):
+    for port in sorted({x[1] for x in ins}):  # NMDA connections after the senders', as NEST
         sel = [i for i, x in enumerate(ins) if x[1] == port]
         projs.append(Projection(f"in{port}", "src", "n", np.array(sel),
                                 np.zeros(len(sel), np.int64), np.array([ins[i][2] for i in sel]),
                                 np.array([ins[i][3] for i in sel]), receptor=port))
-    net = Network([Population("n", MODEL, 1, target), Population("snd", MODEL, 3, sender),
+    net = Network([Population("n", model, 1, target), Population("snd", model, 3, sender),
                    Population("src", "virtual", k)], projs,
                   currents=[CurrentInput("dc", "n", np.array([0]), *DC),
                             *(CurrentInput(f"dc{j}", "snd", np.array([j]), a, 0.0, T + 1.0)
@@ -113,11 +118,12 @@ def run_wbe(target: dict, sender: dict, ins, use_numba: bool = True):
 
 @pytest.mark.parametrize("use_numba", [True, False], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_iaf_bw_2001_matches_nest(variant, use_numba):
+@pytest.mark.parametrize("model", MODELS)
+def test_iaf_bw_2001_matches_nest(model, variant, use_numba):
     target, sender = VARIANTS[variant]
-    ins = inputs()
-    (nv, ns, _off), (wv, ws) = run_nest(target, sender, ins), run_wbe(target, sender, ins,
-                                                                     use_numba)
+    ins = inputs(model)
+    (nv, ns, _off), (wv, ws) = (run_nest(model, target, sender, ins),
+                                run_wbe(model, target, sender, ins, use_numba))
     assert ns[0].size >= 10, f"{variant}: the target should fire ({ns[0].size} spikes)"
     for j in range(1, 4):
         assert ns[j].size >= 5, "every sender fires repeatedly"

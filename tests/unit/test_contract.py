@@ -26,7 +26,7 @@ from wbe.engine.network import (
     SpikeTrainInput,
     StateRecorder,
     ei_projections,
-    sender_shaped_ports,
+    extra_recurrent_ports,
 )
 from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES, Param
 from wbe.engine.simulator import simulate
@@ -58,7 +58,7 @@ def demo_network(model_name: str, rule: str | None = None, n: int = 8, seed: int
                         np.full(4, w), np.full(4, 1.0)),
         *(Projection(f"rec_{port}", "c", "c", src, tgt, np.abs(wr),
                      np.round(r.uniform(0.5, 2.0, m), 1), receptor=port)
-          for port in sender_shaped_ports(model_name)),  # e.g. iaf_bw_2001's NMDA
+          for port in extra_recurrent_ports(model_name)),  # e.g. iaf_bw_2001's NMDA
     ]
     return Network(
         [Population("c", model_name, n, params), Population("src", "virtual", 4)], projs,

@@ -94,6 +94,21 @@ def _edge_arrays(pr, pops: dict, owner_name: str) -> tuple[np.ndarray, np.ndarra
     return w, d
 
 
+def _connection_index(pr, count: np.ndarray) -> np.ndarray:
+    """Each edge's connection number at its target (``Port.per_connection``): after the
+    ``count`` connections the target has from earlier projections, by source id, then edge
+    order — the same before and after a SONATA round trip (its edges are sorted by target and
+    source). ``count`` is advanced in place."""
+    tg = np.asarray(pr.target_ids, np.int64)
+    order = np.lexsort((np.arange(tg.size), np.asarray(pr.source_ids, np.int64), tg))
+    ts = tg[order]
+    first = np.searchsorted(ts, ts, side="left")  # start of each target's run
+    j = np.empty(tg.size, np.int64)
+    j[order] = count[ts] + (np.arange(ts.size) - first)
+    count += np.bincount(tg, minlength=count.size)
+    return j
+
+
 def _plasticity_of(pr, net: Network, lay: Layout) -> Plasticity | None:
     """The plasticity of chemical projection ``pr``: as given, or the rule its target port
     implies (``Port.presynaptic``), with the source population's parameters."""
@@ -200,6 +215,7 @@ class Connectivity:
                for r in rule_names}
         self.rules: list[RuleUse] = []
         proj_of_rule = {r: {} for r in rule_names}
+        per_conn: dict[tuple[str, str], np.ndarray] = {}  # connections numbered so far
         edge_base = 0
         for pr in net.projections:
             m = len(pr)
@@ -212,6 +228,14 @@ class Connectivity:
             wt, dl = _edge_arrays(pr, pops, who)
             port.check_weights(wt, who)
             pl = plast[pr.name]
+            conn_j = None
+            if port.per_connection:  # each connection its own ring row: base row + index
+                if pl is not None:
+                    raise ValueError(f"{who}: receptor port {port.name!r} of {model.name!r} "
+                                     f"keeps each connection's weight in the neuron; it takes "
+                                     f"no plasticity rule")
+                conn_j = _connection_index(pr, per_conn.setdefault(
+                    (pr.target, port.name), np.zeros(pops[pr.target].n, np.int64)))
             rid = rule_names.index(pl.rule) if pl is not None else -1
             if pl is not None:
                 a = acc[pl.rule]
@@ -229,6 +253,8 @@ class Connectivity:
                 wc = np.ascontiguousarray(wt[c0:c1][idx])
                 ds = steps_of(dl[c0:c1][idx], dt)
                 row = model.row_of(port, wc)
+                if conn_j is not None:
+                    row = row + conn_j[c0:c1][idx]
                 pk = ((ds << self.shift) | (self.pbit if pl is not None else 0) | row).astype(
                     pk_dtype)
                 if pl is not None:

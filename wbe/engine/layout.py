@@ -77,7 +77,7 @@ class Layout:
         self.blocks: list[CellBlock] = []
         self.slot_of = np.full(self.n_total, -1, dtype=np.int64)
         a = 0
-        model_of = {p.name: cell_model_of(p) for p in real}
+        model_of = {p.name: cell_model_of(p, net) for p in real}
         for key in sorted({m.key for m in model_of.values()}):
             members, prms, a0 = [], [], a
             for p in (q for q in real if model_of[q.name].key == key):

@@ -109,14 +109,18 @@ def ei_projections(name: str, source: str, target: str, target_model: str,
             for receptor, idx, w in parts]
 
 
-def sender_shaped_ports(model: str) -> list[str]:
-    """Receptor ports of ``model`` whose input the sending neuron shapes (``Port.presynaptic``)
-    and which ``model``'s own neurons may feed — ``iaf_bw_2001``'s NMDA: what a recurrent network
-    of the model wires besides :func:`ei_projections` (the demonstration and test networks)."""
+def extra_recurrent_ports(model: str) -> list[str]:
+    """Receptor ports of ``model`` besides its excitatory/inhibitory pair that a recurrent
+    network of the model should also drive (the demonstration and test networks, beside
+    :func:`ei_projections`): ports whose input the sender shapes and ``model``'s own neurons may
+    feed (``Port.presynaptic``: ``iaf_bw_2001``'s NMDA) and ports with a synapse per connection
+    (``Port.per_connection``: ``iaf_bw_2001_exact``'s NMDA)."""
     from .registry import CELLS, PLASTICITY
 
-    return [p.name for p in CELLS.get(model).ports if p.presynaptic is not None
-            and model in PLASTICITY.get(p.presynaptic).source_models]
+    m = CELLS.get(model)
+    return [p.name for p in m.ports if p.name not in (m.ei_ports or ()) and (
+        p.per_connection or (p.presynaptic is not None
+                             and model in PLASTICITY.get(p.presynaptic).source_models))]
 
 
 @dataclass

@@ -114,7 +114,11 @@ class Port:
     this port runs, with parameters from its source population
     (:meth:`~wbe.engine.plasticity.base.PlasticityRule.source_params`) — for a port whose input
     the sending neuron shapes, as NEST's ``iaf_bw_2001`` sends its NMDA increment with the
-    spike."""
+    spike. ``per_connection``: every connection into this port is a port of its own (its own
+    ring row and state in the target, NEST's ``iaf_bw_2001_exact`` NMDA): connection j of a
+    neuron is numbered by projection, then source id, then edge order — the model is specialised
+    to the most connections a neuron of the population has
+    (:meth:`~wbe.engine.cells.base.CellModel.specialize`)."""
 
     name: str
     receptor_type: int
@@ -122,6 +126,7 @@ class Port:
     doc: str
     nonnegative: bool = False
     presynaptic: str | None = None
+    per_connection: bool = False
 
     def check_weights(self, weight, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` if this port cannot take ``weight``."""
@@ -130,6 +135,10 @@ class Port:
             raise ValueError(f"{owner}: receptor port {self.name!r} (receptor_type "
                              f"{self.receptor_type}) takes weights >= 0, got {np.nanmin(w):g}; "
                              f"inhibition is a port with a low reversal potential")
+        if self.per_connection and w.size and np.any(w == 0):
+            raise ValueError(f"{owner}: receptor port {self.name!r} (receptor_type "
+                             f"{self.receptor_type}) takes non-zero weights (a connection's "
+                             f"spike is told by its weight)")
 
     @property
     def split_by_sign(self) -> bool:

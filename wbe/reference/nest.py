@@ -151,7 +151,16 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
             plastic[pr.name] = (name, src_gids, tgt_gids)
         else:
             syn["synapse_model"] = "static_synapse"
-        nest.Connect(src_gids, gids(pr.target, pr.target_ids), "one_to_one", syn)
+        tgt_gids = gids(pr.target, pr.target_ids)
+        if pr.receptor is not None and cell_model_of(network.population(pr.target)).port(
+                pr.receptor, pr.name).per_connection:
+            # NEST numbers a neuron's connections into such a port in Connect order; wbe by
+            # projection, source id, edge order: connect in that order
+            o = np.lexsort((np.arange(len(pr)), np.asarray(pr.source_ids), np.asarray(
+                pr.target_ids)))
+            src_gids, tgt_gids = np.asarray(src_gids)[o], tgt_gids[o]
+            syn["weight"], syn["delay"] = syn["weight"][o], syn["delay"][o]
+        nest.Connect(src_gids, tgt_gids, "one_to_one", syn)
 
     for p in network.poisson:
         ids = np.asarray(p.node_ids, dtype=np.int64)

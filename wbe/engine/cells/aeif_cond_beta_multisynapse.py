@@ -200,7 +200,7 @@ class AeifCondBetaMultisynapse(CellModel):
         else:
             _specialised(2).check_spec()
 
-    def specialize(self, params):
+    def specialize(self, params, connections=None):
         return _specialised(_n_ports(params, f"model {self.name!r}"))
 
     def port(self, receptor, owner=""):

@@ -101,9 +101,11 @@ class CellModel:
         shape of the state for a specialised model (e.g. ``aeif_cond_beta_multisynapse[3]``)."""
         return self.name
 
-    def specialize(self, params: dict) -> CellModel:
+    def specialize(self, params: dict, connections: dict[str, int] | None = None) -> CellModel:
         """This model for a population with parameters ``params`` (as given, before
-        :meth:`resolve`): ``self`` unless the ports or the state depend on the parameters."""
+        :meth:`resolve`) and, for ports with ``per_connection``, ``connections`` (port name →
+        the most connections a neuron of the population has there): ``self`` unless the ports
+        or the state depend on them."""
         return self
 
     @property
@@ -300,9 +302,23 @@ class CellModel:
 
 
 
-def cell_model_of(pop) -> CellModel:
+def cell_model_of(pop, network=None) -> CellModel:
     """The cell model of a population (``pop.model``, ``pop.params``), specialised to its
-    parameters (:meth:`CellModel.specialize`)."""
-    from ..registry import CELLS
+    parameters (:meth:`CellModel.specialize`) and, given the ``network``, to the connections
+    into its ``per_connection`` ports."""
+    from ..registry import CELLS, SYNAPSES
 
-    return CELLS.get(pop.model).specialize(pop.params)
+    model = CELLS.get(pop.model)
+    ports = [p for p in model.ports if p.per_connection]
+    if network is None or not ports:
+        return model.specialize(pop.params)
+    counts = {p.name: np.zeros(pop.n, np.int64) for p in ports}
+    for pr in network.projections:
+        if pr.target != pop.name or SYNAPSES.get(pr.synapse).kind != "chemical":
+            continue
+        port = model.specialize(pop.params).port(pr.receptor, f"projection {pr.name!r}")
+        if port.name in counts:  # (ids out of range: the connectivity's error names them)
+            t = np.asarray(pr.target_ids, np.int64)
+            counts[port.name] += np.bincount(t[(t >= 0) & (t < pop.n)], minlength=pop.n)
+    return model.specialize(pop.params, {k: int(v.max()) if v.size else 0
+                                         for k, v in counts.items()})

@@ -1,6 +1,8 @@
 """Models whose receptor ports come from their parameters (``aeif_cond_beta_multisynapse``: one
-port per element of E_rev, tau_rise, tau_decay): the API, SONATA, mixed port counts in one
-network, and errors that name the object. NEST agreement: tests/reference/test_receptors_nest.py.
+port per element of E_rev, tau_rise, tau_decay) or from their connections
+(``iaf_bw_2001_exact``: a synapse per NMDA connection): the API, SONATA, mixed port counts in
+one network, connection numbering, and errors that name the object. NEST agreement:
+tests/reference/test_receptors_nest.py, tests/reference/test_bw_2001_nest.py.
 """
 
 from __future__ import annotations
@@ -134,3 +136,50 @@ def test_sonata_keeps_the_vectors_and_rejects_mixed_node_types(tmp_path):
     f0.write_text(json.dumps(d))
     with pytest.raises(ValueError, match="different 'E_rev'"):
         sonata.read_circuit(cfg)
+
+
+# --------------------------------------------------------------------------- per connection
+def _exact_net(order):
+    """Three senders → two iaf_bw_2001_exact neurons on NMDA (a multapse among them), edges
+    listed in ``order``."""
+    src = np.array([2, 0, 1, 0, 2])[order]
+    tgt = np.array([0, 0, 1, 0, 1])[order]
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])[order]
+    return Network([Population("n", "iaf_bw_2001_exact", 2),
+                    Population("s", "virtual", 3)],
+                   [Projection("nmda", "s", "n", src, tgt, w, np.full(5, 1.0),
+                               receptor="NMDA")],
+                   spike_trains=[SpikeTrainInput("st", "s", np.array([0, 1, 2]),
+                                                 np.array([2.0, 3.0, 4.0]))])
+
+
+def test_connections_are_numbered_by_source_whatever_the_edge_order():
+    rc = RunConfig(10.0, state_recorders=[Rec("n", ["s_NMDA"], np.arange(2), 0.1)])
+    a = simulate(_exact_net(np.arange(5)), rc)
+    b = simulate(_exact_net(np.array([4, 2, 0, 3, 1])), rc)
+    assert np.array_equal(a.state["n"]["s_NMDA"][2], b.state["n"]["s_NMDA"][2])
+    from wbe.engine.cells.base import cell_model_of
+
+    net = _exact_net(np.arange(5))
+    m = cell_model_of(net.population("n"), net)
+    assert m.key == "iaf_bw_2001_exact[3]"  # neuron 0 has three NMDA connections
+    assert "w_NMDA_3" in m.state_names and len(m.rows) == 5
+    from wbe.engine.connectivity import Connectivity
+    from wbe.engine.context import context
+    from wbe.engine.layout import Layout
+
+    lay = Layout(net, RunConfig(1.0), context(), 0.1)
+    conn = Connectivity(net, lay, context(), 0.1)
+    rows = conn.syn.pk & conn.rmask  # ring row of every synapse, in table (source) order
+    assert sorted(rows.tolist()) == [2, 2, 3, 3, 4]  # neuron 0: rows 2-4, neuron 1: 2-3
+
+
+def test_per_connection_port_errors():
+    net = _exact_net(np.arange(5))
+    net.projections[0].weight[1] = 0.0
+    with pytest.raises(ValueError, match="projection 'nmda'.*non-zero weights"):
+        simulate(net, RunConfig(5.0))
+    net = _exact_net(np.arange(5))
+    net.projections[0].plasticity = wbe.Plasticity("tsodyks2_synapse", {})
+    with pytest.raises(ValueError, match="projection 'nmda'.*no plasticity rule"):
+        simulate(net, RunConfig(5.0))
