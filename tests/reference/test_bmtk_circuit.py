@@ -55,6 +55,22 @@ RECEPTOR_PORTS = {
     "e2e": ("tsodyks_synapse", {"U": 0.4, "tau_psc": 2.0, "tau_rec": 100.0, "tau_fac": 30.0,
                                 "receptor_type": 2}),
     "static": ("static_synapse", {"receptor_type": 1})}
+#: aeif_cond_beta_multisynapse with four receptor ports from its list parameters (JSON arrays
+#: in the node types' dynamics_params): fast and slow excitation, fast and slow inhibition
+_MS_LISTS = {"E_rev": [0.0, 0.0, -80.0, -95.0], "tau_rise": [0.2, 2.0, 0.5, 30.0],
+             "tau_decay": [2.0, 60.0, 8.0, 30.0]}
+MS_CELLS = {"model": "nest:aeif_cond_beta_multisynapse",
+            "params": {"exc": {**_MS_LISTS, "I_e": 500.0, "b": 40.0},
+                       "inh": {**_MS_LISTS, "I_e": 450.0, "a": 2.0}},
+            "weights": {"e2i": 6.0, "i2e": 5.0, "i2e_b": 2.0, "e2e": 3.0, "lgn": (8.0, 4.0)},
+            "clamp": 400.0}
+MS_PORTS = {
+    "e2i": ("tsodyks2_synapse", {"U": 0.5, "u": 1.0, "tau_rec": 20.0, "tau_fac": 100.0,
+                                 "receptor_type": 1}),
+    "i2e": ("ht_synapse", {"tau_P": 300.0, "delta_P": 0.4, "receptor_type": 3}),
+    "i2e_b": ("static_synapse", {"receptor_type": 4}),
+    "e2e": ("static_synapse", {"receptor_type": 2}),
+    "static": ("static_synapse", {"receptor_type": 1})}
 
 
 def build_bmtk_circuit(tmp_path, synapses=None, cells=None):
@@ -428,13 +444,17 @@ def test_short_term_synapses_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpie
 
 @pytest.mark.nest
 @pytest.mark.mpi
-def test_receptor_ports_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpiexec):
-    """A bmtk-built thalamic circuit of ``ht_neuron`` cells whose edge types name receptor
-    ports (AMPA, NMDA, GABA_A, GABA_B: ``receptor_type`` in their dynamics_params, as bmtk
-    passes it to NEST) and mix static and short-term plastic synapse models: bmtk PointNet
-    (driving NEST) and ``wbe simulate`` on 1 and 2 ranks give the same spikes."""
+@pytest.mark.parametrize("cells", ["ht_neuron", "aeif_cond_beta_multisynapse"])
+def test_receptor_ports_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpiexec, cells):
+    """A bmtk-built thalamic circuit of ``ht_neuron`` cells, and one of
+    ``aeif_cond_beta_multisynapse`` cells with four ports from their list parameters, whose
+    edge types name receptor ports (``receptor_type`` in their dynamics_params, as bmtk passes
+    it to NEST) and mix static and short-term plastic synapse models: bmtk PointNet (driving
+    NEST) and ``wbe simulate`` on 1 and 2 ranks give the same spikes."""
     pointnet = pytest.importorskip("bmtk.simulator.pointnet")
-    root = build_bmtk_circuit(tmp_path, RECEPTOR_PORTS, HT_CELLS)
+    synapses, cell_spec = {"ht_neuron": (RECEPTOR_PORTS, HT_CELLS),
+                           "aeif_cond_beta_multisynapse": (MS_PORTS, MS_CELLS)}[cells]
+    root = build_bmtk_circuit(tmp_path, synapses, cell_spec)
     conf = pointnet.Config.from_json(str(root / "simulation_config.json"))
     conf.build_env()
     pointnet.PointSimulator.from_config(conf, pointnet.PointNetwork.from_config(conf)).run()
@@ -443,7 +463,6 @@ def test_receptor_ports_in_a_bmtk_circuit_spike_as_bmtk_nest(tmp_path, mpiexec):
     network, _ = load_simulation(root / "simulation_config.json")
     ports = {(p.plasticity.rule if p.plasticity else p.synapse, p.receptor)
              for p in network.projections}
-    assert ports == {("tsodyks2_synapse", 1), ("ht_synapse", 3), ("static_synapse", 4),
-                     ("tsodyks_synapse", 2), ("static_synapse", 1)}
+    assert ports == {(m, params["receptor_type"]) for m, params in synapses.values()}
     for ranks in (1, 2):
         _assert_wbe_simulate_gives(root, (t_b, i_b), ranks, "fused", mpiexec)
