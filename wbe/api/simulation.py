@@ -525,7 +525,6 @@ class Simulation:
         import neo
         import quantities as pq
 
-
         t_stop = self.time_ms
         seg = neo.Segment(name="wbe simulation")
         for pop, (t, ids) in self.spikes().items():

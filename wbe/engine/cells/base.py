@@ -21,10 +21,12 @@ A cell model is a class, registered with ``@CELLS.register``, that declares
   contract tests that every registered model must pass);
 
 A model whose ports and state depend on its parameters (NEST's multisynapse models: one port
-per element of the vector parameters, :attr:`Param.vector`) overrides :meth:`CellModel.specialize`
-to return the model for a population's parameters; the registered instance is the model at its
-defaults. Whatever concerns one population (its ports, state, recordables, constants) is asked of
-``CELLS.get(pop.model).specialize(pop.params)`` (:func:`cell_model_of`).
+per element of the vector parameters, :attr:`Param.vector`) or on its connections (a port with
+``per_connection``: ``iaf_bw_2001_exact``'s NMDA synapses) overrides
+:meth:`CellModel.specialize` to return the model for a population; the registered instance is
+the model at its defaults. Whatever concerns one population (its ports, state, recordables,
+constants) is asked of :func:`cell_model_of` (the layout passes the network, for the
+connection counts).
 
 and provides :meth:`CellModel.init_state`, :meth:`CellModel.constants`, the NumPy reference
 :meth:`CellModel.step` and, beside it, ``kernel``: a ``numba.njit(cache=True)`` function defined
@@ -299,7 +301,6 @@ class CellModel:
         if r.offset is not None:
             return v + c[r.offset]
         return v.copy()
-
 
 
 def cell_model_of(pop, network=None) -> CellModel:
