@@ -50,7 +50,7 @@ import numpy as np
 
 from ..registry import Param, Var
 
-__all__ = ["PlasticityRule", "no_end_of_slice", "stamp_ms", "stamp_ms_np"]
+__all__ = ["PlasticityRule", "PostHistoryRule", "no_end_of_slice", "stamp_ms", "stamp_ms_np"]
 
 #: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
 #: default ``tics_per_ms``); rules that compute with spike times in ms as NEST's synapses do
@@ -188,3 +188,30 @@ class PlasticityRule:
     def weights(self, st: dict) -> np.ndarray:
         """The signed weight of every synapse, as results and SONATA report it."""
         return st["sign"] * st[self.weight_state]
+
+
+class PostHistoryRule(PlasticityRule):
+    """Base of the STDP family: rules that read post-synaptic spikes lazily, as NEST's
+    archiving node serves them (``needs`` the post history; ``tau_minus`` lives on the neuron
+    in NEST), bounded by ``Wmax``. A subclass provides :meth:`consume_posts_np`, the NumPy
+    twin of its compiled post-spike consumption."""
+
+    post_params: ClassVar[tuple[str, ...]] = ("tau_minus",)
+    needs: ClassVar[frozenset[str]] = frozenset({"post_history"})
+
+    def example_params(self, weights, headroom: float = 2.0) -> dict[str, float]:
+        return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
+
+    def consume_posts_np(self, st: dict, s: np.ndarray, limit: int, hist: np.ndarray,
+                         dt: float) -> None:
+        """Apply the post spikes of the targets of synapses ``s`` whose effect falls before
+        ``limit`` (NumPy reference)."""
+        raise NotImplementedError
+
+    def end_of_slice_np(self, st, limit, hist, dt):
+        tgt = st["tgt"]
+        if not tgt.size:
+            return
+        s = np.flatnonzero(hist[tgt, -1] >= 0)
+        if s.size:
+            self.consume_posts_np(st, s, limit, hist, dt)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PlasticityRule
+from .base import PostHistoryRule
 from .stdp_synapse import TAU_MINUS, TAU_PLUS, _depress, _depress_np, _facilitate, _facilitate_np
 from .stdp_synapse import StdpSynapse as _Stdp
 
@@ -137,7 +137,7 @@ def _kminus_np(st, s, q, dt, tab):
     return np.where(p < 0, 0.0, libm_exp((p + d - q) * dt / tab[:, TAU_MINUS]))
 
 
-class _NnRule(PlasticityRule):
+class _NnRule(PostHistoryRule):
     mode = CENTRED
     params = _Stdp.params
     synapse_state = (Var("w", "", "weight magnitude, as NEST reports it"),
@@ -151,15 +151,10 @@ class _NnRule(PlasticityRule):
                          "int64"),
                      Var("p_prev", "steps", "stamp of the post spike before it (-1 none)",
                          "int64"))
-    post_params = ("tau_minus",)
-    needs = frozenset({"post_history"})
     state_type = NnState
     references = ("Morrison A, Diesmann M, Gerstner W (2008). Phenomenological models of "
                   "synaptic plasticity based on spike timing. Biol Cybern 98:459-478.",)
     example = dict(_Stdp.example)
-
-    def example_params(self, weights, headroom: float = 2.0):
-        return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
 
     def init_state(self, w0, ptab, par):
         n = len(w0)
@@ -185,13 +180,8 @@ class _NnRule(PlasticityRule):
         st["t_last"][s] = q
         return st["sign"][s] * wn
 
-    def end_of_slice_np(self, st, limit, hist, dt):
-        tgt = st["tgt"]
-        if not tgt.size:
-            return
-        s = np.flatnonzero(hist[tgt, -1] >= 0)
-        if s.size:
-            _consume_posts_np(st, s, limit, hist, dt, self.mode)
+    def consume_posts_np(self, st, s, limit, hist, dt):
+        _consume_posts_np(st, s, limit, hist, dt, self.mode)
 
 
 @PLASTICITY.register

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PlasticityRule
+from .base import PostHistoryRule
 from .stdp_synapse import (
     TAU_MINUS,
     TAU_PLUS,
@@ -90,7 +90,7 @@ def _consume_posts_np(st, s, limit, hist, dt):
 
 
 @PLASTICITY.register
-class StdpNnSymmSynapse(PlasticityRule):
+class StdpNnSymmSynapse(PostHistoryRule):
     """Pair STDP with symmetric nearest-neighbour pairing (NEST ``stdp_nn_symm_synapse``).
 
     The weight dependence of ``stdp_synapse`` (λ, α, μ+, μ−, W_max), but each spike pairs only
@@ -113,17 +113,12 @@ class StdpNnSymmSynapse(PlasticityRule):
                          "int64"),
                      Var("p_prev", "steps", "stamp of the post spike before it (-1 none)",
                          "int64"))
-    post_params = ("tau_minus",)
-    needs = frozenset({"post_history"})
     state_type = NnSymmState
     on_pre = on_pre
     end_of_slice = end_of_slice
     references = ("Morrison A, Diesmann M, Gerstner W (2008). Phenomenological models of "
                   "synaptic plasticity based on spike timing. Biol Cybern 98:459-478.",)
     example = dict(_Stdp.example)
-
-    def example_params(self, weights, headroom: float = 2.0):
-        return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
 
     def init_state(self, w0, ptab, par):
         n = len(w0)
@@ -143,10 +138,5 @@ class StdpNnSymmSynapse(PlasticityRule):
         st["t_last"][s] = q
         return st["sign"][s] * wn
 
-    def end_of_slice_np(self, st, limit, hist, dt):
-        tgt = st["tgt"]
-        if not tgt.size:
-            return
-        s = np.flatnonzero(hist[tgt, -1] >= 0)
-        if s.size:
-            _consume_posts_np(st, s, limit, hist, dt)
+    def consume_posts_np(self, st, s, limit, hist, dt):
+        _consume_posts_np(st, s, limit, hist, dt)

@@ -11,7 +11,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PlasticityRule
+from .base import PostHistoryRule
 
 # ptab columns
 TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU_PLUS, MU_MINUS, WMAX = range(7)
@@ -123,7 +123,7 @@ def _consume_posts_np(st, s, limit, hist, dt):
 
 
 @PLASTICITY.register
-class StdpSynapse(PlasticityRule):
+class StdpSynapse(PostHistoryRule):
     """Pair-based spike-timing-dependent plasticity with all-to-all pairing (NEST ``stdp_synapse``).
 
     Every post spike after a pre spike potentiates, w → w + λ·W_max·(1 − w/W_max)^μ+ ·K+, every
@@ -157,8 +157,6 @@ class StdpSynapse(PlasticityRule):
                                        "spike"),
                      Var("p_last", "steps", "stamp of the last consumed post spike (-1 none)",
                          "int64"))
-    post_params = ("tau_minus",)
-    needs = frozenset({"post_history"})
     state_type = StdpState
     on_pre = on_pre
     end_of_slice = end_of_slice
@@ -171,9 +169,6 @@ class StdpSynapse(PlasticityRule):
                   "synaptic plasticity based on spike timing. Biol Cybern 98:459-478.")
     example = {"tau_plus": 20.0, "tau_minus": 15.0, "lambda": 0.1, "alpha": 1.2,
                "mu_plus": 0.0, "mu_minus": 0.0, "Wmax": 5.0}
-
-    def example_params(self, weights, headroom: float = 2.0):
-        return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
 
     def init_state(self, w0, ptab, par):
         n = len(w0)
@@ -198,10 +193,5 @@ class StdpSynapse(PlasticityRule):
         st["t_last"][s] = q
         return st["sign"][s] * wn
 
-    def end_of_slice_np(self, st, limit, hist, dt):
-        tgt = st["tgt"]
-        if not tgt.size:
-            return
-        s = np.flatnonzero(hist[tgt, -1] >= 0)
-        if s.size:
-            _consume_posts_np(st, s, limit, hist, dt)
+    def consume_posts_np(self, st, s, limit, hist, dt):
+        _consume_posts_np(st, s, limit, hist, dt)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Param, Var
-from .base import PlasticityRule
+from .base import PostHistoryRule
 
 # ptab columns (the traces' time constants where stdp_synapse has them)
 TAU, TAU_MINUS, ALPHA, ETA, WMAX = range(5)
@@ -118,7 +118,7 @@ def _consume_posts_np(st, s, limit, hist, dt):
 
 
 @PLASTICITY.register
-class VogelsSprekelerSynapse(PlasticityRule):
+class VogelsSprekelerSynapse(PostHistoryRule):
     """Symmetric STDP with constant depression: inhibitory plasticity after Vogels et al. 2011
     (NEST ``vogels_sprekeler_synapse``).
 
@@ -152,8 +152,6 @@ class VogelsSprekelerSynapse(PlasticityRule):
                                        "spike"),
                      Var("p_last", "steps", "stamp of the last consumed post spike (-1 none)",
                          "int64"))
-    post_params = ("tau_minus",)
-    needs = frozenset({"post_history"})
     state_type = VogelsState
     on_pre = on_pre
     end_of_slice = end_of_slice
@@ -161,9 +159,6 @@ class VogelsSprekelerSynapse(PlasticityRule):
                   "plasticity balances excitation and inhibition in sensory pathways and memory "
                   "networks. Science 334:1569-1573.",)
     example = {"tau": 20.0, "tau_minus": 15.0, "alpha": 0.3, "eta": 0.05, "Wmax": 5.0}
-
-    def example_params(self, weights, headroom: float = 2.0):
-        return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
 
     def check_params(self, p, owner):
         if p["Wmax"] == 0.0:
@@ -193,10 +188,5 @@ class VogelsSprekelerSynapse(PlasticityRule):
         st["t_last"][s] = q
         return st["sign"][s] * wn
 
-    def end_of_slice_np(self, st, limit, hist, dt):
-        tgt = st["tgt"]
-        if not tgt.size:
-            return
-        s = np.flatnonzero(hist[tgt, -1] >= 0)
-        if s.size:
-            _consume_posts_np(st, s, limit, hist, dt)
+    def consume_posts_np(self, st, s, limit, hist, dt):
+        _consume_posts_np(st, s, limit, hist, dt)
