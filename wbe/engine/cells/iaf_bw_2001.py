@@ -193,7 +193,7 @@ class IafBw2001(CellModel):
         return p
 
     def constants(self, p, dt_ms):
-        c = {k: p[k] for k in _CONSTS if k in p}
+        c = {k: p[k] for k in self.consts if k in p}
         c["h_step"] = np.full(p["E_L"].size, float(dt_ms))
         c["refr"] = steps_of(p["t_ref"], dt_ms)
         return c

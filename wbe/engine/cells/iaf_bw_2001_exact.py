@@ -30,9 +30,9 @@ import numpy as np
 
 from ..registry import CELLS, Port, Var
 from . import libm
-from .base import CellModel, steps_of
 from .iaf_bw_2001 import _CONSTS as _BW_CONSTS
 from .iaf_bw_2001 import _PARAMS as _BW_PARAMS
+from .iaf_bw_2001 import IafBw2001
 from .rkf45 import init_h, integrate_np, make_evolve
 
 _PARAMS = tuple(p for p in _BW_PARAMS if p.name != "s_NMDA")
@@ -144,7 +144,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     return nspk
 
 
-class IafBw2001Exact(CellModel):
+class IafBw2001Exact(IafBw2001):
     """Brunel & Wang (2001) integrate-and-fire neuron with every NMDA synapse's saturating
     kinetics integrated on its own (NEST ``iaf_bw_2001_exact``).
 
@@ -206,17 +206,7 @@ class IafBw2001Exact(CellModel):
     def specialize(self, params, connections=None):
         return _specialised(int((connections or {}).get("NMDA", self.n_nmda)))
 
-    def resolve(self, given, n, select, owner=""):
-        p = super().resolve(given, n, select, owner)
-        if np.any(p["V_reset"] >= p["V_th"]):
-            raise ValueError(f"{owner or f'model {self.name!r}'}: V_reset must be below V_th")
-        return p
-
-    def constants(self, p, dt_ms):
-        c = {q: p[q] for q in _CONSTS if q in p}
-        c["h_step"] = np.full(p["E_L"].size, float(dt_ms))
-        c["refr"] = steps_of(p["t_ref"], dt_ms)
-        return c
+    # resolve (NEST's checks) and constants: iaf_bw_2001's
 
     def init_state(self, p):
         n = p["E_L"].size
