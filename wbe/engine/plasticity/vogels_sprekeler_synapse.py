@@ -125,8 +125,8 @@ class VogelsSprekelerSynapse(PostHistoryRule):
     Every pre/post pairing potentiates, whatever the order: by η·K+ at each post spike and by
     η·K− at each pre spike (K+ and K− the pre and post traces, time constants ``tau`` and
     ``tau_minus``); every pre spike also depresses by α·η (α = 2·τ·ρ0 sets the target rate ρ0).
-    The magnitude stays in [0, |W_max|]. Evaluated lazily at pre spikes as NEST does, post spikes
-    seen through the dendritic delay. NEST gives the weight the sign of W_max; wbe keeps the sign
+    The magnitude stays between 0 and that of W_max. Evaluated lazily at pre spikes as NEST
+    does, post spikes seen through the dendritic delay. NEST gives the weight the sign of W_max; wbe keeps the sign
     of the initial weight (the same when they agree, as for an inhibitory synapse with negative
     weight and W_max). ``tau_minus`` is a neuron parameter in NEST (the runner sets it on the
     targets).
