@@ -22,7 +22,8 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
 from .base import PostHistoryRule
-from .stdp_synapse import TAU_MINUS, TAU_PLUS, _depress, _depress_np, _facilitate, _facilitate_np
+from .stdp_nn_symm_synapse import nearest_kminus, nearest_kminus_np
+from .stdp_synapse import TAU_PLUS, _depress, _depress_np, _facilitate, _facilitate_np
 from .stdp_synapse import StdpSynapse as _Stdp
 
 CENTRED, RESTRICTED = 0, 1
@@ -55,18 +56,10 @@ def _consume_posts(st, s, limit, hist, dt, mode):
 
 
 @numba.njit(cache=True)
-def _kminus(st, s, q, dt, tab):
-    """NEST's nearest-neighbour post trace strictly before q − d."""
-    d = st.delay[s]
-    p = st.p_last[s] if st.p_last[s] + d < q else st.p_prev[s]
-    return 0.0 if p < 0 else math.exp((p + d - q) * dt / tab[TAU_MINUS])
-
-
-@numba.njit(cache=True)
 def on_pre_centred(st, s, q, hist, dt):
     tab = st.ptab[st.par[s]]
     _consume_posts(st, s, q, hist, dt, CENTRED)
-    wn = _depress(st.w_pending[s], _kminus(st, s, q, dt, tab), tab)
+    wn = _depress(st.w_pending[s], nearest_kminus(st, s, q, dt, tab), tab)
     st.w[s] = wn
     st.w_pending[s] = wn
     st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / tab[TAU_PLUS]) + 1.0
@@ -80,7 +73,7 @@ def on_pre_restricted(st, s, q, hist, dt):
     _consume_posts(st, s, q, hist, dt, RESTRICTED)
     wn = st.w_pending[s]
     if st.p_last[s] >= 0 and st.p_last[s] + st.delay[s] > st.t_last[s]:  # a post since
-        wn = _depress(wn, _kminus(st, s, q, dt, tab), tab)
+        wn = _depress(wn, nearest_kminus(st, s, q, dt, tab), tab)
     st.w[s] = wn
     st.w_pending[s] = wn
     st.t_last[s] = q
@@ -131,12 +124,6 @@ def _consume_posts_np(st, s, limit, hist, dt, mode):
         st["p_last"][ss] = pp
 
 
-def _kminus_np(st, s, q, dt, tab):
-    d = st["delay"][s]
-    p = np.where(st["p_last"][s] + d < q, st["p_last"][s], st["p_prev"][s])
-    return np.where(p < 0, 0.0, libm_exp((p + d - q) * dt / tab[:, TAU_MINUS]))
-
-
 class _NnRule(PostHistoryRule):
     mode = CENTRED
     params = _Stdp.params
@@ -167,13 +154,13 @@ class _NnRule(PostHistoryRule):
         tab = st["ptab"][st["par"][s]]
         _consume_posts_np(st, s, q, hist, dt, self.mode)
         if self.mode == CENTRED:
-            wn = _depress_np(st["w_pending"][s], _kminus_np(st, s, q, dt, tab), tab)
+            wn = _depress_np(st["w_pending"][s], nearest_kminus_np(st, s, q, dt, tab), tab)
             st["kplus"][s] = st["kplus"][s] * libm_exp((st["t_last"][s] - q) * dt
                                                        / tab[:, TAU_PLUS]) + 1.0
         else:
             pl = st["p_last"][s]
             had = (pl >= 0) & (pl + st["delay"][s] > st["t_last"][s])
-            wn = np.where(had, _depress_np(st["w_pending"][s], _kminus_np(st, s, q, dt, tab),
+            wn = np.where(had, _depress_np(st["w_pending"][s], nearest_kminus_np(st, s, q, dt, tab),
                                            tab), st["w_pending"][s])
         st["w"][s] = wn
         st["w_pending"][s] = wn

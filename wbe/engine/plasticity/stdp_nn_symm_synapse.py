@@ -47,14 +47,26 @@ def _consume_posts(st, s, limit, hist, dt):
 
 
 @numba.njit(cache=True)
+def nearest_kminus(st, s, q, dt, tab):
+    """NEST's nearest-neighbour post trace strictly before q − d (the last consumed post spike,
+    or the one before it when that falls exactly at q − d; 0 without one)."""
+    d = st.delay[s]
+    p = st.p_last[s] if st.p_last[s] + d < q else st.p_prev[s]
+    return 0.0 if p < 0 else math.exp((p + d - q) * dt / tab[TAU_MINUS])
+
+
+def nearest_kminus_np(st, s, q, dt, tab):
+    """:func:`nearest_kminus` for the synapses ``s`` at once."""
+    d = st["delay"][s]
+    p = np.where(st["p_last"][s] + d < q, st["p_last"][s], st["p_prev"][s])
+    return np.where(p < 0, 0.0, libm_exp((p + d - q) * dt / tab[:, TAU_MINUS]))
+
+
+@numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
     tab = st.ptab[st.par[s]]
-    d = st.delay[s]
     _consume_posts(st, s, q, hist, dt)
-    # the nearest post spike strictly before q - d
-    p = st.p_last[s] if st.p_last[s] + d < q else st.p_prev[s]
-    km = 0.0 if p < 0 else math.exp((p + d - q) * dt / tab[TAU_MINUS])
-    wn = _depress(st.w_pending[s], km, tab)
+    wn = _depress(st.w_pending[s], nearest_kminus(st, s, q, dt, tab), tab)
     st.w[s] = wn
     st.w_pending[s] = wn
     st.t_last[s] = q
@@ -129,10 +141,7 @@ class StdpNnSymmSynapse(PostHistoryRule):
     def on_pre_np(self, st, s, q, hist, dt):
         _consume_posts_np(st, s, q, hist, dt)
         tab = st["ptab"][st["par"][s]]
-        d = st["delay"][s]
-        p = np.where(st["p_last"][s] + d < q, st["p_last"][s], st["p_prev"][s])
-        km = np.where(p < 0, 0.0, libm_exp((p + d - q) * dt / tab[:, TAU_MINUS]))
-        wn = _depress_np(st["w_pending"][s], km, tab)
+        wn = _depress_np(st["w_pending"][s], nearest_kminus_np(st, s, q, dt, tab), tab)
         st["w"][s] = wn
         st["w_pending"][s] = wn
         st["t_last"][s] = q
