@@ -62,7 +62,9 @@ def cell_page(m) -> str:
            f"{m.nest_vm_tolerance_mV:g} mV in the contract tests)" if m.nest_model else "none"
     lines += [f":NEST model: {nest}", f":weights: {m.weight_unit or 'dimensionless'}",
               f":SONATA model_template: ``nest:{m.nest_model}``" if m.nest_model else
-              f":SONATA model_template: ``wbe:{m.name}``", ""]
+              f":SONATA model_template: ``wbe:{m.name}``",
+              ":receptor plug-ins: " + ("yes (``receptors=``, see the receptor kinetics)"
+                                        if m.receptor_host is not None else "no"), ""]
     lines += _params(m)
     lines += [*_title("State variables", "-"),
               *_table(["name", "unit", "meaning"],
@@ -100,15 +102,36 @@ def synapse_page(s) -> str:
     return "\n".join(lines + _refs(s)) + "\n"
 
 
+def receptor_page(k) -> str:
+    lines = [*_title(k.name), *_doc(k),
+             f":weights: {k.weight_unit or 'dimensionless'}",
+             ":hosted by: " + ", ".join(f"``{m}``" for m in _hosts()), "",
+             "A population of a hosting model takes it as a receptor port: "
+             "``receptors={\"PORT\": {\"kind\": \"" + k.name + "\", ...}}`` "
+             "(see :mod:`wbe.engine.receptors.base`).", ""]
+    lines += _params(k)
+    lines += [*_title("State variables (recordable as NAME_PORT)", "-"),
+              *_table(["name", "unit", "meaning"],
+                      [[f"``{v.name}``", v.unit, v.doc] for v in k.state])]
+    return "\n".join(lines + _refs(k)) + "\n"
+
+
+def _hosts() -> list[str]:
+    from wbe.engine.registry import CELLS
+
+    return [m.name for m in CELLS if m.receptor_host is not None]
+
+
 def write(out: Path) -> list[Path]:
     """Write the pages and their index into ``out``; returns the files written."""
-    from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES
+    from wbe.engine.registry import CELLS, PLASTICITY, RECEPTORS, SYNAPSES
 
     out = Path(out)
     written = []
     sections = [("Cell models", "cells", CELLS, cell_page),
                 ("Synapse models", "synapses", SYNAPSES, synapse_page),
-                ("Plasticity rules", "plasticity", PLASTICITY, rule_page)]
+                ("Plasticity rules", "plasticity", PLASTICITY, rule_page),
+                ("Receptor kinetics", "receptors", RECEPTORS, receptor_page)]
     index = [*_title("Models"),
              "Generated from the registries (:mod:`wbe.engine.registry`) when the documentation "
              "is built: every registered component, built-in or from another package, has a "

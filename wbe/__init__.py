@@ -16,7 +16,8 @@ without it.
 
 __version__ = "0.1.0"
 
-_API = ("Simulation", "Pop", "View", "models", "plasticity_rules", "model_info", "Plasticity",
+_API = ("Simulation", "Pop", "View", "models", "plasticity_rules", "receptor_kinds", "model_info",
+        "Plasticity",
         "ConnectionRule", "AllToAll", "OneToOne", "FixedInDegree", "FixedOutDegree",
         "FixedTotalNumber", "PairwiseBernoulli", "FromArrays", "Distribution", "Normal",
         "Uniform", "LogNormal", "Exponential")

@@ -105,20 +105,36 @@ def run_config_all_models(tstop_ms: float = 40.0) -> RunConfig:
         for m in CELLS])
 
 
+#: receptor plug-ins of build_ode's population "rx" (every built-in kind)
+ODE_RECEPTORS = {"AMPA": {"kind": "beta", "tau_rise": 0.3, "tau_decay": 2.0},
+                 "NMDA": {"kind": "nmda", "tau_decay": 60.0},
+                 "GABA_A": {"kind": "exp", "E_rev": -75.0, "tau_decay": 5.0},
+                 "GABA_B": {"kind": "gaba_b", "g_max": 30.0}}
+
+
 def build_ode(seed: int = 2) -> Network:
-    """The RKF45 models (iaf_cond_exp, aeif_cond_exp, hh_psc_alpha) in a small recurrent
-    network with conductance (nS) and current (pA) synapses and Poisson drive."""
+    """The RKF45 models (iaf_cond_exp, aeif_cond_exp, hh_psc_alpha, and iaf_cond_alpha with
+    receptor plug-ins on all four built-in kinetics) in a small recurrent network with
+    conductance (nS) and current (pA) synapses and Poisson drive."""
     n = 40
     r = np.random.default_rng(seed)
     pops = [Population("c", "iaf_cond_exp", n, {"V_m": r.uniform(-70, -56, n)}),
             Population("x", "aeif_cond_exp", n, {"V_m": r.uniform(-70, -55, n), "I_e": 700.0}),
-            Population("h", "hh_psc_alpha", 10, {"I_e": 200.0})]
-    projs = [Projection(f"{s}{t}", s, t, r.integers(0, ns, 200), r.integers(0, nt, 200),
-                        r.choice(ws, 200), np.round(r.uniform(0.5, 2.0, 200), 1))
-             for s, ns, t, nt, ws in (("c", n, "x", n, [5.0, -10.0]), ("x", n, "c", n, [4.0]),
-                                      ("c", n, "h", 10, [200.0, -300.0]))]
+            Population("h", "hh_psc_alpha", 10, {"I_e": 200.0}),
+            Population("rx", "iaf_cond_alpha", 20, {"V_m": r.uniform(-70, -56, 20)},
+                       receptors=ODE_RECEPTORS)]
+    projs = [Projection(f"{s}{t}{port or ''}", s, t, r.integers(0, ns, 200),
+                        r.integers(0, nt, 200), r.choice(ws, 200),
+                        np.round(r.uniform(0.5, 2.0, 200), 1), receptor=port)
+             for s, ns, t, nt, ws, port in (
+                 ("c", n, "x", n, [5.0, -10.0], None), ("x", n, "c", n, [4.0], None),
+                 ("c", n, "h", 10, [200.0, -300.0], None), ("c", n, "rx", 20, [2.0], "AMPA"),
+                 ("x", n, "rx", 20, [1.0], "NMDA"), ("c", n, "rx", 20, [3.0], "GABA_A"),
+                 ("rx", 20, "c", n, [3.0, -6.0], None))]
     poi = [PoissonInput("pc", "c", np.arange(n), 20000.0, 3.0),
-           PoissonInput("ph", "h", np.arange(10), 2000.0, 150.0)]
+           PoissonInput("ph", "h", np.arange(10), 2000.0, 150.0),
+           PoissonInput("prx", "rx", np.arange(20), 12000.0, 1.5, receptor="AMPA"),
+           PoissonInput("pgb", "rx", np.arange(20), 300.0, 1.0, receptor="GABA_B")]
     return Network(pops, projs, poisson=poi)
 
 
@@ -198,7 +214,9 @@ def run_config_pair(tstop_ms: float = 100.0) -> RunConfig:
 
 def run_config_ode(tstop_ms: float = 60.0) -> RunConfig:
     return RunConfig(tstop_ms, seed=9, state_recorders=[
-        StateRecorder("x", ["V_m", "w"], np.arange(5), 0.5)])
+        StateRecorder("x", ["V_m", "w"], np.arange(5), 0.5),
+        StateRecorder("rx", ["V_m", "g_AMPA", "g_NMDA", "g_GABA_A", "G_GABA_B"],
+                      np.arange(0, 20, 3), 0.5)])
 
 
 def run_config(tstop_ms: float = 100.0) -> RunConfig:

@@ -113,9 +113,24 @@ def test_rkf45_models_one_vs_two_ranks(tmp_path, spike_block):
     from wbe.engine.simulator import simulate
 
     one = case.flatten(simulate(case.build_ode(), case.run_config_ode(60.0)))
-    assert all(one[f"spikes/{p}/t"].size > 0 for p in ("c", "x", "h"))
+    assert all(one[f"spikes/{p}/t"].size > 0 for p in ("c", "x", "h", "rx"))
+    for v in ("g_AMPA", "g_NMDA", "g_GABA_A", "G_GABA_B"):  # every receptor plug-in driven
+        assert np.max(one[f"state/rx/{v}/v"]) > 0, v
     two = _run2(tmp_path, "--ode", "--tstop", "60", "--spike-block", str(spike_block))
     _same(one, two)
+
+
+def test_rkf45_checkpoint_one_rank_restored_on_two(tmp_path):
+    """The RKF45 models' state (the carried step, the receptor plug-ins' conductances and
+    G-protein cascade) checkpointed on 1 rank and resumed on 2 continues bit-identically."""
+    from wbe.engine.simulator import simulate
+
+    full = case.flatten(simulate(case.build_ode(), case.run_config_ode(60.0)))
+    ck = tmp_path / "ck.zarr"
+    first = case.flatten(simulate(case.build_ode(), case.run_config_ode(27.0), checkpoint=ck))
+    second = _run2(tmp_path, "--ode", "--tstop", "60", "--restore", str(ck))
+    for key in full:
+        assert np.array_equal(np.concatenate((first[key], second[key])), full[key]), key
 
 
 @pytest.mark.parametrize("exchange", ["numba", "mpi4py"])

@@ -30,13 +30,16 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
                         str(ROOT / "docs"), str(tmp_path / "html")],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
-    from wbe.engine.registry import CELLS, PLASTICITY
+    from wbe.engine.registry import CELLS, PLASTICITY, RECEPTORS
 
     for m in CELLS:  # a page per registered model, with its parameters
         page = (tmp_path / "html" / "_generated" / "cells" / f"{m.name}.html").read_text()
         assert all(p.name in page for p in m.params)
     for r in PLASTICITY:
         assert (tmp_path / "html" / "_generated" / "plasticity" / f"{r.name}.html").exists()
+    for k in RECEPTORS:
+        page = (tmp_path / "html" / "_generated" / "receptors" / f"{k.name}.html").read_text()
+        assert all(p.name in page for p in k.params)
     api = (tmp_path / "html" / "api.html").read_text()
     assert "FixedInDegree" in api and "set_rate" in api
 

@@ -17,9 +17,18 @@ from .connect import (
     PairwiseBernoulli,
     Uniform,
 )
-from .simulation import Pop, Simulation, View, model_info, models, plasticity_rules
+from .simulation import (
+    Pop,
+    Simulation,
+    View,
+    model_info,
+    models,
+    plasticity_rules,
+    receptor_kinds,
+)
 
-__all__ = ["Simulation", "Pop", "View", "models", "plasticity_rules", "model_info", "Plasticity",
+__all__ = ["Simulation", "Pop", "View", "models", "plasticity_rules", "receptor_kinds", "model_info",
+           "Plasticity",
            "ConnectionRule", "AllToAll", "OneToOne", "FixedInDegree", "FixedOutDegree",
            "FixedTotalNumber", "PairwiseBernoulli", "FromArrays", "Distribution", "Normal",
            "Uniform", "LogNormal", "Exponential"]

@@ -49,7 +49,8 @@ from ..engine.network import (
     SpikeTrainInput,
     StateRecorder,
 )
-from ..engine.registry import CELLS, PLASTICITY, SYNAPSES
+from ..engine.receptors.base import with_receptors
+from ..engine.registry import CELLS, PLASTICITY, RECEPTORS, SYNAPSES
 from .connect import ConnectionRule, rng_for, values
 
 __all__ = ["Simulation", "Pop", "View"]
@@ -92,6 +93,11 @@ class Pop(View):
     def params(self) -> dict:
         """The population's parameters as given (name → number, per-neuron array or list)."""
         return self.sim.network.population(self._name).params
+
+    @property
+    def receptors(self) -> dict:
+        """The population's receptor plug-ins (port name → kind and parameters)."""
+        return self.sim.network.population(self._name).receptors
 
     def __getitem__(self, key) -> View:
         ids = np.arange(self.n, dtype=np.int64)
@@ -169,10 +175,13 @@ class Simulation:
                                "Simulation to change its structure")
 
     def population(self, name: str, model: str, n: int, params: dict | None = None,
-                   **kw) -> Pop:
+                   receptors: dict | None = None, **kw) -> Pop:
         """``n`` neurons of a registered cell ``model`` (NEST's name, e.g. ``iaf_psc_exp``).
         Parameters by NEST's names, in ``params`` or as keywords: scalars, arrays of length
-        ``n`` or distributions (drawn per neuron, keyed by seed, population and parameter)."""
+        ``n`` or distributions (drawn per neuron, keyed by seed, population and parameter).
+        ``receptors``: receptor ports with their kinetics, for a model that hosts them (port
+        name → ``{"kind": "beta" | "nmda" | "exp" | "gaba_b" | …, parameters}``; see
+        :mod:`wbe.engine.receptors.base`) — connect into them with ``receptor="NMDA"``."""
         self._building(f"population {name!r}")
         if name in self._pops:
             raise ValueError(f"population {name!r} exists already")
@@ -185,7 +194,9 @@ class Simulation:
                    v, int(n), rng_for(self.seed, f"param:{name}:{k}"),
                    f"population {name!r}: parameter {k!r}")) for k, v in given.items()}
         cell.resolve(prm, int(n), np.arange(int(n)), owner=f"population {name!r}")
-        self.network.populations.append(Population(name, model, int(n), prm))
+        recs = {k: dict(v) if isinstance(v, dict) else v for k, v in (receptors or {}).items()}
+        with_receptors(cell.specialize(prm), recs, f"population {name!r}")  # checks them
+        self.network.populations.append(Population(name, model, int(n), prm, receptors=recs))
         pop = self._pops[name] = Pop(self, name, model, int(n))
         return pop
 
@@ -651,24 +662,35 @@ def plasticity_rules() -> dict[str, str]:
     return {r.name: r.doc for r in PLASTICITY}
 
 
+def receptor_kinds() -> dict[str, str]:
+    """Registered receptor kinetics (``Simulation.population(..., receptors=...)``): name →
+    one-line description."""
+    return {k.name: k.doc for k in RECEPTORS}
+
+
 def model_info(name: str) -> dict:
-    """What a registered cell model or plasticity rule declares, as NEST's ``GetDefaults``
-    tells: ``params`` (name → ``{"default", "unit", "doc"}``, NEST's names), and for cell
-    models ``ports`` (name → NEST ``receptor_type``), ``recordables`` (name → unit),
-    ``weight_unit`` and ``nest_model``. ``KeyError`` listing the known names otherwise."""
-    if name in CELLS.names():
-        comp = CELLS.get(name)
-    elif name in PLASTICITY.names():
-        comp = PLASTICITY.get(name)
+    """What a registered cell model, plasticity rule or receptor kinetics declares, as NEST's
+    ``GetDefaults`` tells: ``params`` (name → ``{"default", "unit", "doc"}``, NEST's names), and
+    for cell models ``ports`` (name → NEST ``receptor_type``), ``recordables`` (name → unit),
+    ``weight_unit``, ``nest_model`` and ``hosts_receptors`` (whether it takes receptor
+    plug-ins); for receptor kinetics ``state`` (name → unit) and ``weight_unit``. ``KeyError``
+    listing the known names otherwise."""
+    regs = (CELLS, PLASTICITY, RECEPTORS)
+    for reg in regs:
+        if name in reg.names():
+            comp = reg.get(name)
+            break
     else:
-        raise KeyError(f"no cell model or plasticity rule {name!r}; cell models: "
-                       f"{sorted(CELLS.names())}, plasticity rules: {sorted(PLASTICITY.names())}")
+        raise KeyError(f"no cell model, plasticity rule or receptor kinetics {name!r}; "
+                       + "; ".join(f"{r.kind}s: {sorted(r.names())}" for r in regs))
     info = {"name": comp.name, "doc": comp.doc,
             "params": {p.name: {"default": p.default, "unit": p.unit, "doc": p.doc}
                        for p in comp.params}}
-    if name in CELLS.names():
+    if reg is CELLS:
         info.update(nest_model=comp.nest_model, weight_unit=comp.weight_unit,
                     ports={p.name: p.receptor_type for p in comp.ports},
-                    recordables={v.name: v.unit for v in comp.recordables})
+                    recordables={v.name: v.unit for v in comp.recordables},
+                    hosts_receptors=comp.receptor_host is not None)
+    elif reg is RECEPTORS:
+        info.update(state={v.name: v.unit for v in comp.state}, weight_unit=comp.weight_unit)
     return info
-

@@ -33,6 +33,8 @@ class Population:
     ``params``: NEST parameter name → scalar or float64 array (length n). ``V_m`` is the initial
     membrane potential. ``attributes``: extra per-node columns carried to and from SONATA
     (e.g. ``name`` as a str array, ``x``/``y``/``z`` in µm, ``cell_class``); never read by the engine.
+    ``receptors``: receptor ports with their kinetics for a model that hosts them (port name →
+    ``{"kind": ..., parameters}``, see :mod:`wbe.engine.receptors.base`).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Population:
     n: int
     params: dict[str, float | np.ndarray] = field(default_factory=dict)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    receptors: dict[str, dict] = field(default_factory=dict)
 
     @property
     def is_virtual(self) -> bool:

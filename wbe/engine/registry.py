@@ -1,20 +1,21 @@
 """Registries of engine components and the plug-in contract they share.
 
-A component — a cell model, a synapse model, a plasticity rule, and later glia, fields and
-monitors — is one module that declares a *spec*: its parameters (:class:`Param`: default, unit,
+A component — a cell model, a synapse model, a plasticity rule, receptor kinetics, and later
+glia, fields and monitors — is one module that declares a *spec*: its parameters (:class:`Param`: default, unit,
 one-line doc, NEST's name where NEST has the model), state variables and recordables
 (:class:`Var`), receptor ports (:class:`Port`), its SONATA/NEST names, and provides a NumPy
 reference step with a compiled (numba) kernel beside it. What a spec must hold for each kind is
 documented on the base classes (:class:`wbe.engine.cells.base.CellModel`,
-:class:`wbe.engine.plasticity.base.PlasticityRule`, :class:`wbe.engine.synapses.base.SynapseModel`).
+:class:`wbe.engine.plasticity.base.PlasticityRule`, :class:`wbe.engine.synapses.base.SynapseModel`,
+:class:`wbe.engine.receptors.base.ReceptorKind`).
 
-Built-in components live in the packages ``wbe.engine.cells``, ``wbe.engine.synapses`` and
-``wbe.engine.plasticity``: every module of those packages is imported on first use and registers
+Built-in components live in the packages ``wbe.engine.cells``, ``wbe.engine.synapses``,
+``wbe.engine.plasticity`` and ``wbe.engine.receptors``: every module of those packages is imported on first use and registers
 what it defines (``@CELLS.register``), so adding a model is adding one file. Other packages
 register through entry points (``importlib.metadata``), in the groups ``wbe.cells``,
-``wbe.synapses``, ``wbe.plasticity``, ``wbe.glia``, ``wbe.fields`` and ``wbe.monitors``; an entry
-point names a component class or instance (``pkg.module:MyModel``) or a module whose import
-registers its components. An unknown name is an error listing the known ones.
+``wbe.synapses``, ``wbe.plasticity``, ``wbe.receptors``, ``wbe.glia``, ``wbe.fields`` and
+``wbe.monitors``; an entry point names a component class or instance (``pkg.module:MyModel``)
+or a module whose import registers its components. An unknown name is an error listing the known ones.
 
 Everything that needs a list of models — SONATA reading and writing, checkpoints, recorders, the
 NEST reference runner, the config schema, the docs and the contract tests — asks a registry.
@@ -34,7 +35,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 __all__ = ["Param", "Var", "Port", "Registry", "UnknownComponentError", "CELLS", "SYNAPSES",
-           "PLASTICITY", "GLIA", "FIELDS", "MONITORS", "REGISTRIES"]
+           "PLASTICITY", "GLIA", "FIELDS", "MONITORS", "RECEPTORS", "REGISTRIES"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ class Port:
     ring row and state in the target, NEST's ``iaf_bw_2001_exact`` NMDA): connection j of a
     neuron is numbered by projection, then source id, then edge order — the model is specialised
     to the most connections a neuron of the population has
-    (:meth:`~wbe.engine.cells.base.CellModel.specialize`)."""
+    (:meth:`~wbe.engine.cells.base.CellModel.specialize`). ``weight_unit``: the unit of a
+    weight on this port where it is not the model's (``None``), e.g. ``""`` for the
+    dimensionless transmitter releases of the ``gaba_b`` receptor plug-in."""
 
     name: str
     receptor_type: int
@@ -127,6 +130,7 @@ class Port:
     nonnegative: bool = False
     presynaptic: str | None = None
     per_connection: bool = False
+    weight_unit: str | None = None
 
     def check_weights(self, weight, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` if this port cannot take ``weight``."""
@@ -245,8 +249,9 @@ PLASTICITY: Registry = Registry("plasticity rule", "wbe.plasticity", "wbe.engine
 GLIA: Registry = Registry("glial component", "wbe.glia")
 FIELDS: Registry = Registry("field", "wbe.fields")
 MONITORS: Registry = Registry("monitor", "wbe.monitors")
+RECEPTORS: Registry = Registry("receptor kinetics", "wbe.receptors", "wbe.engine.receptors")
 
 #: every registry by the kind of component it holds
 REGISTRIES: dict[str, Registry] = {"cells": CELLS, "synapses": SYNAPSES,
                                    "plasticity": PLASTICITY, "glia": GLIA, "fields": FIELDS,
-                                   "monitors": MONITORS}
+                                   "monitors": MONITORS, "receptors": RECEPTORS}

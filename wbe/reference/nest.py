@@ -107,7 +107,9 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
             continue
         model = cell_model_of(pop)
         if model.nest_model is None:
-            raise NotImplementedError(f"population {pop.name!r}: {pop.model} has no NEST model")
+            what = "receptor plug-ins (wbe's; NEST has no such model)" if pop.receptors else \
+                "no NEST model"
+            raise NotImplementedError(f"population {pop.name!r}: {pop.model} has {what}")
         one, per = model.split_params(pop.params)
         scalars = model.nest_values(one)
         scalars.update(post_params.get(pop.name, {}))

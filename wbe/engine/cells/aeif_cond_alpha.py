@@ -13,6 +13,7 @@ from .aeif_cond_exp import (
     AEIF_PARAMS,
     AEIF_REFERENCES,
     aeif_constants,
+    aeif_host,
     aeif_step_np,
     check_aeif,
     i_spike_np,
@@ -110,6 +111,19 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     return nspk
 
 
+@numba.njit(cache=True)
+def _base_jump(y, ring, slot, j, c):
+    y[1] += ring[0, slot, j] * c[16]
+    y[3] += -ring[1, slot, j] * c[17]
+    ring[0, slot, j] = 0.0
+    ring[1, slot, j] = 0.0
+
+
+def _base_jump_np(y, syn, c):
+    y[1] += syn[0] * c["g0_ex"]
+    y[3] += -syn[1] * c["g0_in"]
+
+
 @CELLS.register
 class AeifCondAlpha(CellModel):
     """Adaptive exponential integrate-and-fire neuron (AdEx) with alpha-shaped conductances.
@@ -141,6 +155,8 @@ class AeifCondAlpha(CellModel):
                "current_pA": 300.0}
     nest_vm_tolerance_mV = 1e-6
     kernel = kernel
+    receptor_host = aeif_host(_rhs, _rhs_np, _base_jump, _base_jump_np, 18, 5,
+                              "aeif_cond_alpha")
 
     def resolve(self, given, n, select, owner=""):
         p = super().resolve(given, n, select, owner)
@@ -166,8 +182,7 @@ class AeifCondAlpha(CellModel):
         y = np.stack([s[k] for k in names])
         istim = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
         spk = aeif_step_np(_rhs_np, y, h, s["r"], c, istim, 0, 5, self.name)
-        y[1] += syn[0] * c["g0_ex"]
-        y[3] += -syn[1] * c["g0_in"]
+        _base_jump_np(y, syn, c)
         for k, v in zip(names, y):
             s[k][...] = v
         s["h_int"][...] = h

@@ -7,6 +7,7 @@ import math
 import numba
 import numpy as np
 
+from ..receptors.base import ReceptorHost
 from ..registry import CELLS, Param, Var
 from .base import CellModel, steps_of
 from .common import E_L as _E_L
@@ -186,6 +187,68 @@ def aeif_step_np(rhs_np, y, h, r, c, istim, i_v, i_w, name):
     return spiked
 
 
+# ---- receptor plug-ins (wbe.engine.receptors): the hooks of the AdEx models (their constants
+# share AEIF_CONSTS' first columns; ``arg`` is the row of the adaptation current w)
+@numba.njit(cache=True)
+def aeif_v_eff(y, c, refr):
+    """V_m the AdEx dynamics see: V_reset while refractory, else min(V_m, V_peak)."""
+    if refr:
+        return c[11]
+    return y[0] if y[0] < c[10] else c[10]
+
+
+@numba.njit(cache=True)
+def aeif_tolerances(c):
+    return c[15], c[15], 0.0, 1.0  # gsl_odeiv_control_yp_new(tol, tol)
+
+
+@numba.njit(cache=True)
+def aeif_substep(y, c, ri, refr, spiked, iw):
+    """After every RKF45 sub-step: the instability check, then the refractory clamp or spike
+    detection (V_m >= V_peak, or V_th if Δ_T = 0: V_m = V_reset, w += b)."""
+    if y[0] < -1e3 or y[iw] < -1e6 or y[iw] > 1e6:
+        raise FloatingPointError("AdEx model: numerical instability")
+    if ri > 0:
+        y[0] = c[11]
+    elif y[0] >= (c[10] if c[6] > 0.0 else c[5]):
+        y[0] = c[11]
+        y[iw] += c[9]
+        ri = refr + 1 if refr > 0 else 0
+        spiked = True
+    return ri, spiked
+
+
+@numba.njit(cache=True)
+def aeif_endstep(y, c, ri, refr, spiked, u_old, iw):
+    if ri > 0:
+        ri -= 1
+    return ri, spiked
+
+
+@numba.njit(cache=True)
+def _base_jump(y, ring, slot, j, c):
+    y[1] += ring[0, slot, j]
+    y[2] -= ring[1, slot, j]
+    ring[0, slot, j] = 0.0
+    ring[1, slot, j] = 0.0
+
+
+def _base_jump_np(y, syn, c):
+    y[1] += syn[0]
+    y[2] -= syn[1]
+
+
+def aeif_host(rhs, rhs_np, base_jump, base_jump_np, h_col: int, i_w: int,
+              name: str) -> ReceptorHost:
+    """The :class:`~wbe.engine.receptors.base.ReceptorHost` of an AdEx model whose state holds
+    w in row ``i_w``."""
+    def step_np(rhs_np, y, h, r, c, istim):
+        return aeif_step_np(rhs_np, y, h, r, c, istim, 0, i_w, name)
+
+    return ReceptorHost(rhs, aeif_v_eff, aeif_tolerances, aeif_substep, aeif_endstep, base_jump,
+                        rhs_np, v_aeif_np, step_np, base_jump_np, h_col, i_w)
+
+
 @CELLS.register
 class AeifCondExp(CellModel):
     """Adaptive exponential integrate-and-fire neuron (AdEx) with exponential conductances.
@@ -215,6 +278,7 @@ class AeifCondExp(CellModel):
                "current_pA": 300.0}
     nest_vm_tolerance_mV = 1e-6
     kernel = kernel
+    receptor_host = aeif_host(_rhs, _rhs_np, _base_jump, _base_jump_np, 16, 3, "aeif_cond_exp")
 
     def resolve(self, given, n, select, owner=""):
         p = super().resolve(given, n, select, owner)
@@ -235,8 +299,7 @@ class AeifCondExp(CellModel):
         y = np.stack([s["V"], s["g_ex"], s["g_in"], s["w"]])
         istim = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
         spk = aeif_step_np(_rhs_np, y, h, s["r"], c, istim, 0, 3, self.name)
-        y[1] += syn[0]
-        y[2] -= syn[1]
+        _base_jump_np(y, syn, c)
         s["V"][...], s["g_ex"][...], s["g_in"][...], s["w"][...] = y
         s["h_int"][...] = h
         return spk

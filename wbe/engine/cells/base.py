@@ -90,6 +90,9 @@ class CellModel:
     kernel: ClassVar[Any] = None
     #: whether the fused loop can run it (a kernel that needs Python between steps: no)
     fusable: ClassVar[bool] = True
+    #: how the model takes receptor plug-ins (:class:`wbe.engine.receptors.base.ReceptorHost`);
+    #: ``None``: it does not
+    receptor_host: ClassVar[Any] = None
 
     # ------------------------------------------------------------------ spec helpers
     @property
@@ -305,11 +308,17 @@ class CellModel:
 
 def cell_model_of(pop, network=None) -> CellModel:
     """The cell model of a population (``pop.model``, ``pop.params``), specialised to its
-    parameters (:meth:`CellModel.specialize`) and, given the ``network``, to the connections
-    into its ``per_connection`` ports."""
+    parameters (:meth:`CellModel.specialize`), to its receptor plug-ins (``pop.receptors``, see
+    :mod:`wbe.engine.receptors.base`) and, given the ``network``, to the connections into its
+    ``per_connection`` ports."""
+    from ..receptors.base import with_receptors
     from ..registry import CELLS, SYNAPSES
 
     model = CELLS.get(pop.model)
+    receptors = getattr(pop, "receptors", None)
+    if receptors:
+        return with_receptors(model.specialize(pop.params), receptors,
+                              f"population {pop.name!r}")
     ports = [p for p in model.ports if p.per_connection]
     if network is None or not ports:
         return model.specialize(pop.params)

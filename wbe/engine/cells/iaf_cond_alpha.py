@@ -23,7 +23,8 @@ from .common import (
     tau_syn_in,
 )
 from .common import V_reset as _V_reset
-from .rkf45 import init_h, integrate_np, make_evolve
+from .iaf_cond_exp import iaf_cond_host, iaf_cond_step_np
+from .rkf45 import init_h, make_evolve
 
 
 @numba.njit(cache=True)
@@ -95,6 +96,19 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     return nspk
 
 
+@numba.njit(cache=True)
+def _base_jump(y, ring, slot, j, c):
+    y[1] += ring[0, slot, j] * c[10]
+    y[3] += -ring[1, slot, j] * c[11]
+    ring[0, slot, j] = 0.0
+    ring[1, slot, j] = 0.0
+
+
+def _base_jump_np(y, syn, c):
+    y[1] += syn[0] * c["PSConInit_E"]
+    y[3] += -syn[1] * c["PSConInit_I"]
+
+
 @CELLS.register
 class IafCondAlpha(CellModel):
     """Leaky integrate-and-fire neuron with alpha-shaped synaptic conductances.
@@ -131,6 +145,7 @@ class IafCondAlpha(CellModel):
     example = {"params": {"I_e": 400.0, "V_m": -65.0}, "weight": 6.0, "current_pA": 100.0}
     nest_vm_tolerance_mV = 1e-6
     kernel = kernel
+    receptor_host = iaf_cond_host(_rhs, _rhs_np, _base_jump, _base_jump_np, 12)
 
     def resolve(self, given, n, select, owner=""):
         p = super().resolve(given, n, select, owner)
@@ -159,15 +174,8 @@ class IafCondAlpha(CellModel):
         y = np.stack([s[k] for k in names])
         r = s["r"]
         istim = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
-        integrate_np(_rhs_np, y, h, c, istim, r > 0, c["h_step"][0] if n else 0.0, 1e-3, 0.0,
-                     1.0, 0.0)
-        refr = r > 0
-        spk = ~refr & (y[0] >= c["V_th"])
-        r[refr] -= 1
-        y[0] = np.where(refr | spk, c["V_reset"], y[0])
-        r[spk] = c["refr"][spk]
-        y[1] += syn[0] * c["PSConInit_E"]
-        y[3] += -syn[1] * c["PSConInit_I"]
+        spk = iaf_cond_step_np(_rhs_np, y, h, r, c, istim)
+        _base_jump_np(y, syn, c)
         for k, v in zip(names, y):
             s[k][...] = v
         s["h_int"][...] = h

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..receptors.base import ReceptorHost
 from ..registry import CELLS, Var
 from .base import CellModel, steps_of
 from .common import (
@@ -91,6 +92,78 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     return nspk
 
 
+# ---- receptor plug-ins (wbe.engine.receptors): the hooks of both iaf_cond models, whose
+# constants share the columns 8 (V_th) and 9 (V_reset)
+@numba.njit(cache=True)
+def iaf_cond_v_eff(y, c, refr):
+    """V_m the synaptic currents see: V_reset while refractory, else min(V_m, V_th)."""
+    if refr:
+        return c[9]
+    return c[8] if c[8] < y[0] else y[0]
+
+
+def iaf_cond_v_eff_np(y0, c, refr):
+    return np.where(refr, c["V_reset"], np.where(c["V_th"] < y0, c["V_th"], y0))
+
+
+@numba.njit(cache=True)
+def iaf_cond_tolerances(c):
+    return 1e-3, 0.0, 1.0, 0.0  # gsl_odeiv_control_y_new(1e-3, 0)
+
+
+@numba.njit(cache=True)
+def iaf_cond_substep(y, c, ri, refr, spiked, arg):
+    return ri, spiked
+
+
+@numba.njit(cache=True)
+def iaf_cond_endstep(y, c, ri, refr, spiked, u_old, arg):
+    """After the step's integration: refractory (clamped to V_reset) or threshold (NEST 3.10)."""
+    if ri > 0:
+        ri -= 1
+        y[0] = c[9]
+    elif y[0] >= c[8]:
+        ri = refr
+        y[0] = c[9]
+        spiked = True
+    return ri, spiked
+
+
+def iaf_cond_step_np(rhs_np, y, h, r, c, istim):
+    """NumPy reference of one iaf_cond step (integration, refractoriness and threshold; the
+    arriving spikes are the caller's): ``y`` (dim, n), ``h``, ``r`` updated in place; returns
+    the neurons that spiked."""
+    n = y.shape[1]
+    integrate_np(rhs_np, y, h, c, istim, r > 0, c["h_step"][0] if n else 0.0, 1e-3, 0.0, 1.0,
+                 0.0)
+    refr = r > 0
+    spk = ~refr & (y[0] >= c["V_th"])
+    r[refr] -= 1
+    y[0] = np.where(refr | spk, c["V_reset"], y[0])
+    r[spk] = c["refr"][spk]
+    return spk
+
+
+@numba.njit(cache=True)
+def _base_jump(y, ring, slot, j, c):
+    y[1] += ring[0, slot, j]
+    y[2] -= ring[1, slot, j]
+    ring[0, slot, j] = 0.0
+    ring[1, slot, j] = 0.0
+
+
+def _base_jump_np(y, syn, c):
+    y[1] += syn[0]
+    y[2] -= syn[1]
+
+
+def iaf_cond_host(rhs, rhs_np, base_jump, base_jump_np, h_col: int) -> ReceptorHost:
+    """The :class:`~wbe.engine.receptors.base.ReceptorHost` of an iaf_cond model."""
+    return ReceptorHost(rhs, iaf_cond_v_eff, iaf_cond_tolerances, iaf_cond_substep,
+                        iaf_cond_endstep, base_jump, rhs_np, iaf_cond_v_eff_np, iaf_cond_step_np,
+                        base_jump_np, h_col)
+
+
 @CELLS.register
 class IafCondExp(CellModel):
     """Leaky integrate-and-fire neuron with exponentially decaying synaptic conductances.
@@ -121,6 +194,7 @@ class IafCondExp(CellModel):
     example = {"params": {"I_e": 400.0, "V_m": -65.0}, "weight": 8.0, "current_pA": 100.0}
     nest_vm_tolerance_mV = 1e-6
     kernel = kernel
+    receptor_host = iaf_cond_host(_rhs, _rhs_np, _base_jump, _base_jump_np, 10)
 
     def constants(self, p, dt_ms):
         c = {k: p[k] for k in self.consts if k in p}
@@ -139,15 +213,8 @@ class IafCondExp(CellModel):
         y = np.stack([s["V"], s["g_ex"], s["g_in"]])
         r = s["r"]
         istim = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
-        integrate_np(_rhs_np, y, h, c, istim, r > 0, c["h_step"][0] if n else 0.0, 1e-3, 0.0,
-                     1.0, 0.0)
-        y[1] += syn[0]
-        y[2] -= syn[1]
-        refr = r > 0
-        spk = ~refr & (y[0] >= c["V_th"])
-        r[refr] -= 1
-        y[0] = np.where(refr | spk, c["V_reset"], y[0])
-        r[spk] = c["refr"][spk]
+        spk = iaf_cond_step_np(_rhs_np, y, h, r, c, istim)
+        _base_jump_np(y, syn, c)
         s["V"][...], s["g_ex"][...], s["g_in"][...] = y
         s["h_int"][...] = h
         return spk

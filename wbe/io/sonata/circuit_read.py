@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from wbe.engine.network import (
     Population,
     Projection,
 )
+from wbe.engine.receptors.base import with_receptors
 from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES
 
 from ._common import (
@@ -155,9 +157,11 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         attributes: dict[str, np.ndarray] = {}
         defaults = CELLS.get(model).defaults if model != VIRTUAL else {}
         vec_params: dict[str, list[float]] = {}
+        receptors: dict[str, dict] = {}
         if model != VIRTUAL:
             vector_names = {q.name for q in CELLS.get(model).params if q.vector}
             vectors: dict[str, dict[int, tuple]] = {}  # name -> node type -> values
+            receptor_sets: dict[int, str] = {}  # node type -> its receptors (JSON text)
             tparams: dict[int, dict] = {}
             for tid in tmodel:
                 fname = types[tid].get("dynamics_params")
@@ -174,6 +178,13 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                 clean = {}
                 switches = {q.name for q in CELLS.get(model).params if q.flag}
                 for k, v in data.items():
+                    if k == "receptors":  # wbe's receptor plug-ins: one set per population
+                        if not isinstance(v, dict) or not all(
+                                isinstance(x, dict) for x in v.values()):
+                            raise _err(fpath, k, "must map port names to objects with 'kind' "
+                                                 f"and parameters, got {v!r}")
+                        receptor_sets[tid] = json.dumps(v)  # in file order: receptor_type
+                        continue
                     if k in vector_names:  # NEST's array parameters: one list per population
                         if not isinstance(v, list) or not v or not all(
                                 isinstance(x, int | float) and not isinstance(x, bool)
@@ -198,6 +209,19 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                                f"({sorted(str(list(v)) if v else 'default' for v in seen)}); "
                                f"wbe takes one list (one set of receptor ports) per population")
                 vec_params[k] = list(seen.pop())
+            seen_rec = {receptor_sets.get(t) for t in tmodel}
+            if len(seen_rec) != 1:
+                raise _err(types_path, "dynamics_params",
+                           f"node types of population {pname!r} give different 'receptors'; "
+                           f"wbe takes one set of receptor ports per population")
+            rec_text = seen_rec.pop()
+            if rec_text is not None:
+                receptors = json.loads(rec_text)
+                try:  # every port, kind and parameter checked now, naming the file
+                    with_receptors(CELLS.get(model).specialize(vec_params), receptors,
+                                   f"population {pname!r}")
+                except ValueError as e:
+                    raise _err(types_path, "dynamics_params: receptors", str(e)) from None
             keys = sorted(set().union(*[set(p) for p in tparams.values()]))
             tids = np.array(sorted(tparams), dtype=np.int64)
             pos = np.searchsorted(tids, type_ids)
@@ -275,7 +299,7 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         out.append(Population(name=pname, model=model, n=n,
                               params={**{k: _collapse(v) for k, v in params.items()},
                                       **vec_params},
-                              attributes=attributes))
+                              attributes=attributes, receptors=receptors))
     return out
 
 

@@ -93,14 +93,14 @@ def write_circuit(out_dir: Path, network: Network, *,
                         params = dict(scalars)
                         params.update({k: float(x) for k, x in zip(akeys, row)})
                         fname = f"{pop.name}_{j}.json"
-                        _write_json(neuron_dir / fname, cell.nest_values(params))
+                        _write_json(neuron_dir / fname, _node_params(cell, params, pop))
                         type_rows.append([next_type + j, "point_neuron", template, fname,
                                           pop.name])
                     type_ids = (next_type + inverse).astype(np.int64)
                     next_type += len(uniq_rows)
                 else:
                     fname = f"{pop.name}.json"
-                    _write_json(neuron_dir / fname, cell.nest_values(scalars))
+                    _write_json(neuron_dir / fname, _node_params(cell, scalars, pop))
                     type_rows.append([next_type, "point_neuron", template, fname, pop.name])
                     next_type += 1
                     if akeys:
@@ -204,6 +204,17 @@ def write_circuit(out_dir: Path, network: Network, *,
     _write_json(path, config)
     return path
 
+
+
+def _node_params(cell, params: dict, pop) -> dict:
+    """A node type's ``dynamics_params`` JSON: the parameters as NEST takes them and, for a
+    population with receptor plug-ins, ``receptors`` (port → kind and parameters; wbe's
+    extension, which NEST does not read)."""
+    out = cell.nest_values(params)
+    if pop.receptors:
+        out["receptors"] = {port: {k: (v if k == "kind" else float(v)) for k, v in spec.items()}
+                            for port, spec in pop.receptors.items()}
+    return out
 
 def _receptor_type(network: Network, pr: Projection) -> int:
     """NEST's receptor_type number of the port projection ``pr`` names."""
