@@ -18,6 +18,7 @@ from .common import V_th as _V_th
 from .common import g_L as _g_L
 from .common import t_ref as _t_ref
 from .common import tau_syn_ex as _tau_syn_ex
+from .iaf_cond_exp import exp_pair_jump, exp_pair_jump_np
 from .libm import exp as libm_exp
 from .rkf45 import evolve_np, init_h, make_evolve
 
@@ -225,19 +226,6 @@ def aeif_endstep(y, c, ri, refr, spiked, u_old, iw):
     return ri, spiked
 
 
-@numba.njit(cache=True)
-def _base_jump(y, ring, slot, j, c):
-    y[1] += ring[0, slot, j]
-    y[2] -= ring[1, slot, j]
-    ring[0, slot, j] = 0.0
-    ring[1, slot, j] = 0.0
-
-
-def _base_jump_np(y, syn, c):
-    y[1] += syn[0]
-    y[2] -= syn[1]
-
-
 def aeif_host(rhs, rhs_np, base_jump, base_jump_np, h_col: int, i_w: int,
               name: str) -> ReceptorHost:
     """The :class:`~wbe.engine.receptors.base.ReceptorHost` of an AdEx model whose state holds
@@ -278,7 +266,8 @@ class AeifCondExp(CellModel):
                "current_pA": 300.0}
     nest_vm_tolerance_mV = 1e-6
     kernel = kernel
-    receptor_host = aeif_host(_rhs, _rhs_np, _base_jump, _base_jump_np, 16, 3, "aeif_cond_exp")
+    receptor_host = aeif_host(_rhs, _rhs_np, exp_pair_jump, exp_pair_jump_np, 16, 3,
+                              "aeif_cond_exp")
 
     def resolve(self, given, n, select, owner=""):
         p = super().resolve(given, n, select, owner)
@@ -299,7 +288,7 @@ class AeifCondExp(CellModel):
         y = np.stack([s["V"], s["g_ex"], s["g_in"], s["w"]])
         istim = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
         spk = aeif_step_np(_rhs_np, y, h, s["r"], c, istim, 0, 3, self.name)
-        _base_jump_np(y, syn, c)
+        exp_pair_jump_np(y, syn, c)
         s["V"][...], s["g_ex"][...], s["g_in"][...], s["w"][...] = y
         s["h_int"][...] = h
         return spk

@@ -145,14 +145,16 @@ def iaf_cond_step_np(rhs_np, y, h, r, c, istim):
 
 
 @numba.njit(cache=True)
-def _base_jump(y, ring, slot, j, c):
+def exp_pair_jump(y, ring, slot, j, c):
+    """NEST's sign-split spike port of the exponential-conductance models (g_ex in row 1,
+    g_in in row 2; inhibitory weights are negative): the step's spikes arrive."""
     y[1] += ring[0, slot, j]
     y[2] -= ring[1, slot, j]
     ring[0, slot, j] = 0.0
     ring[1, slot, j] = 0.0
 
 
-def _base_jump_np(y, syn, c):
+def exp_pair_jump_np(y, syn, c):
     y[1] += syn[0]
     y[2] -= syn[1]
 
@@ -194,7 +196,7 @@ class IafCondExp(CellModel):
     example = {"params": {"I_e": 400.0, "V_m": -65.0}, "weight": 8.0, "current_pA": 100.0}
     nest_vm_tolerance_mV = 1e-6
     kernel = kernel
-    receptor_host = iaf_cond_host(_rhs, _rhs_np, _base_jump, _base_jump_np, 10)
+    receptor_host = iaf_cond_host(_rhs, _rhs_np, exp_pair_jump, exp_pair_jump_np, 10)
 
     def constants(self, p, dt_ms):
         c = {k: p[k] for k in self.consts if k in p}
@@ -214,7 +216,7 @@ class IafCondExp(CellModel):
         r = s["r"]
         istim = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
         spk = iaf_cond_step_np(_rhs_np, y, h, r, c, istim)
-        _base_jump_np(y, syn, c)
+        exp_pair_jump_np(y, syn, c)
         s["V"][...], s["g_ex"][...], s["g_in"][...] = y
         s["h_int"][...] = h
         return spk
