@@ -255,7 +255,8 @@ class HostedModel(CellModel):
         self.recordables = (*base.recordables, *(
             Var(f"{v.name}_{r.port}", v.unit, f"{v.doc} (port {r.port})",
                 state=f"{v.name}_{r.port}") for r in recs for v in r.kind.state))
-        self.consts = (*base.consts, *(f"{c}_{r.port}" for r in recs for c in r.kind.consts))
+        # a port's parameters and constants are "PORT.name" (no clash with the model's names)
+        self.consts = (*base.consts, *(f"{r.port}.{c}" for r in recs for c in r.kind.consts))
         self._nrows = len(base.rows)
         self.kernel = _kernel(host, tuple((r.kind.name, r.o, r.q) for r in recs), self._nrows)
         self.check_spec()
@@ -275,15 +276,15 @@ class HostedModel(CellModel):
         p = self.base.resolve(given, n, select, owner)
         for r in self.receptors:
             for k, v in r.params.items():
-                p[f"{k}_{r.port}"] = np.full(select.size, v)
+                p[f"{r.port}.{k}"] = np.full(select.size, v)
         return p
 
     def constants(self, p, dt_ms):
         c = self.base.constants(p, dt_ms)
         for r in self.receptors:
-            mine = {k.name: p[f"{k.name}_{r.port}"] for k in r.kind.params}
+            mine = {k.name: p[f"{r.port}.{k.name}"] for k in r.kind.params}
             for k, v in r.kind.constants(mine).items():
-                c[f"{k}_{r.port}"] = np.asarray(v, dtype=np.float64)
+                c[f"{r.port}.{k}"] = np.asarray(v, dtype=np.float64)
         return c
 
     def init_state(self, p):
@@ -295,7 +296,7 @@ class HostedModel(CellModel):
         return s
 
     def _view(self, r: _Receptor, c: dict) -> dict:
-        return {k: c[f"{k}_{r.port}"] for k in r.kind.consts}
+        return {k: c[f"{r.port}.{k}"] for k in r.kind.consts}
 
     def _rhs_np(self, y, c, istim, refr):
         v = self.host.v_eff_np(y[0], c, refr)
