@@ -93,6 +93,14 @@ def build_all_models(seed: int = 6) -> Network:
             projs.append(Projection(f"{m.name}_{port}", m.name, m.name, r.integers(0, n, k),
                                     r.integers(0, n, k), np.full(k, 0.4 * w),
                                     np.round(r.uniform(0.5, 2.0, k), 1), receptor=port))
+    for j, rule in enumerate(rules[len(models):]):  # more rules than models: more rings
+        m, src = models[j % len(models)], models[j % len(models) - 1]
+        w = float(m.example["weight"])
+        projs += ei_projections(f"{src.name}_to_{m.name}_{rule}", src.name, m.name, m.name,
+                                r.integers(0, n, 60), r.integers(0, n, 60),
+                                np.full(60, 0.4 * w), np.round(r.uniform(0.5, 2.0, 60), 1),
+                                plasticity=Plasticity(rule, PLASTICITY.get(rule).example_params(
+                                    [w])))
     return Network(pops, projs, poisson=poi, currents=cur)
 
 

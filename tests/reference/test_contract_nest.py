@@ -145,9 +145,11 @@ def pair_protocol_nest(rule, params: dict, t_pre, t_post_drive, d):
     drv = nest.Create("spike_generator", params={"spike_times": t_post_drive})
     nest.Connect(sg, pre, syn_spec={"delay": DT})
     nest.Connect(drv, post, syn_spec={"weight": 100.0, "delay": 1.0})
-    nest.Connect(pre, post, syn_spec={
-        "synapse_model": rule.nest_model, "weight": 1.0, "delay": d,
-        **{k: v for k, v in params.items() if k not in rule.post_params}})
+    # by CopyModel: the parameters of NEST's _hom rules are common to all their synapses
+    nest.CopyModel(rule.nest_model, "rule_under_test", rule.nest_values(
+        {k: v for k, v in params.items() if k not in rule.post_params}))
+    nest.Connect(pre, post, syn_spec={"synapse_model": "rule_under_test", "weight": 1.0,
+                                      "delay": d})
     nest.Simulate(80.0)
     w = nest.GetConnections(pre, post).get("weight")
     return w[0] if np.ndim(w) else w

@@ -193,7 +193,8 @@ class PlasticityRule:
 class PostHistoryRule(PlasticityRule):
     """Base of the STDP family: rules that read post-synaptic spikes lazily, as NEST's
     archiving node serves them (``needs`` the post history; ``tau_minus`` lives on the neuron
-    in NEST), bounded by ``Wmax``. A subclass provides :meth:`consume_posts_np`, the NumPy
+    in NEST), most bounded by ``Wmax`` (:meth:`example_params` fits it to the weights; an
+    unbounded rule overrides it). A subclass provides :meth:`consume_posts_np`, the NumPy
     twin of its compiled post-spike consumption."""
 
     post_params: ClassVar[tuple[str, ...]] = ("tau_minus",)

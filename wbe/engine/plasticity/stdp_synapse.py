@@ -35,6 +35,28 @@ def _depress(w, kminus, tab):
 
 
 @numba.njit(cache=True)
+def kminus_at(st, s, q, dt, tau_minus):
+    """The post pair trace K− of synapse ``s``'s target strictly before q − d (NEST's
+    ``get_K_value``), from the synapse's copy (``kminus`` after its last consumed post spike
+    ``p_last``; 0 without one)."""
+    d = st.delay[s]
+    if st.p_last[s] < 0:
+        return 0.0
+    if st.p_last[s] + d < q:
+        return st.kminus[s] * math.exp((st.p_last[s] + d - q) * dt / tau_minus)
+    return st.kminus[s] - 1.0  # a post spike exactly at q - d: the trace strictly before it
+
+
+def kminus_at_np(st, s, q, dt, tau_minus):
+    """:func:`kminus_at` for the synapses ``s`` at once."""
+    d = st["delay"][s]
+    pl = st["p_last"][s]
+    return np.where(pl < 0, 0.0, np.where(
+        pl + d < q, st["kminus"][s] * libm_exp((pl + d - q) * dt / tau_minus),
+        st["kminus"][s] - 1.0))
+
+
+@numba.njit(cache=True)
 def _consume_posts(st, s, limit, hist, dt):
     """Facilitation by every post spike p of synapse ``s``'s target with p_last < p and
     p + d <= ``limit`` (NEST: the history entries between the last and this pre spike, seen
@@ -61,15 +83,8 @@ def _consume_posts(st, s, limit, hist, dt):
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
     tab = st.ptab[st.par[s]]
-    d = st.delay[s]
     _consume_posts(st, s, q, hist, dt)
-    if st.p_last[s] < 0:
-        km = 0.0
-    elif st.p_last[s] + d < q:
-        km = st.kminus[s] * math.exp((st.p_last[s] + d - q) * dt / tab[TAU_MINUS])
-    else:  # a post spike exactly at q - d: NEST takes the trace strictly before it
-        km = st.kminus[s] - 1.0
-    wn = _depress(st.w_pending[s], km, tab)
+    wn = _depress(st.w_pending[s], kminus_at(st, s, q, dt, tab[TAU_MINUS]), tab)
     st.w[s] = wn
     st.w_pending[s] = wn
     st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / tab[TAU_PLUS]) + 1.0
@@ -180,12 +195,7 @@ class StdpSynapse(PostHistoryRule):
     def on_pre_np(self, st, s, q, hist, dt):
         _consume_posts_np(st, s, q, hist, dt)
         tab = st["ptab"][st["par"][s]]
-        d = st["delay"][s]
-        pl = st["p_last"][s]
-        km = np.where(pl < 0, 0.0, np.where(
-            pl + d < q, st["kminus"][s] * libm_exp((pl + d - q) * dt / tab[:, TAU_MINUS]),
-            st["kminus"][s] - 1.0))
-        wn = _depress_np(st["w_pending"][s], km, tab)
+        wn = _depress_np(st["w_pending"][s], kminus_at_np(st, s, q, dt, tab[:, TAU_MINUS]), tab)
         st["w"][s] = wn
         st["w_pending"][s] = wn
         st["kplus"][s] = st["kplus"][s] * libm_exp((st["t_last"][s] - q) * dt
