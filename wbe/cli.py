@@ -126,7 +126,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return simulate(network, run, comm=comm,
                         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
                         restore=Path(args.restore) if args.restore else None,
-                        progress=not args.no_progress, use_numba=not args.numpy_reference)
+                        progress=not args.no_progress, use_numba=not args.numpy_reference,
+                        synapse_state=bool(args.save_edges))
 
     # checked on every rank before any runs: a refusal aborts all of them, none waits
     configured = spec.output_dir
@@ -143,9 +144,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     targets = [out, spikes, *(moved(f) for files in spec.reports.values()
                               for f in files.values())]
     targets += [moved(spec.log_file)] if spec.log_file is not None else []
-    targets += [Path(a) for a in (args.raster, args.checkpoint) if a]
+    targets += [Path(a) for a in (args.raster, args.checkpoint, args.save_edges) if a]
     for target in targets:
         store.refuse_published(target, "write elsewhere (wbe simulate --output-dir DIR)")
+    if args.save_edges and not any(pr.plasticity is not None for pr in network.projections):
+        raise ValueError(f"--save-edges: the circuit of {cfg} has no plastic projection (no "
+                         "edge type names a plasticity rule as model_template)")
     if out.exists() and any(out.iterdir()) and not spec.overwrite:
         raise ValueError(f"{out} (output.output_dir of {cfg}) exists and is not empty; set "
                          "output.overwrite_output_dir to true, or choose --output-dir DIR")
@@ -192,6 +196,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                      run.dt_ms)
             for f in written:
                 log.info("report -> %s", f)
+            if args.save_edges:
+                for f in sonata.write_learned_edges(network, result.weights,
+                                                    result.synapse_state, Path(args.save_edges)):
+                    log.info("learned edges -> %s", f)
         finally:
             if handler is not None:
                 log.removeHandler(handler)
@@ -512,6 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "here instead of its output.output_dir")
     p.add_argument("--tstop-ms", type=float, help="override run.tstop (ms)")
     p.add_argument("--checkpoint", help="save the full state at the end into this Zarr folder")
+    p.add_argument("--save-edges", metavar="DIR",
+                   help="write the circuit's edge files with the learned weights (syn_weight) "
+                   "and each plasticity rule's per-synapse state (columns RULE.STATE) here: "
+                   "same edge populations and order as the input")
     p.add_argument("--restore", help="continue from this checkpoint")
     p.add_argument("--placement", choices=["round_robin", "metis"],
                    help="neurons on MPI ranks (override run.placement); spikes do not change")

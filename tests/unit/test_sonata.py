@@ -533,3 +533,47 @@ def test_switches_are_json_booleans_as_nest_takes_them(tmp_path):
         params_file.write_text(json.dumps(bad))
         with pytest.raises(SonataError, match=params_file.name):
             read_circuit(cfg)
+
+
+def test_simulate_save_edges_writes_the_learned_weights_and_rule_state(tmp_path):
+    """``wbe simulate --save-edges DIR``: the circuit's edge files with the final weights of the
+    plastic edges (syn_weight, in the input's edge order) and the rule's per-synapse state as
+    columns; read back as a circuit they give the run's weights; static edges (and their
+    nsyns-scaled weights) are unchanged."""
+    import shutil
+
+    from wbe.cli import main
+    from wbe.engine.simulator import simulate
+
+    net = make_network()
+    net.projections = [p for p in net.projections if p.name != "gap"]  # (not symmetric)
+    r = np.random.default_rng(5)  # the inputs fire often and the targets fire: learning
+    t = np.sort(np.round(r.uniform(1.0, 290.0, 400), 1))
+    net.spike_trains = [SpikeTrainInput("stim", "input", r.integers(0, 8, 400), t)]
+    net.currents = [CurrentInput("dc", "exc", np.arange(40), 420.0)]
+    cc = write_circuit(tmp_path / "c", net)
+    sim = write_simulation_config(tmp_path / "s", cc, net, RunConfig(300.0, seed=3))
+    edges = tmp_path / "learned"
+    assert main(["simulate", str(sim), "--output-dir", str(tmp_path / "out"), "--no-progress",
+                 "--save-edges", str(edges)]) == 0
+    assert sorted(p.name for p in edges.iterdir()) == ["edge_types.csv", "edges.h5"]
+    res = simulate(*load_simulation(sim), synapse_state=True)
+    w_run = res.weights["input_to_exc"]
+    assert not np.array_equal(w_run, net.projections[2].weight)  # it learned
+    shutil.copytree(tmp_path / "c", tmp_path / "c2")
+    for f in ("edges.h5", "edge_types.csv"):
+        shutil.copyfile(edges / f, tmp_path / "c2" / "network" / f)
+    back = {p.name: p for p in read_circuit(tmp_path / "c2" / "circuit_config.json").projections}
+    first = {p.name: p for p in read_circuit(cc).projections}
+    np.testing.assert_array_equal(back["input_to_exc"].weight, w_run)
+    for name in ("exc_to_inh", "inh_to_exc"):
+        np.testing.assert_array_equal(back[name].weight, first[name].weight)
+    for var, v in res.synapse_state["input_to_exc"].items():
+        np.testing.assert_array_equal(back["input_to_exc"].attributes[f"stdp_synapse.{var}"], v)
+    # a circuit without plasticity: refused before anything runs, nothing written
+    net.projections = [p for p in net.projections if p.plasticity is None]
+    cc3 = write_circuit(tmp_path / "c3", net)
+    sim3 = write_simulation_config(tmp_path / "s3", cc3, net, RunConfig(10.0))
+    assert main(["simulate", str(sim3), "--output-dir", str(tmp_path / "o3"), "--no-progress",
+                 "--save-edges", str(tmp_path / "x")]) == 1
+    assert not (tmp_path / "x").exists() and not (tmp_path / "o3").exists()

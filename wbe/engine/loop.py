@@ -338,6 +338,20 @@ class Engine:
             out[name] = self.gather_by_gid(w, st["uid"][sel], m, base)
         return out
 
+    def synapse_states(self) -> dict[str, dict[str, np.ndarray]]:
+        """Projection name → the per-synapse state of its plasticity rule (state name →
+        values in edge order, the rule's dtypes), for the projections of :meth:`weights`."""
+        out = {}
+        for name, (use, base, m) in self.conn.plastic_projections.items():
+            if name in self.conn.implied:
+                continue
+            st = use.state
+            sel = (st["uid"] >= base) & (st["uid"] < base + m)
+            out[name] = {v.name: self.gather_by_gid(np.asarray(st[v.name][sel], np.float64),
+                                                    st["uid"][sel], m, base).astype(v.dtype)
+                         for v in use.rule.synapse_state}
+        return out
+
     # ------------------------------------------------------------------ checkpoints
     def gather_by_gid(self, values: np.ndarray, gids: np.ndarray, n: int, base: int):
         """Global array over ids ``base .. base + n`` (first axis) from each rank's

@@ -59,6 +59,21 @@ class Plasticity:
     params: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class EdgeOrigin:
+    """Where a projection's edges came from in a SONATA circuit: the ``edges_file`` and its
+    ``edge_types_file``, the edge ``population``, the positions of the projection's edges in
+    it (``index``, int64; ``None`` = all, in order) and ``nsyns`` (the per-edge multiplicity
+    the weight was multiplied by, or ``None``) — what writing the learned weights back into
+    those files needs (``wbe simulate --save-edges``)."""
+
+    edges_file: str
+    edge_types_file: str
+    population: str
+    index: np.ndarray | None = None
+    nsyns: np.ndarray | None = None
+
+
 @dataclass
 class Projection:
     """Edges from ``source`` population to ``target`` population (node ids local to each).
@@ -82,6 +97,7 @@ class Projection:
     receptor: int | str | None = None
     plasticity: Plasticity | None = None
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    origin: EdgeOrigin | None = None
 
     def __len__(self) -> int:
         return int(len(self.source_ids))

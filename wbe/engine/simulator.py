@@ -42,6 +42,8 @@ class SimResult:
     of this rank (``gap_exchange``: seconds in the gap-junction voltage exchange).
     ``reports``: the samples of named recorders (``StateRecorder.name``, SONATA reports):
     name → pop → var → (times_ms, node_ids, values).
+    ``synapse_state``: projection name → the final per-synapse state of its plasticity rule
+    (state name → values in edge order), when asked for (``simulate(synapse_state=True)``).
     """
 
     spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -50,10 +52,12 @@ class SimResult:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict[str, dict]] = field(default_factory=dict)
+    synapse_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def result_of(eng: Engine) -> SimResult:
-    """The :class:`SimResult` of everything ``eng`` has simulated so far."""
+def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
+    """The :class:`SimResult` of everything ``eng`` has simulated so far (with the plastic
+    synapses' state if ``synapse_state``)."""
     wall = dict(eng.wall_s)
     if eng.conn.has_gap:
         wall["gap_exchange"] = eng.conn.gap_wall_s
@@ -65,7 +69,8 @@ def result_of(eng: Engine) -> SimResult:
         if rec.name is not None:
             reports.setdefault(rec.name, {}).setdefault(rec.population, {}).update(per_var)
     return SimResult(spikes=eng.spike_arrays(), state=state, weights=eng.weights(),
-                     wall_s=wall, reports=reports)
+                     wall_s=wall, reports=reports,
+                     synapse_state=eng.synapse_states() if synapse_state else {})
 
 
 def guarded(ctx, fn, *args, **kw):
@@ -83,12 +88,14 @@ def guarded(ctx, fn, *args, **kw):
 
 def simulate(network: Network, run: RunConfig, *, comm=None, checkpoint: Path | None = None,
              restore: Path | None = None, progress: bool = False,
-             use_numba: bool = True) -> SimResult:
+             use_numba: bool = True, synapse_state: bool = False) -> SimResult:
     """Simulate ``network`` up to ``run.tstop_ms`` (absolute; a restored run starts at the
     checkpoint's time). ``comm``: an mpi4py communicator, or None (COMM_WORLD when launched
     under MPI with more than one rank, else serial). ``checkpoint``: write the full state there
     at the end. ``restore``: start from that checkpoint (any number of ranks). ``use_numba``:
-    False runs every component's NumPy reference (same results bit for bit)."""
+    False runs every component's NumPy reference (same results bit for bit).
+    ``synapse_state``: also return the plastic synapses' final state
+    (:attr:`SimResult.synapse_state`)."""
     ctx = context(comm)
 
     def go():
@@ -102,6 +109,6 @@ def simulate(network: Network, run: RunConfig, *, comm=None, checkpoint: Path | 
         eng.run_until(k_end, progress=progress)
         if checkpoint is not None:
             eng.save(Path(checkpoint))
-        return result_of(eng)
+        return result_of(eng, synapse_state)
 
     return guarded(ctx, go)

@@ -52,6 +52,7 @@ the field.
 from ._common import SonataError, cell_model_of_template, template_of_cell_model
 from .circuit_read import read_circuit
 from .circuit_write import write_circuit
+from .edges_out import write_learned_edges
 from .reports import read_report, read_spikes, write_report, write_spikes
 from .simulation import OutputSpec, load_simulation, output_spec, write_simulation_config
 
@@ -59,6 +60,7 @@ __all__ = [
     "SonataError",
     "write_circuit",
     "read_circuit",
+    "write_learned_edges",
     "write_simulation_config",
     "load_simulation",
     "output_spec",

@@ -12,6 +12,7 @@ import numpy as np
 
 from wbe.engine.network import (
     VIRTUAL,
+    EdgeOrigin,
     Network,
     Plasticity,
     Population,
@@ -430,11 +431,13 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
             raise _err(path, f"{g.name}/0/delay",
                        f"non-positive delay {float(delay.min())} ms")
         weight = cols.pop("syn_weight")
+        nsyns = None
         if "nsyns" in cols:
-            weight = weight * cols["nsyns"].astype(np.float64)
+            nsyns = cols["nsyns"].astype(np.float64)
         elif all("nsyns" in types[t] and types[t]["nsyns"] for t in utypes):
-            ns = np.array([_csv_float(types[t], "nsyns", types_path) for t in utypes])[pos]
-            weight = weight * ns
+            nsyns = np.array([_csv_float(types[t], "nsyns", types_path) for t in utypes])[pos]
+        if nsyns is not None:
+            weight = weight * nsyns
         attrs = {k: v for k, v in cols.items() if k not in _EDGE_STANDARD_DS}
         per_edge_rt = attrs.pop("receptor_type", None)
         keys = []
@@ -467,7 +470,10 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
                 delay_ms=pick(np.asarray(delay, np.float64)), synapse=synapse,
                 receptor=receptor,
                 plasticity=None if plast is None else Plasticity(plast[0], dict(plast[1])),
-                attributes={k: pick(v) for k, v in attrs.items()}))
+                attributes={k: pick(v) for k, v in attrs.items()},
+                origin=EdgeOrigin(str(path), str(types_path), ename,
+                                  None if allsel else np.flatnonzero(sel),
+                                  None if nsyns is None else pick(nsyns))))
     return out
 
 
