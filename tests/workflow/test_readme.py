@@ -90,6 +90,9 @@ RUN_BY: dict[str, str] = {
     "wbe atlas": USING_IT,
     "wbe plan [CONFIG ...] [--config ...]": "tests/workflow/test_plan.py",
     "wbe <stage> --help": "tests/unit/test_cli.py",
+    "wbe simulate CONFIG --save-edges DIR": "tests/unit/test_sonata.py::"
+                                            "test_simulate_save_edges_writes_the_learned_"
+                                            "weights_and_rule_state",
     "wbe export-nwb":
         "tests/unit/test_cli.py::test_build_simulate_export_write_complete_outputs_only",
     "scripts/pinky40.py": "tests/workflow/test_readme.py::test_pinky40_script_runs",
