@@ -83,6 +83,36 @@ def test_plasticity_continues_with_its_own_spike_train(simulated, tmp_path):
     assert {"stimulus0", "plasticity_stimulus0"} <= {p.name for p in circuit.populations}
 
 
+@pytest.mark.parametrize(("rule", "rule_params"), [
+    ("stdp_triplet_synapse", {"Aplus": 0.01, "Aplus_triplet": 0.01, "Aminus": 0.005}),
+    ("synaptic_scaling", {"r_target": 2.0, "tau_scaling": 200.0}),
+])
+def test_plasticity_stage_runs_any_long_term_rule(simulated, tmp_path, rule, rule_params):
+    """``rule`` and ``rule_params`` (NEST's names) choose the rule; the learned circuit names it
+    as its edge types' model_template."""
+    sim, _ = simulated
+    params = plasticity.Params(duration_ms=60.0, background={"rate_hz": 700.0,
+                                                            "weight_pA": 1.2},
+                               rule=rule, rule_params=rule_params, stimulus=[])
+    plasticity.run(params, {"simulation": sim}, tmp_path, progress=False)
+    table = pd.read_parquet(tmp_path / "weights.parquet")
+    moved = table["weight_after"] != table["weight_before"]
+    assert moved.mean() > 0.1, moved.mean()  # the synapses whose neurons spiked
+    learned = sonata.read_circuit(tmp_path / "circuit" / "circuit_config.json")
+    rules = {p.plasticity.rule for p in learned.projections if p.plasticity is not None}
+    assert rules == {rule}
+
+
+def test_plasticity_stage_refuses_unknown_rules_and_parameters():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown long-term plasticity rule 'tsodyks2"):
+        plasticity.Params(rule="tsodyks2_synapse")
+    with pytest.raises(ValidationError, match=r"rule_params \(stdp_triplet_synapse\): "
+                                              r"parameter 'Aplus' must be >= 0"):
+        plasticity.Params(rule="stdp_triplet_synapse", rule_params={"Aplus": -1.0})
+
+
 def test_plasticity_refuses_a_spike_train_delay_the_checkpoint_cannot_hold(simulated, tmp_path):
     sim, _ = simulated
     params = plasticity.Params(

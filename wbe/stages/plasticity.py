@@ -1,8 +1,10 @@
-"""Plasticity stage: continue the simulation from its checkpoint with pair STDP switched on.
+"""Plasticity stage: continue the simulation from its checkpoint with plasticity switched on.
 
 The network resumes exactly where the simulation stage stopped (membranes, synaptic currents,
-spikes in flight), its chemical synapses now plastic (pair STDP, NEST's
-``stdp_synapse``; additive by default). The learned weights are written as a new SONATA circuit
+spikes in flight), its chemical synapses now plastic under ``rule`` — any registered long-term
+rule (pair STDP, NEST's ``stdp_synapse``, additive by default, configured by ``stdp``; or e.g.
+``stdp_triplet_synapse``, ``vogels_sprekeler_synapse``, ``synaptic_scaling`` with
+``rule_params`` by NEST's names). The learned weights are written as a new SONATA circuit
 (``circuit/``, same nodes, ``syn_weight`` updated), with ``weights.parquet`` (every edge before
 and after), ``spikes.h5`` of the plastic phase and ``weights.png``.
 """
@@ -13,7 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wbe.mpi import rank
 from wbe.stages.common import (
@@ -48,11 +50,54 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     duration_ms: float = Field(1000.0, gt=0, description="time with STDP on, after the simulation (ms)")
-    stdp: STDPParams = Field(default_factory=STDPParams)
+    rule: str = Field("stdp_synapse", description="plasticity rule of the chemical synapses "
+                      "(a registered long-term rule: wbe.plasticity_rules())")
+    stdp: STDPParams = Field(default_factory=STDPParams,
+                             description="the parameters of rule stdp_synapse")
+    rule_params: dict[str, float] = Field(
+        default_factory=dict, description="parameters of the rule by NEST's names (over "
+        "'stdp' for stdp_synapse); a bound Wmax left out is wmax_factor times each "
+        "projection's largest initial |weight|")
+    wmax_factor: float = Field(3.0, gt=0, description="Wmax of rules other than stdp_synapse "
+                               "as a multiple of each projection's largest initial |weight|")
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, v: str) -> str:
+        from wbe.engine.registry import PLASTICITY
+
+        ok = [r.name for r in PLASTICITY if not r.short_term and not r.source_models]
+        if v not in ok:
+            raise ValueError(f"unknown long-term plasticity rule {v!r}; choose from {ok}")
+        return v
+
+    @model_validator(mode="after")
+    def _rule_takes_its_params(self):
+        rule_params(self, [1.0])  # names and bounds checked before anything runs
+        return self
     background: Background = Field(default_factory=Background)
     stimulus: list[Drive] = Field(default_factory=_default_drives,
                                   description="input to named cells during learning (times "
                                   "from the start of the plastic phase): Poisson, DC, steps or a spike train")
+
+
+def rule_params(params: Params, weight) -> dict[str, float]:
+    """The parameters (NEST's names) of ``params.rule`` for a projection with initial
+    ``weight``, checked by the rule (an error names the field)."""
+    from wbe.engine.registry import PLASTICITY
+
+    rule = PLASTICITY.get(params.rule)
+    w = float(np.max(np.abs(weight))) if np.size(weight) else 1.0
+    if params.rule == "stdp_synapse":
+        st = params.stdp
+        out = {"tau_plus": st.tau_plus_ms, "tau_minus": st.tau_minus_ms, "lambda": st.lambda_,
+               "alpha": st.alpha, "mu_plus": st.mu_plus, "mu_minus": st.mu_minus,
+               "Wmax": st.wmax_factor * w}
+    else:
+        out = {"Wmax": params.wmax_factor * w} if "Wmax" in rule.param_names else {}
+    out.update(params.rule_params)
+    rule.resolve(out, f"plasticity.rule_params ({params.rule})")
+    return out
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
@@ -75,11 +120,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     for proj in network.projections:  # learning among neurons, not from input sources
         if proj.kind != "chemical" or len(proj) == 0 or is_stimulus_projection(network, proj):
             continue
-        wmax = params.stdp.wmax_factor * float(np.max(np.abs(proj.weight)))
-        st = params.stdp
-        proj.plasticity = Plasticity("stdp_synapse", {
-            "tau_plus": st.tau_plus_ms, "tau_minus": st.tau_minus_ms, "lambda": st.lambda_,
-            "alpha": st.alpha, "mu_plus": st.mu_plus, "mu_minus": st.mu_minus, "Wmax": wmax})
+        proj.plasticity = Plasticity(params.rule, rule_params(params, proj.weight))
         before[proj.name] = proj.weight.copy()
     if not before:
         raise ValueError(f"{circuit}: no chemical synapses to learn")
