@@ -71,14 +71,12 @@ def _update(h5: h5py.File, prs, weights, states, where: str) -> None:
         grp_id = g["edge_group_id"][()] if "edge_group_id" in g else np.zeros(m, np.int64)
         grp_idx = g["edge_group_index"][()] if "edge_group_index" in g else np.arange(m)
         columns: dict[str, np.ndarray] = {}
-        edited = np.zeros(m, bool)
         for pr in group:
             o = pr.origin
             idx = np.arange(m) if o.index is None else o.index
             w = weights[pr.name]  # signed, in the projection's unit
             columns.setdefault("syn_weight", _current_weights(g, grp_id, grp_idx, m))
             columns["syn_weight"][idx] = w / o.nsyns if o.nsyns is not None else w
-            edited[idx] = True
             rule = PLASTICITY.get(pr.plasticity.rule)
             for var in rule.synapse_state:
                 col = f"{rule.name}.{var.name}"
