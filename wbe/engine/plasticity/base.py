@@ -50,7 +50,8 @@ import numpy as np
 
 from ..registry import Param, Var
 
-__all__ = ["PlasticityRule", "PostHistoryRule", "no_end_of_slice", "stamp_ms", "stamp_ms_np"]
+__all__ = ["PlasticityRule", "PostHistoryRule", "no_end_of_slice", "posted_synapses", "stamp_ms",
+           "stamp_ms_np"]
 
 #: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
 #: default ``tics_per_ms``); rules that compute with spike times in ms as NEST's synapses do
@@ -67,6 +68,25 @@ def stamp_ms(q, dt):
 @numba.njit(cache=True)
 def no_end_of_slice(st, limit, hist, dt):
     """``end_of_slice`` of rules that read no post-synaptic spikes (short-term plasticity)."""
+
+
+@numba.njit(cache=True)
+def posted_synapses(st, hist):
+    """The synapses (ids, grouped by target slot) whose target has spiked within the post-spike
+    history ``hist``: those a post-history rule's ``end_of_slice`` brings up to date."""
+    last = hist.shape[1] - 1
+    n = 0
+    for slot in range(st.pt_indptr.shape[0] - 1):
+        if hist[slot, last] >= 0:
+            n += st.pt_indptr[slot + 1] - st.pt_indptr[slot]
+    out = np.empty(n, np.int64)
+    k = 0
+    for slot in range(st.pt_indptr.shape[0] - 1):
+        if hist[slot, last] >= 0:
+            for jj in range(st.pt_indptr[slot], st.pt_indptr[slot + 1]):
+                out[k] = st.pt_syn[jj]
+                k += 1
+    return out
 
 
 def stamp_ms_np(q, dt: float) -> np.ndarray:

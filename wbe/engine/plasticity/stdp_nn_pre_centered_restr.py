@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PostHistoryRule
+from .base import PostHistoryRule, posted_synapses
 from .stdp_nn_symm_synapse import nearest_kminus, nearest_kminus_np
 from .stdp_synapse import TAU_PLUS, _depress, _depress_np, _facilitate, _facilitate_np
 from .stdp_synapse import StdpSynapse as _Stdp
@@ -82,13 +82,8 @@ def on_pre_restricted(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def _end_of_slice(st, limit, hist, dt, mode):
-    last = hist.shape[1] - 1
-    for slot in range(st.pt_indptr.shape[0] - 1):
-        a, b = st.pt_indptr[slot], st.pt_indptr[slot + 1]
-        if a == b or hist[slot, last] < 0:
-            continue
-        for jj in range(a, b):
-            _consume_posts(st, st.pt_syn[jj], limit, hist, dt, mode)
+    for s in posted_synapses(st, hist):
+        _consume_posts(st, s, limit, hist, dt, mode)
 
 
 @numba.njit(cache=True)

@@ -20,7 +20,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule
+from .base import PostHistoryRule, posted_synapses
 from .stdp_synapse import kminus_at, kminus_at_np
 
 # ptab columns
@@ -70,13 +70,8 @@ def on_pre(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def end_of_slice(st, limit, hist, dt):
-    last = hist.shape[1] - 1
-    for slot in range(st.pt_indptr.shape[0] - 1):
-        a, b = st.pt_indptr[slot], st.pt_indptr[slot + 1]
-        if a == b or hist[slot, last] < 0:
-            continue
-        for jj in range(a, b):
-            _consume_posts(st, st.pt_syn[jj], limit, hist, dt)
+    for s in posted_synapses(st, hist):
+        _consume_posts(st, s, limit, hist, dt)
 
 
 def _consume_posts_np(st, s, limit, hist, dt):

@@ -28,7 +28,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import expm1 as libm_expm1
 from ..registry import PLASTICITY, Param, Var
-from .base import PlasticityRule
+from .base import PostHistoryRule, posted_synapses
 
 # ptab columns
 R_TARGET, TAU_RATE, TAU_SCALING, R_INITIAL, WMAX = range(5)
@@ -78,13 +78,8 @@ def on_pre(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def end_of_slice(st, limit, hist, dt):
-    last = hist.shape[1] - 1
-    for slot in range(st.pt_indptr.shape[0] - 1):
-        a, b = st.pt_indptr[slot], st.pt_indptr[slot + 1]
-        if a == b or hist[slot, last] < 0:
-            continue
-        for jj in range(a, b):
-            _consume_posts(st, st.pt_syn[jj], limit, hist, dt)
+    for s in posted_synapses(st, hist):
+        _consume_posts(st, s, limit, hist, dt)
 
 
 def _advance_np(st, s, t, dt):
@@ -118,7 +113,7 @@ def _consume_posts_np(st, s, limit, hist, dt):
 
 
 @PLASTICITY.register
-class SynapticScaling(PlasticityRule):
+class SynapticScaling(PostHistoryRule):
     """Homeostatic synaptic scaling: a neuron's input weights grow or shrink together until it
     fires at the target rate (Turrigiano et al. 1998).
 
@@ -137,7 +132,7 @@ class SynapticScaling(PlasticityRule):
               Param("r_initial", 5.0, "spikes/s", "rate estimate at the start", ge=0.0),
               Param("Wmax", math.inf, "", "largest weight magnitude (the projection's unit)",
                     gt=0.0))
-    needs = frozenset({"post_history"})
+    post_params = ()
     synapse_state = (Var("w", "", "weight magnitude at the last update"),
                      Var("kpost", "", "postsynaptic rate trace K at the last update"),
                      Var("t_u", "steps", "stamp of the last update", "int64"),
@@ -167,10 +162,5 @@ class SynapticScaling(PlasticityRule):
         _advance_np(st, s, np.int64(q), dt)
         return st["sign"][s] * st["w"][s]
 
-    def end_of_slice_np(self, st, limit, hist, dt):
-        tgt = st["tgt"]
-        if not tgt.size:
-            return
-        s = np.flatnonzero(hist[tgt, -1] >= 0)
-        if s.size:
-            _consume_posts_np(st, s, limit, hist, dt)
+    def consume_posts_np(self, st, s, limit, hist, dt):
+        _consume_posts_np(st, s, limit, hist, dt)
