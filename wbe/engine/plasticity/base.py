@@ -51,7 +51,7 @@ import numpy as np
 from ..registry import Param, Var
 
 __all__ = ["PlasticityRule", "PostHistoryRule", "no_end_of_slice", "posted_synapses", "stamp_ms",
-           "stamp_ms_np"]
+           "stamp_ms_np", "unconsumed_posts_np"]
 
 #: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
 #: default ``tics_per_ms``); rules that compute with spike times in ms as NEST's synapses do
@@ -87,6 +87,21 @@ def posted_synapses(st, hist):
                 out[k] = st.pt_syn[jj]
                 k += 1
     return out
+
+
+def unconsumed_posts_np(st: dict, s: np.ndarray, limit: int, hist: np.ndarray,
+                        delayed: bool = True):
+    """NumPy twin of a post-history rule's walk over post spikes: for the synapses ``s``, the
+    history column by column, yields ``(ss, pp, dd)`` — the synapses whose next post spike ``pp``
+    (p_last < p, and p + d <= ``limit`` with their delays ``dd``, or d = 0 if not ``delayed``)
+    comes in this column. The caller consumes them (advancing ``p_last``) before the next."""
+    d = st["delay"][s] if delayed else np.zeros(s.size, np.int64)
+    rows = hist[st["tgt"][s]]
+    for h in range(rows.shape[1]):
+        p = rows[:, h]
+        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
+        if ok.any():
+            yield s[ok], p[ok], d[ok]
 
 
 def stamp_ms_np(q, dt: float) -> np.ndarray:

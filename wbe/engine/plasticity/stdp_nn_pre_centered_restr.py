@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PostHistoryRule, posted_synapses
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
 from .stdp_nn_symm_synapse import nearest_kminus, nearest_kminus_np
 from .stdp_synapse import TAU_PLUS, _depress, _depress_np, _facilitate, _facilitate_np
 from .stdp_synapse import StdpSynapse as _Stdp
@@ -98,14 +98,7 @@ def end_of_slice_restricted(st, limit, hist, dt):
 
 # ------------------------------------------------------------------------ NumPy reference
 def _consume_posts_np(st, s, limit, hist, dt, mode):
-    d = st["delay"][s]
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
-        if not ok.any():
-            continue
-        ss, pp, dd = s[ok], p[ok], d[ok]
+    for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
         pl, tl = st["p_last"][ss], st["t_last"][ss]
         first = (pl < 0) | (pl + dd <= tl)

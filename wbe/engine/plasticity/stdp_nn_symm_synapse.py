@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PostHistoryRule, posted_synapses
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
 from .stdp_synapse import (
     TAU_MINUS,
     TAU_PLUS,
@@ -80,16 +80,9 @@ def end_of_slice(st, limit, hist, dt):
 
 
 def _consume_posts_np(st, s, limit, hist, dt):
-    d = st["delay"][s]
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
-        if not ok.any():
-            continue
-        ss, pp = s[ok], p[ok]
+    for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
-        minus_dt = (st["t_last"][ss] - (pp + d[ok])) * dt
+        minus_dt = (st["t_last"][ss] - (pp + dd)) * dt
         st["w_pending"][ss] = _facilitate_np(st["w_pending"][ss],
                                              libm_exp(minus_dt / tab[:, TAU_PLUS]), tab)
         st["p_prev"][ss] = st["p_last"][ss]

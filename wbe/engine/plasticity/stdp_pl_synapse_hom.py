@@ -20,8 +20,8 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses
-from .stdp_synapse import kminus_at, kminus_at_np
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .stdp_synapse import kminus_at, kminus_at_np, trace_after, trace_after_np
 
 # ptab columns
 TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU = range(5)
@@ -47,10 +47,7 @@ def _consume_posts(st, s, limit, hist, dt):
         kp = st.kplus[s] * math.exp((st.t_last[s] - (p + d)) * dt * inv)
         w = st.w_pending[s]
         st.w_pending[s] = w + tab[LAMBDA] * w ** tab[MU] * kp
-        if st.p_last[s] >= 0:
-            st.kminus[s] = st.kminus[s] * math.exp((st.p_last[s] - p) * dt / tab[TAU_MINUS]) + 1.0
-        else:
-            st.kminus[s] = 1.0
+        st.kminus[s] = trace_after(st.kminus[s], st.p_last[s], p, dt, tab[TAU_MINUS])
         st.p_last[s] = p
 
 
@@ -76,22 +73,14 @@ def end_of_slice(st, limit, hist, dt):
 
 def _consume_posts_np(st, s, limit, hist, dt):
     """:func:`_consume_posts` for distinct synapses ``s`` at once (history column by column)."""
-    d = st["delay"][s]
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
-        if not ok.any():
-            continue
-        ss, pp = s[ok], p[ok]
+    for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
-        kp = st["kplus"][ss] * libm_exp((st["t_last"][ss] - (pp + d[ok])) * dt
+        kp = st["kplus"][ss] * libm_exp((st["t_last"][ss] - (pp + dd)) * dt
                                         * (1.0 / tab[:, TAU_PLUS]))
         w = st["w_pending"][ss]
         st["w_pending"][ss] = w + tab[:, LAMBDA] * libm_pow(w, tab[:, MU]) * kp
-        pl = st["p_last"][ss]
-        km = st["kminus"][ss] * libm_exp((pl - pp) * dt / tab[:, TAU_MINUS]) + 1.0
-        st["kminus"][ss] = np.where(pl >= 0, km, 1.0)
+        st["kminus"][ss] = trace_after_np(st["kminus"][ss], st["p_last"][ss], pp, dt,
+                                          tab[:, TAU_MINUS])
         st["p_last"][ss] = pp
 
 

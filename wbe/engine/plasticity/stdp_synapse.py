@@ -11,7 +11,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
 
 # ptab columns
 TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU_PLUS, MU_MINUS, WMAX = range(7)
@@ -32,6 +32,21 @@ def _depress(w, kminus, tab):
     fac = 1.0 if tab[MU_MINUS] == 0.0 else (w / tab[WMAX]) ** tab[MU_MINUS]
     norm_w = w / tab[WMAX] - tab[ALPHA] * tab[LAMBDA] * fac * kminus
     return norm_w * tab[WMAX] if norm_w > 0.0 else 0.0
+
+
+@numba.njit(cache=True)
+def trace_after(k, p_last, p, dt, tau):
+    """A post trace (NEST's archiver: time constant ``tau``) just after the post spike at stamp
+    ``p``: its value ``k`` after the previous one, ``p_last``, decayed to ``p``, plus 1 (1 for
+    the first spike, ``p_last`` < 0)."""
+    if p_last >= 0:
+        return k * math.exp((p_last - p) * dt / tau) + 1.0
+    return 1.0
+
+
+def trace_after_np(k, pl, p, dt, tau):
+    """:func:`trace_after` elementwise."""
+    return np.where(pl >= 0, k * libm_exp((pl - p) * dt / tau) + 1.0, 1.0)
 
 
 @numba.njit(cache=True)
@@ -73,10 +88,7 @@ def _consume_posts(st, s, limit, hist, dt):
         minus_dt = (st.t_last[s] - (p + d)) * dt
         kp = st.kplus[s] * math.exp(minus_dt / tab[TAU_PLUS])
         st.w_pending[s] = _facilitate(st.w_pending[s], kp, tab)
-        if st.p_last[s] >= 0:
-            st.kminus[s] = st.kminus[s] * math.exp((st.p_last[s] - p) * dt / tab[TAU_MINUS]) + 1.0
-        else:
-            st.kminus[s] = 1.0
+        st.kminus[s] = trace_after(st.kminus[s], st.p_last[s], p, dt, tab[TAU_MINUS])
         st.p_last[s] = p
 
 
@@ -114,21 +126,13 @@ def _depress_np(w, kminus, tab):
 
 def _consume_posts_np(st, s, limit, hist, dt):
     """:func:`_consume_posts` for distinct synapses ``s`` at once (history column by column)."""
-    d = st["delay"][s]
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
-        if not ok.any():
-            continue
-        ss, pp = s[ok], p[ok]
+    for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
-        minus_dt = (st["t_last"][ss] - (pp + d[ok])) * dt
+        minus_dt = (st["t_last"][ss] - (pp + dd)) * dt
         kp = st["kplus"][ss] * libm_exp(minus_dt / tab[:, TAU_PLUS])
         st["w_pending"][ss] = _facilitate_np(st["w_pending"][ss], kp, tab)
-        pl = st["p_last"][ss]
-        km = st["kminus"][ss] * libm_exp((pl - pp) * dt / tab[:, TAU_MINUS]) + 1.0
-        st["kminus"][ss] = np.where(pl >= 0, km, 1.0)
+        st["kminus"][ss] = trace_after_np(st["kminus"][ss], st["p_last"][ss], pp, dt,
+                                          tab[:, TAU_MINUS])
         st["p_last"][ss] = pp
 
 

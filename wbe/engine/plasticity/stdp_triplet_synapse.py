@@ -25,8 +25,8 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses
-from .stdp_synapse import kminus_at, kminus_at_np
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .stdp_synapse import kminus_at, kminus_at_np, trace_after, trace_after_np
 
 # ptab columns
 TAU_PLUS, TAU_PLUS_3, TAU_MINUS, TAU_MINUS_3, A_PLUS, A_MINUS, A_PLUS_3, A_MINUS_3, WMAX = \
@@ -50,12 +50,8 @@ def _consume_posts(st, s, limit, hist, dt):
             continue
         if p + d > limit:
             break
-        if st.p_last[s] >= 0:
-            gap = (st.p_last[s] - p) * dt
-            km3 = st.kminus3[s] * math.exp(gap / tab[TAU_MINUS_3]) + 1.0
-            km = st.kminus[s] * math.exp(gap / tab[TAU_MINUS]) + 1.0
-        else:
-            km3, km = 1.0, 1.0
+        km3 = trace_after(st.kminus3[s], st.p_last[s], p, dt, tab[TAU_MINUS_3])
+        km = trace_after(st.kminus[s], st.p_last[s], p, dt, tab[TAU_MINUS])
         kp = st.kplus[s] * math.exp((st.t_last[s] - (p + d)) * dt / tab[TAU_PLUS])
         new_w = st.w_pending[s] + kp * (tab[A_PLUS] + tab[A_PLUS_3] * (km3 - 1.0))
         st.w_pending[s] = new_w if new_w < tab[WMAX] else tab[WMAX]
@@ -89,21 +85,12 @@ def end_of_slice(st, limit, hist, dt):
 
 def _consume_posts_np(st, s, limit, hist, dt):
     """:func:`_consume_posts` for distinct synapses ``s`` at once (history column by column)."""
-    d = st["delay"][s]
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
-        if not ok.any():
-            continue
-        ss, pp = s[ok], p[ok]
+    for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
         pl = st["p_last"][ss]
-        gap = (pl - pp) * dt
-        km3 = np.where(pl >= 0, st["kminus3"][ss] * libm_exp(gap / tab[:, TAU_MINUS_3]) + 1.0,
-                       1.0)
-        km = np.where(pl >= 0, st["kminus"][ss] * libm_exp(gap / tab[:, TAU_MINUS]) + 1.0, 1.0)
-        kp = st["kplus"][ss] * libm_exp((st["t_last"][ss] - (pp + d[ok])) * dt
+        km3 = trace_after_np(st["kminus3"][ss], pl, pp, dt, tab[:, TAU_MINUS_3])
+        km = trace_after_np(st["kminus"][ss], pl, pp, dt, tab[:, TAU_MINUS])
+        kp = st["kplus"][ss] * libm_exp((st["t_last"][ss] - (pp + dd)) * dt
                                         / tab[:, TAU_PLUS])
         new_w = st["w_pending"][ss] + kp * (tab[:, A_PLUS] + tab[:, A_PLUS_3] * (km3 - 1.0))
         st["w_pending"][ss] = np.where(new_w < tab[:, WMAX], new_w, tab[:, WMAX])

@@ -28,7 +28,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import expm1 as libm_expm1
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
 
 # ptab columns
 R_TARGET, TAU_RATE, TAU_SCALING, R_INITIAL, WMAX = range(5)
@@ -100,13 +100,7 @@ def _advance_np(st, s, t, dt):
 
 
 def _consume_posts_np(st, s, limit, hist, dt):
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p <= limit)
-        if not ok.any():
-            continue
-        ss, pp = s[ok], p[ok]
+    for ss, pp, _ in unconsumed_posts_np(st, s, limit, hist, delayed=False):
         _advance_np(st, ss, pp, dt)
         st["kpost"][ss] += 1.0
         st["p_last"][ss] = pp

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses
+from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .stdp_synapse import kminus_at, kminus_at_np, trace_after, trace_after_np
 
 # ptab columns (the traces' time constants where stdp_synapse has them)
 TAU, TAU_MINUS, ALPHA, ETA, WMAX = range(5)
@@ -51,25 +52,15 @@ def _consume_posts(st, s, limit, hist, dt):
         minus_dt = (st.t_last[s] - (p + d)) * dt
         st.w_pending[s] = _facilitate(st.w_pending[s],
                                       st.kplus[s] * math.exp(minus_dt / tab[TAU]), tab)
-        if st.p_last[s] >= 0:
-            st.kminus[s] = st.kminus[s] * math.exp((st.p_last[s] - p) * dt / tab[TAU_MINUS]) + 1.0
-        else:
-            st.kminus[s] = 1.0
+        st.kminus[s] = trace_after(st.kminus[s], st.p_last[s], p, dt, tab[TAU_MINUS])
         st.p_last[s] = p
 
 
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
     tab = st.ptab[st.par[s]]
-    d = st.delay[s]
     _consume_posts(st, s, q, hist, dt)
-    if st.p_last[s] < 0:
-        km = 0.0
-    elif st.p_last[s] + d < q:
-        km = st.kminus[s] * math.exp((st.p_last[s] + d - q) * dt / tab[TAU_MINUS])
-    else:  # a post spike exactly at q - d: NEST takes the trace strictly before it
-        km = st.kminus[s] - 1.0
-    wn = _facilitate(st.w_pending[s], km, tab)
+    wn = _facilitate(st.w_pending[s], kminus_at(st, s, q, dt, tab[TAU_MINUS]), tab)
     wn = wn - tab[ALPHA] * tab[ETA]
     if not wn > 0.0:
         wn = 0.0
@@ -94,21 +85,13 @@ def _facilitate_np(w, k, tab):
 
 
 def _consume_posts_np(st, s, limit, hist, dt):
-    d = st["delay"][s]
-    rows = hist[st["tgt"][s]]
-    for h in range(rows.shape[1]):
-        p = rows[:, h]
-        ok = (p >= 0) & (p > st["p_last"][s]) & (p + d <= limit)
-        if not ok.any():
-            continue
-        ss, pp = s[ok], p[ok]
+    for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
-        minus_dt = (st["t_last"][ss] - (pp + d[ok])) * dt
+        minus_dt = (st["t_last"][ss] - (pp + dd)) * dt
         kp = st["kplus"][ss] * libm_exp(minus_dt / tab[:, TAU])
         st["w_pending"][ss] = _facilitate_np(st["w_pending"][ss], kp, tab)
-        pl = st["p_last"][ss]
-        km = st["kminus"][ss] * libm_exp((pl - pp) * dt / tab[:, TAU_MINUS]) + 1.0
-        st["kminus"][ss] = np.where(pl >= 0, km, 1.0)
+        st["kminus"][ss] = trace_after_np(st["kminus"][ss], st["p_last"][ss], pp, dt,
+                                          tab[:, TAU_MINUS])
         st["p_last"][ss] = pp
 
 
@@ -169,11 +152,7 @@ class VogelsSprekelerSynapse(PostHistoryRule):
     def on_pre_np(self, st, s, q, hist, dt):
         _consume_posts_np(st, s, q, hist, dt)
         tab = st["ptab"][st["par"][s]]
-        d = st["delay"][s]
-        pl = st["p_last"][s]
-        km = np.where(pl < 0, 0.0, np.where(
-            pl + d < q, st["kminus"][s] * libm_exp((pl + d - q) * dt / tab[:, TAU_MINUS]),
-            st["kminus"][s] - 1.0))
+        km = kminus_at_np(st, s, q, dt, tab[:, TAU_MINUS])
         wn = _facilitate_np(st["w_pending"][s], km, tab) - tab[:, ALPHA] * tab[:, ETA]
         wn = np.where(wn > 0.0, wn, 0.0)
         st["w"][s] = wn
