@@ -87,6 +87,10 @@ def rule_page(r) -> str:
     lines += [f":NEST model: ``{r.nest_model}``" if r.nest_model else ":NEST model: none",
               f":needs: {', '.join(sorted(r.needs)) or 'nothing'}", ""]
     lines += _params(r)
+    if r.node_refs:
+        lines += [*_title("Nodes it names", "-"),
+                  *(f"* ``{n}``: the name of a population of one node (model "
+                    f"``{n}``; NEST's NodeCollection)" for n in r.node_refs), ""]
     lines += [*_title("Per-synapse state", "-"),
               *_table(["name", "unit", "meaning"],
                       [[f"``{v.name}``", v.unit, v.doc] for v in r.synapse_state])]

@@ -232,7 +232,7 @@ def _population_rates(network, spikes: dict, tstop_ms: float) -> dict[str, dict]
     simulated time) and the fraction of neurons that spiked."""
     out = {}
     for pop in network.populations:
-        if pop.is_virtual:
+        if not pop.simulated:
             continue
         times, ids = spikes.get(pop.name, ((), ()))
         n_spikes = len(times)
@@ -276,7 +276,7 @@ def cmd_spike_metrics(args: argparse.Namespace) -> int:
     sizes, tstop = None, None
     if args.simulation_config:
         net, run = sonata.load_simulation(Path(args.simulation_config))
-        sizes = {p.name: p.n for p in net.populations if not p.is_virtual}
+        sizes = {p.name: p.n for p in net.populations if p.simulated}
         tstop = float(run.tstop_ms)
     t_stop = args.t_stop_ms if args.t_stop_ms is not None else tstop
     if t_stop is None:  # no config: the last spike ends the window

@@ -101,7 +101,10 @@ def build_all_models(seed: int = 6) -> Network:
                                 np.full(60, 0.4 * w), np.round(r.uniform(0.5, 2.0, 60), 1),
                                 plasticity=Plasticity(rule, PLASTICITY.get(rule).example_params(
                                     [w])))
-    return Network(pops, projs, poisson=poi, currents=cur)
+    from wbe.engine.modulators import with_dopamine  # rules under a volume transmitter
+
+    return with_dopamine(Network(pops, projs, poisson=poi, currents=cur), 40.0, rate_hz=200.0,
+                         seed=seed, delay_ms=0.8, deliver_interval=2)
 
 
 def run_config_all_models(tstop_ms: float = 40.0) -> RunConfig:

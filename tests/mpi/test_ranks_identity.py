@@ -106,6 +106,24 @@ def test_checkpoint_one_rank_restored_on_two(tmp_path):
         assert np.array_equal(joined, full[key]), key
 
 
+def test_every_registered_component_checkpoint_one_rank_restored_on_two(tmp_path):
+    """Every cell model and plasticity rule (a volume transmitter among them), checkpointed on
+    one rank inside a min-delay slice (23.7 ms) and continued on two: the same as one run."""
+    from wbe.engine.simulator import simulate
+
+    full = case.flatten(simulate(case.build_all_models(), case.run_config_all_models(40.0)))
+    ck = tmp_path / "ck.zarr"
+    first = case.flatten(simulate(case.build_all_models(), case.run_config_all_models(23.7),
+                                  checkpoint=ck))
+    second = _run2(tmp_path, "--all-models", "--tstop", "40", "--restore", str(ck))
+    for key in full:
+        if key.startswith("weights/"):
+            assert np.array_equal(second[key], full[key]), key
+            continue
+        joined = np.concatenate((first[key], second[key]))
+        assert np.array_equal(joined, full[key]), key
+
+
 @pytest.mark.parametrize("spike_block", [256, 2])
 def test_rkf45_models_one_vs_two_ranks(tmp_path, spike_block):
     """RKF45 models (per-neuron adaptive step state) are rank-independent; ``spike_block=2``

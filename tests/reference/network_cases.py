@@ -43,7 +43,12 @@ def cell_cases() -> list[str]:
 
 
 def rule_cases() -> list[str]:
-    return [r.name for r in PLASTICITY if r.nest_model and not r.stochastic]
+    """Rules compared in the recurrent network: not stochastic rules (equal to NEST in
+    distribution only), not rules under a volume transmitter (NEST's weight is an observable
+    only right after a trigger with no spikes undelivered, which a recurrent network's last
+    slice cannot promise; test_stdp_family_nest holds them to NEST)."""
+    return [r.name for r in PLASTICITY if r.nest_model and not r.stochastic
+            and not r.modulated]
 
 
 def _base(model: str, seed: int) -> tuple[list, list, list, list, np.random.Generator]:

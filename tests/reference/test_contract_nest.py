@@ -157,8 +157,9 @@ def pair_protocol_nest(rule, params: dict, t_pre, t_post_drive, d):
 
 @pytest.mark.parametrize("mu", [0.0, 1.0])
 @pytest.mark.parametrize("t_post_drive", [[9.0], [14.0], [5.0, 19.0, 30.0]])
-@pytest.mark.parametrize("name", [r.name for r in PLASTICITY
-                                  if r.nest_model and not r.short_term])
+@pytest.mark.parametrize("name", [r.name for r in PLASTICITY  # a neuromodulated rule: no
+                                  if r.nest_model and not r.short_term  # dopamine here; see
+                                  and not r.modulated])  # test_stdp_family_nest
 def test_rule_matches_nest(name, t_post_drive, mu):
     rule = PLASTICITY.get(name)
     params = {**rule.example, **({"mu_plus": mu, "mu_minus": mu} if "mu_plus" in

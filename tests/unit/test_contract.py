@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from wbe.engine import loop
+from wbe.engine.modulators import with_dopamine
 from wbe.engine.network import (
     CurrentInput,
     Network,
@@ -60,14 +61,15 @@ def demo_network(model_name: str, rule: str | None = None, n: int = 8, seed: int
                      np.round(r.uniform(0.5, 2.0, m), 1), receptor=port)
           for port in extra_recurrent_ports(model_name)),  # e.g. iaf_bw_2001's NMDA
     ]
-    return Network(
+    return with_dopamine(Network(
         [Population("c", model_name, n, params), Population("src", "virtual", 4)], projs,
         poisson=[PoissonInput("bg", "c", np.arange(0, n, 2), 3000.0, w * 0.5, 0.5,
                               receptor=model.ei_input([1.0])[0][0])],
         currents=[CurrentInput("step", "c", np.arange(n // 2), float(ex["current_pA"]), 5.0,
                                15.0)],
         spike_trains=[SpikeTrainInput("st", "src", np.array([0, 1, 2, 3, 0]),
-                                      np.array([1.0, 2.5, 4.0, 9.9, 12.0]))])
+                                      np.array([1.0, 2.5, 4.0, 9.9, 12.0]))]),
+        T_MS, rate_hz=300.0, seed=seed, delay_ms=0.7)  # rules under a volume transmitter
 
 
 def run_config(model_name: str, t_ms: float = T_MS) -> RunConfig:
@@ -129,8 +131,9 @@ def test_cell_spec_is_complete(name):
 def test_rule_spec_is_complete(name):
     rule = PLASTICITY.get(name)
     assert rule.doc and rule.references and rule.example
-    row = rule.resolve(rule.example, "test")
-    assert row.shape == (len(rule.params),)
+    refs = {r: "vt" for r in rule.node_refs}  # e.g. the volume transmitter a rule reads
+    row = rule.resolve({**rule.example, **refs}, "test")
+    assert row.shape == (len(rule.params) + len(refs),)
     with pytest.raises(ValueError, match="no parameter"):
         rule.resolve({"no_such_parameter": 1.0}, "test")
 
@@ -184,8 +187,8 @@ def test_sonata_round_trip(case, tmp_path):
     net = demo_network(model, rule)
     path = sonata.write_circuit(tmp_path / "c", net)
     back = sonata.read_circuit(path)
-    assert [(p.name, p.model, p.n) for p in back.populations] == [
-        (p.name, p.model, p.n) for p in net.populations]
+    assert sorted((p.name, p.model, p.n) for p in back.populations) == sorted(
+        (p.name, p.model, p.n) for p in net.populations)  # HDF5 lists groups by name
     back.poisson, back.currents, back.spike_trains = net.poisson, net.currents, net.spike_trains
     a = flat(simulate(net, run_config(model)))
     b = flat(simulate(back, run_config(model)))

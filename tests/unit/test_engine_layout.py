@@ -13,6 +13,7 @@ import pytest
 from wbe.engine import connectivity, loop, rng
 from wbe.engine.context import Serial
 from wbe.engine.loop import Engine
+from wbe.engine.modulators import with_dopamine
 from wbe.engine.network import (
     Network,
     Plasticity,
@@ -88,9 +89,9 @@ def test_bytes_per_plastic_synapse(rule):
     r = np.random.default_rng(1)
     n, m = 1000, 50_000
     spec = PLASTICITY.get(rule)
-    net = Network([Population("a", "iaf_psc_delta", n)], [Projection(
+    net = with_dopamine(Network([Population("a", "iaf_psc_delta", n)], [Projection(
         "p", "a", "a", r.integers(0, n, m), r.integers(0, n, m), np.full(m, 0.5),
-        np.full(m, 1.5), plasticity=Plasticity(rule, spec.example_params([0.5])))])
+        np.full(m, 1.5), plasticity=Plasticity(rule, spec.example_params([0.5])))]), 10.0)
     nb = Engine(net, RunConfig(10.0), Serial(), True).conn.nbytes()
     per_syn = sum(nb.values()) / m
     state = sum(np.dtype(v.dtype).itemsize for v in spec.synapse_state)

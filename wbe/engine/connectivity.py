@@ -33,6 +33,7 @@ import numpy as np
 
 from .cells.base import steps_of
 from .layout import Layout
+from .modulators import Modulators
 from .network import Network, Plasticity
 from .registry import PLASTICITY, SYNAPSES
 from .rng import edge_keys
@@ -151,9 +152,14 @@ class Connectivity:
                     raise ValueError(f"{who}: unknown population {end!r}; have {sorted(pops)}")
             if syn.kind == "chemical" and pops[pr.target].is_virtual:
                 raise ValueError(f"{who} targets virtual population {pr.target!r}")
+            if pops[pr.source].is_volume_transmitter:
+                raise ValueError(f"{who}: volume transmitter {pr.source!r} emits no spikes")
+            if syn.kind != "chemical" and pops[pr.target].is_volume_transmitter:
+                raise ValueError(f"{who}: a {pr.synapse} cannot reach volume transmitter "
+                                 f"{pr.target!r}")
             if pr.plasticity is not None and syn.kind != "chemical":
                 raise ValueError(f"{who}: a {pr.synapse} cannot be plastic")
-        models = [lay.model_of_pop[p.name] for p in net.populations if not p.is_virtual]
+        models = [lay.model_of_pop[p.name] for p in net.populations if p.simulated]
         self.n_rows = max([len(m.rows) for m in models] or [1])
         rbits = max(1, (self.n_rows - 1).bit_length())
         self.shift, self.pbit, self.rmask = rbits + 1, 1 << rbits, (1 << rbits) - 1
@@ -179,6 +185,8 @@ class Connectivity:
         counts = np.zeros(n_total, dtype=np.int64)
         dmin, dmax = None, 0
         chem = [pr for pr in net.projections if SYNAPSES.get(pr.synapse).kind == "chemical"]
+        # edges into volume transmitters (modulators) count for the delays, not for the table
+        to_vt = {pr.name for pr in chem if pops[pr.target].is_volume_transmitter}
         for pr in chem:
             _w, dl = _edge_arrays(pr, pops, f"projection {pr.name!r}")
             m = len(pr)
@@ -190,10 +198,14 @@ class Connectivity:
                                      f"got {float(dl[c0:c1].min())} ms")
                 dmin = int(ds.min()) if dmin is None else min(dmin, int(ds.min()))
                 dmax = max(dmax, int(ds.max()))
+                if pr.name in to_vt:
+                    continue
                 _idx, sg, _tg = self._local_edges(lay, ctx, pr, c0, c1)
                 counts += np.bincount(sg, minlength=n_total)
         self.dmin = dmin if dmin is not None else max(1, int(steps_of(1.0, dt)))
         self.dmax = max(dmax, self.dmin)
+        self.modulators = Modulators(net, lay.offsets, n_total, dt, self.dmin)
+        chem = [pr for pr in chem if pr.name not in to_vt]
         if self.dmax >= 1 << (32 - self.shift):
             raise ValueError(f"a delay of {self.dmax} steps is too long for the synapse table")
         pk_dtype = np.uint16 if self.dmax < 1 << (16 - self.shift) else np.uint32
@@ -219,7 +231,7 @@ class Connectivity:
         edge_base = 0
         for pr in net.projections:
             m = len(pr)
-            if SYNAPSES.get(pr.synapse).kind != "chemical":
+            if SYNAPSES.get(pr.synapse).kind != "chemical" or pr.name in to_vt:
                 edge_base += m  # global edge ids count every projection
                 continue
             who = f"projection {pr.name!r}"
@@ -239,7 +251,8 @@ class Connectivity:
             rid = rule_names.index(pl.rule) if pl is not None else -1
             if pl is not None:
                 a = acc[pl.rule]
-                a["ptab"].append(rules[rid].resolve(pl.params, who))
+                a["ptab"].append(rules[rid].resolve(pl.params, who,
+                                                    refs=self.modulators.vt_index))
                 par_row = len(a["ptab"]) - 1
             # stochastic rules: each edge's random-stream key from its (source, target) node ids
             pairs = [] if pl is not None and rules[rid].stochastic else None
@@ -306,7 +319,7 @@ class Connectivity:
             w0 = cat(a["w0"], np.float64)
             par = cat(a["par"], np.int32)
             ptab = np.ascontiguousarray(np.stack(a["ptab"])) if a["ptab"] else np.zeros(
-                (1, len(rule.params)))
+                (1, len(rule.params) + len(rule.node_refs)))
             st = rule.init_state(w0, ptab, par)
             if w0.size >= 1 << 31:
                 raise ValueError(f"{w0.size} synapses of rule {name!r} on one rank: more than "
@@ -325,6 +338,8 @@ class Connectivity:
             if rule.stochastic:
                 st["key"] = cat(a["key"], np.uint64)
                 st["seed"] = np.array([self.seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+            if rule.modulated:
+                st["mod"] = self.modulators.state
             use = RuleUse(rule, rid, st, proj_of_rule[name])
             use.make_nt()
             self.rules.append(use)
@@ -347,7 +362,7 @@ class Connectivity:
         synapse arrays (``plastic``)."""
         out = {k: int(getattr(self.syn, k).nbytes) for k in ("indptr", "tgt", "w", "pk")}
         out["plastic"] = int(sum(np.asarray(v).nbytes for u in self.rules
-                                 for v in u.state.values()))
+                                 for k, v in u.state.items() if k != "mod"))
         return out
 
     # ------------------------------------------------------------------------ electrical

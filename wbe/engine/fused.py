@@ -3,8 +3,10 @@
 A simulation advances in steps joined by ordered phases — per step: inputs (Poisson into the
 ring buffers, currents) → fields → glia → cells (every block's kernel, spikes into the post-spike
 history when a rule needs it) → monitors (state samples); per slice of the minimum delay:
-exchange (spikes of all ranks) → deliver (static weights, and each plastic rule's ``on_pre``)
-→ plasticity (each rule's ``end_of_slice``) → monitors (spike recording). Fields and glia join
+exchange (spikes of all ranks) → modulators (volume transmitters collect their arrivals and
+trigger their rules' synapses, :mod:`wbe.engine.modulators`) → deliver (static weights, each
+plastic rule's ``on_pre``, spikes into volume transmitters) → plasticity (each rule's
+``end_of_slice``) → monitors (spike recording). Fields and glia join
 with the components of later releases.
 
 :func:`compile_loop` writes numba source that calls, by name, the kernels of exactly the cell
@@ -14,7 +16,8 @@ Its functions:
 
 * ``advance(...)``: steps ``[k, k1)`` (inputs, cells, history, samples — written in only when
   the run has them);
-* ``deliver(...)``, ``end_of_slice(...)``: one slice's delivery and plasticity;
+* ``modulate(...)``, ``deliver(...)``, ``end_of_slice(...)``: one slice's volume transmitters,
+  delivery and plasticity;
 * ``drive(...)`` / ``drive_mpi(...)``: whole slices with everything above plus the exchange —
   serial, or with ``MPI_Allgather`` called from numba (:mod:`wbe.engine.mpi_nb`), so a slice
   costs no Python. Used when every active component is fusable.
@@ -70,6 +73,7 @@ import numpy as np
 
 from wbe.engine.fused import gather_nb
 from wbe.engine.inputs import stim_nb
+from wbe.engine.modulators import collect, receive, reset_due
 from wbe.engine.rng import poisson_add_nb
 {imports}
 
@@ -137,7 +141,7 @@ def _advance_source(features: frozenset[str]) -> str:
 
 _DELIVER = '''
 @numba.njit(cache=True)
-def deliver(gs, gg, n, syn, rules, ring, L, hist, dt):
+def deliver(gs, gg, n, syn, rules, ring, L, hist, dt, mod):
     """Spikes (stamp gs[i], gid gg[i]), i < n, in (stamp, gid) order into the ring buffers;
     each synapse in table order, plastic ones through their rule's on_pre."""
     indptr, tgt, pk, w = syn.indptr, syn.tgt, syn.pk, syn.w
@@ -145,7 +149,7 @@ def deliver(gs, gg, n, syn, rules, ring, L, hist, dt):
     for i in range(n):
         q = gs[i]
         g = gg[i]
-        q0 = (q - 1) % L
+{receive}        q0 = (q - 1) % L
         for j in range(indptr[g], indptr[g + 1]):
             p = np.int64(pk[j])
             slot = q0 + (p >> shift)
@@ -157,6 +161,12 @@ def deliver(gs, gg, n, syn, rules, ring, L, hist, dt):
 @numba.njit(cache=True)
 def end_of_slice(rules, limit, hist, dt):
 {eos}    return
+
+
+@numba.njit(cache=True)
+def modulate(mod, rules, k, k1, hist, dt):
+    """The volume transmitters at the end of the slice (k, k1]: collect, trigger, restart."""
+{modulate}    return
 '''
 
 _WEIGHT_STATIC = '''            wt = w[j]
@@ -176,15 +186,18 @@ _DRIVE = '''
 @numba.njit(cache=True)
 def {name}(k, k_stop, k_end, dmin, L, seed, pp, cp, blocks, ring, istim, extra, out_slot,
           out_stamp, hist, smp, flags, syn, rules, dt, gid_of_slot, v_stamp, v_gid, vptr,
-          rec_mask, sp_stamp, sp_gid, n_total, slice_max, gs, gg{mpi_args}):
+          rec_mask, sp_stamp, sp_gid, n_total, slice_max, gs, gg, mod, held_s, held_g,
+          nh{mpi_args}):
     """Whole slices from k towards k_stop: advance, {what}, virtual spikes, (stamp, gid) order,
-    deliver, end of slice, record. Stops early when sp_stamp could overflow; returns
-    (k, recorded spikes, vptr)."""
+    record, volume transmitters, deliver, end of slice. A slice that ends before its end (the
+    run stops inside it) is delivered when it ends: its spikes wait in held_s/held_g (nh of
+    them; delivered first at the next slice end). Stops early when sp_stamp could overflow;
+    returns (k, recorded spikes, vptr, nh)."""
     n_out = 0
     room = sp_stamp.shape[0]
     gbuf = np.empty(out_slot.shape[0], np.int64)
     while k < k_stop and n_out + slice_max <= room:
-        k1 = min(k + dmin, k_stop)
+        k1 = min(k - k % dmin + dmin, k_stop)  # slices aligned to multiples of dmin (NEST)
         nspk = advance(k, k1, k_end, 0, L, seed, pp, cp, blocks, ring, istim, extra, out_slot,
                        out_stamp, hist, smp, flags)
         for i in range(nspk):
@@ -202,15 +215,31 @@ def {name}(k, k_stop, k_end, dmin, L, seed, pp, cp, blocks, ring, istim, extra, 
             for i in range(n):
                 gs[i] = ss[i]
                 gg[i] = sg[i]
-        deliver(gs, gg, n, syn, rules, ring, L, hist, dt)
-        end_of_slice(rules, k1, hist, dt)
         for i in range(n):
             if rec_mask[gg[i]]:
                 sp_stamp[n_out] = gs[i]
                 sp_gid[n_out] = gg[i]
                 n_out += 1
+        if nh > 0:  # the spikes this slice had before a run stopped inside it come first
+            for i in range(n - 1, -1, -1):
+                gs[i + nh] = gs[i]
+                gg[i + nh] = gg[i]
+            for i in range(nh):
+                gs[i] = held_s[i]
+                gg[i] = held_g[i]
+            n += nh
+            nh = 0
+        if k1 % dmin != 0:  # the run stops inside this slice: deliver at its end
+            for i in range(n):
+                held_s[i] = gs[i]
+                held_g[i] = gg[i]
+            nh = n
+        else:
+            modulate(mod, rules, k1 - dmin, k1, hist, dt)
+            deliver(gs, gg, n, syn, rules, ring, L, hist, dt, mod)
+            end_of_slice(rules, k1, hist, dt)
         k = k1
-    return k, n_out, vptr
+    return k, n_out, vptr, nh
 '''
 
 _EXCHANGE_SERIAL = '''        n = nspk
@@ -240,7 +269,7 @@ def _ref(func) -> tuple[str, str]:
     return mod, name
 
 
-FEATURES = frozenset({"currents", "extra", "history", "samples"})
+FEATURES = frozenset({"currents", "extra", "history", "samples", "modulators"})
 
 
 def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = frozenset()):
@@ -259,7 +288,7 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
         deps.append(importlib.import_module(mod))
         calls.append(f"    nspk = cell_{i}(blocks[{i}], ring, slot, istim, out_slot, out_stamp, "
                      f"nspk, stamp)\n")
-    dispatch, eos = [], []
+    dispatch, eos, trig = [], [], []
     for i, r in enumerate(rules):
         mod, name = _ref(r.on_pre)
         # inlined into deliver (numba IR): a call per synapse would pass the rule's state
@@ -275,6 +304,10 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
             mod, name = _ref(r.end_of_slice)
             imports.append(f"from {mod} import {name} as eos_{i}")
             eos.append(f"    eos_{i}(rules[{i}], limit, hist, dt)\n")
+        if r.trigger is not None:
+            mod, name = _ref(r.trigger)
+            imports.append(f"from {mod} import {name} as trig_{i}")
+            trig.append(f"    trig_{i}(rules[{i}], k1, hist, dt)\n")
     from .connectivity import INDEX_MASK, RULE_SHIFT
 
     src = _HEADER.format(cells=[".".join(_ref(k)) for k in cell_kernels],
@@ -285,7 +318,12 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
     src += _SAMPLE if cell_kernels else _NO_SAMPLE
     src += _advance_source(frozenset(features))
     weight = (_WEIGHT_PLASTIC.format(dispatch="".join(dispatch)) if rules else _WEIGHT_STATIC)
-    src += _DELIVER.format(weight=weight, eos="".join(eos))
+    on = "modulators" in features
+    src += _DELIVER.format(
+        weight=weight, eos="".join(eos),
+        receive="        receive(mod, q, g)\n" if on else "",
+        modulate="".join(["    collect(mod, k, k1)\n", *trig, "    reset_due(mod, k1)\n"])
+        if on else "")
     src += _DRIVE.format(name="drive", mpi_args="", what="this rank's spikes",
                          exchange=_EXCHANGE_SERIAL)
     src += _DRIVE.format(name="drive_mpi", mpi_args=", sbuf, rbuf, comm_h, i64_h",

@@ -75,7 +75,7 @@ class Inputs:
         pops = {p.name: p for p in net.populations}
         for pin in net.poisson:
             who = f"PoissonInput {pin.name!r}"
-            if pin.target not in pops or pops[pin.target].is_virtual:
+            if pin.target not in pops or not pops[pin.target].simulated:
                 raise ValueError(f"{who}: target {pin.target!r} is not a simulated population")
             model = lay.model_of_pop[pin.target]
             ids = _ids(pin.node_ids, pops[pin.target], who)
@@ -103,7 +103,7 @@ class Inputs:
         self.currents = []
         for ci in net.currents:
             who = f"CurrentInput {ci.name!r}"
-            if ci.target not in pops or pops[ci.target].is_virtual:
+            if ci.target not in pops or not pops[ci.target].simulated:
                 raise ValueError(f"{who}: target {ci.target!r} is not a simulated population")
             if ci.stop_ms < ci.start_ms:
                 raise ValueError(f"{who}: stop_ms ({ci.stop_ms}) is before start_ms "

@@ -72,7 +72,7 @@ class Layout:
         own = (partition.owners(net, ctx.size, run.placement, seed=run.seed) if ctx.rank == 0
                else np.empty(self.n_total, dtype=np.int64))
         self.owner = ctx.bcast(own)
-        real = [p for p in net.populations if not p.is_virtual]
+        real = [p for p in net.populations if p.simulated]
         self.pops: list[PopView] = []
         self.blocks: list[CellBlock] = []
         self.slot_of = np.full(self.n_total, -1, dtype=np.int64)

@@ -2,7 +2,8 @@
 
 Time: step k integrates [k·dt, (k+1)·dt); a spike in step k has stamp k+1 (time (k+1)·dt) and
 acts in step k + delay_steps (NEST: a spike at t acts at t + delay). Steps advance in slices of
-the minimum delay (within a slice no spike can reach another neuron); after each slice every
+the minimum delay (within a slice no spike can reach another neuron), aligned as NEST's to
+multiples of it (a run that ends inside one continues it); after each slice every
 rank holds the spiking (stamp, gid) pairs of all ranks and delivers them in (stamp, gid) order —
 so the floating-point sums, and with them the spikes, are the same on any number of ranks.
 
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import fused
+from . import fused, modulators
 from .cells.base import steps_of
 from .connectivity import INDEX_MASK, RULE_SHIFT, Connectivity
 from .context import Mpi
@@ -74,9 +75,14 @@ class Engine:
         self.out_slot = np.empty(max(1, n * self.dmin), dtype=np.int64)
         self.out_stamp = np.empty(max(1, n * self.dmin), dtype=np.int64)
         self.k = 0
+        #: spikes of the slice a run stopped inside (stamps, gids; all ranks'): delivered when
+        #: that slice ends, as NEST delivers a slice's spikes after it
+        self.held_s = np.zeros(0, np.int64)
+        self.held_g = np.zeros(0, np.int64)
         features = {name for name, on in (
             ("currents", bool(self.inp.currents)), ("extra", conn.has_gap),
-            ("history", "post_history" in conn.needs), ("samples", bool(self.sampler))) if on}
+            ("history", "post_history" in conn.needs), ("samples", bool(self.sampler)),
+            ("modulators", conn.modulators.n > 0)) if on}
         self.loop = (fused.compile_loop([b.model.kernel for b in lay.blocks],
                                         [u.rule for u in conn.rules], frozenset(features))
                      if use_numba else None)
@@ -166,8 +172,11 @@ class Engine:
         cap = max(4 * slice_max, 1 << 16)
         sp_stamp, sp_gid = np.empty(cap, np.int64), np.empty(cap, np.int64)
         gs, gg = np.empty(slice_max, np.int64), np.empty(slice_max, np.int64)
-        chunk = self.dmin if on_slice is not None else max(self.dmin,
-                                                            int(round(PROGRESS_MS / self.dt)))
+        chunk = self.dmin * (1 if on_slice is not None else max(
+            1, int(round(PROGRESS_MS / self.dt / self.dmin))))
+        held_s, held_g = np.empty(slice_max, np.int64), np.empty(slice_max, np.int64)
+        nh = self.held_s.size
+        held_s[:nh], held_g[:nh] = self.held_s, self.held_g
         if ctx.size > 1:
             sbuf = np.empty(1 + 2 * _spike_block(), np.int64)
             mpi_extra = (sbuf, np.empty(ctx.size * sbuf.size, np.int64), *ctx.nb_handles)
@@ -181,9 +190,10 @@ class Engine:
             args = (self.L, inp.seed_u64, inp.pp, inp.cp, self._blocks, self.ring, self.istim,
                     self.extra, self.out_slot, self.out_stamp, conn.hist, smp, self._flags(),
                     conn.syn, self._rules, self.dt, lay.gid_of_slot, inp.v_stamp, inp.v_gid)
-            k, n, self.vptr = drive(k, min(k + chunk, k_end), k_end, self.dmin, *args,
-                                    self.vptr, self.spikes.mask, sp_stamp, sp_gid,
-                                    lay.n_total, slice_max, gs, gg, *mpi_extra)
+            k, n, self.vptr, nh = drive(k, min(k - k % self.dmin + chunk, k_end), k_end,
+                                        self.dmin, *args, self.vptr, self.spikes.mask,
+                                        sp_stamp, sp_gid, lay.n_total, slice_max, gs, gg,
+                                        conn.modulators.state, held_s, held_g, nh, *mpi_extra)
             if k == kk:  # cannot happen with the buffers sized above; never spin silently
                 raise RuntimeError(f"fused slice loop made no progress at step {k}")
             if n:
@@ -194,6 +204,7 @@ class Engine:
                 bar.update(round((k - kk) * self.dt, 6))
             if on_slice is not None:
                 on_slice(k * self.dt)
+        self.held_s, self.held_g = held_s[:nh].copy(), held_g[:nh].copy()
         self.sampler.collect(smp, k0, k_end)
 
     def _run_stepwise(self, k_end: int, bar, on_slice) -> None:
@@ -203,7 +214,7 @@ class Engine:
         smp = self.sampler.plan(k0, k_end) if compiled else None
         loop = self.loop
         while k < k_end:
-            k1 = min(k + self.dmin, k_end)
+            k1 = min(k - k % self.dmin + self.dmin, k_end)  # aligned slices, as in NEST
             if compiled:
                 base = (self.L, inp.seed_u64, inp.pp, inp.cp, self._blocks, self.ring,
                         self.istim, self.extra, self.out_slot, self.out_stamp, conn.hist, smp)
@@ -237,15 +248,32 @@ class Engine:
                 o = np.lexsort((gg, gs))
                 gs, gg = gs[o], gg[o]
             gs, gg = np.ascontiguousarray(gs, np.int64), np.ascontiguousarray(gg, np.int64)
-            if compiled:
+            self.spikes.add(gs, gg)
+            if self.held_s.size:  # the spikes this slice had before a run stopped inside it
+                gs, gg = np.concatenate((self.held_s, gs)), np.concatenate((self.held_g, gg))
+                self.held_s, self.held_g = self.held_s[:0], self.held_g[:0]
+            if k1 % self.dmin:  # the run stops inside this slice: deliver at its end
+                self.held_s, self.held_g = gs, gg
+                gs = gg = None
+            mod = conn.modulators.state
+            if gs is None:
+                pass
+            elif compiled:
+                loop.modulate(mod, self._rules, k1 - self.dmin, k1, conn.hist, self.dt)
                 loop.deliver(gs, gg, gs.size, conn.syn, self._rules, self.ring, self.L,
-                             conn.hist, self.dt)
+                             conn.hist, self.dt, mod)
                 loop.end_of_slice(self._rules, k1, conn.hist, self.dt)
             else:
+                if conn.modulators.n:
+                    modulators.collect_np(mod, k1 - self.dmin, k1)
+                    for u in conn.rules:
+                        if u.rule.modulated:
+                            u.rule.trigger_np(u.state, k1, conn.hist, self.dt)
+                    modulators.reset_due_np(mod, k1)
+                    modulators.receive_np(mod, gs, gg)
                 self._deliver_np(gs, gg)
                 for u in conn.rules:
                     u.rule.end_of_slice_np(u.state, k1, conn.hist, self.dt)
-            self.spikes.add(gs, gg)
             if bar is not None:
                 bar.update(round((k1 - k) * self.dt, 6))
             k = self.k = k1
@@ -389,6 +417,9 @@ class Engine:
                 full = self.gather_by_gid(np.asarray(v[sel], dtype=np.float64),
                                           st["uid"][sel], m, base)
                 arrays[f"plastic/{name}/{var.name}"] = full.astype(v.dtype)
+        if conn.modulators.n:
+            arrays.update(conn.modulators.arrays(step))
+        arrays["held/stamp"], arrays["held/gid"] = self.held_s, self.held_g
         if self.ctx.rank == 0:
             ckpt.write(path, dict(step=int(step), time_ms=step * self.dt, dt_ms=self.dt,
                                   seed=int(self.run.seed), ring_len=self.L,
@@ -433,6 +464,10 @@ class Engine:
                     if key not in arr:
                         raise ValueError(f"checkpoint {path}: missing array {key!r}")
                     st[var.name][sel] = arr[key][st["uid"][sel] - base]
+            if conn.modulators.n:
+                conn.modulators.load(arr, step, path)
+        self.held_s = np.asarray(arr.get("held/stamp", np.zeros(0)), np.int64)
+        self.held_g = np.asarray(arr.get("held/gid", np.zeros(0)), np.int64)
         self.k = step
 
 

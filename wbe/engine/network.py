@@ -24,6 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 VIRTUAL = "virtual"  # model name of populations that only emit given spikes (SONATA virtual nodes)
+#: model name of volume transmitters (NEST's ``volume_transmitter``): nodes that collect the
+#: spikes of the neurons projecting into them (a neuromodulator such as dopamine) for the
+#: plasticity rules that name them (:mod:`wbe.engine.modulators`); no membrane, no spikes
+VOLUME_TRANSMITTER = "volume_transmitter"
 
 
 @dataclass
@@ -47,6 +51,16 @@ class Population:
     @property
     def is_virtual(self) -> bool:
         return self.model == VIRTUAL
+
+    @property
+    def is_volume_transmitter(self) -> bool:
+        return self.model == VOLUME_TRANSMITTER
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the population has neurons the engine steps (neither virtual nor volume
+        transmitters)."""
+        return not (self.is_virtual or self.is_volume_transmitter)
 
 
 @dataclass

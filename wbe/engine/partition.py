@@ -25,14 +25,15 @@ from .network import PLACEMENTS, Network
 
 
 def owners(net: Network, size: int, method: str = "round_robin", *, seed: int = 0) -> np.ndarray:
-    """The rank of every gid (int64, −1 for virtual neurons)."""
+    """The rank of every gid (int64, −1 for nodes no rank steps: virtual neurons and volume
+    transmitters)."""
     if method not in PLACEMENTS:
         raise ValueError(f"placement {method!r}: expected one of {PLACEMENTS}")
     offsets = net.offsets()
     own = np.arange(net.n_total, dtype=np.int64) % max(size, 1)
     virtual = np.zeros(net.n_total, dtype=bool)
     for p in net.populations:
-        if p.is_virtual:
+        if not p.simulated:
             virtual[offsets[p.name]:offsets[p.name] + p.n] = True
     if method == "metis" and size > 1:
         real = np.nonzero(~virtual)[0]
@@ -48,7 +49,7 @@ def neuron_graph(net: Network) -> sp.csr_matrix:
     offsets = net.offsets()
     real = np.ones(net.n_total, dtype=bool)
     for p in net.populations:
-        if p.is_virtual:
+        if not p.simulated:
             real[offsets[p.name]:offsets[p.name] + p.n] = False
     index = np.cumsum(real) - 1  # gid -> row among real neurons
     n = int(real.sum())

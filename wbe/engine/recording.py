@@ -21,7 +21,7 @@ class SpikeRecorder:
 
     def __init__(self, net: Network, names: list[str] | None, lay: Layout) -> None:
         if names is None:
-            names = [p.name for p in net.populations if not p.is_virtual]
+            names = [p.name for p in net.populations if p.simulated]
         pops = {p.name: p for p in net.populations}
         for nm in names:
             if nm not in pops:

@@ -25,7 +25,11 @@ A rule changes the weights of the synapses of the projections that name it
   ``ptab``, int32), ``ptab``, and ``pt_indptr`` (int64, one offset per local neuron plus one)
   / ``pt_syn`` (int32) — the rule's synapses grouped by target slot, only for rules that need
   ``"post_history"`` (otherwise ``pt_syn`` is empty and the offsets 0); then ``key`` and
-  ``seed`` for rules that need ``"random"``;
+  ``seed`` for rules that need ``"random"``; then ``mod``, the network's volume transmitters
+  (:class:`wbe.engine.modulators.VolumeTransmitters`), for rules that need
+  ``"volume_transmitter"`` (a neuromodulator: ``stdp_dopamine_synapse``) — such a rule names
+  its transmitter by a parameter listed in ``node_refs`` (a population name, NEST's
+  NodeCollection), whose index :meth:`PlasticityRule.resolve` appends to the ``ptab`` row;
 
 and three pairs of hooks — compiled (numba, top level of the rule's module) and NumPy
 reference, bit-identical (contract test):
@@ -39,6 +43,11 @@ reference, bit-identical (contract test):
 * **at the end of a slice** ``end_of_slice(st, limit, hist, dt)``: fold post spikes whose effect
   falls before ``limit`` into the state, so ``hist`` need only reach back one maximal delay plus
   one slice. Reference: :meth:`PlasticityRule.end_of_slice_np`.
+
+A rule that needs ``"volume_transmitter"`` also has ``trigger(st, k1, hist, dt)``: bring every
+synapse whose transmitter triggers at the end of this slice (``st.mod.due``) up to stamp
+``k1`` — called after the transmitters collected the slice's arrivals and before the slice's
+spikes are delivered (:mod:`wbe.engine.modulators`). Reference: :meth:`PlasticityRule.trigger_np`.
 """
 
 from __future__ import annotations
@@ -124,6 +133,11 @@ class PlasticityRule:
     state_type: ClassVar[Any] = None
     on_pre: ClassVar[Any] = None
     end_of_slice: ClassVar[Any] = None
+    #: rules that need ``"volume_transmitter"``: the compiled trigger (module docstring)
+    trigger: ClassVar[Any] = None
+    #: parameters that name a node (a population of one node), not a number: NEST's
+    #: ``volume_transmitter``
+    node_refs: ClassVar[tuple[str, ...]] = ()
     #: whether the fused loop can run it
     fusable: ClassVar[bool] = True
     #: short-term plasticity: the weight stays, the weight each spike delivers changes with
@@ -151,19 +165,37 @@ class PlasticityRule:
         fields = self.state_type._fields
         want = tuple(v.name for v in self.synapse_state) + (
             "sign", "delay", "tgt", "par", "ptab", "pt_indptr", "pt_syn") + (
-            ("key", "seed") if self.stochastic else ())
+            ("key", "seed") if self.stochastic else ()) + (
+            ("mod",) if self.modulated else ())
         if fields != want:
             raise TypeError(f"{where}: state_type fields {fields} must be {want}")
         if self.weight_state not in {v.name for v in self.synapse_state}:
             raise TypeError(f"{where}: weight_state {self.weight_state!r} is not a synapse state")
+        if self.modulated and (self.trigger is None or not self.node_refs):
+            raise TypeError(f"{where}: a rule that needs a volume transmitter has a compiled "
+                            "trigger and names its transmitter in node_refs")
 
-    def resolve(self, given: dict, owner: str) -> np.ndarray:
-        """One row of ``ptab``: the parameters (defaults for missing), checked."""
+    @property
+    def modulated(self) -> bool:
+        """Whether the rule reads a neuromodulator (``"volume_transmitter"`` in ``needs``)."""
+        return "volume_transmitter" in self.needs
+
+    def resolve(self, given: dict, owner: str, refs=None) -> np.ndarray:
+        """One row of ``ptab``: the parameters (defaults for missing), checked, then for each
+        of :attr:`node_refs` (a population name) its index as ``refs(name, owner)`` gives it
+        (−1 without ``refs``: a check only)."""
         by_name = {p.name: p for p in self.params}
-        unknown = set(given) - set(by_name)
+        unknown = set(given) - set(by_name) - set(self.node_refs)
         if unknown:
             raise ValueError(f"{owner}: plasticity rule {self.name!r} has no parameter(s) "
-                             f"{sorted(unknown)}; known: {sorted(by_name)}")
+                             f"{sorted(unknown)}; known: {sorted(by_name) + list(self.node_refs)}")
+        tail = []
+        for r in self.node_refs:
+            if not isinstance(given.get(r), str):
+                raise ValueError(f"{owner}: plasticity rule {self.name!r} needs {r!r}: the name "
+                                 f"of a population (got {given.get(r)!r})")
+            tail.append(float(refs(given[r], owner)) if refs is not None else -1.0)
+        given = {k: v for k, v in given.items() if k not in self.node_refs}
         row = []
         for p in self.params:
             v = given.get(p.name, p.default)
@@ -173,7 +205,7 @@ class PlasticityRule:
                                  "scalar (one value per projection)")
             row.append(float(v))
         self.check_params(dict(zip(self.param_names, row)), owner)
-        return np.array(row, dtype=np.float64)
+        return np.array(row + tail, dtype=np.float64)
 
     def example_params(self, weights, headroom: float = 2.0) -> dict[str, float]:
         """The ``example`` parameters fitted to a projection with initial ``weights``: rules
@@ -219,6 +251,9 @@ class PlasticityRule:
 
     def end_of_slice_np(self, st: dict, limit: int, hist: np.ndarray, dt: float) -> None:
         """NumPy reference of ``end_of_slice``."""
+
+    def trigger_np(self, st: dict, k1: int, hist: np.ndarray, dt: float) -> None:
+        """NumPy reference of ``trigger`` (rules that need a volume transmitter)."""
 
     def weights(self, st: dict) -> np.ndarray:
         """The signed weight of every synapse, as results and SONATA report it."""

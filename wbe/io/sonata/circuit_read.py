@@ -12,6 +12,7 @@ import numpy as np
 
 from wbe.engine.network import (
     VIRTUAL,
+    VOLUME_TRANSMITTER,
     EdgeOrigin,
     Network,
     Plasticity,
@@ -146,6 +147,9 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                     pop_props.get(pname, {}).get("type") == "virtual" and not tmpl):
                 tmodel[tid] = VIRTUAL
                 continue
+            if tmpl == f"nest:{VOLUME_TRANSMITTER}":
+                tmodel[tid] = VOLUME_TRANSMITTER
+                continue
             model = cell_model_of_template(tmpl, f"{types_path}: field 'model_template': "
                                                  f"node type {tid}")
             tmodel[tid] = model
@@ -156,10 +160,13 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         model = mset[0]
         params: dict[str, np.ndarray] = {}
         attributes: dict[str, np.ndarray] = {}
-        defaults = CELLS.get(model).defaults if model != VIRTUAL else {}
+        defaults = CELLS.get(model).defaults if model not in (VIRTUAL, VOLUME_TRANSMITTER) \
+            else {}
         vec_params: dict[str, list[float]] = {}
         receptors: dict[str, dict] = {}
-        if model != VIRTUAL:
+        if model == VOLUME_TRANSMITTER:
+            params = _transmitter_params(types, tmodel, type_ids, neuron_dir, cache, types_path)
+        elif model != VIRTUAL:
             vector_names = {q.name for q in CELLS.get(model).params if q.vector}
             vectors: dict[str, dict[int, tuple]] = {}  # name -> node type -> values
             receptor_sets: dict[int, str] = {}  # node type -> its receptors (JSON text)
@@ -477,6 +484,32 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
     return out
 
 
+def _transmitter_params(types, tmodel, type_ids, neuron_dir, cache, types_path) -> dict:
+    """The parameters (``deliver_interval``) of a volume-transmitter population, per node."""
+    from wbe.engine.modulators import PARAMS
+
+    known = {q.name: q for q in PARAMS}
+    per_type = {}
+    for tid in tmodel:
+        fname = types[tid].get("dynamics_params")
+        data = {}
+        if fname:
+            fpath = Path(fname)
+            if not fpath.is_absolute():
+                if neuron_dir is None:
+                    raise _err(types_path, "dynamics_params",
+                               "relative file but no components.point_neuron_models_dir")
+                fpath = neuron_dir / fpath
+            data = _load_params_json(fpath, "dynamics_params", cache)
+            for k, v in data.items():
+                if k not in known or isinstance(v, bool) or not isinstance(v, int | float):
+                    raise _err(fpath, k, f"not a parameter of volume_transmitter (known: "
+                                         f"{sorted(known)}) or not a number: {v!r}")
+        per_type[tid] = {k: float(data.get(k, q.default)) for k, q in known.items()}
+    return {k: np.asarray([per_type[t][k] for t in type_ids.tolist()], np.float64)
+            for k in known}
+
+
 def _edge_type_model(tmpl: str, data: dict, row: dict, fpath, types_path, tid) -> tuple:
     """(synapse model, (rule, params) or None, receptor_type or None) of one edge type:
     ``model_template`` names a registered synapse model or plasticity rule; a rule's parameters
@@ -492,11 +525,16 @@ def _edge_type_model(tmpl: str, data: dict, row: dict, fpath, types_path, tid) -
         return (tmpl, None, receptor)
     if tmpl in PLASTICITY:
         rule = PLASTICITY.get(tmpl)
-        unknown = set(data) - set(rule.param_names) - _SYN_SPEC_KEYS
+        unknown = set(data) - set(rule.param_names) - set(rule.node_refs) - _SYN_SPEC_KEYS
         if unknown:
             raise _err(fpath, sorted(unknown)[0], f"not a parameter of {tmpl} (known: "
                                                   f"{sorted(rule.param_names)})")
         params = {}
+        for k in rule.node_refs:  # a node (a population's name), e.g. the volume transmitter
+            if not isinstance(data.get(k), str):
+                raise _err(fpath, k, f"{tmpl} needs the name of a population here, got "
+                                     f"{data.get(k)!r}")
+            params[k] = data[k]
         for k in rule.param_names:
             if k in data:
                 try:

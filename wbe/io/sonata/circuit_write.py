@@ -69,6 +69,13 @@ def write_circuit(out_dir: Path, network: Network, *,
                 type_rows.append([next_type, "virtual", "virtual", None, pop.name])
                 next_type += 1
                 node_pop_types[pop.name] = "virtual"
+            elif pop.is_volume_transmitter:  # NEST's volume_transmitter: no neuron parameters
+                fname = f"{pop.name}.json"
+                _write_json(neuron_dir / fname, {k: int(v) for k, v in pop.params.items()})
+                type_rows.append([next_type, "point_neuron", "nest:volume_transmitter", fname,
+                                  pop.name])
+                next_type += 1
+                node_pop_types[pop.name] = "point_neuron"
             else:
                 template = template_of_cell_model(pop.model)
                 cell = CELLS.get(pop.model)
@@ -174,6 +181,7 @@ def write_circuit(out_dir: Path, network: Network, *,
                 params = rule.nest_values(dict(zip(
                     rule.param_names,
                     rule.resolve(pr.plasticity.params, f"projection {pr.name!r}").tolist())))
+                params.update({r: pr.plasticity.params[r] for r in rule.node_refs})
             else:
                 model, fname, params = syn.name, f"{syn.name}.json", {}
             if pr.receptor is not None:

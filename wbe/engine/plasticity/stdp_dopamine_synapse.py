@@ -1,0 +1,407 @@
+"""``stdp_dopamine_synapse``: dopamine-modulated STDP with an eligibility trace (NEST 3.10's
+``stdp_dopamine_synapse``; Izhikevich 2007, Potjans et al. 2010).
+
+Pairs of pre and post spikes do not change the weight; they change an eligibility trace ``c``
+(a post spike after a pre spike adds A+·K+, a pre spike subtracts A−·K−, K± the pair traces).
+Dopamine spikes, collected by a volume transmitter (:mod:`wbe.engine.modulators`), raise the
+dopamine trace ``n`` by 1/τ_n each; the weight follows dw/dt = c·(n − b), integrated exactly
+between events (c decays with τ_c, n with τ_n), and is clipped to [Wmin, Wmax].
+
+Semantics, as NEST's (read from its ``stdp_dopamine_synapse.h``): the synapse is brought up to
+date lazily — at each pre spike (post spikes in (t_last_update − d, t_spike − d], seen through
+the dendritic delay d, each preceded by the dopamine spikes before it; then the dopamine spikes
+up to t_spike; then depression with K− of the target strictly before t_spike − d) — and at every
+trigger of its volume transmitter (post spikes up to t_trig − d, dopamine up to t_trig). A
+trigger comes before the slice's pre spikes are delivered; a pre spike of that slice then has
+t_spike < t_last_update = t_trig and NEST integrates the weight *back* from t_trig to t_spike
+(positive time step in the closed form) and later sees the post spikes of (t_spike − d,
+t_trig − d] again. This implementation does the same, so the weights equal NEST's.
+
+Post spikes are folded in at the end of every slice too (bringing ``w``, ``c`` and ``n`` to
+the post spike's time with the dopamine spikes known by then — the operations NEST performs at
+the next update, in the same order), so the post-spike history need only reach back one
+maximal delay plus one slice, as for the other rules. The pair trace K− is the synapse's copy
+of the target's (advanced only at pre spikes and at slice ends: never past a pre spike still to
+come).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numba
+import numpy as np
+
+from ..cells.libm import exp as libm_exp
+from ..cells.libm import expm1 as libm_expm1
+from ..registry import PLASTICITY, Param, Var
+from .base import (
+    TICS_PER_MS,
+    PostHistoryRule,
+    posted_synapses,
+    stamp_ms,
+    stamp_ms_np,
+    unconsumed_posts_np,
+)
+
+# ptab columns (the last: the volume transmitter's index)
+A_PLUS, A_MINUS, TAU_PLUS, TAU_C, TAU_N, B, WMIN, WMAX, TAU_MINUS, VT = range(10)
+
+DopaState = namedtuple("DopaState", "w kplus c n t_lu t_w p_f kminus p_last didx "
+                                    "sign delay tgt par ptab pt_indptr pt_syn mod")
+
+
+@numba.njit(cache=True)
+def delay_ms(d, dt):
+    """NEST's ``Time::delay_steps_to_ms``: ``d`` steps × MS_PER_STEP (tics per step / 1000)."""
+    return d * (round(dt * TICS_PER_MS) / TICS_PER_MS)
+
+
+@numba.njit(cache=True)
+def _update_weight(st, s, c0, n0, minus_dt, tab):
+    taus = (tab[TAU_C] + tab[TAU_N]) / (tab[TAU_C] * tab[TAU_N])
+    w = st.w[s] - c0 * (n0 / taus * math.expm1(taus * minus_dt)
+                        - tab[B] * tab[TAU_C] * math.expm1(minus_dt / tab[TAU_C]))
+    if w < tab[WMIN]:
+        w = tab[WMIN]
+    if w > tab[WMAX]:
+        w = tab[WMAX]
+    st.w[s] = w
+
+
+@numba.njit(cache=True)
+def _update_dopamine(st, s, spk_t, spk_m, i, dt, tab):
+    minus_dt = stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt)
+    st.n[s] = st.n[s] * math.exp(minus_dt / tab[TAU_N]) + spk_m[i + 1] / tab[TAU_N]
+
+
+@numba.njit(cache=True)
+def _process_dopa(st, s, t0, t1, t1_step, dt, tab):
+    """NEST's ``process_dopa_spikes_``: w from t0 to t1 (ms; t1 at stamp ``t1_step``) across
+    the dopamine spikes of (t0, t1]; c from t0 to t1; n stays at the time of the last
+    dopamine spike processed."""
+    v = np.int64(tab[VT])
+    spk_t, spk_m, nn = st.mod.spk_t[v], st.mod.spk_m[v], st.mod.spk_n[v]
+    i = st.didx[s]
+    if nn > i + 1 and spk_t[i + 1] <= t1_step:
+        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / tab[TAU_N])
+        _update_weight(st, s, st.c[s], n0, t0 - stamp_ms(spk_t[i + 1], dt), tab)
+        _update_dopamine(st, s, spk_t, spk_m, i, dt, tab)
+        i += 1
+        while nn > i + 1 and spk_t[i + 1] <= t1_step:
+            cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / tab[TAU_C])
+            _update_weight(st, s, cd, st.n[s],
+                           stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt), tab)
+            _update_dopamine(st, s, spk_t, spk_m, i, dt, tab)
+            i += 1
+        cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / tab[TAU_C])
+        _update_weight(st, s, cd, st.n[s], stamp_ms(spk_t[i], dt) - t1, tab)
+        st.didx[s] = i
+    else:
+        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / tab[TAU_N])
+        _update_weight(st, s, st.c[s], n0, t0 - t1, tab)
+    st.c[s] = st.c[s] * math.exp((t0 - t1) / tab[TAU_C])
+
+
+@numba.njit(cache=True)
+def _facilitate_posts(st, s, limit, hist, dt, tab):
+    """The post spikes p > p_f with p + d <= ``limit``: dopamine up to p + d, then c += A+·K+."""
+    d = st.delay[s]
+    row = hist[st.tgt[s]]
+    for h in range(row.shape[0]):
+        p = row[h]
+        if p < 0 or p <= st.p_f[s]:
+            continue
+        if p + d > limit:
+            break
+        t1 = stamp_ms(p, dt) + delay_ms(d, dt)
+        _process_dopa(st, s, st.t_w[s], t1, p + d, dt, tab)
+        st.t_w[s] = t1
+        minus_dt = stamp_ms(st.t_lu[s], dt) - t1
+        st.c[s] += tab[A_PLUS] * (st.kplus[s] * math.exp(minus_dt / tab[TAU_PLUS]))
+        st.p_f[s] = p
+
+
+@numba.njit(cache=True)
+def _trace_posts(st, s, limit, hist, dt, tab):
+    """The synapse's copy of the target's K− (NEST's archiver arithmetic) over its post spikes
+    p + d <= ``limit``."""
+    d = st.delay[s]
+    row = hist[st.tgt[s]]
+    inv = 1.0 / tab[TAU_MINUS]
+    for h in range(row.shape[0]):
+        p = row[h]
+        if p < 0 or p <= st.p_last[s]:
+            continue
+        if p + d > limit:
+            break
+        last = stamp_ms(st.p_last[s], dt) if st.p_last[s] >= 0 else -1.0
+        st.kminus[s] = st.kminus[s] * math.exp((last - stamp_ms(p, dt)) * inv) + 1.0
+        st.p_last[s] = p
+
+
+@numba.njit(cache=True)
+def _k_value(st, s, q, dt, tab):
+    """NEST's ``get_K_value(t_spike − d)``: K− after the last post spike strictly before."""
+    d = st.delay[s]
+    if st.p_last[s] < 0:
+        return 0.0
+    t = stamp_ms(q, dt) - delay_ms(d, dt)
+    if st.p_last[s] + d < q:
+        return st.kminus[s] * math.exp((stamp_ms(st.p_last[s], dt) - t) / tab[TAU_MINUS])
+    return st.kminus[s] - 1.0  # a post spike exactly at t: the trace strictly before it
+
+
+@numba.njit(cache=True)
+def on_pre(st, s, q, hist, dt):
+    tab = st.ptab[st.par[s]]
+    _facilitate_posts(st, s, q, hist, dt, tab)
+    _trace_posts(st, s, q, hist, dt, tab)
+    t_spike = stamp_ms(q, dt)
+    _process_dopa(st, s, st.t_w[s], t_spike, q, dt, tab)
+    st.c[s] -= tab[A_MINUS] * _k_value(st, s, q, dt, tab)
+    wt = st.sign[s] * st.w[s]
+    st.kplus[s] = st.kplus[s] * math.exp((stamp_ms(st.t_lu[s], dt) - t_spike)
+                                         / tab[TAU_PLUS]) + 1.0
+    st.t_lu[s] = q
+    st.t_w[s] = t_spike
+    st.p_f[s] = q - st.delay[s]
+    return wt
+
+
+@numba.njit(cache=True)
+def trigger(st, k1, hist, dt):
+    t_trig = stamp_ms(k1, dt)
+    for s in range(st.w.shape[0]):
+        tab = st.ptab[st.par[s]]
+        v = np.int64(tab[VT])
+        if not st.mod.due[v]:
+            continue
+        _facilitate_posts(st, s, k1, hist, dt, tab)
+        _process_dopa(st, s, st.t_w[s], t_trig, k1, dt, tab)
+        st.n[s] = st.n[s] * math.exp((stamp_ms(st.mod.spk_t[v, st.didx[s]], dt) - t_trig)
+                                     / tab[TAU_N])
+        st.kplus[s] = st.kplus[s] * math.exp((stamp_ms(st.t_lu[s], dt) - t_trig)
+                                             / tab[TAU_PLUS])
+        st.t_lu[s] = k1
+        st.t_w[s] = t_trig
+        st.p_f[s] = k1 - st.delay[s]
+        st.didx[s] = 0
+
+
+@numba.njit(cache=True)
+def end_of_slice(st, limit, hist, dt):
+    for s in posted_synapses(st, hist):
+        tab = st.ptab[st.par[s]]
+        _facilitate_posts(st, s, limit, hist, dt, tab)
+        _trace_posts(st, s, limit, hist, dt, tab)
+
+
+# ------------------------------------------------------------------------ NumPy reference
+def _update_weight_np(st, s, c0, n0, minus_dt, tab):
+    taus = (tab[:, TAU_C] + tab[:, TAU_N]) / (tab[:, TAU_C] * tab[:, TAU_N])
+    w = st["w"][s] - c0 * (n0 / taus * libm_expm1(taus * minus_dt)
+                           - tab[:, B] * tab[:, TAU_C] * libm_expm1(minus_dt / tab[:, TAU_C]))
+    st["w"][s] = np.minimum(np.maximum(w, tab[:, WMIN]), tab[:, WMAX])
+
+
+def _process_dopa_np(st, s, t0, t1, t1_step, dt):
+    """:func:`_process_dopa` for distinct synapses ``s`` (per synapse: ``t0``, ``t1`` ms and
+    ``t1_step``)."""
+    mod = st["mod"]
+    tab = st["ptab"][st["par"][s]]
+    v = tab[:, VT].astype(np.int64)
+    nn = mod.spk_n[v]
+    cap = mod.spk_t.shape[1]
+
+    def at(i):  # stamp and ms of dopamine spike i; the next one's stamp (past t1 if none)
+        j = np.minimum(i + 1, cap - 1)
+        nxt = np.where(nn > i + 1, mod.spk_t[v, j], t1_step + 1)
+        return stamp_ms_np(mod.spk_t[v, i], dt), nxt, stamp_ms_np(mod.spk_t[v, j], dt), \
+            mod.spk_m[v, j]
+
+    i = st["didx"][s].copy()
+    ti, tn_step, tn, mn = at(i)
+    some = tn_step <= t1_step
+    e = ~some
+    if e.any():
+        n0 = st["n"][s[e]] * libm_exp((ti[e] - t0[e]) / tab[e, TAU_N])
+        _update_weight_np(st, s[e], st["c"][s[e]], n0, t0[e] - t1[e], tab[e])
+    if some.any():
+        a = np.flatnonzero(some)
+        sa = s[a]
+        n0 = st["n"][sa] * libm_exp((ti[a] - t0[a]) / tab[a, TAU_N])
+        _update_weight_np(st, sa, st["c"][sa], n0, t0[a] - tn[a], tab[a])
+        st["n"][sa] = st["n"][sa] * libm_exp((ti[a] - tn[a]) / tab[a, TAU_N]) \
+            + mn[a] / tab[a, TAU_N]
+        i[a] += 1
+        while True:
+            ti, tn_step, tn, mn = at(i)
+            b = np.flatnonzero(some & (tn_step <= t1_step))
+            if not b.size:
+                break
+            sb = s[b]
+            cd = st["c"][sb] * libm_exp((t0[b] - ti[b]) / tab[b, TAU_C])
+            _update_weight_np(st, sb, cd, st["n"][sb], ti[b] - tn[b], tab[b])
+            st["n"][sb] = st["n"][sb] * libm_exp((ti[b] - tn[b]) / tab[b, TAU_N]) \
+                + mn[b] / tab[b, TAU_N]
+            i[b] += 1
+        cd = st["c"][sa] * libm_exp((t0[a] - ti[a]) / tab[a, TAU_C])
+        _update_weight_np(st, sa, cd, st["n"][sa], ti[a] - t1[a], tab[a])
+        st["didx"][sa] = i[a]
+    st["c"][s] = st["c"][s] * libm_exp((t0 - t1) / tab[:, TAU_C])
+
+
+def _delay_ms_np(d, dt):
+    return np.asarray(d, np.float64) * (round(dt * TICS_PER_MS) / TICS_PER_MS)
+
+
+def _facilitate_posts_np(st, s, limit, hist, dt):
+    d = st["delay"][s]
+    rows = hist[st["tgt"][s]]
+    for h in range(rows.shape[1]):
+        p = rows[:, h]
+        ok = (p >= 0) & (p > st["p_f"][s]) & (p + d <= limit)
+        if not ok.any():
+            continue
+        ss = s[ok]
+        t1 = stamp_ms_np(p[ok], dt) + _delay_ms_np(d[ok], dt)
+        _process_dopa_np(st, ss, st["t_w"][ss].copy(), t1, (p + d)[ok], dt)
+        st["t_w"][ss] = t1
+        tab = st["ptab"][st["par"][ss]]
+        minus_dt = stamp_ms_np(st["t_lu"][ss], dt) - t1
+        st["c"][ss] += tab[:, A_PLUS] * (st["kplus"][ss] * libm_exp(minus_dt / tab[:, TAU_PLUS]))
+        st["p_f"][ss] = p[ok]
+
+
+def _trace_posts_np(st, s, limit, hist, dt):
+    for ss, pp, _ in unconsumed_posts_np(st, s, limit, hist):
+        tab = st["ptab"][st["par"][ss]]
+        pl = st["p_last"][ss]
+        last = np.where(pl >= 0, stamp_ms_np(pl, dt), -1.0)
+        st["kminus"][ss] = st["kminus"][ss] * libm_exp(
+            (last - stamp_ms_np(pp, dt)) * (1.0 / tab[:, TAU_MINUS])) + 1.0
+        st["p_last"][ss] = pp
+
+
+def _k_value_np(st, s, q, dt, tab):
+    d = st["delay"][s]
+    pl = st["p_last"][s]
+    t = stamp_ms_np(q, dt) - _delay_ms_np(d, dt)
+    return np.where(pl < 0, 0.0, np.where(
+        pl + d < q, st["kminus"][s] * libm_exp((stamp_ms_np(pl, dt) - t) / tab[:, TAU_MINUS]),
+        st["kminus"][s] - 1.0))
+
+
+@PLASTICITY.register
+class StdpDopamineSynapse(PostHistoryRule):
+    """Dopamine-modulated STDP: spike pairs tag an eligibility trace c, dopamine turns it into
+    weight change, dw/dt = c·(n − b) (NEST ``stdp_dopamine_synapse``; Izhikevich 2007).
+
+    A post spike after a pre spike adds A+·K+ to c, a pre spike subtracts A−·K− (K+, K− the pair
+    traces, τ+ and the target's τ−); c decays with τ_c. Each dopamine spike reaching the
+    ``volume_transmitter`` (a population of model ``volume_transmitter``, fed by the dopamine
+    neurons or a reward signal) adds 1/τ_n to the dopamine trace n, which decays with τ_n; b is
+    the dopamine baseline. The weight, in the projection's unit, integrates exactly between
+    events and is clipped to [Wmin, Wmax]; as for wbe's other rules, for a negative initial
+    weight its magnitude is plastic and the sign kept (in NEST it would need Wmin, Wmax <= 0). Evaluated lazily at pre spikes and at
+    the transmitter's triggers (every ``deliver_interval`` minimum delays) exactly as NEST does
+    (module docstring).
+    """
+
+    name = "stdp_dopamine_synapse"
+    nest_model = "stdp_dopamine_synapse"
+    params = (Param("A_plus", 1.0, "", "eligibility increase per post-after-pre pairing "
+                    "(times K+)"),
+              Param("A_minus", 1.5, "", "eligibility decrease per pre spike (times K−)"),
+              Param("tau_plus", 20.0, "ms", "time constant of the pre-synaptic trace K+",
+                    gt=0.0),
+              Param("tau_c", 1000.0, "ms", "time constant of the eligibility trace c", gt=0.0),
+              Param("tau_n", 200.0, "ms", "time constant of the dopamine trace n", gt=0.0),
+              Param("b", 0.0, "1/ms", "dopamine baseline (n at which the weight does not "
+                    "change)"),
+              Param("Wmin", 0.0, "", "smallest weight magnitude (the projection's unit)",
+                    ge=0.0),
+              Param("Wmax", 200.0, "", "largest weight magnitude (the projection's unit)"),
+              Param("tau_minus", 20.0, "ms",
+                    "time constant of the post-synaptic trace K− (a neuron parameter in NEST)",
+                    gt=0.0))
+    node_refs = ("volume_transmitter",)
+    needs = frozenset({"post_history", "volume_transmitter"})
+    synapse_state = (Var("w", "", "weight magnitude, as NEST reports it"),
+                     Var("kplus", "", "pre-synaptic trace K+ at the last update"),
+                     Var("c", "", "eligibility trace at time t_w"),
+                     Var("n", "1/ms", "dopamine trace at the last dopamine spike processed"),
+                     Var("t_lu", "steps", "stamp of the last update (pre spike or trigger)",
+                         "int64"),
+                     Var("t_w", "ms", "time up to which w and c are integrated (NEST's "
+                         "double)"),
+                     Var("p_f", "steps", "post spikes after this stamp still to tag c",
+                         "int64"),
+                     Var("kminus", "", "post-synaptic trace K− after post spike p_last"),
+                     Var("p_last", "steps", "stamp of the last post spike in K− (-1 none)",
+                         "int64"),
+                     Var("didx", "", "index of the last dopamine spike processed in the "
+                         "transmitter's list", "int64"))
+    state_type = DopaState
+    on_pre = on_pre
+    end_of_slice = end_of_slice
+    trigger = trigger
+    references = ("Izhikevich EM (2007). Solving the distal reward problem through linkage of "
+                  "STDP and dopamine signaling. Cereb Cortex 17:2443-2452.",
+                  "Potjans W, Morrison A, Diesmann M (2010). Enabling functional neural "
+                  "circuit simulations with distributed computing of neuromodulated "
+                  "plasticity. Front Comput Neurosci 4:141.")
+    example = {"A_plus": 1.0, "A_minus": 1.5, "tau_plus": 20.0, "tau_c": 200.0,
+               "tau_n": 100.0, "b": 0.01, "Wmin": 0.0, "tau_minus": 15.0}
+
+    def check_params(self, p, owner):
+        if p["Wmin"] > p["Wmax"]:
+            raise ValueError(f"{owner}: Wmin ({p['Wmin']:g}) is above Wmax ({p['Wmax']:g})")
+
+    def init_state(self, w0, ptab, par):
+        n = len(w0)
+        z = np.zeros(n, np.int64)
+        return {"w": np.abs(np.asarray(w0, np.float64)), "kplus": np.zeros(n), "c": np.zeros(n),
+                "n": np.zeros(n), "t_lu": z.copy(), "t_w": np.zeros(n),
+                "p_f": z.copy(),  # NEST: post spikes after 0 − d; stamps start at 1
+                "kminus": np.zeros(n), "p_last": np.full(n, -1, np.int64), "didx": z.copy()}
+
+    def on_pre_np(self, st, s, q, hist, dt):
+        tab = st["ptab"][st["par"][s]]
+        _facilitate_posts_np(st, s, q, hist, dt)
+        _trace_posts_np(st, s, q, hist, dt)
+        t_spike = stamp_ms_np(np.full(s.size, q, np.int64), dt)
+        _process_dopa_np(st, s, st["t_w"][s].copy(), t_spike, np.full(s.size, q, np.int64), dt)
+        st["c"][s] -= tab[:, A_MINUS] * _k_value_np(st, s, q, dt, tab)
+        wt = st["sign"][s] * st["w"][s]
+        st["kplus"][s] = st["kplus"][s] * libm_exp((stamp_ms_np(st["t_lu"][s], dt) - t_spike)
+                                                   / tab[:, TAU_PLUS]) + 1.0
+        st["t_lu"][s] = q
+        st["t_w"][s] = t_spike
+        st["p_f"][s] = q - st["delay"][s]
+        return wt
+
+    def trigger_np(self, st, k1, hist, dt):
+        mod = st["mod"]
+        v = st["ptab"][st["par"], VT].astype(np.int64)
+        s = np.flatnonzero(mod.due[v] != 0) if v.size else np.zeros(0, np.int64)
+        if not s.size:
+            return
+        _facilitate_posts_np(st, s, k1, hist, dt)
+        t_trig = stamp_ms_np(np.full(s.size, k1, np.int64), dt)
+        _process_dopa_np(st, s, st["t_w"][s].copy(), t_trig, np.full(s.size, k1, np.int64), dt)
+        tab = st["ptab"][st["par"][s]]
+        st["n"][s] = st["n"][s] * libm_exp(
+            (stamp_ms_np(mod.spk_t[v[s], st["didx"][s]], dt) - t_trig) / tab[:, TAU_N])
+        st["kplus"][s] = st["kplus"][s] * libm_exp((stamp_ms_np(st["t_lu"][s], dt) - t_trig)
+                                                   / tab[:, TAU_PLUS])
+        st["t_lu"][s] = k1
+        st["t_w"][s] = t_trig
+        st["p_f"][s] = k1 - st["delay"][s]
+        st["didx"][s] = 0
+
+    def consume_posts_np(self, st, s, limit, hist, dt):
+        _facilitate_posts_np(st, s, limit, hist, dt)
+        _trace_posts_np(st, s, limit, hist, dt)
