@@ -494,6 +494,18 @@ class _StageHelp(argparse.Action):
         parser.exit()
 
 
+def cmd_distal_reward(args) -> int:
+    from wbe.experiments.distal_reward import DistalReward, main
+
+    p = DistalReward(duration_s=args.duration_s, n_exc=args.n_exc, n_inh=args.n_inh,
+                     reward_spikes=args.reward_spikes, seed=args.seed)
+    res = main(Path(args.out), p, progress=not args.no_progress)
+    print(json.dumps({"rewards": len(res["rewards_ms"]), **res["final"],
+                      "weights_hist": None, "rates_hz": res["rates_hz"],
+                      "figure": str(Path(args.out) / "distal_reward.png")}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wbe", description="whole-brain emulation: imaging to validated simulation")
@@ -534,6 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "kernels (slow; the same results bit for bit, for checking)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("distal-reward", help="Izhikevich (2007)'s distal-reward experiment "
+                       "with stdp_dopamine_synapse: result.json + figure")
+    p.add_argument("--out", required=True, help="output folder (result.json, distal_reward.png)")
+    p.add_argument("--duration-s", type=float, default=600.0, help="biological time (s)")
+    p.add_argument("--n-exc", type=int, default=800)
+    p.add_argument("--n-inh", type=int, default=200)
+    p.add_argument("--reward-spikes", type=int, default=2,
+                   help="dopamine spikes per reward (each adds 1/tau_n)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_distal_reward)
 
     p = sub.add_parser("spike-metrics", help="rates, ISI CV and Fano factor per population of "
                        "any SONATA spike file (+ tables and figures with --out)")

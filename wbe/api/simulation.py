@@ -39,6 +39,7 @@ from ..engine.cells.base import cell_model_of, steps_of
 from ..engine.inputs import off_grid, spike_steps
 from ..engine.network import (
     VIRTUAL,
+    VOLUME_TRANSMITTER,
     CurrentInput,
     Network,
     Plasticity,
@@ -240,6 +241,23 @@ class Simulation:
         pop = self._pops[name] = Pop(self, name, VIRTUAL, int(n))
         return pop
 
+    def volume_transmitter(self, name: str, *, deliver_interval: int = 1) -> Pop:
+        """A volume transmitter (NEST's ``volume_transmitter``): connect dopamine neurons or a
+        spike source into it (multiplicity counts, weights do not), and name it in the
+        parameters of a rule that reads it — ``("stdp_dopamine_synapse", {"volume_transmitter":
+        name, ...})``. Every ``deliver_interval`` minimum delays it brings its synapses up to
+        date (:mod:`wbe.engine.modulators`)."""
+        from ..engine.modulators import PARAMS
+
+        self._building(f"volume transmitter {name!r}")
+        if name in self._pops:
+            raise ValueError(f"population {name!r} exists already")
+        PARAMS[0].check(deliver_interval, f"volume transmitter {name!r}")
+        self.network.populations.append(Population(
+            name, VOLUME_TRANSMITTER, 1, {"deliver_interval": int(deliver_interval)}))
+        pop = self._pops[name] = Pop(self, name, VOLUME_TRANSMITTER, 1)
+        return pop
+
     def connect(self, source, target, rule: ConnectionRule, *, weight=1.0, delay_ms=1.0,
                 synapse: str = "static_synapse", receptor: int | str | None = None,
                 plasticity: Plasticity | tuple | None = None, name: str | None = None) -> str:
@@ -282,7 +300,8 @@ class Simulation:
                 if tv.pop.model == VIRTUAL and SYNAPSES.get(synapse).kind == "chemical":
                     raise ValueError(f"projection {pname!r}: spike source {tv.name!r} cannot "
                                      "be a target")
-                if tv.pop.model != VIRTUAL and SYNAPSES.get(synapse).kind == "chemical":
+                if tv.pop.model not in (VIRTUAL, VOLUME_TRANSMITTER) and \
+                        SYNAPSES.get(synapse).kind == "chemical":
                     # the receptor port exists and takes these weights
                     cell_model_of(tv.pop).port(receptor, f"projection {pname!r}").check_weights(
                         w, f"projection {pname!r}")
@@ -367,8 +386,9 @@ class Simulation:
         if not iv > 0:
             raise ValueError(f"record: interval_ms must be > 0, got {iv}")
         for v in _views(target):
-            if v.pop.model == VIRTUAL:
-                raise ValueError(f"record: {v.name!r} is a spike source (no state)")
+            if v.pop.model in (VIRTUAL, VOLUME_TRANSMITTER):
+                raise ValueError(f"record: {v.name!r} is a spike source or a volume "
+                                 "transmitter (no state)")
             model = cell_model_of(v.pop)
             for var in variables:
                 model.recordable(var)
@@ -408,6 +428,26 @@ class Simulation:
         k_end = eng.k + int(steps_of(duration_ms, self.dt_ms))
         guarded(self.ctx, eng.run_until, k_end, progress=progress, on_slice=on_slice)
         return self
+
+    def add_spikes(self, source: str, node_ids, times_ms) -> None:
+        """More spikes for the spike source ``source`` (:meth:`spike_source`), at ``times_ms``
+        after the current time (on the dt grid; a closed loop's reward, say). Known to the
+        running simulation only: a checkpoint does not keep them."""
+        pop = self._pops.get(source)
+        if pop is None or pop.model != VIRTUAL:
+            raise ValueError(f"add_spikes: {source!r} is not a spike source of this simulation")
+        ids = np.atleast_1d(np.asarray(node_ids, np.int64))
+        t = np.atleast_1d(np.asarray(times_ms, np.float64))
+        if ids.shape != t.shape:
+            raise ValueError(f"add_spikes: {ids.size} node ids but {t.size} times")
+        if ids.size and (ids.min() < 0 or ids.max() >= pop.n):
+            raise ValueError(f"add_spikes: node id out of range for {source!r} ({pop.n})")
+        k = spike_steps(t, self.dt_ms)
+        eng = self.engine
+        if k.size and k.min() <= eng.k:
+            raise ValueError(f"add_spikes: times must be after the current time "
+                             f"({self.time_ms} ms), got {float(t.min())}")
+        eng.inp.add_spikes(self.network.offsets()[source] + ids, k)
 
     def set_rate(self, name: str, rate_hz) -> None:
         """Change the rate of Poisson input ``name`` (from the next step on)."""
@@ -458,7 +498,7 @@ class Simulation:
         """Spikes so far: ``(times_ms, node_ids)`` of one population, or a dict of them."""
         sp = self._engine.spike_arrays() if self._engine is not None else {
             p.name: (np.zeros(0), np.zeros(0, np.int64)) for p in self.network.populations
-            if p.model != VIRTUAL}
+            if p.simulated}
         if population is None:
             return sp
         if population not in sp:

@@ -146,6 +146,14 @@ class Inputs:
         o = np.lexsort((vg, vs))
         self.v_stamp, self.v_gid = np.ascontiguousarray(vs[o]), np.ascontiguousarray(vg[o])
 
+    def add_spikes(self, gids: np.ndarray, stamps: np.ndarray) -> None:
+        """More virtual spikes (gids of virtual nodes, stamps after the current step), kept
+        in (stamp, gid) order — the same call on every rank."""
+        vs = np.concatenate((self.v_stamp, np.asarray(stamps, np.int64)))
+        vg = np.concatenate((self.v_gid, np.asarray(gids, np.int64)))
+        o = np.lexsort((vg, vs))
+        self.v_stamp, self.v_gid = np.ascontiguousarray(vs[o]), np.ascontiguousarray(vg[o])
+
     def _poisson_plan(self) -> PoissonPlan:
         """All Poisson inputs as flat arrays (inputs in order); inputs with at most 256
         distinct means per rank draw through CDF tables."""

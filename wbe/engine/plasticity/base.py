@@ -59,7 +59,8 @@ import numpy as np
 
 from ..registry import Param, Var
 
-__all__ = ["PlasticityRule", "PostHistoryRule", "no_end_of_slice", "posted_synapses", "stamp_ms",
+__all__ = ["PlasticityRule", "PostHistoryRule", "first_after", "no_end_of_slice",
+           "posted_synapses", "stamp_ms",
            "stamp_ms_np", "unconsumed_posts_np"]
 
 #: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
@@ -80,22 +81,36 @@ def no_end_of_slice(st, limit, hist, dt):
 
 
 @numba.njit(cache=True)
-def posted_synapses(st, hist):
-    """The synapses (ids, grouped by target slot) whose target has spiked within the post-spike
-    history ``hist``: those a post-history rule's ``end_of_slice`` brings up to date."""
+def posted_synapses(st, hist, limit):
+    """The synapses (ids, grouped by target slot) a post-history rule's ``end_of_slice`` at
+    ``limit`` brings up to date: those whose target spiked after ``limit`` − hist_len. (An
+    earlier post spike p was folded in by an earlier end of slice: the first with limit ≥
+    p + d comes before p + dmax + dmin < p + hist_len.)"""
     last = hist.shape[1] - 1
+    since = limit - hist.shape[1]
     n = 0
     for slot in range(st.pt_indptr.shape[0] - 1):
-        if hist[slot, last] >= 0:
+        if hist[slot, last] > since:
             n += st.pt_indptr[slot + 1] - st.pt_indptr[slot]
     out = np.empty(n, np.int64)
     k = 0
     for slot in range(st.pt_indptr.shape[0] - 1):
-        if hist[slot, last] >= 0:
+        if hist[slot, last] > since:
             for jj in range(st.pt_indptr[slot], st.pt_indptr[slot + 1]):
                 out[k] = st.pt_syn[jj]
                 k += 1
     return out
+
+
+@numba.njit(cache=True, inline="always")
+def first_after(row, after):
+    """The index of the first entry of a post-spike history ``row`` (stamps ascending, −1
+    padding first) after stamp ``after``: found from the newest end, so a synapse with nothing
+    new costs one comparison."""
+    h = row.shape[0]
+    while h > 0 and row[h - 1] > after:
+        h -= 1
+    return h
 
 
 def unconsumed_posts_np(st: dict, s: np.ndarray, limit: int, hist: np.ndarray,
@@ -283,6 +298,6 @@ class PostHistoryRule(PlasticityRule):
         tgt = st["tgt"]
         if not tgt.size:
             return
-        s = np.flatnonzero(hist[tgt, -1] >= 0)
+        s = np.flatnonzero(hist[tgt, -1] > limit - hist.shape[1])  # posted_synapses
         if s.size:
             self.consume_posts_np(st, s, limit, hist, dt)

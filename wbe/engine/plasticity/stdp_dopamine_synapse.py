@@ -39,6 +39,7 @@ from ..registry import PLASTICITY, Param, Var
 from .base import (
     TICS_PER_MS,
     PostHistoryRule,
+    first_after,
     posted_synapses,
     stamp_ms,
     stamp_ms_np,
@@ -58,81 +59,81 @@ def delay_ms(d, dt):
     return d * (round(dt * TICS_PER_MS) / TICS_PER_MS)
 
 
-@numba.njit(cache=True)
-def _update_weight(st, s, c0, n0, minus_dt, tab):
-    taus = (tab[TAU_C] + tab[TAU_N]) / (tab[TAU_C] * tab[TAU_N])
+@numba.njit(cache=True, inline="always")
+def _update_weight(st, s, c0, n0, minus_dt, r):
+    taus = (st.ptab[r, TAU_C] + st.ptab[r, TAU_N]) / (st.ptab[r, TAU_C] * st.ptab[r, TAU_N])
     w = st.w[s] - c0 * (n0 / taus * math.expm1(taus * minus_dt)
-                        - tab[B] * tab[TAU_C] * math.expm1(minus_dt / tab[TAU_C]))
-    if w < tab[WMIN]:
-        w = tab[WMIN]
-    if w > tab[WMAX]:
-        w = tab[WMAX]
+                        - st.ptab[r, B] * st.ptab[r, TAU_C] * math.expm1(minus_dt / st.ptab[r, TAU_C]))
+    if w < st.ptab[r, WMIN]:
+        w = st.ptab[r, WMIN]
+    if w > st.ptab[r, WMAX]:
+        w = st.ptab[r, WMAX]
     st.w[s] = w
 
 
-@numba.njit(cache=True)
-def _update_dopamine(st, s, spk_t, spk_m, i, dt, tab):
+@numba.njit(cache=True, inline="always")
+def _update_dopamine(st, s, spk_t, spk_m, i, dt, r):
     minus_dt = stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt)
-    st.n[s] = st.n[s] * math.exp(minus_dt / tab[TAU_N]) + spk_m[i + 1] / tab[TAU_N]
+    st.n[s] = st.n[s] * math.exp(minus_dt / st.ptab[r, TAU_N]) + spk_m[i + 1] / st.ptab[r, TAU_N]
 
 
-@numba.njit(cache=True)
-def _process_dopa(st, s, t0, t1, t1_step, dt, tab):
+@numba.njit(cache=True, inline="always")
+def _process_dopa(st, s, t0, t1, t1_step, dt, r):
     """NEST's ``process_dopa_spikes_``: w from t0 to t1 (ms; t1 at stamp ``t1_step``) across
     the dopamine spikes of (t0, t1]; c from t0 to t1; n stays at the time of the last
     dopamine spike processed."""
-    v = np.int64(tab[VT])
+    v = np.int64(st.ptab[r, VT])
     spk_t, spk_m, nn = st.mod.spk_t[v], st.mod.spk_m[v], st.mod.spk_n[v]
     i = st.didx[s]
     if nn > i + 1 and spk_t[i + 1] <= t1_step:
-        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / tab[TAU_N])
-        _update_weight(st, s, st.c[s], n0, t0 - stamp_ms(spk_t[i + 1], dt), tab)
-        _update_dopamine(st, s, spk_t, spk_m, i, dt, tab)
+        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / st.ptab[r, TAU_N])
+        _update_weight(st, s, st.c[s], n0, t0 - stamp_ms(spk_t[i + 1], dt), r)
+        _update_dopamine(st, s, spk_t, spk_m, i, dt, r)
         i += 1
         while nn > i + 1 and spk_t[i + 1] <= t1_step:
-            cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / tab[TAU_C])
+            cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / st.ptab[r, TAU_C])
             _update_weight(st, s, cd, st.n[s],
-                           stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt), tab)
-            _update_dopamine(st, s, spk_t, spk_m, i, dt, tab)
+                           stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt), r)
+            _update_dopamine(st, s, spk_t, spk_m, i, dt, r)
             i += 1
-        cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / tab[TAU_C])
-        _update_weight(st, s, cd, st.n[s], stamp_ms(spk_t[i], dt) - t1, tab)
+        cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / st.ptab[r, TAU_C])
+        _update_weight(st, s, cd, st.n[s], stamp_ms(spk_t[i], dt) - t1, r)
         st.didx[s] = i
     else:
-        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / tab[TAU_N])
-        _update_weight(st, s, st.c[s], n0, t0 - t1, tab)
-    st.c[s] = st.c[s] * math.exp((t0 - t1) / tab[TAU_C])
+        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / st.ptab[r, TAU_N])
+        _update_weight(st, s, st.c[s], n0, t0 - t1, r)
+    st.c[s] = st.c[s] * math.exp((t0 - t1) / st.ptab[r, TAU_C])
 
 
-@numba.njit(cache=True)
-def _facilitate_posts(st, s, limit, hist, dt, tab):
+@numba.njit(cache=True, inline="always")
+def _facilitate_posts(st, s, limit, hist, dt, r):
     """The post spikes p > p_f with p + d <= ``limit``: dopamine up to p + d, then c += A+·K+."""
     d = st.delay[s]
     row = hist[st.tgt[s]]
-    for h in range(row.shape[0]):
+    for h in range(first_after(row, st.p_f[s]), row.shape[0]):
         p = row[h]
-        if p < 0 or p <= st.p_f[s]:
+        if p < 0:
             continue
         if p + d > limit:
             break
         t1 = stamp_ms(p, dt) + delay_ms(d, dt)
-        _process_dopa(st, s, st.t_w[s], t1, p + d, dt, tab)
+        _process_dopa(st, s, st.t_w[s], t1, p + d, dt, r)
         st.t_w[s] = t1
         minus_dt = stamp_ms(st.t_lu[s], dt) - t1
-        st.c[s] += tab[A_PLUS] * (st.kplus[s] * math.exp(minus_dt / tab[TAU_PLUS]))
+        st.c[s] += st.ptab[r, A_PLUS] * (st.kplus[s] * math.exp(minus_dt / st.ptab[r, TAU_PLUS]))
         st.p_f[s] = p
 
 
-@numba.njit(cache=True)
-def _trace_posts(st, s, limit, hist, dt, tab):
+@numba.njit(cache=True, inline="always")
+def _trace_posts(st, s, limit, hist, dt, r):
     """The synapse's copy of the target's K− (NEST's archiver arithmetic) over its post spikes
     p + d <= ``limit``."""
     d = st.delay[s]
     row = hist[st.tgt[s]]
-    inv = 1.0 / tab[TAU_MINUS]
-    for h in range(row.shape[0]):
+    inv = 1.0 / st.ptab[r, TAU_MINUS]
+    for h in range(first_after(row, st.p_last[s]), row.shape[0]):
         p = row[h]
-        if p < 0 or p <= st.p_last[s]:
+        if p < 0:
             continue
         if p + d > limit:
             break
@@ -141,29 +142,29 @@ def _trace_posts(st, s, limit, hist, dt, tab):
         st.p_last[s] = p
 
 
-@numba.njit(cache=True)
-def _k_value(st, s, q, dt, tab):
+@numba.njit(cache=True, inline="always")
+def _k_value(st, s, q, dt, r):
     """NEST's ``get_K_value(t_spike − d)``: K− after the last post spike strictly before."""
     d = st.delay[s]
     if st.p_last[s] < 0:
         return 0.0
     t = stamp_ms(q, dt) - delay_ms(d, dt)
     if st.p_last[s] + d < q:
-        return st.kminus[s] * math.exp((stamp_ms(st.p_last[s], dt) - t) / tab[TAU_MINUS])
+        return st.kminus[s] * math.exp((stamp_ms(st.p_last[s], dt) - t) / st.ptab[r, TAU_MINUS])
     return st.kminus[s] - 1.0  # a post spike exactly at t: the trace strictly before it
 
 
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
-    tab = st.ptab[st.par[s]]
-    _facilitate_posts(st, s, q, hist, dt, tab)
-    _trace_posts(st, s, q, hist, dt, tab)
+    r = st.par[s]
+    _facilitate_posts(st, s, q, hist, dt, r)
+    _trace_posts(st, s, q, hist, dt, r)
     t_spike = stamp_ms(q, dt)
-    _process_dopa(st, s, st.t_w[s], t_spike, q, dt, tab)
-    st.c[s] -= tab[A_MINUS] * _k_value(st, s, q, dt, tab)
+    _process_dopa(st, s, st.t_w[s], t_spike, q, dt, r)
+    st.c[s] -= st.ptab[r, A_MINUS] * _k_value(st, s, q, dt, r)
     wt = st.sign[s] * st.w[s]
     st.kplus[s] = st.kplus[s] * math.exp((stamp_ms(st.t_lu[s], dt) - t_spike)
-                                         / tab[TAU_PLUS]) + 1.0
+                                         / st.ptab[r, TAU_PLUS]) + 1.0
     st.t_lu[s] = q
     st.t_w[s] = t_spike
     st.p_f[s] = q - st.delay[s]
@@ -172,18 +173,20 @@ def on_pre(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def trigger(st, k1, hist, dt):
+    if not st.mod.due.any():  # most slices: no transmitter triggers
+        return
     t_trig = stamp_ms(k1, dt)
     for s in range(st.w.shape[0]):
-        tab = st.ptab[st.par[s]]
-        v = np.int64(tab[VT])
+        r = st.par[s]
+        v = np.int64(st.ptab[r, VT])
         if not st.mod.due[v]:
             continue
-        _facilitate_posts(st, s, k1, hist, dt, tab)
-        _process_dopa(st, s, st.t_w[s], t_trig, k1, dt, tab)
+        _facilitate_posts(st, s, k1, hist, dt, r)
+        _process_dopa(st, s, st.t_w[s], t_trig, k1, dt, r)
         st.n[s] = st.n[s] * math.exp((stamp_ms(st.mod.spk_t[v, st.didx[s]], dt) - t_trig)
-                                     / tab[TAU_N])
+                                     / st.ptab[r, TAU_N])
         st.kplus[s] = st.kplus[s] * math.exp((stamp_ms(st.t_lu[s], dt) - t_trig)
-                                             / tab[TAU_PLUS])
+                                             / st.ptab[r, TAU_PLUS])
         st.t_lu[s] = k1
         st.t_w[s] = t_trig
         st.p_f[s] = k1 - st.delay[s]
@@ -192,10 +195,16 @@ def trigger(st, k1, hist, dt):
 
 @numba.njit(cache=True)
 def end_of_slice(st, limit, hist, dt):
-    for s in posted_synapses(st, hist):
-        tab = st.ptab[st.par[s]]
-        _facilitate_posts(st, s, limit, hist, dt, tab)
-        _trace_posts(st, s, limit, hist, dt, tab)
+    for s in posted_synapses(st, hist, limit):
+        row = hist[st.tgt[s]]
+        due = limit - st.delay[s]  # post spikes up to this stamp take effect by limit
+        n = row.shape[0]
+        hf = first_after(row, st.p_f[s])
+        ht = first_after(row, st.p_last[s])
+        if (hf < n and row[hf] <= due) or (ht < n and row[ht] <= due):
+            r = st.par[s]
+            _facilitate_posts(st, s, limit, hist, dt, r)
+            _trace_posts(st, s, limit, hist, dt, r)
 
 
 # ------------------------------------------------------------------------ NumPy reference

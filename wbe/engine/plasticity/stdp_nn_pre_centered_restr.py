@@ -82,7 +82,7 @@ def on_pre_restricted(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def _end_of_slice(st, limit, hist, dt, mode):
-    for s in posted_synapses(st, hist):
+    for s in posted_synapses(st, hist, limit):
         _consume_posts(st, s, limit, hist, dt, mode)
 
 

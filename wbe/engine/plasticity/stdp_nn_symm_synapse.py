@@ -75,7 +75,7 @@ def on_pre(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def end_of_slice(st, limit, hist, dt):
-    for s in posted_synapses(st, hist):
+    for s in posted_synapses(st, hist, limit):
         _consume_posts(st, s, limit, hist, dt)
 
 

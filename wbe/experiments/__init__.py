@@ -1,0 +1,1 @@
+"""Experiments that reproduce published results on the engine (a figure and numbers each)."""
