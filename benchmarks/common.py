@@ -23,16 +23,21 @@ MODELS = ("pd14", "brunel")
 BRUNEL_FULL_ORDER = 2500  # Brunel model A: N_E = 4·order, N_I = order (12,500 neurons)
 #: the synapse model of the excitatory recurrent projections (``--synapse``); the Poisson
 #: input and the inhibitory projections are always static
-SYNAPSES = ("static_synapse", "tsodyks2_synapse")
+SYNAPSES = ("static_synapse", "tsodyks2_synapse", "stdp_synapse")
 DEFAULT_SYNAPSE = "static_synapse"
 #: short names in result-file names (``brunel_tsodyks2_1_1c.json``)
-SYNAPSE_TAGS = {"static_synapse": "", "tsodyks2_synapse": "tsodyks2"}
+SYNAPSE_TAGS = {"static_synapse": "", "tsodyks2_synapse": "tsodyks2", "stdp_synapse": "stdp"}
 #: the models that take ``--synapse`` other than ``static_synapse``
 STP_MODELS = ("brunel",)
 #: ``tsodyks2_synapse`` of the Brunel benchmark, by NEST's names: NEST's defaults — a
 #: depressing synapse (U = u = 0.5, τ_rec = 800 ms, no facilitation; Tsodyks & Markram 1997),
 #: every synapse at rest (x = 1) at its first spike
 TSODYKS2_PARAMS = {"U": 0.5, "u": 0.5, "x": 1.0, "tau_rec": 800.0, "tau_fac": 0.0}
+#: ``stdp_synapse`` of the Brunel benchmark's E→E synapses (NEST's names): NEST's multiplicative
+#: defaults (μ± = 1, λ 0.01, α 1, τ± 20 ms) with W_max = 2·J, so that the weights stay about J
+#: and the network in its asynchronous irregular state; weights relative to J
+STDP_PARAMS = {"tau_plus": 20.0, "tau_minus": 20.0, "lambda": 0.01, "alpha": 1.0,
+               "mu_plus": 1.0, "mu_minus": 1.0, "Wmax_over_J": 2.0}
 
 
 def synapse_tag(synapse: str) -> str:
@@ -47,6 +52,8 @@ def synapse_params(synapse: str) -> dict | None:
     factor their weights are scaled by (None for ``static_synapse``): what the records hold."""
     if synapse == DEFAULT_SYNAPSE:
         return None
+    if synapse == "stdp_synapse":
+        return {**STDP_PARAMS, "projections": "E->E"}
     return {**TSODYKS2_PARAMS, "weight_factor": 1.0 / TSODYKS2_PARAMS["U"]}
 
 
@@ -70,7 +77,9 @@ def build_network(model: str, scale: float, seed: int, t_total_ms: float,
         order = max(1, int(round(BRUNEL_FULL_ORDER * float(scale))))
         net, run = generators.brunel(g=5.0, eta=2.0, order=order, seed=int(seed),
                                      tstop_ms=float(t_total_ms))
-        if synapse != DEFAULT_SYNAPSE:
+        if synapse == "stdp_synapse":
+            net = with_excitatory_stdp(net)
+        elif synapse != DEFAULT_SYNAPSE:
             net = with_excitatory_stp(net, synapse)
         return net, run
     raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
@@ -93,6 +102,23 @@ def with_excitatory_stp(net, synapse: str = "tsodyks2_synapse", source: str = "E
         if pr.source == source:
             pr = dataclasses.replace(pr, weight=np.asarray(pr.weight, np.float64) / params["U"],
                                      plasticity=Plasticity(synapse, dict(params)))
+        projs.append(pr)
+    return dataclasses.replace(net, projections=projs)
+
+
+def with_excitatory_stdp(net, source: str = "E"):
+    """``net`` with the projections from ``source`` to itself (Brunel: E→E) made
+    ``stdp_synapse`` with :data:`STDP_PARAMS` (W_max = 2·J, J the projection's weight); the
+    connectivity arrays, delays, other projections and Poisson input are unchanged."""
+    from wbe.engine.network import Plasticity
+
+    projs = []
+    for pr in net.projections:
+        if pr.source == source and pr.target == source:
+            j = float(np.max(np.abs(pr.weight)))
+            params = {k: v for k, v in STDP_PARAMS.items() if k != "Wmax_over_J"}
+            params["Wmax"] = STDP_PARAMS["Wmax_over_J"] * j
+            pr = dataclasses.replace(pr, plasticity=Plasticity("stdp_synapse", params))
         projs.append(pr)
     return dataclasses.replace(net, projections=projs)
 

@@ -12,7 +12,9 @@ wbe with ``--cores 2`` runs under ``mpiexec -n 2`` (2 ranks), NEST with 2 thread
 An untimed Brian2 run first compiles its project (``--no-prime`` skips it).
 ``--synapse tsodyks2_synapse`` (Brunel) makes the excitatory recurrent synapses NEST's
 short-term depression in all three simulators (``benchmarks.common.with_excitatory_stp``);
-the result file is then ``brunel_tsodyks2_<scale>_<cores>c.json`` and every record names it.
+the result file is then ``brunel_tsodyks2_<scale>_<cores>c.json`` and every record names it;
+``--synapse stdp_synapse`` makes E→E NEST's multiplicative STDP (``with_excitatory_stdp``,
+``brunel_stdp_<scale>_<cores>c.json``).
 
 Auditable (``benchmarks/audit.py``): ``--out`` holds this invocation's runs only and a re-run
 replaces the whole file; every record carries the invocation's ``run_id``, its position, the
@@ -71,10 +73,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--t-warmup-ms", type=float, default=100.0)
     ap.add_argument("--seed", type=int, default=55)
     ap.add_argument("--synapse", choices=SYNAPSES, default=DEFAULT_SYNAPSE,
-                    help="synapse model of the excitatory recurrent projections (E→E, E→I; "
-                         "Brunel only): tsodyks2_synapse = NEST's short-term depression with "
-                         "benchmarks.common.TSODYKS2_PARAMS, weights J/U; the Poisson input "
-                         "and the inhibitory synapses stay static")
+                    help="synapse model of the excitatory recurrent projections (Brunel "
+                         "only): tsodyks2_synapse = NEST's short-term depression on E→E and "
+                         "E→I with benchmarks.common.TSODYKS2_PARAMS, weights J/U; "
+                         "stdp_synapse = NEST's multiplicative STDP on E→E with "
+                         "benchmarks.common.STDP_PARAMS; the Poisson input and the other "
+                         "synapses stay static")
     ap.add_argument("--out", type=Path, default=None,
                     help="JSON (default benchmarks/results/<model>[_<synapse>]_<scale>_"
                          "<cores>c.json, e.g. brunel_tsodyks2_1_1c.json)")
@@ -350,7 +354,8 @@ def markdown(result: dict) -> str:
 
 
 def _params_text(params: dict | None) -> str:
-    return ", ".join(f"{k} {v:g}" for k, v in (params or {}).items())
+    return ", ".join(f"{k} {v:g}" if isinstance(v, int | float) else f"{k} {v}"
+                     for k, v in (params or {}).items())
 
 
 # ------------------------------------------------------------------------------ meta

@@ -111,6 +111,26 @@ def tsodyks2_namespace(params: dict) -> dict:
     return ns
 
 
+#: per-synapse state of a ``stdp_synapse`` beside its weight: the pair traces, event-driven
+STDP_EQS = """
+dapre/dt = -apre/tau_plus : 1 (event-driven)
+dapost/dt = -apost/tau_minus : 1 (event-driven)
+"""
+
+
+def stdp_pathways(params: dict) -> tuple[str, str]:
+    """NEST's ``stdp_synapse`` (μ± = 1, multiplicative) in Brian2: (on a presynaptic spike, at
+    its own time) depression by α·λ·w·K− — the post trace seeing post spikes through the
+    dendritic delay, as NEST's K−(t − d) — then K+ += 1; (on a postsynaptic spike, delayed by
+    the synapse's delay, so seen at t_post + d as NEST does) potentiation by
+    λ·(W_max − w)·K+, then K− += 1. Weights clipped to [0, W_max]."""
+    if params["mu_plus"] != 1.0 or params["mu_minus"] != 1.0:
+        raise NotImplementedError("Brian2 runner: stdp_synapse with mu_plus = mu_minus = 1 only")
+    pre = "w = clip(w - alpha*lam*w*apost, 0*w, Wmax)\napre += 1"
+    post = "w = clip(w + lam*(Wmax - w)*apre, 0*w, Wmax)\napost += 1"
+    return pre, post
+
+
 def stp_key(pr) -> tuple | None:
     """What a projection's short-term plasticity adds to its ``Synapses`` key: None (static)
     or ``("tsodyks2_synapse", ((name, value), ...))`` with every parameter (defaults filled)."""
@@ -118,7 +138,7 @@ def stp_key(pr) -> tuple | None:
         return None
     from wbe.engine.registry import PLASTICITY
 
-    if pr.plasticity.rule != "tsodyks2_synapse":
+    if pr.plasticity.rule not in ("tsodyks2_synapse", "stdp_synapse"):
         raise NotImplementedError(f"Brian2 runner: plasticity {pr.plasticity.rule!r}")
     rule = PLASTICITY.get(pr.plasticity.rule)
     params = {p.name: float(p.default) for p in rule.params}
@@ -283,32 +303,51 @@ def main() -> None:
             for r, sel in splits:
                 if sel.any():
                     ws, ds = w[sel], d[sel]
-                    key = (sm, tm, r, uniform(ws), uniform(ds), stp)
+                    plastic_w = stp is not None and stp[0] == "stdp_synapse"
+                    key = (sm, tm, r, None if plastic_w else uniform(ws), uniform(ds), stp)
                     parts.setdefault(key, []).append((s[sel], t[sel], ws, ds))
         for k, ((sm, tm, r, wu, du, stp), chunks) in enumerate(parts.items()):
             i = np.concatenate([c[0] for c in chunks])
             j = np.concatenate([c[1] for c in chunks])
             unit = b2.mV if r == "v" else b2.pA
-            eq = "" if wu is not None else f"w : {'volt' if r == 'v' else 'amp'} (constant)"
+            stdp = stp is not None and stp[0] == "stdp_synapse"
+            eq = "" if wu is not None else \
+                f"w : {'volt' if r == 'v' else 'amp'}{'' if stdp else ' (constant)'}"
             ns = {} if wu is None else {"w": wu * unit}
             eff, pre_code = "w", ""
-            if stp is not None:  # tsodyks2_synapse: update u, x, then deliver w·u·x
+            if stp is not None and not stdp:  # tsodyks2_synapse: update u, x, deliver w·u·x
                 params = dict(stp[1])
                 eq += TSODYKS2_EQS
                 ns.update(tsodyks2_namespace(params))
                 eff, pre_code = "w*u*x", tsodyks2_on_pre(params["tau_fac"])
             on_pre = pre_code + (f"v_post += {eff}*int(not_refractory_post)" if r == "v"
                                  else f"{r}_post += {eff}")
+            extra = {}
+            if stdp:  # stdp_synapse: transmission delayed, plasticity at the spike times
+                params = dict(stp[1])
+                eq += STDP_EQS
+                ns.update(tau_plus=params["tau_plus"] * b2.ms,
+                          tau_minus=params["tau_minus"] * b2.ms, lam=params["lambda"],
+                          alpha=params["alpha"], Wmax=params["Wmax"] * unit)
+                plast_pre, plast_post = stdp_pathways(params)
+                on_pre = {"pre": on_pre, "plast": plast_pre}
+                extra["on_post"] = plast_post
+                if du is None:
+                    raise NotImplementedError("Brian2 runner: stdp_synapse with one delay per "
+                                              "projection only")
+                delay = {"pre": du * b2.ms, "plast": 0 * b2.ms, "post": du * b2.ms}
+            else:
+                delay = None if du is None else du * b2.ms
             syn = b2.Synapses(groups[sm], groups[tm], eq, on_pre=on_pre, namespace=ns,
-                              delay=None if du is None else du * b2.ms,
-                              name=f"syn_{sm}_{tm}_{r}_{k}")
+                              delay=delay, name=f"syn_{sm}_{tm}_{r}_{k}", **extra)
             syn.connect(i=i, j=j)
             if wu is None:
                 syn.w = np.concatenate([c[2] for c in chunks]) * unit
             if du is None:
                 syn.delay = np.concatenate([c[3] for c in chunks]) * b2.ms
-            if stp is not None:
+            if stp is not None and not stdp:
                 syn.u, syn.x, syn.tlast = params["u"], params["x"], -1.0 * b2.second
+            if stp is not None:
                 rec.setdefault("stp_synapses", {})[syn.name] = {"rule": stp[0], **params}
             objs.append(syn)
         rec["poisson_sources_N"] = {}

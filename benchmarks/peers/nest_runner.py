@@ -39,12 +39,25 @@ def syn_spec(pr) -> dict:
     from wbe.engine.registry import PLASTICITY
 
     rule = PLASTICITY.get(pr.plasticity.rule)
-    if not (rule.short_term and rule.nest_model):
-        raise NotImplementedError(f"projection {pr.name!r}: plasticity {rule.name!r} is not "
-                                  "a short-term rule with a NEST model")
+    if not rule.nest_model or rule.node_refs:
+        raise NotImplementedError(f"projection {pr.name!r}: plasticity {rule.name!r} has no "
+                                  "NEST model the benchmark can connect")
     params = {p.name: float(p.default) for p in rule.params}
     params.update({k: float(v) for k, v in pr.plasticity.params.items()})
-    return {"synapse_model": rule.nest_model, **params}
+    # parameters NEST keeps on the target neuron (tau_minus) are set there by build()
+    return {"synapse_model": rule.nest_model,
+            **{k: v for k, v in params.items() if k not in rule.post_params}}
+
+
+def post_params(pr) -> dict:
+    """The parameters of ``pr``'s rule that NEST keeps on the target neurons."""
+    if pr.plasticity is None:
+        return {}
+    from wbe.engine.registry import PLASTICITY
+
+    rule = PLASTICITY.get(pr.plasticity.rule)
+    full = dict(zip(rule.param_names, rule.resolve(pr.plasticity.params, pr.name).tolist()))
+    return {k: full[k] for k in rule.post_params}
 
 
 def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
@@ -89,6 +102,8 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
         post = offsets[pr.target] + np.asarray(pr.target_ids, dtype=np.int64)
         w = np.ascontiguousarray(np.broadcast_to(np.asarray(pr.weight, np.float64), pre.shape))
         d = np.ascontiguousarray(np.broadcast_to(np.asarray(pr.delay_ms, np.float64), pre.shape))
+        if post_params(pr):
+            nodes[pr.target].set(post_params(pr))
         nest.Connect(pre, post, conn_spec="one_to_one",
                      syn_spec={**syn_spec(pr), "weight": w, "delay": d})
 

@@ -44,7 +44,19 @@ def test_synapse_option_names_the_file_and_reaches_every_runner(tmp_path):
     with pytest.raises(SystemExit):  # PD14 has no STP variant
         run.parse_args(["--model", "pd14", "--synapse", STP])
     with pytest.raises(SystemExit):
-        _args("--synapse", "stdp_synapse")
+        _args("--synapse", "vogels_sprekeler_synapse")
+    assert _args("--synapse", "stdp_synapse").out.name == "brunel_stdp_1_1c.json"
+
+
+def test_stdp_benchmark_makes_e_to_e_plastic_only():
+    net, _run = common.build_network("brunel", 0.02, 5, 100.0, synapse="stdp_synapse")
+    plastic = {pr.name: pr.plasticity for pr in net.projections if pr.plasticity is not None}
+    assert [(pr.source, pr.target) for pr in net.projections if pr.name in plastic] == [
+        ("E", "E")]
+    (pl,) = plastic.values()
+    j = float(np.max(next(pr for pr in net.projections if pr.name in plastic).weight))
+    assert pl.rule == "stdp_synapse" and pl.params["Wmax"] == 2.0 * j
+    assert pl.params["mu_plus"] == pl.params["mu_minus"] == 1.0
 
 
 def test_records_and_tables_say_which_synapse_ran(tmp_path):

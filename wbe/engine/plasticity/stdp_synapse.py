@@ -11,7 +11,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, first_after, posted_synapses, unconsumed_posts_np
 
 # ptab columns
 TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU_PLUS, MU_MINUS, WMAX = range(7)
@@ -20,16 +20,26 @@ StdpState = namedtuple("StdpState", "w w_pending kplus t_last kminus p_last "
                                     "sign delay tgt par ptab pt_indptr pt_syn")
 
 
+@numba.njit(cache=True, inline="always")
+def _weight_factor(x, mu):
+    """x**mu, with the additive (μ = 0) and multiplicative (μ = 1) cases exact without pow."""
+    if mu == 0.0:
+        return 1.0
+    if mu == 1.0:
+        return x  # pow(x, 1) is x exactly
+    return x ** mu
+
+
 @numba.njit(cache=True)
 def _facilitate(w, kplus, tab):
-    fac = 1.0 if tab[MU_PLUS] == 0.0 else (1.0 - w / tab[WMAX]) ** tab[MU_PLUS]
+    fac = _weight_factor(1.0 - w / tab[WMAX], tab[MU_PLUS])
     norm_w = w / tab[WMAX] + tab[LAMBDA] * fac * kplus
     return norm_w * tab[WMAX] if norm_w < 1.0 else tab[WMAX]
 
 
 @numba.njit(cache=True)
 def _depress(w, kminus, tab):
-    fac = 1.0 if tab[MU_MINUS] == 0.0 else (w / tab[WMAX]) ** tab[MU_MINUS]
+    fac = _weight_factor(w / tab[WMAX], tab[MU_MINUS])
     norm_w = w / tab[WMAX] - tab[ALPHA] * tab[LAMBDA] * fac * kminus
     return norm_w * tab[WMAX] if norm_w > 0.0 else 0.0
 
@@ -49,7 +59,7 @@ def trace_after_np(k, pl, p, dt, tau):
     return np.where(pl >= 0, k * libm_exp((pl - p) * dt / tau) + 1.0, 1.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def kminus_at(st, s, q, dt, tau_minus):
     """The post pair trace K− of synapse ``s``'s target strictly before q − d (NEST's
     ``get_K_value``), from the synapse's copy (``kminus`` after its last consumed post spike
@@ -71,17 +81,20 @@ def kminus_at_np(st, s, q, dt, tau_minus):
         st["kminus"][s] - 1.0))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _consume_posts(st, s, limit, hist, dt):
     """Facilitation by every post spike p of synapse ``s``'s target with p_last < p and
     p + d <= ``limit`` (NEST: the history entries between the last and this pre spike, seen
     through the dendritic delay), in order; updates the post trace K- as NEST's archiver."""
-    tab = st.ptab[st.par[s]]
     d = st.delay[s]
     row = hist[st.tgt[s]]
-    for h in range(row.shape[0]):
+    h0 = first_after(row, st.p_last[s])
+    if h0 == row.shape[0] or row[h0] + d > limit:
+        return  # nothing new for this synapse (most calls)
+    tab = st.ptab[st.par[s]]
+    for h in range(h0, row.shape[0]):
         p = row[h]
-        if p < 0 or p <= st.p_last[s]:
+        if p < 0:
             continue
         if p + d > limit:
             break
