@@ -10,6 +10,10 @@ edge index within a projection, so a checkpoint can be restored onto any number 
 * ``ring/<pop>``: (receptors, ring_len, n) summed weights in flight; slot j acts in step
   ``step + j``.
 * ``hist/<pop>``: (n, hist_len) recent spike stamps (steps; -1 = none) for STDP.
+* ``held/stamp``, ``held/gid``: the spikes of a slice the run stopped inside, delivered when
+  it ends (all ranks' spikes; empty when the run stopped at a slice boundary).
+* ``modulators/pend`` (transmitters × slots: multiplicities arriving at step + 1 + j),
+  ``modulators/spk_t``, ``spk_m``, ``spk_n``: the volume transmitters' spike lists.
 * ``plastic/<projection>/<var>``: per-edge STDP state (``w`` magnitude as NEST reports it,
   ``w_pending`` with facilitation not yet applied, ``kplus``, ``t_last`` (stamp), ``kminus``,
   ``p_last`` (stamp of the last post spike consumed, -1 = none)).

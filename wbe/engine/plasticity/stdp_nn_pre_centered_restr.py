@@ -50,7 +50,7 @@ def _consume_posts(st, s, limit, hist, dt, mode):
             if mode == CENTRED:
                 k = st.kplus[s] * k
                 st.kplus[s] = 0.0
-            st.w_pending[s] = _facilitate(st.w_pending[s], k, tab)
+            st.w_pending[s] = _facilitate(st.w_pending[s], k, st.ptab, st.par[s])
         st.p_prev[s] = st.p_last[s]
         st.p_last[s] = p
 
@@ -59,7 +59,8 @@ def _consume_posts(st, s, limit, hist, dt, mode):
 def on_pre_centred(st, s, q, hist, dt):
     tab = st.ptab[st.par[s]]
     _consume_posts(st, s, q, hist, dt, CENTRED)
-    wn = _depress(st.w_pending[s], nearest_kminus(st, s, q, dt, tab), tab)
+    wn = _depress(st.w_pending[s], nearest_kminus(st, s, q, dt, tab), st.ptab,
+                  st.par[s])
     st.w[s] = wn
     st.w_pending[s] = wn
     st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / tab[TAU_PLUS]) + 1.0
@@ -73,7 +74,8 @@ def on_pre_restricted(st, s, q, hist, dt):
     _consume_posts(st, s, q, hist, dt, RESTRICTED)
     wn = st.w_pending[s]
     if st.p_last[s] >= 0 and st.p_last[s] + st.delay[s] > st.t_last[s]:  # a post since
-        wn = _depress(wn, nearest_kminus(st, s, q, dt, tab), tab)
+        wn = _depress(wn, nearest_kminus(st, s, q, dt, tab), st.ptab,
+                  st.par[s])
     st.w[s] = wn
     st.w_pending[s] = wn
     st.t_last[s] = q

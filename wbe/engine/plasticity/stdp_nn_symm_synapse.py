@@ -41,7 +41,8 @@ def _consume_posts(st, s, limit, hist, dt):
         if p + d > limit:
             break
         minus_dt = (st.t_last[s] - (p + d)) * dt
-        st.w_pending[s] = _facilitate(st.w_pending[s], math.exp(minus_dt / tab[TAU_PLUS]), tab)
+        st.w_pending[s] = _facilitate(st.w_pending[s], math.exp(minus_dt / tab[TAU_PLUS]),
+                                      st.ptab, st.par[s])
         st.p_prev[s] = st.p_last[s]
         st.p_last[s] = p
 
@@ -66,7 +67,8 @@ def nearest_kminus_np(st, s, q, dt, tab):
 def on_pre(st, s, q, hist, dt):
     tab = st.ptab[st.par[s]]
     _consume_posts(st, s, q, hist, dt)
-    wn = _depress(st.w_pending[s], nearest_kminus(st, s, q, dt, tab), tab)
+    wn = _depress(st.w_pending[s], nearest_kminus(st, s, q, dt, tab), st.ptab,
+                  st.par[s])
     st.w[s] = wn
     st.w_pending[s] = wn
     st.t_last[s] = q

@@ -30,18 +30,22 @@ def _weight_factor(x, mu):
     return x ** mu
 
 
-@numba.njit(cache=True)
-def _facilitate(w, kplus, tab):
-    fac = _weight_factor(1.0 - w / tab[WMAX], tab[MU_PLUS])
-    norm_w = w / tab[WMAX] + tab[LAMBDA] * fac * kplus
-    return norm_w * tab[WMAX] if norm_w < 1.0 else tab[WMAX]
+@numba.njit(cache=True, inline="always")
+def _facilitate(w, kplus, ptab, r):
+    """NEST's facilitate_ with the parameters of row ``r`` of ``ptab`` (indexed, not sliced:
+    a row view costs a reference count per synapse)."""
+    wmax = ptab[r, WMAX]
+    fac = _weight_factor(1.0 - w / wmax, ptab[r, MU_PLUS])
+    norm_w = w / wmax + ptab[r, LAMBDA] * fac * kplus
+    return norm_w * wmax if norm_w < 1.0 else wmax
 
 
-@numba.njit(cache=True)
-def _depress(w, kminus, tab):
-    fac = _weight_factor(w / tab[WMAX], tab[MU_MINUS])
-    norm_w = w / tab[WMAX] - tab[ALPHA] * tab[LAMBDA] * fac * kminus
-    return norm_w * tab[WMAX] if norm_w > 0.0 else 0.0
+@numba.njit(cache=True, inline="always")
+def _depress(w, kminus, ptab, r):
+    wmax = ptab[r, WMAX]
+    fac = _weight_factor(w / wmax, ptab[r, MU_MINUS])
+    norm_w = w / wmax - ptab[r, ALPHA] * ptab[r, LAMBDA] * fac * kminus
+    return norm_w * wmax if norm_w > 0.0 else 0.0
 
 
 @numba.njit(cache=True)
@@ -91,7 +95,7 @@ def _consume_posts(st, s, limit, hist, dt):
     h0 = first_after(row, st.p_last[s])
     if h0 == row.shape[0] or row[h0] + d > limit:
         return  # nothing new for this synapse (most calls)
-    tab = st.ptab[st.par[s]]
+    r = st.par[s]
     for h in range(h0, row.shape[0]):
         p = row[h]
         if p < 0:
@@ -99,20 +103,20 @@ def _consume_posts(st, s, limit, hist, dt):
         if p + d > limit:
             break
         minus_dt = (st.t_last[s] - (p + d)) * dt
-        kp = st.kplus[s] * math.exp(minus_dt / tab[TAU_PLUS])
-        st.w_pending[s] = _facilitate(st.w_pending[s], kp, tab)
-        st.kminus[s] = trace_after(st.kminus[s], st.p_last[s], p, dt, tab[TAU_MINUS])
+        kp = st.kplus[s] * math.exp(minus_dt / st.ptab[r, TAU_PLUS])
+        st.w_pending[s] = _facilitate(st.w_pending[s], kp, st.ptab, r)
+        st.kminus[s] = trace_after(st.kminus[s], st.p_last[s], p, dt, st.ptab[r, TAU_MINUS])
         st.p_last[s] = p
 
 
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
-    tab = st.ptab[st.par[s]]
+    r = st.par[s]
     _consume_posts(st, s, q, hist, dt)
-    wn = _depress(st.w_pending[s], kminus_at(st, s, q, dt, tab[TAU_MINUS]), tab)
+    wn = _depress(st.w_pending[s], kminus_at(st, s, q, dt, st.ptab[r, TAU_MINUS]), st.ptab, r)
     st.w[s] = wn
     st.w_pending[s] = wn
-    st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / tab[TAU_PLUS]) + 1.0
+    st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / st.ptab[r, TAU_PLUS]) + 1.0
     st.t_last[s] = q
     return st.sign[s] * wn
 
