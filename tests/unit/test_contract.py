@@ -169,9 +169,14 @@ def test_reference_equals_compiled(case, monkeypatch):
 def test_checkpoint_round_trip(case, tmp_path):
     model, rule = case
     net = demo_network(model, rule)
-    full = flat(simulate(net, run_config(model), checkpoint=tmp_path / "full"))
+    full_res = simulate(net, run_config(model), checkpoint=tmp_path / "full", synapse_state=True)
+    full = flat(full_res)
     first = flat(simulate(net, run_config(model, 8.7), checkpoint=tmp_path / "half"))
-    second = flat(simulate(net, run_config(model), restore=tmp_path / "half"))
+    second_res = simulate(net, run_config(model), restore=tmp_path / "half", synapse_state=True)
+    second = flat(second_res)
+    for proj, state in full_res.synapse_state.items():  # every rule's state, not only weights
+        for var, v in state.items():
+            assert np.array_equal(second_res.synapse_state[proj][var], v), (proj, var)
     for k in full:
         if k.startswith("weights/"):
             assert np.array_equal(second[k], full[k]), k

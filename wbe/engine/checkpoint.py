@@ -9,7 +9,9 @@ edge index within a projection, so a checkpoint can be restored onto any number 
   refractory counters ``r`` in steps, ...).
 * ``ring/<pop>``: (receptors, ring_len, n) summed weights in flight; slot j acts in step
   ``step + j``.
-* ``hist/<pop>``: (n, hist_len) recent spike stamps (steps; -1 = none) for STDP.
+* ``hist/<pop>``: (n, hist_len) recent spike stamps (steps; -1 = none) for STDP;
+  ``hist_read/<pop>``: per neuron, the stamp up to which every plastic synapse onto it has read
+  those spikes (decides which synapses the next slice end visits).
 * ``held/stamp``, ``held/gid``: the spikes of a slice the run stopped inside, delivered when
   it ends (all ranks' spikes; empty when the run stopped at a slice boundary).
 * ``modulators/pend`` (transmitters × slots: multiplicities arriving at step + 1 + j),

@@ -74,6 +74,7 @@ import numpy as np
 from wbe.engine.fused import gather_nb
 from wbe.engine.inputs import stim_nb
 from wbe.engine.modulators import collect, receive, reset_due
+from wbe.engine.plasticity.base import history_at_risk, history_read
 from wbe.engine.rng import poisson_add_nb
 {imports}
 
@@ -159,7 +160,8 @@ def deliver(gs, gg, n, syn, rules, ring, L, hist, dt, mod):
 
 
 @numba.njit(cache=True)
-def end_of_slice(rules, limit, hist, dt):
+def end_of_slice(rules, limit, hist, dt, dmin, risk, safe):
+    """The rules' end of slice on the neurons whose post-spike history is at risk."""
 {eos}    return
 
 
@@ -187,7 +189,7 @@ _DRIVE = '''
 def {name}(k, k_stop, k_end, dmin, L, seed, pp, cp, blocks, ring, istim, extra, out_slot,
           out_stamp, hist, smp, flags, syn, rules, dt, gid_of_slot, v_stamp, v_gid, vptr,
           rec_mask, sp_stamp, sp_gid, n_total, slice_max, gs, gg, mod, held_s, held_g,
-          nh{mpi_args}):
+          nh, risk, safe{mpi_args}):
     """Whole slices from k towards k_stop: advance, {what}, virtual spikes, (stamp, gid) order,
     record, volume transmitters, deliver, end of slice. A slice that ends before its end (the
     run stops inside it) is delivered when it ends: its spikes wait in held_s/held_g (nh of
@@ -237,7 +239,7 @@ def {name}(k, k_stop, k_end, dmin, L, seed, pp, cp, blocks, ring, istim, extra, 
         else:
             modulate(mod, rules, k1 - dmin, k1, hist, dt)
             deliver(gs, gg, n, syn, rules, ring, L, hist, dt, mod)
-            end_of_slice(rules, k1, hist, dt)
+            end_of_slice(rules, k1, hist, dt, dmin, risk, safe)
         k = k1
     return k, n_out, vptr, nh
 '''
@@ -303,7 +305,7 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
         if r.end_of_slice is not None:
             mod, name = _ref(r.end_of_slice)
             imports.append(f"from {mod} import {name} as eos_{i}")
-            eos.append(f"    eos_{i}(rules[{i}], limit, hist, dt)\n")
+            eos.append(f"    eos_{i}(rules[{i}], limit, hist, dt, risk)\n")
         if r.trigger is not None:
             mod, name = _ref(r.trigger)
             imports.append(f"from {mod} import {name} as trig_{i}")
@@ -319,6 +321,9 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
     src += _advance_source(frozenset(features))
     weight = (_WEIGHT_PLASTIC.format(dispatch="".join(dispatch)) if rules else _WEIGHT_STATIC)
     on = "modulators" in features
+    if eos and "history" in features:  # only rules that read post spikes do anything
+        eos = ["    history_at_risk(hist, safe, dmin, limit, risk)\n",
+               *eos, "    history_read(hist, safe, dmin, limit, risk)\n"]
     src += _DELIVER.format(
         weight=weight, eos="".join(eos),
         receive="        receive(mod, q, g)\n" if on else "",

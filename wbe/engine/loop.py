@@ -79,6 +79,10 @@ class Engine:
         #: that slice ends, as NEST delivers a slice's spikes after it
         self.held_s = np.zeros(0, np.int64)
         self.held_g = np.zeros(0, np.int64)
+        #: per neuron: whether its post-spike history is at risk this slice, and the stamp up
+        #: to which every plastic synapse onto it has read its spikes (plasticity.base)
+        self.risk = np.zeros(n, np.uint8)
+        self.hist_safe = np.full(n, -1, np.int64)
         features = {name for name, on in (
             ("currents", bool(self.inp.currents)), ("extra", conn.has_gap),
             ("history", "post_history" in conn.needs), ("samples", bool(self.sampler)),
@@ -193,7 +197,8 @@ class Engine:
             k, n, self.vptr, nh = drive(k, min(k - k % self.dmin + chunk, k_end), k_end,
                                         self.dmin, *args, self.vptr, self.spikes.mask,
                                         sp_stamp, sp_gid, lay.n_total, slice_max, gs, gg,
-                                        conn.modulators.state, held_s, held_g, nh, *mpi_extra)
+                                        conn.modulators.state, held_s, held_g, nh, self.risk,
+                                        self.hist_safe, *mpi_extra)
             if k == kk:  # cannot happen with the buffers sized above; never spin silently
                 raise RuntimeError(f"fused slice loop made no progress at step {k}")
             if n:
@@ -262,7 +267,8 @@ class Engine:
                 loop.modulate(mod, self._rules, k1 - self.dmin, k1, conn.hist, self.dt)
                 loop.deliver(gs, gg, gs.size, conn.syn, self._rules, self.ring, self.L,
                              conn.hist, self.dt, mod)
-                loop.end_of_slice(self._rules, k1, conn.hist, self.dt)
+                loop.end_of_slice(self._rules, k1, conn.hist, self.dt, self.dmin, self.risk,
+                                  self.hist_safe)
             else:
                 if conn.modulators.n:
                     modulators.collect_np(mod, k1 - self.dmin, k1)
@@ -272,8 +278,14 @@ class Engine:
                     modulators.reset_due_np(mod, k1)
                     modulators.receive_np(mod, gs, gg)
                 self._deliver_np(gs, gg)
+                hist_on = "post_history" in conn.needs
+                if hist_on:  # plasticity.base.history_at_risk
+                    self.risk[:] = conn.hist[:, self.dmin - 1] > self.hist_safe
                 for u in conn.rules:
-                    u.rule.end_of_slice_np(u.state, k1, conn.hist, self.dt)
+                    u.rule.end_of_slice_np(u.state, k1, conn.hist, self.dt, self.risk)
+                if hist_on:  # history_read
+                    dmax = conn.hist_len - 1 - self.dmin
+                    self.hist_safe[self.risk != 0] = k1 - dmax
             if bar is not None:
                 bar.update(round((k1 - k) * self.dt, 6))
             k = self.k = k1
@@ -409,6 +421,8 @@ class Engine:
                                                           p.offset).transpose(1, 2, 0)
             arrays[f"hist/{p.name}"] = self.gather_by_gid(
                 conn.hist[p.a:p.b].astype(np.float64), gids, p.n, p.offset).astype(np.int64)
+            arrays[f"hist_read/{p.name}"] = self.gather_by_gid(
+                self.hist_safe[p.a:p.b].astype(np.float64), gids, p.n, p.offset).astype(np.int64)
         for name, (use, base, m) in conn.plastic_projections.items():
             st = use.state
             sel = (st["uid"] >= base) & (st["uid"] < base + m)
@@ -455,6 +469,8 @@ class Engine:
             self.ring[:, idx, p.a:p.b] = arr[f"ring/{p.name}"][:, :, p.local_ids]
             if not starts:
                 conn.hist[p.a:p.b] = arr[f"hist/{p.name}"][p.local_ids]
+                if f"hist_read/{p.name}" in arr:  # which post spikes every synapse has read
+                    self.hist_safe[p.a:p.b] = arr[f"hist_read/{p.name}"][p.local_ids]
         if not starts:
             for name, (use, base, _m) in conn.plastic_projections.items():
                 st = use.state

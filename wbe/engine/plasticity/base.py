@@ -40,9 +40,14 @@ reference, bit-identical (contract test):
   :meth:`PlasticityRule.on_pre_np` for the synapses of one spike at once.
 * **on a post spike**: the loop appends the stamp to ``hist`` (a rule needing more declares it
   in ``needs``); rules read post spikes lazily, as NEST's archiving nodes do.
-* **at the end of a slice** ``end_of_slice(st, limit, hist, dt)``: fold post spikes whose effect
-  falls before ``limit`` into the state, so ``hist`` need only reach back one maximal delay plus
-  one slice. Reference: :meth:`PlasticityRule.end_of_slice_np`.
+* **at the end of a slice** ``end_of_slice(st, limit, hist, dt, risk)``: fold the post spikes
+  whose effect falls before ``limit`` into the state of the synapses onto the neurons with
+  ``risk[slot]`` set (:func:`forced_synapses`) — those whose history could lose, in the next
+  slice, a spike some synapse has not read yet (the loop decides, :func:`wbe.engine.fused`'s
+  ``end_of_slice``), so ``hist`` need only reach back one maximal delay plus one slice while a
+  synapse is visited about once per ``hist_len`` spikes of its target, not at every slice.
+  Reading post spikes later or earlier changes no result (the rules are lazy). Reference:
+  :meth:`PlasticityRule.end_of_slice_np`.
 
 A rule that needs ``"volume_transmitter"`` also has ``trigger(st, k1, hist, dt)``: bring every
 synapse whose transmitter triggers at the end of this slice (``st.mod.due``) up to stamp
@@ -59,8 +64,8 @@ import numpy as np
 
 from ..registry import Param, Var
 
-__all__ = ["PlasticityRule", "PostHistoryRule", "first_after", "no_end_of_slice",
-           "posted_synapses", "stamp_ms",
+__all__ = ["PlasticityRule", "PostHistoryRule", "first_after", "forced_synapses",
+           "history_at_risk", "history_read", "no_end_of_slice", "posted_synapses", "stamp_ms",
            "stamp_ms_np", "unconsumed_posts_np"]
 
 #: NEST's time base: a stamp in ms is ``MS_PER_TIC * tics`` with 1000 tics per ms (NEST's
@@ -76,8 +81,50 @@ def stamp_ms(q, dt):
 
 
 @numba.njit(cache=True)
-def no_end_of_slice(st, limit, hist, dt):
+def no_end_of_slice(st, limit, hist, dt, risk):
     """``end_of_slice`` of rules that read no post-synaptic spikes (short-term plasticity)."""
+
+
+@numba.njit(cache=True)
+def forced_synapses(st, risk):
+    """The synapses (ids, grouped by target slot) onto the neurons with ``risk[slot]`` set:
+    those a post-history rule's ``end_of_slice`` brings up to date."""
+    n = 0
+    for slot in range(st.pt_indptr.shape[0] - 1):
+        if risk[slot]:
+            n += st.pt_indptr[slot + 1] - st.pt_indptr[slot]
+    out = np.empty(n, np.int64)
+    k = 0
+    for slot in range(st.pt_indptr.shape[0] - 1):
+        if risk[slot]:
+            for jj in range(st.pt_indptr[slot], st.pt_indptr[slot + 1]):
+                out[k] = st.pt_syn[jj]
+                k += 1
+    return out
+
+
+@numba.njit(cache=True)
+def history_at_risk(hist, safe, dmin, limit, risk):
+    """Which neurons' post-spike histories could lose, in the next slice (at most ``dmin`` new
+    spikes), a spike after ``safe[slot]`` — the stamp up to which every synapse onto the neuron
+    has read its spikes: ``risk[slot]`` = 1 for those. The caller's rules then fold in every
+    spike p with p + d <= ``limit`` on them, and :func:`history_read` moves ``safe`` on."""
+    any_ = False
+    for slot in range(hist.shape[0]):
+        r = hist[slot, dmin - 1] > safe[slot]
+        risk[slot] = 1 if r else 0
+        any_ = any_ or r
+    return any_
+
+
+@numba.njit(cache=True)
+def history_read(hist, safe, dmin, limit, risk):
+    """After the rules' ``end_of_slice``: on the neurons at risk every spike p <= ``limit`` −
+    dmax has been read by every synapse (d <= dmax = hist_len − 1 − dmin)."""
+    dmax = hist.shape[1] - 1 - dmin
+    for slot in range(hist.shape[0]):
+        if risk[slot]:
+            safe[slot] = limit - dmax
 
 
 @numba.njit(cache=True)
@@ -264,7 +311,8 @@ class PlasticityRule:
         ``q``); returns their weights to deliver."""
         raise NotImplementedError
 
-    def end_of_slice_np(self, st: dict, limit: int, hist: np.ndarray, dt: float) -> None:
+    def end_of_slice_np(self, st: dict, limit: int, hist: np.ndarray, dt: float,
+                        risk: np.ndarray) -> None:
         """NumPy reference of ``end_of_slice``."""
 
     def trigger_np(self, st: dict, k1: int, hist: np.ndarray, dt: float) -> None:
@@ -284,6 +332,12 @@ class PostHistoryRule(PlasticityRule):
 
     post_params: ClassVar[tuple[str, ...]] = ("tau_minus",)
     needs: ClassVar[frozenset[str]] = frozenset({"post_history"})
+    #: whether the end of a slice folds in the post spikes of every synapse whose target fired
+    #: within hist_len steps (:func:`posted_synapses`) rather than only of those at risk
+    #: (:func:`forced_synapses`): for rules whose reported state moves at post spikes
+    #: (``synaptic_scaling``'s weight) or that may read post spikes again
+    #: (``stdp_dopamine_synapse``); the compiled ``end_of_slice`` must match
+    eager_posts: ClassVar[bool] = False
 
     def example_params(self, weights, headroom: float = 2.0) -> dict[str, float]:
         return {**self.example, "Wmax": headroom * float(np.max(np.abs(weights)))}
@@ -294,10 +348,13 @@ class PostHistoryRule(PlasticityRule):
         ``limit`` (NumPy reference)."""
         raise NotImplementedError
 
-    def end_of_slice_np(self, st, limit, hist, dt):
+    def end_of_slice_np(self, st, limit, hist, dt, risk):
         tgt = st["tgt"]
         if not tgt.size:
             return
-        s = np.flatnonzero(hist[tgt, -1] > limit - hist.shape[1])  # posted_synapses
+        if self.eager_posts:  # posted_synapses
+            s = np.flatnonzero(hist[tgt, -1] > limit - hist.shape[1])
+        else:  # forced_synapses (as a set: the walk goes column by column)
+            s = np.flatnonzero(risk[tgt] != 0)
         if s.size:
             self.consume_posts_np(st, s, limit, hist, dt)

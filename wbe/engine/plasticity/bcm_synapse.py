@@ -31,7 +31,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, first_after, posted_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, first_after, forced_synapses, unconsumed_posts_np
 
 # ptab columns
 ETA, TAU_Y, TAU_THETA, R0, P, THETA0, WMAX = range(7)
@@ -92,8 +92,8 @@ def on_pre(st, s, q, hist, dt):
 
 
 @numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    for s in posted_synapses(st, hist, limit):
+def end_of_slice(st, limit, hist, dt, risk):
+    for s in forced_synapses(st, risk):
         _consume_posts(st, s, limit, hist, dt)
 
 

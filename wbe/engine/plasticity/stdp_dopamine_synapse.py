@@ -194,7 +194,7 @@ def trigger(st, k1, hist, dt):
 
 
 @numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
+def end_of_slice(st, limit, hist, dt, risk):
     for s in posted_synapses(st, hist, limit):
         row = hist[st.tgt[s]]
         due = limit - st.delay[s]  # post spikes up to this stamp take effect by limit
@@ -337,6 +337,9 @@ class StdpDopamineSynapse(PostHistoryRule):
                     "time constant of the post-synaptic trace K− (a neuron parameter in NEST)",
                     gt=0.0))
     node_refs = ("volume_transmitter",)
+    #: a pre spike delivered after a trigger rewinds p_f and NEST reads the post spikes since
+    #: then again: every recent post spike is folded in at every slice end
+    eager_posts = True
     needs = frozenset({"post_history", "volume_transmitter"})
     synapse_state = (Var("w", "", "weight magnitude, as NEST reports it"),
                      Var("kplus", "", "pre-synaptic trace K+ at the last update"),

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, forced_synapses, unconsumed_posts_np
 from .stdp_nn_symm_synapse import nearest_kminus, nearest_kminus_np
 from .stdp_synapse import TAU_PLUS, _depress, _depress_np, _facilitate, _facilitate_np
 from .stdp_synapse import StdpSynapse as _Stdp
@@ -83,19 +83,19 @@ def on_pre_restricted(st, s, q, hist, dt):
 
 
 @numba.njit(cache=True)
-def _end_of_slice(st, limit, hist, dt, mode):
-    for s in posted_synapses(st, hist, limit):
+def _end_of_slice(st, limit, hist, dt, risk, mode):
+    for s in forced_synapses(st, risk):
         _consume_posts(st, s, limit, hist, dt, mode)
 
 
 @numba.njit(cache=True)
-def end_of_slice_centred(st, limit, hist, dt):
-    _end_of_slice(st, limit, hist, dt, CENTRED)
+def end_of_slice_centred(st, limit, hist, dt, risk):
+    _end_of_slice(st, limit, hist, dt, risk, CENTRED)
 
 
 @numba.njit(cache=True)
-def end_of_slice_restricted(st, limit, hist, dt):
-    _end_of_slice(st, limit, hist, dt, RESTRICTED)
+def end_of_slice_restricted(st, limit, hist, dt, risk):
+    _end_of_slice(st, limit, hist, dt, risk, RESTRICTED)
 
 
 # ------------------------------------------------------------------------ NumPy reference

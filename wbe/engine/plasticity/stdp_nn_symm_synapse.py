@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cells.libm import exp as libm_exp
 from ..registry import PLASTICITY, Var
-from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, forced_synapses, unconsumed_posts_np
 from .stdp_synapse import (
     TAU_MINUS,
     TAU_PLUS,
@@ -76,8 +76,8 @@ def on_pre(st, s, q, hist, dt):
 
 
 @numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    for s in posted_synapses(st, hist, limit):
+def end_of_slice(st, limit, hist, dt, risk):
+    for s in forced_synapses(st, risk):
         _consume_posts(st, s, limit, hist, dt)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, posted_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, forced_synapses, unconsumed_posts_np
 from .stdp_synapse import kminus_at, kminus_at_np, trace_after, trace_after_np
 
 # ptab columns
@@ -66,8 +66,8 @@ def on_pre(st, s, q, hist, dt):
 
 
 @numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    for s in posted_synapses(st, hist, limit):
+def end_of_slice(st, limit, hist, dt, risk):
+    for s in forced_synapses(st, risk):
         _consume_posts(st, s, limit, hist, dt)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, first_after, posted_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, first_after, forced_synapses, unconsumed_posts_np
 
 # ptab columns
 TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU_PLUS, MU_MINUS, WMAX = range(7)
@@ -122,8 +122,8 @@ def on_pre(st, s, q, hist, dt):
 
 
 @numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
-    for s in posted_synapses(st, hist, limit):
+def end_of_slice(st, limit, hist, dt, risk):
+    for s in forced_synapses(st, risk):
         _consume_posts(st, s, limit, hist, dt)
 
 

@@ -77,7 +77,7 @@ def on_pre(st, s, q, hist, dt):
 
 
 @numba.njit(cache=True)
-def end_of_slice(st, limit, hist, dt):
+def end_of_slice(st, limit, hist, dt, risk):
     for s in posted_synapses(st, hist, limit):
         _consume_posts(st, s, limit, hist, dt)
 
@@ -127,6 +127,7 @@ class SynapticScaling(PostHistoryRule):
               Param("Wmax", math.inf, "", "largest weight magnitude (the projection's unit)",
                     gt=0.0))
     post_params = ()
+    eager_posts = True  # the weight moves at post spikes: results report it up to date
     synapse_state = (Var("w", "", "weight magnitude at the last update"),
                      Var("kpost", "", "postsynaptic rate trace K at the last update"),
                      Var("t_u", "steps", "stamp of the last update", "int64"),
