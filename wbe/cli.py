@@ -500,8 +500,8 @@ def cmd_distal_reward(args) -> int:
     p = DistalReward(duration_s=args.duration_s, n_exc=args.n_exc, n_inh=args.n_inh,
                      reward_spikes=args.reward_spikes, seed=args.seed)
     res = main(Path(args.out), p, progress=not args.no_progress)
-    print(json.dumps({"rewards": len(res["rewards_ms"]), **res["final"],
-                      "weights_hist": None, "rates_hz": res["rates_hz"],
+    final = {k: v for k, v in res["final"].items() if k != "weights_hist"}  # in result.json
+    print(json.dumps({"rewards": len(res["rewards_ms"]), **final, "rates_hz": res["rates_hz"],
                       "figure": str(Path(args.out) / "distal_reward.png")}))
     return 0
 
