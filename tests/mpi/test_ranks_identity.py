@@ -54,6 +54,17 @@ def _same(a: dict, b: dict) -> None:
         assert np.array_equal(a[k], b[k]), f"{k} differs"
 
 
+def _same_as_split(full: dict, first: dict, second: dict) -> None:
+    """A run split at a checkpoint (``first`` then ``second``) equals the whole run: spikes and
+    samples joined, final weights equal."""
+    for key in full:
+        if key.startswith("weights/"):
+            assert np.array_equal(second[key], full[key]), key
+            continue
+        joined = np.concatenate((first[key], second[key]))
+        assert np.array_equal(joined, full[key]), key
+
+
 def test_one_vs_two_ranks_identical(tmp_path):
     from wbe.engine.simulator import simulate
 
@@ -98,12 +109,7 @@ def test_checkpoint_one_rank_restored_on_two(tmp_path):
     ck = tmp_path / "ck.zarr"
     first = case.flatten(simulate(case.build(), case.run_config(45.0), checkpoint=ck))
     second = _run2(tmp_path, "--tstop", "100", "--restore", str(ck))
-    for key in full:
-        if key.startswith("weights/"):
-            assert np.array_equal(second[key], full[key]), key
-            continue
-        joined = np.concatenate((first[key], second[key]))
-        assert np.array_equal(joined, full[key]), key
+    _same_as_split(full, first, second)
 
 
 def test_every_registered_component_checkpoint_one_rank_restored_on_two(tmp_path):
@@ -116,12 +122,7 @@ def test_every_registered_component_checkpoint_one_rank_restored_on_two(tmp_path
     first = case.flatten(simulate(case.build_all_models(), case.run_config_all_models(23.7),
                                   checkpoint=ck))
     second = _run2(tmp_path, "--all-models", "--tstop", "40", "--restore", str(ck))
-    for key in full:
-        if key.startswith("weights/"):
-            assert np.array_equal(second[key], full[key]), key
-            continue
-        joined = np.concatenate((first[key], second[key]))
-        assert np.array_equal(joined, full[key]), key
+    _same_as_split(full, first, second)
 
 
 @pytest.mark.parametrize("spike_block", [256, 2])

@@ -322,7 +322,7 @@ def compile_loop(cell_kernels: list, rules: list, features: frozenset[str] = fro
     weight = (_WEIGHT_PLASTIC.format(dispatch="".join(dispatch)) if rules else _WEIGHT_STATIC)
     on = "modulators" in features
     if eos and "history" in features:  # only rules that read post spikes do anything
-        eos = ["    history_at_risk(hist, safe, dmin, limit, risk)\n",
+        eos = ["    history_at_risk(hist, safe, dmin, risk)\n",
                *eos, "    history_read(hist, safe, dmin, limit, risk)\n"]
     src += _DELIVER.format(
         weight=weight, eos="".join(eos),

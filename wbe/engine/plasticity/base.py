@@ -104,17 +104,14 @@ def forced_synapses(st, risk):
 
 
 @numba.njit(cache=True)
-def history_at_risk(hist, safe, dmin, limit, risk):
+def history_at_risk(hist, safe, dmin, risk):
     """Which neurons' post-spike histories could lose, in the next slice (at most ``dmin`` new
     spikes), a spike after ``safe[slot]`` — the stamp up to which every synapse onto the neuron
     has read its spikes: ``risk[slot]`` = 1 for those. The caller's rules then fold in every
-    spike p with p + d <= ``limit`` on them, and :func:`history_read` moves ``safe`` on."""
-    any_ = False
+    spike p with p + d <= the slice's end on them, and :func:`history_read` moves ``safe``
+    on."""
     for slot in range(hist.shape[0]):
-        r = hist[slot, dmin - 1] > safe[slot]
-        risk[slot] = 1 if r else 0
-        any_ = any_ or r
-    return any_
+        risk[slot] = 1 if hist[slot, dmin - 1] > safe[slot] else 0
 
 
 @numba.njit(cache=True)

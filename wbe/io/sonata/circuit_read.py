@@ -60,6 +60,18 @@ def _components_dir(conf: dict, key: str) -> Path | None:
     return Path(v) if v else None
 
 
+def _dynamics_file(fname: str, base: Path | None, components_key: str, types_path) -> Path:
+    """A types CSV's ``dynamics_params`` file: absolute, or relative to the config's
+    ``components.<components_key>`` folder (``base``; an error naming both when it is missing)."""
+    fpath = Path(fname)
+    if not fpath.is_absolute():
+        if base is None:
+            raise _err(types_path, "dynamics_params",
+                       f"relative file but no components.{components_key}")
+        fpath = base / fpath
+    return fpath
+
+
 def _load_params_json(path: Path, field: str, cache: dict) -> dict:
     if path in cache:
         return cache[path]
@@ -176,12 +188,7 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                 if fname is None:
                     tparams[tid] = {}
                     continue
-                fpath = Path(fname)
-                if not fpath.is_absolute():
-                    if neuron_dir is None:
-                        raise _err(types_path, "dynamics_params",
-                                   "relative file but no components.point_neuron_models_dir")
-                    fpath = neuron_dir / fpath
+                fpath = _dynamics_file(fname, neuron_dir, "point_neuron_models_dir", types_path)
                 data = _load_params_json(fpath, "dynamics_params", cache)
                 clean = {}
                 switches = {q.name for q in CELLS.get(model).params if q.flag}
@@ -405,12 +412,7 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
             fname = row.get("dynamics_params")
             data: dict = {}
             if fname:
-                fpath = Path(fname)
-                if not fpath.is_absolute():
-                    if syn_dir is None:
-                        raise _err(types_path, "dynamics_params",
-                                   "relative file but no components.synaptic_models_dir")
-                    fpath = syn_dir / fpath
+                fpath = _dynamics_file(fname, syn_dir, "synaptic_models_dir", types_path)
                 data = _load_params_json(fpath, "dynamics_params", cache)
             else:
                 fpath = types_path
@@ -494,12 +496,7 @@ def _transmitter_params(types, tmodel, type_ids, neuron_dir, cache, types_path) 
         fname = types[tid].get("dynamics_params")
         data = {}
         if fname:
-            fpath = Path(fname)
-            if not fpath.is_absolute():
-                if neuron_dir is None:
-                    raise _err(types_path, "dynamics_params",
-                               "relative file but no components.point_neuron_models_dir")
-                fpath = neuron_dir / fpath
+            fpath = _dynamics_file(fname, neuron_dir, "point_neuron_models_dir", types_path)
             data = _load_params_json(fpath, "dynamics_params", cache)
             for k, v in data.items():
                 if k not in known or isinstance(v, bool) or not isinstance(v, int | float):
