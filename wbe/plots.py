@@ -183,6 +183,49 @@ def weight_histograms(before: np.ndarray, after: np.ndarray, path: Path, *,
     return save(fig, path)
 
 
+def structural_growth(network, st: dict, projections: list[str], path: Path) -> Path:
+    """Structural plasticity's outcome: every neuron's final calcium against the growth
+    curves' targets (ε), and the in- and out-degrees of the synapses grown (``st``: the
+    ``structural/...`` arrays of :meth:`wbe.engine.structural.Structural.arrays`)."""
+    fig, (a1, a2) = subplots(1, 2, figsize=(11, 4.2))
+    off = network.offsets()
+    ca = np.concatenate([st["structural/Ca"][off[p.name]:off[p.name] + p.n]
+                         for p in network.populations if p.synaptic_elements] or [np.zeros(0)])
+    a1.hist(ca, bins=40, color="0.35")
+    targets: dict[float, set[str]] = {}
+    for p in network.populations:
+        for name, el in p.synaptic_elements.items():
+            targets.setdefault(float(el.get("eps", 0.7)), set()).add(name)
+    for j, (eps, names) in enumerate(sorted(targets.items())):
+        a1.axvline(eps, ls="--", lw=1, color="C3")
+        a1.text(eps, a1.get_ylim()[1] * (0.95 - 0.07 * j), " ε " + ", ".join(sorted(names)),
+                fontsize=7, color="C3", va="top")
+    a1.set_xlabel("calcium at the end (Ca)")
+    a1.set_ylabel("neurons")
+    a1.set_title(f"calcium of {ca.size} neurons (mean {ca.mean() if ca.size else 0:.3g})")
+    n_total = network.n_total
+    indeg, outdeg = np.zeros(n_total, int), np.zeros(n_total, int)
+    n_syn = 0
+    for pr in network.projections:
+        if pr.name in projections:
+            np.add.at(outdeg, off[pr.source] + np.asarray(pr.source_ids, int), 1)
+            np.add.at(indeg, off[pr.target] + np.asarray(pr.target_ids, int), 1)
+            n_syn += len(pr)
+    mask = np.zeros(n_total, bool)
+    for a, b in ((off[p.name], off[p.name] + p.n) for p in network.populations
+                 if p.synaptic_elements):
+        mask[a:b] = True
+    top = max(1, int(max(indeg.max(initial=0), outdeg.max(initial=0))))
+    bins = np.arange(top + 2) - 0.5
+    a2.hist(indeg[mask], bins=bins, histtype="step", lw=1.5, label="in-degree")
+    a2.hist(outdeg[mask], bins=bins, histtype="step", lw=1.5, ls="--", label="out-degree")
+    a2.set_xlabel("grown synapses per neuron")
+    a2.set_ylabel("neurons")
+    a2.set_title(f"{n_syn} synapses grown (none before)")
+    a2.legend(fontsize=8)
+    return save(fig, path)
+
+
 def connectome_comparison(pred: np.ndarray, ref: np.ndarray, names: list[str], path: Path, *,
                           scores: dict | None = None, title: str = "") -> Path:
     """Predicted vs reference binary adjacency (rows = pre, columns = post, same neuron order)

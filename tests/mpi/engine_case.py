@@ -22,6 +22,8 @@ from wbe.engine.network import (
     RunConfig,
     SpikeTrainInput,
     StateRecorder,
+    StructuralPlasticity,
+    StructuralSynapse,
     ei_projections,
     extra_recurrent_ports,
 )
@@ -161,6 +163,38 @@ def build_single(seed: int = 5) -> Network:
                    poisson=[PoissonInput("ext", "a", np.arange(n), 12000.0, 60.0, 0.1)])
 
 
+def build_structural(seed: int = 8) -> Network:
+    """80 E and 20 I iaf_psc_alpha neurons growing synapses by NEST's structural plasticity
+    (fast growth: every 10 ms synapses are created and deleted), with given initial structural
+    edges, a static I → E projection and a plastic (STDP) E → E projection whose state must
+    survive every rebuild of the synapse table."""
+    r = np.random.default_rng(seed)
+    fast = {"growth_curve": "gaussian", "growth_rate": 0.05, "eta": 0.0, "eps": 0.3,
+            "z": 1.0, "continuous": False}
+    lin = {"growth_curve": "linear", "growth_rate": 0.04, "eps": 0.4, "z": 2.0}
+    ca = {"tau_Ca": 100.0, "beta_Ca": 0.05}
+    els_e = {"Axon_ex": fast, "Den_ex": lin, "Den_in": fast}
+    els_i = {"Axon_in": lin, "Den_ex": fast}
+    pops = [Population("E", "iaf_psc_alpha", 80, dict(ca), synaptic_elements=els_e),
+            Population("I", "iaf_psc_alpha", 20, dict(ca), synaptic_elements=els_i)]
+    s0, t0 = r.integers(0, 80, 30), r.integers(0, 80, 30)
+    ps, pt = r.integers(0, 80, 200), r.integers(0, 80, 200)
+    projs = [
+        Projection("synapse_ex_E_E", "E", "E", s0, t0, np.full(30, 300.0), np.full(30, 1.5)),
+        Projection("ie", "I", "E", r.integers(0, 20, 100), r.integers(0, 80, 100),
+                   np.full(100, -200.0), np.full(100, 1.0)),
+        Projection("stdp", "E", "E", ps, pt, np.full(200, 100.0), np.full(200, 1.0),
+                   plasticity=Plasticity("stdp_synapse", {"lambda": 0.05, "Wmax": 300.0})),
+    ]
+    sp = StructuralPlasticity({
+        "synapse_ex": StructuralSynapse("Axon_ex", "Den_ex", weight=300.0, delay_ms=1.5),
+        "synapse_in": StructuralSynapse("Axon_in", "Den_in", weight=-300.0, delay_ms=1.0,
+                                        allow_autapses=False)}, update_interval_ms=10.0)
+    return Network(pops, projs, poisson=[
+        PoissonInput("ext_e", "E", np.arange(80), 12000.0, 9.0, 0.1),
+        PoissonInput("ext_i", "I", np.arange(20), 12000.0, 9.0, 0.1)], structural=sp)
+
+
 def build_big(seed: int = 3) -> Network:
     """5,000 iaf_psc_exp neurons, min delay 1.5 ms (15 steps): a slice may hold more spikes
     than the fused loop's smallest buffer (regression case for its buffer sizing)."""
@@ -257,6 +291,7 @@ def flatten(res) -> dict[str, np.ndarray]:
             out[f"state/{pop}/{var}/t"], out[f"state/{pop}/{var}/v"] = t, v
     for name, w in res.weights.items():
         out[f"weights/{name}"] = w
+    out.update(res.structural)  # "structural/..."
     return out
 
 
@@ -272,6 +307,8 @@ def main() -> None:
     ap.add_argument("--single", action="store_true", help="simulate build_single() instead")
     ap.add_argument("--gap", action="store_true", help="simulate build_gap() instead")
     ap.add_argument("--big", action="store_true", help="simulate build_big() instead")
+    ap.add_argument("--structural", action="store_true",
+                    help="simulate build_structural() instead")
     ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
     ap.add_argument("--all-models", action="store_true",
                     help="simulate build_all_models() (every registered component) instead")
@@ -301,6 +338,8 @@ def main() -> None:
         net, run = build_big(), RunConfig(a.tstop, seed=2)
     if a.pair:
         net, run = build_gap_pair(), run_config_pair(a.tstop)
+    if a.structural:
+        net, run = build_structural(), RunConfig(a.tstop, seed=9)
     if a.all_models:
         net, run = build_all_models(), run_config_all_models(a.tstop)
     if a.circuit:

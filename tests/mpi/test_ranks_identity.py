@@ -58,7 +58,7 @@ def _same_as_split(full: dict, first: dict, second: dict) -> None:
     """A run split at a checkpoint (``first`` then ``second``) equals the whole run: spikes and
     samples joined, final weights equal."""
     for key in full:
-        if key.startswith("weights/"):
+        if key.startswith(("weights/", "structural/")):  # final values
             assert np.array_equal(second[key], full[key]), key
             continue
         joined = np.concatenate((first[key], second[key]))
@@ -122,6 +122,49 @@ def test_every_registered_component_checkpoint_one_rank_restored_on_two(tmp_path
     first = case.flatten(simulate(case.build_all_models(), case.run_config_all_models(23.7),
                                   checkpoint=ck))
     second = _run2(tmp_path, "--all-models", "--tstop", "40", "--restore", str(ck))
+    _same_as_split(full, first, second)
+
+
+def _structural_in_two_runs(t1_ms: float, t2_ms: float) -> dict:
+    """1 rank, ``build_structural`` simulated in two runs (NEST's ``Simulate`` twice: the
+    elements are brought up to the end of each)."""
+    from wbe.engine.context import context
+    from wbe.engine.loop import Engine
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import result_of
+
+    eng = Engine(case.build_structural(), RunConfig(t2_ms, seed=9), context(None))
+    eng.run_until(round(t1_ms / eng.dt))
+    eng.run_until(round(t2_ms / eng.dt))
+    return case.flatten(result_of(eng))
+
+
+def test_structural_plasticity_one_vs_two_ranks(tmp_path):
+    """Synapses created and deleted every 10 ms, calcium, elements, spikes and the STDP
+    weights of a projection kept across every rebuild: identical on 1 and 2 ranks."""
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_structural(), RunConfig(100.0, seed=9)))
+    n_ex = one["structural/edges/synapse_ex_E_E/source_ids"].size
+    assert n_ex != 30 and one["structural/edges/synapse_in_I_E/source_ids"].size > 0
+    assert one["spikes/E/t"].size > 200
+    _same(one, _run2(tmp_path, "--structural", "--tstop", "100"))
+
+
+@pytest.mark.parametrize("t1", [45.0, 40.0])
+def test_structural_checkpoint_one_rank_restored_on_two(tmp_path, t1):
+    """Structural plasticity checkpointed on 1 rank between updates (45 ms) and at an update
+    time before the update (40 ms), restored on 2 ranks: the same as running on in one
+    process."""
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
+
+    full = _structural_in_two_runs(t1, 100.0)
+    ck = tmp_path / "ck.zarr"
+    first = case.flatten(simulate(case.build_structural(), RunConfig(t1, seed=9),
+                                  checkpoint=ck))
+    second = _run2(tmp_path, "--structural", "--tstop", "100", "--restore", str(ck))
     _same_as_split(full, first, second)
 
 

@@ -131,3 +131,44 @@ def test_spike_trains_off_the_dt_grid_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
         simulation.Params(dt_ms=0.1, stimulus=[{"neurons": ["A"], "kind": "spike_train",
                                                 **fields}])
+
+
+def test_plasticity_stage_grows_synapses_by_structural_plasticity(simulated, tmp_path):
+    """``structural`` (rule 'none': only structure changes): the neurons grow elements by
+    their calcium, synapses form; the learned circuit holds them (static edges), with
+    ``structure.parquet`` (calcium and elements per neuron) and ``structure.png``."""
+    sim, _ = simulated
+    grow = {"growth_curve": "gaussian", "growth_rate": 0.05, "eta": 0.0, "eps": 0.5}
+    params = plasticity.Params(
+        duration_ms=200.0, rule="none", background={"rate_hz": 700.0, "weight_pA": 1.2},
+        stimulus=[], structural={
+            "update_interval_ms": 20.0, "tau_Ca": 100.0, "beta_Ca": 0.05,
+            "synaptic_elements": {"Axon_ex": grow, "Den_ex": grow},
+            "synapses": {"sx": {"pre_synaptic_element": "Axon_ex",
+                                "post_synaptic_element": "Den_ex", "weight": 0.1}}})
+    summary = plasticity.run(params, {"simulation": sim}, tmp_path, progress=False)
+    assert summary["structural_synapses"] > 10 and summary["mean_calcium"] > 0
+    learned = sonata.read_circuit(tmp_path / "circuit" / "circuit_config.json")
+    grown = [p for p in learned.projections if p.name.startswith("sx_")]
+    assert {p.name for p in grown} == {"sx_E_E", "sx_E_zI", "sx_zI_E", "sx_zI_zI"}
+    assert sum(len(p) for p in grown) == summary["structural_synapses"]
+    assert all(p.plasticity is None and np.all(p.weight == 0.1) for p in grown)
+    table = pd.read_parquet(tmp_path / "structure.parquet")
+    assert len(table) == 50 and table["Ca"].gt(0).any()  # 40 E + 10 I neurons
+    assert table["z_connected_Axon_ex"].sum() == summary["structural_synapses"]
+    assert (tmp_path / "structure.png").stat().st_size > 10_000
+    weights = pd.read_parquet(tmp_path / "weights.parquet")
+    assert (weights["weight_after"] == weights["weight_before"]).all()  # rule 'none'
+
+
+def test_plasticity_stage_refuses_bad_structural_settings():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="post_synaptic_element: no synaptic element"):
+        plasticity.Params(structural={"synapses": {"s": {
+            "pre_synaptic_element": "Axon_ex", "post_synaptic_element": "Den_in"}}})
+    with pytest.raises(ValidationError, match="synaptic element 'Den_ex'.*growth_curve"):
+        plasticity.Params(structural={"synaptic_elements": {
+            "Axon_ex": {}, "Den_ex": {"growth_curve": "cubic"}}})
+    with pytest.raises(ValidationError, match="rule 'none' without structural"):
+        plasticity.Params(rule="none")

@@ -28,6 +28,7 @@ exports, plots); cut across files, its methods would hide from the person readin
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -49,9 +50,12 @@ from ..engine.network import (
     RunConfig,
     SpikeTrainInput,
     StateRecorder,
+    StructuralPlasticity,
+    StructuralSynapse,
 )
 from ..engine.receptors.base import with_receptors
 from ..engine.registry import CELLS, PLASTICITY, RECEPTORS, SYNAPSES
+from ..engine.structural import element_spec
 from .connect import ConnectionRule, rng_for, values
 
 __all__ = ["Simulation", "Pop", "View"]
@@ -176,13 +180,18 @@ class Simulation:
                                "Simulation to change its structure")
 
     def population(self, name: str, model: str, n: int, params: dict | None = None,
-                   receptors: dict | None = None, **kw) -> Pop:
+                   receptors: dict | None = None, synaptic_elements: dict | None = None,
+                   **kw) -> Pop:
         """``n`` neurons of a registered cell ``model`` (NEST's name, e.g. ``iaf_psc_exp``).
         Parameters by NEST's names, in ``params`` or as keywords: scalars, arrays of length
         ``n`` or distributions (drawn per neuron, keyed by seed, population and parameter).
         ``receptors``: receptor ports with their kinetics, for a model that hosts them (port
         name → ``{"kind": "beta" | "nmda" | "exp" | "gaba_b" | …, parameters}``; see
-        :mod:`wbe.engine.receptors.base`) — connect into them with ``receptor="NMDA"``."""
+        :mod:`wbe.engine.receptors.base`) — connect into them with ``receptor="NMDA"``.
+        ``synaptic_elements``: NEST's structural-plasticity elements (``{"Axon_ex":
+        {"growth_curve": "gaussian", "growth_rate": 1e-4, "eps": 0.05, "eta": 0.0}, ...}``,
+        :mod:`wbe.engine.structural`); the calcium trace takes ``tau_Ca`` and ``beta_Ca`` as
+        parameters."""
         self._building(f"population {name!r}")
         if name in self._pops:
             raise ValueError(f"population {name!r} exists already")
@@ -197,7 +206,12 @@ class Simulation:
         cell.resolve(prm, int(n), np.arange(int(n)), owner=f"population {name!r}")
         recs = {k: dict(v) if isinstance(v, dict) else v for k, v in (receptors or {}).items()}
         with_receptors(cell.specialize(prm), recs, f"population {name!r}")  # checks them
-        self.network.populations.append(Population(name, model, int(n), prm, receptors=recs))
+        els = {k: dict(v) if isinstance(v, dict) else v
+               for k, v in (synaptic_elements or {}).items()}
+        for k, v in els.items():
+            element_spec(name, k, v)
+        self.network.populations.append(Population(name, model, int(n), prm, receptors=recs,
+                                                   synaptic_elements=els))
         pop = self._pops[name] = Pop(self, name, model, int(n))
         return pop
 
@@ -257,6 +271,37 @@ class Simulation:
             name, VOLUME_TRANSMITTER, 1, {"deliver_interval": int(deliver_interval)}))
         pop = self._pops[name] = Pop(self, name, VOLUME_TRANSMITTER, 1)
         return pop
+
+    def structural_plasticity(self, synapses: dict, *,
+                              update_interval_ms: float = 10000.0) -> None:
+        """Switch on NEST's structural plasticity (``nest.structural_plasticity_synapses`` and
+        ``structural_plasticity_update_interval``): ``synapses`` maps a name to
+        ``{"pre_synaptic_element": "Axon_ex", "post_synaptic_element": "Den_ex", "weight":
+        ..., "delay_ms": ..., "receptor": ..., "allow_autapses": ...}``. The synapses of
+        entry ``s`` from population ``A`` to ``B`` are the projection ``s_A_B``
+        (:meth:`connections`)."""
+        self._building("structural_plasticity")
+        entries = {}
+        for name, spec in synapses.items():
+            who = f"structural synapse {name!r}"
+            if isinstance(spec, StructuralSynapse):
+                entries[name] = spec
+                continue
+            if not isinstance(spec, dict):
+                raise ValueError(f"{who}: expected a mapping, got {type(spec).__name__}")
+            fields = {f.name for f in dataclasses.fields(StructuralSynapse)}
+            unknown = set(spec) - fields
+            if unknown:
+                raise ValueError(f"{who}: unknown field(s) {sorted(unknown)}; known: "
+                                 f"{sorted(fields)}")
+            try:
+                entries[name] = StructuralSynapse(**spec)
+            except TypeError as e:
+                raise ValueError(f"{who}: {e}") from None
+        self.network.structural = StructuralPlasticity(entries, float(update_interval_ms))
+        from ..engine.structural import check
+
+        check(self.network, self.dt_ms)
 
     def connect(self, source, target, rule: ConnectionRule, *, weight=1.0, delay_ms=1.0,
                 synapse: str = "static_synapse", receptor: int | str | None = None,
@@ -521,13 +566,48 @@ class Simulation:
 
     def weights(self, projection: str) -> np.ndarray:
         """Current weights of ``projection`` in edge order (plastic ones as learned)."""
-        for p in self.network.projections:
+        for p in self._projections():
             if p.name == projection:
                 if p.plasticity is None or self._engine is None:
                     return np.asarray(p.weight, dtype=np.float64).copy()
                 return self._engine.weights()[projection]
         raise ValueError(f"no projection {projection!r}; have "
-                         f"{[p.name for p in self.network.projections]}")
+                         f"{[p.name for p in self._projections()]}")
+
+    def _projections(self) -> list:
+        """The projections now (with structural plasticity: as the run has changed them)."""
+        return (self._engine.net if self._engine is not None else self.network).projections
+
+    def connections(self, projection: str):
+        """``projection``'s edges now as a pandas DataFrame (``source``, ``target`` node ids,
+        ``weight``, ``delay_ms``), e.g. the synapses structural plasticity has made."""
+        import pandas as pd
+
+        for p in self._projections():
+            if p.name == projection:
+                n = len(p)
+                return pd.DataFrame({"source": np.asarray(p.source_ids, np.int64),
+                                     "target": np.asarray(p.target_ids, np.int64),
+                                     "weight": self.weights(projection),
+                                     "delay_ms": np.broadcast_to(p.delay_ms, (n,)).copy()})
+        raise ValueError(f"no projection {projection!r}; have "
+                         f"{[p.name for p in self._projections()]}")
+
+    def _structural(self, what: str, population: str):
+        sp = self.engine.sp
+        if sp is None or population not in sp.populations:
+            raise ValueError(f"{what}: population {population!r} has no synaptic elements")
+        return sp
+
+    def calcium(self, population: str) -> np.ndarray:
+        """NEST's ``Ca`` of every neuron of ``population`` (which must have synaptic
+        elements): the calcium trace at each neuron's last spike or structural update."""
+        return self._structural("calcium", population).calcium(population)
+
+    def synaptic_elements(self, population: str) -> dict[str, dict[str, np.ndarray]]:
+        """NEST's ``synaptic_elements`` of ``population``: element name → ``{"z": ...,
+        "z_connected": ...}`` per neuron (z at each neuron's last spike or update)."""
+        return self._structural("synaptic_elements", population).synaptic_elements(population)
 
     def spike_table(self):
         """Spikes as a pandas DataFrame (``population``, ``node_id``, ``time_ms``)."""
@@ -623,7 +703,10 @@ class Simulation:
     def to_sonata(self, out_dir: Path) -> Path | None:
         """The network as a SONATA circuit (``circuit/``), a simulation config reproducing this
         run with ``wbe simulate`` (``simulation_config.json``) and the spikes so far
-        (``output/spikes.h5``); written by rank 0. Returns the simulation config's path."""
+        (``output/spikes.h5``); written by rank 0. Returns the simulation config's path.
+        With structural plasticity the circuit holds the synapses as the run has grown them
+        (static edges: SONATA has no synaptic elements, so the config does not continue the
+        growth)."""
         from ..io import sonata
         from ..io.atomic import written_atomically
 
@@ -632,11 +715,12 @@ class Simulation:
         out_dir = Path(out_dir)
         with written_atomically(out_dir, overwrite=True) as tmp:
             tmp.mkdir()
-            circuit = sonata.write_circuit(tmp / "circuit", self.network,
-                                           max_node_types=1 << 30)
+            # with structural plasticity: the synapses as grown so far
+            net = self._engine.net if self._engine is not None else self.network
+            circuit = sonata.write_circuit(tmp / "circuit", net, max_node_types=1 << 30)
             run = self.run_config
             run.tstop_ms = max(self.time_ms, self.dt_ms)
-            sonata.write_simulation_config(tmp, circuit, self.network, run)
+            sonata.write_simulation_config(tmp, circuit, net, run)
             (tmp / "output").mkdir()
             sonata.write_spikes(tmp / "output" / "spikes.h5", self.spikes())
         return out_dir / "simulation_config.json"

@@ -16,6 +16,10 @@ edge index within a projection, so a checkpoint can be restored onto any number 
   it ends (all ranks' spikes; empty when the run stopped at a slice boundary).
 * ``modulators/pend`` (transmitters × slots: multiplicities arriving at step + 1 + j),
   ``modulators/spk_t``, ``spk_m``, ``spk_n``: the volume transmitters' spike lists.
+* ``structural/Ca``, ``structural/Ca_t`` (ms), ``structural/z/<element>``,
+  ``structural/z_connected/<element>`` (all over gids), ``structural/done_at`` (the step of the
+  last structural update) and ``structural/edges/<projection>/{source_ids,target_ids,weight,
+  delay_ms}``: structural plasticity's calcium, elements and the synapses grown so far.
 * ``plastic/<projection>/<var>``: per-edge STDP state (``w`` magnitude as NEST reports it,
   ``w_pending`` with facilitation not yet applied, ``kplus``, ``t_last`` (stamp), ``kminus``,
   ``p_last`` (stamp of the last post spike consumed, -1 = none)).

@@ -137,8 +137,12 @@ def _plasticity_of(pr, net: Network, lay: Layout) -> Plasticity | None:
 class Connectivity:
     """This rank's synapse table, plastic synapses and gap junctions."""
 
-    def __init__(self, net: Network, lay: Layout, ctx, dt: float, seed: int = 1) -> None:
+    def __init__(self, net: Network, lay: Layout, ctx, dt: float, seed: int = 1,
+                 more_delays_ms: tuple[float, ...] = ()) -> None:
+        """``more_delays_ms``: delays of chemical synapses the run may create (structural
+        plasticity), counted in the minimum and maximum delay as if present."""
         self.dt, self.seed = dt, seed
+        self.more_delays_ms = tuple(more_delays_ms)
         pops = {p.name: p for p in net.populations}
         names = [pr.name for pr in net.projections]
         dup = {n for n in names if names.count(n) > 1}
@@ -202,6 +206,10 @@ class Connectivity:
                     continue
                 _idx, sg, _tg = self._local_edges(lay, ctx, pr, c0, c1)
                 counts += np.bincount(sg, minlength=n_total)
+        for d in self.more_delays_ms:
+            ds = int(steps_of(d, dt))
+            dmin = ds if dmin is None else min(dmin, ds)
+            dmax = max(dmax, ds)
         self.dmin = dmin if dmin is not None else max(1, int(steps_of(1.0, dt)))
         self.dmax = max(dmax, self.dmin)
         self.modulators = Modulators(net, lay.offsets, n_total, dt, self.dmin)

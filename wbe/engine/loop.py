@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import fused, modulators
+from . import fused, modulators, structural
 from .cells.base import steps_of
 from .connectivity import INDEX_MASK, RULE_SHIFT, Connectivity
 from .context import Mpi
@@ -63,9 +63,20 @@ class Engine:
         if not self.dt > 0:
             raise ValueError(f"RunConfig: dt_ms must be > 0, got {run.dt_ms}")
         self.lay = lay = Layout(net, run, ctx, self.dt)
-        self.conn = conn = Connectivity(net, lay, ctx, self.dt, run.seed)
+        #: calcium, synaptic elements and structural updates (None without synaptic elements);
+        #: a structural network's projections are the engine's own copy, changed as it runs
+        self.sp = None
+        if net.structural is not None or any(p.synaptic_elements for p in net.populations):
+            self.net = net = structural.structural_network(net)
+            self.sp = structural.Structural(net, lay, ctx, self.dt, run.seed)
+        more = tuple(e.delay_ms for e in net.structural.synapses.values()) \
+            if net.structural is not None else ()
+        self.conn = conn = Connectivity(net, lay, ctx, self.dt, run.seed, more)
+        if self.sp is not None:
+            self.sp.align(conn.dmin)
         self.inp = Inputs(net, lay, ctx, self.dt, run.seed)
-        self.spikes = SpikeRecorder(net, run.record_spikes, lay)
+        self.spikes = SpikeRecorder(net, run.record_spikes, lay,
+                                    also=self.sp.populations if self.sp else ())
         self.sampler = StateSampler(run.state_recorders, lay, self.dt)
         self.L, self.dmin = conn.L, conn.dmin
         n = lay.n_local
@@ -145,19 +156,65 @@ class Engine:
             from tqdm import tqdm
 
             bar = tqdm(total=round((k_end - self.k) * self.dt, 6), unit="ms", desc="simulate")
-        if 0 < self.k < k_end:
-            self.sampler.sample_np(self.k)
-        self.vptr = int(np.searchsorted(self.inp.v_stamp, self.k, side="right"))
+        sp = self.sp
         try:
-            if self.mode == "fused":
-                self._run_fused(k_end, bar, on_slice)
-            else:
-                self._run_stepwise(k_end, bar, on_slice)
+            while True:
+                if sp is not None and self.k < k_end and sp.due(self.k):
+                    if sp.update(self.k):
+                        self.rewire()
+                stop = k_end if sp is None else sp.next_stop(self.k, k_end)
+                n0 = len(self.spikes.stamps)
+                self._advance(stop, bar, on_slice)
+                if sp is not None:
+                    sp.observe(*self.spikes.take(n0))
+                if self.k >= k_end:
+                    break
+            if sp is not None:  # as NEST at the end of every Simulate
+                sp.bring_all(self.k)
         finally:
             if bar is not None:
                 bar.close()
         self.wall_s["simulate"] += time.perf_counter() - t1
         self.wall_s["simulate_cpu"] += time.process_time() - c1
+
+    def _advance(self, k_end: int, bar, on_slice) -> None:
+        """Steps up to ``k_end`` with the components' kernels (no structural update inside)."""
+        if 0 < self.k < k_end:
+            self.sampler.sample_np(self.k)
+        self.vptr = int(np.searchsorted(self.inp.v_stamp, self.k, side="right"))
+        if self.mode == "fused":
+            self._run_fused(k_end, bar, on_slice)
+        else:
+            self._run_stepwise(k_end, bar, on_slice)
+
+    def rewire(self) -> None:
+        """Rebuild this rank's synapse table from ``self.net`` after its structural projections
+        changed, keeping the post-synaptic spike histories, the volume transmitters and every
+        plastic synapse's state (plastic projections do not change; their edge ids may
+        shift)."""
+        old = self.conn
+        new = Connectivity(self.net, self.lay, self.ctx, self.dt, self.run.seed,
+                           old.more_delays_ms)
+        if (new.L, new.dmin, new.n_rows, new.hist_len) != (old.L, old.dmin, old.n_rows,
+                                                           old.hist_len):
+            raise RuntimeError("structural plasticity changed the ring or history sizes")
+        new.hist = old.hist
+        new.modulators = old.modulators
+        for un, uo in zip(new.rules, old.rules, strict=True):
+            st_n, st_o = un.state, uo.state
+            want = st_n["uid"].copy()
+            for name, (bn, m) in un.projections.items():
+                bo, _mo = uo.projections[name]
+                sel = (st_n["uid"] >= bn) & (st_n["uid"] < bn + m)
+                want[sel] += bo - bn
+            o = np.argsort(st_o["uid"], kind="stable")
+            pos = o[np.searchsorted(st_o["uid"][o], want)]
+            for var in un.rule.synapse_state:
+                st_n[var.name][...] = st_o[var.name][pos]
+            if un.rule.modulated:
+                st_n["mod"] = old.modulators.state
+            un.make_nt()
+        self.conn = new
 
     def _slice_max(self) -> int:
         """The most spikes one slice can deliver: every neuron (of this rank, or of all ranks
@@ -434,6 +491,8 @@ class Engine:
         if conn.modulators.n:
             arrays.update(conn.modulators.arrays(step))
         arrays["held/stamp"], arrays["held/gid"] = self.held_s, self.held_g
+        if self.sp is not None:
+            arrays.update(self.sp.arrays())
         if self.ctx.rank == 0:
             ckpt.write(path, dict(step=int(step), time_ms=step * self.dt, dt_ms=self.dt,
                                   seed=int(self.run.seed), ring_len=self.L,
@@ -459,6 +518,9 @@ class Engine:
                              f"{attrs['hist_len']}) do not match this network and run "
                              f"({self.dt}, {self.L}, {conn.n_rows}, {conn.hist_len})")
         step = int(attrs["step"])
+        if self.sp is not None and self.sp.load(arr, path, step):
+            self.rewire()  # the structure the checkpoint's run had grown
+        conn = self.conn
         for p in self.lay.pops:
             for var in p.state:
                 key = f"state/{p.name}/{var}"

@@ -39,6 +39,10 @@ class Population:
     (e.g. ``name`` as a str array, ``x``/``y``/``z`` in µm, ``cell_class``); never read by the engine.
     ``receptors``: receptor ports with their kinetics for a model that hosts them (port name →
     ``{"kind": ..., parameters}``, see :mod:`wbe.engine.receptors.base`).
+    ``synaptic_elements``: NEST's structural-plasticity elements of every neuron (element name,
+    e.g. ``"Axon_ex"``, → ``{"growth_curve": "gaussian", "growth_rate": ..., "eps": ..., ...}``,
+    see :mod:`wbe.engine.structural`); with them the neurons keep NEST's calcium trace, whose
+    ``tau_Ca`` (ms) and ``beta_Ca`` are neuron parameters (in ``params``) of every model.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Population:
     params: dict[str, float | np.ndarray] = field(default_factory=dict)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
     receptors: dict[str, dict] = field(default_factory=dict)
+    synaptic_elements: dict[str, dict] = field(default_factory=dict)
 
     @property
     def is_virtual(self) -> bool:
@@ -200,12 +205,42 @@ class SpikeTrainInput:
 
 
 @dataclass
+class StructuralSynapse:
+    """One entry of NEST's ``structural_plasticity_synapses``: synapses created between a
+    vacant ``pre_synaptic_element`` (e.g. ``"Axon_ex"``) of one neuron and a vacant
+    ``post_synaptic_element`` (``"Den_ex"``) of another, with this ``weight`` (target model's
+    unit), ``delay_ms`` and ``receptor``, and deleted when an element bound to them retracts.
+    Static synapses only (``synapse``)."""
+
+    pre_synaptic_element: str
+    post_synaptic_element: str
+    weight: float = 1.0
+    delay_ms: float = 1.0
+    synapse: str = "static_synapse"
+    receptor: int | str | None = None
+    allow_autapses: bool = True
+
+
+@dataclass
+class StructuralPlasticity:
+    """NEST's structural plasticity (Butz & van Ooyen 2013, :mod:`wbe.engine.structural`):
+    every ``update_interval_ms`` (NEST's ``structural_plasticity_update_interval``) synapses of
+    each entry of ``synapses`` (name → :class:`StructuralSynapse`) are deleted and created from
+    the neurons' synaptic elements. The synapses of entry ``s`` from population ``A`` to ``B``
+    are the projection ``f"{s}_{A}_{B}"`` (given initial edges count as bound elements)."""
+
+    synapses: dict[str, StructuralSynapse]
+    update_interval_ms: float = 10000.0
+
+
+@dataclass
 class Network:
     populations: list[Population]
     projections: list[Projection] = field(default_factory=list)
     poisson: list[PoissonInput] = field(default_factory=list)
     currents: list[CurrentInput] = field(default_factory=list)
     spike_trains: list[SpikeTrainInput] = field(default_factory=list)
+    structural: StructuralPlasticity | None = None
 
     def population(self, name: str) -> Population:
         for p in self.populations:

@@ -17,9 +17,13 @@ from .network import Network, StateRecorder
 
 
 class SpikeRecorder:
-    """The populations whose spikes are kept (default: every non-virtual one)."""
+    """The populations whose spikes are kept (default: every non-virtual one).
 
-    def __init__(self, net: Network, names: list[str] | None, lay: Layout) -> None:
+    ``also``: populations whose spikes the engine reads as they come (structural plasticity's
+    calcium) without keeping them: they pass ``mask`` and :meth:`take` removes them."""
+
+    def __init__(self, net: Network, names: list[str] | None, lay: Layout,
+                 also: list[str] = ()) -> None:
         if names is None:
             names = [p.name for p in net.populations if p.simulated]
         pops = {p.name: p for p in net.populations}
@@ -27,11 +31,28 @@ class SpikeRecorder:
             if nm not in pops:
                 raise ValueError(f"record_spikes: no population {nm!r}; have {sorted(pops)}")
         self.names = list(names)
-        self.mask = np.zeros(lay.n_total, dtype=bool)
+        self.keep = np.zeros(lay.n_total, dtype=bool)
         for nm in self.names:
+            self.keep[lay.offsets[nm]:lay.offsets[nm] + pops[nm].n] = True
+        self.mask = self.keep.copy()
+        for nm in also:
             self.mask[lay.offsets[nm]:lay.offsets[nm] + pops[nm].n] = True
+        self.trims = bool(np.any(self.mask & ~self.keep))
         self.stamps: list[np.ndarray] = []
         self.gids: list[np.ndarray] = []
+
+    def take(self, since: int) -> tuple[np.ndarray, np.ndarray]:
+        """The spikes recorded in chunks ``since`` onwards (``also``'s included, in order),
+        after which those chunks keep only the recorded populations' spikes."""
+        s = self.stamps[since:]
+        g = self.gids[since:]
+        out = (np.concatenate(s) if s else np.zeros(0, np.int64),
+               np.concatenate(g) if g else np.zeros(0, np.int64))
+        if self.trims:
+            for j in range(since, len(self.stamps)):
+                k = self.keep[self.gids[j]]
+                self.stamps[j], self.gids[j] = self.stamps[j][k], self.gids[j][k]
+        return out
 
     def add(self, stamps: np.ndarray, gids: np.ndarray) -> None:
         if stamps.size:

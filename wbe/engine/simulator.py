@@ -44,6 +44,9 @@ class SimResult:
     name → pop → var → (times_ms, node_ids, values).
     ``synapse_state``: projection name → the final per-synapse state of its plasticity rule
     (state name → values in edge order), when asked for (``simulate(synapse_state=True)``).
+    ``structural``: with synaptic elements, the final calcium, elements and structural
+    projections' edges (the checkpoint's ``structural/...`` arrays,
+    :meth:`wbe.engine.structural.Structural.arrays`).
     """
 
     spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -53,6 +56,7 @@ class SimResult:
     wall_s: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict[str, dict]] = field(default_factory=dict)
     synapse_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    structural: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
@@ -70,7 +74,8 @@ def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
             reports.setdefault(rec.name, {}).setdefault(rec.population, {}).update(per_var)
     return SimResult(spikes=eng.spike_arrays(), state=state, weights=eng.weights(),
                      wall_s=wall, reports=reports,
-                     synapse_state=eng.synapse_states() if synapse_state else {})
+                     synapse_state=eng.synapse_states() if synapse_state else {},
+                     structural=eng.sp.arrays() if eng.sp is not None else {})
 
 
 def guarded(ctx, fn, *args, **kw):

@@ -45,13 +45,72 @@ class STDPParams(BaseModel):
         3.0, gt=0, description="Wmax as a multiple of each projection's largest initial |weight|")
 
 
+def _default_elements() -> dict[str, dict]:
+    grow = {"growth_curve": "gaussian", "growth_rate": 0.0005, "eta": 0.0, "eps": 0.05,
+            "continuous": False}
+    return {"Axon_ex": dict(grow), "Den_ex": dict(grow)}
+
+
+def _default_structural_synapses() -> dict[str, dict]:
+    return {"structural_ex": {"pre_synaptic_element": "Axon_ex",
+                              "post_synaptic_element": "Den_ex", "weight": 20.0}}
+
+
+class StructuralParams(BaseModel):
+    """NEST's structural plasticity during the plastic phase (Butz & van Ooyen;
+    :mod:`wbe.engine.structural`): the neurons grow synaptic elements by their calcium, and
+    synapses are created and deleted between them every ``update_interval_ms``."""
+
+    model_config = ConfigDict(extra="forbid")
+    update_interval_ms: float = Field(100.0, gt=0, description="time between structural "
+                                      "updates (ms; NEST's structural_plasticity_update_interval)")
+    tau_Ca: float = Field(1000.0, gt=0, description="calcium trace time constant (ms)")
+    beta_Ca: float = Field(0.01, gt=0, description="calcium increment per spike")
+    synaptic_elements: dict[str, dict] = Field(
+        default_factory=_default_elements, description="every neuron's elements by NEST's "
+        "names: element → {growth_curve: linear|gaussian|sigmoid, growth_rate, eps, eta, "
+        "psi, tau_vacant, continuous, z}")
+    synapses: dict[str, dict] = Field(
+        default_factory=_default_structural_synapses, description="structural synapses: "
+        "name → {pre_synaptic_element, post_synaptic_element, weight (the target model's "
+        "unit), delay_ms (default: the circuit's shortest; within the circuit's delays), "
+        "allow_autapses}")
+
+    @model_validator(mode="after")
+    def _checked(self):
+        from wbe.engine.network import StructuralSynapse
+        from wbe.engine.structural import element_spec
+
+        for k, v in self.synaptic_elements.items():
+            element_spec("every neuron population", k, v)
+        fields = {"pre_synaptic_element", "post_synaptic_element", "weight", "delay_ms",
+                  "allow_autapses"}
+        for name, v in self.synapses.items():
+            unknown = set(v) - fields
+            if unknown:
+                raise ValueError(f"structural.synapses.{name}: unknown field(s) "
+                                 f"{sorted(unknown)}; known: {sorted(fields)}")
+            try:
+                StructuralSynapse(**v)
+            except TypeError as e:
+                raise ValueError(f"structural.synapses.{name}: {e}") from None
+            for end in ("pre_synaptic_element", "post_synaptic_element"):
+                if v[end] not in self.synaptic_elements:
+                    raise ValueError(f"structural.synapses.{name}.{end}: no synaptic element "
+                                     f"{v[end]!r}; have {sorted(self.synaptic_elements)}")
+        return self
+
+
 class Params(BaseModel):
     """Parameters of the plasticity stage."""
 
     model_config = ConfigDict(extra="forbid")
     duration_ms: float = Field(1000.0, gt=0, description="time with STDP on, after the simulation (ms)")
     rule: str = Field("stdp_synapse", description="plasticity rule of the chemical synapses "
-                      "(a registered long-term rule: wbe.plasticity_rules())")
+                      "(a registered long-term rule: wbe.plasticity_rules()), or 'none' (the "
+                      "weights stay; e.g. with structural plasticity only)")
+    structural: StructuralParams | None = Field(
+        None, description="structural plasticity during the plastic phase (none if left out)")
     stdp: STDPParams = Field(default_factory=STDPParams,
                              description="the parameters of rule stdp_synapse")
     rule_params: dict[str, float] = Field(
@@ -67,13 +126,15 @@ class Params(BaseModel):
         from wbe.engine.registry import PLASTICITY
 
         ok = [r.name for r in PLASTICITY if not r.short_term and not r.source_models]
-        if v not in ok:
+        if v not in ok + ["none"]:
             raise ValueError(f"unknown long-term plasticity rule {v!r}; choose from {ok}")
         return v
 
     @model_validator(mode="after")
     def _rule_takes_its_params(self):
         rule_params(self, [1.0])  # names and bounds checked before anything runs
+        if self.rule == "none" and self.structural is None:
+            raise ValueError("rule 'none' without structural plasticity learns nothing")
         return self
     background: Background = Field(default_factory=Background)
     stimulus: list[Drive] = Field(default_factory=_default_drives,
@@ -86,6 +147,8 @@ def rule_params(params: Params, weight) -> dict[str, float]:
     ``weight``, checked by the rule (an error names the field)."""
     from wbe.engine.registry import PLASTICITY
 
+    if params.rule == "none":
+        return {}
     rule = PLASTICITY.get(params.rule)
     w = float(np.max(np.abs(weight))) if np.size(weight) else 1.0
     if params.rule == "stdp_synapse":
@@ -98,6 +161,69 @@ def rule_params(params: Params, weight) -> dict[str, float]:
     out.update(params.rule_params)
     rule.resolve(out, f"plasticity.rule_params ({params.rule})")
     return out
+
+
+def _simulated_ranges(network) -> list[tuple[int, int]]:
+    """(first gid, end) of every population given synaptic elements."""
+    off = network.offsets()
+    return [(off[p.name], off[p.name] + p.n) for p in network.populations
+            if p.synaptic_elements]
+
+
+def _with_structural(network, sp: StructuralParams | None, synapses: dict,
+                     dt_ms: float) -> list[str]:
+    """Give every neuron population (not the input sources) ``sp``'s elements and calcium
+    parameters and switch on structural plasticity with ``synapses`` (``sp``'s, delays
+    filled in); the structural projections' names."""
+    from wbe.engine.network import StructuralPlasticity, StructuralSynapse
+    from wbe.engine.structural import check, structural_network
+
+    if sp is None:
+        return []
+    for pop in network.populations:
+        if pop.simulated:
+            pop.synaptic_elements = {k: dict(v) for k, v in sp.synaptic_elements.items()}
+            pop.params = {**pop.params, "tau_Ca": sp.tau_Ca, "beta_Ca": sp.beta_Ca}
+    network.structural = StructuralPlasticity(
+        {k: StructuralSynapse(**v) for k, v in synapses.items()}, sp.update_interval_ms)
+    check(network, dt_ms)
+    return [p.name for p in structural_network(network).projections
+            if p.name not in {q.name for q in network.projections}]
+
+
+def _grown(network, st: dict):
+    """``network`` with its structural projections as the run left them."""
+    from wbe.engine.structural import structural_network
+
+    net = structural_network(network)
+    for p in net.projections:
+        key = f"structural/edges/{p.name}/source_ids"
+        if key in st:
+            p.source_ids, p.target_ids = st[key], st[f"structural/edges/{p.name}/target_ids"]
+            p.weight = st[f"structural/edges/{p.name}/weight"]
+            p.delay_ms = st[f"structural/edges/{p.name}/delay_ms"]
+    net.structural = None  # the written circuit holds the grown synapses, static
+    return net
+
+
+def _structure_rows(network, grown: list[str], st: dict) -> dict[str, np.ndarray]:
+    """Per neuron: calcium and every element's z and bound count at the end."""
+    off = network.offsets()
+    cols: dict[str, list] = {"population": [], "node_id": [], "Ca": []}
+    names = sorted(k.split("/", 2)[2] for k in st if k.startswith("structural/z/"))
+    for nm in names:
+        cols[f"z_{nm}"], cols[f"z_connected_{nm}"] = [], []
+    for p in network.populations:
+        if not p.synaptic_elements:
+            continue
+        sl = slice(off[p.name], off[p.name] + p.n)
+        cols["population"] += [p.name] * p.n
+        cols["node_id"] += list(range(p.n))
+        cols["Ca"] += st["structural/Ca"][sl].tolist()
+        for nm in names:
+            cols[f"z_{nm}"] += st[f"structural/z/{nm}"][sl].tolist()
+            cols[f"z_connected_{nm}"] += st[f"structural/z_connected/{nm}"][sl].tolist()
+    return cols
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
@@ -120,9 +246,10 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     for proj in network.projections:  # learning among neurons, not from input sources
         if proj.kind != "chemical" or len(proj) == 0 or is_stimulus_projection(network, proj):
             continue
-        proj.plasticity = Plasticity(params.rule, rule_params(params, proj.weight))
+        if params.rule != "none":
+            proj.plasticity = Plasticity(params.rule, rule_params(params, proj.weight))
         before[proj.name] = proj.weight.copy()
-    if not before:
+    if not before and params.structural is None:
         raise ValueError(f"{circuit}: no chemical synapses to learn")
     n_trains = len(network.spike_trains)
     # the plastic phase restores the simulation's checkpoint, whose spike ring spans the
@@ -136,7 +263,17 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
                              f"outside the simulated circuit's delays ({delays.min():g} to "
                              f"{delays.max():g} ms), which the checkpoint it continues from "
                              "was built for")
+    sp_synapses = {}  # the structural synapses, a delay left out the circuit's shortest
+    for name, syn in (params.structural.synapses.items() if params.structural else ()):
+        d = syn.get("delay_ms", float(delays.min()) if delays.size else 1.0)
+        if delays.size and not delays.min() <= d <= delays.max():
+            raise ValueError(f"plasticity.structural.synapses.{name}.delay_ms = {d} ms lies "
+                             f"outside the simulated circuit's delays ({delays.min():g} to "
+                             f"{delays.max():g} ms), which the checkpoint it continues from "
+                             "was built for")
+        sp_synapses[name] = {**syn, "delay_ms": d}
     add_inputs(network, params.background, params.stimulus, prefix="plasticity_stimulus")
+    grown = _with_structural(network, params.structural, sp_synapses, dt_ms)
     # the drive windows (Poisson, currents, spike trains) are relative to the plastic phase
     for inp in [*network.poisson, *network.currents]:
         inp.start_ms += t0_ms
@@ -150,15 +287,23 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
 
     out_dir = Path(out_dir)
     rows = []
+    if grown:
+        network = _grown(network, result.structural)
+        pd.DataFrame(_structure_rows(network, grown, result.structural)).to_parquet(
+            out_dir / "structure.parquet", index=False)
+        plots.structural_growth(network, result.structural, grown, out_dir / "structure.png")
     for proj in network.projections:
         if proj.name in before:
-            proj.weight = np.asarray(result.weights[proj.name], dtype=np.float64)
+            if proj.name in result.weights:
+                proj.weight = np.asarray(result.weights[proj.name], dtype=np.float64)
             rows.append(pd.DataFrame({
                 "projection": proj.name, "edge": np.arange(len(proj)),
                 "source": proj.source_ids, "target": proj.target_ids,
                 "weight_before": before[proj.name], "weight_after": proj.weight,
             }))
-    table = pd.concat(rows, ignore_index=True)
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["projection", "edge", "source", "target", "weight_before", "weight_after"],
+        dtype=float)
     table.to_parquet(out_dir / "weights.parquet", index=False)
     sonata.write_circuit(out_dir / "circuit", network)
     sonata.write_spikes(out_dir / "spikes.h5", result.spikes)
@@ -166,7 +311,15 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
                             table["weight_after"].to_numpy(), out_dir / "weights.png")
     change = table["weight_after"] - table["weight_before"]
     n_spikes = sum(len(t) for t, _ in result.spikes.values())
-    return {
+    extra = {}
+    if grown:
+        n_now = {pn: int(result.structural[f"structural/edges/{pn}/source_ids"].size)
+                 for pn in grown}
+        extra = {"structural_synapses": int(sum(n_now.values())),
+                 "mean_calcium": float(np.mean(np.concatenate([
+                     result.structural["structural/Ca"][a:b] for a, b in
+                     _simulated_ranges(network)])))}
+    return {**extra,
         "plastic_synapses": len(table),
         "mean_weight_before": float(table["weight_before"].mean()),
         "mean_weight_after": float(table["weight_after"].mean()),

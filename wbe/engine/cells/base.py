@@ -238,8 +238,13 @@ class CellModel:
     def resolve(self, given: dict, n: int, select: np.ndarray, owner: str = "") -> dict:
         """Full parameter set (defaults for missing ones) as float64 arrays over the neurons
         ``select`` (local indices into a population of ``n``), checked against the bounds of
-        each :class:`Param`. Unknown names raise ``ValueError`` listing the known ones."""
+        each :class:`Param`. Unknown names raise ``ValueError`` listing the known ones.
+        NEST's parameters of every node (``tau_Ca``, ``beta_Ca``: the calcium trace of
+        structural plasticity, :mod:`wbe.engine.structural`) are not the model's and left out."""
+        from ..structural import NODE_PARAMS
+
         owner = owner or f"model {self.name!r}"
+        given = {k: v for k, v in given.items() if k not in NODE_PARAMS}
         by_name = {p.name: p for p in self.params}
         unknown = set(given) - set(by_name)
         if unknown:
