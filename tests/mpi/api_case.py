@@ -41,7 +41,29 @@ def run(sim: wbe.Simulation) -> dict[str, np.ndarray]:
     return out
 
 
+def run_events(sim: wbe.Simulation) -> dict[str, np.ndarray]:
+    """Structural events between runs: pruning the plastic E → E synapses, synaptogenesis
+    among co-active E neurons, apoptosis of silent ones; the edited edges and weights."""
+    sim.run(40.0)
+    sim.prune("E_to_E", below=40.0)
+    sim.synaptogenesis(sim._pops["E"], sim._pops["E"], window_ms=40.0, min_rate_hz=20.0,
+                       p=0.05, weight=30.0, delay_ms=1.0, projection="E_to_E")
+    sim.run(30.0)
+    sim.apoptosis("E", window_ms=70.0)  # silent since the start
+    sim.run(30.0)
+    out = {}
+    for pop, (t, i) in sim.spikes().items():
+        out[f"{pop}/t"], out[f"{pop}/i"] = t, i
+    out["w"] = sim.weights("E_to_E")
+    for name in ("E_to_E", "I_to_E", "E_to_I"):
+        tab = sim.connections(name)
+        out[f"{name}/source"], out[f"{name}/target"] = tab.source.to_numpy(), \
+            tab.target.to_numpy()
+    out["dead"] = sim.dead("E")
+    return out
+
+
 if __name__ == "__main__":
     sim = build()
-    res = run(sim)
+    res = run_events(sim) if "--events" in sys.argv else run(sim)
     np.savez(f"{sys.argv[1]}.rank{sim.rank}.npz", size=np.array(sim.size), **res)

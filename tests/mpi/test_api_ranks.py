@@ -20,15 +20,21 @@ spec.loader.exec_module(case)
 pytestmark = pytest.mark.mpi
 
 
-def test_api_script_one_vs_two_ranks(tmp_path):
+@pytest.mark.parametrize("events", [False, True], ids=["plain", "structural-events"])
+def test_api_script_one_vs_two_ranks(tmp_path, events):
+    """``events``: pruning, synaptogenesis and apoptosis between runs change the same
+    synapses and neurons on every rank."""
     import test_ranks_identity as ri
 
-    one = case.run(case.build())
+    one = case.run_events(case.build()) if events else case.run(case.build())
     assert one["E/t"].size > 200 and one["I/t"].size > 0
+    if events:
+        assert one["dead"].size > 0 and one["E_to_E/source"].size != 1200
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = tmp_path / "api"
     p = subprocess.run([ri._mpiexec(), "-n", "2", sys.executable, str(HERE / "api_case.py"),
-                        str(out)], capture_output=True, text=True, timeout=300, env=env)
+                        str(out), *(["--events"] if events else [])], capture_output=True,
+                       text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     for r in (0, 1):
         got = dict(np.load(f"{out}.rank{r}.npz"))

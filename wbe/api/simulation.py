@@ -526,6 +526,99 @@ class Simulation:
             eng.inp.currents[i]["amp"][:] = float(amplitude_pA)
             cp.amp[cp.ptr[i]:cp.ptr[i + 1]] = float(amplitude_pA)
 
+    # ------------------------------------------------------------------ structure by hand
+    def _projection(self, name: str) -> Projection:
+        for p in self._projections():
+            if p.name == name:
+                return p
+        raise ValueError(f"no projection {name!r}; have "
+                         f"{[p.name for p in self._projections()]}")
+
+    def _rates_hz(self, population: str, window_ms: float, what: str) -> np.ndarray:
+        """Every neuron's rate over the last ``window_ms`` (the population must be recorded)."""
+        if not window_ms > 0:
+            raise ValueError(f"{what}: window_ms must be > 0, got {window_ms}")
+        spikes = self.spikes()
+        if population not in spikes:
+            raise ValueError(f"{what}: population {population!r} is not a recorded neuron "
+                             f"population; have {sorted(spikes)}")
+        t, i = spikes[population]
+        t1 = self.time_ms
+        sel = t > t1 - window_ms
+        n = self._pops[population].n if population in self._pops else \
+            self.network.population(population).n
+        return np.bincount(i[sel], minlength=n) / (min(window_ms, max(t1, 1e-9)) / 1e3)
+
+    def prune(self, projection: str, *, below: float) -> int:
+        """Delete the synapses of ``projection`` whose weight magnitude (as learned so far)
+        is below ``below`` (the learning brain's pruning of weak synapses). Returns how many.
+        Every other synapse keeps its state; the same on any number of ranks."""
+        w = np.abs(self.weights(projection))
+        weak = w < float(below)
+        if weak.any():
+            self.engine.edit_edges(removed={projection: weak})
+        return int(weak.sum())
+
+    def synaptogenesis(self, source, target, *, window_ms: float, min_rate_hz: float,
+                       p: float, weight: float, delay_ms: float, projection: str | None = None,
+                       allow_autapses: bool = False) -> int:
+        """New synapses between co-active neurons (the learning brain's synaptogenesis):
+        every pair of a ``source`` and a ``target`` neuron both firing at ``min_rate_hz`` or
+        more over the last ``window_ms``, not yet connected in ``projection``, gains a synapse
+        (``weight``, ``delay_ms``) with probability ``p``, drawn from a stream keyed by (seed,
+        time, pair). ``projection``: an existing one from ``source`` to ``target`` (default:
+        the first). Returns how many; the same on any number of ranks."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"synaptogenesis: p must be in [0, 1], got {p}")
+        views = (_views(source), _views(target))
+        if any(len(v) != 1 for v in views):
+            raise ValueError("synaptogenesis: source and target must each be one population "
+                             "or a view of one")
+        (sv,), (tv,) = views
+        pr = self._projection(projection) if projection is not None else next(
+            (q for q in self._projections() if (q.source, q.target) == (sv.name, tv.name)),
+            None)
+        if pr is None or (pr.source, pr.target) != (sv.name, tv.name):
+            raise ValueError(f"synaptogenesis: no projection from {sv.name!r} to {tv.name!r}"
+                             + (f" named {projection!r}" if projection else ""))
+        ra = self._rates_hz(sv.name, window_ms, "synaptogenesis")
+        rb = self._rates_hz(tv.name, window_ms, "synaptogenesis")
+        a = sv.ids[ra[sv.ids] >= min_rate_hz]
+        b = tv.ids[rb[tv.ids] >= min_rate_hz]
+        s, t = np.repeat(a, b.size), np.tile(b, a.size)
+        if not allow_autapses and sv.name == tv.name:
+            s, t = s[s != t], t[s != t]
+        nt = self.network.population(tv.name).n
+        have = np.asarray(pr.source_ids, np.int64) * nt + np.asarray(pr.target_ids, np.int64)
+        new = ~np.isin(s * nt + t, have)
+        s, t = s[new], t[new]
+        from ..engine.rng import purpose_key, uniform
+
+        u = uniform(self.seed, purpose_key(f"synaptogenesis:{pr.name}"), self.engine.k,
+                    s * nt + t)
+        s, t = s[u < p], t[u < p]
+        if s.size:
+            self.engine.edit_edges(added={pr.name: (s, t, weight, delay_ms)})
+        return int(s.size)
+
+    def apoptosis(self, population: str, *, window_ms: float,
+                  max_rate_hz: float = 0.0) -> np.ndarray:
+        """Neurons of ``population`` firing at ``max_rate_hz`` or less over the last
+        ``window_ms`` die (the learning brain's apoptosis of chronically silent neurons):
+        their synapses are deleted and they spike no more. Returns their node ids."""
+        r = self._rates_hz(population, window_ms, "apoptosis")
+        off = self.network.offsets()[population]
+        alive = ~self.engine.dead[off:off + r.size]
+        ids = np.flatnonzero((r <= max_rate_hz) & alive)
+        self.engine.silence(off + ids)
+        return ids
+
+    def dead(self, population: str) -> np.ndarray:
+        """Node ids of ``population`` that died (:meth:`apoptosis`)."""
+        off = self.network.offsets()[population]
+        n = self.network.population(population).n
+        return np.flatnonzero(self.engine.dead[off:off + n])
+
     def checkpoint(self, path: Path) -> Path:
         """Write the full state now to ``path`` (a Zarr folder; restorable on any number of
         ranks with :meth:`restore`)."""

@@ -28,6 +28,7 @@ gid and per edge (:mod:`wbe.engine.checkpoint`), so they restore onto any number
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,11 @@ class Engine:
         #: to which every plastic synapse onto it has read its spikes (plasticity.base)
         self.risk = np.zeros(n, np.uint8)
         self.hist_safe = np.full(n, -1, np.int64)
+        #: neurons that died (:meth:`silence`) and projections changed by hand
+        #: (:meth:`edit_edges`): both kept in checkpoints
+        self.dead = np.zeros(lay.n_total, bool)
+        self.edited: set[str] = set()
+        self._own_net = False
         features = {name for name, on in (
             ("currents", bool(self.inp.currents)), ("extra", conn.has_gap),
             ("history", "post_history" in conn.needs), ("samples", bool(self.sampler)),
@@ -187,17 +193,21 @@ class Engine:
         else:
             self._run_stepwise(k_end, bar, on_slice)
 
-    def rewire(self) -> None:
-        """Rebuild this rank's synapse table from ``self.net`` after its structural projections
-        changed, keeping the post-synaptic spike histories, the volume transmitters and every
-        plastic synapse's state (plastic projections do not change; their edge ids may
-        shift)."""
+    def rewire(self, moved: dict[str, np.ndarray] | None = None) -> None:
+        """Rebuild this rank's synapse table from ``self.net`` after its projections changed,
+        keeping the post-synaptic spike histories, the volume transmitters and every
+        surviving plastic synapse's state. ``moved``: for a plastic projection whose edges
+        changed, the old edge index of each new edge (-1: a new synapse, which starts as at
+        time 0); other projections keep their edges (their ids may shift)."""
+        moved = moved or {}
         old = self.conn
         new = Connectivity(self.net, self.lay, self.ctx, self.dt, self.run.seed,
                            old.more_delays_ms)
         if (new.L, new.dmin, new.n_rows, new.hist_len) != (old.L, old.dmin, old.n_rows,
                                                            old.hist_len):
-            raise RuntimeError("structural plasticity changed the ring or history sizes")
+            raise ValueError("the changed synapses need another delay range, receptor rows "
+                             "or post-synaptic history than the run was built with "
+                             f"(ring {old.L}, min delay {old.dmin} steps, {old.n_rows} rows)")
         new.hist = old.hist
         new.modulators = old.modulators
         for un, uo in zip(new.rules, old.rules, strict=True):
@@ -206,15 +216,131 @@ class Engine:
             for name, (bn, m) in un.projections.items():
                 bo, _mo = uo.projections[name]
                 sel = (st_n["uid"] >= bn) & (st_n["uid"] < bn + m)
-                want[sel] += bo - bn
+                if name in moved:
+                    oi = np.asarray(moved[name], np.int64)[st_n["uid"][sel] - bn]
+                    want[sel] = np.where(oi >= 0, bo + oi, -1)
+                else:
+                    want[sel] += bo - bn
+            keep = np.flatnonzero(want >= 0)
             o = np.argsort(st_o["uid"], kind="stable")
-            pos = o[np.searchsorted(st_o["uid"][o], want)]
+            pos = o[np.searchsorted(st_o["uid"][o], want[keep])]
             for var in un.rule.synapse_state:
-                st_n[var.name][...] = st_o[var.name][pos]
+                st_n[var.name][keep] = st_o[var.name][pos]
             if un.rule.modulated:
                 st_n["mod"] = old.modulators.state
             un.make_nt()
         self.conn = new
+
+    # ------------------------------------------------------------------ structure by hand
+    def edit_edges(self, removed: dict[str, np.ndarray] | None = None,
+                   added: dict[str, tuple] | None = None) -> None:
+        """Change synapses between runs (the same call on every rank): ``removed`` maps a
+        projection to a boolean mask over its edges (True: delete), ``added`` to
+        ``(source_ids, target_ids, weight, delay_ms)`` appended after the survivors. Every
+        surviving synapse keeps its state; bound synaptic elements follow (structural
+        plasticity). The engine edits its own copy of the network (:attr:`net`); an edited
+        projection drops its per-edge attributes and SONATA origin."""
+        removed, added = removed or {}, added or {}
+        names = {pr.name for pr in self.net.projections}
+        for nm in {*removed, *added} - names:
+            raise ValueError(f"no projection {nm!r}; have {sorted(names)}")
+        self._own_network()
+        moved = {}
+        offs = self.lay.offsets
+        for i, pr in enumerate(self.net.projections):
+            if pr.name not in removed and pr.name not in added:
+                continue
+            m = len(pr)
+            rm = np.zeros(m, bool) if pr.name not in removed else np.asarray(removed[pr.name],
+                                                                              bool)
+            if rm.shape != (m,):
+                raise ValueError(f"projection {pr.name!r}: the removal mask has shape "
+                                 f"{rm.shape}, the projection {m} edges")
+            src = np.asarray(pr.source_ids, np.int64)
+            tgt = np.asarray(pr.target_ids, np.int64)
+            w = np.broadcast_to(np.asarray(pr.weight, np.float64), (m,))
+            d = np.broadcast_to(np.asarray(pr.delay_ms, np.float64), (m,))
+            keep = ~rm
+            a_s, a_t, a_w, a_d = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
+                                  np.zeros(0))
+            if pr.name in added:
+                a_s, a_t, a_w, a_d = added[pr.name]
+                a_s, a_t = np.asarray(a_s, np.int64), np.asarray(a_t, np.int64)
+                a_w = np.broadcast_to(np.asarray(a_w, np.float64), a_s.shape)
+                a_d = np.broadcast_to(np.asarray(a_d, np.float64), a_s.shape)
+                ns, nt = self.net.population(pr.source).n, self.net.population(pr.target).n
+                if a_s.shape != a_t.shape or (a_s.size and (
+                        a_s.min() < 0 or a_s.max() >= ns or a_t.min() < 0 or a_t.max() >= nt)):
+                    raise ValueError(f"projection {pr.name!r}: new edges' node ids must be "
+                                     f"pairs within {pr.source!r} ({ns}) and {pr.target!r} "
+                                     f"({nt})")
+            if self.sp is not None:
+                self.sp.bind(pr.name, offs[pr.source] + src[rm], offs[pr.target] + tgt[rm], -1)
+                self.sp.bind(pr.name, offs[pr.source] + a_s, offs[pr.target] + a_t, 1)
+            self.net.projections[i] = dataclasses.replace(
+                pr, source_ids=np.concatenate((src[keep], a_s)),
+                target_ids=np.concatenate((tgt[keep], a_t)),
+                weight=np.concatenate((w[keep], a_w)), delay_ms=np.concatenate((d[keep], a_d)),
+                attributes={}, origin=None)
+            moved[pr.name] = np.concatenate((np.flatnonzero(keep), np.full(a_s.size, -1)))
+            self.edited.add(pr.name)
+        self.rewire(moved)
+
+    def _load_edits(self, arr: dict, path) -> bool:
+        """The dead neurons and hand-edited projections of a checkpoint; whether any."""
+        if "edits/dead" not in arr:
+            return False
+        self._own_network()
+        dead = np.zeros(self.lay.n_total, bool)
+        dead[arr["edits/dead"]] = True
+        self.dead = dead
+        self.spikes.keep &= ~dead
+        self.spikes.mask &= ~dead
+        for i, pr in enumerate(self.net.projections):
+            key = f"edits/edges/{pr.name}/source_ids"
+            if key in arr:
+                g = f"edits/edges/{pr.name}/"
+                self.net.projections[i] = dataclasses.replace(
+                    pr, source_ids=arr[g + "source_ids"], target_ids=arr[g + "target_ids"],
+                    weight=arr[g + "weight"], delay_ms=arr[g + "delay_ms"], attributes={},
+                    origin=None)
+                self.edited.add(pr.name)
+        if self.sp is not None:
+            self.sp.net = self.net
+        return True
+
+    def _own_network(self) -> None:
+        """From the first change on, the engine's network is its own (the given one and its
+        projections stay as they were)."""
+        if not self._own_net:
+            self.net = dataclasses.replace(self.net, projections=list(self.net.projections))
+            self._own_net = True
+            if self.sp is not None:
+                self.sp.net = self.net
+
+    def silence(self, gids: np.ndarray) -> None:
+        """Neurons ``gids`` die (apoptosis): every synapse from or to them is deleted, their
+        spikes are neither delivered nor recorded from now on, and they lose their synaptic
+        elements. Their membranes still integrate unseen (no kernel is changed)."""
+        gids = np.unique(np.asarray(gids, np.int64))
+        if not gids.size:
+            return
+        dead = np.zeros(self.lay.n_total, bool)
+        dead[gids] = True
+        offs = self.lay.offsets
+        removed = {}
+        for pr in self.net.projections:
+            hit = dead[offs[pr.source] + np.asarray(pr.source_ids, np.int64)] | dead[
+                offs[pr.target] + np.asarray(pr.target_ids, np.int64)]
+            if hit.any():
+                removed[pr.name] = hit
+        self.dead |= dead
+        self.spikes.keep &= ~dead
+        self.spikes.mask &= ~dead
+        if self.sp is not None:
+            self.sp.retire(gids)
+        if removed:
+            self.edit_edges(removed)
 
     def _slice_max(self) -> int:
         """The most spikes one slice can deliver: every neuron (of this rank, or of all ranks
@@ -493,6 +619,19 @@ class Engine:
         arrays["held/stamp"], arrays["held/gid"] = self.held_s, self.held_g
         if self.sp is not None:
             arrays.update(self.sp.arrays())
+        if self.dead.any() or self.edited:
+            arrays["edits/dead"] = np.flatnonzero(self.dead).astype(np.int64)
+            for pr in self.net.projections:
+                if pr.name in self.edited:
+                    m = len(pr)
+                    arrays[f"edits/edges/{pr.name}/source_ids"] = np.asarray(pr.source_ids,
+                                                                             np.int64)
+                    arrays[f"edits/edges/{pr.name}/target_ids"] = np.asarray(pr.target_ids,
+                                                                             np.int64)
+                    arrays[f"edits/edges/{pr.name}/weight"] = np.broadcast_to(
+                        np.asarray(pr.weight, np.float64), (m,))
+                    arrays[f"edits/edges/{pr.name}/delay_ms"] = np.broadcast_to(
+                        np.asarray(pr.delay_ms, np.float64), (m,))
         if self.ctx.rank == 0:
             ckpt.write(path, dict(step=int(step), time_ms=step * self.dt, dt_ms=self.dt,
                                   seed=int(self.run.seed), ring_len=self.L,
@@ -518,8 +657,13 @@ class Engine:
                              f"{attrs['hist_len']}) do not match this network and run "
                              f"({self.dt}, {self.L}, {conn.n_rows}, {conn.hist_len})")
         step = int(attrs["step"])
-        if self.sp is not None and self.sp.load(arr, path, step):
-            self.rewire()  # the structure the checkpoint's run had grown
+        changed = self._load_edits(arr, path)
+        if self.sp is not None:
+            changed |= self.sp.load(arr, path, step)
+            if self.dead.any():
+                self.sp.retire(np.flatnonzero(self.dead))
+        if changed:
+            self.rewire()  # the structure the checkpoint's run had grown or been given
         conn = self.conn
         for p in self.lay.pops:
             for var in p.state:

@@ -331,6 +331,26 @@ class Structural:
                 self._connect(pe, self.offsets[pr.source] + np.asarray(pr.source_ids), 1)
                 self._connect(qe, self.offsets[pr.target] + np.asarray(pr.target_ids), 1)
 
+    def bind(self, projection: str, src: np.ndarray, tgt: np.ndarray, n: int) -> None:
+        """Synapses ``src → tgt`` (gids) of ``projection`` added (n = 1) or removed (n = -1)
+        by hand: if it holds a structural synapse entry, its elements follow."""
+        sp = self.net.structural
+        if sp is None:
+            return
+        for entry, e in sp.synapses.items():
+            if projection in {projection_name(entry, a, b) for a, b in _pairs(self.net, e)}:
+                self._connect(self._el(e.pre_synaptic_element), src, n)
+                self._connect(self._el(e.post_synaptic_element), tgt, n)
+
+    def retire(self, gids: np.ndarray) -> None:
+        """Neurons ``gids`` died: they have no elements and no calcium any more."""
+        self.kind[:, gids] = -1
+        self.z[:, gids] = 0.0
+        self.zc[:, gids] = 0
+        self.tracked[gids] = False
+        self.mine[gids] = False
+        self.mine_ids = np.flatnonzero(self.mine)
+
     # ------------------------------------------------------------------ running
     def observe(self, stamps: np.ndarray, gids: np.ndarray) -> None:
         """Spikes of all ranks in (stamp, gid) order: this rank's tracked neurons' calcium."""
