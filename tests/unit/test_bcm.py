@@ -98,3 +98,36 @@ def test_drives_the_rate_to_r0(w0):
     before, after = rate_after_learning(w0)
     assert abs(before - 8.0) >= 3.5, f"the start should be far from r_0 ({before:.1f})"
     assert after == pytest.approx(8.0, abs=1.5), f"{before:.1f} -> {after:.1f} spikes/s"
+
+
+def test_rate_form_becomes_selective_at_the_analytic_fixed_point():
+    """The rate form with Intrator & Cooper's θ = ⟨y²⟩/r0 on a linear rate neuron fed two
+    orthogonal patterns (20 Hz on input 1 or on input 2, each half the time in random 20 ms
+    blocks): BCM's stable fixed points are selective — the response to one pattern goes to
+    θ = r0/p = 2·r0, to the other to 0 — and the pattern the neuron first preferred wins."""
+    from wbe.engine.plasticity.bcm_synapse import bcm_rate
+
+    rng = np.random.default_rng(1)
+    steps, block, r0 = 200_000, 20, 10.0
+    which = np.repeat(rng.integers(0, 2, steps // block), block)
+    pre = np.zeros((steps, 2))
+    pre[np.arange(steps), which] = 20.0
+    for w0, win in (([0.40, 0.35], 0), ([0.35, 0.40], 1)):
+        r = bcm_rate(pre, [w0], dt_ms=1.0, learning_rate=2e-5, theta_power=2, r0_hz=r0,
+                     every=1000)
+        resp = np.maximum(r.weights[-1, 0] * 20.0, 0.0)  # responses to the two patterns
+        assert abs(resp[win] - 2 * r0) < 0.1 * 2 * r0, resp
+        assert resp[1 - win] == 0.0, resp
+        start = np.array(w0) * 20.0
+        assert abs(start[0] - start[1]) < 0.15 * start.max()  # from nearly unselective
+
+
+def test_rate_form_rejects_bad_shapes():
+    from wbe.engine.plasticity.bcm_synapse import bcm_rate
+
+    with pytest.raises(ValueError, match="post_hz must be"):
+        bcm_rate(np.zeros((5, 2)), np.zeros((1, 2)), dt_ms=1.0, learning_rate=1.0,
+                 post_hz=np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="theta_power"):
+        bcm_rate(np.zeros((5, 2)), np.zeros((1, 2)), dt_ms=1.0, learning_rate=1.0,
+                 theta_power=3)

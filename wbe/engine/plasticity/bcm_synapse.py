@@ -188,3 +188,63 @@ class BcmSynapse(PostHistoryRule):
 
     def consume_posts_np(self, st, s, limit, hist, dt):
         _consume_posts_np(st, s, limit, hist, dt)
+
+
+# ---------------------------------------------------------------------------- the rate form
+BcmRateResult = namedtuple("BcmRateResult", "weights post_hz theta")
+
+
+def bcm_rate(pre_hz: np.ndarray, w0: np.ndarray, *, dt_ms: float, learning_rate: float,
+             post_hz: np.ndarray | None = None, tau_pre_ms: float = 5.0,
+             tau_post_ms: float | None = None, tau_theta_ms: float = 1000.0,
+             theta_power: int = 1, r0_hz: float = 1.0, every: int = 1) -> BcmRateResult:
+    """BCM for rate neurons, discretised as nengo's ``BCM`` learning rule (zero-order-hold
+    low-pass filters, weights changed after each step):
+
+    x ← a_x·x + (1 − a_x)·pre[n],  y ← a_y·y + (1 − a_y)·post[n],
+    θ ← a_θ·θ + (1 − a_θ)·post[n]^p / r0^(p−1),  W ← W + κ·dt·(y·(y − θ)) ⊗ x,
+
+    a = exp(−dt/τ) of each filter (τ_post defaults to τ_pre), κ = ``learning_rate`` (per s;
+    dt in s), rates in Hz, ``p`` = ``theta_power`` (1: nengo's running mean of the post rate;
+    2: Intrator & Cooper's ⟨r²⟩/r0). ``pre_hz``: (steps, n_pre); ``w0``: (n_post, n_pre).
+    ``post_hz``: (steps, n_post) given activities (as nengo's neurons produced them), or None
+    for linear rate neurons, post[n] = max(W·pre[n], 0) with the current weights (closed
+    loop). Returns the weights before each step (as nengo probes them) every ``every`` steps,
+    the post rates and θ (after each step's update)."""
+    pre = np.asarray(pre_hz, np.float64)
+    w = np.array(w0, dtype=np.float64)
+    if pre.ndim != 2 or w.ndim != 2 or w.shape[1] != pre.shape[1]:
+        raise ValueError(f"bcm_rate: pre_hz must be (steps, n_pre) and w0 (n_post, n_pre), "
+                         f"got {pre.shape} and {w.shape}")
+    if post_hz is not None:
+        post_hz = np.asarray(post_hz, np.float64)
+        if post_hz.shape != (pre.shape[0], w.shape[0]):
+            raise ValueError(f"bcm_rate: post_hz must be (steps, n_post) = "
+                             f"{(pre.shape[0], w.shape[0])}, got {post_hz.shape}")
+    if theta_power not in (1, 2):
+        raise ValueError(f"bcm_rate: theta_power must be 1 or 2, got {theta_power}")
+    for name, v in (("dt_ms", dt_ms), ("tau_pre_ms", tau_pre_ms),
+                    ("tau_theta_ms", tau_theta_ms), ("r0_hz", r0_hz)):
+        if not v > 0:
+            raise ValueError(f"bcm_rate: {name} must be > 0, got {v}")
+    dt = dt_ms / 1e3
+    a_x = math.exp(-dt_ms / tau_pre_ms)
+    a_y = math.exp(-dt_ms / (tau_post_ms if tau_post_ms is not None else tau_pre_ms))
+    a_t = math.exp(-dt_ms / tau_theta_ms)
+    x = np.zeros(pre.shape[1])
+    y = np.zeros(w.shape[0])
+    th = np.zeros(w.shape[0])
+    alpha = learning_rate * dt
+    n = pre.shape[0]
+    ws, posts, thetas = [], np.empty((n, w.shape[0])), np.empty((n, w.shape[0]))
+    for k in range(n):
+        if k % every == 0:
+            ws.append(w.copy())
+        post = post_hz[k] if post_hz is not None else np.maximum(w @ pre[k], 0.0)
+        x = a_x * x + (1.0 - a_x) * pre[k]
+        y = a_y * y + (1.0 - a_y) * post
+        drive = post if theta_power == 1 else post * post / r0_hz
+        th = a_t * th + (1.0 - a_t) * drive
+        w = w + np.outer(alpha * y * (y - th), x)
+        posts[k], thetas[k] = post, th
+    return BcmRateResult(np.array(ws), posts, thetas)
