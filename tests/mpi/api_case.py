@@ -11,9 +11,11 @@ import numpy as np
 import wbe
 
 
-def build() -> wbe.Simulation:
+def build(reserve: int = 0) -> wbe.Simulation:
+    """``reserve``: that many of E's neurons wait for neurogenesis."""
     sim = wbe.Simulation(dt_ms=0.1, seed=5)
-    exc = sim.population("E", "iaf_psc_exp", 120, I_e=wbe.Uniform(330.0, 380.0))
+    exc = sim.population("E", "iaf_psc_exp", 120, I_e=wbe.Uniform(330.0, 380.0),
+                         reserve=reserve)
     inh = sim.population("I", "iaf_cond_alpha", 30)
     src = sim.spike_source("S", 3, [[2.0, 30.0], [10.0], [55.5]])
     sim.connect(exc, exc, wbe.FixedInDegree(10), weight=wbe.Normal(40.0, 4.0, low=0.0),
@@ -42,14 +44,18 @@ def run(sim: wbe.Simulation) -> dict[str, np.ndarray]:
 
 
 def run_events(sim: wbe.Simulation) -> dict[str, np.ndarray]:
-    """Structural events between runs: pruning the plastic E → E synapses, synaptogenesis
-    among co-active E neurons, apoptosis of silent ones; the edited edges and weights."""
+    """Structural events between runs (``build(reserve=10)``): pruning the plastic E → E
+    synapses, synaptogenesis among co-active E neurons, apoptosis of silent ones, neurogenesis
+    of 6 with synapses grown onto I; the edited edges and weights."""
     sim.run(40.0)
     sim.prune("E_to_E", below=40.0)
     sim.synaptogenesis(sim._pops["E"], sim._pops["E"], window_ms=40.0, min_rate_hz=20.0,
                        p=0.05, weight=30.0, delay_ms=1.0, projection="E_to_E")
     sim.run(30.0)
     sim.apoptosis("E", window_ms=70.0)  # silent since the start
+    born = sim.neurogenesis("E", 6)
+    sim.grow(sim._pops["E"][int(born[0]):int(born[-1]) + 1], sim._pops["I"],
+             wbe.FixedOutDegree(3), projection="E_to_I", weight=2.0, delay_ms=1.0)
     sim.run(30.0)
     out = {}
     for pop, (t, i) in sim.spikes().items():
@@ -64,6 +70,7 @@ def run_events(sim: wbe.Simulation) -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":
-    sim = build()
-    res = run_events(sim) if "--events" in sys.argv else run(sim)
+    events = "--events" in sys.argv
+    sim = build(reserve=10 if events else 0)
+    res = run_events(sim) if events else run(sim)
     np.savez(f"{sys.argv[1]}.rank{sim.rank}.npz", size=np.array(sim.size), **res)

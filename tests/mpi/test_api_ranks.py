@@ -22,14 +22,16 @@ pytestmark = pytest.mark.mpi
 
 @pytest.mark.parametrize("events", [False, True], ids=["plain", "structural-events"])
 def test_api_script_one_vs_two_ranks(tmp_path, events):
-    """``events``: pruning, synaptogenesis and apoptosis between runs change the same
-    synapses and neurons on every rank."""
+    """``events``: pruning, synaptogenesis, apoptosis and neurogenesis between runs change the
+    same synapses and neurons on every rank."""
     import test_ranks_identity as ri
 
-    one = case.run_events(case.build()) if events else case.run(case.build())
-    assert one["E/t"].size > 200 and one["I/t"].size > 0
+    one = case.run_events(case.build(reserve=10)) if events else case.run(case.build())
+    assert one["E/t"].size > 150 and one["I/t"].size > 0
     if events:
         assert one["dead"].size > 0 and one["E_to_E/source"].size != 1200
+        born = one["E/i"][(one["E/t"] > 70.0) & (one["E/i"] >= 110)]
+        assert set(born.tolist()) == set(range(110, 116))  # the newborn fire
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = tmp_path / "api"
     p = subprocess.run([ri._mpiexec(), "-n", "2", sys.executable, str(HERE / "api_case.py"),

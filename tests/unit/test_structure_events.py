@@ -4,6 +4,8 @@ state, and that checkpoints keep the edited structure (ranks: tests/mpi/test_api
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,47 @@ def test_checkpoint_keeps_the_edited_structure(tmp_path):
     m = t > 180.0
     np.testing.assert_array_equal(t[m], again.spikes("E")[0])
     np.testing.assert_array_equal(i[m], again.spikes("E")[1])
+
+
+def test_neurogenesis_brings_dormant_neurons_in():
+    """A population's ``reserve`` is silent and unconnected until ``neurogenesis``; the new
+    neurons start from the initial state, ``grow`` wires them, and they fire and drive their
+    targets; a checkpoint keeps who was born."""
+    def build_ng():
+        sim = wbe.Simulation(seed=3)
+        e = sim.population("E", "iaf_psc_exp", 50, reserve=10, I_e=390.0)
+        r = sim.population("R", "iaf_psc_exp", 20)
+        sim.connect(e, r, wbe.FixedInDegree(5), weight=60.0, delay_ms=1.0, name="er")
+        sim.connect(e, e, wbe.FixedInDegree(4), weight=20.0, delay_ms=1.0, name="ee")
+        return sim
+
+    sim = build_ng()
+    sim.run(100.0)
+    _, i = sim.spikes("E")
+    assert i.size > 0 and i.max() < 40  # the reserve is silent (though driven by I_e)
+    np.testing.assert_array_equal(sim.dead("E"), np.arange(40, 50))
+    tab = sim.connections("er")
+    assert not (tab.source >= 40).any()  # and unconnected
+    v = sim.engine.lay.pop("E").state["V"]  # relative to E_L; V_m starts at E_L
+    assert np.any(v[40:44] != 0.0)  # the dormant integrated unseen
+    born = sim.neurogenesis("E", 4)
+    np.testing.assert_array_equal(born, [40, 41, 42, 43])
+    assert np.all(v[born] == 0.0)  # born at the initial state
+    n = sim.grow(sim._pops["E"][40:44], sim._pops["R"], wbe.FixedOutDegree(5),
+                 projection="er", weight=60.0, delay_ms=1.0)
+    assert n == 20 and len(sim.connections("er")) == len(tab) + 20
+    with pytest.raises(ValueError, match="has 6 dormant neurons"):
+        sim.neurogenesis("E", 7)
+    ck_dir = __import__("tempfile").mkdtemp()
+    sim.checkpoint(Path(ck_dir) / "ck.zarr")
+    sim.run(100.0)
+    t, i = sim.spikes("E")
+    late = i[t > 100.0]
+    assert set(born) <= set(late.tolist()) and not (late >= 44).any()
+    again = build_ng()
+    again.run(0.0)
+    again.restore(Path(ck_dir) / "ck.zarr")
+    again.run(100.0)
+    np.testing.assert_array_equal(again.dead("E"), np.arange(44, 50))
+    np.testing.assert_array_equal(t[t > 100.0], again.spikes("E")[0])
+    assert again.connections("er").equals(sim.connections("er"))

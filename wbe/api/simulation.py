@@ -181,7 +181,7 @@ class Simulation:
 
     def population(self, name: str, model: str, n: int, params: dict | None = None,
                    receptors: dict | None = None, synaptic_elements: dict | None = None,
-                   **kw) -> Pop:
+                   reserve: int = 0, **kw) -> Pop:
         """``n`` neurons of a registered cell ``model`` (NEST's name, e.g. ``iaf_psc_exp``).
         Parameters by NEST's names, in ``params`` or as keywords: scalars, arrays of length
         ``n`` or distributions (drawn per neuron, keyed by seed, population and parameter).
@@ -191,7 +191,8 @@ class Simulation:
         ``synaptic_elements``: NEST's structural-plasticity elements (``{"Axon_ex":
         {"growth_curve": "gaussian", "growth_rate": 1e-4, "eps": 0.05, "eta": 0.0}, ...}``,
         :mod:`wbe.engine.structural`); the calcium trace takes ``tau_Ca`` and ``beta_Ca`` as
-        parameters."""
+        parameters. ``reserve``: the last ``reserve`` of the ``n`` neurons are dormant — no
+        synapses, no spikes — until :meth:`neurogenesis` brings them in."""
         self._building(f"population {name!r}")
         if name in self._pops:
             raise ValueError(f"population {name!r} exists already")
@@ -210,8 +211,12 @@ class Simulation:
                for k, v in (synaptic_elements or {}).items()}
         for k, v in els.items():
             element_spec(name, k, v)
+        if not isinstance(reserve, int | np.integer) or not 0 <= reserve <= n:
+            raise ValueError(f"population {name!r}: reserve must be an integer in [0, {n}], "
+                             f"got {reserve!r}")
         self.network.populations.append(Population(name, model, int(n), prm, receptors=recs,
-                                                   synaptic_elements=els))
+                                                   synaptic_elements=els,
+                                                   reserve=int(reserve)))
         pop = self._pops[name] = Pop(self, name, model, int(n))
         return pop
 
@@ -613,8 +618,57 @@ class Simulation:
         self.engine.silence(off + ids)
         return ids
 
+    def neurogenesis(self, population: str, n: int) -> np.ndarray:
+        """``n`` dormant neurons of ``population`` (its ``reserve``, lowest ids first) are
+        born: they start from the population's initial state and spike from now on; wire them
+        with :meth:`grow`. Returns their node ids."""
+        off = self.network.offsets()[population]
+        size = self.network.population(population).n
+        waiting = np.flatnonzero(self.engine.dormant[off:off + size])
+        if not 0 <= n <= waiting.size:
+            raise ValueError(f"neurogenesis: population {population!r} has {waiting.size} "
+                             f"dormant neurons, asked for {n}")
+        ids = waiting[:n]
+        self.engine.revive(off + ids)
+        return ids
+
+    def grow(self, source, target, rule: ConnectionRule, *, projection: str, weight=1.0,
+             delay_ms=1.0) -> int:
+        """New synapses during a run (NEST's ``Connect`` between ``Simulate`` calls): ``rule``
+        between ``source`` and ``target`` (one population or a view of one each), added to the
+        existing ``projection`` from the one to the other, weights and delays as in
+        :meth:`connect` (drawn from streams keyed by seed, projection and time). Dormant or
+        dead neurons get none. Returns how many."""
+        if not isinstance(rule, ConnectionRule):
+            raise TypeError(f"grow: rule must be a connection rule, got {rule!r}")
+        views = (_views(source), _views(target))
+        if any(len(v) != 1 for v in views):
+            raise ValueError("grow: source and target must each be one population or a view")
+        (sv,), (tv,) = views
+        pr = self._projection(projection)
+        if (pr.source, pr.target) != (sv.name, tv.name):
+            raise ValueError(f"grow: projection {projection!r} runs from {pr.source!r} to "
+                             f"{pr.target!r}, not from {sv.name!r} to {tv.name!r}")
+        eng = self.engine
+        key = f"{projection}:{eng.k}"
+        same = sv.pop is tv.pop and np.array_equal(sv.ids, tv.ids)
+        s, t = rule.pairs(len(sv), len(tv), rng_for(self.seed, f"grow:{key}"), same)
+        s, t = sv.ids[s], tv.ids[t]
+        offs = self.network.offsets()
+        ok = ~eng.dead[offs[sv.name] + s] & ~eng.dead[offs[tv.name] + t]
+        s, t = s[ok], t[ok]
+        m = s.size
+        w = values(weight, m, rng_for(self.seed, f"grow-weight:{key}"),
+                   f"grow {projection!r}: weight")
+        d = values(delay_ms, m, rng_for(self.seed, f"grow-delay:{key}"),
+                   f"grow {projection!r}: delay_ms")
+        if m:
+            eng.edit_edges(added={projection: (s, t, w, d)})
+        return int(m)
+
     def dead(self, population: str) -> np.ndarray:
-        """Node ids of ``population`` that died (:meth:`apoptosis`)."""
+        """Node ids of ``population`` that died (:meth:`apoptosis`) or wait dormant
+        (``reserve``, until :meth:`neurogenesis`)."""
         off = self.network.offsets()[population]
         n = self.network.population(population).n
         return np.flatnonzero(self.engine.dead[off:off + n])

@@ -50,6 +50,7 @@ class CellBlock:
     kb: Block
     state: dict
     consts: dict
+    init: dict = field(default_factory=dict)  # the initial state (a neuron born later)
 
     @property
     def n(self) -> int:
@@ -147,4 +148,5 @@ def _make_block(model: CellModel, p: dict, dt: float, a: int, b: int,
 
         q.consts = {k: view(v) for k, v in consts.items()}
         q.state = {k: view(v) for k, v in state.items()}
-    return CellBlock(model, a, b, members, kb, state, consts)
+    return CellBlock(model, a, b, members, kb, state, consts,
+                     {k: np.array(v, copy=True) for k, v in state.items()})

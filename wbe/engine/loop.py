@@ -107,6 +107,18 @@ class Engine:
         self.loop = (fused.compile_loop([b.model.kernel for b in lay.blocks],
                                         [u.rule for u in conn.rules], frozenset(features))
                      if use_numba else None)
+        self._keep0, self._mask0 = self.spikes.keep.copy(), self.spikes.mask.copy()
+        #: neurons waiting for neurogenesis (each population's last ``reserve``)
+        self.dormant = np.zeros(lay.n_total, bool)
+        for p in net.populations:
+            if p.reserve:
+                if not 0 < p.reserve <= p.n or not p.simulated:
+                    raise ValueError(f"population {p.name!r}: reserve must be between 0 and "
+                                     f"n = {p.n} neurons of a simulated population")
+                off = lay.offsets[p.name]
+                self.dormant[off + p.n - p.reserve:off + p.n] = True
+        if self.dormant.any():
+            self.silence(np.flatnonzero(self.dormant))
         self.wall_s = {"build": time.perf_counter() - t0, "simulate": 0.0, "simulate_cpu": 0.0}
 
     # ------------------------------------------------------------------ what runs how
@@ -291,11 +303,15 @@ class Engine:
         if "edits/dead" not in arr:
             return False
         self._own_network()
-        dead = np.zeros(self.lay.n_total, bool)
-        dead[arr["edits/dead"]] = True
-        self.dead = dead
-        self.spikes.keep &= ~dead
-        self.spikes.mask &= ~dead
+        born = self.dormant.copy()
+        self.dormant[:] = False
+        self.dormant[arr.get("edits/dormant", np.zeros(0, np.int64))] = True
+        born &= ~self.dormant  # born during the checkpoint's run
+        self.dead[:] = False
+        self.dead[arr["edits/dead"]] = True
+        self._recorded()
+        if self.sp is not None and born.any():
+            self.sp.revive(np.flatnonzero(born), 0)  # their elements (values: the checkpoint's)
         for i, pr in enumerate(self.net.projections):
             key = f"edits/edges/{pr.name}/source_ids"
             if key in arr:
@@ -335,12 +351,43 @@ class Engine:
             if hit.any():
                 removed[pr.name] = hit
         self.dead |= dead
-        self.spikes.keep &= ~dead
-        self.spikes.mask &= ~dead
+        self._recorded()
         if self.sp is not None:
             self.sp.retire(gids)
         if removed:
             self.edit_edges(removed)
+
+    def _recorded(self) -> None:
+        """Spikes are recorded and observed from the living only."""
+        self.spikes.keep[:] = self._keep0 & ~self.dead
+        self.spikes.mask[:] = self._mask0 & ~self.dead
+
+    def revive(self, gids: np.ndarray) -> None:
+        """Dormant neurons ``gids`` are born (neurogenesis): they start from their
+        population's initial state with nothing in flight to them, spike and are recorded from
+        now on, and grow synaptic elements from nothing; they have no synapses (add them with
+        :meth:`edit_edges`)."""
+        gids = np.unique(np.asarray(gids, np.int64))
+        if not gids.size:
+            return
+        if not self.dormant[gids].all():
+            raise ValueError(f"neurons {gids[~self.dormant[gids]].tolist()[:5]} are not "
+                             "dormant: only a population's reserve can be born")
+        self.dormant[gids] = False
+        self.dead[gids] = False
+        self._recorded()
+        slots = self.lay.slot_of[gids]
+        slots = slots[slots >= 0]
+        for blk in self.lay.blocks:
+            mine = slots[(slots >= blk.a) & (slots < blk.b)]
+            for var, arr in blk.state.items():
+                arr[mine - blk.a] = blk.init[var][mine - blk.a]
+        self.ring[:, :, slots] = 0.0
+        self.conn.hist[slots] = -1
+        self.hist_safe[slots] = -1
+        self.risk[slots] = 0
+        if self.sp is not None:
+            self.sp.revive(gids, self.k)
 
     def _slice_max(self) -> int:
         """The most spikes one slice can deliver: every neuron (of this rank, or of all ranks
@@ -619,8 +666,9 @@ class Engine:
         arrays["held/stamp"], arrays["held/gid"] = self.held_s, self.held_g
         if self.sp is not None:
             arrays.update(self.sp.arrays())
-        if self.dead.any() or self.edited:
+        if self.dead.any() or self.edited or self.dormant.any():
             arrays["edits/dead"] = np.flatnonzero(self.dead).astype(np.int64)
+            arrays["edits/dormant"] = np.flatnonzero(self.dormant).astype(np.int64)
             for pr in self.net.projections:
                 if pr.name in self.edited:
                     m = len(pr)

@@ -52,6 +52,9 @@ class Population:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
     receptors: dict[str, dict] = field(default_factory=dict)
     synaptic_elements: dict[str, dict] = field(default_factory=dict)
+    #: the last ``reserve`` neurons are dormant until neurogenesis brings them in
+    #: (:meth:`wbe.engine.loop.Engine.revive`): no synapses, no spikes until then
+    reserve: int = 0
 
     @property
     def is_virtual(self) -> bool:

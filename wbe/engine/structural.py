@@ -291,7 +291,8 @@ class Structural:
                 self.rate[e, sl], self.eps[e, sl] = el.growth_rate, el.eps
                 self.shape[e, sl] = el.eta if el.growth_curve == "gaussian" else el.psi
                 self.tau_vacant[e, sl], self.continuous[e, sl] = el.tau_vacant, el.continuous
-        self.mine = self.tracked & (lay.slot_of >= 0)
+        self.local = lay.slot_of >= 0
+        self.mine = self.tracked & self.local
         self.mine_ids = np.flatnonzero(self.mine)
         sp = net.structural
         self.every = int(round(sp.update_interval_ms / dt)) if sp is not None else 0
@@ -341,6 +342,26 @@ class Structural:
             if projection in {projection_name(entry, a, b) for a, b in _pairs(self.net, e)}:
                 self._connect(self._el(e.pre_synaptic_element), src, n)
                 self._connect(self._el(e.post_synaptic_element), tgt, n)
+
+    def revive(self, gids: np.ndarray, k: int) -> None:
+        """Neurons ``gids`` are born at step ``k``: their population's elements, no calcium,
+        nothing bound, growing from now on."""
+        for p in self.net.populations:
+            if not p.synaptic_elements:
+                continue
+            off = self.offsets[p.name]
+            g = gids[(gids >= off) & (gids < off + p.n)]
+            if not g.size:
+                continue
+            for name, spec in p.synaptic_elements.items():
+                el = element_spec(p.name, name, spec)
+                e = self.elements.index(name)
+                self.kind[e, g] = GROWTH_CURVES.index(el.growth_curve)
+                self.z[e, g], self.zc[e, g] = el.z, 0
+            self.ca[g], self.ca_t[g] = 0.0, self.time_ms(k)
+            self.tracked[g] = True
+            self.mine[g] = self.local[g]
+        self.mine_ids = np.flatnonzero(self.mine)
 
     def retire(self, gids: np.ndarray) -> None:
         """Neurons ``gids`` died: they have no elements and no calcium any more."""
