@@ -11,7 +11,7 @@ import numpy as np
 from ..cells.libm import exp as libm_exp
 from ..cells.libm import pow as libm_pow
 from ..registry import PLASTICITY, Param, Var
-from .base import PostHistoryRule, first_after, forced_synapses, unconsumed_posts_np
+from .base import PostHistoryRule, forced_synapses, unconsumed_posts_np
 
 # ptab columns
 TAU_PLUS, TAU_MINUS, LAMBDA, ALPHA, MU_PLUS, MU_MINUS, WMAX = range(7)
@@ -86,37 +86,67 @@ def kminus_at_np(st, s, q, dt, tau_minus):
 
 
 @numba.njit(cache=True, inline="always")
-def _consume_posts(st, s, limit, hist, dt):
-    """Facilitation by every post spike p of synapse ``s``'s target with p_last < p and
+def _walk_posts(hist, i, d, limit, pl, w, km, kp0, tl, dt, tau_p, tau_m, wmax, lam, mu_p):
+    """Facilitation of weight ``w`` by every post spike p of neuron ``i`` with ``pl`` < p and
     p + d <= ``limit`` (NEST: the history entries between the last and this pre spike, seen
-    through the dendritic delay), in order; updates the post trace K- as NEST's archiver."""
-    d = st.delay[s]
-    row = hist[st.tgt[s]]
-    h0 = first_after(row, st.p_last[s])
-    if h0 == row.shape[0] or row[h0] + d > limit:
-        return  # nothing new for this synapse (most calls)
-    r = st.par[s]
-    for h in range(h0, row.shape[0]):
-        p = row[h]
+    through the dendritic delay ``d``), in order, with the pre trace ``kp0`` of the last pre
+    spike ``tl``; updates the post trace K− (``km`` after ``pl``) as NEST's archiver. Returns
+    (w, km, pl). Scalars in and out: the hot path passes no state tuple (each array of one
+    would cost a reference count per call)."""
+    n_h = hist.shape[1]
+    h0 = n_h
+    while h0 > 0 and hist[i, h0 - 1] > pl:  # from the newest end: nothing new costs one look
+        h0 -= 1
+    for h in range(h0, n_h):
+        p = hist[i, h]
         if p < 0:
             continue
         if p + d > limit:
             break
-        minus_dt = (st.t_last[s] - (p + d)) * dt
-        kp = st.kplus[s] * math.exp(minus_dt / st.ptab[r, TAU_PLUS])
-        st.w_pending[s] = _facilitate(st.w_pending[s], kp, st.ptab, r)
-        st.kminus[s] = trace_after(st.kminus[s], st.p_last[s], p, dt, st.ptab[r, TAU_MINUS])
-        st.p_last[s] = p
+        kp = kp0 * math.exp((tl - (p + d)) * dt / tau_p)
+        norm_w = w / wmax + lam * _weight_factor(1.0 - w / wmax, mu_p) * kp
+        w = norm_w * wmax if norm_w < 1.0 else wmax
+        km = km * math.exp((pl - p) * dt / tau_m) + 1.0 if pl >= 0 else 1.0
+        pl = p
+    return w, km, pl
+
+
+@numba.njit(cache=True, inline="always")
+def _consume_posts(st, s, limit, hist, dt):
+    """:func:`_walk_posts` for synapse ``s`` (the end of a slice: synapses whose target's
+    history is at risk), its state updated."""
+    r = st.par[s]
+    w, km, pl = _walk_posts(hist, st.tgt[s], st.delay[s], limit, st.p_last[s],
+                            st.w_pending[s], st.kminus[s], st.kplus[s], st.t_last[s], dt,
+                            st.ptab[r, TAU_PLUS], st.ptab[r, TAU_MINUS], st.ptab[r, WMAX],
+                            st.ptab[r, LAMBDA], st.ptab[r, MU_PLUS])
+    st.w_pending[s], st.kminus[s], st.p_last[s] = w, km, pl
 
 
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
     r = st.par[s]
-    _consume_posts(st, s, q, hist, dt)
-    wn = _depress(st.w_pending[s], kminus_at(st, s, q, dt, st.ptab[r, TAU_MINUS]), st.ptab, r)
+    d = st.delay[s]
+    tl, kp0 = st.t_last[s], st.kplus[s]
+    tau_p, tau_m = st.ptab[r, TAU_PLUS], st.ptab[r, TAU_MINUS]
+    wmax, lam = st.ptab[r, WMAX], st.ptab[r, LAMBDA]
+    w, km, pl = _walk_posts(hist, st.tgt[s], d, q, st.p_last[s], st.w_pending[s],
+                            st.kminus[s], kp0, tl, dt, tau_p, tau_m, wmax, lam,
+                            st.ptab[r, MU_PLUS])
+    st.kminus[s], st.p_last[s] = km, pl
+    # the post trace strictly before q − d (NEST's get_K_value), as kminus_at
+    if pl < 0:
+        kminus = 0.0
+    elif pl + d < q:
+        kminus = km * math.exp((pl + d - q) * dt / tau_m)
+    else:
+        kminus = km - 1.0  # a post spike exactly at q − d
+    norm_w = w / wmax - st.ptab[r, ALPHA] * lam * _weight_factor(w / wmax,
+                                                                 st.ptab[r, MU_MINUS]) * kminus
+    wn = norm_w * wmax if norm_w > 0.0 else 0.0
     st.w[s] = wn
     st.w_pending[s] = wn
-    st.kplus[s] = st.kplus[s] * math.exp((st.t_last[s] - q) * dt / st.ptab[r, TAU_PLUS]) + 1.0
+    st.kplus[s] = kp0 * math.exp((tl - q) * dt / tau_p) + 1.0
     st.t_last[s] = q
     return st.sign[s] * wn
 
