@@ -140,8 +140,11 @@ def _advance_source(features: frozenset[str]) -> str:
             "    last = hist.shape[1] - 1\n" + "\n".join(body) + "\n    return nspk\n")
 
 
+# deliver allocates nothing, so it is compiled without numba's runtime (NRT): its array
+# arguments, and the rules' state tuples bound by every inlined on_pre, then cost no
+# reference-count updates (atomic operations, one per array per synapse otherwise)
 _DELIVER = '''
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def deliver(gs, gg, n, syn, rules, ring, L, hist, dt, mod):
     """Spikes (stamp gs[i], gid gg[i]), i < n, in (stamp, gid) order into the ring buffers;
     each synapse in table order, plastic ones through their rule's on_pre."""
