@@ -68,7 +68,9 @@ class ElementSpec(BaseModel):
     growth_rate: float = Field(1.0, description="ν, elements per ms")
     tau_vacant: float = Field(0.1, gt=0, description="fraction of vacant elements retracted "
                                                       "at each update")
-    continuous: bool = Field(True, description="report z unrounded (else floor(z))")
+    continuous: bool = Field(True, description="NEST's flag for its get_synaptic_elements "
+                             "(floor(z) when false); as in NEST it changes no dynamics — "
+                             "vacancies use floor(z) either way — and z is reported unrounded")
     z: float = Field(0.0, ge=0, description="initial number of elements")
     eps: float = Field(0.7, description="ε, calcium at which growth stops (target)")
     eta: float = Field(0.1, description="η, gaussian: the lower calcium of zero growth")
@@ -269,7 +271,6 @@ class Structural:
         self.zc = np.zeros((ne, n), np.int64)
         self.rate, self.eps = np.zeros((ne, n)), np.ones((ne, n))
         self.shape, self.tau_vacant = np.ones((ne, n)), np.zeros((ne, n))
-        self.continuous = np.zeros((ne, n), bool)
         self.ca, self.ca_t = np.zeros(n), np.zeros(n)
         self.tau, self.beta = np.full(n, NODE_PARAMS["tau_Ca"]), np.full(n, NODE_PARAMS["beta_Ca"])
         self.tracked = np.zeros(n, bool)
@@ -290,7 +291,7 @@ class Structural:
                 self.z[e, sl] = el.z
                 self.rate[e, sl], self.eps[e, sl] = el.growth_rate, el.eps
                 self.shape[e, sl] = el.eta if el.growth_curve == "gaussian" else el.psi
-                self.tau_vacant[e, sl], self.continuous[e, sl] = el.tau_vacant, el.continuous
+                self.tau_vacant[e, sl] = el.tau_vacant
         self.local = lay.slot_of >= 0
         self.mine = self.tracked & self.local
         self.mine_ids = np.flatnonzero(self.mine)
