@@ -222,6 +222,7 @@ def test_bad_structural_setups_are_named():
         sim.structural_plasticity({"s": {**ok, "weigth": 1.0}})
     with pytest.raises(ValueError, match="delay_ms"):
         sim.structural_plasticity({"s": {**ok, "delay_ms": 0.0}})
+    assert sim.network.structural is None  # a refused setting changes nothing
     sim.connect(sim._pops["E"], sim._pops["E"], wbe.AllToAll(), name="s_E_E",
                 plasticity=wbe.Plasticity("stdp_synapse", {}))
     with pytest.raises(ValueError, match="projection 's_E_E'.*no plasticity rule"):

@@ -303,10 +303,11 @@ class Simulation:
                 entries[name] = StructuralSynapse(**spec)
             except TypeError as e:
                 raise ValueError(f"{who}: {e}") from None
-        self.network.structural = StructuralPlasticity(entries, float(update_interval_ms))
         from ..engine.structural import check
 
-        check(self.network, self.dt_ms)
+        sp = StructuralPlasticity(entries, float(update_interval_ms))
+        check(dataclasses.replace(self.network, structural=sp), self.dt_ms)  # before any change
+        self.network.structural = sp
 
     def connect(self, source, target, rule: ConnectionRule, *, weight=1.0, delay_ms=1.0,
                 synapse: str = "static_synapse", receptor: int | str | None = None,
