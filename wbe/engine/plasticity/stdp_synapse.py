@@ -111,18 +111,6 @@ def _walk_posts(hist, i, d, limit, pl, w, km, kp0, tl, dt, tau_p, tau_m, wmax, l
     return w, km, pl
 
 
-@numba.njit(cache=True, inline="always")
-def _consume_posts(st, s, limit, hist, dt):
-    """:func:`_walk_posts` for synapse ``s`` (the end of a slice: synapses whose target's
-    history is at risk), its state updated."""
-    r = st.par[s]
-    w, km, pl = _walk_posts(hist, st.tgt[s], st.delay[s], limit, st.p_last[s],
-                            st.w_pending[s], st.kminus[s], st.kplus[s], st.t_last[s], dt,
-                            st.ptab[r, TAU_PLUS], st.ptab[r, TAU_MINUS], st.ptab[r, WMAX],
-                            st.ptab[r, LAMBDA], st.ptab[r, MU_PLUS])
-    st.w_pending[s], st.kminus[s], st.p_last[s] = w, km, pl
-
-
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
     r = st.par[s]
@@ -153,8 +141,15 @@ def on_pre(st, s, q, hist, dt):
 
 @numba.njit(cache=True)
 def end_of_slice(st, limit, hist, dt, risk):
+    """The synapses onto neurons whose history is at risk fold in their post spikes up to
+    ``limit`` (written out here: a helper taking ``st`` per synapse costs reference counts)."""
     for s in forced_synapses(st, risk):
-        _consume_posts(st, s, limit, hist, dt)
+        r = st.par[s]
+        w, km, pl = _walk_posts(hist, st.tgt[s], st.delay[s], limit, st.p_last[s],
+                                st.w_pending[s], st.kminus[s], st.kplus[s], st.t_last[s], dt,
+                                st.ptab[r, TAU_PLUS], st.ptab[r, TAU_MINUS],
+                                st.ptab[r, WMAX], st.ptab[r, LAMBDA], st.ptab[r, MU_PLUS])
+        st.w_pending[s], st.kminus[s], st.p_last[s] = w, km, pl
 
 
 # ------------------------------------------------------------------------ NumPy reference
@@ -172,7 +167,7 @@ def _depress_np(w, kminus, tab):
 
 
 def _consume_posts_np(st, s, limit, hist, dt):
-    """:func:`_consume_posts` for distinct synapses ``s`` at once (history column by column)."""
+    """:func:`_walk_posts` for distinct synapses ``s`` at once (history column by column)."""
     for ss, pp, dd in unconsumed_posts_np(st, s, limit, hist):
         tab = st["ptab"][st["par"][ss]]
         minus_dt = (st["t_last"][ss] - (pp + dd)) * dt
