@@ -19,65 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-import wbe
+from wbe.experiments.structural_growth import GE, GIE, QUANTITIES, run_nest, run_wbe
 
 T_S, NE, NI = 20, 160, 40
-GE = {"growth_curve": "gaussian", "growth_rate": 0.001, "continuous": False, "eta": 0.0,
-      "eps": 0.05}
-GIE = {**GE, "growth_rate": 0.004, "eps": 0.2}
-GII = {**GE, "eps": 0.2}
-EX_E = {"Den_ex": GE, "Den_in": GE, "Axon_ex": GE}
-EX_I = {"Den_ex": GIE, "Den_in": GII, "Axon_in": GII}
-SP = {"synapse_ex": {"pre_synaptic_element": "Axon_ex", "post_synaptic_element": "Den_ex",
-                     "weight": 585.0, "delay_ms": 1.0},
-      "synapse_in": {"pre_synaptic_element": "Axon_in", "post_synaptic_element": "Den_in",
-                     "weight": -585.0, "delay_ms": 1.0}}
-
-
-def run_wbe(seed: int) -> np.ndarray:
-    sim = wbe.Simulation(seed=seed)
-    e = sim.population("E", "iaf_psc_alpha", NE, synaptic_elements=EX_E)
-    i = sim.population("I", "iaf_psc_alpha", NI, synaptic_elements=EX_I)
-    sim.poisson(e, 10000.0, 6.2, delay_ms=1.0)
-    sim.poisson(i, 10000.0, 6.2, delay_ms=1.0)
-    sim.structural_plasticity(SP, update_interval_ms=1000.0)
-    out = []
-    for _ in range(T_S):
-        sim.run(1000.0)
-        out.append((sim.calcium("E").mean(), sim.calcium("I").mean(),
-                    sim.synaptic_elements("E")["Axon_ex"]["z_connected"].sum(),
-                    sim.synaptic_elements("I")["Axon_in"]["z_connected"].sum()))
-    return np.array(out)
-
-
-def run_nest(seed: int) -> np.ndarray:
-    import nest
-
-    nest.ResetKernel()
-    nest.verbosity = nest.VerbosityLevel.ERROR
-    nest.resolution = 0.1
-    nest.rng_seed = seed + 1
-    nest.structural_plasticity_update_interval = 1000.0
-    for name, s in SP.items():
-        nest.CopyModel("static_synapse", name + "_m", {"weight": s["weight"],
-                                                       "delay": s["delay_ms"]})
-    nest.structural_plasticity_synapses = {n: {
-        "synapse_model": n + "_m", "pre_synaptic_element": s["pre_synaptic_element"],
-        "post_synaptic_element": s["post_synaptic_element"]} for n, s in SP.items()}
-    e = nest.Create("iaf_psc_alpha", NE)
-    e.synaptic_elements = EX_E
-    i = nest.Create("iaf_psc_alpha", NI)
-    i.synaptic_elements = EX_I
-    noise = nest.Create("poisson_generator", {"rate": 10000.0})
-    nest.Connect(noise, e + i, "all_to_all", {"weight": 6.2, "delay": 1.0})
-    nest.EnableStructuralPlasticity()
-    out = []
-    for _ in range(T_S):
-        nest.Simulate(1000.0)
-        out.append((np.mean(e.Ca), np.mean(i.Ca),
-                    sum(d["Axon_ex"]["z_connected"] for d in e.synaptic_elements),
-                    sum(d["Axon_in"]["z_connected"] for d in i.synaptic_elements)))
-    return np.array(out)
 
 
 def figure(ours: np.ndarray, theirs: np.ndarray, path: Path) -> None:
@@ -112,9 +56,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     a = ap.parse_args()
     t0 = time.perf_counter()
-    ours = np.array([run_wbe(s) for s in range(a.seeds)])
+    ours = np.array([run_wbe(s, T_S, NE, NI) for s in range(a.seeds)])
     t1 = time.perf_counter()
-    theirs = np.array([run_nest(s) for s in range(a.seeds)])
+    theirs = np.array([run_nest(s, T_S, NE, NI) for s in range(a.seeds)])
     t2 = time.perf_counter()
     figure(ours, theirs, a.out / "structural_plasticity.png")
     late = slice(9, None)  # 10-20 s
@@ -124,7 +68,7 @@ def main() -> None:
                                     round(float(ours[:, late, q].mean(1).std()), 4)],
                             "nest": [round(float(theirs[:, late, q].mean()), 4),
                                      round(float(theirs[:, late, q].mean(1).std()), 4)]}
-           for q, k in enumerate(("mean Ca E", "mean Ca I", "E synapses", "I synapses"))}}
+           for q, k in enumerate(QUANTITIES)}}
     (a.out / "structural_plasticity.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 

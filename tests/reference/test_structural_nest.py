@@ -130,74 +130,16 @@ def test_calcium_and_elements_equal_nest(structural):
 
 
 # ---------------------------------------------------------------------------- statistical
-# NEST's structural_plasticity.py example (its growth curves, Poisson drive 10 kHz × 6.2 pA,
-# PSCs ±585 pA, default iaf_psc_alpha) at 160 E + 40 I neurons, growth rates × 10, update
-# interval 1 s, 12 s.
-T_S, NE, NI, SEEDS = 12, 160, 40, range(6)
-GE = {"growth_curve": "gaussian", "growth_rate": 0.001, "continuous": False, "eta": 0.0,
-      "eps": 0.05}
-GIE = {**GE, "growth_rate": 0.004, "eps": 0.2}
-GII = {**GE, "eps": 0.2}
-EX_E = {"Den_ex": GE, "Den_in": GE, "Axon_ex": GE}
-EX_I = {"Den_ex": GIE, "Den_in": GII, "Axon_in": GII}
-SP = {"synapse_ex": {"pre_synaptic_element": "Axon_ex", "post_synaptic_element": "Den_ex",
-                     "weight": 585.0, "delay_ms": 1.0},
-      "synapse_in": {"pre_synaptic_element": "Axon_in", "post_synaptic_element": "Den_in",
-                     "weight": -585.0, "delay_ms": 1.0}}
-
-
-def growth_wbe(seed: int) -> np.ndarray:
-    """Per second: mean Ca of E and I, E and I synapses."""
-    sim = wbe.Simulation(seed=seed)
-    e = sim.population("E", "iaf_psc_alpha", NE, synaptic_elements=EX_E)
-    i = sim.population("I", "iaf_psc_alpha", NI, synaptic_elements=EX_I)
-    sim.poisson(e, 10000.0, 6.2, delay_ms=1.0)
-    sim.poisson(i, 10000.0, 6.2, delay_ms=1.0)
-    sim.structural_plasticity(SP, update_interval_ms=1000.0)
-    out = []
-    for _ in range(T_S):
-        sim.run(1000.0)
-        out.append((sim.calcium("E").mean(), sim.calcium("I").mean(),
-                    sim.synaptic_elements("E")["Axon_ex"]["z_connected"].sum(),
-                    sim.synaptic_elements("I")["Axon_in"]["z_connected"].sum()))
-    # the element counts are the synapses: every bound axonal element is one edge
-    n_ex = sum(len(sim.connections(f"synapse_ex_E_{b}")) for b in ("E", "I"))
-    assert n_ex == out[-1][2]
-    return np.array(out)
-
-
-def growth_nest(seed: int) -> np.ndarray:
-    nest.ResetKernel()
-    nest.verbosity = nest.VerbosityLevel.ERROR
-    nest.resolution = 0.1
-    nest.rng_seed = seed + 1
-    nest.structural_plasticity_update_interval = 1000.0
-    for name, s in SP.items():
-        nest.CopyModel("static_synapse", name + "_m", {"weight": s["weight"],
-                                                       "delay": s["delay_ms"]})
-    nest.structural_plasticity_synapses = {n: {
-        "synapse_model": n + "_m", "pre_synaptic_element": s["pre_synaptic_element"],
-        "post_synaptic_element": s["post_synaptic_element"]} for n, s in SP.items()}
-    e = nest.Create("iaf_psc_alpha", NE)
-    e.synaptic_elements = EX_E
-    i = nest.Create("iaf_psc_alpha", NI)
-    i.synaptic_elements = EX_I
-    noise = nest.Create("poisson_generator", {"rate": 10000.0})
-    nest.Connect(noise, e + i, "all_to_all", {"weight": 6.2, "delay": 1.0})
-    nest.EnableStructuralPlasticity()
-    out = []
-    for _ in range(T_S):
-        nest.Simulate(1000.0)
-        out.append((np.mean(e.Ca), np.mean(i.Ca),
-                    sum(d["Axon_ex"]["z_connected"] for d in e.synaptic_elements),
-                    sum(d["Axon_in"]["z_connected"] for d in i.synaptic_elements)))
-    return np.array(out)
+# wbe.experiments.structural_growth: NEST's structural_plasticity.py example at 160 E + 40 I
+# neurons, growth rates × 10, update interval 1 s, 12 s.
+T_S, SEEDS = 12, range(6)
 
 
 def test_synapse_counts_match_nest():
-    ours = np.array([growth_wbe(s) for s in SEEDS])  # (seeds, seconds, quantity)
-    theirs = np.array([growth_nest(s) for s in SEEDS])
-    names = ["mean Ca E", "mean Ca I", "E synapses", "I synapses"]
+    from wbe.experiments.structural_growth import QUANTITIES, run_nest, run_wbe
+
+    ours = np.array([run_wbe(s, T_S) for s in SEEDS])  # (seeds, seconds, quantity)
+    theirs = np.array([run_nest(s, T_S) for s in SEEDS])
     # the same deterministic start: no synapse until the calcium has grown (3 s), then the
     # first wave of E synapses
     assert ours[:, :2, 2:].sum() == theirs[:, :2, 2:].sum() == 0
@@ -205,7 +147,7 @@ def test_synapse_counts_match_nest():
     assert wave_n > 20 and abs(wave_w - wave_n) < 0.15 * wave_n, (wave_w, wave_n)
     # the growth phase and plateau (4–12 s): time averages per run, compared over runs
     a, b = ours[:, 3:].mean(axis=1), theirs[:, 3:].mean(axis=1)
-    for q, name in enumerate(names):
+    for q, name in enumerate(QUANTITIES):
         ma, mb = a[:, q].mean(), b[:, q].mean()
         se = np.sqrt(a[:, q].var(ddof=1) / len(SEEDS) + b[:, q].var(ddof=1) / len(SEEDS))
         assert mb > 0, name

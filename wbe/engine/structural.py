@@ -254,7 +254,7 @@ class Structural:
 
     def __init__(self, net: Network, lay, ctx, dt: float, seed: int) -> None:
         check(net, dt)
-        self.net, self.ctx, self.dt, self.seed = net, ctx, dt, int(seed)
+        self.net, self.ctx, self.seed = net, ctx, int(seed)
         n = lay.n_total
         self.offsets = lay.offsets
         tics = dt * _TICS_PER_MS
@@ -340,7 +340,7 @@ class Structural:
         if sp is None:
             return
         for entry, e in sp.synapses.items():
-            if projection in {projection_name(entry, a, b) for a, b in _pairs(self.net, e)}:
+            if projection in {p.name for p in self._projections(entry)}:
                 self._connect(self._el(e.pre_synaptic_element), src, n)
                 self._connect(self._el(e.post_synaptic_element), tgt, n)
 
