@@ -23,10 +23,11 @@ MODELS = ("pd14", "brunel")
 BRUNEL_FULL_ORDER = 2500  # Brunel model A: N_E = 4·order, N_I = order (12,500 neurons)
 #: the synapse model of the excitatory recurrent projections (``--synapse``); the Poisson
 #: input and the inhibitory projections are always static
-SYNAPSES = ("static_synapse", "tsodyks2_synapse", "stdp_synapse")
+SYNAPSES = ("static_synapse", "tsodyks2_synapse", "stdp_synapse", "stdp_dopamine_synapse")
 DEFAULT_SYNAPSE = "static_synapse"
 #: short names in result-file names (``brunel_tsodyks2_1_1c.json``)
-SYNAPSE_TAGS = {"static_synapse": "", "tsodyks2_synapse": "tsodyks2", "stdp_synapse": "stdp"}
+SYNAPSE_TAGS = {"static_synapse": "", "tsodyks2_synapse": "tsodyks2", "stdp_synapse": "stdp",
+                "stdp_dopamine_synapse": "dopamine"}
 #: the models that take ``--synapse`` other than ``static_synapse``
 STP_MODELS = ("brunel",)
 #: ``tsodyks2_synapse`` of the Brunel benchmark, by NEST's names: NEST's defaults — a
@@ -38,6 +39,17 @@ TSODYKS2_PARAMS = {"U": 0.5, "u": 0.5, "x": 1.0, "tau_rec": 800.0, "tau_fac": 0.
 #: and the network in its asynchronous irregular state; weights relative to J
 STDP_PARAMS = {"tau_plus": 20.0, "tau_minus": 20.0, "lambda": 0.01, "alpha": 1.0,
                "mu_plus": 1.0, "mu_minus": 1.0, "Wmax_over_J": 2.0}
+#: ``stdp_dopamine_synapse`` of the Brunel benchmark's E→E synapses (NEST's names; A± relative
+#: to J): balanced pairing (A+ = A−) so the eligibility traces wander about 0, dopamine from the
+#: first ``DOPAMINE_NEURONS`` excitatory neurons (at 10–40 spikes/s, 1–4 dopamine spikes per
+#: ms: n ≈ 1–4 /ms) through one volume transmitter that triggers every ``deliver_interval``
+#: minimum delays (every 15 ms: NEST's default of 1 would bring all 10 M synapses up to date
+#: every 1.5 ms), dopamine baseline b = 0, W_min = 0, W_max = 2·J: every synapse computes its
+#: weight across every dopamine spike, while the weights drift by about 1 % of J in a second
+DOPAMINE_PARAMS = {"A_plus_over_J": 1e-5, "A_minus_over_J": 1e-5, "tau_plus": 20.0,
+                   "tau_minus": 20.0, "tau_c": 1000.0, "tau_n": 200.0, "b": 0.0,
+                   "Wmin": 0.0, "Wmax_over_J": 2.0, "deliver_interval": 10}
+DOPAMINE_NEURONS = 100
 
 
 def synapse_tag(synapse: str) -> str:
@@ -54,6 +66,9 @@ def synapse_params(synapse: str) -> dict | None:
         return None
     if synapse == "stdp_synapse":
         return {**STDP_PARAMS, "projections": "E->E"}
+    if synapse == "stdp_dopamine_synapse":
+        return {**DOPAMINE_PARAMS, "projections": "E->E",
+                "dopamine_neurons": f"E[0:{DOPAMINE_NEURONS}]"}
     return {**TSODYKS2_PARAMS, "weight_factor": 1.0 / TSODYKS2_PARAMS["U"]}
 
 
@@ -79,6 +94,8 @@ def build_network(model: str, scale: float, seed: int, t_total_ms: float,
                                      tstop_ms=float(t_total_ms))
         if synapse == "stdp_synapse":
             net = with_excitatory_stdp(net)
+        elif synapse == "stdp_dopamine_synapse":
+            net = with_excitatory_dopamine(net)
         elif synapse != DEFAULT_SYNAPSE:
             net = with_excitatory_stp(net, synapse)
         return net, run
@@ -123,6 +140,33 @@ def with_excitatory_stdp(net, source: str = "E"):
     return dataclasses.replace(net, projections=projs)
 
 
+def with_excitatory_dopamine(net, source: str = "E"):
+    """``net`` with the projections from ``source`` to itself (Brunel: E→E) made
+    ``stdp_dopamine_synapse`` with :data:`DOPAMINE_PARAMS` (A±, W_max relative to J, the
+    projection's weight) under the volume transmitter ``dopamine_vt``, fed by the first
+    :data:`DOPAMINE_NEURONS` neurons of ``source`` with the smallest delay of the network; the
+    connectivity arrays, delays, other projections and Poisson input are unchanged."""
+    from wbe.engine.modulators import add_volume_transmitter
+    from wbe.engine.network import Plasticity
+
+    d_min = min(float(np.min(pr.delay_ms)) for pr in net.projections if len(pr))
+    projs = []
+    for pr in net.projections:
+        if pr.source == source and pr.target == source:
+            j = float(np.max(np.abs(pr.weight)))
+            params = {k: v for k, v in DOPAMINE_PARAMS.items()
+                      if not k.endswith("_over_J") and k != "deliver_interval"}
+            for k in ("A_plus", "A_minus", "Wmax"):
+                params[k] = DOPAMINE_PARAMS[f"{k}_over_J"] * j
+            params["volume_transmitter"] = "dopamine_vt"
+            pr = dataclasses.replace(pr, plasticity=Plasticity("stdp_dopamine_synapse", params))
+        projs.append(pr)
+    net = dataclasses.replace(net, projections=projs, populations=list(net.populations))
+    add_volume_transmitter(net, "dopamine_vt", source, np.arange(DOPAMINE_NEURONS),
+                           delay_ms=d_min, deliver_interval=DOPAMINE_PARAMS["deliver_interval"])
+    return net
+
+
 def network_stats(net) -> dict:
     """Neuron and synapse counts and the bytes of the model description's edge arrays."""
     n_syn = int(sum(len(p) for p in net.projections))
@@ -131,8 +175,16 @@ def network_stats(net) -> dict:
         for a in (pr.source_ids, pr.target_ids, pr.weight, pr.delay_ms):
             model_bytes += int(np.asarray(a).nbytes)
     return {"n_neurons": int(net.n_total), "n_synapses": n_syn,
-            "populations": {p.name: int(p.n) for p in net.populations if not p.is_virtual},
+            "populations": {p.name: int(p.n) for p in net.populations if p.simulated},
             "model_edge_arrays_MiB": model_bytes / 2**20}
+
+
+def weight_summary(w) -> dict:
+    """Mean, standard deviation, min and max of a plastic projection's final weights (the
+    record's ``plastic_weights``: the three simulators' learned weights side by side)."""
+    w = np.abs(np.asarray(w, np.float64))
+    return {"n": int(w.size), "mean": float(w.mean()), "std": float(w.std()),
+            "min": float(w.min()), "max": float(w.max())} if w.size else {"n": 0}
 
 
 def rates_hz(spikes: dict, sizes: dict, t0_ms: float, t1_ms: float) -> dict:
@@ -165,8 +217,9 @@ def split_by_gid(times_ms: np.ndarray, gids: np.ndarray, offsets: dict, sizes: d
     into pop → (times_ms, node_ids)."""
     times_ms, gids = np.asarray(times_ms, dtype=np.float64), np.asarray(gids, dtype=np.int64)
     out = {}
-    for name, off in offsets.items():
-        m = (gids >= off) & (gids < off + sizes[name])
+    for name, n in sizes.items():
+        off = offsets[name]
+        m = (gids >= off) & (gids < off + n)
         out[name] = (times_ms[m], gids[m] - off)
     return out
 

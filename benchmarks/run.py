@@ -14,7 +14,10 @@ An untimed Brian2 run first compiles its project (``--no-prime`` skips it).
 short-term depression in all three simulators (``benchmarks.common.with_excitatory_stp``);
 the result file is then ``brunel_tsodyks2_<scale>_<cores>c.json`` and every record names it;
 ``--synapse stdp_synapse`` makes E→E NEST's multiplicative STDP (``with_excitatory_stdp``,
-``brunel_stdp_<scale>_<cores>c.json``).
+``brunel_stdp_<scale>_<cores>c.json``); ``--synapse stdp_dopamine_synapse`` makes E→E NEST's
+dopamine-modulated STDP under one volume transmitter fed by 100 excitatory neurons
+(``with_excitatory_dopamine``, ``brunel_dopamine_<scale>_<cores>c.json``). Each record of a
+plastic run holds its final weights' mean, spread and range (``plastic_weights``).
 
 Auditable (``benchmarks/audit.py``): ``--out`` holds this invocation's runs only and a re-run
 replaces the whole file; every record carries the invocation's ``run_id``, its position, the
@@ -77,7 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "only): tsodyks2_synapse = NEST's short-term depression on E→E and "
                          "E→I with benchmarks.common.TSODYKS2_PARAMS, weights J/U; "
                          "stdp_synapse = NEST's multiplicative STDP on E→E with "
-                         "benchmarks.common.STDP_PARAMS; the Poisson input and the other "
+                         "benchmarks.common.STDP_PARAMS; stdp_dopamine_synapse = NEST's "
+                         "dopamine-modulated STDP on E→E with benchmarks.common."
+                         "DOPAMINE_PARAMS; the Poisson input and the other "
                          "synapses stay static")
     ap.add_argument("--out", type=Path, default=None,
                     help="JSON (default benchmarks/results/<model>[_<synapse>]_<scale>_"

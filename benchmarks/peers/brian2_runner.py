@@ -16,6 +16,21 @@
   with per-synapse ``u``, ``x`` and the time of the last spike, updated on every presynaptic
   spike in the order of NEST's ``tsodyks2_synapse::send`` (:func:`tsodyks2_on_pre`), and deliver
   ``w·u·x``.
+* ``stdp_synapse`` projections (``--synapse stdp_synapse``): NEST's multiplicative rule with
+  event-driven pair traces (:func:`stdp_pathways`), plasticity at the spike times, post spikes
+  seen through the dendritic delay.
+* ``stdp_dopamine_synapse`` projections (``--synapse stdp_dopamine_synapse``): NEST's rule,
+  event-driven and exact between events (:func:`dopamine_pathways`): the volume transmitter is
+  a one-neuron group holding m = n·e^(−t/τ_c) (n the dopamine trace; each dopamine spike adds
+  e^(−t/τ_c)/τ_n) and G = ∫ m dt, both integrated exactly on the clock, G copied into every
+  target neuron each step (a summed variable: ``G_vt``); a synapse brought up
+  to date at time t from its last update t_c integrates dw/dt = c·(n − b) with
+  c(s) = c·e^(−(s − t_c)/τ_c) in closed form, w += c·e^(t_c/τ_c)·(G(t) − G(t_c))
+  − b·c·τ_c·(1 − e^(−(t − t_c)/τ_c)), clipped to [W_min, W_max] — at its pre spikes, at its post
+  spikes (seen through the dendritic delay) — so no synapse is touched per time step or per
+  dopamine spike. NEST clips at every dopamine spike in between, and brings synapses up at its
+  transmitter's triggers (no weight change but the clip): statistically the same rule, not bit
+  for bit. e^(t_c/τ_c) limits runs to some hundred τ_c.
 * ``PoissonInput`` per wbe PoissonInput (binomial: N = ceil(rate·dt / 1e-3) sources of rate/N,
   so p <= 0.001 per step and the count is Poisson to within 0.1 % in variance).
 * DC: constant whole-run ``CurrentInput`` amplitudes are added to ``I_e``.
@@ -131,6 +146,38 @@ def stdp_pathways(params: dict) -> tuple[str, str]:
     return pre, post
 
 
+#: per-synapse state of a ``stdp_dopamine_synapse`` beside its weight: the eligibility trace
+#: at ``tc``, the transmitter's G at ``tc``, the pair traces (event-driven)
+DOPAMINE_EQS = """
+c : volt
+tc : second
+G0 : 1
+dapre/dt = -apre/tau_plus : 1 (event-driven)
+dapost/dt = -apost/tau_minus : 1 (event-driven)
+"""
+#: the volume transmitter: m = n·exp(-t/tau_c), G = integral of m (dm/dt = −k·m, dG/dt = m,
+#: k = 1/tau_n + 1/tau_c), advanced exactly every step (Brian2's 'exact' method rejects it)
+DOPAMINE_VT_EQS = """
+m : Hz
+G : 1
+"""
+DOPAMINE_VT_STEP = "G += m*(1 - exp(-k*dt))/k\nm = m*exp(-k*dt)"
+
+
+def dopamine_pathways() -> tuple[str, str]:
+    """NEST's ``stdp_dopamine_synapse`` in Brian2: (on a presynaptic spike, at its own time)
+    bring w and c up to t, then c −= A−·K−, K+ += 1; (on a postsynaptic spike, delayed by the
+    synapse's delay) bring up, then c += A+·K+, K− += 1. ``G_vt_post``: the transmitter's G,
+    copied into the target group."""
+    up = ("w = clip(w + c*exp(tc/tau_c)*(G_vt_post - G0) "
+          "- b*c*tau_c*(1 - exp(-(t - tc)/tau_c)), Wmin, Wmax)\n"
+          "c = c*exp(-(t - tc)/tau_c)\ntc = t\nG0 = G_vt_post\n")
+    return up + "c = c - A_minus*apost\napre += 1", up + "c = c + A_plus*apre\napost += 1"
+
+
+PLASTIC_WEIGHT_RULES = ("stdp_synapse", "stdp_dopamine_synapse")
+
+
 def stp_key(pr) -> tuple | None:
     """What a projection's short-term plasticity adds to its ``Synapses`` key: None (static)
     or ``("tsodyks2_synapse", ((name, value), ...))`` with every parameter (defaults filled)."""
@@ -138,11 +185,12 @@ def stp_key(pr) -> tuple | None:
         return None
     from wbe.engine.registry import PLASTICITY
 
-    if pr.plasticity.rule not in ("tsodyks2_synapse", "stdp_synapse"):
+    if pr.plasticity.rule not in ("tsodyks2_synapse",) + PLASTIC_WEIGHT_RULES:
         raise NotImplementedError(f"Brian2 runner: plasticity {pr.plasticity.rule!r}")
     rule = PLASTICITY.get(pr.plasticity.rule)
     params = {p.name: float(p.default) for p in rule.params}
-    params.update({k: float(v) for k, v in pr.plasticity.params.items()})
+    params.update({k: v if k in rule.node_refs else float(v)
+                   for k, v in pr.plasticity.params.items()})
     return rule.name, tuple(sorted(params.items()))
 
 
@@ -152,10 +200,17 @@ def receptor(model: str, weight: float) -> str:
     return "I_ex" if weight >= 0 else "I_in"
 
 
+def where_model(net, pop: str) -> str:
+    """The neuron model (Brian2 group) of population ``pop``."""
+    return net.population(pop).model
+
+
 def group_populations(net) -> dict[str, list]:
     """Neuron model → its populations, in Network order."""
     groups: dict[str, list] = {}
     for p in net.populations:
+        if p.is_volume_transmitter:  # its own group (main)
+            continue
         if p.is_virtual:
             raise NotImplementedError("virtual populations are not used by the benchmark models")
         if p.model not in _EQS:
@@ -261,11 +316,35 @@ def main() -> None:
         if net.spike_trains:
             raise NotImplementedError("SpikeTrainInput is not used by the benchmark models")
         objs, groups, where = [], {}, {}  # where: pop -> (model, offset in its group)
+        # volume transmitters: the dopamine rule's time constants of the projections naming
+        # each, and the neuron models those projections target (they link the transmitter's G)
+        vt_tau, vt_models = {}, set()
+        for pr in net.projections:
+            stp = stp_key(pr) if len(pr) else None
+            if stp is not None and stp[0] == "stdp_dopamine_synapse":
+                prm = dict(stp[1])
+                vt_tau.setdefault(prm["volume_transmitter"], set()).add(
+                    (prm["tau_c"], prm["tau_n"]))
+                vt_models.add(where_model(net, pr.target))
+        if len(vt_tau) > 1 or any(len(v) > 1 for v in vt_tau.values()):
+            raise NotImplementedError("Brian2 runner: one volume transmitter with one (tau_c, "
+                                      "tau_n) only")
+        vt_groups, vt_taus = {}, {}
+        for name, taus in vt_tau.items():
+            (tau_c, tau_n), = taus
+            vt_taus[name] = (tau_c, tau_n)
+            vt_groups[name] = b2.NeuronGroup(
+                1, DOPAMINE_VT_EQS, name=f"vt_{name}",
+                namespace={"tau_c": tau_c * b2.ms, "k": 1 / (tau_n * b2.ms) + 1 / (tau_c * b2.ms)})
+            vt_groups[name].run_regularly(DOPAMINE_VT_STEP, when="start")
+            objs.append(vt_groups[name])
         for model, pops in group_populations(net).items():
             consts, arrays = param_columns(model, pops, extra_ie)
             ns = {k: v * getattr(b2, _UNITS[k]) for k, v in consts.items()}
             eqs = _EQS[model] + "".join(f"\n{k} : {_BASE_UNIT[_UNITS[k]]} (constant)"
                                         for k in arrays if k != "V_m")
+            if model in vt_models:  # the transmitter's G, copied in every step (summed)
+                eqs += "\nG_vt : 1"
             g = b2.NeuronGroup(sum(p.n for p in pops), eqs, threshold="v >= V_th",
                                reset="v = V_reset", refractory="t_ref", method="exact",
                                namespace=ns, name=f"g_{model}")
@@ -278,6 +357,11 @@ def main() -> None:
             for p in pops:
                 where[p.name] = (model, off)
                 off += p.n
+            if model in vt_models:  # (a linked variable would forbid PoissonInput's subgroups)
+                cp = b2.Synapses(next(iter(vt_groups.values())), g, "G_vt_post = G_pre : 1 "
+                                 "(summed)", name=f"vt_copy_{model}")
+                cp.connect(i=np.zeros(len(g), np.int64), j=np.arange(len(g)))
+                objs.append(cp)
             groups[model] = g
             objs.append(g)
         # synapses: the projections concatenated per (source group, target group, receptor,
@@ -289,6 +373,20 @@ def main() -> None:
             if pr.kind != "chemical" or pr.receptor is not None:
                 raise NotImplementedError(f"projection {pr.name!r}: only chemical synapses")
             if not len(pr):
+                continue
+            if pr.target in vt_groups:  # dopamine spikes: m += exp(-t/tau_c)/tau_n
+                sm, so = where[pr.source]
+                dset = {float(x) for x in np.unique(pr.delay_ms)}
+                if len(dset) != 1:
+                    raise NotImplementedError("Brian2 runner: one delay into a transmitter")
+                vs = b2.Synapses(groups[sm], vt_groups[pr.target],
+                                 on_pre="m_post += exp(-t/tau_c)/tau_n", delay=dset.pop() * b2.ms,
+                                 name=f"syn_{pr.source}_{pr.target}",
+                                 namespace={"tau_c": vt_taus[pr.target][0] * b2.ms,
+                                            "tau_n": vt_taus[pr.target][1] * b2.ms})
+                vs.connect(i=so + np.asarray(pr.source_ids, np.int64),
+                           j=np.zeros(len(pr), np.int64))
+                objs.append(vs)
                 continue
             stp = stp_key(pr)
             (sm, so), (tm, to) = where[pr.source], where[pr.target]
@@ -303,14 +401,15 @@ def main() -> None:
             for r, sel in splits:
                 if sel.any():
                     ws, ds = w[sel], d[sel]
-                    plastic_w = stp is not None and stp[0] == "stdp_synapse"
+                    plastic_w = stp is not None and stp[0] in PLASTIC_WEIGHT_RULES
                     key = (sm, tm, r, None if plastic_w else uniform(ws), uniform(ds), stp)
                     parts.setdefault(key, []).append((s[sel], t[sel], ws, ds))
+        plastic_syn = []  # (Synapses, weight unit) whose weights learn
         for k, ((sm, tm, r, wu, du, stp), chunks) in enumerate(parts.items()):
             i = np.concatenate([c[0] for c in chunks])
             j = np.concatenate([c[1] for c in chunks])
             unit = b2.mV if r == "v" else b2.pA
-            stdp = stp is not None and stp[0] == "stdp_synapse"
+            stdp = stp is not None and stp[0] in PLASTIC_WEIGHT_RULES
             eq = "" if wu is not None else \
                 f"w : {'volt' if r == 'v' else 'amp'}{'' if stdp else ' (constant)'}"
             ns = {} if wu is None else {"w": wu * unit}
@@ -325,11 +424,20 @@ def main() -> None:
             extra = {}
             if stdp:  # stdp_synapse: transmission delayed, plasticity at the spike times
                 params = dict(stp[1])
-                eq += STDP_EQS
-                ns.update(tau_plus=params["tau_plus"] * b2.ms,
-                          tau_minus=params["tau_minus"] * b2.ms, lam=params["lambda"],
-                          alpha=params["alpha"], Wmax=params["Wmax"] * unit)
-                plast_pre, plast_post = stdp_pathways(params)
+                if stp[0] == "stdp_synapse":
+                    eq += STDP_EQS
+                    ns.update(tau_plus=params["tau_plus"] * b2.ms,
+                              tau_minus=params["tau_minus"] * b2.ms, lam=params["lambda"],
+                              alpha=params["alpha"], Wmax=params["Wmax"] * unit)
+                    plast_pre, plast_post = stdp_pathways(params)
+                else:  # stdp_dopamine_synapse
+                    eq += DOPAMINE_EQS.replace("c : volt", f"c : {'volt' if r == 'v' else 'amp'}")
+                    ns.update(tau_plus=params["tau_plus"] * b2.ms,
+                              tau_minus=params["tau_minus"] * b2.ms,
+                              tau_c=params["tau_c"] * b2.ms, b=params["b"] / b2.ms,
+                              A_plus=params["A_plus"] * unit, A_minus=params["A_minus"] * unit,
+                              Wmin=params["Wmin"] * unit, Wmax=params["Wmax"] * unit)
+                    plast_pre, plast_post = dopamine_pathways()
                 on_pre = {"pre": on_pre, "plast": plast_pre}
                 extra["on_post"] = plast_post
                 if du is None:
@@ -349,6 +457,8 @@ def main() -> None:
                 syn.u, syn.x, syn.tlast = params["u"], params["x"], -1.0 * b2.second
             if stp is not None:
                 rec.setdefault("stp_synapses", {})[syn.name] = {"rule": stp[0], **params}
+            if stdp:
+                plastic_syn.append((syn, unit))
             objs.append(syn)
         rec["poisson_sources_N"] = {}
         for pin in net.poisson:
@@ -397,6 +507,8 @@ def main() -> None:
     rec["sim_wall_s"] = t["sim_s"]
     rec["sim_s_per_sim_s"] = t["sim_s"] / (args.t_sim_ms / 1000.0)
     rec["sim_cpu_s"] = t.get("sim_cpu_s")
+    rec["plastic_weights"] = {syn.name: common.weight_summary(np.asarray(syn.w[:] / unit))
+                              for syn, unit in plastic_syn}
     spikes = {}
     for model, pops in group_populations(net).items():
         ti = np.asarray(mons[model].t / b2.ms)
@@ -406,7 +518,7 @@ def main() -> None:
             m = (ii >= off) & (ii < off + p.n)
             spikes[p.name] = (ti[m], ii[m] - off)
             off += p.n
-    sizes = {p.name: p.n for p in net.populations}
+    sizes = {p.name: p.n for p in net.populations if p.simulated}
     rec["rates_hz"] = common.rates_hz(spikes, sizes, args.t_warmup_ms, t_total)
     rec["spike_counts"] = common.spike_counts(spikes, sizes, args.t_warmup_ms, t_total)
     rec["n_spikes_measured"] = int(sum(np.count_nonzero(s[0] >= args.t_warmup_ms)

@@ -31,19 +31,22 @@ from benchmarks import common
 
 def syn_spec(pr) -> dict:
     """NEST's synapse model and parameters of projection ``pr`` (weights and delays apart):
-    ``static_synapse``, or the NEST model of its short-term ``Plasticity`` rule with the
-    rule's parameters (NEST's names; those the projection leaves out take the rule's
-    defaults, which are NEST's)."""
+    ``static_synapse``, or the NEST model of its ``Plasticity`` rule with the rule's
+    parameters (NEST's names; those the projection leaves out take the rule's defaults,
+    which are NEST's). A rule's node references (``volume_transmitter``) stay population
+    names here; :func:`build` puts them on a copy of the model (NEST takes them only as
+    defaults)."""
     if pr.plasticity is None:
         return {"synapse_model": "static_synapse"}
     from wbe.engine.registry import PLASTICITY
 
     rule = PLASTICITY.get(pr.plasticity.rule)
-    if not rule.nest_model or rule.node_refs:
+    if not rule.nest_model:
         raise NotImplementedError(f"projection {pr.name!r}: plasticity {rule.name!r} has no "
                                   "NEST model the benchmark can connect")
     params = {p.name: float(p.default) for p in rule.params}
-    params.update({k: float(v) for k, v in pr.plasticity.params.items()})
+    params.update({k: v if k in rule.node_refs else float(v)
+                   for k, v in pr.plasticity.params.items()})
     # parameters NEST keeps on the target neuron (tau_minus) are set there by build()
     return {"synapse_model": rule.nest_model,
             **{k: v for k, v in params.items() if k not in rule.post_params}}
@@ -58,6 +61,20 @@ def post_params(pr) -> dict:
     rule = PLASTICITY.get(pr.plasticity.rule)
     full = dict(zip(rule.param_names, rule.resolve(pr.plasticity.params, pr.name).tolist()))
     return {k: full[k] for k in rule.post_params}
+
+
+#: projection → the NEST synapse model (a copy per plastic projection) and parameters the last
+#: :func:`build` connected it with
+synapse_models: dict[str, dict] = {}
+
+
+def _node_refs(pr) -> tuple:
+    """The node-reference parameters (``volume_transmitter``) of ``pr``'s rule."""
+    if pr.plasticity is None:
+        return ()
+    from wbe.engine.registry import PLASTICITY
+
+    return tuple(PLASTICITY.get(pr.plasticity.rule).node_refs)
 
 
 def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
@@ -81,9 +98,15 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
         else:
             dc_devices.append(ci)
     nodes, offsets, sizes = {}, {}, {}
+    synapse_models.clear()
     for p in net.populations:
         if p.is_virtual:
             raise NotImplementedError("virtual populations are not used by the benchmark models")
+        if p.is_volume_transmitter:  # NEST's own node; no spikes to record
+            nodes[p.name] = nest.Create("volume_transmitter", p.n, params={
+                k: int(v) for k, v in p.params.items()})
+            offsets[p.name] = int(nodes[p.name][0].global_id)
+            continue
         scal = {k: float(v) for k, v in p.params.items() if np.ndim(v) == 0}
         arrs = {k: np.asarray(v, dtype=np.float64) for k, v in p.params.items() if np.ndim(v)}
         if p.name in extra_ie:
@@ -104,8 +127,22 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
         d = np.ascontiguousarray(np.broadcast_to(np.asarray(pr.delay_ms, np.float64), pre.shape))
         if post_params(pr):
             nodes[pr.target].set(post_params(pr))
+        spec = syn_spec(pr)
+        refs = _node_refs(pr)
+        if pr.plasticity is not None and not refs:  # its own model, to read its weights back
+            model = f"{spec['synapse_model']}_{pr.name}"
+            nest.CopyModel(spec["synapse_model"], model)
+            spec["synapse_model"] = model
+        if refs:
+            # a rule with node references keeps them and its parameters as common properties
+            # of the model (NEST ignores them in Connect): a copy of the model per projection
+            model = f"{spec['synapse_model']}_{pr.name}"
+            nest.CopyModel(spec.pop("synapse_model"), model,
+                           {k: nodes[v] if k in refs else v for k, v in spec.items()})
+            spec = {"synapse_model": model}
         nest.Connect(pre, post, conn_spec="one_to_one",
-                     syn_spec={**syn_spec(pr), "weight": w, "delay": d})
+                     syn_spec={**spec, "weight": w, "delay": d})
+        synapse_models[pr.name] = {**syn_spec(pr), "synapse_model": spec["synapse_model"]}
 
     def targets(pop: str, ids) -> object:
         ids = np.asarray(ids, dtype=np.int64)
@@ -136,8 +173,9 @@ def build(nest, net, run, cores: int) -> tuple[dict, dict, object]:
         dc = nest.Create("dc_generator", params=prm)
         nest.Connect(dc, targets(ci.target, ci.node_ids), "all_to_all")
     rec = nest.Create("spike_recorder")
-    for nc in nodes.values():
-        nest.Connect(nc, rec)
+    for name, nc in nodes.items():
+        if net.population(name).simulated:
+            nest.Connect(nc, rec)
     return offsets, sizes, rec
 
 
@@ -160,7 +198,7 @@ def main() -> None:
     with common.Timer() as tp:
         nest.Prepare()
     rec["build_detail_s"] = {"create_connect": tb.s, "prepare": tp.s}
-    rec["syn_spec"] = {pr.name: syn_spec(pr) for pr in net.projections}  # as NEST got them
+    rec["syn_spec"] = synapse_models  # as NEST got them
     rec["build_s"] = tb.s + tp.s
     with common.Timer() as tw:
         nest.Run(args.t_warmup_ms)
@@ -173,6 +211,10 @@ def main() -> None:
     rec["warmup_wall_s"] = tw.s
     rec["sim_wall_s"] = ts.s
     rec["sim_s_per_sim_s"] = ts.s / (args.t_sim_ms / 1000.0)
+    rec["plastic_weights"] = {
+        pr.name: common.weight_summary(nest.GetConnections(
+            synapse_model=rec["syn_spec"][pr.name]["synapse_model"]).get("weight"))
+        for pr in net.projections if pr.plasticity is not None and len(pr)}
     ev = sr.get("events")
     spikes = common.split_by_gid(ev["times"], ev["senders"], offsets, sizes)
     rec["rates_hz"] = common.rates_hz(spikes, sizes, args.t_warmup_ms, t_total)

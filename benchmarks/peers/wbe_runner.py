@@ -100,11 +100,15 @@ def main() -> None:
     rec["build_s"] = build_s
     rec["sim_s_per_sim_s"] = rec["sim_wall_s"] / (args.t_sim_ms / 1000.0)
     peak_ranks = gather(common.hwm_mib() if hwm_reset else common.maxrss_mib())
-    sizes = {p.name: p.n for p in net.populations if not p.is_virtual}
+    sizes = {p.name: p.n for p in net.populations if p.simulated}
     rec["rates_hz"] = common.rates_hz(res.spikes, sizes, args.t_warmup_ms, t_total)
     rec["spike_counts"] = common.spike_counts(res.spikes, sizes, args.t_warmup_ms, t_total)
     rec["n_spikes_measured"] = int(sum(np.count_nonzero(np.asarray(s[0]) >= args.t_warmup_ms)
                                        for s in res.spikes.values()))
+    # final weights of the plastic projections (the local part on each rank, gathered)
+    parts = gather({k: np.asarray(w) for k, w in res.weights.items()})
+    rec["plastic_weights"] = {k: common.weight_summary(np.concatenate([p[k] for p in parts]))
+                              for k in parts[0]}
     del res
     # the engine's own connectivity arrays (an extra, untimed build after the peak is read)
     conn = {}

@@ -39,8 +39,6 @@ from ..registry import PLASTICITY, Param, Var
 from .base import (
     TICS_PER_MS,
     PostHistoryRule,
-    first_after,
-    posted_synapses,
     stamp_ms,
     stamp_ms_np,
     unconsumed_posts_np,
@@ -59,116 +57,133 @@ def delay_ms(d, dt):
     return d * (round(dt * TICS_PER_MS) / TICS_PER_MS)
 
 
+# The kernels pass scalars to their helpers, never the state tuple: binding a tuple of arrays
+# costs an atomic reference count per array per call, which on the hot path (per synapse and
+# dopamine spike) cost more than the arithmetic (aabcf73 did the same for stdp_synapse).
 @numba.njit(cache=True, inline="always")
-def _update_weight(st, s, c0, n0, minus_dt, r):
-    taus = (st.ptab[r, TAU_C] + st.ptab[r, TAU_N]) / (st.ptab[r, TAU_C] * st.ptab[r, TAU_N])
-    w = st.w[s] - c0 * (n0 / taus * math.expm1(taus * minus_dt)
-                        - st.ptab[r, B] * st.ptab[r, TAU_C] * math.expm1(minus_dt / st.ptab[r, TAU_C]))
-    if w < st.ptab[r, WMIN]:
-        w = st.ptab[r, WMIN]
-    if w > st.ptab[r, WMAX]:
-        w = st.ptab[r, WMAX]
-    st.w[s] = w
-
-
-@numba.njit(cache=True, inline="always")
-def _update_dopamine(st, s, spk_t, spk_m, i, dt, r):
-    minus_dt = stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt)
-    st.n[s] = st.n[s] * math.exp(minus_dt / st.ptab[r, TAU_N]) + spk_m[i + 1] / st.ptab[r, TAU_N]
+def _weight(w, c0, n0, minus_dt, tau_c, tau_n, b, wmin, wmax):
+    """NEST's ``update_weight_``: w over ``minus_dt`` (< 0) with c0, n0 at its start."""
+    taus = (tau_c + tau_n) / (tau_c * tau_n)
+    w = w - c0 * (n0 / taus * math.expm1(taus * minus_dt)
+                  - b * tau_c * math.expm1(minus_dt / tau_c))
+    if w < wmin:
+        w = wmin
+    if w > wmax:
+        w = wmax
+    return w
 
 
 @numba.njit(cache=True, inline="always")
-def _process_dopa(st, s, t0, t1, t1_step, dt, r):
+def _dopa(spk_t, spk_m, v, nn, i, w, c, n, t0, t1, t1_step, dt, tau_c, tau_n, b, wmin, wmax):
     """NEST's ``process_dopa_spikes_``: w from t0 to t1 (ms; t1 at stamp ``t1_step``) across
-    the dopamine spikes of (t0, t1]; c from t0 to t1; n stays at the time of the last
-    dopamine spike processed."""
-    v = np.int64(st.ptab[r, VT])
-    spk_t, spk_m, nn = st.mod.spk_t[v], st.mod.spk_m[v], st.mod.spk_n[v]
-    i = st.didx[s]
-    if nn > i + 1 and spk_t[i + 1] <= t1_step:
-        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / st.ptab[r, TAU_N])
-        _update_weight(st, s, st.c[s], n0, t0 - stamp_ms(spk_t[i + 1], dt), r)
-        _update_dopamine(st, s, spk_t, spk_m, i, dt, r)
+    the dopamine spikes of (t0, t1] (transmitter ``v``'s list, ``nn`` entries, the last
+    processed ``i``); c from t0 to t1; n stays at the time of the last dopamine spike
+    processed. Returns (w, c, n, i)."""
+    if nn > i + 1 and spk_t[v, i + 1] <= t1_step:
+        n0 = n * math.exp((stamp_ms(spk_t[v, i], dt) - t0) / tau_n)
+        w = _weight(w, c, n0, t0 - stamp_ms(spk_t[v, i + 1], dt), tau_c, tau_n, b, wmin, wmax)
+        n = n * math.exp((stamp_ms(spk_t[v, i], dt) - stamp_ms(spk_t[v, i + 1], dt)) / tau_n) \
+            + spk_m[v, i + 1] / tau_n
         i += 1
-        while nn > i + 1 and spk_t[i + 1] <= t1_step:
-            cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / st.ptab[r, TAU_C])
-            _update_weight(st, s, cd, st.n[s],
-                           stamp_ms(spk_t[i], dt) - stamp_ms(spk_t[i + 1], dt), r)
-            _update_dopamine(st, s, spk_t, spk_m, i, dt, r)
+        while nn > i + 1 and spk_t[v, i + 1] <= t1_step:
+            ti, tn = stamp_ms(spk_t[v, i], dt), stamp_ms(spk_t[v, i + 1], dt)
+            cd = c * math.exp((t0 - ti) / tau_c)
+            w = _weight(w, cd, n, ti - tn, tau_c, tau_n, b, wmin, wmax)
+            n = n * math.exp((ti - tn) / tau_n) + spk_m[v, i + 1] / tau_n
             i += 1
-        cd = st.c[s] * math.exp((t0 - stamp_ms(spk_t[i], dt)) / st.ptab[r, TAU_C])
-        _update_weight(st, s, cd, st.n[s], stamp_ms(spk_t[i], dt) - t1, r)
-        st.didx[s] = i
+        ti = stamp_ms(spk_t[v, i], dt)
+        cd = c * math.exp((t0 - ti) / tau_c)
+        w = _weight(w, cd, n, ti - t1, tau_c, tau_n, b, wmin, wmax)
     else:
-        n0 = st.n[s] * math.exp((stamp_ms(spk_t[i], dt) - t0) / st.ptab[r, TAU_N])
-        _update_weight(st, s, st.c[s], n0, t0 - t1, r)
-    st.c[s] = st.c[s] * math.exp((t0 - t1) / st.ptab[r, TAU_C])
+        n0 = n * math.exp((stamp_ms(spk_t[v, i], dt) - t0) / tau_n)
+        w = _weight(w, c, n0, t0 - t1, tau_c, tau_n, b, wmin, wmax)
+    c = c * math.exp((t0 - t1) / tau_c)
+    return w, c, n, i
 
 
 @numba.njit(cache=True, inline="always")
-def _facilitate_posts(st, s, limit, hist, dt, r):
-    """The post spikes p > p_f with p + d <= ``limit``: dopamine up to p + d, then c += A+·K+."""
-    d = st.delay[s]
-    row = hist[st.tgt[s]]
-    for h in range(first_after(row, st.p_f[s]), row.shape[0]):
-        p = row[h]
+def _first_after(hist, j, after):
+    """:func:`first_after` on row ``j`` of ``hist`` (no row view: a view is reference-counted)."""
+    h = hist.shape[1]
+    while h > 0 and hist[j, h - 1] > after:
+        h -= 1
+    return h
+
+
+@numba.njit(cache=True, inline="always")
+def _facilitate(hist, j, d, limit, dt, p_f, t_w, t_lu, kplus, w, c, n, i, spk_t, spk_m, v, nn,
+                tau_c, tau_n, b, wmin, wmax, a_plus, tau_plus):
+    """The post spikes p > p_f of target row ``j`` with p + d <= ``limit``: dopamine up to
+    p + d, then c += A+·K+. Returns (w, c, n, i, t_w, p_f)."""
+    dms = delay_ms(d, dt)
+    for h in range(_first_after(hist, j, p_f), hist.shape[1]):
+        p = hist[j, h]
         if p < 0:
             continue
         if p + d > limit:
             break
-        t1 = stamp_ms(p, dt) + delay_ms(d, dt)
-        _process_dopa(st, s, st.t_w[s], t1, p + d, dt, r)
-        st.t_w[s] = t1
-        minus_dt = stamp_ms(st.t_lu[s], dt) - t1
-        st.c[s] += st.ptab[r, A_PLUS] * (st.kplus[s] * math.exp(minus_dt / st.ptab[r, TAU_PLUS]))
-        st.p_f[s] = p
+        t1 = stamp_ms(p, dt) + dms
+        w, c, n, i = _dopa(spk_t, spk_m, v, nn, i, w, c, n, t_w, t1, p + d, dt, tau_c, tau_n, b,
+                           wmin, wmax)
+        t_w = t1
+        c += a_plus * (kplus * math.exp((stamp_ms(t_lu, dt) - t1) / tau_plus))
+        p_f = p
+    return w, c, n, i, t_w, p_f
 
 
 @numba.njit(cache=True, inline="always")
-def _trace_posts(st, s, limit, hist, dt, r):
+def _trace(hist, j, d, limit, dt, km, pl, tau_minus):
     """The synapse's copy of the target's K− (NEST's archiver arithmetic) over its post spikes
-    p + d <= ``limit``."""
-    d = st.delay[s]
-    row = hist[st.tgt[s]]
-    inv = 1.0 / st.ptab[r, TAU_MINUS]
-    for h in range(first_after(row, st.p_last[s]), row.shape[0]):
-        p = row[h]
+    p + d <= ``limit``. Returns (K−, stamp of the last post spike in it)."""
+    inv = 1.0 / tau_minus
+    for h in range(_first_after(hist, j, pl), hist.shape[1]):
+        p = hist[j, h]
         if p < 0:
             continue
         if p + d > limit:
             break
-        last = stamp_ms(st.p_last[s], dt) if st.p_last[s] >= 0 else -1.0
-        st.kminus[s] = st.kminus[s] * math.exp((last - stamp_ms(p, dt)) * inv) + 1.0
-        st.p_last[s] = p
+        last = stamp_ms(pl, dt) if pl >= 0 else -1.0
+        km = km * math.exp((last - stamp_ms(p, dt)) * inv) + 1.0
+        pl = p
+    return km, pl
 
 
 @numba.njit(cache=True, inline="always")
-def _k_value(st, s, q, dt, r):
+def _k_value(km, pl, d, q, dt, tau_minus):
     """NEST's ``get_K_value(t_spike − d)``: K− after the last post spike strictly before."""
-    d = st.delay[s]
-    if st.p_last[s] < 0:
+    if pl < 0:
         return 0.0
     t = stamp_ms(q, dt) - delay_ms(d, dt)
-    if st.p_last[s] + d < q:
-        return st.kminus[s] * math.exp((stamp_ms(st.p_last[s], dt) - t) / st.ptab[r, TAU_MINUS])
-    return st.kminus[s] - 1.0  # a post spike exactly at t: the trace strictly before it
+    if pl + d < q:
+        return km * math.exp((stamp_ms(pl, dt) - t) / tau_minus)
+    return km - 1.0  # a post spike exactly at t: the trace strictly before it
 
 
 @numba.njit(cache=True)
 def on_pre(st, s, q, hist, dt):
     r = st.par[s]
-    _facilitate_posts(st, s, q, hist, dt, r)
-    _trace_posts(st, s, q, hist, dt, r)
+    d, j = st.delay[s], st.tgt[s]
+    tau_c, tau_n, b = st.ptab[r, TAU_C], st.ptab[r, TAU_N], st.ptab[r, B]
+    wmin, wmax, tau_plus = st.ptab[r, WMIN], st.ptab[r, WMAX], st.ptab[r, TAU_PLUS]
+    v = np.int64(st.ptab[r, VT])
+    nn = st.mod.spk_n[v]
+    t_lu, kplus = st.t_lu[s], st.kplus[s]
+    w, c, n, i, t_w, _ = _facilitate(hist, j, d, q, dt, st.p_f[s], st.t_w[s], t_lu, kplus,
+                                     st.w[s], st.c[s], st.n[s], st.didx[s], st.mod.spk_t,
+                                     st.mod.spk_m, v, nn, tau_c, tau_n, b, wmin, wmax,
+                                     st.ptab[r, A_PLUS], tau_plus)
+    km, pl = _trace(hist, j, d, q, dt, st.kminus[s], st.p_last[s], st.ptab[r, TAU_MINUS])
     t_spike = stamp_ms(q, dt)
-    _process_dopa(st, s, st.t_w[s], t_spike, q, dt, r)
-    st.c[s] -= st.ptab[r, A_MINUS] * _k_value(st, s, q, dt, r)
-    wt = st.sign[s] * st.w[s]
-    st.kplus[s] = st.kplus[s] * math.exp((stamp_ms(st.t_lu[s], dt) - t_spike)
-                                         / st.ptab[r, TAU_PLUS]) + 1.0
+    w, c, n, i = _dopa(st.mod.spk_t, st.mod.spk_m, v, nn, i, w, c, n, t_w, t_spike, q, dt,
+                       tau_c, tau_n, b, wmin, wmax)
+    c -= st.ptab[r, A_MINUS] * _k_value(km, pl, d, q, dt, st.ptab[r, TAU_MINUS])
+    st.w[s], st.c[s], st.n[s], st.didx[s] = w, c, n, i
+    st.kminus[s], st.p_last[s] = km, pl
+    st.kplus[s] = kplus * math.exp((stamp_ms(t_lu, dt) - t_spike) / tau_plus) + 1.0
     st.t_lu[s] = q
     st.t_w[s] = t_spike
-    st.p_f[s] = q - st.delay[s]
-    return wt
+    st.p_f[s] = q - d
+    return st.sign[s] * w
 
 
 @numba.njit(cache=True)
@@ -181,12 +196,19 @@ def trigger(st, k1, hist, dt):
         v = np.int64(st.ptab[r, VT])
         if not st.mod.due[v]:
             continue
-        _facilitate_posts(st, s, k1, hist, dt, r)
-        _process_dopa(st, s, st.t_w[s], t_trig, k1, dt, r)
-        st.n[s] = st.n[s] * math.exp((stamp_ms(st.mod.spk_t[v, st.didx[s]], dt) - t_trig)
-                                     / st.ptab[r, TAU_N])
-        st.kplus[s] = st.kplus[s] * math.exp((stamp_ms(st.t_lu[s], dt) - t_trig)
-                                             / st.ptab[r, TAU_PLUS])
+        tau_c, tau_n, b = st.ptab[r, TAU_C], st.ptab[r, TAU_N], st.ptab[r, B]
+        wmin, wmax, tau_plus = st.ptab[r, WMIN], st.ptab[r, WMAX], st.ptab[r, TAU_PLUS]
+        nn = st.mod.spk_n[v]
+        t_lu, kplus = st.t_lu[s], st.kplus[s]
+        w, c, n, i, t_w, _ = _facilitate(hist, st.tgt[s], st.delay[s], k1, dt, st.p_f[s],
+                                         st.t_w[s], t_lu, kplus, st.w[s], st.c[s], st.n[s],
+                                         st.didx[s], st.mod.spk_t, st.mod.spk_m, v, nn, tau_c,
+                                         tau_n, b, wmin, wmax, st.ptab[r, A_PLUS], tau_plus)
+        w, c, n, i = _dopa(st.mod.spk_t, st.mod.spk_m, v, nn, i, w, c, n, t_w, t_trig, k1, dt,
+                           tau_c, tau_n, b, wmin, wmax)
+        st.w[s], st.c[s] = w, c
+        st.n[s] = n * math.exp((stamp_ms(st.mod.spk_t[v, i], dt) - t_trig) / tau_n)
+        st.kplus[s] = kplus * math.exp((stamp_ms(t_lu, dt) - t_trig) / tau_plus)
         st.t_lu[s] = k1
         st.t_w[s] = t_trig
         st.p_f[s] = k1 - st.delay[s]
@@ -195,16 +217,30 @@ def trigger(st, k1, hist, dt):
 
 @numba.njit(cache=True)
 def end_of_slice(st, limit, hist, dt, risk):
-    for s in posted_synapses(st, hist, limit):
-        row = hist[st.tgt[s]]
-        due = limit - st.delay[s]  # post spikes up to this stamp take effect by limit
-        n = row.shape[0]
-        hf = first_after(row, st.p_f[s])
-        ht = first_after(row, st.p_last[s])
-        if (hf < n and row[hf] <= due) or (ht < n and row[ht] <= due):
+    last = hist.shape[1] - 1
+    since = limit - hist.shape[1]
+    for slot in range(st.pt_indptr.shape[0] - 1):  # targets that spiked lately (posted_synapses)
+        if hist[slot, last] <= since:
+            continue
+        for jj in range(st.pt_indptr[slot], st.pt_indptr[slot + 1]):
+            s = st.pt_syn[jj]
+            j, d = st.tgt[s], st.delay[s]
+            due = limit - d  # post spikes up to this stamp take effect by limit
+            hf = _first_after(hist, j, st.p_f[s])
+            ht = _first_after(hist, j, st.p_last[s])
+            if not ((hf <= last and hist[j, hf] <= due) or (ht <= last and hist[j, ht] <= due)):
+                continue
             r = st.par[s]
-            _facilitate_posts(st, s, limit, hist, dt, r)
-            _trace_posts(st, s, limit, hist, dt, r)
+            tau_c, tau_n, b = st.ptab[r, TAU_C], st.ptab[r, TAU_N], st.ptab[r, B]
+            v = np.int64(st.ptab[r, VT])
+            w, c, n, i, t_w, p_f = _facilitate(
+                hist, j, d, limit, dt, st.p_f[s], st.t_w[s], st.t_lu[s], st.kplus[s], st.w[s],
+                st.c[s], st.n[s], st.didx[s], st.mod.spk_t, st.mod.spk_m, v, st.mod.spk_n[v],
+                tau_c, tau_n, b, st.ptab[r, WMIN], st.ptab[r, WMAX], st.ptab[r, A_PLUS],
+                st.ptab[r, TAU_PLUS])
+            st.w[s], st.c[s], st.n[s], st.didx[s], st.t_w[s], st.p_f[s] = w, c, n, i, t_w, p_f
+            st.kminus[s], st.p_last[s] = _trace(hist, j, d, limit, dt, st.kminus[s],
+                                                st.p_last[s], st.ptab[r, TAU_MINUS])
 
 
 # ------------------------------------------------------------------------ NumPy reference
