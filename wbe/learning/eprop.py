@@ -1,0 +1,649 @@
+"""e-prop (Bellec et al. 2020) as NEST 3.10 implements it (Korcsak-Gorzo et al.'s online e-prop).
+
+A network of input channels (NEST: ``spike_generator`` → ``parrot_neuron``), recurrent e-prop
+neurons (``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta``,
+``eprop_iaf_psc_delta_adapt``) and readouts (``eprop_readout``) whose input → recurrent,
+recurrent → recurrent and recurrent → readout synapses are ``eprop_synapse`` (delay one step),
+readouts sending their error back as learning signals (``eprop_learning_signal_connection``,
+weights B) and receiving their target and learning window as rate signals
+(``step_rate_generator`` → ``rate_connection_delayed``). Parameter names, defaults and the
+arithmetic are NEST's, read from its ``models/eprop_*.{h,cpp}``, ``weight_optimizer.cpp`` and
+``nestkernel/eprop_archiving_node*.h``; ``tests/reference/test_eprop_nest.py`` runs NEST's own
+e-prop test network and its sine-wave regression example beside this and compares losses and
+weights.
+
+Semantics (NEST's, one step = ``dt_ms``; ``s`` the update step):
+
+* a neuron emitting in step s sends a spike with stamp s + 1; the delay of every e-prop synapse
+  is one step, so the target integrates it in its update step s + 1. Inputs are given as
+  NEST's ``spike_generator`` times: an input spike at T ms leaves its parrot in step T/dt and
+  reaches the recurrent neurons in step T/dt + 1;
+* at the start of step s the learning signals of the readouts' step s − 1 are written,
+  L_j[s − 2] += B_jk·err_k(s − 1) (readouts in order), then the spikes of step s − 1 are
+  delivered, inputs before recurrent neurons, each in index order: an ``eprop_synapse``
+  brings its gradient up to date from its target's history over the inter-spike interval
+  (the first ``eprop_isi_trace_cutoff`` steps of it), applies its optimizer and transmits the
+  spike with the new weight; then the neurons update in order, recurrent before readouts;
+* a recurrent neuron's update of step s writes the history entry s: the surrogate gradient ψ
+  (computed before a reset), the firing-rate regularisation c_reg·(f_av − f_target) and
+  L = 0 (filled two steps later); a readout's update of step s integrates the recurrent spikes
+  of step s − 1 and writes its error err(s) = (y − y*)·window (its target y*(s) and window
+  are the values NEST's rate generators hold for time s);
+* NEST's flush events (``flush_event_send_interval``) change no value; here a synapse whose
+  source has not spiked for ``eprop_isi_trace_cutoff`` steps is brought up to date once, at
+  the end of its window (the same arithmetic in the same order as a flush at any later time),
+  so a neuron keeps only the last cutoff + 4 steps of history.
+
+This is a single-process trainer on the CPU (numba), exact against NEST; it is not yet part of
+the distributed engine (no MPI ranks, no checkpoints): :class:`wbe.Simulation` does not know
+e-prop neurons. NEST's ``bsshslm_2020`` variants (batch-wise e-prop with its evidence-accumulation
+example) are not implemented.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+#: the recurrent neuron models (NEST names) → (psc_delta dynamics, adaptive threshold)
+NEURON_MODELS = {"eprop_iaf": (False, False), "eprop_iaf_adapt": (False, True),
+                 "eprop_iaf_psc_delta": (True, False), "eprop_iaf_psc_delta_adapt": (True, True)}
+SURROGATES = ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
+_DBL_MAX = float(np.finfo(np.float64).max)
+
+_NEURON_BASE = {"C_m": 250.0, "c_reg": 0.0, "E_L": -70.0, "f_target": 10.0, "I_e": 0.0,
+                "surrogate_gradient_function": "piecewise_linear",
+                "surrogate_gradient_height": 0.3, "surrogate_gradient_width": 1.0,
+                "t_ref": 2.0, "tau_m": 10.0, "V_min": -_DBL_MAX, "V_th": -55.0,
+                "kappa": 0.97, "kappa_reg": 0.97, "eprop_isi_trace_cutoff": math.inf,
+                # bit-neutral in NEST (history memory only): accepted, not needed here
+                "flush_event_send_interval": math.inf}
+_ADAPT = {"adapt_beta": 1.0, "adapt_tau": 10.0, "adaptation": 0.0}
+_PSC_DELTA = {"V_reset": -70.0, "refractory_input": False}
+_READOUT = {"C_m": 250.0, "E_L": 0.0, "I_e": 0.0, "tau_m": 10.0, "V_min": -_DBL_MAX,
+            "eprop_isi_trace_cutoff": math.inf}
+#: NEST's ``eprop_synapse`` optimizer defaults (its ``optimizer`` dictionary)
+OPTIMIZER_DEFAULTS = {"type": "gradient_descent", "batch_size": 1, "eta": 1e-4, "Wmin": -100.0,
+                      "Wmax": 100.0, "optimize_each_step": True, "beta_1": 0.9,
+                      "beta_2": 0.999, "epsilon": 1e-7}
+
+
+def neuron_defaults(model: str) -> dict:
+    """NEST 3.10's parameters and defaults of recurrent e-prop neuron ``model`` (``V_m``, the
+    initial membrane potential, defaults to ``E_L``; ``f_target`` in spikes/s)."""
+    if model not in NEURON_MODELS:
+        raise ValueError(f"unknown e-prop neuron model {model!r}; have {sorted(NEURON_MODELS)}")
+    delta, adapt = NEURON_MODELS[model]
+    d = dict(_NEURON_BASE)
+    if delta:
+        d.update(_PSC_DELTA)
+    if adapt:
+        d.update(_ADAPT)
+    return d
+
+
+def readout_defaults() -> dict:
+    """NEST 3.10's ``eprop_readout`` parameters and defaults (``V_m`` defaults to ``E_L``)."""
+    return dict(_READOUT)
+
+
+def _merge(defaults: dict, given: dict, what: str) -> dict:
+    unknown = sorted(set(given) - set(defaults) - {"V_m"})
+    if unknown:
+        raise ValueError(f"{what}: unknown parameter(s) {unknown}; known: {sorted(defaults)} "
+                         "and V_m")
+    p = {**defaults, **given}
+    p.setdefault("V_m", p["E_L"])
+    return p
+
+
+def _cutoff_steps(x: float, dt: float, n_steps: int) -> int:
+    """NEST's ``Time(Time::ms(x)).get_steps()`` of the cutoff, capped past the run."""
+    if not math.isfinite(x) or x / dt > n_steps + 8:
+        return n_steps + 8
+    return int(round(x / dt))
+
+
+@dataclass
+class EpropNetwork:
+    """An e-prop network by NEST's connection semantics (weights indexed [target, source]).
+
+    ``w_in`` (n_rec, n_in), ``w_rec`` (n_rec, n_rec), ``w_out`` (n_out, n_rec): initial
+    ``eprop_synapse`` weights; ``rec_mask`` (n_rec, n_rec) which recurrent synapses exist
+    (default: all but autapses, NEST's ``allow_autapses=False``); ``w_fb`` (n_rec, n_out): the
+    learning-signal weights B (fixed). ``neuron_params`` / ``readout_params``: NEST's names
+    (one value for the population); ``optimizer``: NEST's ``eprop_synapse`` optimizer dictionary
+    (``type`` ``gradient_descent`` or ``adam``, ``eta``, ``batch_size``, ``Wmin``, ``Wmax``,
+    ``optimize_each_step``, ``beta_1``, ``beta_2``, ``epsilon``)."""
+
+    w_in: np.ndarray
+    w_rec: np.ndarray
+    w_out: np.ndarray
+    w_fb: np.ndarray
+    neuron_model: str = "eprop_iaf"
+    neuron_params: dict = field(default_factory=dict)
+    readout_params: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
+    rec_mask: np.ndarray | None = None
+    dt_ms: float = 1.0
+
+    @property
+    def n_in(self) -> int:
+        return int(np.shape(self.w_in)[1])
+
+    @property
+    def n_rec(self) -> int:
+        return int(np.shape(self.w_in)[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(np.shape(self.w_out)[0])
+
+    def validate(self) -> None:
+        """Shapes, parameter names and ranges (NEST's checks); raises ValueError naming the
+        field."""
+        n_in, n_rec, n_out = self.n_in, self.n_rec, self.n_out
+        for name, a, shape in (("w_in", self.w_in, (n_rec, n_in)),
+                               ("w_rec", self.w_rec, (n_rec, n_rec)),
+                               ("w_out", self.w_out, (n_out, n_rec)),
+                               ("w_fb", self.w_fb, (n_rec, n_out))):
+            if np.shape(a) != shape:
+                raise ValueError(f"EpropNetwork.{name}: shape {np.shape(a)}, expected {shape} "
+                                 "([target, source])")
+            if not np.all(np.isfinite(np.asarray(a, np.float64))):
+                raise ValueError(f"EpropNetwork.{name}: non-finite weights")
+        if self.rec_mask is not None and np.shape(self.rec_mask) != (n_rec, n_rec):
+            raise ValueError(f"EpropNetwork.rec_mask: shape {np.shape(self.rec_mask)}, "
+                             f"expected {(n_rec, n_rec)}")
+        p = _merge(neuron_defaults(self.neuron_model), self.neuron_params,
+                   f"EpropNetwork.neuron_params ({self.neuron_model})")
+        if p["surrogate_gradient_function"] not in SURROGATES:
+            raise ValueError("EpropNetwork.neuron_params: surrogate_gradient_function "
+                             f"{p['surrogate_gradient_function']!r} not in {SURROGATES}")
+        for k in ("C_m", "tau_m", "surrogate_gradient_width", "surrogate_gradient_height"):
+            if not p[k] > 0:
+                raise ValueError(f"EpropNetwork.neuron_params: {k} > 0 required, got {p[k]}")
+        for k in ("kappa", "kappa_reg"):
+            if not 0.0 <= p[k] <= 1.0:
+                raise ValueError(f"EpropNetwork.neuron_params: {k} in [0, 1] required")
+        if p["t_ref"] < 0 or p["c_reg"] < 0 or p["f_target"] < 0:
+            raise ValueError("EpropNetwork.neuron_params: t_ref, c_reg, f_target >= 0 required")
+        if p["V_th"] < p["V_min"]:
+            raise ValueError("EpropNetwork.neuron_params: V_th >= V_min required")
+        if "V_reset" in p and not p["V_min"] <= p["V_reset"] < p["V_th"]:
+            raise ValueError("EpropNetwork.neuron_params: V_min <= V_reset < V_th required")
+        if "adapt_tau" in p and not (p["adapt_tau"] > 0 and p["adapt_beta"] >= 0):
+            raise ValueError("EpropNetwork.neuron_params: adapt_tau > 0, adapt_beta >= 0")
+        q = _merge(readout_defaults(), self.readout_params, "EpropNetwork.readout_params")
+        for k in ("C_m", "tau_m"):
+            if not q[k] > 0:
+                raise ValueError(f"EpropNetwork.readout_params: {k} > 0 required")
+        o = {**OPTIMIZER_DEFAULTS, **self.optimizer}
+        unknown = sorted(set(self.optimizer) - set(OPTIMIZER_DEFAULTS))
+        if unknown:
+            raise ValueError(f"EpropNetwork.optimizer: unknown key(s) {unknown}")
+        if o["type"] not in ("gradient_descent", "adam"):
+            raise ValueError(f"EpropNetwork.optimizer: type {o['type']!r} is not "
+                             "'gradient_descent' or 'adam'")
+        if int(o["batch_size"]) < 1 or o["eta"] < 0 or o["Wmin"] > o["Wmax"]:
+            raise ValueError("EpropNetwork.optimizer: batch_size >= 1, eta >= 0, Wmin <= Wmax")
+        if not (0 <= o["beta_1"] < 1 and 0 <= o["beta_2"] < 1 and o["epsilon"] >= 0):
+            raise ValueError("EpropNetwork.optimizer: beta_1, beta_2 in [0, 1), epsilon >= 0")
+        for name, w in (("w_in", self.w_in), ("w_rec", self.w_rec), ("w_out", self.w_out)):
+            if np.any(np.asarray(w) < o["Wmin"]) or np.any(np.asarray(w) > o["Wmax"]):
+                raise ValueError(f"EpropNetwork.{name}: weights outside [Wmin, Wmax] = "
+                                 f"[{o['Wmin']}, {o['Wmax']}]")
+        if not self.dt_ms > 0:
+            raise ValueError("EpropNetwork.dt_ms > 0 required")
+
+
+@dataclass
+class EpropResult:
+    """Per update step s (NEST's multimeter value with stamp s + 1): ``readout_signal``,
+    ``target_signal``, ``error_signal`` (n_out, n_steps; each times the learning window, as
+    NEST records them); ``v_m``, ``surrogate_gradient``, ``learning_signal`` (len(record_rec),
+    n_steps) of the recorded recurrent neurons; ``spike_steps``/``spike_ids``: the recurrent
+    neurons' spikes (step of emission; NEST's time is (step + 1)·dt); the final weights
+    (NaN where no synapse)."""
+
+    readout_signal: np.ndarray
+    target_signal: np.ndarray
+    error_signal: np.ndarray
+    v_m: np.ndarray
+    surrogate_gradient: np.ndarray
+    learning_signal: np.ndarray
+    spike_steps: np.ndarray
+    spike_ids: np.ndarray
+    w_in: np.ndarray
+    w_rec: np.ndarray
+    w_out: np.ndarray
+    dt_ms: float
+
+    def loss(self, first_step: int, sequence_steps: int, n_sequences: int) -> np.ndarray:
+        """NEST's examples' loss per sequence: 0.5·Σ (y − y*)² over the ``sequence_steps``
+        steps of each sequence from step ``first_step``, averaged over readouts."""
+        a, b = first_step, first_step + sequence_steps * n_sequences
+        if b > self.readout_signal.shape[1]:
+            raise ValueError(f"loss: {n_sequences} sequences of {sequence_steps} steps from "
+                             f"step {first_step} need {b} steps; the run has "
+                             f"{self.readout_signal.shape[1]}")
+        d = (self.readout_signal[:, a:b] - self.target_signal[:, a:b]).reshape(
+            self.readout_signal.shape[0], n_sequences, sequence_steps)
+        return 0.5 * np.mean(np.sum(d ** 2, axis=2), axis=0)
+
+
+# --------------------------------------------------------------------------- kernels
+@numba.njit(cache=True)
+def _surrogate(kind, r, v, vth, height, width):
+    """NEST's surrogate gradients (the code, not the documentation's formulas)."""
+    if r > 0:
+        return 0.0
+    if kind == 0:
+        return height * max(0.0, 1.0 - abs(v - vth) / width)
+    if kind == 1:
+        return height * math.exp(-abs(v - vth) / width)
+    if kind == 2:
+        return height * math.pow(1.0 + abs(v - vth) / width, -2.0)
+    return height / (1.0 + math.pow((v - vth) / width, 2.0))
+
+
+@numba.njit(cache=True)
+def _optimized_weight(o, s, idx, g, w, cum, opt_step, n_opt, m, v, b1p, b2p):
+    """NEST's ``WeightOptimizer::optimized_weight`` for synapse ``s`` (one ``eta`` setting:
+    every optimization uses it). ``o``: (adam, batch_size, eta, Wmin, Wmax, beta_1, beta_2,
+    epsilon)."""
+    cum[s] += g
+    cur = 1 + idx // np.int64(o[1])
+    if opt_step[s] < cur:
+        cum[s] /= o[1]
+        eta = o[2]
+        if o[0] == 0.0:
+            w -= eta * cum[s]
+            cum[s] = 0.0
+        else:
+            b1, b2, eps = o[5], o[6], o[7]
+            while opt_step[s] < cur:
+                b1p[s] *= b1
+                b2p[s] *= b2
+                alpha = eta * math.sqrt(1.0 - b2p[s]) / (1.0 - b1p[s])
+                m[s] = b1 * m[s] + (1.0 - b1) * cum[s]
+                v[s] = b2 * v[s] + (1.0 - b2) * cum[s] * cum[s]
+                w -= alpha * m[s] / (math.sqrt(v[s]) + eps)
+                cum[s] = 0.0
+                opt_step[s] += 1
+        w = min(max(w, o[3]), o[4])
+        n_opt[s] += 1
+        opt_step[s] = cur
+    return w
+
+
+@numba.njit(cache=True)
+def _gradient(s, t_spike, is_flush, tgt, n_rec, w, S, Ist, o, each_step,
+              psi_h, L_h, fr_h, Hr, err_h, Ho, P_v, kappa, kappa_reg, beta, P_a, adapt,
+              P_vo, cut_rec, cut_out):
+    """NEST's ``compute_gradient`` of synapse ``s`` (recurrent or readout target) at the event
+    with stamp ``t_spike``. ``S``: float state columns (z_bar, e_bar, e_bar_reg, epsilon,
+    z_prev_buffer, gradient, cum, m, v, b1p, b2p); ``Ist``: int columns (t_prev, prev_flush,
+    remaining, decay_steps, opt_step, n_opt)."""
+    zb, eb, ebr, ep, zpb, gr = S[s, 0], S[s, 1], S[s, 2], S[s, 3], S[s, 4], S[s, 5]
+    tp, pf, rem, dec = Ist[s, 0], Ist[s, 1], Ist[s, 2], Ist[s, 3]
+    isi = t_spike - tp
+    out = tgt >= n_rec
+    if pf == 0:
+        rem = cut_out if out else cut_rec
+    zc = 0.0
+    if pf == 0:
+        gr = 0.0
+        zc = 1.0
+    t_begin = tp - 1
+    t_steps = min(rem, isi)
+    t_end = t_begin + t_steps
+    cum, m, v, b1p, b2p = S[:, 6], S[:, 7], S[:, 8], S[:, 9], S[:, 10]
+    opt_step, n_opt = Ist[:, 4], Ist[:, 5]
+    ww = w[s]
+    if out:
+        k = tgt - n_rec
+        for t in range(t_begin, t_end):
+            z = zpb
+            zpb = zc
+            zc = 0.0
+            zb = P_vo * zb + z
+            inc = err_h[k, t % Ho] * zb
+            if each_step:
+                gr = inc
+                ww = _optimized_weight(o, s, t + 1, gr, ww, cum, opt_step, n_opt, m, v,
+                                       b1p, b2p)
+            else:
+                gr += inc
+    else:
+        for t in range(t_begin, t_end):
+            z = zpb
+            zpb = zc
+            zc = 0.0
+            psi = psi_h[tgt, t % Hr]
+            zb = P_v * zb + z
+            if adapt:
+                e = psi * (zb - beta * ep)
+                ep = P_a * ep + e
+            else:
+                e = psi * zb
+            eb = kappa * eb + e
+            ebr = kappa_reg * ebr + (1.0 - kappa_reg) * e
+            inc = L_h[tgt, t % Hr] * eb + fr_h[tgt, t % Hr] * ebr
+            if each_step:
+                gr = inc
+                ww = _optimized_weight(o, s, t + 1, gr, ww, cum, opt_step, n_opt, m, v,
+                                       b1p, b2p)
+            else:
+                gr += inc
+    rem -= t_steps
+    rem_ev = isi - t_steps
+    dec += rem_ev
+    if not is_flush and dec > 0:
+        if out:
+            zb *= math.pow(P_vo, float(dec))
+        else:
+            zb *= math.pow(P_v, float(dec))
+            eb *= math.pow(kappa, float(dec))
+            ebr *= math.pow(kappa_reg, float(dec))
+            if adapt:
+                ep *= math.pow(P_a, float(dec))
+        dec = 0
+    if not is_flush and not each_step:
+        ww = _optimized_weight(o, s, t_end + rem_ev, gr, ww, cum, opt_step, n_opt, m, v,
+                               b1p, b2p)
+    w[s] = ww
+    S[s, 0], S[s, 1], S[s, 2], S[s, 3], S[s, 4], S[s, 5] = zb, eb, ebr, ep, zpb, gr
+    Ist[s, 2], Ist[s, 3] = rem, dec
+
+
+@numba.njit(cache=True)
+def _send(src, t_spike, is_flush, indptr, tgt, w, S, Ist, zin, n_rec, o, each_step, psi_h, L_h,
+          fr_h, Hr, err_h, Ho, P_v, kappa, kappa_reg, beta, P_a, adapt, P_vo, cut_rec,
+          cut_out, only_out):
+    """``eprop_synapse::send`` for the synapses of source ``src`` (a real spike: gradient,
+    optimizer, then transmission of the new weight; a flush: the gradient window only, for
+    the synapses onto readouts if ``only_out`` is 1, onto recurrent neurons if 0)."""
+    for s in range(indptr[src], indptr[src + 1]):
+        if is_flush and (tgt[s] >= n_rec) != (only_out == 1):
+            continue
+        if Ist[s, 0] != 0:
+            _gradient(s, t_spike, is_flush, tgt[s], n_rec, w, S, Ist, o, each_step, psi_h, L_h,
+                      fr_h, Hr, err_h, Ho, P_v, kappa, kappa_reg, beta, P_a, adapt, P_vo,
+                      cut_rec, cut_out)
+        Ist[s, 0] = t_spike
+        Ist[s, 1] = 1 if is_flush else 0
+        if not is_flush:
+            zin[tgt[s]] += w[s]
+
+
+@numba.njit(cache=True)
+def _run(n_steps, n_in, n_rec, n_out, in_indptr, in_ids, indptr, tgt, w, S, Ist, w_fb,
+         target, window, nf, o, each_step, surr, delta, adapt, rec_idx,
+         rec_out, rec_tgt, rec_err, rec_v, rec_psi, rec_L, spk_s, spk_i):
+    """The whole run (module docstring). ``nf``: the neuron and readout constants."""
+    (P_v, P_i, V_th, V_min, V_reset, I_e, height, width, kappa, kappa_reg, c_reg, f_tgt,
+     beta, P_a, refr_counts, refr_input, tau_m, dt, P_vo, P_io, V_min_o, I_e_o, E_L_o,
+     E_L, cut_rec_f, cut_out_f, v0, a0, v0_o) = (
+        nf[0], nf[1], nf[2], nf[3], nf[4], nf[5], nf[6], nf[7], nf[8], nf[9], nf[10], nf[11],
+        nf[12], nf[13], nf[14], nf[15], nf[16], nf[17], nf[18], nf[19], nf[20], nf[21],
+        nf[22], nf[23], nf[24], nf[25], nf[26], nf[27], nf[28])
+    cut_rec, cut_out = np.int64(cut_rec_f), np.int64(cut_out_f)
+    Hr, Ho = cut_rec + 4, cut_out + 4
+    psi_h = np.zeros((n_rec, Hr))
+    L_h = np.zeros((n_rec, Hr))
+    fr_h = np.zeros((n_rec, Hr))
+    err_h = np.zeros((n_out, Ho))
+    v = np.full(n_rec, v0)
+    i_in = np.zeros(n_rec)
+    r = np.zeros(n_rec, np.int64)
+    z = np.zeros(n_rec)
+    a = np.full(n_rec, a0)
+    refr_buf = np.zeros(n_rec)
+    f_av = np.zeros(n_rec)
+    v_o = np.full(n_out, v0_o)
+    i_o = np.zeros(n_out)
+    err_prev = np.zeros(n_out)
+    zin = np.zeros(n_rec + n_out)
+    n_src = n_in + n_rec
+    last = np.zeros(n_src, np.int64)  # stamp of each source's last spike (0: none)
+    emitted = np.zeros(n_src, np.int64)
+    n_em = 0
+    n_spk = 0
+    for step in range(n_steps):
+        # (1) learning signals of the readouts' previous step
+        if step >= 2:
+            for j in range(n_rec):
+                for k in range(n_out):
+                    L_h[j, (step - 2) % Hr] += w_fb[j, k] * err_prev[k]
+        # (2) flushes at the end of a window, then the spikes of step - 1 (stamp = step)
+        zin[:] = 0.0
+        is_em = np.zeros(n_src, np.bool_)
+        for q in range(n_em):
+            is_em[emitted[q]] = True
+        for src in range(n_src):
+            if last[src] > 0 and not is_em[src]:
+                if step - last[src] == cut_rec:
+                    _send(src, step, True, indptr, tgt, w, S, Ist, zin, n_rec, o, each_step,
+                          psi_h, L_h, fr_h, Hr, err_h, Ho, P_v, kappa, kappa_reg, beta, P_a,
+                          adapt, P_vo, cut_rec, cut_out, 0)
+                if step - last[src] == cut_out:
+                    _send(src, step, True, indptr, tgt, w, S, Ist, zin, n_rec, o, each_step,
+                          psi_h, L_h, fr_h, Hr, err_h, Ho, P_v, kappa, kappa_reg, beta, P_a,
+                          adapt, P_vo, cut_rec, cut_out, 1)
+        for q in range(n_em):
+            src = emitted[q]
+            _send(src, step, False, indptr, tgt, w, S, Ist, zin, n_rec, o, each_step, psi_h,
+                  L_h, fr_h, Hr, err_h, Ho, P_v, kappa, kappa_reg, beta, P_a, adapt, P_vo,
+                  cut_rec, cut_out, 0)
+            last[src] = step
+        n_em = 0
+        # (3) inputs (parrots) emitting in this step
+        for q in range(in_indptr[step], in_indptr[step + 1]):
+            emitted[n_em] = in_ids[q]
+            n_em += 1
+        # (4) recurrent neurons
+        h = step % Hr
+        for j in range(n_rec):
+            z_in = zin[j]
+            if not delta:
+                if r[j] > 0:
+                    r[j] -= 1
+                vv = P_i * i_in[j] + z_in + P_v * v[j]
+                vv = max(vv, V_min)
+                vth = V_th
+                if adapt:
+                    a[j] = P_a * a[j] + z[j]
+                    vth = V_th + beta * a[j]
+                z[j] = 0.0
+                psi = _surrogate(surr, r[j], vv, vth, height, width)
+                if vv >= vth and r[j] == 0:
+                    z[j] = 1.0
+                    vv -= V_th * z[j]
+                    r[j] = refr_counts
+            else:
+                vv = v[j]
+                vth = V_th
+                if r[j] == 0:
+                    vv = P_i * (i_in[j] + I_e) + P_v * vv + z_in
+                    if refr_input and refr_buf[j] != 0.0:
+                        vv += refr_buf[j]
+                        refr_buf[j] = 0.0
+                    vv = max(vv, V_min)
+                    if adapt:
+                        a[j] = P_a * a[j] + z[j]
+                else:
+                    if refr_input:
+                        refr_buf[j] += z_in * math.exp(-r[j] * dt / tau_m)
+                    r[j] -= 1
+                if adapt:
+                    vth = V_th + beta * a[j]
+                z[j] = 0.0
+                psi = _surrogate(surr, r[j], vv, vth, height, width)
+                if vv >= vth:
+                    r[j] = refr_counts
+                    vv = V_reset
+                    z[j] = 1.0
+            v[j] = vv
+            if z[j] == 1.0:
+                emitted[n_em] = n_in + j
+                n_em += 1
+                if n_spk < spk_s.shape[0]:
+                    spk_s[n_spk] = step
+                    spk_i[n_spk] = j
+                n_spk += 1
+            psi_h[j, h] = psi
+            L_h[j, h] = 0.0
+            f_av[j] = kappa_reg * f_av[j] + (1.0 - kappa_reg) * z[j] / dt
+            fr_h[j, h] = c_reg * (f_av[j] - f_tgt * dt)
+            i_in[j] = 0.0 + (0.0 if delta else I_e)
+        for q in range(rec_idx.shape[0]):
+            j = rec_idx[q]
+            rec_v[q, step] = v[j] + E_L
+            rec_psi[q, step] = psi_h[j, h]
+            rec_L[q, step] = L_h[j, (step - 2) % Hr] if step >= 2 else 0.0
+        # (5) readouts
+        for k in range(n_out):
+            vo = P_io * i_o[k] + zin[n_rec + k] + P_vo * v_o[k]
+            vo = max(vo, V_min_o)
+            v_o[k] = vo
+            y = vo + E_L_o
+            err = y - target[k, step]
+            lw = window[step]
+            rec_tgt[k, step] = target[k, step] * lw
+            rec_out[k, step] = y * lw
+            err *= lw
+            rec_err[k, step] = err
+            err_h[k, step % Ho] = err
+            err_prev[k] = err
+            i_o[k] = 0.0 + I_e_o
+    return n_spk
+
+
+def _csr_inputs(input_spikes_ms, n_in: int, n_steps: int, dt: float):
+    """Per update step, the inputs whose parrot emits in it (NEST: a spike_generator time T ms
+    → parrot update step T/dt), in input order."""
+    if len(input_spikes_ms) != n_in:
+        raise ValueError(f"simulate_eprop: input_spikes_ms has {len(input_spikes_ms)} trains for "
+                         f"{n_in} inputs")
+    steps, ids = [], []
+    for i, t in enumerate(input_spikes_ms):
+        t = np.asarray(t, np.float64).ravel()
+        k = np.round(t / dt).astype(np.int64)
+        if t.size and (np.any(np.abs(k * dt - t) > 1e-9 * max(1.0, float(np.max(t))))
+                       or np.any(k < 1)):
+            raise ValueError(f"simulate_eprop: input {i}: spike times must be on the {dt} ms "
+                             "grid and >= one step (NEST's spike_generator)")
+        if np.unique(k).size != k.size:
+            raise ValueError(f"simulate_eprop: input {i}: repeated spike times")
+        k = k[k < n_steps]
+        steps.append(k)
+        ids.append(np.full(k.size, i, np.int64))
+    steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+    ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    order = np.lexsort((ids, steps))
+    indptr = np.zeros(n_steps + 1, np.int64)
+    np.cumsum(np.bincount(steps, minlength=n_steps), out=indptr[1:])
+    return indptr, ids[order]
+
+
+def simulate_eprop(net: EpropNetwork, input_spikes_ms, target, learning_window, n_steps: int,
+                   record_rec=(), progress: bool = False) -> EpropResult:
+    """Run ``net`` for ``n_steps`` update steps (NEST: ``Simulate(n_steps·dt)``).
+
+    ``input_spikes_ms``: one array per input of NEST ``spike_generator`` spike times (ms, on
+    the grid); ``target`` (n_out, n_steps) and ``learning_window`` (n_steps,): the values the
+    readouts use in each update step (NEST: the ``step_rate_generator`` amplitudes in force at
+    time s·dt, which NEST cannot set for step 0); ``record_rec``: recurrent neurons whose
+    ``V_m``, surrogate gradient and learning signal are recorded."""
+    net.validate()
+    n_in, n_rec, n_out = net.n_in, net.n_rec, net.n_out
+    n_steps = int(n_steps)
+    dt = float(net.dt_ms)
+    target = np.ascontiguousarray(np.broadcast_to(np.asarray(target, np.float64),
+                                                  (n_out, n_steps)))
+    window = np.ascontiguousarray(np.broadcast_to(np.asarray(learning_window, np.float64),
+                                                  (n_steps,)))
+    delta, adapt = NEURON_MODELS[net.neuron_model]
+    p = _merge(neuron_defaults(net.neuron_model), net.neuron_params, "neuron_params")
+    q = _merge(readout_defaults(), net.readout_params, "readout_params")
+    o = {**OPTIMIZER_DEFAULTS, **net.optimizer}
+    E_L = float(p["E_L"])
+    P_v = math.exp(-dt / p["tau_m"])
+    P_i = p["tau_m"] / p["C_m"] * (1.0 - P_v)
+    P_vo = math.exp(-dt / q["tau_m"])
+    P_io = q["tau_m"] / q["C_m"] * (1.0 - P_vo)
+    P_a = math.exp(-dt / p["adapt_tau"]) if adapt else 0.0
+    beta = float(p["adapt_beta"]) if adapt else 0.0
+    refr_counts = int(round(p["t_ref"] / dt))
+    nf = np.array([
+        P_v, P_i, p["V_th"] - E_L, p["V_min"] - E_L if p["V_min"] > -_DBL_MAX else -_DBL_MAX,
+        p.get("V_reset", 0.0) - E_L, p["I_e"], p["surrogate_gradient_height"],
+        p["surrogate_gradient_width"], p["kappa"], p["kappa_reg"], p["c_reg"],
+        p["f_target"] / 1000.0, beta, P_a, refr_counts, float(bool(p.get("refractory_input"))),
+        p["tau_m"], dt, P_vo, P_io,
+        q["V_min"] - q["E_L"] if q["V_min"] > -_DBL_MAX else -_DBL_MAX, q["I_e"], q["E_L"],
+        E_L, _cutoff_steps(p["eprop_isi_trace_cutoff"], dt, n_steps),
+        _cutoff_steps(q["eprop_isi_trace_cutoff"], dt, n_steps), p["V_m"] - E_L,
+        p.get("adaptation", 0.0), q["V_m"] - q["E_L"]], dtype=np.float64)
+    # synapses by source (inputs, then recurrent neurons), in target order
+    w_in = np.asarray(net.w_in, np.float64)
+    w_rec = np.asarray(net.w_rec, np.float64)
+    w_out = np.asarray(net.w_out, np.float64)
+    mask = (~np.eye(n_rec, dtype=bool) if net.rec_mask is None
+            else np.asarray(net.rec_mask, bool))
+    tg, ww, counts = [], [], []
+    for i in range(n_in):
+        tg.append(np.arange(n_rec))
+        ww.append(w_in[:, i])
+        counts.append(n_rec)
+    for i in range(n_rec):
+        t_r = np.flatnonzero(mask[:, i])
+        tg.append(np.concatenate([t_r, n_rec + np.arange(n_out)]))
+        ww.append(np.concatenate([w_rec[t_r, i], w_out[:, i]]))
+        counts.append(t_r.size + n_out)
+    indptr = np.zeros(n_in + n_rec + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    tgt = np.concatenate(tg).astype(np.int64)
+    w = np.concatenate(ww).astype(np.float64)
+    n_syn = w.size
+    S = np.zeros((n_syn, 11))
+    S[:, 9] = 1.0   # beta_1 power
+    S[:, 10] = 1.0  # beta_2 power
+    Ist = np.zeros((n_syn, 6), np.int64)
+    Ist[:, 4] = 1   # optimization step
+    of = np.array([0.0 if o["type"] == "gradient_descent" else 1.0, float(int(o["batch_size"])),
+                   o["eta"], o["Wmin"], o["Wmax"], o["beta_1"], o["beta_2"], o["epsilon"]])
+    in_indptr, in_ids = _csr_inputs(input_spikes_ms, n_in, n_steps, dt)
+    rec_idx = np.asarray(record_rec, np.int64).ravel()
+    if rec_idx.size and (rec_idx.min() < 0 or rec_idx.max() >= n_rec):
+        raise ValueError(f"simulate_eprop: record_rec must index the {n_rec} recurrent neurons")
+    outs = [np.zeros((n_out, n_steps)) for _ in range(3)]
+    recs = [np.zeros((rec_idx.size, n_steps)) for _ in range(3)]
+    cap = min(n_rec * n_steps, 20_000_000)
+    spk_s = np.zeros(cap, np.int64)
+    spk_i = np.zeros(cap, np.int64)
+    surr = SURROGATES.index(p["surrogate_gradient_function"])
+    n_spk = _run(n_steps, n_in, n_rec, n_out, in_indptr, in_ids, indptr, tgt, w, S, Ist,
+                 np.asarray(net.w_fb, np.float64), target, window, nf, of,
+                 bool(o["optimize_each_step"]), surr, delta, adapt, rec_idx, *outs, *recs,
+                 spk_s, spk_i)
+    if n_spk > cap:
+        raise ValueError(f"simulate_eprop: {n_spk} recurrent spikes, more than the {cap} "
+                         "this run records; simulate fewer steps per call")
+    wi = w[:indptr[n_in]].reshape(n_in, n_rec).T.copy()
+    wr = np.full((n_rec, n_rec), np.nan)
+    wo = np.zeros((n_out, n_rec))
+    for i in range(n_rec):
+        seg = slice(indptr[n_in + i], indptr[n_in + i + 1])
+        t_i, w_i = tgt[seg], w[seg]
+        r_ = t_i < n_rec
+        wr[t_i[r_], i] = w_i[r_]
+        wo[t_i[~r_] - n_rec, i] = w_i[~r_]
+    return EpropResult(readout_signal=outs[0], target_signal=outs[1], error_signal=outs[2],
+                       v_m=recs[0], surrogate_gradient=recs[1], learning_signal=recs[2],
+                       spike_steps=spk_s[:n_spk].copy(), spike_ids=spk_i[:n_spk].copy(),
+                       w_in=wi, w_rec=wr, w_out=wo, dt_ms=dt)
