@@ -143,9 +143,9 @@ def test_wbe_conn_nbytes():
     net, runcfg = common.build_network("brunel", 0.04, 55, 10.0)
     nb = wbe_runner.conn_nbytes(Engine(net, runcfg, Serial(), True))
     n_syn = common.network_stats(net)["n_synapses"]
-    assert set(nb) == {"indptr", "tgt", "w", "pk", "plastic"}
+    assert set(nb) == {"indptr", "tgt", "w", "pk", "plastic", "scratch"}
     assert (nb["tgt"] + nb["w"] + nb["pk"]) == 14 * n_syn
-    assert nb["indptr"] == 8 * (net.n_total + 1) and nb["plastic"] == 0
+    assert nb["indptr"] == 8 * (net.n_total + 1) and nb["plastic"] == nb["scratch"] == 0
 
 
 def test_build_network_brunel_scaled():

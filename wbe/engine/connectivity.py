@@ -348,6 +348,11 @@ class Connectivity:
                 st["seed"] = np.array([self.seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
             if rule.modulated:
                 st["mod"] = self.modulators.state
+            scratch = rule.init_scratch(st)
+            if set(scratch) != set(rule.scratch):
+                raise TypeError(f"plasticity rule {name!r}: init_scratch made "
+                                f"{sorted(scratch)}, its scratch names {list(rule.scratch)}")
+            st.update(scratch)
             use = RuleUse(rule, rid, st, proj_of_rule[name])
             use.make_nt()
             self.rules.append(use)
@@ -370,7 +375,10 @@ class Connectivity:
         synapse arrays (``plastic``)."""
         out = {k: int(getattr(self.syn, k).nbytes) for k in ("indptr", "tgt", "w", "pk")}
         out["plastic"] = int(sum(np.asarray(v).nbytes for u in self.rules
-                                 for k, v in u.state.items() if k != "mod"))
+                                 for k, v in u.state.items()
+                                 if k != "mod" and k not in u.rule.scratch))
+        out["scratch"] = int(sum(np.asarray(u.state[k]).nbytes for u in self.rules
+                                 for k in u.rule.scratch))
         return out
 
     # ------------------------------------------------------------------------ electrical

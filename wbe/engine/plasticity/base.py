@@ -30,6 +30,10 @@ A rule changes the weights of the synapses of the projections that name it
   ``"volume_transmitter"`` (a neuromodulator: ``stdp_dopamine_synapse``) — such a rule names
   its transmitter by a parameter listed in ``node_refs`` (a population name, NEST's
   NodeCollection), whose index :meth:`PlasticityRule.resolve` appends to the ``ptab`` row;
+  then the rule's ``scratch`` arrays, if it declares any: working memory its kernels may keep
+  between calls (caches of values every synapse would otherwise recompute), made by
+  :meth:`PlasticityRule.init_scratch` at every build and never saved — a result must not
+  depend on whether a scratch array starts empty (after a restore, a rewiring);
 
 and three pairs of hooks — compiled (numba, top level of the rule's module) and NumPy
 reference, bit-identical (contract test):
@@ -205,6 +209,8 @@ class PlasticityRule:
     references: ClassVar[tuple[str, ...]] = ()
     #: parameters (NEST names) of a demonstration used by the docs and the contract tests
     example: ClassVar[dict[str, float]] = {}
+    #: names of working arrays its kernels get after the standard fields (module docstring)
+    scratch: ClassVar[tuple[str, ...]] = ()
     #: for a rule a receptor port implies (``Port.presynaptic``): the cell models whose spikes
     #: it takes (its parameters are theirs: :meth:`source_params`)
     source_models: ClassVar[tuple[str, ...]] = ()
@@ -212,6 +218,10 @@ class PlasticityRule:
     @property
     def doc(self) -> str:
         return (type(self).__doc__ or "").strip().splitlines()[0]
+
+    def init_scratch(self, st: dict) -> dict[str, np.ndarray]:
+        """The rule's ``scratch`` arrays for the state ``st`` (its other fields made): none."""
+        return {}
 
     @property
     def defaults(self) -> dict[str, float]:
@@ -225,7 +235,7 @@ class PlasticityRule:
         want = tuple(v.name for v in self.synapse_state) + (
             "sign", "delay", "tgt", "par", "ptab", "pt_indptr", "pt_syn") + (
             ("key", "seed") if self.stochastic else ()) + (
-            ("mod",) if self.modulated else ())
+            ("mod",) if self.modulated else ()) + tuple(self.scratch)
         if fields != want:
             raise TypeError(f"{where}: state_type fields {fields} must be {want}")
         if self.weight_state not in {v.name for v in self.synapse_state}:

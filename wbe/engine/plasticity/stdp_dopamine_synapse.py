@@ -48,7 +48,13 @@ from .base import (
 A_PLUS, A_MINUS, TAU_PLUS, TAU_C, TAU_N, B, WMIN, WMAX, TAU_MINUS, VT = range(10)
 
 DopaState = namedtuple("DopaState", "w kplus c n t_lu t_w p_f kminus p_last didx "
-                                    "sign delay tgt par ptab pt_indptr pt_syn mod")
+                                    "sign delay tgt par ptab pt_indptr pt_syn mod "
+                                    "cache_key cache")
+#: the rule's scratch: per parameter row, the first stamp of the list it caches and how many
+#: intervals are filled (``cache_key``), and per entry of its transmitter's list (``cache``:
+#: e^(Δt/τ_n), the two expm1 of the weight, e^((t_0 − t_i)/τ_c)): see _fill
+SCRATCH = ("cache_key", "cache")
+EN, M1, M2, CC = range(4)
 
 
 @numba.njit(cache=True)
@@ -74,25 +80,75 @@ def _weight(w, c0, n0, minus_dt, tau_c, tau_n, b, wmin, wmax):
 
 
 @numba.njit(cache=True, inline="always")
-def _dopa(spk_t, spk_m, v, nn, i, w, c, n, t0, t1, t1_step, dt, tau_c, tau_n, b, wmin, wmax):
+def _weight_e(w, c0, n0, em1, em2, taus, tau_c, b, wmin, wmax):
+    """:func:`_weight` with its two ``expm1`` given (the same arithmetic)."""
+    w = w - c0 * (n0 / taus * em1 - b * tau_c * em2)
+    if w < wmin:
+        w = wmin
+    if w > wmax:
+        w = wmax
+    return w
+
+
+@numba.njit(cache=True, inline="always")
+def _fill(spk_t, v, nn, r, dt, tau_c, tau_n, ck, cache):
+    """Bring row ``r``'s cache of transmitter ``v``'s list up to its ``nn`` entries: per
+    interval i (entries i, i + 1) e^((t_i − t_i+1)/τ_n) and the two expm1 of the weight's
+    closed form; per entry e^((t_0 − t_i)/τ_c). The same for every synapse of the row, so
+    computed once per entry instead of once per synapse (a list restarts at a trigger: a new
+    first stamp empties the cache)."""
+    if ck[r, 0] != spk_t[v, 0]:
+        ck[r, 0] = spk_t[v, 0]
+        ck[r, 1] = 0
+    f = ck[r, 1]
+    if f >= nn - 1:
+        return
+    taus = (tau_c + tau_n) / (tau_c * tau_n)
+    t_first = stamp_ms(spk_t[v, 0], dt)
+    for i in range(f, nn - 1):
+        ti, tn = stamp_ms(spk_t[v, i], dt), stamp_ms(spk_t[v, i + 1], dt)
+        cache[r, EN, i] = math.exp((ti - tn) / tau_n)
+        cache[r, M1, i] = math.expm1(taus * (ti - tn))
+        cache[r, M2, i] = math.expm1((ti - tn) / tau_c)
+        cache[r, CC, i] = math.exp((t_first - ti) / tau_c)
+    cache[r, CC, nn - 1] = math.exp((t_first - stamp_ms(spk_t[v, nn - 1], dt)) / tau_c)
+    ck[r, 1] = nn - 1
+
+
+@numba.njit(cache=True, inline="always")
+def _dopa(spk_t, spk_m, v, nn, i, w, c, n, t0, t1, t1_step, dt, tau_c, tau_n, b, wmin, wmax,
+          r, ck, cache):
     """NEST's ``process_dopa_spikes_``: w from t0 to t1 (ms; t1 at stamp ``t1_step``) across
     the dopamine spikes of (t0, t1] (transmitter ``v``'s list, ``nn`` entries, the last
     processed ``i``); c from t0 to t1; n stays at the time of the last dopamine spike
-    processed. Returns (w, c, n, i)."""
+    processed. Returns (w, c, n, i). Values that depend on the list alone come from row
+    ``r``'s cache (:func:`_fill`): between dopamine spikes a synapse costs no exponential,
+    and none at all when it starts from the list's first entry (a trigger)."""
     if nn > i + 1 and spk_t[v, i + 1] <= t1_step:
-        n0 = n * math.exp((stamp_ms(spk_t[v, i], dt) - t0) / tau_n)
-        w = _weight(w, c, n0, t0 - stamp_ms(spk_t[v, i + 1], dt), tau_c, tau_n, b, wmin, wmax)
-        n = n * math.exp((stamp_ms(spk_t[v, i], dt) - stamp_ms(spk_t[v, i + 1], dt)) / tau_n) \
-            + spk_m[v, i + 1] / tau_n
+        _fill(spk_t, v, nn, r, dt, tau_c, tau_n, ck, cache)
+        taus = (tau_c + tau_n) / (tau_c * tau_n)
+        ti = stamp_ms(spk_t[v, i], dt)
+        if t0 == ti:  # the synapse is at dopamine spike i: the interval's cached values
+            w = _weight_e(w, c, n * math.exp((ti - t0) / tau_n), cache[r, M1, i],
+                          cache[r, M2, i], taus, tau_c, b, wmin, wmax)
+        else:
+            n0 = n * math.exp((ti - t0) / tau_n)
+            w = _weight(w, c, n0, t0 - stamp_ms(spk_t[v, i + 1], dt), tau_c, tau_n, b, wmin,
+                        wmax)
+        n = n * cache[r, EN, i] + spk_m[v, i + 1] / tau_n
         i += 1
+        at_first = t0 == stamp_ms(spk_t[v, 0], dt)
         while nn > i + 1 and spk_t[v, i + 1] <= t1_step:
-            ti, tn = stamp_ms(spk_t[v, i], dt), stamp_ms(spk_t[v, i + 1], dt)
-            cd = c * math.exp((t0 - ti) / tau_c)
-            w = _weight(w, cd, n, ti - tn, tau_c, tau_n, b, wmin, wmax)
-            n = n * math.exp((ti - tn) / tau_n) + spk_m[v, i + 1] / tau_n
+            if at_first:
+                cd = c * cache[r, CC, i]
+            else:
+                cd = c * math.exp((t0 - stamp_ms(spk_t[v, i], dt)) / tau_c)
+            w = _weight_e(w, cd, n, cache[r, M1, i], cache[r, M2, i], taus, tau_c, b, wmin,
+                          wmax)
+            n = n * cache[r, EN, i] + spk_m[v, i + 1] / tau_n
             i += 1
         ti = stamp_ms(spk_t[v, i], dt)
-        cd = c * math.exp((t0 - ti) / tau_c)
+        cd = c * (cache[r, CC, i] if at_first else math.exp((t0 - ti) / tau_c))
         w = _weight(w, cd, n, ti - t1, tau_c, tau_n, b, wmin, wmax)
     else:
         n0 = n * math.exp((stamp_ms(spk_t[v, i], dt) - t0) / tau_n)
@@ -112,7 +168,7 @@ def _first_after(hist, j, after):
 
 @numba.njit(cache=True, inline="always")
 def _facilitate(hist, j, d, limit, dt, p_f, t_w, t_lu, kplus, w, c, n, i, spk_t, spk_m, v, nn,
-                tau_c, tau_n, b, wmin, wmax, a_plus, tau_plus):
+                tau_c, tau_n, b, wmin, wmax, a_plus, tau_plus, r, ck, cache):
     """The post spikes p > p_f of target row ``j`` with p + d <= ``limit``: dopamine up to
     p + d, then c += A+·K+. Returns (w, c, n, i, t_w, p_f)."""
     dms = delay_ms(d, dt)
@@ -124,7 +180,7 @@ def _facilitate(hist, j, d, limit, dt, p_f, t_w, t_lu, kplus, w, c, n, i, spk_t,
             break
         t1 = stamp_ms(p, dt) + dms
         w, c, n, i = _dopa(spk_t, spk_m, v, nn, i, w, c, n, t_w, t1, p + d, dt, tau_c, tau_n, b,
-                           wmin, wmax)
+                           wmin, wmax, r, ck, cache)
         t_w = t1
         c += a_plus * (kplus * math.exp((stamp_ms(t_lu, dt) - t1) / tau_plus))
         p_f = p
@@ -171,11 +227,11 @@ def on_pre(st, s, q, hist, dt):
     w, c, n, i, t_w, _ = _facilitate(hist, j, d, q, dt, st.p_f[s], st.t_w[s], t_lu, kplus,
                                      st.w[s], st.c[s], st.n[s], st.didx[s], st.mod.spk_t,
                                      st.mod.spk_m, v, nn, tau_c, tau_n, b, wmin, wmax,
-                                     st.ptab[r, A_PLUS], tau_plus)
+                                     st.ptab[r, A_PLUS], tau_plus, r, st.cache_key, st.cache)
     km, pl = _trace(hist, j, d, q, dt, st.kminus[s], st.p_last[s], st.ptab[r, TAU_MINUS])
     t_spike = stamp_ms(q, dt)
     w, c, n, i = _dopa(st.mod.spk_t, st.mod.spk_m, v, nn, i, w, c, n, t_w, t_spike, q, dt,
-                       tau_c, tau_n, b, wmin, wmax)
+                       tau_c, tau_n, b, wmin, wmax, r, st.cache_key, st.cache)
     c -= st.ptab[r, A_MINUS] * _k_value(km, pl, d, q, dt, st.ptab[r, TAU_MINUS])
     st.w[s], st.c[s], st.n[s], st.didx[s] = w, c, n, i
     st.kminus[s], st.p_last[s] = km, pl
@@ -203,9 +259,10 @@ def trigger(st, k1, hist, dt):
         w, c, n, i, t_w, _ = _facilitate(hist, st.tgt[s], st.delay[s], k1, dt, st.p_f[s],
                                          st.t_w[s], t_lu, kplus, st.w[s], st.c[s], st.n[s],
                                          st.didx[s], st.mod.spk_t, st.mod.spk_m, v, nn, tau_c,
-                                         tau_n, b, wmin, wmax, st.ptab[r, A_PLUS], tau_plus)
+                                         tau_n, b, wmin, wmax, st.ptab[r, A_PLUS], tau_plus,
+                                         r, st.cache_key, st.cache)
         w, c, n, i = _dopa(st.mod.spk_t, st.mod.spk_m, v, nn, i, w, c, n, t_w, t_trig, k1, dt,
-                           tau_c, tau_n, b, wmin, wmax)
+                           tau_c, tau_n, b, wmin, wmax, r, st.cache_key, st.cache)
         st.w[s], st.c[s] = w, c
         st.n[s] = n * math.exp((stamp_ms(st.mod.spk_t[v, i], dt) - t_trig) / tau_n)
         st.kplus[s] = kplus * math.exp((stamp_ms(t_lu, dt) - t_trig) / tau_plus)
@@ -237,7 +294,7 @@ def end_of_slice(st, limit, hist, dt, risk):
                 hist, j, d, limit, dt, st.p_f[s], st.t_w[s], st.t_lu[s], st.kplus[s], st.w[s],
                 st.c[s], st.n[s], st.didx[s], st.mod.spk_t, st.mod.spk_m, v, st.mod.spk_n[v],
                 tau_c, tau_n, b, st.ptab[r, WMIN], st.ptab[r, WMAX], st.ptab[r, A_PLUS],
-                st.ptab[r, TAU_PLUS])
+                st.ptab[r, TAU_PLUS], r, st.cache_key, st.cache)
             st.w[s], st.c[s], st.n[s], st.didx[s], st.t_w[s], st.p_f[s] = w, c, n, i, t_w, p_f
             st.kminus[s], st.p_last[s] = _trace(hist, j, d, limit, dt, st.kminus[s],
                                                 st.p_last[s], st.ptab[r, TAU_MINUS])
@@ -393,6 +450,7 @@ class StdpDopamineSynapse(PostHistoryRule):
                      Var("didx", "", "index of the last dopamine spike processed in the "
                          "transmitter's list", "int64"))
     state_type = DopaState
+    scratch = SCRATCH
     on_pre = on_pre
     end_of_slice = end_of_slice
     trigger = trigger
@@ -407,6 +465,14 @@ class StdpDopamineSynapse(PostHistoryRule):
     def check_params(self, p, owner):
         if p["Wmin"] > p["Wmax"]:
             raise ValueError(f"{owner}: Wmin ({p['Wmin']:g}) is above Wmax ({p['Wmax']:g})")
+
+    def init_scratch(self, st):
+        """Per parameter row, the values of its transmitter's list every synapse shares
+        (:func:`_fill`), empty (key −1)."""
+        rows, cap = st["ptab"].shape[0], st["mod"].spk_t.shape[1]
+        return {"cache_key": np.stack([np.full(rows, -1, np.int64), np.zeros(rows, np.int64)],
+                                      axis=1),
+                "cache": np.zeros((rows, 4, max(cap, 1)))}
 
     def init_state(self, w0, ptab, par):
         n = len(w0)
