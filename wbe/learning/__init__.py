@@ -5,10 +5,11 @@ from .eprop import (
     OPTIMIZER_DEFAULTS,
     EpropNetwork,
     EpropResult,
+    EpropSimulator,
     neuron_defaults,
     readout_defaults,
     simulate_eprop,
 )
 
-__all__ = ["NEURON_MODELS", "OPTIMIZER_DEFAULTS", "EpropNetwork", "EpropResult",
+__all__ = ["NEURON_MODELS", "OPTIMIZER_DEFAULTS", "EpropNetwork", "EpropResult", "EpropSimulator",
            "neuron_defaults", "readout_defaults", "simulate_eprop"]
