@@ -506,6 +506,18 @@ def cmd_distal_reward(args) -> int:
     return 0
 
 
+def cmd_eprop_sine_waves(args) -> int:
+    from wbe.experiments.eprop_sine_waves import main
+
+    res = main(Path(args.out), args.iterations, args.neuron_model, args.optimizer,
+               progress=not args.no_progress)
+    loss = res["loss_per_iteration"]
+    print(json.dumps({"iterations": res["iterations"], "loss_first": loss[0],
+                      "loss_last": loss[-1],
+                      "figure": str(Path(args.out) / "eprop_sine_waves.png")}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wbe", description="whole-brain emulation: imaging to validated simulation")
@@ -558,6 +570,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_distal_reward)
+
+    p = sub.add_parser("eprop-sine-waves", help="NEST's e-prop example: a recurrent spiking "
+                       "network learns a sum of sines (wbe.learning): result.json + figure")
+    p.add_argument("--out", required=True, help="output folder (result.json, "
+                   "eprop_sine_waves.png)")
+    p.add_argument("--iterations", type=int, default=200, help="training sequences of 1000 ms")
+    p.add_argument("--neuron-model", default="eprop_iaf", choices=["eprop_iaf",
+                   "eprop_iaf_adapt", "eprop_iaf_psc_delta", "eprop_iaf_psc_delta_adapt"])
+    p.add_argument("--optimizer", default="gradient_descent",
+                   choices=["gradient_descent", "adam"])
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_eprop_sine_waves)
 
     p = sub.add_parser("spike-metrics", help="rates, ISI CV and Fano factor per population of "
                        "any SONATA spike file (+ tables and figures with --out)")

@@ -19,34 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wbe.experiments.eprop_sine_waves import run_nest, run_wbe
-
-
-def figure(loss_w, loss_n, res, seq: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = loss_w.size
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    it = np.arange(1, n + 1)
-    a1.plot(it, loss_n, color="0.6", lw=3, label="NEST 3.10")
-    a1.plot(it, loss_w, color="C0", lw=1, label="wbe")
-    a1.set(xlabel="training iteration (sequence)", ylabel="loss 0.5·Σ(y − y*)²",
-           title="learning curve", yscale="log")
-    a1.legend()
-    t = np.arange(seq)
-    for k, (lab, ls) in enumerate((("readout, iteration 1", ":"),
-                                   (f"readout, iteration {n}", "-"))):
-        first = 2 + (0 if k == 0 else (n - 1) * seq)
-        a2.plot(t, res.readout_signal[0, first:first + seq], ls, color="C0", label=lab)
-    a2.plot(t, res.target_signal[0, 2:2 + seq], color="k", lw=1.2, label="target")
-    a2.set(xlabel="time in sequence (ms)", ylabel="signal", title="readout vs target (wbe)")
-    a2.legend(fontsize=8)
-    fig.suptitle("NEST's e-prop sine-wave regression (100 inputs, 100 eprop_iaf, 1 readout)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+from wbe.experiments.eprop_sine_waves import figure, run_nest, run_wbe
 
 
 def main() -> None:
@@ -55,7 +28,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=200)
     a = ap.parse_args()
     t0 = time.perf_counter()
-    loss_w, res = run_wbe("example", a.iterations)
+    loss_w, res = run_wbe("example", a.iterations, progress=True)
     t1 = time.perf_counter()
     loss_n, w_nest = run_nest("example", a.iterations)
     t2 = time.perf_counter()

@@ -90,3 +90,16 @@ def test_task_is_nests_draw_order():
     rate = sum(len(s) for s in spikes) / (100 * 2 * seq)
     assert 0.04 < rate < 0.06
     assert target[0] == 0.0 and np.max(np.abs(target)) == 1.0
+
+
+def test_cli_writes_result_and_figure(tmp_path, capsys):
+    import json
+
+    from wbe.cli import main
+
+    assert main(["eprop-sine-waves", "--out", str(tmp_path / "e"), "--iterations", "2",
+                 "--no-progress"]) == 0
+    res = json.loads((tmp_path / "e" / "result.json").read_text())
+    assert len(res["loss_per_iteration"]) == 2 and res["recurrent_spikes"] > 0
+    assert (tmp_path / "e" / "eprop_sine_waves.png").stat().st_size > 10_000
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["iterations"] == 2

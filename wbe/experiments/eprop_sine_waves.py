@@ -90,10 +90,12 @@ def task(seq: int, n_iter: int, neuron_model: str, seed: int = 1):
     return w_in, w_rec, w_out, w_fb, spikes, target
 
 
-def run_wbe(kind: str = "example", n_iter: int = 5, neuron_model: str = "eprop_iaf",
-            optimizer: str = "gradient_descent", changes: dict | None = None):
-    """Loss per sequence (n_iter,) and the :class:`wbe.learning.EpropResult` of wbe."""
-    from wbe.learning import EpropNetwork, simulate_eprop
+def setup(kind: str = "example", n_iter: int = 5, neuron_model: str = "eprop_iaf",
+          optimizer: str = "gradient_descent", changes: dict | None = None):
+    """(network, input spike times, target, learning window, steps, sequence steps) of the
+    task as NEST's script sets it up: the target from step 2 (its generators' amplitude times
+    2, 3, ... ms), the learning window open from step 2, ``n_iter`` sequences + 5 steps."""
+    from wbe.learning import EpropNetwork
 
     seq, rec, out, opt = variant(kind, neuron_model, optimizer, changes)
     w_in, w_rec, w_out, w_fb, spikes, target = task(seq, n_iter, neuron_model)
@@ -107,8 +109,85 @@ def run_wbe(kind: str = "example", n_iter: int = 5, neuron_model: str = "eprop_i
     net = EpropNetwork(w_in=w_in, w_rec=w_rec, w_out=w_out, w_fb=w_fb,
                        neuron_model=neuron_model, neuron_params=rec, readout_params=out,
                        optimizer=opt)
-    res = simulate_eprop(net, spikes, tgt, window, n_steps)
+    return net, spikes, tgt, window, n_steps, seq
+
+
+def run_wbe(kind: str = "example", n_iter: int = 5, neuron_model: str = "eprop_iaf",
+            optimizer: str = "gradient_descent", changes: dict | None = None,
+            progress: bool = False):
+    """Loss per sequence (n_iter,) and the :class:`wbe.learning.EpropResult` of wbe
+    (``progress``: a bar with ETA, one tick per sequence)."""
+    from wbe.learning import EpropSimulator
+
+    net, spikes, tgt, window, n_steps, seq = setup(kind, n_iter, neuron_model, optimizer,
+                                                   changes)
+    sim = EpropSimulator(net, spikes, tgt, window, n_steps)
+    if progress:
+        from tqdm import tqdm
+
+        for k in tqdm(range(n_iter), unit="sequence", desc="e-prop"):
+            sim.run(2 + (k + 1) * seq)
+    res = sim.run().result()
     return res.loss(2, seq, n_iter), res
+
+
+def figure(loss_w, loss_n, res, seq: int, path) -> None:
+    """The learning curve (wbe, and NEST's if ``loss_n`` is given) and the readout against the
+    target in the first and the last sequence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = loss_w.size
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    it = np.arange(1, n + 1)
+    if loss_n is not None:
+        a1.plot(it, loss_n, color="0.6", lw=3, label="NEST 3.10")
+    a1.plot(it, loss_w, color="C0", lw=1, label="wbe")
+    a1.set(xlabel="training iteration (sequence)", ylabel="loss 0.5·Σ(y − y*)²",
+           title="learning curve", yscale="log")
+    a1.legend()
+    t = np.arange(seq)
+    for k, (lab, ls) in enumerate((("readout, iteration 1", ":"),
+                                   (f"readout, iteration {n}", "-"))):
+        first = 2 + (0 if k == 0 else (n - 1) * seq)
+        a2.plot(t, res.readout_signal[0, first:first + seq], ls, color="C0", label=lab)
+    a2.plot(t, res.target_signal[0, 2:2 + seq], color="k", lw=1.2, label="target")
+    a2.set(xlabel="time in sequence (ms)", ylabel="signal", title="readout vs target (wbe)")
+    a2.legend(fontsize=8)
+    fig.suptitle(f"NEST's e-prop sine-wave regression ({N_IN} inputs, {N_REC} recurrent, "
+                 f"{N_OUT} readout)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(out_dir, iterations: int = 200, neuron_model: str = "eprop_iaf",
+         optimizer: str = "gradient_descent", progress: bool = True) -> dict:
+    """``wbe eprop-sine-waves``: train NEST's example for ``iterations`` sequences, write
+    ``result.json`` (loss per sequence, final weights' summary) and ``eprop_sine_waves.png``
+    into ``out_dir``."""
+    import json
+    from pathlib import Path
+
+    from wbe.io.atomic import written_atomically
+
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    loss, res = run_wbe("example", iterations, neuron_model, optimizer, progress=progress)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"iterations": iterations, "neuron_model": neuron_model, "optimizer": optimizer,
+               "loss_per_iteration": [float(x) for x in loss],
+               "recurrent_spikes": int(res.spike_steps.size),
+               "weights": {k: {"mean": float(np.nanmean(getattr(res, k))),
+                               "std": float(np.nanstd(getattr(res, k)))}
+                           for k in ("w_in", "w_rec", "w_out")}}
+    with written_atomically(out_dir / "result.json", overwrite=True) as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=1))
+    figure(loss, None, res, 1000, out_dir / "eprop_sine_waves.png")
+    return summary
 
 
 def run_nest(kind: str = "example", n_iter: int = 5, neuron_model: str = "eprop_iaf",
