@@ -9,8 +9,11 @@ so that build and state propagation are timed apart:
   whole-run ``CurrentInput`` amplitudes are added to ``I_e`` (others become ``dc_generator``);
 * projections: ``nest.Connect(pre_gids, post_gids, "one_to_one", syn_spec={weight, delay})`` with
   the Network's arrays (NEST's array-connect path); delays are rounded to the grid by NEST; a
-  projection with a short-term ``Plasticity`` (``--synapse tsodyks2_synapse``) connects with
-  that NEST model and its parameters (:func:`syn_spec`);
+  projection with a ``Plasticity`` (``--synapse ...``) connects with a copy of that NEST model
+  of its own (its weights are read back at the end) and its parameters (:func:`syn_spec`); a
+  rule with a volume transmitter (``stdp_dopamine_synapse``) has its parameters and the
+  transmitter (NEST's ``volume_transmitter`` node) set on the copy, as NEST takes them only as
+  the model's common properties;
 * ``PoissonInput``: one ``poisson_generator`` per input connected ``all_to_all`` to its targets
   (an independent train per target, as the PD14 reference);
 * threads: ``local_num_threads = cores`` (run.py sets the same ``OMP_WAIT_POLICY`` for every
