@@ -95,6 +95,8 @@ RUN_BY: dict[str, str] = {
                                             "weights_and_rule_state",
     "wbe distal-reward --out DIR": "tests/unit/test_distal_reward.py::"
                                    "test_command_writes_result_and_figure",
+    "wbe eprop-sine-waves --out DIR --iterations 20": "tests/unit/test_eprop.py::"
+                                                      "test_cli_writes_result_and_figure",
     "wbe export-nwb":
         "tests/unit/test_cli.py::test_build_simulate_export_write_complete_outputs_only",
     "scripts/pinky40.py": "tests/workflow/test_readme.py::test_pinky40_script_runs",

@@ -32,15 +32,19 @@ Semantics (NEST's, one step = ``dt_ms``; ``s`` the update step):
 * NEST's flush events (``flush_event_send_interval``) change no value; here a synapse whose
   source has not spiked for ``eprop_isi_trace_cutoff`` steps is brought up to date once, at
   the end of its window (the same arithmetic in the same order as a flush at any later time),
-  so a neuron keeps only the last cutoff + 4 steps of history.
+  so a neuron keeps only the last cutoff + 4 steps of history. With ``optimize_each_step`` the
+  window's optimizer steps are then taken at its end, not at NEST's next event through the
+  synapse: between a source's spikes its synapses' weights can be ahead of the weights NEST
+  holds at that moment (equal when NEST flushes at the cutoff); every transmitted weight, so
+  all activity and every loss, is NEST's.
 
 Distributed and reproducible (:class:`EpropSimulator`): MPI ranks own blocks of recurrent
 neurons (their incoming synapses, their synapses onto the readouts), exchange spikes and the
 readouts' inputs once per step and compute the readouts each; a run advances in parts, is
 checkpointed and restored on any number of ranks, the same bit for bit. It is its own
 simulator (numba on the CPU), not a model family of the spiking engine: :class:`wbe.Simulation`,
-SONATA circuits and pipeline configs do not know e-prop neurons. NEST's ``bsshslm_2020``
-variants (batch-wise e-prop with its evidence-accumulation example) are not implemented.
+SONATA circuits and pipeline configs do not know e-prop neurons. NEST's batch-wise
+``*_bsshslm_2020`` variants: :mod:`wbe.learning.eprop_bsshslm`.
 """
 
 from __future__ import annotations
