@@ -96,8 +96,7 @@ def run_wbe(batch_size: int = 32, n_iter_train: int = 50, n_iter_test: int = 4,
     from wbe.learning.eprop_bsshslm import BatchEpropSimulator
 
     rs = np.random.RandomState(1)
-    net = network(rs, batch_size)
-    net.synapse.pop("eta", None)  # the example's first SetDefaults sets no eta
+    net = network(rs, batch_size)  # no eta: the example's first SetDefaults sets none
     ph = batch_size * T_EA
     n_max = n_iter_train + n_iter_test + (n_iter_early_stop + 1) * (n_iter_train // every + 1)
     sim = BatchEpropSimulator(net, (n_max + 1) * ph + 8)
