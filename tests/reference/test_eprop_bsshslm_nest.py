@@ -34,7 +34,6 @@ def test_regression_equals_nest():
     np.testing.assert_allclose(loss_w, NEST_REFERENCE, rtol=1e-10)
 
 
-@pytest.mark.slow
 def test_evidence_accumulation_example_equals_nest():
     ours, w_w = ea.run_wbe(batch_size=2, n_iter_train=3, n_iter_test=1)
     theirs, w_n = ea.run_nest(batch_size=2, n_iter_train=3, n_iter_test=1)
