@@ -656,7 +656,6 @@ class EpropSimulator:
         self.n_syn = w_g.size
         # this rank's recurrent neurons [lo, hi) and synapses
         bounds = np.linspace(0, n_rec, ctx.size + 1).round().astype(np.int64)
-        self.bounds = bounds
         self.lo, self.hi = lo, hi = int(bounds[ctx.rank]), int(bounds[ctx.rank + 1])
         self.n_own = n_own = hi - lo
         into_own = (self.g_tgt < n_rec) & (self.g_tgt >= lo) & (self.g_tgt < hi)

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from .eprop import _merge as _params
+
 RECURRENT_MODELS = ("eprop_iaf_bsshslm_2020", "eprop_iaf_adapt_bsshslm_2020")
 _DBL_MAX = float(np.finfo(np.float64).max)
 _NEURON = {"C_m": 250.0, "c_reg": 0.0, "E_L": -70.0, "f_target": 10.0, "I_e": 0.0,
@@ -60,16 +62,6 @@ def _cdiv(a: int, b: int) -> int:
     """C++ ``/`` on signed integers (truncation toward zero)."""
     q = abs(a) // b
     return q if a >= 0 else -q
-
-
-def _params(defaults: dict, given: dict, what: str) -> dict:
-    unknown = sorted(set(given) - set(defaults) - {"V_m"})
-    if unknown:
-        raise ValueError(f"{what}: unknown parameter(s) {unknown}; known: {sorted(defaults)} "
-                         "and V_m")
-    p = {**defaults, **given}
-    p.setdefault("V_m", p["E_L"])
-    return p
 
 
 @dataclass
@@ -373,7 +365,6 @@ class BatchEpropSimulator:
         self.final_update = None
         self.readout_signal, self.target_signal = np.zeros((no, max_steps)), np.zeros(
             (no, max_steps))
-        self.spikes: list[tuple[int, int]] = []
 
     # ------------------------------------------------------------------ NEST's calls
     def add_input_spikes(self, inputs) -> None:
@@ -472,7 +463,6 @@ class BatchEpropSimulator:
         fl = ~spk & (self.last > 0) & (t - self.last >= self.flush)
         self.last[spk | fl] = t
         emitted += [(1, j, bool(fl[j]), 1) for j in np.flatnonzero(spk | fl)]
-        self.spikes += [(t, j) for j in np.flatnonzero(spk)]
         self.PSI[:, t % self.H], self.L[:, t % self.H] = psi, 0.0
         if _cmod(t - 2, T) == T - 1:
             frv = rec["c_reg"] * (self.n_spk / float(T) - rec["f_target"] / 1000.0 * 1.0) / float(T)
