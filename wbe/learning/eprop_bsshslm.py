@@ -22,8 +22,11 @@ flush events. ``tests/reference/test_eprop_bsshslm_nest.py`` holds it to NEST bi
 The simulator mirrors a NEST script's calls (:class:`BatchEpropSimulator`: ``add_input_spikes``,
 ``set_targets``, ``set_eta``, ``set_final_update``, ``simulate``). The neurons advance with
 NumPy one time step at a time, the synapses' window gradients are compiled (numba): about as
-fast as NEST on its examples (one process), with no checkpoints or MPI ranks yet; one time step
-is 1 ms, as in NEST's examples.
+fast as NEST on its examples in one process. It runs on MPI ranks (each owns a block of the
+recurrent neurons and their incoming synapses; the readouts and their synapses run on every
+rank) and is checkpointed (``save``/``restore``, onto any number of ranks), the result the
+same bit for bit (``tests/mpi/test_eprop_bsshslm_ranks.py``); one time step is 1 ms, as in
+NEST's examples.
 """
 
 from __future__ import annotations
@@ -230,7 +233,7 @@ class _Group:
             self.grad = np.zeros_like(self.w)
         if not flush:
             self.tsp = ts
-            acc[self.tg + (0 if self.to_rec else s.n_rec)] += self.w * mult
+            acc[self.tg + (0 if self.to_rec else s.n_own)] += self.w * mult
         self.pflush = flush
 
     def _gradient(self, now: int) -> np.ndarray:
@@ -244,7 +247,7 @@ class _Group:
             raise RuntimeError(f"e-prop: a synapse's window from step {t0} is older than the "
                                f"{s.H} steps of history kept")
         if self.to_rec:
-            fr = np.array([s.FR[j][self.tpu + 2 + s.T] for j in self.tg])
+            fr = s.FR[self.tpu + 2 + s.T][self.tg]
             g = _window_rec(self.tg, isis, t0, s.PSI, s.L, s.Pv, s.Pz, s.beta, s.Pa, s.kappa,
                             fr)
         else:
@@ -311,8 +314,19 @@ class BatchEpropSimulator:
     update intervals of history kept for a silent source's pending window (an error names
     the step when a window is older)."""
 
-    def __init__(self, net: BatchEpropNetwork, max_steps: int, history: int = 16) -> None:
+    def __init__(self, net: BatchEpropNetwork, max_steps: int, history: int = 16,
+                 comm=None) -> None:
+        from wbe.engine.context import context
+
         rec, out, syn = net.validate()
+        self.net, self.max_steps, self.history = net, int(max_steps), int(history)
+        self.ctx = ctx = context(comm)
+        n_rec = np.shape(net.w_in)[0]
+        # this rank's recurrent neurons [lo, hi): every per-neuron array below is its block
+        bounds = np.linspace(0, n_rec, ctx.size + 1).round().astype(np.int64)
+        self.lo, self.hi = lo, hi = int(bounds[ctx.rank]), int(bounds[ctx.rank + 1])
+        self.n_own = hi - lo
+        rec = {k: v[lo:hi] for k, v in rec.items()}
         self.rec, self.out, self.syn = rec, out, syn
         self.T, self.lw = int(net.update_interval_ms), int(net.learning_window_ms)
         self.reset = bool(net.reset_neurons_on_update)
@@ -324,7 +338,7 @@ class BatchEpropSimulator:
         w_in, w_rec, w_out = (np.asarray(x, np.float64) for x in (net.w_in, net.w_rec,
                                                                    net.w_out))
         self.n_in, self.n_rec, self.n_out = w_in.shape[1], w_in.shape[0], w_out.shape[0]
-        nr, no = self.n_rec, self.n_out
+        nr, no = self.n_own, self.n_out
         self.Pv = np.array([math.exp(-1.0 / x) for x in rec["tau_m"]])
         self.Pi = rec["tau_m"] / rec["C_m"] * (1.0 - self.Pv)
         self.Pz = np.where(rec["regular_spike_arrival"], 1.0, 1.0 - self.Pv)
@@ -337,16 +351,20 @@ class BatchEpropSimulator:
         self.ce = out["loss"] == "cross_entropy"
         self.flush = np.array([round(x) if math.isfinite(x) else np.iinfo(np.int64).max
                                for x in rec["flush_event_send_interval"]], np.int64)
-        self.w_fb = np.asarray(net.w_fb, np.float64)
-        self.g_in = [_Group(self, np.arange(nr), w_in[:, i], True) for i in range(self.n_in)]
-        self.g_rec = [(_Group(self, np.delete(np.arange(nr), i), np.delete(w_rec[:, i], i),
-                              True), _Group(self, np.arange(no), w_out[:, i], False))
-                      for i in range(nr)]
+        self.w_fb = np.asarray(net.w_fb, np.float64)[lo:hi]
+        # a source's synapses onto this rank's neurons (local indices) and onto the readouts
+        # (every rank runs them: the readouts need the sums of all of them, in source order)
+        self.g_in = [_Group(self, np.arange(nr), w_in[lo:hi, i], True) for i in range(self.n_in)]
+        self.g_rec = []
+        for i in range(self.n_rec):
+            tg = np.delete(np.arange(lo, hi), [i - lo] if lo <= i < hi else [])
+            self.g_rec.append((_Group(self, tg - lo, w_rec[tg, i], True),
+                               _Group(self, np.arange(no), w_out[:, i], False)))
         # state
         self.t, self.H = 0, int(history) * self.T
         self.PSI, self.L, self.ERR = np.zeros((nr, self.H)), np.zeros((nr, self.H)), np.zeros(
             (no, self.H))
-        self.FR = [dict() for _ in range(nr)]
+        self.FR: dict[int, np.ndarray] = {}  # step -> each neuron's rate regularisation
         self.par_cnt: dict[int, np.ndarray] = {}
         self.V_th = rec["V_th"] - rec["E_L"]
         self.V_min = np.where(rec["V_min"] > -_DBL_MAX, rec["V_min"] - rec["E_L"], -_DBL_MAX)
@@ -365,6 +383,7 @@ class BatchEpropSimulator:
         self.final_update = None
         self.readout_signal, self.target_signal = np.zeros((no, max_steps)), np.zeros(
             (no, max_steps))
+        self.fingerprint = self._fingerprint()
 
     # ------------------------------------------------------------------ NEST's calls
     def add_input_spikes(self, inputs) -> None:
@@ -409,19 +428,156 @@ class BatchEpropSimulator:
             self._step()
 
     def weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(w_in, w_rec, w_out) now, [target, source] (NaN: no synapse)."""
-        wi = np.zeros((self.n_rec, self.n_in))
-        wr = np.full((self.n_rec, self.n_rec), np.nan)
-        wo = np.zeros((self.n_out, self.n_rec))
-        for i in range(self.n_in):
-            wi[:, i] = self.g_in[i].w
-        for i, (g, go) in enumerate(self.g_rec):
-            wr[g.tg, i], wo[:, i] = g.w, go.w
-        return wi, wr, wo
+        """(w_in, w_rec, w_out) now, [target, source] (NaN: no synapse); the same on every
+        rank."""
+        m = self._synapse_matrices("w")
+        wr = m["rec"].copy()
+        np.fill_diagonal(wr, np.nan)
+        return m["in"], wr, m["out"]
+
+    # ------------------------------------------------------------------ ranks, checkpoints
+    def _gather_rows(self, a: np.ndarray) -> np.ndarray:
+        """Per-neuron rows of every rank's block, in neuron order."""
+        a = np.ascontiguousarray(a)
+        return self.ctx.allgatherv(a.ravel()).reshape((self.n_rec,) + a.shape[1:])
+
+    def _groups(self) -> dict:
+        return {"in": self.g_in, "rec": [g for g, _ in self.g_rec],
+                "out": [g for _, g in self.g_rec]}
+
+    def _synapse_matrices(self, attr: str) -> dict:
+        """A per-synapse quantity (``w``, ``grad``, ``opt.cum``, ...) of every synapse as
+        [target, source] matrices per kind (``in``, ``rec``, ``out``), on every rank."""
+        got = {}
+        for kind, groups in self._groups().items():
+            rows = self.n_out if kind == "out" else self.n_own
+            m = np.zeros((rows, len(groups)))
+            for i, g in enumerate(groups):
+                m[g.tg, i] = _attr(g, attr)
+            got[kind] = m if kind == "out" else self._gather_rows(m)
+        return got
+
+    def _fingerprint(self) -> str:
+        import hashlib
+        import json
+
+        net, h = self.net, hashlib.sha256()
+        h.update(json.dumps([net.populations, net.readout, net.synapse, net.update_interval_ms,
+                             net.learning_window_ms, net.reset_neurons_on_update,
+                             self.max_steps, self.history], sort_keys=True,
+                            default=str).encode())
+        for a in (net.w_in, net.w_rec, net.w_out, net.w_fb):
+            h.update(np.ascontiguousarray(np.asarray(a, np.float64)).tobytes())
+        return h.hexdigest()
+
+    #: per-neuron arrays (a rank's block), arrays every rank holds alike, and the per-synapse
+    #: state of the synapses (their timing state is the same in every rank's part of a group)
+    _ROWS = ("v", "r", "z", "a", "i_in", "n_spk", "last", "PSI", "L")
+    _SAME = ("ERR", "vo", "io", "unnorm", "normrate", "tgt_state", "amp", "readout_signal",
+             "target_signal")
+    _SYN = ("w", "grad", "opt.cum", "opt.m", "opt.v")
+    _TIMING = ("tsp", "tpu", "ttrig", "tnu", "pflush", "opt.step", "opt.n_opt")
+    _TIMING_F = ("opt.eta_cur", "opt.b1p", "opt.b2p")
+
+    def save(self, path) -> None:
+        """Write the whole state, the inputs, targets and learning rates set so far included
+        (every rank calls it; rank 0 writes ``path``, an ``.npz``, under a temporary name
+        renamed when complete). It restores onto any number of ranks (:meth:`restore`); the
+        script then goes on with its calls from where it saved."""
+        from pathlib import Path
+
+        a = {k: self._gather_rows(getattr(self, k)) for k in self._ROWS}
+        a.update({k: np.asarray(getattr(self, k)) for k in self._SAME})
+        for attr in self._SYN:
+            for kind, m in self._synapse_matrices(attr).items():
+                a[f"{kind}:{attr}"] = m
+        for kind, groups in self._groups().items():
+            a[f"{kind}:timing"] = np.array([[int(_attr(g, k)) for k in self._TIMING]
+                                            for g in groups], np.int64)
+            a[f"{kind}:timing_f"] = np.array([[_attr(g, k) for k in self._TIMING_F]
+                                              for g in groups], np.float64)
+            a[f"{kind}:n_isis"] = np.array([len(g.isis) for g in groups], np.int64)
+            a[f"{kind}:isis"] = np.array([x for g in groups for x in g.isis], np.int64)
+        a["acc_rec"] = self._gather_rows(self.acc_next[:self.n_own])
+        a["acc_out"] = self.acc_next[self.n_own:]
+        keys = sorted(self.FR)
+        a["fr_steps"] = np.array(keys, np.int64)
+        a["fr"] = self._gather_rows(np.array([self.FR[k] for k in keys]).T.reshape(
+            self.n_own, len(keys)))
+        keys = sorted(self.par_cnt)
+        a["input_steps"] = np.array(keys, np.int64)
+        a["input_counts"] = np.array([self.par_cnt[k] for k in keys], np.int64).reshape(
+            len(keys), self.n_in)
+        a["emitted"] = np.array([[k, i, int(f), m] for k, i, f, m in self.emitted],
+                                np.int64).reshape(-1, 4)
+        a["target_n"] = np.array([len(tv[0]) for tv in self.targets], np.int64)
+        a["target_times"] = np.concatenate([tv[0] for tv in self.targets])
+        a["target_values"] = np.concatenate([tv[1] for tv in self.targets])
+        sent = self.err_sent is not None
+        a["sent"] = np.array([self.err_sent, self.unnorm_sent] if sent else np.zeros(
+            (0, self.n_out)))
+        a["scalars"] = np.array([self.t, self.eta_change_count, -1 if self.final_update is
+                                 None else self.final_update, *self.amp_idx], np.int64)
+        a["eta"] = np.array([self.eta, self.eta_first_change])
+        a["fingerprint"] = np.array(self.fingerprint)
+        if self.ctx.rank == 0:
+            path = Path(path)
+            tmp = path.with_name(path.name + ".tmp.npz")
+            np.savez(tmp, **a)
+            tmp.replace(path)
+        self.ctx.barrier()
+
+    @classmethod
+    def restore(cls, path, net: BatchEpropNetwork, max_steps: int, history: int = 16,
+                comm=None) -> BatchEpropSimulator:
+        """The run saved in ``path`` by :meth:`save`, on this communicator's ranks (any
+        number), for the same network, ``max_steps`` and ``history`` (checked: a checkpoint
+        of another run is refused, naming the file)."""
+        sim = cls(net, max_steps, history, comm)
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+        if str(a.get("fingerprint")) != sim.fingerprint:
+            raise ValueError(f"checkpoint {path}: saved from another batch e-prop run "
+                             "(network, max_steps or history differ)")
+        lo, hi, no = sim.lo, sim.hi, sim.n_out
+        for k in cls._ROWS:
+            setattr(sim, k, np.array(a[k][lo:hi]))
+        for k in cls._SAME:
+            setattr(sim, k, np.array(a[k]))
+        for kind, groups in sim._groups().items():
+            rows = slice(None) if kind == "out" else slice(lo, hi)
+            for attr in cls._SYN:
+                m = a[f"{kind}:{attr}"][rows]
+                for i, g in enumerate(groups):
+                    _set_attr(g, attr, np.array(m[g.tg, i]))
+            ends = np.cumsum(a[f"{kind}:n_isis"])
+            for i, g in enumerate(groups):
+                for k, x in zip(cls._TIMING, a[f"{kind}:timing"][i]):
+                    _set_attr(g, k, bool(x) if k == "pflush" else int(x))
+                for k, x in zip(cls._TIMING_F, a[f"{kind}:timing_f"][i]):
+                    _set_attr(g, k, float(x))
+                g.isis = [int(x) for x in a[f"{kind}:isis"][ends[i] - a[f"{kind}:n_isis"][i]:
+                                                            ends[i]]]
+        sim.acc_next = np.concatenate([a["acc_rec"][lo:hi], a["acc_out"]])
+        sim.FR = {int(k): np.array(a["fr"][lo:hi, q]) for q, k in enumerate(a["fr_steps"])}
+        sim.par_cnt = {int(k): np.array(c) for k, c in zip(a["input_steps"],
+                                                           a["input_counts"])}
+        sim.emitted = [(int(k), int(i), bool(f), int(m)) for k, i, f, m in a["emitted"]]
+        ends = np.cumsum(a["target_n"])
+        sim.targets = [(a["target_times"][e - n:e], a["target_values"][e - n:e])
+                       for e, n in zip(ends, a["target_n"])]
+        if a["sent"].size:
+            sim.err_sent, sim.unnorm_sent = np.array(a["sent"][0]), np.array(a["sent"][1])
+        sc = a["scalars"]
+        sim.t, sim.eta_change_count = int(sc[0]), int(sc[1])
+        sim.final_update = None if sc[2] < 0 else int(sc[2])
+        sim.amp_idx = [int(x) for x in sc[3:3 + no]]
+        sim.eta, sim.eta_first_change = (float(x) for x in a["eta"])
+        return sim
 
     # ------------------------------------------------------------------ one step
     def _step(self) -> None:
-        t, nr, no, T, lw, rec, out = self.t, self.n_rec, self.n_out, self.T, self.lw, self.rec, \
+        t, nr, no, T, lw, rec, out = self.t, self.n_own, self.n_out, self.T, self.lw, self.rec, \
             self.out
         if t >= self.readout_signal.shape[1]:
             raise ValueError(f"simulate: step {t} is past the {self.readout_signal.shape[1]} "
@@ -462,12 +618,14 @@ class BatchEpropSimulator:
         r[spk] = self.RC[spk]
         fl = ~spk & (self.last > 0) & (t - self.last >= self.flush)
         self.last[spk | fl] = t
-        emitted += [(1, j, bool(fl[j]), 1) for j in np.flatnonzero(spk | fl)]
+        # every rank learns every neuron's spikes and flush events (rank order = neuron order)
+        ev = np.flatnonzero(spk | fl)
+        ev = self.ctx.allgatherv(((ev + self.lo) * 2 + fl[ev]).astype(np.int64))
+        emitted += [(1, int(g) >> 1, bool(g & 1), 1) for g in ev]
         self.PSI[:, t % self.H], self.L[:, t % self.H] = psi, 0.0
         if _cmod(t - 2, T) == T - 1:
-            frv = rec["c_reg"] * (self.n_spk / float(T) - rec["f_target"] / 1000.0 * 1.0) / float(T)
-            for j in range(nr):
-                self.FR[j][t + 1] = frv[j]
+            self.FR[t + 1] = rec["c_reg"] * (self.n_spk / float(T) - rec["f_target"] / 1000.0
+                                             * 1.0) / float(T)
             self.n_spk[:] = 0
         self.i_in = np.zeros(nr) + rec["I_e"]
         self.v, self.r, self.z, self.a = v, r, z, a
@@ -501,3 +659,17 @@ class BatchEpropSimulator:
         if self.final_update is not None and t + 1 == self.final_update:
             self.acc_next[:nr] += 1000.0
         self.t += 1
+
+
+def _attr(obj, name: str):
+    """``obj.a.b`` for ``name`` ``"a.b"``."""
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set_attr(obj, name: str, value) -> None:
+    *path, last = name.split(".")
+    for part in path:
+        obj = getattr(obj, part)
+    setattr(obj, last, value)
