@@ -1,0 +1,141 @@
+"""Cable cells (wbe.cable) against NEURON 9 run beside them on the same sections: an Allen
+Cell Types morphology from bmtk's wheel (passive; every segment's area and axial resistance,
+the soma's voltage response to a current step, input resistance and membrane time constant),
+NEURON's d_lambda rule, and a Hodgkin–Huxley soma with passive dendrites over an F–I sweep of
+1 s current steps (spike counts and times), with backward Euler and Crank–Nicolson, through
+hh's rate table and without it. NEURON builds the cell from wbe's sections (``pt3dadd``), so
+what is compared is the geometry, the discretisation and the solver, not the SWC reading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wbe.anatomy.swc import bmtk_allen_swc_paths, read_swc
+from wbe.cable import CableCell, Section, sections_from_swc
+
+neuron = pytest.importorskip("neuron")
+pytestmark = pytest.mark.neuron
+h = neuron.h
+h.load_file("stdrun.hoc")
+
+
+def _neuron_cell(secs, nseg, Ra, cm, mech):
+    """NEURON sections for wbe's ``secs`` (``mech``: kind -> {"pas": {...}, "hh": {...}})."""
+    for s in list(h.allsec()):
+        h.delete_section(sec=s)
+    out = []
+    for s in secs:
+        ns = h.Section(name=s.name)
+        for x, y, z, d in s.points:
+            h.pt3dadd(x, y, z, d, sec=ns)
+        out.append(ns)
+    for s, ns in zip(secs, out):
+        if s.parent >= 0:
+            ns.connect(out[s.parent](s.parent_x), 0)
+    for k, (s, ns) in enumerate(zip(secs, out)):
+        ns.Ra, ns.cm, ns.nseg = Ra, cm, nseg[k]
+        for name, prm in {**mech.get("all", {}), **mech.get(s.kind, {})}.items():
+            ns.insert(name)
+            for seg in ns:
+                for key, val in prm.items():
+                    if key in ("ena", "ek"):
+                        setattr(seg, key, val)
+                    else:
+                        setattr(getattr(seg, name), key.rsplit("_", 1)[0], val)
+    return out
+
+
+def _neuron_run(nsec, tstop, dt, v_init, amp, delay, dur, secondorder=0, usetable=True):
+    st = h.IClamp(nsec[0](0.5))
+    st.delay, st.dur, st.amp = delay, dur, amp
+    vv = h.Vector().record(nsec[0](0.5)._ref_v)
+    nc = h.NetCon(nsec[0](0.5)._ref_v, None, sec=nsec[0])
+    nc.threshold = 0.0
+    tv = h.Vector()
+    nc.record(tv)
+    h.secondorder = secondorder
+    h.usetable_hh = 1 if usetable else 0
+    h.dt = dt
+    h.finitialize(v_init)
+    h.continuerun(tstop)
+    return np.array(vv.to_python()), np.array(tv.to_python())
+
+
+def _rin_tau(v, t, delay, amp_nA):
+    """Input resistance (MΩ) and membrane time constant (ms: 63 % of the step response) of a
+    trace to a long current step."""
+    v0 = v[t < delay][-1]
+    dv = v - v0
+    ss = dv[np.searchsorted(t, delay + 190.0)]
+    k = np.flatnonzero((t >= delay) & (dv >= (1 - np.exp(-1)) * ss))[0]
+    frac = (((1 - np.exp(-1)) * ss) - dv[k - 1]) / (dv[k] - dv[k - 1])
+    return ss / amp_nA, (t[k - 1] + frac * (t[k] - t[k - 1])) - delay
+
+
+ALLEN = [p for p in bmtk_allen_swc_paths() if p.stem.split("_")[0] in ("Scnn1a", "Pvalb")][:2]
+
+
+@pytest.mark.parametrize("path", ALLEN, ids=[p.stem for p in ALLEN])
+@pytest.mark.parametrize("secondorder", [0, 2])
+def test_allen_passive_cell_equals_neuron(path, secondorder):
+    secs = sections_from_swc(read_swc(path))
+    mech = {"all": {"pas": {"g_pas": 5e-5, "e_pas": -70.0}}}
+    cell = CableCell(secs, Ra=150.0, cm=1.0, mechanisms=mech,
+                     discretization={"max_length_um": 40.0}, secondorder=secondorder)
+    nsec = _neuron_cell(secs, cell.nseg, 150.0, 1.0, mech)
+    assert [ns.nseg for ns in nsec] == [1 + 2 * int(ns.L / 40.0) for ns in nsec] == cell.nseg
+    for k, ns in enumerate(nsec):  # NEURON's geometry, segment by segment
+        for j, seg in enumerate(ns):
+            node = cell.first_node[k] + j
+            assert cell.area[node] == pytest.approx(seg.area(), rel=1e-12)
+            assert 1.0 / cell.rinv[node] == pytest.approx(seg.ri(), rel=1e-12)
+    delay, amp, dt = 5.0, 0.05, 0.025
+    vn, _ = _neuron_run(nsec, 250.0, dt, -70.0, amp, delay, 240.0, secondorder)
+    res = cell.run(250.0, dt, v_init=-70.0, stimuli=[dict(section="soma[0]", delay_ms=delay,
+                                                          dur_ms=240.0, amp_nA=amp)])
+    vw = res.v_mV[0]
+    deflection = np.abs(vn + 70.0).max()
+    assert deflection > 5.0
+    assert np.abs(vw - vn).max() <= 1e-3 * deflection  # 0.1 %; in fact ~1e-14 mV
+    rin_w, tau_w = _rin_tau(vw, res.t_ms, delay, amp)
+    rin_n, tau_n = _rin_tau(vn, res.t_ms, delay, amp)
+    assert rin_w == pytest.approx(rin_n, rel=1e-3) and tau_w == pytest.approx(tau_n, rel=1e-3)
+
+
+def test_d_lambda_rule_equals_neurons():
+    secs = sections_from_swc(read_swc(ALLEN[0]))
+    cell = CableCell(secs, Ra=100.0, cm=1.0, discretization={"d_lambda": 0.1,
+                                                             "frequency_hz": 100.0})
+    nsec = _neuron_cell(secs, [1] * len(secs), 100.0, 1.0, {})
+    want = [int((ns.L / (0.1 * h.lambda_f(100.0, sec=ns)) + 0.9) / 2) * 2 + 1 for ns in nsec]
+    assert cell.nseg == want and max(want) > 1
+
+
+BALL_AND_STICK = [
+    Section("soma[0]", "soma", np.array([[0, -6.3, 0, 12.6], [0, 0, 0, 12.6], [0, 6.3, 0, 12.6]])),
+    Section("dend[0]", "dend", np.array([[0, 6.3, 0, 2.0], [0, 100, 30, 1.5], [0, 200, 40, 1.0]]),
+            0, 1.0),
+    Section("dend[1]", "dend", np.array([[0, -6.3, 0, 1.0], [0, -150, 0, 0.8]]), 0, 0.5)]
+HH_MECH = {"soma": {"hh": {}}, "dend": {"pas": {"g_pas": 1e-4, "e_pas": -65.0}}}
+
+
+@pytest.mark.parametrize("secondorder,usetable", [(0, True), (2, True), (0, False)])
+def test_hh_cell_fi_sweep_equals_neuron(secondorder, usetable):
+    cell = CableCell(BALL_AND_STICK, Ra=100.0, cm=1.0, mechanisms=HH_MECH,
+                     discretization={"d_lambda": 0.1}, usetable_hh=usetable,
+                     secondorder=secondorder)
+    counts = []
+    for amp in (0.03, 0.06, 0.08, 0.1, 0.12, 0.15):
+        nsec = _neuron_cell(BALL_AND_STICK, cell.nseg, 100.0, 1.0, HH_MECH)
+        vn, sn = _neuron_run(nsec, 1000.0, 0.025, -65.0, amp, 20.0, 960.0, secondorder,
+                             usetable)
+        res = cell.run(1000.0, 0.025, v_init=-65.0, spike_detector=("soma[0]", 0.5, 0.0),
+                       stimuli=[dict(section="soma[0]", delay_ms=20.0, dur_ms=960.0,
+                                     amp_nA=amp)])
+        sw = res.spike_times_ms
+        assert sw.size == sn.size, f"{amp} nA: {sw.size} spikes, NEURON {sn.size}"
+        np.testing.assert_allclose(sw, sn, rtol=0, atol=1e-6)  # the issue asks 0.1 ms
+        assert np.abs(res.v_mV[0] - vn).max() < 1e-6
+        counts.append(sw.size)
+    assert counts[0] <= 1 and max(counts) >= 40  # a threshold and repetitive firing

@@ -1,0 +1,101 @@
+"""wbe.cable without NEURON: the SWC → sections rule, the compiled step against its NumPy twin
+(bit for bit), a sealed passive cylinder against cable theory, and errors that name what is
+wrong (the comparison with NEURON is tests/reference/test_cable_neuron.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wbe.anatomy.swc import MorphologyError, bmtk_allen_swc_paths, read_swc
+from wbe.cable import CableCell, Section, sections_from_swc
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["node_id", "type", "x", "y", "z", "radius", "parent"])
+
+
+def test_swc_rule_soma_branches_and_types():
+    t = _table([(1, 1, 0, 0, 0, 5.0, -1), (2, 3, 0, 6, 0, 1.0, 1), (3, 3, 0, 20, 0, 0.8, 2),
+                (4, 3, 5, 30, 0, 0.5, 3), (5, 3, -5, 30, 0, 0.5, 3), (6, 2, 0, -6, 0, 0.4, 1),
+                (7, 2, 0, -50, 0, 0.3, 6)])
+    secs = sections_from_swc(t)
+    assert [s.name for s in secs] == ["soma[0]", "dend[0]", "axon[0]", "dend[1]", "dend[2]"]
+    soma = secs[0]
+    np.testing.assert_array_equal(soma.points, [[0, -5, 0, 10], [0, 0, 0, 10], [0, 5, 0, 10]])
+    assert soma.length_um == 10.0  # a cylinder of the sphere's area
+    d0 = secs[1]
+    assert d0.parent == 0 and d0.parent_x == 0.5 and d0.points.shape == (2, 4)
+    for child in secs[3:]:  # branches start at their parent's last point, attach at x = 1
+        assert child.parent == 1 and child.parent_x == 1.0
+        np.testing.assert_array_equal(child.points[0], [0, 20, 0, 1.6])
+
+
+def test_swc_rule_refuses_forests_and_branching_somas():
+    with pytest.raises(MorphologyError, match="2 root nodes"):
+        sections_from_swc(_table([(1, 1, 0, 0, 0, 5, -1), (2, 3, 0, 9, 0, 1, -1)]))
+    with pytest.raises(MorphologyError, match="branches into soma nodes"):
+        sections_from_swc(_table([(1, 1, 0, 0, 0, 5, -1), (2, 1, 0, 1, 0, 5, 1),
+                                  (3, 1, 1, 0, 0, 5, 1)]))
+
+
+def test_allen_morphology_is_one_connected_tree():
+    secs = sections_from_swc(read_swc(bmtk_allen_swc_paths()[0]))
+    assert secs[0].name == "soma[0]" and all(s.parent < k for k, s in enumerate(secs))
+    kinds = {s.kind for s in secs}
+    assert {"soma", "dend"} <= kinds and len(secs) > 20
+
+
+BALL = [Section("soma[0]", "soma", np.array([[0, -6.3, 0, 12.6], [0, 6.3, 0, 12.6]])),
+        Section("dend[0]", "dend", np.array([[0, 6.3, 0, 2.0], [0, 200, 40, 1.0]]), 0, 1.0),
+        Section("dend[1]", "dend", np.array([[0, -6.3, 0, 1.0], [0, -150, 0, 0.8]]), 0, 0.5)]
+
+
+@pytest.mark.parametrize("secondorder,usetable", [(0, True), (2, False)])
+def test_compiled_step_equals_numpy_twin(secondorder, usetable):
+    cell = CableCell(BALL, Ra=100.0, mechanisms={"soma": {"hh": {}}, "dend": {
+        "pas": {"g_pas": 1e-4, "e_pas": -65.0}}}, discretization=5, usetable_hh=usetable,
+        secondorder=secondorder)
+    kw = dict(v_init=-65.0, record=[("soma[0]", 0.5), ("dend[0]", 0.9)],
+              stimuli=[dict(section="soma[0]", delay_ms=2.0, dur_ms=40.0, amp_nA=0.1)],
+              spike_detector=("soma[0]", 0.5, 0.0))
+    a = cell.run(60.0, 0.025, **kw)
+    b = cell.run(60.0, 0.025, numpy=True, **kw)
+    np.testing.assert_array_equal(a.v_mV, b.v_mV)
+    np.testing.assert_array_equal(a.spike_times_ms, b.spike_times_ms)
+    assert a.spike_times_ms.size >= 2
+
+
+def test_sealed_cylinder_input_resistance_is_cable_theorys():
+    """A passive cylinder sealed at both ends, current into one end: R_in = R_inf·coth(L/λ)."""
+    d_um, L_um, Ra, g = 2.0, 500.0, 100.0, 1e-4
+    cyl = [Section("dend[0]", "dend", np.array([[0, 0, 0, d_um], [L_um, 0, 0, d_um]]))]
+    cell = CableCell(cyl, Ra=Ra, cm=1.0, mechanisms={"all": {"pas": {"g_pas": g,
+                                                                     "e_pas": -65.0}}},
+                     discretization=1001)
+    res = cell.run(150.0, 0.05, v_init=-65.0, record=[("dend[0]", 0.0005)],
+                   stimuli=[dict(section="dend[0]", x=0.0005, delay_ms=0.0, dur_ms=200.0,
+                                 amp_nA=0.01)])
+    rin_mohm = (res.v_mV[0, -1] + 65.0) / 0.01
+    d_cm = d_um * 1e-4
+    lam_um = math.sqrt(d_cm / (4 * Ra * g)) * 1e4
+    r_inf = 2.0 * math.sqrt(Ra / g) / (math.pi * d_cm ** 1.5) / 1e6
+    assert rin_mohm == pytest.approx(r_inf / math.tanh(L_um / lam_um), rel=2e-3)
+
+
+def test_errors_name_the_field():
+    with pytest.raises(ValueError, match=r"mechanisms\['soma'\]: unknown mechanism 'kdr'"):
+        CableCell(BALL, mechanisms={"soma": {"kdr": {}}})
+    with pytest.raises(ValueError, match=r"\['hh'\]: unknown parameter\(s\) \['gnabar'\]"):
+        CableCell(BALL, mechanisms={"all": {"hh": {"gnabar": 0.1}}})
+    with pytest.raises(ValueError, match="discretization"):
+        CableCell(BALL, discretization="fine")
+    with pytest.raises(ValueError, match="Ra: no value for section kind 'dend'"):
+        CableCell(BALL, Ra={"soma": 100.0})
+    with pytest.raises(ValueError, match="zero area"):
+        CableCell(BALL).run(1.0, stimuli=[dict(section="dend[0]", x=1.0, amp_nA=1.0)])
+    with pytest.raises(ValueError, match="no section 'apic\\[0\\]'"):
+        CableCell(BALL).node("apic[0]")

@@ -1,0 +1,144 @@
+"""Morphologies as NEURON sections: unbranched cables of 3-D points with a parent and the place
+on the parent where each attaches.
+
+:func:`sections_from_swc` turns a validated SWC node table (:func:`wbe.anatomy.swc.read_swc`,
+the pipeline's morphology stage, bmtk's Allen cells, navis neurons, c302's NeuroML cells) into
+sections, by this rule (close to NEURON's ``Import3d`` reading an SWC file, and documented here
+because results depend on it):
+
+* **soma** — the nodes of SWC type 1. One soma node of radius r becomes a cylinder of length
+  and diameter 2r along y through the node (three points, NEURON's rule for a spherical soma:
+  the same membrane area as the sphere). Several soma nodes in a chain become one section
+  through their points.
+* **neurites** — the other nodes, split at branch points and where the SWC type changes; a
+  section starts at its parent node's point (so the cable is continuous) unless its parent is
+  the soma, and attaches at the end (x = 1) of its parent section; sections whose parent node
+  is the soma attach to the soma at the middle (x = 0.5) of a one-node soma, or at the
+  position along the soma of that node.
+* **names** — NEURON's: ``soma``, ``axon``, ``dend``, ``apic`` for SWC types 1–4 (other types:
+  ``dend``), numbered per name in order of the file (``dend[3]``).
+
+A cell without soma nodes keeps its tree as it is; its root section is the one holding the
+first root node. A morphology of several trees is refused (one cell per morphology).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wbe.anatomy.swc import MorphologyError, check_table
+
+__all__ = ["Section", "sections_from_swc", "SWC_TYPE_NAMES"]
+
+#: NEURON's section names for SWC types (others become ``dend``)
+SWC_TYPE_NAMES = {1: "soma", 2: "axon", 3: "dend", 4: "apic"}
+
+
+@dataclass
+class Section:
+    """An unbranched cable: ``points`` (n ≥ 2, columns x, y, z, diameter; µm), attached with
+    its start (x = 0) to ``parent`` (index into the section list; −1: the root) at
+    ``parent_x`` (0–1 along the parent)."""
+
+    name: str
+    kind: str
+    points: np.ndarray
+    parent: int = -1
+    parent_x: float = 1.0
+
+    @property
+    def length_um(self) -> float:
+        d = np.diff(self.points[:, :3], axis=0)
+        return float(np.sqrt((d * d).sum(axis=1)).sum())
+
+
+def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Section]:
+    """The sections of one cell from an SWC node table (rule: module docstring). Raises
+    :class:`~wbe.anatomy.swc.MorphologyError` naming ``source`` for a forest or a soma that
+    is not one chain."""
+    source = source or table.attrs.get("source", "node table")
+    check_table(table, source)
+    ids = table["node_id"].to_numpy()
+    typ = table["type"].to_numpy()
+    xyz = table[["x", "y", "z"]].to_numpy(float)
+    diam = 2.0 * table["radius"].to_numpy(float)
+    par_id = table["parent"].to_numpy()
+    row = {int(n): i for i, n in enumerate(ids)}
+    par = np.array([row.get(int(p), -1) for p in par_id])
+    roots = np.flatnonzero(par < 0)
+    if roots.size != 1:
+        raise MorphologyError(f"{source}: {roots.size} root nodes; a cell is one tree")
+    children: list[list[int]] = [[] for _ in ids]
+    for i, p in enumerate(par):
+        if p >= 0:
+            children[p].append(i)
+    soma = np.flatnonzero(typ == 1)
+    secs: list[Section] = []
+    counts: dict[str, int] = {}
+    sec_of_node = np.full(ids.size, -1)   # the section a node's point ends (or lies on)
+    pos_on = np.zeros(ids.size)           # its position along that section
+
+    def name_of(kind: str) -> str:
+        k = counts.get(kind, 0)
+        counts[kind] = k + 1
+        return f"{kind}[{k}]"
+
+    start: list[int] = []  # first nodes of neurite sections still to build
+    if soma.size:
+        root = int(roots[0])
+        if typ[root] != 1:
+            raise MorphologyError(f"{source}: the root node {ids[root]} is not soma (type 1) "
+                                  "while the file has soma nodes")
+        chain = [root]
+        while True:
+            nxt = [c for c in children[chain[-1]] if typ[c] == 1]
+            if len(nxt) > 1:
+                raise MorphologyError(f"{source}: soma node {ids[chain[-1]]} branches into "
+                                      "soma nodes; a soma must be one chain")
+            if not nxt:
+                break
+            chain.append(nxt[0])
+        if len(chain) != soma.size:
+            raise MorphologyError(f"{source}: {soma.size} soma nodes, {len(chain)} of them "
+                                  "in one chain from the root")
+        if len(chain) == 1:
+            x, y, z = xyz[root]
+            d = diam[root]
+            pts = np.array([[x, y - d / 2, z, d], [x, y, z, d], [x, y + d / 2, z, d]])
+            sec_of_node[root], pos_on[root] = 0, 0.5
+        else:
+            pts = np.column_stack([xyz[chain], diam[chain]])
+            arc = np.concatenate([[0.0], np.cumsum(np.sqrt((np.diff(pts[:, :3], axis=0)
+                                                           ** 2).sum(axis=1)))])
+            sec_of_node[chain] = 0
+            pos_on[chain] = arc / arc[-1] if arc[-1] > 0 else 0.5
+        secs.append(Section(name_of("soma"), "soma", pts))
+        for n in chain:
+            start += [c for c in children[n] if typ[c] != 1]
+    else:
+        start.append(int(roots[0]))
+    queue = list(start)
+    while queue:
+        first = queue.pop(0)
+        kind = SWC_TYPE_NAMES.get(int(typ[first]), "dend")
+        nodes = [first]
+        while len(children[nodes[-1]]) == 1 and typ[children[nodes[-1]][0]] == typ[first]:
+            nodes.append(children[nodes[-1]][0])
+        p = int(par[first])
+        if p >= 0 and typ[p] != 1:
+            pts = np.column_stack([xyz[[p] + nodes], diam[[p] + nodes]])
+            parent, px = int(sec_of_node[p]), 1.0
+        else:
+            pts = np.column_stack([xyz[nodes], diam[nodes]])
+            parent, px = (int(sec_of_node[p]), float(pos_on[p])) if p >= 0 else (-1, 1.0)
+        if pts.shape[0] < 2:  # a lone node (a one-node neurite or a root leaf): a stub of its
+            pts = np.vstack([pts, pts])  # own diameter, length 0 — NEURON's pt3d does the same
+        k = len(secs)
+        secs.append(Section(name_of(kind), kind, pts, parent, px))
+        sec_of_node[nodes] = k
+        pos_on[nodes] = 1.0
+        queue += children[nodes[-1]]
+    return secs
