@@ -139,3 +139,30 @@ def test_hh_cell_fi_sweep_equals_neuron(secondorder, usetable):
         assert np.abs(res.v_mV[0] - vn).max() < 1e-6
         counts.append(sw.size)
     assert counts[0] <= 1 and max(counts) >= 40  # a threshold and repetitive firing
+
+
+SWCS = [*bmtk_allen_swc_paths()]
+
+
+@pytest.mark.parametrize("path", SWCS, ids=[p.stem for p in SWCS])
+def test_sections_equal_neurons_import3d(path):
+    """wbe's SWC rule gives the sections NEURON's Import3d makes of the same file: names,
+    3-D points, parents and where each attaches."""
+    for s in list(h.allsec()):
+        h.delete_section(sec=s)
+    h.load_file("import3d.hoc")
+    reader = h.Import3d_SWC_read()
+    reader.quiet = 1
+    reader.input(str(path))
+    h.Import3d_GUI(reader, 0).instantiate(None)
+    theirs = {s.name(): s for s in h.allsec()}
+    ours = sections_from_swc(read_swc(path))
+    assert sorted(theirs) == sorted(s.name for s in ours)
+    for s in ours:
+        ns = theirs[s.name]
+        pts = np.array([[ns.x3d(i), ns.y3d(i), ns.z3d(i), ns.diam3d(i)]
+                        for i in range(ns.n3d())])
+        np.testing.assert_allclose(pts, s.points, rtol=0, atol=1e-4, err_msg=s.name)
+        par = ns.parentseg()
+        assert ((par.sec.name(), par.x) if par is not None else None) == (
+            (ours[s.parent].name, s.parent_x) if s.parent >= 0 else None), s.name

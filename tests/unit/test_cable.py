@@ -23,13 +23,14 @@ def test_swc_rule_soma_branches_and_types():
                 (4, 3, 5, 30, 0, 0.5, 3), (5, 3, -5, 30, 0, 0.5, 3), (6, 2, 0, -6, 0, 0.4, 1),
                 (7, 2, 0, -50, 0, 0.3, 6)])
     secs = sections_from_swc(t)
-    assert [s.name for s in secs] == ["soma[0]", "dend[0]", "axon[0]", "dend[1]", "dend[2]"]
+    assert [s.name for s in secs] == ["soma[0]", "dend[0]", "dend[1]", "dend[2]", "axon[0]"]
     soma = secs[0]
-    np.testing.assert_array_equal(soma.points, [[0, -5, 0, 10], [0, 0, 0, 10], [0, 5, 0, 10]])
+    np.testing.assert_array_equal(soma.points, [[-5, 0, 0, 10], [0, 0, 0, 10], [5, 0, 0, 10]])
     assert soma.length_um == 10.0  # a cylinder of the sphere's area
     d0 = secs[1]
     assert d0.parent == 0 and d0.parent_x == 0.5 and d0.points.shape == (2, 4)
-    for child in secs[3:]:  # branches start at their parent's last point, attach at x = 1
+    assert secs[4].parent == 0 and secs[4].points.shape == (2, 4)
+    for child in secs[2:4]:  # branches start at their parent's last point, attach at x = 1
         assert child.parent == 1 and child.parent_x == 1.0
         np.testing.assert_array_equal(child.points[0], [0, 20, 0, 1.6])
 

@@ -7,8 +7,8 @@ sections, by this rule (close to NEURON's ``Import3d`` reading an SWC file, and 
 because results depend on it):
 
 * **soma** — the nodes of SWC type 1. One soma node of radius r becomes a cylinder of length
-  and diameter 2r along y through the node (three points, NEURON's rule for a spherical soma:
-  the same membrane area as the sphere). Several soma nodes in a chain become one section
+  and diameter 2r along x through the node (three points, NEURON's ``Import3d`` rule for a
+  spherical soma: the same membrane area as the sphere). Several soma nodes in a chain become one section
   through their points.
 * **neurites** — the other nodes, split at branch points and where the SWC type changes; a
   section starts at its parent node's point (so the cable is continuous) unless its parent is
@@ -16,7 +16,8 @@ because results depend on it):
   is the soma attach to the soma at the middle (x = 0.5) of a one-node soma, or at the
   position along the soma of that node.
 * **names** — NEURON's: ``soma``, ``axon``, ``dend``, ``apic`` for SWC types 1–4 (other types:
-  ``dend``), numbered per name in order of the file (``dend[3]``).
+  ``dend``), numbered per name depth first, children in file order (``dend[3]``), as
+  ``Import3d`` numbers them.
 
 A cell without soma nodes keeps its tree as it is; its root section is the one holding the
 first root node. A morphology of several trees is refused (one cell per morphology).
@@ -107,7 +108,7 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Se
         if len(chain) == 1:
             x, y, z = xyz[root]
             d = diam[root]
-            pts = np.array([[x, y - d / 2, z, d], [x, y, z, d], [x, y + d / 2, z, d]])
+            pts = np.array([[x - d / 2, y, z, d], [x, y, z, d], [x + d / 2, y, z, d]])
             sec_of_node[root], pos_on[root] = 0, 0.5
         else:
             pts = np.column_stack([xyz[chain], diam[chain]])
@@ -120,9 +121,9 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Se
             start += [c for c in children[n] if typ[c] != 1]
     else:
         start.append(int(roots[0]))
-    queue = list(start)
-    while queue:
-        first = queue.pop(0)
+    stack = list(reversed(start))  # depth first, children in file order: Import3d's numbering
+    while stack:
+        first = stack.pop()
         kind = SWC_TYPE_NAMES.get(int(typ[first]), "dend")
         nodes = [first]
         while len(children[nodes[-1]]) == 1 and typ[children[nodes[-1]][0]] == typ[first]:
@@ -140,5 +141,5 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Se
         secs.append(Section(name_of(kind), kind, pts, parent, px))
         sec_of_node[nodes] = k
         pos_on[nodes] = 1.0
-        queue += children[nodes[-1]]
+        stack += reversed(children[nodes[-1]])
     return secs
