@@ -1,10 +1,13 @@
-"""Cable cells (wbe.cable) against NEURON 9 run beside them on the same sections: an Allen
-Cell Types morphology from bmtk's wheel (passive; every segment's area and axial resistance,
-the soma's voltage response to a current step, input resistance and membrane time constant),
-NEURON's d_lambda rule, and a Hodgkin–Huxley soma with passive dendrites over an F–I sweep of
-1 s current steps (spike counts and times), with backward Euler and Crank–Nicolson, through
-hh's rate table and without it. NEURON builds the cell from wbe's sections (``pt3dadd``), so
-what is compared is the geometry, the discretisation and the solver, not the SWC reading."""
+"""Cable cells (wbe.cable) against NEURON 9 run beside them: an Allen Cell Types morphology
+from bmtk's wheel (passive; every segment's area and axial resistance, the soma's voltage
+response to a current step, input resistance and membrane time constant), NEURON's d_lambda
+rule, a Hodgkin–Huxley soma with passive dendrites over an F–I sweep of 1 s current steps
+(spike counts and times), with backward Euler and Crank–Nicolson, through hh's rate table and
+without it — NEURON built from wbe's sections (``pt3dadd``), so that what is compared is the
+geometry, the discretisation and the solver; then the sections NEURON's Import3d makes of
+every Allen SWC, and three Allen perisomatic models of different cell types (Scnn1a, Rorb,
+Nr5a1) built by bmtk's own code with their ``.mod`` files compiled by ``nrnivmodl``, over an
+F–I sweep."""
 
 from __future__ import annotations
 
@@ -46,12 +49,14 @@ def _neuron_cell(secs, nseg, Ra, cm, mech):
     return out
 
 
-def _neuron_run(nsec, tstop, dt, v_init, amp, delay, dur, secondorder=0, usetable=True):
+def _neuron_run(nsec, tstop, dt, v_init, amp, delay, dur, secondorder=0, usetable=True,
+                celsius=6.3, threshold=0.0):
+    h.celsius = celsius
     st = h.IClamp(nsec[0](0.5))
     st.delay, st.dur, st.amp = delay, dur, amp
     vv = h.Vector().record(nsec[0](0.5)._ref_v)
     nc = h.NetCon(nsec[0](0.5)._ref_v, None, sec=nsec[0])
-    nc.threshold = 0.0
+    nc.threshold = threshold
     tv = h.Vector()
     nc.record(tv)
     h.secondorder = secondorder
@@ -166,3 +171,65 @@ def test_sections_equal_neurons_import3d(path):
         par = ns.parentseg()
         assert ((par.sec.name(), par.x) if par is not None else None) == (
             (ours[s.parent].name, s.parent_x) if s.parent >= 0 else None), s.name
+
+
+ALLEN_MODELS = [("Scnn1a", "472363762"), ("Rorb", "473863510"), ("Nr5a1", "473863035")]
+
+
+@pytest.fixture(scope="module")
+def allen_mechanisms(tmp_path_factory):
+    """bmtk's Allen ``.mod`` files compiled by NEURON's ``nrnivmodl`` and loaded."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import bmtk
+
+    bionet = Path(bmtk.__file__).parent / "utils" / "scripts" / "bionet"
+    d = tmp_path_factory.mktemp("allen_mod")
+    for f in (bionet / "mechanisms" / "modfiles").glob("*.mod"):
+        shutil.copy(f, d)
+    nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
+    p = subprocess.run([str(nrnivmodl), "."], cwd=d, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    lib = next(d.glob("*/libnrnmech.so"))
+    h.nrn_load_dll(str(lib))
+    h.load_file("import3d.hoc")
+    h.load_file(str(bionet / "templates" / "Biophys1.hoc"))
+    return bionet
+
+
+@pytest.mark.parametrize("cre,model", ALLEN_MODELS, ids=[c for c, _ in ALLEN_MODELS])
+def test_allen_perisomatic_model_equals_bmtk_neuron(allen_mechanisms, cre, model):
+    """An Allen perisomatic model built by wbe.cable.allen and by bmtk (Biophys1, Import3d,
+    aibs_perisomatic, nseg by dL = 20 µm) in NEURON: 1 s current steps of 0.1–0.3 nA, the
+    same spike counts, spike times within 0.1 ms (in fact ~1e-9 ms)."""
+    import json
+
+    from bmtk.simulator.bionet.default_setters.cell_models import aibs_perisomatic
+
+    from wbe.cable.allen import perisomatic
+
+    swc = next(p for p in bmtk_allen_swc_paths() if p.name.startswith(cre))
+    fit = allen_mechanisms / "biophysical_neuron_models" / f"{model}_fit.json"
+    for s in list(h.allsec()):
+        h.delete_section(sec=s)
+    hobj = h.Biophys1(str(swc))
+    aibs_perisomatic(hobj, None, json.loads(fit.read_text()))
+    for sec in hobj.all:
+        sec.nseg = 1 + 2 * int(sec.L / 40.0)
+    cell, v_init = perisomatic(swc, fit)
+    assert sum(cell.nseg) == sum(sec.nseg for sec in hobj.all)
+    counts = []
+    for amp in (0.1, 0.2, 0.3):
+        vn, sn = _neuron_run([hobj.soma[0]], 1000.0, 0.025, v_init, amp, 100.0, 800.0,
+                             celsius=34.0, threshold=-20.0)
+        res = cell.run(1000.0, 0.025, v_init=v_init, spike_detector=("soma[0]", 0.5, -20.0),
+                       stimuli=[dict(section="soma[0]", delay_ms=100.0, dur_ms=800.0,
+                                     amp_nA=amp)])
+        assert res.spike_times_ms.size == sn.size, f"{cre} {amp} nA"
+        np.testing.assert_allclose(res.spike_times_ms, sn, rtol=0, atol=1e-6)
+        assert np.abs(res.v_mV[0] - vn).max() < 1e-6
+        counts.append(sn.size)
+    assert counts[-1] >= 30 and counts == sorted(counts)

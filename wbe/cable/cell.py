@@ -21,38 +21,40 @@ solve, v updated, then the mechanisms' states with the new v (``cnexp``); the cu
 is on while ``del <= t + dt/2 < del + dur``. A spike is detected at a node when v rises
 above ``threshold`` (NEURON's ``NetCon`` on a section's v: the time of the step's end).
 
-**Mechanisms** (NEURON's names; per section kind, ``"all"`` for every section): ``pas``
-(``g_pas`` S/cm², ``e_pas`` mV) and ``hh`` (``gnabar_hh``, ``gkbar_hh``, ``gl_hh`` S/cm²,
-``el_hh`` mV, with ``ena``, ``ek`` mV; rates from NEURON's ``hh.mod``, through its rate
-table as NEURON's default ``usetable_hh = 1`` or exactly with ``usetable_hh=False``;
-``celsius``). They are built into the compiled step for now; the Allen channel set and
-channels as plug-ins come with the engine's cable cell kind.
+**Mechanisms** are plug-ins (:mod:`wbe.cable.channels`): NEURON's ``pas`` and ``hh`` (its
+rate table as NEURON's default ``usetable_hh = 1``, or exact rates with ``usetable_hh=False``)
+and the Allen Cell Types channel set, by NEURON's names (``gbar_NaTs``); per section kind
+(``"all"`` for every section). Reversal potentials ``ena``, ``ek``, ``eca`` per section kind
+(NEURON's defaults 50, −77, 132.458 mV); where a mechanism writes ``cai`` (``CaDynamics``),
+``eca`` follows it by Nernst's equation (``cao`` 2 mM), as NEURON's ``ca_ion`` does. The step
+is generated from the mechanisms a cell uses, summed and advanced in NEURON's order.
 
-The compiled step (numba) has a NumPy twin (:meth:`CableCell.run` with ``numpy=True``) that
-gives the same numbers bit for bit; ``tests/reference/test_cable_neuron.py`` holds both to
-NEURON run beside them.
+The compiled step (numba) can run interpreted (:meth:`CableCell.run` with ``numpy=True``: the
+same source, each mechanism's Python function), giving the same numbers bit for bit;
+``tests/reference/test_cable_neuron.py`` holds the cells to NEURON run beside them.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from .channels import channel, ordered
 from .morphology import Section
 
-__all__ = ["CableCell", "CableResult", "IClamp", "MECHANISMS"]
+__all__ = ["CableCell", "CableResult", "IClamp", "nernst_ca"]
 
-#: mechanisms and their parameters (NEURON's range names and defaults)
-MECHANISMS = {
-    "pas": {"g_pas": 0.001, "e_pas": -70.0},
-    "hh": {"gnabar_hh": 0.12, "gkbar_hh": 0.036, "gl_hh": 0.0003, "el_hh": -54.3,
-           "ena": 50.0, "ek": -77.0},
-}
 _PI = 3.14159265358979323846
-_HH_TABLE = (-100.0, 100.0, 200)  # hh.mod's TABLE ... FROM -100 TO 100 WITH 200
+#: NEURON's default reversal potentials (mV) and calcium concentrations (mM): ``ena``, ``ek``,
+#: ``eca`` (its ``eca0_ca_ion``), ``cai0_ca_ion``, ``cao0_ca_ion``
+E_DEFAULT = {"ena": 50.0, "ek": -77.0, "eca": 132.4579341637009}
+CAI0, CAO0 = 5e-5, 2.0
+#: NEURON 9's units (CODATA 2018): gas constant J/(mol K), Faraday constant C/mol
+GAS_CONSTANT, FARADAY = 8.31446261815324, 96485.33212331001
 
 
 @dataclass
@@ -169,98 +171,40 @@ def _nseg(sec: Section, disc, ra: float, cm: float) -> int:
                      f"{{'d_lambda': f, 'frequency_hz': Hz}}, not {disc!r}")
 
 
-# --------------------------------------------------------------------- hh.mod's rates
 @numba.njit(cache=True)
-def _vtrap(x, y):
-    if abs(x / y) < 1e-6:
-        return y * (1.0 - x / y / 2.0)
-    return x / (math.exp(x / y) - 1.0)
+def nernst_ca(cai, celsius):
+    """NEURON's ``nrn_nernst`` for Ca²⁺ (z = 2, ``cao`` 2 mM), mV."""
+    if cai <= 0.0:
+        return 1e6
+    ktf = 1000.0 * GAS_CONSTANT * (celsius + 273.15) / FARADAY
+    return ktf / 2.0 * math.log(CAO0 / cai)
 
 
-@numba.njit(cache=True)
-def _hh_rates_exact(v, q10, out):
-    """(minf, mtau, hinf, htau, ninf, ntau) at v (hh.mod's ``rates``)."""
-    alpha = 0.1 * _vtrap(-(v + 40.0), 10.0)
-    beta = 4.0 * math.exp(-(v + 65.0) / 18.0)
-    s = alpha + beta
-    out[1] = 1.0 / (q10 * s)
-    out[0] = alpha / s
-    alpha = 0.07 * math.exp(-(v + 65.0) / 20.0)
-    beta = 1.0 / (math.exp(-(v + 35.0) / 10.0) + 1.0)
-    s = alpha + beta
-    out[3] = 1.0 / (q10 * s)
-    out[2] = alpha / s
-    alpha = 0.01 * _vtrap(-(v + 55.0), 10.0)
-    beta = 0.125 * math.exp(-(v + 65.0) / 80.0)
-    s = alpha + beta
-    out[5] = 1.0 / (q10 * s)
-    out[4] = alpha / s
+# --------------------------------------------------------------------- the generated step
+_LOOP_HEAD = """
+import math
+
+import numba
+
+from wbe.cable.cell import nernst_ca
+{imports}
 
 
-@numba.njit(cache=True)
-def _hh_rates(v, q10, table, out):
-    """hh.mod's rates, through NMODL's TABLE (linear interpolation over 200 intervals from
-    −100 to 100 mV, clamped at the ends) when ``table`` has rows, else exact."""
-    if table.shape[0] == 0:
-        _hh_rates_exact(v, q10, out)
-        return
-    xi = (200.0 / 200.0) * (v - (-100.0))
-    if xi <= 0.0:
-        for k in range(6):
-            out[k] = table[0, k]
-        return
-    if xi >= 200.0:
-        for k in range(6):
-            out[k] = table[200, k]
-        return
-    i = int(xi)
-    theta = xi - float(i)
-    for k in range(6):
-        out[k] = table[i, k] + theta * (table[i + 1, k] - table[i, k])
-
-
-def _hh_table(q10: float) -> np.ndarray:
-    t = np.zeros((201, 6))
-    for i in range(201):
-        _hh_rates_exact(-100.0 + float(i) * ((100.0 - (-100.0)) / 200.0), q10, t[i])
-    return t
-
-
-# --------------------------------------------------------------------- the step
-@numba.njit(cache=True, inline="always")
-def _cur(v, k, pas_g, pas_e, has_hh, hh_p, m, h, n):
-    """Membrane current density (mA/cm²) at node ``k`` and potential ``v``: pas, then hh."""
-    i = 0.0
-    if pas_g[k] != 0.0:
-        i += pas_g[k] * (v - pas_e[k])
-    if has_hh[k]:
-        gna = hh_p[k, 0] * m[k] * m[k] * m[k] * h[k]
-        gk = hh_p[k, 1] * n[k] * n[k] * n[k] * n[k]
-        i += gna * (v - hh_p[k, 4]) + gk * (v - hh_p[k, 5]) + hh_p[k, 2] * (v - hh_p[k, 3])
-    return i
-
-
-@numba.njit(cache=True)
-def _run(n_steps, t0_step, dt, cn, v, a, b, par, area, cm, pas_g, pas_e, has_hh, hh_p, m, h,
-         n, q10, table, stim_node, stim_on, stim_off, stim_amp, rec_nodes, rec, det_node,
-         threshold, above, spikes, n_spk, d, rhs):
-    """``n_steps`` NEURON fixed steps from step ``t0_step``; v recorded after each."""
+def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i, ion_d,
+        stim_node, stim_on, stim_off, stim_amp, rec_nodes, rec, det_node, threshold, above,
+        spikes, n_spk, d, rhs, ii, ii2, {margs}):
     nn = v.shape[0]
     cj = (2.0 if cn else 1.0) / dt
-    r6 = np.empty(6)
     for s in range(n_steps):
         step = t0_step + s
         t_mid = (float(step) + 0.5) * dt
         for k in range(nn):
             rhs[k] = 0.0
             d[k] = 0.0
-        for k in range(nn):
-            if cm[k] > 0.0:
-                vk = v[k]
-                g = _cur(vk + 0.001, k, pas_g, pas_e, has_hh, hh_p, m, h, n)
-                i = _cur(vk, k, pas_g, pas_e, has_hh, hh_p, m, h, n)
-                rhs[k] -= i
-                d[k] += (g - i) / 0.001
+            for z in range(3):
+                ion_i[k, z] = 0.0
+                ion_d[k, z] = 0.0
+{currents}
         for q in range(stim_node.shape[0]):
             if stim_on[q] <= t_mid < stim_off[q]:
                 rhs[stim_node[q]] += stim_amp[q] * (1.0e2 / area[stim_node[q]])
@@ -274,25 +218,21 @@ def _run(n_steps, t0_step, dt, cn, v, a, b, par, area, cm, pas_g, pas_e, has_hh,
             rhs[p] += a[k] * dv
             d[k] -= b[k]
             d[p] -= a[k]
-        for k in range(nn - 1, 0, -1):  # triang
+        for k in range(nn - 1, 0, -1):
             p = a[k] / d[k]
             d[par[k]] -= p * b[k]
             rhs[par[k]] -= p * rhs[k]
-        rhs[0] /= d[0]  # bksub
+        rhs[0] /= d[0]
         for k in range(1, nn):
             rhs[k] -= b[k] * rhs[par[k]]
             rhs[k] /= d[k]
         for k in range(nn):
             v[k] += (2.0 if cn else 1.0) * rhs[k]
-        for k in range(nn):  # states (cnexp) with the new v
-            if has_hh[k]:
-                _hh_rates(v[k], q10, table, r6)
-                m[k] = m[k] + (1.0 - math.exp(dt * (-1.0 / r6[1]))) * (
-                    -(r6[0] / r6[1]) / (-1.0 / r6[1]) - m[k])
-                h[k] = h[k] + (1.0 - math.exp(dt * (-1.0 / r6[3]))) * (
-                    -(r6[2] / r6[3]) / (-1.0 / r6[3]) - h[k])
-                n[k] = n[k] + (1.0 - math.exp(dt * (-1.0 / r6[5]))) * (
-                    -(r6[4] / r6[5]) / (-1.0 / r6[5]) - n[k])
+        if cn:  # NEURON's second_order_cur: the ion currents at the new v
+            for k in range(nn):
+                for z in range(3):
+                    ion_i[k, z] += ion_d[k, z] * rhs[k]
+{states}
         for q in range(rec_nodes.shape[0]):
             rec[q, step + 1] = v[rec_nodes[q]]
         if det_node >= 0:
@@ -306,18 +246,81 @@ def _run(n_steps, t0_step, dt, cn, v, a, b, par, area, cm, pas_g, pas_e, has_hh,
                 above[0] = False
 
 
+def init(v, e, cai, celsius, {margs}):
+{inits}
+"""
+
+_CURRENT = """        for q in range(n{k}.shape[0]):
+            j = n{k}[q]
+            for z in range(3):
+                ii[z] = 0.0
+                ii2[z] = 0.0
+            g = cur{k}(v[j] + 0.001, s{k}[q], p{k}[q], e[j], cai[j], x{k}, ii2)
+            i = cur{k}(v[j], s{k}[q], p{k}[q], e[j], cai[j], x{k}, ii)
+            rhs[j] -= i
+            d[j] += (g - i) / 0.001
+            for z in range(3):
+                ion_i[j, z] += ii[z]
+                ion_d[j, z] += (ii2[z] - ii[z]) / 0.001
+"""
+_STATE = """        for q in range(n{k}.shape[0]):
+            j = n{k}[q]
+            st{k}(v[j], s{k}[q], p{k}[q], e[j], cai[j], ion_i[j, 2], x{k}, dt)
+"""
+_WROTE_CAI = """            cai[j] = s{k}[q, 0]
+            e[j, 2] = nernst_ca(cai[j], celsius)
+"""
+_INIT = """    for q in range(n{k}.shape[0]):
+        j = n{k}[q]
+        ini{k}(v[j], s{k}[q], p{k}[q], e[j], cai[j], x{k})
+"""
+
+
+def _loop(names: tuple[str, ...]):
+    """The generated module (``run``, ``init`` compiled; ``run_py``, ``init_py`` the same
+    source with each mechanism's Python functions) for mechanisms ``names`` in order."""
+    from wbe.engine.jit import load_generated
+
+    chans = [channel(n) for n in names]
+    imports, cur, st, ini, margs, deps = [], [], [], [], [], []
+    for k, ch in enumerate(chans):
+        for fn, alias in ((ch.current, "cur"), (ch.state, "st"), (ch.init, "ini")):
+            f = fn.py_func
+            imports.append(f"from {f.__module__} import {f.__name__} as {alias}{k}")
+            deps.append(importlib.import_module(f.__module__))
+        margs.append(f"n{k}, p{k}, s{k}, x{k}")
+        cur.append(_CURRENT.format(k=k))
+        st.append(_STATE.format(k=k) + (_WROTE_CAI.format(k=k) if ch.writes_cai else ""))
+        ini.append(_INIT.format(k=k) + (_WROTE_CAI.format(k=k).replace("            ", "        ")
+                                        if ch.writes_cai else ""))
+    src = _LOOP_HEAD.format(imports="\n".join(imports), margs=", ".join(margs) or "_unused=0",
+                            currents="".join(cur), states="".join(st),
+                            inits="".join(ini) or "    pass\n")
+    py = src.replace("\ndef run(", "\ndef run_py(").replace("\ndef init(", "\ndef init_py(")
+    for k in range(len(chans)):
+        for alias in ("cur", "st", "ini"):
+            py = py.replace(f"{alias}{k}(", f"{alias}{k}.py_func(")
+    py = py.replace("nernst_ca(cai[j], celsius)", "nernst_ca.py_func(cai[j], celsius)")
+    src = src.replace("\ndef run(", "\n@numba.njit(cache=True)\ndef run(").replace(
+        "\ndef init(", "\n@numba.njit(cache=True)\ndef init(")
+    import wbe.cable.cell as me
+
+    return load_generated("cable_step", src + "\n" + py, [me, *deps])
+
+
 class CableCell:
     """A cell from ``sections`` (:func:`wbe.cable.morphology.sections_from_swc`).
 
     ``Ra`` (Ω·cm), ``cm`` (µF/cm²): a number, or per section kind (``{"soma": .., "all":
-    ..}``); ``mechanisms``: section kind (or ``"all"``) → {mechanism: {parameter: value}}
-    (:data:`MECHANISMS`); ``discretization``: module docstring; ``celsius`` (°C);
-    ``usetable_hh``: NEURON's switch for hh's rate table; ``secondorder``: 0 (backward Euler)
-    or 2 (Crank–Nicolson), NEURON's global."""
+    ..}``); ``mechanisms``: section kind (or ``"all"``) → {mechanism: {parameter: value}} with
+    NEURON's parameter names (``{"hh": {"gnabar_hh": 0.1}}``); ``reversal``: section kind (or
+    ``"all"``) → {``ena``/``ek``/``eca``: mV}; ``discretization``: module docstring;
+    ``celsius`` (°C); ``usetable_hh``: NEURON's switch for hh's rate table; ``secondorder``: 0
+    (backward Euler) or 2 (Crank–Nicolson), NEURON's global."""
 
     def __init__(self, sections: list[Section], *, Ra=35.4, cm=1.0, mechanisms=None,
-                 discretization=1, celsius: float = 6.3, usetable_hh: bool = True,
-                 secondorder: int = 0) -> None:
+                 reversal=None, discretization=1, celsius: float = 6.3,
+                 usetable_hh: bool = True, secondorder: int = 0) -> None:
         if not sections:
             raise ValueError("CableCell: no sections")
         if secondorder not in (0, 2):
@@ -326,17 +329,25 @@ class CableCell:
         self.names = [s.name for s in sections]
         self.secondorder, self.celsius = secondorder, float(celsius)
         mechanisms = mechanisms or {}
+        reversal = reversal or {}
         for kind, mechs in mechanisms.items():
             for mname, prm in mechs.items():
-                if mname not in MECHANISMS:
-                    raise ValueError(f"CableCell.mechanisms[{kind!r}]: unknown mechanism "
-                                     f"{mname!r} (known: {sorted(MECHANISMS)})")
-                bad = sorted(set(prm) - set(MECHANISMS[mname]))
+                try:
+                    ch = channel(mname)
+                except ValueError as exc:
+                    raise ValueError(f"CableCell.mechanisms[{kind!r}]: {exc}") from None
+                known = {f"{q}_{mname}" for q in ch.params}
+                bad = sorted(set(prm) - known)
                 if bad:
                     raise ValueError(f"CableCell.mechanisms[{kind!r}][{mname!r}]: unknown "
-                                     f"parameter(s) {bad}")
-        par, area, cm_n, rinv = [-1], [1.0e2], [0.0], [0.0]
-        pas_g, pas_e, has_hh, hh_p = [0.0], [0.0], [False], [np.zeros(6)]
+                                     f"parameter(s) {bad}; known: {sorted(known)}")
+        for kind, ev in reversal.items():
+            bad = sorted(set(ev) - set(E_DEFAULT))
+            if bad:
+                raise ValueError(f"CableCell.reversal[{kind!r}]: unknown {bad}; known: "
+                                 f"{sorted(E_DEFAULT)}")
+        par, area, cm_n, rinv, e_n = [-1], [1.0e2], [0.0], [0.0], [list(E_DEFAULT.values())]
+        inst: dict[str, list] = {}
         self.first_node, self.nseg = [], []
         end_node = []
         for k, sec in enumerate(sections):
@@ -351,48 +362,48 @@ class CableCell:
             c = float(_per_kind(cm, sec.kind, "cm"))
             ns = _nseg(sec, discretization, ra, c)
             ar, ri, rlast = _areas_rinv(pts.astype(np.float32), ns, ra)
-            if sec.parent < 0:
-                pnode = 0
-            else:
-                pnode = self._node_at(sec.parent, sec.parent_x, end_node)
+            pnode = 0 if sec.parent < 0 else self._node_at(sec.parent, sec.parent_x, end_node)
             mechs = {**mechanisms.get("all", {}), **mechanisms.get(sec.kind, {})}
-            pp = {**MECHANISMS["pas"], **mechs.get("pas", {})}
-            hp = {**MECHANISMS["hh"], **mechs.get("hh", {})}
+            ev = {**E_DEFAULT, **reversal.get("all", {}), **reversal.get(sec.kind, {})}
             self.first_node.append(len(par))
             self.nseg.append(ns)
             for j in range(ns):
-                par.append(pnode if j == 0 else len(par) - 1)
+                node = len(par)
+                par.append(pnode if j == 0 else node - 1)
                 area.append(ar[j])
                 rinv.append(ri[j])
                 cm_n.append(c)
-                pas_g.append(pp["g_pas"] if "pas" in mechs else 0.0)
-                pas_e.append(pp["e_pas"])
-                has_hh.append("hh" in mechs)
-                hh_p.append(np.array([hp[q] for q in ("gnabar_hh", "gkbar_hh", "gl_hh",
-                                                      "el_hh", "ena", "ek")], float))
+                e_n.append([ev["ena"], ev["ek"], ev["eca"]])
+                for mname, prm in mechs.items():
+                    ch = channel(mname)
+                    row = [float(prm.get(f"{q}_{mname}", dflt)) for q, dflt in ch.params.items()]
+                    inst.setdefault(mname, []).append((node, row))
             par.append(len(par) - 1)  # the zero-area node at x = 1
             area.append(1.0e2)
             rinv.append(1.0 / rlast)
             cm_n.append(0.0)
-            pas_g.append(0.0)
-            pas_e.append(0.0)
-            has_hh.append(False)
-            hh_p.append(np.zeros(6))
+            e_n.append(list(E_DEFAULT.values()))
             end_node.append(len(par) - 1)
         self.end_node = end_node
         self.par = np.array(par, np.int64)
         self.area = np.array(area)
         self.rinv = np.array(rinv)
         self.cm = np.array(cm_n)
-        self.pas_g, self.pas_e = np.array(pas_g), np.array(pas_e)
-        self.has_hh, self.hh_p = np.array(has_hh), np.array(hh_p)
+        self.e0 = np.array(e_n, np.float64)
         nn = self.par.size
         self.a, self.b = np.zeros(nn), np.zeros(nn)
         for k in range(1, nn):  # NEURON's connection_coef (rallbranch 1)
             self.a[k] = -1.0e2 * self.rinv[k] / self.area[self.par[k]]
             self.b[k] = -1.0e2 * self.rinv[k] / self.area[k]
-        self.q10 = 3.0 ** ((self.celsius - 6.3) / 10.0)
-        self.table = _hh_table(self.q10) if usetable_hh else np.zeros((0, 6))
+        self.mechanism_names = tuple(ordered(inst))
+        opts = {"usetable_hh": usetable_hh}
+        self._mech = []
+        for name in self.mechanism_names:
+            ch = channel(name)
+            nodes = np.array([n for n, _ in inst[name]], np.int64)
+            prm = np.array([r for _, r in inst[name]], np.float64).reshape(nodes.size, -1)
+            self._mech.append((nodes, prm, len(ch.states), ch.aux(self.celsius, opts)))
+        self._code = _loop(self.mechanism_names)
 
     # ------------------------------------------------------------------ locations
     def _node_at(self, sec: int, x: float, end_node=None) -> int:
@@ -430,21 +441,27 @@ class CableCell:
 
     # ------------------------------------------------------------------ running
     def initial_state(self, v_init: float):
+        """NEURON's ``finitialize(v_init)``: (v, reversal potentials, cai, each mechanism's
+        states)."""
         v = np.full(self.par.size, float(v_init))
-        r = np.zeros((self.par.size, 6))
-        for k in np.flatnonzero(self.has_hh):
-            _hh_rates(v[k], self.q10, self.table, r[k])
-        return v, r[:, 0].copy(), r[:, 2].copy(), r[:, 4].copy()
+        e = self.e0.copy()
+        cai = np.full(self.par.size, CAI0)
+        states = [np.zeros((nodes.size, ns)) for nodes, _, ns, _ in self._mech]
+        args = []
+        for (nodes, prm, _, aux), st in zip(self._mech, states):
+            args += [nodes, prm, st, aux]
+        self._code.init(v, e, cai, self.celsius, *args)
+        return v, e, cai, states
 
     def run(self, tstop_ms: float, dt_ms: float = 0.025, *, v_init: float = -65.0,
             stimuli=(), record=(("soma[0]", 0.5),), spike_detector=None,
             numpy: bool = False) -> CableResult:
         """``finitialize(v_init)`` then fixed steps of ``dt_ms`` to ``tstop_ms``: v at the
         ``record`` locations (``(section, x)``), spike times at ``spike_detector``
-        (``(section, x, threshold_mV)``); ``numpy``: the NumPy twin instead of the compiled
-        step."""
+        (``(section, x, threshold_mV)``); ``numpy``: the step interpreted (the same source
+        and each mechanism's Python functions) instead of compiled."""
         n_steps = int(round(tstop_ms / dt_ms))
-        v, m, h, n = self.initial_state(v_init)
+        v, e, cai, states = self.initial_state(v_init)
         st = [IClamp(**s) if isinstance(s, dict) else s for s in stimuli]
         stim_node = np.array([self.node(s.section, s.x) for s in st], np.int64)
         if stim_node.size and np.any(self.cm[stim_node] == 0):
@@ -462,80 +479,15 @@ class CableCell:
                 spike_detector[2])
         above = np.array([v[det] > thr if det >= 0 else False])
         spikes, n_spk = np.zeros(max(1, n_steps)), np.zeros(1, np.int64)
-        d, rhs = np.zeros(v.size), np.zeros(v.size)
-        args = (n_steps, 0, float(dt_ms), self.secondorder == 2, v, self.a, self.b, self.par,
-                self.area, self.cm, self.pas_g, self.pas_e, self.has_hh, self.hh_p, m, h, n,
-                self.q10, self.table, stim_node, on, off, amp, rec_nodes, rec, det, thr, above,
-                spikes, n_spk, d, rhs)
-        (_run_np if numpy else _run)(*args)
+        nn = v.size
+        margs = []
+        for (nodes, prm, _, aux), s in zip(self._mech, states):
+            margs += [nodes, prm, s, aux]
+        run = self._code.run_py if numpy else self._code.run
+        run(n_steps, 0, float(dt_ms), self.secondorder == 2, self.celsius, v, self.a, self.b,
+            self.par, self.area, self.cm, e, cai, np.zeros((nn, 3)), np.zeros((nn, 3)),
+            stim_node, on, off, amp, rec_nodes, rec, det, thr, above, spikes, n_spk,
+            np.zeros(nn), np.zeros(nn), np.zeros(3), np.zeros(3), *margs)
         return CableResult(t_ms=np.arange(n_steps + 1) * float(dt_ms), v_mV=rec,
                            spike_times_ms=spikes[:int(n_spk[0])].copy(),
                            recorded=list(record))
-
-
-def _run_np(n_steps, t0_step, dt, cn, v, a, b, par, area, cm, pas_g, pas_e, has_hh, hh_p, m, h,
-            n, q10, table, stim_node, stim_on, stim_off, stim_amp, rec_nodes, rec, det_node,
-            threshold, above, spikes, n_spk, d, rhs):
-    """NumPy twin of :func:`_run` (currents and states over all nodes at once, the tree solve
-    node by node): the same numbers bit for bit."""
-    nn = v.shape[0]
-    cj = (2.0 if cn else 1.0) / dt
-    mem = cm > 0.0
-    hh = has_hh
-
-    def cur(vv):
-        i = np.zeros(nn)
-        on = pas_g != 0.0
-        i[on] = i[on] + pas_g[on] * (vv[on] - pas_e[on])
-        gna = hh_p[:, 0] * m * m * m * h
-        gk = hh_p[:, 1] * n * n * n * n
-        ihh = gna * (vv - hh_p[:, 4]) + gk * (vv - hh_p[:, 5]) + hh_p[:, 2] * (vv - hh_p[:, 3])
-        i[hh] = i[hh] + ihh[hh]
-        return i
-
-    r6 = np.empty(6)
-    for s in range(n_steps):
-        step = t0_step + s
-        t_mid = (float(step) + 0.5) * dt
-        g = cur(v + 0.001)
-        i = cur(v)
-        rhs[:] = np.where(mem, 0.0 - i, 0.0)
-        d[:] = np.where(mem, 0.0 + (g - i) / 0.001, 0.0)
-        for q in range(stim_node.size):
-            if stim_on[q] <= t_mid < stim_off[q]:
-                rhs[stim_node[q]] += stim_amp[q] * (1.0e2 / area[stim_node[q]])
-        d[mem] += 1.0e-3 * cj * cm[mem]
-        for k in range(1, nn):
-            p = par[k]
-            dv = v[p] - v[k]
-            rhs[k] -= b[k] * dv
-            rhs[p] += a[k] * dv
-            d[k] -= b[k]
-            d[p] -= a[k]
-        for k in range(nn - 1, 0, -1):
-            p = a[k] / d[k]
-            d[par[k]] -= p * b[k]
-            rhs[par[k]] -= p * rhs[k]
-        rhs[0] /= d[0]
-        for k in range(1, nn):
-            rhs[k] -= b[k] * rhs[par[k]]
-            rhs[k] /= d[k]
-        v += (2.0 if cn else 1.0) * rhs
-        for k in np.flatnonzero(hh):
-            _hh_rates.py_func(v[k], q10, table, r6)
-            m[k] = m[k] + (1.0 - math.exp(dt * (-1.0 / r6[1]))) * (
-                -(r6[0] / r6[1]) / (-1.0 / r6[1]) - m[k])
-            h[k] = h[k] + (1.0 - math.exp(dt * (-1.0 / r6[3]))) * (
-                -(r6[2] / r6[3]) / (-1.0 / r6[3]) - h[k])
-            n[k] = n[k] + (1.0 - math.exp(dt * (-1.0 / r6[5]))) * (
-                -(r6[4] / r6[5]) / (-1.0 / r6[5]) - n[k])
-        rec[:, step + 1] = v[rec_nodes]
-        if det_node >= 0:
-            if v[det_node] > threshold:
-                if not above[0]:
-                    if n_spk[0] < spikes.shape[0]:
-                        spikes[n_spk[0]] = float(step + 1) * dt
-                    n_spk[0] += 1
-                above[0] = True
-            else:
-                above[0] = False

@@ -106,8 +106,8 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Se
             raise MorphologyError(f"{source}: {soma.size} soma nodes, {len(chain)} of them "
                                   "in one chain from the root")
         if len(chain) == 1:
-            x, y, z = xyz[root]
-            d = diam[root]
+            # from the coordinates in single precision, as Import3d computes it
+            x, y, z, d = (float(q) for q in np.float32([*xyz[root], diam[root]]))
             pts = np.array([[x - d / 2, y, z, d], [x, y, z, d], [x + d / 2, y, z, d]])
             sec_of_node[root], pos_on[root] = 0, 0.5
         else:
