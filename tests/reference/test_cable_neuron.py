@@ -233,3 +233,60 @@ def test_allen_perisomatic_model_equals_bmtk_neuron(allen_mechanisms, cre, model
         assert np.abs(res.v_mV[0] - vn).max() < 1e-6
         counts.append(sn.size)
     assert counts[-1] >= 30 and counts == sorted(counts)
+
+
+def test_allen_cell_with_synapses_equals_bmtk_neuron(allen_mechanisms):
+    """The Scnn1a model with 20 excitatory Exp2Syn and 10 inhibitory ExpSyn synapses at
+    random places on its dendrites, each driven by its own Poisson train (NetCon events in
+    NEURON): the soma's voltage and spikes over 1 s as NEURON's."""
+    import json
+
+    from bmtk.simulator.bionet.default_setters.cell_models import aibs_perisomatic
+
+    from wbe.cable.allen import perisomatic
+
+    swc = next(p for p in bmtk_allen_swc_paths() if p.name.startswith("Scnn1a"))
+    fit = allen_mechanisms / "biophysical_neuron_models" / "472363762_fit.json"
+    for s in list(h.allsec()):
+        h.delete_section(sec=s)
+    hobj = h.Biophys1(str(swc))
+    aibs_perisomatic(hobj, None, json.loads(fit.read_text()))
+    for sec in hobj.all:
+        sec.nseg = 1 + 2 * int(sec.L / 40.0)
+    theirs = {s.name().split(".")[-1]: s for s in hobj.all}
+    cell, v_init = perisomatic(swc, fit)
+    rs = np.random.RandomState(3)
+    dends = [s.name for s in cell.sections if s.kind in ("dend", "apic")]
+    syns, keep, events = [], [], []
+    for k in range(30):
+        sec, x = dends[rs.randint(len(dends))], float(rs.uniform(0.05, 0.95))
+        if k < 20:
+            prm, w = {"tau1": 1.0, "tau2": 3.0, "e": 0.0}, 0.002
+            syn = h.Exp2Syn(theirs[sec](x))
+        else:
+            prm, w = {"tau": 5.0, "e": -70.0}, 0.001
+            syn = h.ExpSyn(theirs[sec](x))
+        for key, val in prm.items():
+            setattr(syn, key, val)
+        syns.append(dict(kind="Exp2Syn" if k < 20 else "ExpSyn", section=sec, x=x, params=prm))
+        nc = h.NetCon(None, syn)
+        nc.weight[0] = w
+        keep.append((syn, nc))
+        events.append((k, np.sort(rs.uniform(0.0, 1000.0, rs.poisson(40))), w))
+    h.celsius, h.dt, h.secondorder = 34.0, 0.025, 0
+    vv = h.Vector().record(hobj.soma[0](0.5)._ref_v)
+    det = h.NetCon(hobj.soma[0](0.5)._ref_v, None, sec=hobj.soma[0])
+    det.threshold = -20.0
+    tv = h.Vector()
+    det.record(tv)
+    h.finitialize(v_init)
+    for (_, times, _), (_, nc) in zip(events, keep):
+        for t in times:
+            nc.event(float(t))
+    h.continuerun(1000.0)
+    res = cell.run(1000.0, 0.025, v_init=v_init, synapses=syns, events=events,
+                   spike_detector=("soma[0]", 0.5, -20.0))
+    sn = np.array(tv.to_python())
+    assert sn.size >= 20 and res.spike_times_ms.size == sn.size
+    np.testing.assert_allclose(res.spike_times_ms, sn, rtol=0, atol=1e-6)
+    assert np.abs(res.v_mV[0] - np.array(vv.to_python())).max() < 1e-6

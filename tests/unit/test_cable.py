@@ -100,3 +100,32 @@ def test_errors_name_the_field():
         CableCell(BALL).run(1.0, stimuli=[dict(section="dend[0]", x=1.0, amp_nA=1.0)])
     with pytest.raises(ValueError, match="no section 'apic\\[0\\]'"):
         CableCell(BALL).node("apic[0]")
+
+
+def test_synapse_and_event_errors_name_what():
+    cell = CableCell(BALL, mechanisms={"all": {"pas": {}}})
+    with pytest.raises(ValueError, match=r"synapses\[0\]: kind is one of"):
+        cell.run(1.0, synapses=[dict(kind="AMPA", section="soma[0]")])
+    with pytest.raises(ValueError, match=r"synapses\[0\] \(ExpSyn\): unknown parameter"):
+        cell.run(1.0, synapses=[dict(kind="ExpSyn", section="soma[0]", params={"tau1": 1})])
+    with pytest.raises(ValueError, match="an event for synapse 1; there are 1"):
+        cell.run(1.0, synapses=[dict(kind="ExpSyn", section="soma[0]")],
+                 events=[(1, [0.5], 0.001)])
+    with pytest.raises(ValueError, match="weights finite and >= 0"):
+        cell.run(1.0, synapses=[dict(kind="ExpSyn", section="soma[0]")],
+                 events=[(0, [0.5], -0.001)])
+
+
+def test_exp2syn_conductance_peaks_at_the_weight():
+    """NEURON's Exp2Syn normalisation: an event of w µS makes g peak at w (voltage clamped
+    by a huge passive leak to e, so the synapse's conductance shows as current)."""
+    cyl = [Section("soma[0]", "soma", np.array([[0, 0, 0, 10.0], [10.0, 0, 0, 10.0]]))]
+    cell = CableCell(cyl, mechanisms={"all": {"pas": {"g_pas": 0.0, "e_pas": -65.0}}})
+    syn = dict(kind="Exp2Syn", section="soma[0]", params={"tau1": 0.5, "tau2": 4.0,
+                                                           "e": 0.0})
+    res = cell.run(20.0, 0.001, v_init=-65.0, synapses=[syn], events=[(0, [1.0], 0.001)])
+    v = res.v_mV[0]
+    # dv/dt = -g (v - e) / C: with v ~ -65 the slope is proportional to g
+    area_cm2 = math.pi * 10.0 * 10.0 * 1e-8
+    g_uS = -np.diff(v) / 0.001 * (1e-6 * area_cm2) / ((v[:-1] - 0.0) * 1e-6) * 1e3
+    assert g_uS.max() == pytest.approx(0.001, rel=2e-3)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -46,7 +46,7 @@ import numpy as np
 from .channels import channel, ordered
 from .morphology import Section
 
-__all__ = ["CableCell", "CableResult", "IClamp", "nernst_ca"]
+__all__ = ["CableCell", "CableResult", "IClamp", "Synapse", "nernst_ca"]
 
 _PI = 3.14159265358979323846
 #: NEURON's default reversal potentials (mV) and calcium concentrations (mM): ``ena``, ``ek``,
@@ -66,6 +66,49 @@ class IClamp:
     delay_ms: float = 0.0
     dur_ms: float = 0.0
     amp_nA: float = 0.0
+
+
+@dataclass
+class Synapse:
+    """A synapse at ``section(x)``: NEURON's ``Exp2Syn`` (``tau1``, ``tau2`` ms, ``e`` mV) or
+    ``ExpSyn`` (``tau``, ``e``); an event of weight w (µS) opens it by w (NEURON's
+    ``NET_RECEIVE``), its current i = g (v − e)."""
+
+    kind: str
+    section: int | str
+    x: float = 0.5
+    params: dict = field(default_factory=dict)
+
+
+SYNAPSE_DEFAULTS = {"Exp2Syn": {"tau1": 0.1, "tau2": 10.0, "e": 0.0},
+                    "ExpSyn": {"tau": 0.1, "e": 0.0}}
+
+
+def _synapse_row(syn: Synapse, k: int) -> list[float]:
+    """(tau1, tau2, e, increment of A, increment of B) per unit weight — NEURON's INITIAL of
+    Exp2Syn (tau1 kept below tau2, its peak-normalising ``factor``); ExpSyn as Exp2Syn with
+    A ≡ 0."""
+    if syn.kind not in SYNAPSE_DEFAULTS:
+        raise ValueError(f"synapses[{k}]: kind is one of {sorted(SYNAPSE_DEFAULTS)}, not "
+                         f"{syn.kind!r}")
+    bad = sorted(set(syn.params) - set(SYNAPSE_DEFAULTS[syn.kind]))
+    if bad:
+        raise ValueError(f"synapses[{k}] ({syn.kind}): unknown parameter(s) {bad}")
+    p = {**SYNAPSE_DEFAULTS[syn.kind], **syn.params}
+    if syn.kind == "ExpSyn":
+        if not p["tau"] > 0:
+            raise ValueError(f"synapses[{k}] (ExpSyn): tau > 0")
+        return [1.0, float(p["tau"]), float(p["e"]), 0.0, 1.0]
+    tau1, tau2 = float(p["tau1"]), float(p["tau2"])
+    if not (tau1 > 0 and tau2 > 0):
+        raise ValueError(f"synapses[{k}] (Exp2Syn): tau1 and tau2 > 0")
+    if tau1 / tau2 > 0.9999:
+        tau1 = 0.9999 * tau2
+    if tau1 / tau2 < 1e-9:
+        tau1 = tau2 * 1e-9
+    tp = (tau1 * tau2) / (tau2 - tau1) * math.log(tau2 / tau1)
+    factor = 1.0 / (-math.exp(-tp / tau1) + math.exp(-tp / tau2))
+    return [tau1, tau2, float(p["e"]), factor, factor]
 
 
 @dataclass
@@ -192,12 +235,18 @@ from wbe.cable.cell import nernst_ca
 
 def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i, ion_d,
         stim_node, stim_on, stim_off, stim_amp, rec_nodes, rec, det_node, threshold, above,
-        spikes, n_spk, d, rhs, ii, ii2, {margs}):
+        spikes, n_spk, d, rhs, ii, ii2, syn_node, syn_p, syn_s, ev_t, ev_syn, ev_w, ev_at,
+        {margs}):
     nn = v.shape[0]
     cj = (2.0 if cn else 1.0) / dt
     for s in range(n_steps):
         step = t0_step + s
         t_mid = (float(step) + 0.5) * dt
+        while ev_at[0] < ev_t.shape[0] and ev_t[ev_at[0]] <= t_mid:  # NEURON: t <= t + dt/2
+            q = ev_syn[ev_at[0]]
+            syn_s[q, 0] += ev_w[ev_at[0]] * syn_p[q, 3]
+            syn_s[q, 1] += ev_w[ev_at[0]] * syn_p[q, 4]
+            ev_at[0] += 1
         for k in range(nn):
             rhs[k] = 0.0
             d[k] = 0.0
@@ -205,6 +254,13 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
                 ion_i[k, z] = 0.0
                 ion_d[k, z] = 0.0
 {currents}
+        for q in range(syn_node.shape[0]):  # point processes: nA, over the node's area
+            j = syn_node[q]
+            g = syn_s[q, 1] - syn_s[q, 0]
+            i1 = g * (v[j] + 0.001 - syn_p[q, 2])
+            i = g * (v[j] - syn_p[q, 2])
+            rhs[j] -= i * (1.0e2 / area[j])
+            d[j] += (i1 - i) / 0.001 * (1.0e2 / area[j])
         for q in range(stim_node.shape[0]):
             if stim_on[q] <= t_mid < stim_off[q]:
                 rhs[stim_node[q]] += stim_amp[q] * (1.0e2 / area[stim_node[q]])
@@ -233,6 +289,11 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
                 for z in range(3):
                     ion_i[k, z] += ion_d[k, z] * rhs[k]
 {states}
+        for q in range(syn_node.shape[0]):
+            syn_s[q, 0] = syn_s[q, 0] + (1.0 - math.exp(dt * ((-1.0) / syn_p[q, 0]))) * (
+                -syn_s[q, 0])
+            syn_s[q, 1] = syn_s[q, 1] + (1.0 - math.exp(dt * ((-1.0) / syn_p[q, 1]))) * (
+                -syn_s[q, 1])
         for q in range(rec_nodes.shape[0]):
             rec[q, step + 1] = v[rec_nodes[q]]
         if det_node >= 0:
@@ -454,11 +515,13 @@ class CableCell:
         return v, e, cai, states
 
     def run(self, tstop_ms: float, dt_ms: float = 0.025, *, v_init: float = -65.0,
-            stimuli=(), record=(("soma[0]", 0.5),), spike_detector=None,
-            numpy: bool = False) -> CableResult:
+            stimuli=(), synapses=(), events=(), record=(("soma[0]", 0.5),),
+            spike_detector=None, numpy: bool = False) -> CableResult:
         """``finitialize(v_init)`` then fixed steps of ``dt_ms`` to ``tstop_ms``: v at the
         ``record`` locations (``(section, x)``), spike times at ``spike_detector``
-        (``(section, x, threshold_mV)``); ``numpy``: the step interpreted (the same source
+        (``(section, x, threshold_mV)``); ``synapses``: :class:`Synapse` (or dicts), and
+        ``events``: ``(synapse index, times ms, weight µS)`` — spikes arriving at a synapse
+        (NEURON delivers an event at the step whose midpoint it does not pass); ``numpy``: the step interpreted (the same source
         and each mechanism's Python functions) instead of compiled."""
         n_steps = int(round(tstop_ms / dt_ms))
         v, e, cai, states = self.initial_state(v_init)
@@ -479,6 +542,26 @@ class CableCell:
                 spike_detector[2])
         above = np.array([v[det] > thr if det >= 0 else False])
         spikes, n_spk = np.zeros(max(1, n_steps)), np.zeros(1, np.int64)
+        syns = [Synapse(**q) if isinstance(q, dict) else q for q in synapses]
+        syn_node = np.array([self.node(q.section, q.x) for q in syns], np.int64)
+        if syn_node.size and np.any(self.cm[syn_node] == 0):
+            raise ValueError("CableCell.run: a synapse at a node of zero area (x = 0 or 1); "
+                             "place it inside a section")
+        syn_p = np.array([_synapse_row(q, k) for k, q in enumerate(syns)],
+                         np.float64).reshape(-1, 5)
+        ev = [(float(t), int(k), float(w)) for k, times, w in events
+              for t in np.atleast_1d(np.asarray(times, np.float64))]
+        for t, k, w in ev:
+            if not 0 <= k < len(syns):
+                raise ValueError(f"CableCell.run: an event for synapse {k}; there are "
+                                 f"{len(syns)}")
+            if not math.isfinite(t) or not math.isfinite(w) or w < 0:
+                raise ValueError(f"CableCell.run: event at {t} ms of weight {w} µS on synapse "
+                                 f"{k}: times finite, weights finite and >= 0")
+        ev.sort(key=lambda e: e[0])  # stable: same-time events in the order given
+        ev_t = np.array([e[0] for e in ev], np.float64)
+        ev_syn = np.array([e[1] for e in ev], np.int64)
+        ev_w = np.array([e[2] for e in ev], np.float64)
         nn = v.size
         margs = []
         for (nodes, prm, _, aux), s in zip(self._mech, states):
@@ -487,7 +570,8 @@ class CableCell:
         run(n_steps, 0, float(dt_ms), self.secondorder == 2, self.celsius, v, self.a, self.b,
             self.par, self.area, self.cm, e, cai, np.zeros((nn, 3)), np.zeros((nn, 3)),
             stim_node, on, off, amp, rec_nodes, rec, det, thr, above, spikes, n_spk,
-            np.zeros(nn), np.zeros(nn), np.zeros(3), np.zeros(3), *margs)
+            np.zeros(nn), np.zeros(nn), np.zeros(3), np.zeros(3), syn_node, syn_p,
+            np.zeros((syn_node.size, 2)), ev_t, ev_syn, ev_w, np.zeros(1, np.int64), *margs)
         return CableResult(t_ms=np.arange(n_steps + 1) * float(dt_ms), v_mV=rec,
                            spike_times_ms=spikes[:int(n_spk[0])].copy(),
                            recorded=list(record))
