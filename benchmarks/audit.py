@@ -261,6 +261,8 @@ def regenerate_command(result: dict, path) -> str | None:
     if k != "run.py":
         return None
     m, runs = result["meta"], result.get("runs") or []
+    if m.get("regenerate"):  # files of another script (benchmarks/cable.py) name their command
+        return m["regenerate"]
     present = {r.get("simulator") for r in runs}
     sims = m.get("simulators") or [s for s in SIMULATORS if s in present] or list(SIMULATORS)
     prime = m.get("prime") if "prime" in m else any(r.get("tag") == "prime" for r in runs)

@@ -228,6 +228,7 @@ _LOOP_HEAD = """
 import math
 
 import numba
+import numpy as np
 
 from wbe.cable.cell import nernst_ca
 {imports}
@@ -236,9 +237,14 @@ from wbe.cable.cell import nernst_ca
 def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i, ion_d,
         stim_node, stim_on, stim_off, stim_amp, rec_nodes, rec, det_node, threshold, above,
         spikes, n_spk, d, rhs, ii, ii2, syn_node, syn_p, syn_s, ev_t, ev_syn, ev_w, ev_at,
-        {margs}):
+        ion_nodes, {margs}):
     nn = v.shape[0]
     cj = (2.0 if cn else 1.0) / dt
+    ns = syn_node.shape[0]
+    syn_k = np.empty((ns, 2))  # cnexp's factors of A' = -A/tau1, B' = -B/tau2 (constant)
+    for q in range(ns):
+        syn_k[q, 0] = 1.0 - math.exp(dt * ((-1.0) / syn_p[q, 0]))
+        syn_k[q, 1] = 1.0 - math.exp(dt * ((-1.0) / syn_p[q, 1]))
     for s in range(n_steps):
         step = t0_step + s
         t_mid = (float(step) + 0.5) * dt
@@ -250,6 +256,7 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
         for k in range(nn):
             rhs[k] = 0.0
             d[k] = 0.0
+        for k in ion_nodes:
             for z in range(3):
                 ion_i[k, z] = 0.0
                 ion_d[k, z] = 0.0
@@ -285,15 +292,13 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
         for k in range(nn):
             v[k] += (2.0 if cn else 1.0) * rhs[k]
         if cn:  # NEURON's second_order_cur: the ion currents at the new v
-            for k in range(nn):
+            for k in ion_nodes:
                 for z in range(3):
                     ion_i[k, z] += ion_d[k, z] * rhs[k]
 {states}
-        for q in range(syn_node.shape[0]):
-            syn_s[q, 0] = syn_s[q, 0] + (1.0 - math.exp(dt * ((-1.0) / syn_p[q, 0]))) * (
-                -syn_s[q, 0])
-            syn_s[q, 1] = syn_s[q, 1] + (1.0 - math.exp(dt * ((-1.0) / syn_p[q, 1]))) * (
-                -syn_s[q, 1])
+        for q in range(ns):
+            syn_s[q, 0] = syn_s[q, 0] + syn_k[q, 0] * (-syn_s[q, 0])
+            syn_s[q, 1] = syn_s[q, 1] + syn_k[q, 1] * (-syn_s[q, 1])
         for q in range(rec_nodes.shape[0]):
             rec[q, step + 1] = v[rec_nodes[q]]
         if det_node >= 0:
@@ -313,17 +318,18 @@ def init(v, e, cai, celsius, {margs}):
 
 _CURRENT = """        for q in range(n{k}.shape[0]):
             j = n{k}[q]
-            for z in range(3):
-                ii[z] = 0.0
-                ii2[z] = 0.0
-            g = cur{k}(v[j] + 0.001, s{k}[q], p{k}[q], e[j], cai[j], x{k}, ii2)
+{zero}            g = cur{k}(v[j] + 0.001, s{k}[q], p{k}[q], e[j], cai[j], x{k}, ii2)
             i = cur{k}(v[j], s{k}[q], p{k}[q], e[j], cai[j], x{k}, ii)
             rhs[j] -= i
             d[j] += (g - i) / 0.001
-            for z in range(3):
-                ion_i[j, z] += ii[z]
-                ion_d[j, z] += (ii2[z] - ii[z]) / 0.001
+{ions}"""
+_ION_ZERO = """            ii[{z}] = 0.0
+            ii2[{z}] = 0.0
 """
+_ION_ADD = """            ion_i[j, {z}] += ii[{z}]
+            ion_d[j, {z}] += (ii2[{z}] - ii[{z}]) / 0.001
+"""
+_ION_INDEX = {"na": 0, "k": 1, "ca": 2}
 _STATE = """        for q in range(n{k}.shape[0]):
             j = n{k}[q]
             st{k}(v[j], s{k}[q], p{k}[q], e[j], cai[j], ion_i[j, 2], x{k}, dt)
@@ -350,7 +356,9 @@ def _loop(names: tuple[str, ...]):
             imports.append(f"from {f.__module__} import {f.__name__} as {alias}{k}")
             deps.append(importlib.import_module(f.__module__))
         margs.append(f"n{k}, p{k}, s{k}, x{k}")
-        cur.append(_CURRENT.format(k=k))
+        zs = [_ION_INDEX[ion] for ion in ch.ions]  # only the ions it writes
+        cur.append(_CURRENT.format(k=k, zero="".join(_ION_ZERO.format(z=z) for z in zs),
+                                   ions="".join(_ION_ADD.format(z=z) for z in zs)))
         st.append(_STATE.format(k=k) + (_WROTE_CAI.format(k=k) if ch.writes_cai else ""))
         ini.append(_INIT.format(k=k) + (_WROTE_CAI.format(k=k).replace("            ", "        ")
                                         if ch.writes_cai else ""))
@@ -464,6 +472,10 @@ class CableCell:
             nodes = np.array([n for n, _ in inst[name]], np.int64)
             prm = np.array([r for _, r in inst[name]], np.float64).reshape(nodes.size, -1)
             self._mech.append((nodes, prm, len(ch.states), ch.aux(self.celsius, opts)))
+        #: the nodes of mechanisms that write ion currents (their ion arrays are kept)
+        self.ion_nodes = np.unique(np.concatenate(
+            [nodes for (nodes, *_), name in zip(self._mech, self.mechanism_names)
+             if channel(name).ions] or [np.zeros(0, np.int64)])).astype(np.int64)
         self._code = _loop(self.mechanism_names)
 
     # ------------------------------------------------------------------ locations
@@ -571,7 +583,8 @@ class CableCell:
             self.par, self.area, self.cm, e, cai, np.zeros((nn, 3)), np.zeros((nn, 3)),
             stim_node, on, off, amp, rec_nodes, rec, det, thr, above, spikes, n_spk,
             np.zeros(nn), np.zeros(nn), np.zeros(3), np.zeros(3), syn_node, syn_p,
-            np.zeros((syn_node.size, 2)), ev_t, ev_syn, ev_w, np.zeros(1, np.int64), *margs)
+            np.zeros((syn_node.size, 2)), ev_t, ev_syn, ev_w, np.zeros(1, np.int64),
+            self.ion_nodes, *margs)
         return CableResult(t_ms=np.arange(n_steps + 1) * float(dt_ms), v_mV=rec,
                            spike_times_ms=spikes[:int(n_spk[0])].copy(),
                            recorded=list(record))
