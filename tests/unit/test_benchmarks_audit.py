@@ -298,3 +298,22 @@ def test_results_md_names_the_commit_of_every_table():
     assert heads
     for i in heads:
         assert any(re.search(r"commit [0-9a-f]{7}", x) for x in lines[i:i + 4]), lines[i]
+
+
+def test_cable_benchmark_files_pass_the_rule_and_agree_on_spikes():
+    """``benchmarks/cable.py``'s files (wbe.cable vs NEURON) follow the same rule, name their
+    own command, and every copy fired as often in both simulators."""
+    import json
+
+    from benchmarks.cable import markdown
+
+    files = sorted(audit.RESULTS_DIR.glob("cable_*.json"))
+    assert files
+    for f in files:
+        result = json.loads(f.read_text())
+        assert audit.audit(result) == [], f
+        cmd = audit.regenerate_command(result, f)
+        assert cmd.startswith(".venv/bin/python benchmarks/cable.py") and str(f.name) in cmd
+        counts = {r["simulator"]: r["spike_counts"] for r in result["runs"]}
+        assert set(counts) == {"wbe", "neuron"} and counts["wbe"] == counts["neuron"]
+        assert "equal in both simulators: yes" in markdown(result)
