@@ -200,11 +200,14 @@ def allen_mechanisms(tmp_path_factory):
     return bionet
 
 
-@pytest.mark.parametrize("cre,model", ALLEN_MODELS, ids=[c for c, _ in ALLEN_MODELS])
-def test_allen_perisomatic_model_equals_bmtk_neuron(allen_mechanisms, cre, model):
+@pytest.mark.parametrize("cre,model,secondorder",
+                         [(c, m, 0) for c, m in ALLEN_MODELS] + [("Scnn1a", "472363762", 2)],
+                         ids=[c for c, _ in ALLEN_MODELS] + ["Scnn1a-CN"])
+def test_allen_perisomatic_model_equals_bmtk_neuron(allen_mechanisms, cre, model, secondorder):
     """An Allen perisomatic model built by wbe.cable.allen and by bmtk (Biophys1, Import3d,
     aibs_perisomatic, nseg by dL = 20 µm) in NEURON: 1 s current steps of 0.1–0.3 nA, the
-    same spike counts, spike times within 0.1 ms (in fact ~1e-9 ms)."""
+    same spike counts, spike times within 0.1 ms (in fact ~1e-9 ms); with Crank–Nicolson
+    (NEURON's ``secondorder = 2``, ion currents corrected to the new v) at 0.2 nA."""
     import json
 
     from bmtk.simulator.bionet.default_setters.cell_models import aibs_perisomatic
@@ -219,12 +222,13 @@ def test_allen_perisomatic_model_equals_bmtk_neuron(allen_mechanisms, cre, model
     aibs_perisomatic(hobj, None, json.loads(fit.read_text()))
     for sec in hobj.all:
         sec.nseg = 1 + 2 * int(sec.L / 40.0)
-    cell, v_init = perisomatic(swc, fit)
+    cell, v_init = perisomatic(swc, fit, secondorder=secondorder)
     assert sum(cell.nseg) == sum(sec.nseg for sec in hobj.all)
     counts = []
-    for amp in (0.1, 0.2, 0.3):
+    amps = (0.1, 0.2, 0.3) if secondorder == 0 else (0.2,)
+    for amp in amps:
         vn, sn = _neuron_run([hobj.soma[0]], 1000.0, 0.025, v_init, amp, 100.0, 800.0,
-                             celsius=34.0, threshold=-20.0)
+                             secondorder=secondorder, celsius=34.0, threshold=-20.0)
         res = cell.run(1000.0, 0.025, v_init=v_init, spike_detector=("soma[0]", 0.5, -20.0),
                        stimuli=[dict(section="soma[0]", delay_ms=100.0, dur_ms=800.0,
                                      amp_nA=amp)])
@@ -232,7 +236,7 @@ def test_allen_perisomatic_model_equals_bmtk_neuron(allen_mechanisms, cre, model
         np.testing.assert_allclose(res.spike_times_ms, sn, rtol=0, atol=1e-6)
         assert np.abs(res.v_mV[0] - vn).max() < 1e-6
         counts.append(sn.size)
-    assert counts[-1] >= 30 and counts == sorted(counts)
+    assert counts[-1] >= 15 and counts == sorted(counts)
 
 
 def test_allen_cell_with_synapses_equals_bmtk_neuron(allen_mechanisms):

@@ -129,3 +129,27 @@ def test_exp2syn_conductance_peaks_at_the_weight():
     area_cm2 = math.pi * 10.0 * 10.0 * 1e-8
     g_uS = -np.diff(v) / 0.001 * (1e-6 * area_cm2) / ((v[:-1] - 0.0) * 1e-6) * 1e3
     assert g_uS.max() == pytest.approx(0.001, rel=2e-3)
+
+
+def test_every_c302_worm_cell_is_a_cable_cell():
+    """c302's 302 NeuroML2 cells (the worm's reconstructed neurons) become cable cells; one
+    of them, passive with a tiny axial resistance (electrically compact), answers a current
+    step as one RC circuit of its whole membrane."""
+    from wbe.anatomy.c302 import c302_cell_dir
+    from wbe.anatomy.swc import read_neuroml_cell
+
+    files = sorted(c302_cell_dir().glob("*.cell.nml"))
+    assert len(files) >= 302
+    cells = {}
+    for f in files:
+        secs = sections_from_swc(read_neuroml_cell(f), str(f))
+        cells[f.stem.split(".")[0]] = CableCell(
+            secs, Ra=0.01, mechanisms={"all": {"pas": {"g_pas": 3e-5, "e_pas": -65.0}}},
+            discretization={"max_length_um": 20.0})
+    cell = cells["AVAL"]
+    assert cell.n_compartments > 10
+    res = cell.run(400.0, 0.1, v_init=-65.0, stimuli=[dict(section="soma[0]", delay_ms=0.0,
+                                                           dur_ms=400.0, amp_nA=0.001)])
+    area_cm2 = cell.area[cell.cm > 0].sum() * 1e-8
+    r_mohm = 1.0 / (3e-5 * area_cm2) / 1e6  # 1/(g_pas·area)
+    assert (res.v_mV[0, -1] + 65.0) / 0.001 == pytest.approx(r_mohm, rel=0.01)
