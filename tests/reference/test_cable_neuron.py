@@ -5,9 +5,9 @@ rule, a Hodgkin–Huxley soma with passive dendrites over an F–I sweep of 1 s 
 (spike counts and times), with backward Euler and Crank–Nicolson, through hh's rate table and
 without it — NEURON built from wbe's sections (``pt3dadd``), so that what is compared is the
 geometry, the discretisation and the solver; then the sections NEURON's Import3d makes of
-every Allen SWC, and three Allen perisomatic models of different cell types (Scnn1a, Rorb,
-Nr5a1) built by bmtk's own code with their ``.mod`` files compiled by ``nrnivmodl``, over an
-F–I sweep."""
+every Allen SWC, and five Allen perisomatic models of different cell types (Scnn1a, Rorb,
+Nr5a1, two Pvalb) built by bmtk's own code with their ``.mod`` files compiled by
+``nrnivmodl``, over an F–I sweep."""
 
 from __future__ import annotations
 
@@ -173,7 +173,10 @@ def test_sections_equal_neurons_import3d(path):
             (ours[s.parent].name, s.parent_x) if s.parent >= 0 else None), s.name
 
 
-ALLEN_MODELS = [("Scnn1a", "472363762"), ("Rorb", "473863510"), ("Nr5a1", "473863035")]
+#: (reconstruction, model): three excitatory Cre lines, and two fast-spiking Pvalb cells whose
+#: models use the NaV kinetic scheme, Kd, Kv2like and Im_v2
+ALLEN_MODELS = [("Scnn1a", "472363762"), ("Rorb", "473863510"), ("Nr5a1", "473863035"),
+                ("Pvalb_470522102", "472912177"), ("Pvalb_469628681", "473862421")]
 
 
 @pytest.fixture(scope="module")

@@ -153,3 +153,32 @@ def test_every_c302_worm_cell_is_a_cable_cell():
     area_cm2 = cell.area[cell.cm > 0].sum() * 1e-8
     r_mohm = 1.0 / (3e-5 * area_cm2) / 1e6  # 1/(g_pas·area)
     assert (res.v_mV[0, -1] + 65.0) / 0.001 == pytest.approx(r_mohm, rel=0.01)
+
+
+def test_nav_kinetic_scheme_conserves_and_relaxes_to_its_steady_state():
+    """NaV's implicit steps keep the 12 occupancies summing to 1 and non-negative, and at a
+    fixed potential they relax to the scheme's steady state (J·y = 0 solved directly)."""
+    from wbe.cable.channels import channel
+    from wbe.cable.channels.allen import _NAV_EDGES, _nav_rates
+
+    ch = channel("NaV")
+    p = np.array(list(ch.params.values()))
+    aux = ch.aux(34.0, {})
+    e = np.array([50.0, -77.0, 132.0])
+    for v in (-80.0, -40.0, 10.0):
+        s = np.zeros(12)
+        type(ch).init(-90.0, s, p, e, 5e-5, aux)
+        for _ in range(20000):
+            type(ch).state(v, s, p, e, 5e-5, 0.0, aux, 0.025)
+            assert s.min() > -1e-12 and abs(s.sum() - 1.0) < 1e-12
+        f, b = _nav_rates(v, p, 34.0)
+        j = np.zeros((12, 12))
+        for k, (a, c) in enumerate(_NAV_EDGES):
+            j[c, a] += f[k]
+            j[a, a] -= f[k]
+            j[a, c] += b[k]
+            j[c, c] -= b[k]
+        j[11, :] = 1.0
+        rhs = np.zeros(12)
+        rhs[11] = 1.0
+        np.testing.assert_allclose(s, np.linalg.solve(j, rhs), rtol=1e-6, atol=1e-12)

@@ -15,8 +15,7 @@ bmtk's ``aibs_perisomatic`` (``bmtk/simulator/bionet/default_setters/cell_models
 * segments: ``nseg = 1 + 2·int(L / (2·dL))`` (bmtk's ``set_segment_dl``, ``dL`` = 20 µm in
   its templates).
 
-The channels are :mod:`wbe.cable.channels.allen` (``NaV`` is not yet: models that use it
-are refused, naming it).
+The channels are :mod:`wbe.cable.channels.allen`.
 """
 
 from __future__ import annotations
@@ -87,9 +86,6 @@ def perisomatic(swc, fit, *, dl_um: float = 20.0, secondorder: int = 0):
         kind, name, mech = g.get("section"), g.get("name"), g.get("mechanism", "")
         if kind not in kinds or not name:
             raise ValueError(f"{where}: genome entry {g!r}: section is one of {kinds}")
-        if mech == "NaV":
-            raise ValueError(f"{where}: uses the NaV channel (a kinetic scheme), not in "
-                             "wbe.cable yet")
         target = mech or name.rsplit("_", 1)[1]
         mechs[kind].setdefault(target, {})[name] = float(g["value"])
     reversal = {e["section"]: {"ena": float(e["ena"]), "ek": float(e["ek"])}

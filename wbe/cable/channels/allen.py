@@ -2,7 +2,7 @@
 in bmtk's wheel (``bmtk/utils/scripts/bionet/mechanisms/modfiles``; Hay et al. 2011's models as
 the Allen Institute adapted them): their RANGE parameters, rate functions and ``cnexp`` steps
 as NMODL generates them. Temperature factors ``qt = 2.3^((celsius − T0)/10)`` as in each file.
-``NaV`` (a kinetic scheme) is not among them yet."""
+``NaV`` is a kinetic scheme, stepped implicitly."""
 
 from __future__ import annotations
 
@@ -543,3 +543,210 @@ class CaDynamics(Channel):
     writes_cai = True
     source = "bmtk modfiles/CaDynamics.mod"
     init, current, state = cad_init, cad_current, cad_state
+
+
+# ------------------------------------------------------------------ NaV (a kinetic scheme)
+# states C1 C2 C3 C4 C5 I1 I2 I3 I4 I5 O I6 (the .mod file's order); p: gbar, Con, Coff, Oon,
+# Ooff, alpha, beta, gamma, delta, alfac, btfac, x1, x2
+_NAV_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (4, 10), (10, 11), (5, 6), (6, 7), (7, 8),
+              (8, 9), (9, 11), (0, 5), (1, 6), (2, 7), (3, 8), (4, 9))
+
+
+@numba.njit(cache=True)
+def _nav_rates(v, p, celsius):
+    """The forward and backward rates (1/ms) of the scheme's 16 transitions, in
+    ``_NAV_EDGES`` order (the .mod file's ``rates``)."""
+    qt = math.pow(2.3, (celsius - 37.0) / 10.0)
+    con, coff, oon, ooff, alpha, beta, gamma, delta, alfac, btfac, x1, x2 = (
+        p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12])
+    ea, eb = math.exp(v / x1), math.exp(v / x2)
+    f = np.empty(16)
+    b = np.empty(16)
+    f[0], f[1], f[2], f[3] = (qt * 4 * alpha * ea, qt * 3 * alpha * ea, qt * 2 * alpha * ea,
+                              qt * 1 * alpha * ea)
+    f[4], f[5] = qt * gamma, qt * oon
+    f[6], f[7], f[8], f[9] = (qt * 4 * alpha * alfac * ea, qt * 3 * alpha * alfac * ea,
+                              qt * 2 * alpha * alfac * ea, qt * 1 * alpha * alfac * ea)
+    f[10] = qt * gamma
+    f[11], f[12] = qt * con, qt * con * alfac
+    f[13] = qt * con * math.pow(alfac, 2.0)
+    f[14] = qt * con * math.pow(alfac, 3.0)
+    f[15] = qt * con * math.pow(alfac, 4.0)
+    b[0], b[1], b[2], b[3] = (qt * 1 * beta * eb, qt * 2 * beta * eb, qt * 3 * beta * eb,
+                              qt * 4 * beta * eb)
+    b[4], b[5] = qt * delta, qt * ooff
+    b[6], b[7], b[8], b[9] = (qt * 1 * beta * eb / btfac, qt * 2 * beta * eb / btfac,
+                              qt * 3 * beta * eb / btfac, qt * 4 * beta * eb / btfac)
+    b[10] = qt * delta
+    b[11], b[12] = qt * coff, qt * coff / btfac
+    b[13] = qt * coff / math.pow(btfac, 2.0)
+    b[14] = qt * coff / math.pow(btfac, 3.0)
+    b[15] = qt * coff / math.pow(btfac, 4.0)
+    return f, b
+
+
+@numba.njit(cache=True)
+def _nav_matrix(v, p, celsius, dt, y_old):
+    """The linear system of one backward-Euler step, (I − dt·J) y = y_old, with the equation
+    of the last state replaced by the conservation Σ y = 1 (the .mod file's CONSERVE)."""
+    f, b = _nav_rates(v, p, celsius)
+    a = np.zeros((12, 13))
+    for k in range(16):
+        i, j = _NAV_EDGES[k]
+        # flux f·y_i from i to j, b·y_j back: J[j,i] += f, J[i,i] -= f, J[i,j] += b, J[j,j] -= b
+        a[j, i] -= dt * f[k]
+        a[i, i] += dt * f[k]
+        a[i, j] -= dt * b[k]
+        a[j, j] += dt * b[k]
+    for i in range(12):
+        a[i, i] += 1.0
+        a[i, 12] = y_old[i]
+    for j in range(12):
+        a[11, j] = 1.0
+    a[11, 12] = 1.0
+    return a
+
+
+@numba.njit(cache=True)
+def _solve(a):
+    """Gaussian elimination with partial pivoting of the augmented system ``a`` (n, n + 1)."""
+    n = a.shape[0]
+    for c in range(n):
+        piv = c
+        for r in range(c + 1, n):
+            if abs(a[r, c]) > abs(a[piv, c]):
+                piv = r
+        if piv != c:
+            for k in range(c, n + 1):
+                a[c, k], a[piv, k] = a[piv, k], a[c, k]
+        for r in range(c + 1, n):
+            m = a[r, c] / a[c, c]
+            if m != 0.0:
+                for k in range(c, n + 1):
+                    a[r, k] -= m * a[c, k]
+    x = np.empty(n)
+    for r in range(n - 1, -1, -1):
+        acc = a[r, n]
+        for k in range(r + 1, n):
+            acc -= a[r, k] * x[k]
+        x[r] = acc / a[r, r]
+    return x
+
+
+@numba.njit(cache=True)
+def nav_init(v, s, p, e, cai, aux):
+    """The .mod file's LINEAR ``seqinitial``, equation by equation — with its I3 balance as
+    written (``I4*bi3`` where the scheme has ``I4*b13``), so the initial state is NEURON's,
+    not quite the scheme's steady state."""
+    f, b = _nav_rates(v, p, aux[0])
+    f01 = f[0]
+    f02 = f[1]
+    f03 = f[2]
+    f04 = f[3]
+    f0O = f[4]
+    fin = f[5]
+    f11 = f[6]
+    f12 = f[7]
+    f13 = f[8]
+    f14 = f[9]
+    f1n = f[10]
+    fi1 = f[11]
+    fi2 = f[12]
+    fi3 = f[13]
+    fi4 = f[14]
+    fi5 = f[15]
+    b01 = b[0]
+    b02 = b[1]
+    b03 = b[2]
+    b04 = b[3]
+    b0O = b[4]
+    bin_ = b[5]
+    b11 = b[6]
+    b12 = b[7]
+    b13 = b[8]
+    b14 = b[9]
+    b1n = b[10]
+    bi1 = b[11]
+    bi2 = b[12]
+    bi3 = b[13]
+    bi4 = b[14]
+    bi5 = b[15]
+    a = np.zeros((12, 13))  # columns: C1..C5, I1..I5, O, I6
+    a[0, 5] += bi1
+    a[0, 1] += b01
+    a[0, 0] += -(fi1 + f01)
+    a[1, 0] += f01
+    a[1, 6] += bi2
+    a[1, 2] += b02
+    a[1, 1] += -(b01 + fi2 + f02)
+    a[2, 1] += f02
+    a[2, 7] += bi3
+    a[2, 3] += b03
+    a[2, 2] += -(b02 + fi3 + f03)
+    a[3, 2] += f03
+    a[3, 8] += bi4
+    a[3, 4] += b04
+    a[3, 3] += -(b03 + fi4 + f04)
+    a[4, 3] += f04
+    a[4, 9] += bi5
+    a[4, 10] += b0O
+    a[4, 4] += -(b04 + fi5 + f0O)
+    a[5, 4] += f0O
+    a[5, 11] += bin_
+    a[5, 10] += -(b0O + fin)
+    a[6, 0] += fi1
+    a[6, 6] += b11
+    a[6, 5] += -(bi1 + f11)
+    a[7, 5] += f11
+    a[7, 1] += fi2
+    a[7, 7] += b12
+    a[7, 6] += -(b11 + bi2 + f12)
+    a[8, 6] += f12
+    a[8, 2] += fi3
+    a[8, 8] += bi3
+    a[8, 7] += -(b12 + bi3 + f13)
+    a[9, 7] += f13
+    a[9, 3] += fi4
+    a[9, 9] += b14
+    a[9, 8] += -(b13 + bi4 + f14)
+    a[10, 8] += f14
+    a[10, 4] += fi5
+    a[10, 11] += b1n
+    a[10, 9] += -(b14 + bi5 + f1n)
+    for j in range(12):
+        a[11, j] = 1.0
+    a[11, 12] = 1.0
+    y = _solve(a)
+    for i in range(12):
+        s[i] = y[i]
+
+
+@numba.njit(cache=True)
+def nav_current(v, s, p, e, cai, aux, ii):
+    ina = p[0] * s[10] * (v - e[0])
+    ii[0] += ina
+    return ina
+
+
+@numba.njit(cache=True)
+def nav_state(v, s, p, e, cai, ica, aux, dt):
+    y = _solve(_nav_matrix(v, p, aux[0], dt, s))
+    for i in range(12):
+        s[i] = y[i]
+
+
+@register
+class NaV(Channel):
+    """Na⁺ as a 12-state kinetic scheme (Carter et al. 2012): five closed, six inactivated,
+    one open state; implicit (backward Euler) steps of the linear scheme as NMODL's
+    ``sparse`` method takes them, the conservation Σ = 1 replacing one equation; the initial
+    state its steady state (the .mod file's LINEAR ``seqinitial``)."""
+
+    name = "NaV"
+    params = {"gbar": 0.015, "Con": 0.01, "Coff": 40.0, "Oon": 8.0, "Ooff": 0.05,
+              "alpha": 400.0, "beta": 12.0, "gamma": 250.0, "delta": 60.0, "alfac": 2.51,
+              "btfac": 5.32, "x1": 24.0, "x2": -24.0}
+    states = ("C1", "C2", "C3", "C4", "C5", "I1", "I2", "I3", "I4", "I5", "O", "I6")
+    ions = ("na",)
+    source = "bmtk modfiles/NaV.mod"
+    init, current, state = nav_init, nav_current, nav_state
