@@ -182,3 +182,21 @@ def test_nav_kinetic_scheme_conserves_and_relaxes_to_its_steady_state():
         rhs = np.zeros(12)
         rhs[11] = 1.0
         np.testing.assert_allclose(s, np.linalg.solve(j, rhs), rtol=1e-6, atol=1e-12)
+
+
+def test_every_swc_node_is_located_on_its_section():
+    """``locations=True``: every node of an Allen reconstruction maps to (section, x) whose
+    point, interpolated along the section by arc length, is the node's own."""
+    t = read_swc(bmtk_allen_swc_paths()[0])
+    secs, where = sections_from_swc(t, locations=True)
+    assert set(where) == set(t["node_id"])
+    for nid, x, y, z, typ in t[["node_id", "x", "y", "z", "type"]].itertuples(index=False):
+        k, pos = where[nid]
+        pts = secs[k].points
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts[:, :3], axis=0),
+                                                              axis=1))])
+        at = np.array([np.interp(pos * arc[-1], arc, pts[:, c]) for c in range(3)])
+        np.testing.assert_allclose(at, [x, y, z], atol=1e-3 if typ == 1 else 1e-6)
+        assert 0.0 <= pos <= 1.0
+    soma_id = int(t.loc[t["type"] == 1, "node_id"].iloc[0])
+    assert where[soma_id] == (0, 0.5)

@@ -56,10 +56,16 @@ class Section:
         return float(np.sqrt((d * d).sum(axis=1)).sum())
 
 
-def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Section]:
+def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
+                      locations: bool = False):
     """The sections of one cell from an SWC node table (rule: module docstring). Raises
     :class:`~wbe.anatomy.swc.MorphologyError` naming ``source`` for a forest or a soma that
-    is not one chain."""
+    is not one chain.
+
+    With ``locations``: ``(sections, where)``, ``where`` mapping each SWC node id to
+    ``(section index, x)``, the place on the cable of that node's point (x by arc length;
+    0.5 for a one-node soma) — how a synapse found at a skeleton node (the connectome's
+    touches, SONATA's ``afferent_section_id``/``afferent_section_pos``) lands on the cell."""
     source = source or table.attrs.get("source", "node table")
     check_table(table, source)
     ids = table["node_id"].to_numpy()
@@ -140,6 +146,14 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None) -> list[Se
         k = len(secs)
         secs.append(Section(name_of(kind), kind, pts, parent, px))
         sec_of_node[nodes] = k
-        pos_on[nodes] = 1.0
+        arc = np.concatenate([[0.0], np.cumsum(np.sqrt((np.diff(pts[:, :3], axis=0) ** 2)
+                                                       .sum(axis=1)))])
+        first_pt = pts.shape[0] - len(nodes)  # the nodes' own points
+        pos_on[nodes] = (arc[first_pt:first_pt + len(nodes)] / arc[-1] if arc[-1] > 0
+                         else np.ones(len(nodes)))
+        pos_on[nodes[-1]] = 1.0  # (exactly: children attach at x = 1)
         stack += reversed(children[nodes[-1]])
+    if locations:
+        return secs, {int(n): (int(sec_of_node[i]), float(pos_on[i])) for i, n in
+                      enumerate(ids)}
     return secs
