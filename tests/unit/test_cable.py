@@ -200,3 +200,21 @@ def test_every_swc_node_is_located_on_its_section():
         assert 0.0 <= pos <= 1.0
     soma_id = int(t.loc[t["type"] == 1, "node_id"].iloc[0])
     assert where[soma_id] == (0, 0.5)
+
+
+def test_traced_skeleton_with_an_inner_soma_is_one_cable_tree():
+    """navis's example fly neurons: the root is not the soma (a traced skeleton); the tree is
+    kept as it is, the soma a section like the others, types 0/5/6 named dend_<type>."""
+    import glob
+    from pathlib import Path
+
+    import navis
+
+    path = sorted(glob.glob(str(Path(navis.__file__).parent / "data" / "swc" / "*.swc")))[0]
+    t = read_swc(path)
+    secs = sections_from_swc(t)
+    assert secs[0].parent == -1 and all(s.parent < k for k, s in enumerate(secs))
+    assert sum(s.kind == "soma" for s in secs) == 1 and {"dend_0", "dend_5"} <= {
+        s.kind for s in secs}
+    nodes = sum(s.points.shape[0] for s in secs) - (len(secs) - 1)  # shared branch points
+    assert nodes >= len(t)

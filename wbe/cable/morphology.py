@@ -13,14 +13,18 @@ because results depend on it):
 * **neurites** — the other nodes, split at branch points and where the SWC type changes; a
   section starts at its parent node's point (so the cable is continuous) unless its parent is
   the soma, and attaches at the end (x = 1) of its parent section; sections whose parent node
-  is the soma attach to the soma at the middle (x = 0.5) of a one-node soma, or at the
-  position along the soma of that node.
-* **names** — NEURON's: ``soma``, ``axon``, ``dend``, ``apic`` for SWC types 1–4 (other types:
-  ``dend``), numbered per name depth first, children in file order (``dend[3]``), as
+  is the soma (the root) attach to the soma at the middle (x = 0.5) of a one-node soma, or at
+  the position along the soma of that node.
+* **names** — NEURON's: ``soma``, ``axon``, ``dend``, ``apic`` for SWC types 1–4, ``dend_<type>``
+  for the others, numbered per name depth first, children in file order (``dend[3]``), as
   ``Import3d`` numbers them.
 
-A cell without soma nodes keeps its tree as it is; its root section is the one holding the
-first root node. A morphology of several trees is refused (one cell per morphology).
+A tree whose root is not a soma node (no soma, or a soma somewhere inside the tree, as
+skeletons of traced neurons often have) is kept as it is: its soma nodes make sections like
+any others. A morphology of several trees is refused (one cell per morphology). The sections
+equal ``Import3d``'s for reconstructions rooted at their soma (every Allen cell in bmtk,
+``tests/reference/test_cable_neuron.py``); for other trees ``Import3d`` orders and cuts
+sections by rules of its own that this one does not follow.
 """
 
 from __future__ import annotations
@@ -94,11 +98,8 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
         return f"{kind}[{k}]"
 
     start: list[int] = []  # first nodes of neurite sections still to build
-    if soma.size:
+    if soma.size and typ[int(roots[0])] == 1:
         root = int(roots[0])
-        if typ[root] != 1:
-            raise MorphologyError(f"{source}: the root node {ids[root]} is not soma (type 1) "
-                                  "while the file has soma nodes")
         chain = [root]
         while True:
             nxt = [c for c in children[chain[-1]] if typ[c] == 1]
@@ -130,7 +131,7 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
     stack = list(reversed(start))  # depth first, children in file order: Import3d's numbering
     while stack:
         first = stack.pop()
-        kind = SWC_TYPE_NAMES.get(int(typ[first]), "dend")
+        kind = SWC_TYPE_NAMES.get(int(typ[first]), f"dend_{int(typ[first])}")
         nodes = [first]
         while len(children[nodes[-1]]) == 1 and typ[children[nodes[-1]][0]] == typ[first]:
             nodes.append(children[nodes[-1]][0])
