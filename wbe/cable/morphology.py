@@ -8,8 +8,8 @@ because results depend on it):
 
 * **soma** — the nodes of SWC type 1. One soma node of radius r becomes a cylinder of length
   and diameter 2r along x through the node (three points, NEURON's ``Import3d`` rule for a
-  spherical soma: the same membrane area as the sphere). Several soma nodes in a chain become one section
-  through their points.
+  spherical soma: the same membrane area as the sphere). Several soma nodes in a chain become
+  one section through their points.
 * **neurites** — the other nodes, split at branch points and where the SWC type changes; a
   section starts at its parent node's point (so the cable is continuous) unless its parent is
   the soma, and attaches at the end (x = 1) of its parent section; sections whose parent node
