@@ -195,6 +195,44 @@ def build_structural(seed: int = 8) -> Network:
         PoissonInput("ext_i", "I", np.arange(20), 12000.0, 9.0, 0.1)], structural=sp)
 
 
+def build_cable(seed: int = 4) -> Network:
+    """Six cable cells (the model's default ball-and-stick, a longer dendrite) driven by
+    Poisson input at the soma and by virtual spikes and each other at places along their
+    dendrites (``afferent_section_id``/``afferent_section_pos``), excitatory and inhibitory:
+    on 2 ranks every other cell and its synapse sites are on the other rank."""
+    import copy
+
+    from wbe.engine.cells.cable import DEFAULT_TEMPLATE
+
+    r = np.random.default_rng(seed)
+    tpl = copy.deepcopy(DEFAULT_TEMPLATE)
+    tpl["morphology"][1]["points"] = [[6.3, 0, 0, 1.0], [400.0, 0, 0, 0.8]]
+    n, m = 6, 60
+    src, tgt = r.integers(0, n + 4, m), r.integers(0, n, m)
+    sec, pos = r.integers(0, 2, m), r.uniform(0.0, 1.0, m)
+    exc = r.uniform(size=m) < 0.8
+    projs = []
+    for port, sel in (("exc", exc), ("inh", ~exc)):
+        for sname, lo, hi in (("c", 0, n), ("v", n, n + 4)):
+            k = sel & (src >= lo) & (src < hi)
+            projs.append(Projection(f"{sname}_{port}", sname, "c", src[k] - lo, tgt[k],
+                                    np.where(port == "exc", 0.6, 1.5) * np.ones(k.sum()),
+                                    np.round(r.uniform(0.5, 2.0, k.sum()), 1), receptor=port,
+                                    attributes={"afferent_section_id": sec[k],
+                                                "afferent_section_pos": pos[k]}))
+    return Network([Population("c", "cable", n, {"V_m": r.uniform(-66.0, -64.0, n)},
+                               template=tpl), Population("v", "virtual", 4)], projs,
+                   poisson=[PoissonInput("bg", "c", np.arange(n), 2000.0, 0.25, 0.5,
+                                         receptor="exc")],
+                   spike_trains=[SpikeTrainInput("st", "v", np.arange(4),
+                                                 np.array([3.0, 7.5, 12.0, 20.0]))])
+
+
+def run_config_cable(tstop_ms: float = 40.0) -> RunConfig:
+    return RunConfig(tstop_ms, dt_ms=0.025, seed=5, state_recorders=[
+        StateRecorder("c", ["V_m"], np.arange(6), 0.1)])
+
+
 def build_big(seed: int = 3) -> Network:
     """5,000 iaf_psc_exp neurons, min delay 1.5 ms (15 steps): a slice may hold more spikes
     than the fused loop's smallest buffer (regression case for its buffer sizing)."""
@@ -310,6 +348,7 @@ def main() -> None:
     ap.add_argument("--structural", action="store_true",
                     help="simulate build_structural() instead")
     ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
+    ap.add_argument("--cable", action="store_true", help="simulate build_cable() instead")
     ap.add_argument("--all-models", action="store_true",
                     help="simulate build_all_models() (every registered component) instead")
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
@@ -342,6 +381,8 @@ def main() -> None:
         net, run = build_structural(), RunConfig(a.tstop, seed=9)
     if a.all_models:
         net, run = build_all_models(), run_config_all_models(a.tstop)
+    if a.cable:
+        net, run = build_cable(), run_config_cable(a.tstop)
     if a.circuit:
         net, run = circuit_case(Path(a.circuit)), RunConfig(a.tstop, seed=3)
     if a.placement:

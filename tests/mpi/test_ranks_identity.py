@@ -247,3 +247,20 @@ def test_error_ends_all_ranks(tmp_path):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode != 0
     assert "does not exist" in p.stderr + p.stdout
+
+
+def test_cable_cells_with_synapse_sites_one_vs_two_ranks_and_checkpoints(tmp_path):
+    """Cable cells whose synapses sit along their dendrites (their sites' ring columns on the
+    cell's rank): the same spikes and V_m on 1 and 2 ranks, and checkpointed on 1 rank with
+    spikes in flight to the sites, resumed on 2."""
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_cable(), case.run_config_cable(40.0)))
+    assert one["spikes/c/t"].size >= 6
+    _same(one, _run2(tmp_path, "--cable", "--tstop", "40"))
+    ck = tmp_path / "ck.zarr"
+    first = case.flatten(simulate(case.build_cable(), case.run_config_cable(17.0),
+                                  checkpoint=ck))
+    second = _run2(tmp_path, "--cable", "--tstop", "40", "--restore", str(ck))
+    for key in one:
+        assert np.array_equal(np.concatenate((first[key], second[key])), one[key]), key

@@ -297,3 +297,91 @@ def test_allen_cell_with_synapses_equals_bmtk_neuron(allen_mechanisms):
     assert sn.size >= 20 and res.spike_times_ms.size == sn.size
     np.testing.assert_allclose(res.spike_times_ms, sn, rtol=0, atol=1e-6)
     assert np.abs(res.v_mV[0] - np.array(vv.to_python())).max() < 1e-6
+
+
+def test_engine_cable_cells_equal_bmtk_neuron(allen_mechanisms):
+    """Allen Scnn1a cells as a ``cable`` population of the engine (``wbe simulate``'s path),
+    driven through edges by virtual spike trains onto excitatory and inhibitory synapses at
+    the places their ``afferent_section_id``/``afferent_section_pos`` name — against the same
+    cells built by bmtk in NEURON with Exp2Syn/ExpSyn at those places and NetCon events at
+    spike time + delay: every spike time equal (1e-6 ms), 600 ms."""
+    import json
+
+    from bmtk.simulator.bionet.default_setters.cell_models import aibs_perisomatic
+
+    from wbe.engine.network import Network, Population, Projection, RunConfig, SpikeTrainInput
+    from wbe.engine.simulator import simulate
+
+    swc = next(p for p in bmtk_allen_swc_paths() if p.name.startswith("Scnn1a"))
+    fit = allen_mechanisms / "biophysical_neuron_models" / "472363762_fit.json"
+    template = {"morphology": str(swc), "allen_fit": str(fit)}
+    from wbe.engine.cells.cable import CableModel
+
+    model = CableModel(template)
+    names = [s.name for s in model.cell.sections]
+    n_cells, n_in, dt, t_end = 3, 40, 0.025, 600.0
+    rs = np.random.RandomState(7)
+    v_init = -92.49911499023438
+    src, tgt, sec, pos, w, rec = [], [], [], [], [], []
+    dend = [k for k, s in enumerate(model.cell.sections) if s.kind in ("dend", "apic")]
+    for c in range(n_cells):
+        for i in range(n_in):
+            src.append(i)
+            tgt.append(c)
+            sec.append(dend[rs.randint(len(dend))])
+            pos.append(float(rs.uniform(0.0, 1.0)))
+            w.append(3.0 if i < 30 else 2.0)  # nS
+            rec.append("exc" if i < 30 else "inh")
+    src, tgt, sec, pos, w, rec = (np.array(x) for x in (src, tgt, sec, pos, w, rec))
+    times = [np.round(np.sort(rs.uniform(1.0, t_end - 5.0, rs.poisson(15))) / dt) * dt
+             for _ in range(n_in)]
+    ids = np.concatenate([np.full(t.size, i) for i, t in enumerate(times)])
+    allt = np.concatenate(times)
+    projs = [Projection(f"in_{r}", "inp", "allen", src[rec == r], tgt[rec == r], w[rec == r],
+                        np.full(int((rec == r).sum()), 1.0), receptor=r,
+                        attributes={"afferent_section_id": sec[rec == r],
+                                    "afferent_section_pos": pos[rec == r]})
+             for r in ("exc", "inh")]
+    net = Network([Population("allen", "cable", n_cells, {"V_m": v_init}, template=template),
+                   Population("inp", "virtual", n_in)], projs,
+                  spike_trains=[SpikeTrainInput("st", "inp", ids, allt)])
+    res = simulate(net, RunConfig(t_end, dt_ms=dt, seed=1))
+    ours_t, ours_i = res.spikes["allen"]
+    # NEURON: the same cells by bmtk, a synapse per edge at its place
+    for s in list(h.allsec()):
+        h.delete_section(sec=s)
+    keep, vecs = [], []
+    for c in range(n_cells):
+        hobj = h.Biophys1(str(swc))
+        aibs_perisomatic(hobj, None, json.loads(fit.read_text()))
+        for s in hobj.all:
+            s.nseg = 1 + 2 * int(s.L / 40.0)
+        by = {s.name().split(".")[-1]: s for s in hobj.all}
+        for k in np.flatnonzero(tgt == c):
+            seg = by[names[sec[k]]](min(max(pos[k], 0.5 / by[names[sec[k]]].nseg),
+                                        1 - 0.5 / by[names[sec[k]]].nseg))
+            syn = h.Exp2Syn(seg) if rec[k] == "exc" else h.ExpSyn(seg)
+            for key, val in ({"tau1": 1.0, "tau2": 3.0, "e": 0.0} if rec[k] == "exc" else
+                             {"tau": 5.0, "e": -70.0}).items():
+                setattr(syn, key, val)
+            nc = h.NetCon(None, syn)
+            nc.weight[0] = w[k] * 1e-3
+            keep.append((syn, nc, times[src[k]] + 1.0))
+        det = h.NetCon(hobj.soma[0](0.5)._ref_v, None, sec=hobj.soma[0])
+        det.threshold = -20.0
+        tv = h.Vector()
+        det.record(tv)
+        keep.append((hobj, det))
+        vecs.append(tv)
+    h.celsius, h.dt, h.secondorder = 34.0, dt, 0
+    h.finitialize(v_init)
+    for item in keep:
+        if len(item) == 3:
+            for t in item[2]:
+                item[1].event(float(t))
+    h.continuerun(t_end)
+    for c in range(n_cells):
+        theirs = np.array(vecs[c].to_python())
+        mine = ours_t[ours_i == c]
+        assert theirs.size >= 3 and mine.size == theirs.size, (c, mine.size, theirs.size)
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)

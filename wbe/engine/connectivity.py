@@ -256,6 +256,11 @@ class Connectivity:
                                      f"no plasticity rule")
                 conn_j = _connection_index(pr, per_conn.setdefault(
                     (pr.target, port.name), np.zeros(pops[pr.target].n, np.int64)))
+            if model.n_sites and pl is not None and "post_history" in PLASTICITY.get(
+                    pl.rule).needs:  # its synapses read the target's spikes by slot
+                raise ValueError(f"{who}: rules that read the target's spikes are not there "
+                                 f"yet for {model.name!r} neurons (synapses at their sites); "
+                                 f"{pl.rule!r} cannot run")
             rid = rule_names.index(pl.rule) if pl is not None else -1
             if pl is not None:
                 a = acc[pl.rule]
@@ -270,6 +275,8 @@ class Connectivity:
                 if pairs is not None:
                     pairs.append((sg - lay.offsets[pr.source], tg - lay.offsets[pr.target]))
                 ts = lay.slot_of[tg]
+                if model.n_sites:  # the column of the site each edge names
+                    ts = lay.columns(ts, model.sites_of(pr.attributes, c0 + idx, who))
                 del tg
                 wc = np.ascontiguousarray(wt[c0:c1][idx])
                 ds = steps_of(dl[c0:c1][idx], dt)

@@ -93,7 +93,8 @@ class Inputs:
             port = model.port(pin.receptor, who)
             port.check_weights(pin.weight, who)
             self.poisson.append(dict(
-                gid=gid[mine], slot=lay.slot_of[gid[mine]], lam=rate[mine] * dt * 1e-3,
+                gid=gid[mine], slot=lay.columns(lay.slot_of[gid[mine]]),
+                lam=rate[mine] * dt * 1e-3,
                 row=int(model.row_of(port, np.array([pin.weight]))[0]), w=float(pin.weight),
                 d=d, key=rng.purpose_key("poisson:" + pin.name),
                 s0=int(np.ceil(pin.start_ms / dt - 1e-9)),

@@ -95,12 +95,41 @@ class Layout:
             self.pops.extend(members)
             self.blocks.append(blk)
         self.n_local = a
+        # synapse sites (models with n_sites): ring columns after the neurons'
+        col = a
+        for blk in self.blocks:
+            if blk.model.n_sites:
+                blk.kb = blk.kb._replace(s0=np.int64(col))
+                col += blk.n * blk.model.n_sites
+        #: ring columns: one per local neuron, then the synapse sites
+        self.n_columns = col
         self.gid_of_slot = np.empty(self.n_local, dtype=np.int64)
         for q in self.pops:
             self.gid_of_slot[q.a:q.b] = q.offset + q.local_ids
         #: local spikes come out in (stamp, slot) order; that is (stamp, gid) order when true
         self.slots_ascend = bool(np.all(np.diff(self.gid_of_slot) > 0))
         self.model_of_pop = {p.name: model_of.get(p.name) for p in net.populations}
+
+    def block_of_slot(self, slots: np.ndarray) -> np.ndarray:
+        """The index (into :attr:`blocks`) of each slot's block."""
+        starts = np.array([b.a for b in self.blocks], np.int64)
+        return np.searchsorted(starts, np.asarray(slots, np.int64), side="right") - 1
+
+    def columns(self, slots: np.ndarray, sites: np.ndarray | None = None) -> np.ndarray:
+        """The ring column input to local ``slots`` lands in: the slot itself, or, for
+        neurons of a model with synapse sites, column of site ``sites`` (default 0)."""
+        slots = np.asarray(slots, np.int64)
+        out = slots.copy()
+        if not any(b.model.n_sites for b in self.blocks) or not slots.size:
+            return out
+        bi = self.block_of_slot(slots)
+        sites = np.zeros(slots.size, np.int64) if sites is None else np.asarray(sites, np.int64)
+        for k, blk in enumerate(self.blocks):
+            s = blk.model.n_sites
+            if s:
+                m = bi == k
+                out[m] = blk.kb.s0 + (slots[m] - blk.a) * s + sites[m]
+        return out
 
     def pop(self, name: str) -> PopView:
         for p in self.pops:
@@ -114,12 +143,18 @@ def _make_block(model: CellModel, p: dict, dt: float, a: int, b: int,
     n = b - a
     consts = model.constants(p, dt)
     init = model.init_state(p)
-    sf = np.empty((len(model.state), n))
+    sf = np.empty((model.n_rows, n))
     si = np.empty((len(model.int_state), n), dtype=np.int64)
     state = {}
-    for i, v in enumerate(model.state):
-        sf[i] = init[v.name]
-        state[v.name] = sf[i]
+    r = 0
+    for v in model.state:
+        if v.size == 1:
+            sf[r] = init[v.name]
+            state[v.name] = sf[r]
+        else:  # a (neurons, size) view of its rows
+            sf[r:r + v.size] = np.asarray(init[v.name], np.float64).reshape(n, v.size).T
+            state[v.name] = sf[r:r + v.size].T
+        r += v.size
     for i, v in enumerate(model.int_state):
         si[i] = init[v.name]
         state[v.name] = si[i]
@@ -139,7 +174,7 @@ def _make_block(model: CellModel, p: dict, dt: float, a: int, b: int,
         ctab = np.zeros((1, nc))
         itab = np.zeros((1, len(model.int_consts)), dtype=np.int64)
         ci = np.zeros(n, dtype=np.int64)
-    kb = Block(sf, si, ctab, itab, ci, np.int64(a))
+    kb = Block(sf, si, ctab, itab, ci, np.int64(a), np.int64(0))
     for q in members:
         lo, hi = q.a - a, q.b - a
 

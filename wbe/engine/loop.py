@@ -81,7 +81,7 @@ class Engine:
         self.sampler = StateSampler(run.state_recorders, lay, self.dt)
         self.L, self.dmin = conn.L, conn.dmin
         n = lay.n_local
-        self.ring = np.zeros((conn.n_rows, self.L, n))
+        self.ring = np.zeros((conn.n_rows, self.L, lay.n_columns))  # neurons, then sites
         self.istim = np.zeros(n)
         self.extra = np.zeros(n)
         self.out_slot = np.empty(max(1, n * self.dmin), dtype=np.int64)
@@ -383,6 +383,11 @@ class Engine:
             for var, arr in blk.state.items():
                 arr[mine - blk.a] = blk.init[var][mine - blk.a]
         self.ring[:, :, slots] = 0.0
+        for p in self.lay.pops:  # and what was in flight to their synapse sites
+            if p.model.n_sites:
+                mine = slots[(slots >= p.a) & (slots < p.b)]
+                if mine.size:
+                    self.ring[:, :, self._site_columns(p)[mine - p.a].ravel()] = 0.0
         self.conn.hist[slots] = -1
         self.hist_safe[slots] = -1
         self.risk[slots] = 0
@@ -545,8 +550,12 @@ class Engine:
                 if not blk.n:
                     continue
                 rows = len(blk.model.rows)
-                spk = blk.model.step(blk.state, blk.consts, syn[:rows, blk.a:blk.b],
-                                     istim[blk.a:blk.b])
+                if blk.model.n_sites:  # (rows, neurons, sites)
+                    s0, ns = int(blk.kb.s0), blk.model.n_sites
+                    inp_blk = syn[:rows, s0:s0 + blk.n * ns].reshape(rows, blk.n, ns)
+                else:
+                    inp_blk = syn[:rows, blk.a:blk.b]
+                spk = blk.model.step(blk.state, blk.consts, inp_blk, istim[blk.a:blk.b])
                 idx = np.nonzero(spk)[0]
                 if idx.size:
                     loc_s.append(np.full(idx.size, j + 1, dtype=np.int64))
@@ -635,6 +644,19 @@ class Engine:
         out.reshape(n, -1)[g - base] = vals
         return out
 
+    def _site_columns(self, p) -> np.ndarray:
+        """(local neurons, sites) ring columns of population ``p``'s synapse sites."""
+        blk = next(b for b in self.lay.blocks if b.a <= p.a and p.b <= b.b and p in b.pops)
+        ns = p.model.n_sites
+        first = int(blk.kb.s0) + (p.a - blk.a) * ns
+        return first + np.arange((p.b - p.a) * ns, dtype=np.int64).reshape(p.b - p.a, ns)
+
+    def _site_ring(self, p, idx: np.ndarray) -> np.ndarray:
+        """(local neurons, rows, L, sites): what is in flight to ``p``'s sites, slots ``idx``."""
+        cols = self._site_columns(p)
+        r = self.ring[:, idx][:, :, cols]  # (rows, L, n, sites)
+        return r.transpose(2, 0, 1, 3)
+
     def save(self, path: Path) -> None:
         """Write the full state at the current step to ``path`` (rank 0 writes)."""
         step = self.k
@@ -649,6 +671,9 @@ class Engine:
             ring = self.ring[:, idx, p.a:p.b].transpose(2, 0, 1)  # (n_local, rows, L)
             arrays[f"ring/{p.name}"] = self.gather_by_gid(ring, gids, p.n,
                                                           p.offset).transpose(1, 2, 0)
+            if p.model.n_sites:  # (rows, L, n, sites)
+                arrays[f"ring_sites/{p.name}"] = self.gather_by_gid(
+                    self._site_ring(p, idx), gids, p.n, p.offset).transpose(1, 2, 0, 3)
             arrays[f"hist/{p.name}"] = self.gather_by_gid(
                 conn.hist[p.a:p.b].astype(np.float64), gids, p.n, p.offset).astype(np.int64)
             arrays[f"hist_read/{p.name}"] = self.gather_by_gid(
@@ -721,6 +746,13 @@ class Engine:
                 p.state[var][...] = arr[key][p.local_ids]  # in place: views of the block
             idx = (step + np.arange(self.L)) % self.L
             self.ring[:, idx, p.a:p.b] = arr[f"ring/{p.name}"][:, :, p.local_ids]
+            if p.model.n_sites:
+                key = f"ring_sites/{p.name}"
+                if key not in arr:
+                    raise ValueError(f"checkpoint {path}: missing array {key!r}")
+                cols = self._site_columns(p)
+                self.ring[:, idx[:, None], cols.ravel()[None, :]] = arr[key][
+                    :, :, p.local_ids, :].reshape(self.ring.shape[0], self.L, -1)
             if not starts:
                 conn.hist[p.a:p.b] = arr[f"hist/{p.name}"][p.local_ids]
                 if f"hist_read/{p.name}" in arr:  # which post spikes every synapse has read

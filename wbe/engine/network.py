@@ -55,6 +55,9 @@ class Population:
     #: the last ``reserve`` neurons are dormant until neurogenesis brings them in
     #: (:meth:`wbe.engine.loop.Engine.revive`): no synapses, no spikes until then
     reserve: int = 0
+    #: a model's structure shared by the population's neurons: a ``cable`` cell's morphology,
+    #: mechanisms and synapse kinds (:mod:`wbe.engine.cells.cable`)
+    template: dict = field(default_factory=dict)
 
     @property
     def is_virtual(self) -> bool:

@@ -91,10 +91,9 @@ class StateSampler:
             mine = np.nonzero(lay.slot_of[gid] >= 0)[0]
             loc_block = lay.slot_of[gid[mine]] - blk.a
             rows, cols = [], []
-            state_names = [v.name for v in model.state]
             for v in r.variables:
                 rec = model.recordable(v)
-                rows.append(state_names.index(rec.state))
+                rows.append(model.state_row(rec.state))
                 cols.append(list(model.consts).index(rec.offset) if rec.offset else -1)
             self.recs.append(dict(r=r, p=p, bi=bi, blk=blk, ids=ids, mine=mine, loc=loc_block,
                                   loc_pop=lay.slot_of[gid[mine]] - p.a, rows=rows, cols=cols,

@@ -94,7 +94,9 @@ class Var:
     """A state variable or a recordable: name (NEST's for recordables), unit, one-line doc.
     For a recordable, ``state`` names the state variable it reads and ``offset`` an optional
     per-neuron constant added to it (e.g. ``V_m = V + E_L`` for models that integrate the
-    membrane potential relative to E_L)."""
+    membrane potential relative to E_L). ``size``: rows of a state variable with several
+    values per neuron (a cable cell's compartments): its population view is (neurons, size),
+    and checkpoints store it so."""
 
     name: str
     unit: str
@@ -102,6 +104,7 @@ class Var:
     dtype: str = "float64"
     state: str | None = None
     offset: str | None = None
+    size: int = 1
 
 
 @dataclass(frozen=True)

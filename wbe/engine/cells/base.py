@@ -6,7 +6,8 @@ A cell model is a class, registered with ``@CELLS.register``, that declares
   (the NEST model the reference runner and SONATA's ``model_template: nest:<model>`` use);
 * ``params``: :class:`~wbe.engine.registry.Param` entries with NEST's names, defaults and
   units (``initial=True`` for the initial values of state variables such as ``V_m``);
-* ``state`` (float64 state variables, in the row order of the kernel's ``b.sf``) and
+* ``state`` (float64 state variables, in the row order of the kernel's ``b.sf``; one with
+  ``size`` k takes k rows) and
   ``int_state`` (int64, rows of ``b.si``; by default the refractory counter ``r``): what a
   checkpoint stores per neuron;
 * ``ports`` (:class:`~wbe.engine.registry.Port`): the receptor ports synapses deliver into; the
@@ -55,8 +56,10 @@ __all__ = ["Block", "CellModel", "REFRACTORY", "steps_of", "Param", "Port", "Var
 #: A block of neurons of one model as its kernel sees it: ``sf`` float64 state (rows =
 #: ``state``), ``si`` int64 state (rows = ``int_state``), ``ctab``/``itab`` constant tables (one
 #: row per distinct parameter set; columns = ``consts`` / ``int_consts``), ``ci`` each neuron's
-#: row in them, ``a`` the ring column of the block's first neuron.
-Block = namedtuple("Block", "sf si ctab itab ci a")
+#: row in them, ``a`` the ring column of the block's first neuron, ``s0`` the ring column of
+#: its first synapse site (models with ``n_sites``: neuron i's site s is column
+#: ``s0 + i·n_sites + s``; 0 otherwise).
+Block = namedtuple("Block", "sf si ctab itab ci a s0")
 
 REFRACTORY = Var("r", "steps", "refractory steps left", "int64")
 
@@ -93,6 +96,9 @@ class CellModel:
     #: how the model takes receptor plug-ins (:class:`wbe.engine.receptors.base.ReceptorHost`);
     #: ``None``: it does not
     receptor_host: ClassVar[Any] = None
+    #: synapse sites per neuron (a cable cell's compartments): each has its own ring column, so
+    #: an edge delivers at the place it names (:meth:`sites_of`); 0: one column, the neuron's
+    n_sites: int = 0
 
     # ------------------------------------------------------------------ spec helpers
     @property
@@ -159,6 +165,20 @@ class CellModel:
         return tuple(out)
 
     @property
+    def n_rows(self) -> int:
+        """Rows of ``b.sf``: the float state variables' sizes summed."""
+        return sum(v.size for v in self.state)
+
+    def state_row(self, state: str) -> int:
+        """The first row of float state variable ``state`` in ``b.sf``."""
+        r = 0
+        for v in self.state:
+            if v.name == state:
+                return r
+            r += v.size
+        raise ValueError(f"model {self.name!r} has no state variable {state!r}")
+
+    @property
     def state_names(self) -> tuple[str, ...]:
         """Every state variable a checkpoint stores (float, then int)."""
         return tuple(v.name for v in self.state) + tuple(v.name for v in self.int_state)
@@ -194,6 +214,18 @@ class CellModel:
                 self.port(p, where)
         if self.kernel is None:
             raise TypeError(f"{where}: has no compiled kernel")
+
+    def sites_of(self, attributes: dict, index: np.ndarray, owner: str = "") -> np.ndarray:
+        """The site of every edge ``index`` of a projection into a model with ``n_sites``,
+        from the projection's per-edge ``attributes`` (SONATA's ``afferent_section_id`` /
+        ``afferent_section_pos``)."""
+        raise NotImplementedError
+
+    def with_template(self, template: dict, owner: str = "") -> CellModel:
+        """This model for a population's ``template`` (a cable cell's morphology and
+        mechanisms, :attr:`wbe.engine.network.Population.template`)."""
+        raise ValueError(f"{owner + ': ' if owner else ''}model {self.name!r} takes no "
+                         "template")
 
     # ------------------------------------------------------------------ ports
     def port(self, receptor: int | str | None, owner: str = "") -> Port:
@@ -320,6 +352,9 @@ def cell_model_of(pop, network=None) -> CellModel:
     from ..registry import CELLS, SYNAPSES
 
     model = CELLS.get(pop.model)
+    template = getattr(pop, "template", None)
+    if template:
+        model = model.with_template(template, f"population {pop.name!r}")
     receptors = getattr(pop, "receptors", None)
     if receptors:
         return with_receptors(model.specialize(pop.params), receptors,

@@ -172,6 +172,7 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         model = mset[0]
         params: dict[str, np.ndarray] = {}
         attributes: dict[str, np.ndarray] = {}
+        template: dict = {}
         defaults = CELLS.get(model).defaults if model not in (VIRTUAL, VOLUME_TRANSMITTER) \
             else {}
         vec_params: dict[str, list[float]] = {}
@@ -182,6 +183,7 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
             vector_names = {q.name for q in CELLS.get(model).params if q.vector}
             vectors: dict[str, dict[int, tuple]] = {}  # name -> node type -> values
             receptor_sets: dict[int, str] = {}  # node type -> its receptors (JSON text)
+            template_sets: dict[int, str] = {}  # node type -> its template (JSON text)
             tparams: dict[int, dict] = {}
             for tid in tmodel:
                 fname = types[tid].get("dynamics_params")
@@ -193,6 +195,11 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                 clean = {}
                 switches = {q.name for q in CELLS.get(model).params if q.flag}
                 for k, v in data.items():
+                    if k == "template":  # a cable population's morphology and mechanisms
+                        if not isinstance(v, dict):
+                            raise _err(fpath, k, f"must be an object, got {v!r}")
+                        template_sets[tid] = json.dumps(v, sort_keys=True)
+                        continue
                     if k == "receptors":  # wbe's receptor plug-ins: one set per population
                         if not isinstance(v, dict) or not all(
                                 isinstance(x, dict) for x in v.values()):
@@ -229,6 +236,18 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                 raise _err(types_path, "dynamics_params",
                            f"node types of population {pname!r} give different 'receptors'; "
                            f"wbe takes one set of receptor ports per population")
+            seen_tpl = {template_sets.get(t) for t in tmodel}
+            if len(seen_tpl) != 1:
+                raise _err(types_path, "dynamics_params",
+                           f"node types of population {pname!r} give different 'template's; "
+                           "wbe takes one template (one cell structure) per population")
+            tpl_text = seen_tpl.pop()
+            if tpl_text is not None:
+                template = json.loads(tpl_text)
+                try:  # the morphology and mechanisms checked now, naming the file
+                    CELLS.get(model).with_template(template, f"population {pname!r}")
+                except ValueError as e:
+                    raise _err(types_path, "dynamics_params: template", str(e)) from None
             rec_text = seen_rec.pop()
             if rec_text is not None:
                 receptors = json.loads(rec_text)
@@ -314,7 +333,8 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
         out.append(Population(name=pname, model=model, n=n,
                               params={**{k: _collapse(v) for k, v in params.items()},
                                       **vec_params},
-                              attributes=attributes, receptors=receptors))
+                              attributes=attributes, receptors=receptors,
+                              template=template))
     return out
 
 

@@ -3,6 +3,7 @@ conventions)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -217,8 +218,12 @@ def write_circuit(out_dir: Path, network: Network, *,
 def _node_params(cell, params: dict, pop) -> dict:
     """A node type's ``dynamics_params`` JSON: the parameters as NEST takes them and, for a
     population with receptor plug-ins, ``receptors`` (port → kind and parameters; wbe's
-    extension, which NEST does not read)."""
+    extension, which NEST does not read); for a population with a ``template`` (a cable cell's
+    morphology and mechanisms), ``template``."""
     out = cell.nest_values(params)
+    if getattr(pop, "template", None):  # a cable population's morphology and mechanisms
+        out["template"] = json.loads(json.dumps(pop.template,
+                                                default=lambda o: np.asarray(o).tolist()))
     if pop.receptors:
         out["receptors"] = {port: {k: (v if k == "kind" else float(v)) for k, v in spec.items()}
                             for port, spec in pop.receptors.items()}

@@ -1,0 +1,111 @@
+"""Cable cells inside the engine (model ``cable``, wbe.engine.cells.cable): synapse sites as
+ring columns, templates, SONATA, checkpoints, errors. Against NEURON:
+``tests/reference/test_cable_neuron.py::test_engine_cable_cells_equal_bmtk_neuron``; 1 vs 2
+ranks: ``tests/mpi/test_cable_ranks.py``; the contract: ``tests/unit/test_contract.py``."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from wbe.engine.cells.cable import DEFAULT_TEMPLATE
+from wbe.engine.network import (
+    Network,
+    Plasticity,
+    Population,
+    Projection,
+    RunConfig,
+    SpikeTrainInput,
+    StateRecorder,
+)
+from wbe.engine.simulator import simulate
+
+
+def net_with_sites(template=None, sec=(0, 1, 1, 1), pos=(0.5, 0.2, 0.9, 1.0), **proj_kw):
+    tpl = copy.deepcopy(template or DEFAULT_TEMPLATE)
+    return Network(
+        [Population("c", "cable", 2, {"V_m": -65.0}, template=tpl),
+         Population("inp", "virtual", 3)],
+        [Projection("e", "inp", "c", np.array([0, 1, 2, 0]), np.array([0, 0, 1, 1]),
+                    np.full(4, 20.0), np.full(4, 1.0), receptor="exc",
+                    attributes={"afferent_section_id": np.array(sec),
+                                "afferent_section_pos": np.array(pos)}, **proj_kw)],
+        spike_trains=[SpikeTrainInput("st", "inp", np.array([0, 1, 2, 0, 1]),
+                                      np.array([1.0, 2.0, 3.0, 10.0, 11.0]))])
+
+
+RUN = RunConfig(30.0, dt_ms=0.025, seed=1, state_recorders=[
+    StateRecorder("c", ["V_m"], np.arange(2), 0.025)])
+
+
+def test_an_edge_acts_at_its_site():
+    """The same synapse on the soma or at the tip of a long thin dendrite (4 length
+    constants): the soma's EPSP from the tip is smaller and later (the cable filters it)."""
+    tpl = copy.deepcopy(DEFAULT_TEMPLATE)
+    tpl["morphology"][1]["points"] = [[6.3, 0, 0, 0.5], [1006.3, 0, 0, 0.5]]
+    tpl["Ra"] = 200.0
+    peak, base = {}, None
+    for where, (sec, pos) in {"none": ((0,) * 4, (0.5,) * 4), "soma": ((0,) * 4, (0.5,) * 4),
+                              "tip": ((1,) * 4, (1.0,) * 4)}.items():
+        net = net_with_sites(tpl, sec=sec, pos=pos)
+        net.spike_trains = [SpikeTrainInput("st", "inp", np.array([0]), np.array([1.0]))]
+        net.projections[0].weight = np.full(4, 0.0 if where == "none" else 0.1)  # sub-threshold
+        t, _ids, v = simulate(net, RUN).state["c"]["V_m"]
+        if base is None:
+            base = v[:, 0]  # (the cell settles slightly from its initial state)
+            continue
+        epsp = v[:, 0] - base
+        peak[where] = (epsp.max(), t[np.argmax(epsp)])
+    assert peak["soma"][0] > 1.5 * peak["tip"][0] > 0
+    assert peak["tip"][1] > peak["soma"][1]
+
+
+def test_sonata_round_trip_keeps_template_and_sites(tmp_path):
+    from wbe.io import sonata
+
+    tpl = copy.deepcopy(DEFAULT_TEMPLATE)
+    tpl["celsius"] = 10.0
+    net = net_with_sites(tpl)
+    back = sonata.read_circuit(sonata.write_circuit(tmp_path / "c", net))
+    assert back.populations[0].template == tpl
+    back.spike_trains = net.spike_trains
+    a, b = simulate(net, RUN), simulate(back, RUN)
+    for k in (0, 1):
+        np.testing.assert_array_equal(a.spikes["c"][k], b.spikes["c"][k])
+    assert a.spikes["c"][0].size >= 2
+
+
+def test_checkpoint_with_spikes_in_flight_to_sites(tmp_path):
+    net = net_with_sites()
+    full = simulate(net, RUN)
+    first = simulate(net, RunConfig(10.5, dt_ms=0.025, seed=1, state_recorders=RUN.state_recorders),
+                     checkpoint=tmp_path / "half")  # the spike at 10 ms is still in flight
+    second = simulate(net, RUN, restore=tmp_path / "half")
+    t = np.concatenate([first.state["c"]["V_m"][0], second.state["c"]["V_m"][0]])
+    v = np.concatenate([first.state["c"]["V_m"][2], second.state["c"]["V_m"][2]])
+    np.testing.assert_array_equal(t, full.state["c"]["V_m"][0])
+    np.testing.assert_array_equal(v, full.state["c"]["V_m"][2])
+
+
+def test_reference_equals_compiled_with_sites():
+    net = net_with_sites()
+    a, b = simulate(net, RUN), simulate(net, RUN, use_numba=False)
+    np.testing.assert_array_equal(a.state["c"]["V_m"][2], b.state["c"]["V_m"][2])
+    for k in (0, 1):
+        np.testing.assert_array_equal(a.spikes["c"][k], b.spikes["c"][k])
+
+
+def test_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match=r"template key\(s\) \['morphologie'\] unknown"):
+        simulate(Network([Population("c", "cable", 1, template={"morphologie": "x.swc"})], []),
+                 RUN)
+    with pytest.raises(ValueError, match="morphology 'nowhere.swc' does not exist"):
+        simulate(Network([Population("c", "cable", 1, template={"morphology": "nowhere.swc"})],
+                         []), RUN)
+    with pytest.raises(ValueError, match=r"edge 3: afferent_section_id 1 / afferent_section_pos"
+                                         r" 1.5 is not a place"):
+        simulate(net_with_sites(pos=(0.5, 0.2, 0.9, 1.5)), RUN)
+    with pytest.raises(ValueError, match="'stdp_synapse' cannot run"):
+        simulate(net_with_sites(plasticity=Plasticity("stdp_synapse", {})), RUN)

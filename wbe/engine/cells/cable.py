@@ -1,0 +1,487 @@
+"""``cable``: multi-compartment neurons in the engine, each step solved as NEURON solves it
+(:mod:`wbe.cable`: NEURON's geometry, the Hines solve, membrane mechanisms as plug-ins).
+
+A population of model ``cable`` shares one *template* (``Population.template``): its morphology,
+mechanisms and synapse kinds —
+
+* ``morphology``: an SWC file, a NeuroML2 cell file (``*.cell.nml``, c302's cells), or the
+  sections themselves (a list of ``{"name", "kind", "points": [[x, y, z, diam], ...],
+  "parent", "parent_x"}``); ``axon``: ``"allen_stub"`` replaces the reconstructed axon by the
+  Allen models' 2 × 30 µm stub;
+* ``allen_fit``: an Allen perisomatic fit (``*_fit.json``) — its passive properties, channel
+  genome, reversal potentials and temperature (:func:`wbe.cable.allen.perisomatic`), or
+  explicitly ``Ra``, ``cm``, ``mechanisms``, ``reversal``, ``celsius`` (as
+  :class:`wbe.cable.cell.CableCell`);
+* ``discretization`` (default ``{"max_length_um": 40}``), ``secondorder`` (0 or 2);
+* ``synapses``: receptor port name → ``{"kind": "Exp2Syn", "tau1", "tau2", "e"}`` or
+  ``{"kind": "ExpSyn", "tau", "e"}`` (default ``exc``: Exp2Syn 1/3 ms, 0 mV; ``inh``: ExpSyn
+  5 ms, −70 mV); weights in nS;
+* ``spike_site``: ``[section, x]`` where spikes are detected (default the soma's middle).
+
+Every compartment is a synapse *site* with its own ring column (:attr:`CellModel.n_sites`): an
+edge delivers into the site its ``afferent_section_id`` / ``afferent_section_pos`` attributes
+name (SONATA's names; section index in the template's section order, x in [0, 1]; an x at a
+section's end lands in its end segment), or the soma. Synapses of one kind at one site add
+linearly, as NEURON's separate ``Exp2Syn`` objects do (to rounding). A spike arriving at time
+te acts from the step that starts at te (NEURON's event delivery); current inputs (pA) enter
+at the soma as an ``IClamp``; spikes are detected when the spike site's v rises above ``V_th``.
+
+The kernel is generated per template (geometry and mechanism tables as constants of the
+generated module) and steps each neuron of the block in turn; :meth:`CableModel.step` runs the
+same source interpreted (the NumPy reference of the contract), bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ..registry import CELLS, Param, Port, Var
+from .base import Block, CellModel
+
+DEFAULT_SYNAPSES = {"exc": {"kind": "Exp2Syn", "tau1": 1.0, "tau2": 3.0, "e": 0.0},
+                    "inh": {"kind": "ExpSyn", "tau": 5.0, "e": -70.0}}
+#: the registered model's template: a ball-and-stick cell (Hodgkin–Huxley soma, passive
+#: dendrite) that needs no file
+DEFAULT_TEMPLATE = {
+    "morphology": [
+        {"name": "soma[0]", "kind": "soma", "points": [[-6.3, 0, 0, 12.6], [0, 0, 0, 12.6],
+                                                       [6.3, 0, 0, 12.6]], "parent": -1},
+        {"name": "dend[0]", "kind": "dend", "points": [[6.3, 0, 0, 2.0], [100, 30, 0, 1.5],
+                                                       [200, 40, 0, 1.0]], "parent": 0,
+         "parent_x": 1.0}],
+    "Ra": 100.0, "cm": 1.0,
+    "mechanisms": {"soma": {"hh": {}}, "dend": {"pas": {"g_pas": 1e-4, "e_pas": -65.0}}},
+    "discretization": {"max_length_um": 40.0}}
+_TEMPLATE_KEYS = {"morphology", "axon", "allen_fit", "Ra", "cm", "mechanisms", "reversal",
+                  "celsius", "discretization", "secondorder", "synapses", "spike_site",
+                  "usetable_hh"}
+
+
+def _canonical(template: dict, owner: str) -> str:
+    unknown = sorted(set(template) - _TEMPLATE_KEYS)
+    if unknown:
+        raise ValueError(f"{owner}: template key(s) {unknown} unknown; known: "
+                         f"{sorted(_TEMPLATE_KEYS)}")
+    try:
+        return json.dumps(template, sort_keys=True, default=lambda o: np.asarray(o).tolist())
+    except TypeError as exc:
+        raise ValueError(f"{owner}: the template must be JSON data: {exc}") from None
+
+
+@cache
+def _specialised(text: str) -> CableModel:
+    m = CableModel(json.loads(text))
+    m.check_spec()
+    return m
+
+
+class CableModel(CellModel):
+    """Multi-compartment (cable) neuron on a morphology, solved as NEURON solves it.
+
+    The population's ``template`` gives the morphology, the membrane mechanisms (NEURON's
+    ``pas``, ``hh``, the Allen Cell Types channel set; or an Allen perisomatic fit) and the
+    synapse kinds (``Exp2Syn``/``ExpSyn`` receptor ports, weights in nS); every compartment is
+    a synapse site (SONATA's ``afferent_section_id``/``afferent_section_pos`` on the edges).
+    Backward Euler or Crank–Nicolson with NEURON's fixed step (``wbe.cable``, equal to NEURON
+    to rounding: ``tests/reference/test_cable_neuron.py``); spikes when the spike site's v
+    rises above ``V_th``.
+    """
+
+    name = "cable"
+    nest_model = None
+    params = (Param("V_m", -65.0, "mV", "initial membrane potential of every compartment "
+                    "(NEURON's v_init)", initial=True),
+              Param("V_th", -20.0, "mV", "spike detection threshold at the spike site "
+                    "(NEURON's NetCon threshold)"))
+    int_state = ()
+    int_consts = ()
+    consts = ("dt", "V_th")
+    weight_unit = "nS"
+    references = ("Hines ML, Carnevale NT (1997). The NEURON simulation environment. Neural "
+                  "Comput 9:1179-1209.",
+                  "Gouwens NW et al. (2018). Systematic generation of biophysically detailed "
+                  "models for diverse cortical neuron types. Nat Commun 9:710.")
+    example = {"params": {"V_m": -65.0}, "weight": 10.0, "current_pA": 300.0}
+
+    def __init__(self, template: dict | None = None) -> None:
+        from wbe.cable.cell import SYNAPSE_DEFAULTS, Synapse, _synapse_row
+
+        self.template = dict(DEFAULT_TEMPLATE if template is None else template)
+        self._text = _canonical(self.template, "cable template")
+        t = self.template
+        cell = self.cell = _build_cell(t)
+        syns = t.get("synapses") or DEFAULT_SYNAPSES
+        if not isinstance(syns, dict) or not syns:
+            raise ValueError("cable template: synapses maps port names to synapse kinds")
+        self.syn_rows = []
+        for k, (port, spec) in enumerate(syns.items()):
+            spec = dict(spec)
+            kind = spec.pop("kind", None)
+            if kind not in SYNAPSE_DEFAULTS:
+                raise ValueError(f"cable template: synapses[{port!r}]: kind is one of "
+                                 f"{sorted(SYNAPSE_DEFAULTS)}")
+            self.syn_rows.append(_synapse_row(Synapse(kind, 0, 0.5, spec), k))
+        self.ports = tuple(Port(str(port), k + 1, (str(port),),
+                                f"{spec['kind']} synapses at every compartment; weight (nS) "
+                                ">= 0", nonnegative=True)
+                           for k, (port, spec) in enumerate(syns.items()))
+        self.ei_ports = ("exc", "inh") if {"exc", "inh"} <= set(syns) else None
+        self.mem_nodes = np.flatnonzero(cell.cm > 0).astype(np.int64)
+        self.n_sites = int(self.mem_nodes.size)
+        self._site_of_node = np.full(cell.par.size, -1, np.int64)
+        self._site_of_node[self.mem_nodes] = np.arange(self.n_sites)
+        spike = t.get("spike_site") or [0, 0.5]
+        self.spike_node = self._membrane_node(spike[0], float(spike[1]))
+        nn = cell.par.size
+        self._sizes = {"V_m": 1, "v": nn, "e": 3 * nn, "cai": nn}
+        for k, (name, (nodes, _p, ns, _x)) in enumerate(zip(cell.mechanism_names, cell._mech)):
+            self._sizes[f"m{k}_{name}"] = max(1, nodes.size * ns)
+        self._sizes["syn"] = len(self.ports) * self.n_sites * 2
+        self._sizes["above"] = 1
+        self.state = tuple(Var(name, unit, doc, size=size) for (name, size), (unit, doc) in zip(
+            self._sizes.items(), _state_docs(cell.mechanism_names)))
+        self.recordables = (Var("V_m", "mV", "membrane potential at the spike site (soma)",
+                                state="V_m"),)
+        self._kernel_mod = None
+
+    # ------------------------------------------------------------------ specialisation
+    @property
+    def key(self) -> str:
+        return f"cable[{hashlib.sha256(self._text.encode()).hexdigest()[:12]}]"
+
+    def with_template(self, template: dict, owner: str = "") -> CableModel:
+        return _specialised(_canonical(template, owner or "cable template"))
+
+    def specialize(self, params, connections=None):
+        return self
+
+    def resolve(self, given, n, select, owner=""):
+        p = super().resolve(given, n, select, owner)
+        return p
+
+    # ------------------------------------------------------------------ sites
+    def _membrane_node(self, section, x: float) -> int:
+        """The membrane node of ``section(x)`` (x at a section's end: its end segment)."""
+        cell = self.cell
+        k = cell.section_index(section if isinstance(section, str) else int(section))
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"cable template: position {x} on {cell.names[k]} is not in "
+                             "[0, 1]")
+        return cell.first_node[k] + min(int(x * cell.nseg[k]), cell.nseg[k] - 1)
+
+    def sites_of(self, attributes: dict, index: np.ndarray, owner: str = "") -> np.ndarray:
+        index = np.asarray(index, np.int64)
+        sec = attributes.get("afferent_section_id")
+        pos = attributes.get("afferent_section_pos")
+        if sec is None and pos is None:
+            return np.full(index.size, self._site_of_node[self.spike_node], np.int64)
+        if sec is None or pos is None:
+            raise ValueError(f"{owner}: edges into cable cells name a place with both "
+                             "afferent_section_id and afferent_section_pos")
+        sec = np.asarray(sec)[index].astype(np.int64)
+        pos = np.asarray(pos, np.float64)[index]
+        nsec = len(self.cell.sections)
+        bad = (sec < 0) | (sec >= nsec) | ~(pos >= 0) | ~(pos <= 1)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{owner}: edge {int(index[k])}: afferent_section_id {sec[k]} / "
+                             f"afferent_section_pos {pos[k]} is not a place on the cell "
+                             f"({nsec} sections, x in [0, 1])")
+        first = np.asarray(self.cell.first_node, np.int64)[sec]
+        nseg = np.asarray(self.cell.nseg, np.int64)[sec]
+        node = first + np.minimum((pos * nseg).astype(np.int64), nseg - 1)
+        return self._site_of_node[node]
+
+    # ------------------------------------------------------------------ the contract
+    def constants(self, p, dt_ms):
+        n = p["V_m"].size
+        return {"dt": np.full(n, float(dt_ms)), "V_th": p["V_th"].copy()}
+
+    def init_state(self, p):
+        n = p["V_m"].size
+        cell = self.cell
+        out = {k: np.zeros((n, s)) if s > 1 else np.zeros(n) for k, s in self._sizes.items()}
+        for v0 in np.unique(p["V_m"]):
+            sel = p["V_m"] == v0
+            v, e, cai, states = cell.initial_state(float(v0))
+            out["V_m"][sel] = v[self.spike_node]
+            out["v"][sel] = v
+            out["e"][sel] = e.ravel()
+            out["cai"][sel] = cai
+            for k, (name, st) in enumerate(zip(cell.mechanism_names, states)):
+                key = f"m{k}_{name}"
+                if st.size:
+                    out[key][sel] = st.ravel()
+        out["above"] = (out["V_m"] > p["V_th"]).astype(np.float64)
+        return out
+
+    @property
+    def kernel(self):
+        return self._module().kernel
+
+    def _module(self):
+        if self._kernel_mod is None:
+            self._kernel_mod = _kernel_module(self)
+        return self._kernel_mod
+
+    def step(self, s, c, syn, i_stim_pA):
+        """The NumPy reference: the generated kernel's source run by the interpreter (each
+        mechanism's Python function) on this population's state; ``syn`` (rows, neurons,
+        sites)."""
+        n = s["V_m"].size
+        sf = np.empty((self.n_rows, n))
+        r = 0
+        for v in self.state:
+            a = np.asarray(s[v.name], np.float64)
+            sf[r:r + v.size] = a.reshape(n, v.size).T if v.size > 1 else a
+            r += v.size
+        rows = len(self.rows)
+        ring = np.ascontiguousarray(np.asarray(syn, np.float64).reshape(rows, 1, -1))
+        ctab = np.ascontiguousarray(np.column_stack([c["dt"], c["V_th"]])).reshape(n, 2)
+        b = Block(sf, np.zeros((0, n), np.int64), ctab, np.zeros((n, 0), np.int64),
+                  np.arange(n, dtype=np.int64), np.int64(0), np.int64(0))
+        out_slot = np.empty(max(1, n), np.int64)
+        nspk = self._module().kernel_py(b, ring, 0, np.broadcast_to(
+            np.asarray(i_stim_pA, np.float64), (n,)).copy(), out_slot,
+            np.empty(max(1, n), np.int64), 0, 0)
+        r = 0
+        for v in self.state:
+            if v.size > 1:
+                s[v.name][...] = sf[r:r + v.size].T
+            else:
+                s[v.name][...] = sf[r]
+            r += v.size
+        spk = np.zeros(n, bool)
+        spk[out_slot[:nspk]] = True
+        return spk
+
+
+def _state_docs(mech_names):
+    docs = [("mV", "membrane potential at the spike site (soma)"),
+            ("mV", "membrane potential of every node (NEURON's order)"),
+            ("mV", "reversal potentials ena, ek, eca of every node"),
+            ("mM", "intracellular calcium of every node")]
+    docs += [("", f"states of mechanism {m} at its nodes") for m in mech_names]
+    docs += [("uS", "synapse states A, B of every port at every site"),
+             ("", "1 while the spike site is above threshold")]
+    return docs
+
+
+def _resolve_path(ref, what: str) -> Path:
+    p = Path(str(ref))
+    if not p.exists():
+        raise ValueError(f"cable template: {what} {str(ref)!r} does not exist")
+    return p
+
+
+def _build_cell(t: dict):
+    """The :class:`wbe.cable.cell.CableCell` of a template."""
+    from wbe.anatomy.swc import read_neuroml_cell, read_swc
+    from wbe.cable.allen import _replace_axon, perisomatic
+    from wbe.cable.cell import CableCell
+    from wbe.cable.morphology import Section, sections_from_swc
+
+    morph = t.get("morphology")
+    if isinstance(morph, list):
+        try:
+            secs = [Section(d["name"], d["kind"], np.asarray(d["points"], np.float64),
+                            int(d.get("parent", -1)), float(d.get("parent_x", 1.0)))
+                    for d in morph]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"cable template: morphology sections: {exc!r}") from None
+    elif isinstance(morph, str | Path):
+        path = _resolve_path(morph, "morphology")
+        table = read_neuroml_cell(path) if path.name.endswith(".nml") else read_swc(path)
+        secs = sections_from_swc(table, str(path))
+    else:
+        raise ValueError("cable template: morphology is a file (SWC, NeuroML2) or a list of "
+                         "sections")
+    disc = t.get("discretization") or {"max_length_um": 40.0}
+    so = int(t.get("secondorder", 0))
+    if t.get("allen_fit"):
+        if not isinstance(morph, str | Path):
+            raise ValueError("cable template: allen_fit needs the morphology as a file")
+        fit = _resolve_path(t["allen_fit"], "allen_fit")
+        cell, _v = perisomatic(morph, fit, dl_um=float(disc.get("max_length_um", 40.0)) / 2.0,
+                               secondorder=so)
+        return cell
+    if t.get("axon") == "allen_stub":
+        secs = _replace_axon(secs)
+    elif t.get("axon") not in (None, "keep"):
+        raise ValueError("cable template: axon is 'keep' or 'allen_stub'")
+    return CableCell(secs, Ra=t.get("Ra", 35.4), cm=t.get("cm", 1.0),
+                     mechanisms=t.get("mechanisms") or {}, reversal=t.get("reversal") or {},
+                     discretization=disc, celsius=float(t.get("celsius", 6.3)),
+                     usetable_hh=bool(t.get("usetable_hh", True)), secondorder=so)
+
+
+# --------------------------------------------------------------------- the generated kernel
+_KERNEL = '''
+@numba.njit(cache=True)
+def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
+    sf, ctab, ci = b.sf, b.ctab, b.ci
+    site0 = b.s0
+    ncell = sf.shape[1]
+    y = np.empty(ROWS)
+    d = np.empty(NN)
+    rhs = np.empty(NN)
+    ion_i = np.zeros((NN, 3))
+    ion_d = np.zeros((NN, 3))
+    ii = np.zeros(3)
+    ii2 = np.zeros(3)
+    celsius = CELSIUS
+    cn = CN
+{aliases}
+    for cell in range(ncell):
+        c = ctab[ci[cell]]
+        dt = c[0]
+        cj = (2.0 if cn else 1.0) / dt
+        for r in range(ROWS):
+            y[r] = sf[r, cell]
+        v = y[OV:OV + NN]
+        e = y[OE:OE + 3 * NN].reshape((NN, 3))
+        cai = y[OC:OC + NN]
+        syn = y[OSY:OSY + NP * NS * 2].reshape((NP, NS, 2))
+{views}
+        for k in range(NN):
+            rhs[k] = 0.0
+            d[k] = 0.0
+        for k in ION_NODES:
+            for z in range(3):
+                ion_i[k, z] = 0.0
+                ion_d[k, z] = 0.0
+{currents}
+        for pp in range(NP):  # synapses: nA over the node's area
+            for q in range(NS):
+                g = syn[pp, q, 1] - syn[pp, q, 0]
+                if g != 0.0:
+                    j = SITE_NODE[q]
+                    i1 = g * (v[j] + 0.001 - SYNP[pp, 2])
+                    i = g * (v[j] - SYNP[pp, 2])
+                    rhs[j] -= i * (1.0e2 / AREA[j])
+                    d[j] += (i1 - i) / 0.001 * (1.0e2 / AREA[j])
+        rhs[SOMA] += istim[b.a + cell] * 1e-3 * (1.0e2 / AREA[SOMA])
+        for k in range(NN):
+            if CM[k] > 0.0:
+                d[k] += 1.0e-3 * cj * CM[k]
+        for k in range(1, NN):
+            p = PAR[k]
+            dv = v[p] - v[k]
+            rhs[k] -= B[k] * dv
+            rhs[p] += A[k] * dv
+            d[k] -= B[k]
+            d[p] -= A[k]
+        for k in range(NN - 1, 0, -1):
+            p = A[k] / d[k]
+            d[PAR[k]] -= p * B[k]
+            rhs[PAR[k]] -= p * rhs[k]
+        rhs[0] /= d[0]
+        for k in range(1, NN):
+            rhs[k] -= B[k] * rhs[PAR[k]]
+            rhs[k] /= d[k]
+        for k in range(NN):
+            v[k] += (2.0 if cn else 1.0) * rhs[k]
+        if cn:
+            for k in ION_NODES:
+                for z in range(3):
+                    ion_i[k, z] += ion_d[k, z] * rhs[k]
+{states}
+        for pp in range(NP):
+            ka = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 0]))
+            kb = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 1]))
+            for q in range(NS):
+                syn[pp, q, 0] = syn[pp, q, 0] + ka * (-syn[pp, q, 0])
+                syn[pp, q, 1] = syn[pp, q, 1] + kb * (-syn[pp, q, 1])
+                col = site0 + cell * NS + q
+                w = ring[pp, slot, col]
+                if w != 0.0:  # arrives now: acts from the next step on (NEURON's delivery)
+                    syn[pp, q, 0] += w * 1e-3 * SYNP[pp, 3]
+                    syn[pp, q, 1] += w * 1e-3 * SYNP[pp, 4]
+                    ring[pp, slot, col] = 0.0
+        vs = v[SPIKE]
+        if vs > c[1]:
+            if y[OA] == 0.0:
+                out_slot[nspk] = b.a + cell
+                out_stamp[nspk] = stamp
+                nspk += 1
+            y[OA] = 1.0
+        else:
+            y[OA] = 0.0
+        y[OVS] = vs
+        for r in range(ROWS):
+            sf[r, cell] = y[r]
+    return nspk
+'''
+
+
+def _arr(a, dtype="np.float64") -> str:
+    a = np.asarray(a)
+    vals = ", ".join(repr(float(x)) if dtype == "np.float64" else str(int(x))
+                     for x in a.ravel())
+    shape = tuple(int(s) for s in a.shape) if a.ndim > 1 else None
+    out = f"np.array([{vals}], {dtype})"
+    return f"{out}.reshape({shape})" if shape else out
+
+
+def _kernel_module(model: CableModel):
+    from wbe.cable import cell as cable_cell
+    from wbe.cable.channels import channel
+    from wbe.engine.jit import load_generated
+
+    cell = model.cell
+    t = cable_cell
+    nn = cell.par.size
+    offs, r = {}, 0
+    for name, size in model._sizes.items():
+        offs[name] = r
+        r += size
+    head = ["import math", "", "import numba", "import numpy as np", "",
+            "from wbe.cable.cell import nernst_ca"]
+    consts = [f"ROWS = {r}", f"NN = {nn}", f"NP = {len(model.ports)}",
+              f"NS = {model.n_sites}", f"OV = {offs['v']}", f"OE = {offs['e']}",
+              f"OC = {offs['cai']}", f"OSY = {offs['syn']}", f"OA = {offs['above']}",
+              f"OVS = {offs['V_m']}", f"SOMA = {model.spike_node}",
+              f"SPIKE = {model.spike_node}", f"CELSIUS = {cell.celsius!r}",
+              f"CN = {cell.secondorder == 2}",
+              f"A = {_arr(cell.a)}", f"B = {_arr(cell.b)}", f"AREA = {_arr(cell.area)}",
+              f"CM = {_arr(cell.cm)}", f"PAR = {_arr(cell.par, 'np.int64')}",
+              f"ION_NODES = {_arr(cell.ion_nodes, 'np.int64')}",
+              f"SITE_NODE = {_arr(model.mem_nodes, 'np.int64')}",
+              f"SYNP = {_arr(np.asarray(model.syn_rows, np.float64).reshape(-1, 5))}"]
+    aliases, views, cur, st, deps = [], [], [], [], [t]
+    for k, (name, (nodes, prm, ns, aux)) in enumerate(zip(cell.mechanism_names, cell._mech)):
+        ch = channel(name)
+        for fn, alias in ((ch.current, "cur"), (ch.state, "st")):
+            f = fn.py_func
+            head.append(f"from {f.__module__} import {f.__name__} as {alias}{k}")
+            deps.append(importlib.import_module(f.__module__))
+        consts += [f"N{k} = {_arr(nodes, 'np.int64')}",
+                   f"P{k} = {_arr(np.asarray(prm).reshape(nodes.size, -1))}",
+                   f"X{k} = {_arr(aux)}"]
+        aliases.append(f"    n{k}, p{k}, x{k} = N{k}, P{k}, X{k}")
+        views.append(f"        s{k} = y[{offs[f'm{k}_{name}']}:"
+                     f"{offs[f'm{k}_{name}'] + nodes.size * ns}].reshape(({nodes.size}, {ns}))")
+        zs = [t._ION_INDEX[ion] for ion in ch.ions]
+        cur.append(t._CURRENT.format(k=k, zero="".join(t._ION_ZERO.format(z=z) for z in zs),
+                                     ions="".join(t._ION_ADD.format(z=z) for z in zs)))
+        st.append(t._STATE.format(k=k) + (t._WROTE_CAI.format(k=k) if ch.writes_cai else ""))
+    body = _KERNEL.format(aliases="\n".join(aliases) or "    pass", views="\n".join(views),
+                          currents="".join(cur), states="".join(st))
+    src = "\n".join(head) + "\n\n" + "\n".join(consts) + "\n" + body
+    py = body.replace("@numba.njit(cache=True)\ndef kernel(", "def kernel_py(")
+    for k in range(len(cell.mechanism_names)):
+        for alias in ("cur", "st"):
+            py = py.replace(f"{alias}{k}(", f"{alias}{k}.py_func(")
+    py = py.replace("nernst_ca(cai[j], celsius)", "nernst_ca.py_func(cai[j], celsius)")
+    return load_generated("cable_kernel", src + "\n" + py, deps)
+
+
+CELLS.register(CableModel)
+_ = math  # (math is used by the generated kernels' module, kept for symmetry)
