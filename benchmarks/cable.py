@@ -4,21 +4,24 @@
         --out benchmarks/results/cable_Scnn1a_20_1c.json
 
 Each copy is the Allen Institute's perisomatic model of that Cre line (``Scnn1a`` 472363762,
-``Rorb`` 473863510, ``Nr5a1`` 473863035) on its reconstruction from bmtk's wheel, built by
-wbe (:func:`wbe.cable.allen.perisomatic`) and by bmtk's own code in NEURON (``Biophys1``,
-``aibs_perisomatic``, nseg by dL = 20 µm, the ``.mod`` files compiled by ``nrnivmodl``); each
-gets ``--synapses`` synapses at places drawn per cell from the seed on its dendrites (80 %
-excitatory ``Exp2Syn`` τ 1/3 ms, e 0 mV, 2 nS; 20 % inhibitory ``ExpSyn`` τ 5 ms, e −70 mV,
-1 nS), each driven by its own Poisson train of ``--rate-hz`` (the same times in both). dt
-0.025 ms, backward Euler, 34 °C. The copies are independent (no recurrent connections).
+``Rorb`` 473863510, ``Nr5a1`` 473863035) on its reconstruction from bmtk's wheel: in wbe a
+``cable`` population of the engine (``template={"morphology": swc, "allen_fit": fit}``, what
+``wbe simulate`` runs), in NEURON the cells built by bmtk's own code (``Biophys1``,
+``aibs_perisomatic``, nseg by dL = 20 µm, the ``.mod`` files compiled by ``nrnivmodl``). Each
+copy gets ``--synapses`` synapses at places drawn per cell from the seed on its dendrites
+(80 % excitatory ``Exp2Syn`` τ 1/3 ms, e 0 mV, 2 nS; 20 % inhibitory ``ExpSyn`` τ 5 ms,
+e −70 mV, 1 nS), each driven by its own Poisson train of ``--rate-hz`` (arrival times on the
+0.025 ms grid, the same in both: in wbe virtual spikes through edges of delay 1 ms, in NEURON
+``NetCon`` events). dt 0.025 ms, backward Euler, 34 °C; the copies are not connected.
 
 Every (simulator, repeat) runs in its own process, interleaved (wbe rep0, neuron rep0, wbe
 rep1, ...), and writes one record: build time, simulation wall time for ``--t-sim-ms`` (wbe:
-after an untimed compile run of one copy; NEURON: ``finitialize`` + ``continuerun``), peak
+after an untimed 5 ms run that compiles; NEURON: ``finitialize`` + ``continuerun``), peak
 memory, and every copy's spike count (the two simulators must agree: their spike times are
-equal to ~1e-9 ms, ``tests/reference/test_cable_neuron.py``). The file follows the rule of
-``benchmarks/audit.py`` (one invocation, one engine commit). One core: wbe's cable cells run
-in one process until they join the distributed engine.
+equal to ~1e-9 ms, ``tests/reference/test_cable_neuron.py``). ``--cores 2``: both on 2 MPI
+ranks (``mpiexec -n 2``; NEURON's ``nrnmpi_init``, each rank the copies it owns — NEURON's
+2 threads instead ran slower than one here). The file
+follows the rule of ``benchmarks/audit.py`` (one invocation, one engine commit).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from benchmarks import audit  # noqa: E402
 
 MODELS = {"Scnn1a": "472363762", "Rorb": "473863510", "Nr5a1": "473863035"}
 SIMS = ("wbe", "neuron")
+DT, DELAY_MS = 0.025, 1.0
 CACHE = REPO / "benchmarks" / ".cache"
 
 
@@ -58,9 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--t-sim-ms", type=float, default=1000.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=55)
+    ap.add_argument("--cores", type=int, default=1, choices=(1, 2))
     ap.add_argument("--simulators", default="wbe,neuron")
     ap.add_argument("--out", type=Path, default=None,
-                    help="default benchmarks/results/cable_<model>_<cells>_1c.json")
+                    help="default benchmarks/results/cable_<model>_<cells>_<cores>c.json")
     ap.add_argument("--runner", choices=SIMS, help=argparse.SUPPRESS)
     ap.add_argument("--record-out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--run-id", default="", help=argparse.SUPPRESS)
@@ -95,7 +100,8 @@ def inputs(a, sections) -> list[tuple[list[dict], list[tuple]]]:
                 syns.append(dict(kind="ExpSyn", section=sec, x=x,
                                  params={"tau": 5.0, "e": -70.0}))
             n = rs.poisson(a.rate_hz * a.t_sim_ms / 1000.0)
-            events.append((k, np.sort(rs.uniform(0.0, a.t_sim_ms, n)), 0.002 if exc else 0.001))
+            t = np.round(rs.uniform(DELAY_MS + DT, a.t_sim_ms, n) / DT) * DT  # arrivals
+            events.append((k, np.sort(t), 0.002 if exc else 0.001))
         out.append((syns, events))
     return out
 
@@ -117,38 +123,85 @@ def _mechanisms() -> Path:
     return lib
 
 
+def _mpi_library() -> str:
+    """The MPI library of this environment (the ``mpich`` wheel's), for NEURON."""
+    libs = sorted(p for p in (Path(sys.prefix) / "lib").glob("libmpi.so.*") if p.is_file())
+    if not libs:
+        raise SystemExit(f"no libmpi.so.* under {sys.prefix}/lib for NEURON's MPI")
+    return str(libs[0].resolve())
+
+
 def _rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def network(a, swc, fit, per_cell, names):
+    """The engine's network: a ``cable`` population, one virtual source per synapse, edges
+    of delay 1 ms to the synapses' places (spikes sent 1 ms before they arrive)."""
+    from wbe.cable.allen import perisomatic
+    from wbe.engine.network import Network, Population, Projection, SpikeTrainInput
+
+    v_init = perisomatic(swc, fit)[1]
+    sec_index = {nm: k for k, nm in enumerate(names)}
+    tgt, sec, pos, w, rec, ids, times = [], [], [], [], [], [], []
+    for c, (syns, events) in enumerate(per_cell):
+        for s, (_k, t, wt) in zip(syns, events):
+            src = len(tgt)
+            tgt.append(c)
+            sec.append(sec_index[s["section"]])
+            pos.append(s["x"])
+            w.append(wt * 1e3)  # µS -> nS
+            rec.append("exc" if s["kind"] == "Exp2Syn" else "inh")
+            ids.append(np.full(t.size, src))
+            times.append(t - DELAY_MS)
+    tgt, sec, pos, w, rec = (np.asarray(x) for x in (tgt, sec, pos, w, rec))
+    src = np.arange(tgt.size)
+    projs = [Projection(f"in_{r}", "inp", "cells", src[rec == r], tgt[rec == r], w[rec == r],
+                        np.full(int((rec == r).sum()), DELAY_MS), receptor=r,
+                        attributes={"afferent_section_id": sec[rec == r],
+                                    "afferent_section_pos": pos[rec == r]})
+             for r in ("exc", "inh")]
+    t_all = np.concatenate(times)
+    o = np.argsort(t_all, kind="stable")
+    return Network([Population("cells", "cable", a.cells, {"V_m": v_init, "V_th": -20.0},
+                               template={"morphology": str(swc), "allen_fit": str(fit)}),
+                    Population("inp", "virtual", int(tgt.size))], projs,
+                   spike_trains=[SpikeTrainInput("st", "inp", np.concatenate(ids)[o],
+                                                 t_all[o])])
+
+
 def run_wbe(a, rec: dict) -> None:
     import time
 
     from wbe.cable.allen import perisomatic
+    from wbe.engine.network import RunConfig
+    from wbe.engine.simulator import simulate
 
+    comm = None
+    if a.cores > 1:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
     swc, fit = _paths(a.model)
     base = _rss_mib()
-    t0 = time.perf_counter()
-    cell, v_init = perisomatic(swc, fit)
+    cell, _v = perisomatic(swc, fit)
     per_cell = inputs(a, cell.sections)
-    rec["build_s"] = time.perf_counter() - t0
-    syns, events = per_cell[0]
-    t0 = time.perf_counter()  # compilation (numba), untimed in the result
-    cell.run(5.0, 0.025, v_init=v_init, synapses=syns, events=events,
-             spike_detector=("soma[0]", 0.5, -20.0))
+    net = network(a, swc, fit, per_cell, [s.name for s in cell.sections])
+    t0 = time.perf_counter()  # compilation (numba) in a short run, untimed in the result
+    simulate(net, RunConfig(5.0, dt_ms=DT, seed=a.seed), comm=comm)
     rec["warmup_wall_s"] = time.perf_counter() - t0
-    counts = []
-    t0 = time.perf_counter()
-    for syns, events in per_cell:
-        r = cell.run(a.t_sim_ms, 0.025, v_init=v_init, synapses=syns, events=events,
-                     spike_detector=("soma[0]", 0.5, -20.0), record=())
-        counts.append(int(r.spike_times_ms.size))
-    rec["sim_wall_s"] = time.perf_counter() - t0
-    rec["spike_counts"] = counts
+    res = simulate(net, RunConfig(a.t_sim_ms, dt_ms=DT, seed=a.seed), comm=comm)
+    gather = (lambda x: comm.allgather(x)) if comm is not None else (lambda x: [x])
+    rec["build_s"] = max(gather(res.wall_s["build"]))
+    rec["sim_wall_s"] = max(gather(res.wall_s["simulate"]))
+    t, i = res.spikes["cells"]
+    rec["spike_counts"] = np.bincount(i, minlength=a.cells).astype(int).tolist()
     rec["n_compartments"] = cell.n_compartments * a.cells
-    rec["rss_MiB"] = {"baseline": base, "peak": _rss_mib()}
+    rec["rss_MiB"] = {"baseline": sum(gather(base)), "peak": sum(gather(_rss_mib()))}
+    rec["ranks"] = 1 if comm is None else comm.Get_size()
+    rec["write"] = comm is None or comm.Get_rank() == 0
 
 
 def run_neuron(a, rec: dict) -> None:
@@ -157,6 +210,12 @@ def run_neuron(a, rec: dict) -> None:
     lib = _mechanisms()
     from bmtk.simulator.bionet.default_setters.cell_models import aibs_perisomatic
     from neuron import h
+
+    rank, size, pc = 0, 1, None
+    if a.cores > 1:  # NEURON on MPI ranks: each builds and runs every size-th copy
+        h.nrnmpi_init()
+        pc = h.ParallelContext()
+        rank, size = int(pc.id()), int(pc.nhost())
 
     from wbe.cable.allen import perisomatic
 
@@ -174,7 +233,10 @@ def run_neuron(a, rec: dict) -> None:
     dyn = json.loads(Path(fit).read_text())
     keep, dets, vecs = [], [], []
     ncomp = 0
-    for syns, events in per_cell:
+    for c, (syns, events) in enumerate(per_cell):
+        if c % size != rank:
+            vecs.append(None)
+            continue
         hobj = h.Biophys1(str(swc))
         aibs_perisomatic(hobj, None, dyn)
         for sec in hobj.all:
@@ -194,25 +256,36 @@ def run_neuron(a, rec: dict) -> None:
         det.record(tv)
         dets.append((hobj, det))
         vecs.append(tv)
-    h.celsius, h.dt, h.secondorder = 34.0, 0.025, 0
-    rec["build_s"] = time.perf_counter() - t0
+    h.celsius, h.dt, h.secondorder = 34.0, DT, 0
+    build = time.perf_counter() - t0
     t0 = time.perf_counter()
     h.finitialize(v_init)
     for _, nc, times in keep:
         for t in times:
             nc.event(float(t))
     h.continuerun(a.t_sim_ms)
-    rec["sim_wall_s"] = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    counts = {c: int(v.size()) for c, v in enumerate(vecs) if v is not None}
+    mine = (build, wall, counts, ncomp, base, _rss_mib())
+    every = pc.py_allgather(mine) if pc is not None else [mine]
+    rec["build_s"] = max(x[0] for x in every)
+    rec["sim_wall_s"] = max(x[1] for x in every)
+    allc = {c: n for x in every for c, n in x[2].items()}
+    rec["spike_counts"] = [allc[c] for c in range(a.cells)]
     rec["warmup_wall_s"] = None
-    rec["spike_counts"] = [int(v.size()) for v in vecs]
-    rec["n_compartments"] = ncomp
-    rec["rss_MiB"] = {"baseline": base, "peak": _rss_mib()}
+    rec["n_compartments"] = sum(x[3] for x in every)
+    rec["rss_MiB"] = {"baseline": sum(x[4] for x in every), "peak": sum(x[5] for x in every)}
     rec["version"] = h.nrnversion(5)
+    rec["ranks"] = size
+    rec["write"] = rank == 0
+    if pc is not None:
+        pc.barrier()
+        pc.done()
 
 
 def runner_main(a) -> None:
     rec = {"simulator": a.runner, "tag": a.tag, "run_id": a.run_id, "seq": a.seq,
-           "model": f"allen_{a.model}", "scale": a.cells, "cores": 1, "seed": a.seed,
+           "model": f"allen_{a.model}", "scale": a.cells, "cores": a.cores, "seed": a.seed,
            "t_sim_ms": a.t_sim_ms, "t_warmup_ms": 0.0, "synapse": "exp2syn",
            "git": audit.git_state(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
            "host": platform.node(), "notes": []}
@@ -220,7 +293,8 @@ def runner_main(a) -> None:
     rec["sim_s_per_sim_s"] = rec["sim_wall_s"] / (a.t_sim_ms / 1000.0)
     from wbe.io.jsonutil import write_json
 
-    write_json(a.record_out, rec, indent=1)
+    if rec.pop("write", True):
+        write_json(a.record_out, rec, indent=1)
 
 
 def main(argv=None) -> int:
@@ -231,15 +305,17 @@ def main(argv=None) -> int:
     sims = [s.strip() for s in a.simulators.split(",") if s.strip()]
     if not set(sims) <= set(SIMS):
         raise SystemExit(f"--simulators: of {SIMS}")
-    out = a.out or REPO / "benchmarks" / "results" / f"cable_{a.model}_{a.cells}_1c.json"
+    out = a.out or (REPO / "benchmarks" / "results"
+                    / f"cable_{a.model}_{a.cells}_{a.cores}c.json")
     run_id = uuid.uuid4().hex
     cmd = (f".venv/bin/python benchmarks/cable.py --model {a.model} --cells {a.cells} "
            f"--synapses {a.synapses} --rate-hz {a.rate_hz:g} --t-sim-ms {a.t_sim_ms:g} "
-           f"--repeats {a.repeats} --seed {a.seed} --simulators {','.join(sims)} "
+           f"--repeats {a.repeats} --seed {a.seed} --cores {a.cores} "
+           f"--simulators {','.join(sims)} "
            f"--out {audit._rel(out)}")
     policy = os.environ.get("OMP_WAIT_POLICY", "active")
     meta = {"format": audit.FORMAT, "run_id": run_id, "model": f"allen_{a.model}",
-            "scale": a.cells, "cores": 1, "seed": a.seed, "t_sim_ms": a.t_sim_ms,
+            "scale": a.cells, "cores": a.cores, "seed": a.seed, "t_sim_ms": a.t_sim_ms,
             "t_warmup_ms": 0.0, "synapse": "exp2syn", "simulators": sims,
             "repeats": a.repeats, "prime": False, "omp_wait_policy": policy,
             "synapses_per_cell": a.synapses, "rate_hz": a.rate_hz, "regenerate": cmd,
@@ -253,12 +329,20 @@ def main(argv=None) -> int:
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     for seq, (sim, tag) in enumerate(audit.expected_sequence(sims, a.repeats, False)):
         rec_out = tmp / f"{seq}.json"
-        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--runner", sim,
+        launch, run_env = [sys.executable], env
+        if a.cores > 1:  # both on MPI ranks (NEURON loads the MPI library mpi4py uses)
+            from benchmarks.run import find_mpiexec
+
+            launch = [find_mpiexec(), "-n", str(a.cores), sys.executable]
+            if sim == "neuron":
+                run_env = {**env, "MPI_LIB_NRN_PATH": _mpi_library()}
+        p = subprocess.run([*launch, str(Path(__file__).resolve()), "--runner", sim,
                             "--record-out", str(rec_out), "--run-id", run_id, "--seq", str(seq),
                             "--tag", tag, "--model", a.model, "--cells", str(a.cells),
                             "--synapses", str(a.synapses), "--rate-hz", str(a.rate_hz),
-                            "--t-sim-ms", str(a.t_sim_ms), "--seed", str(a.seed)],
-                           env=env, capture_output=True, text=True)
+                            "--t-sim-ms", str(a.t_sim_ms), "--seed", str(a.seed),
+                            "--cores", str(a.cores)],
+                           env=run_env, capture_output=True, text=True)
         if p.returncode != 0:
             runs.append({"simulator": sim, "tag": tag, "run_id": run_id, "seq": seq,
                          "error": p.stderr[-3000:]})
@@ -290,7 +374,7 @@ def markdown(result: dict) -> str:
     lines = [f"{m['scale']} × Allen {m['model'].split('_', 1)[1]} "
              f"({by[next(iter(by))][0]['n_compartments']} compartments), "
              f"{m['synapses_per_cell']} synapses per cell at {m['rate_hz']:g} Hz, "
-             f"{m['t_sim_ms']:g} ms, 1 core; engine {audit.describe_git(m['git'])}",
+             f"{m['t_sim_ms']:g} ms, {m['cores']} core(s); engine {audit.describe_git(m['git'])}",
              "", "| simulator | build s | s per simulated s (median of "
              f"{m['repeats']}) | ×NEURON | peak MiB | spikes |", "|---|---|---|---|---|---|"]
     for s, rs in by.items():
