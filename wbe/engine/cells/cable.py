@@ -140,11 +140,15 @@ class CableModel(CellModel):
         spike = t.get("spike_site") or [0, 0.5]
         self.spike_node = self._membrane_node(spike[0], float(spike[1]))
         nn = cell.par.size
-        self._sizes = {"V_m": 1, "v": nn, "e": 3 * nn, "cai": nn}
+        #: the nodes whose calcium a mechanism writes (their cai and eca are state; elsewhere
+        #: they stay at NEURON's defaults)
+        self.ca_nodes = np.unique(np.concatenate(
+            [nodes for (nodes, *_), name in zip(cell._mech, cell.mechanism_names)
+             if _writes_cai(name)] or [np.zeros(0, np.int64)])).astype(np.int64)
+        self._sizes = {"V_m": 1, "above": 1, "v": nn, "ca": max(1, 2 * self.ca_nodes.size)}
         for k, (name, (nodes, _p, ns, _x)) in enumerate(zip(cell.mechanism_names, cell._mech)):
             self._sizes[f"m{k}_{name}"] = max(1, nodes.size * ns)
-        self._sizes["syn"] = len(self.ports) * self.n_sites * 2
-        self._sizes["above"] = 1
+        self._sizes["syn"] = len(self.ports) * self.n_sites * 2  # last: not copied per step
         self.state = tuple(Var(name, unit, doc, size=size) for (name, size), (unit, doc) in zip(
             self._sizes.items(), _state_docs(cell.mechanism_names)))
         self.recordables = (Var("V_m", "mV", "membrane potential at the spike site (soma)",
@@ -208,13 +212,14 @@ class CableModel(CellModel):
         n = p["V_m"].size
         cell = self.cell
         out = {k: np.zeros((n, s)) if s > 1 else np.zeros(n) for k, s in self._sizes.items()}
+        ca = self.ca_nodes
         for v0 in np.unique(p["V_m"]):
             sel = p["V_m"] == v0
             v, e, cai, states = cell.initial_state(float(v0))
             out["V_m"][sel] = v[self.spike_node]
             out["v"][sel] = v
-            out["e"][sel] = e.ravel()
-            out["cai"][sel] = cai
+            if ca.size:
+                out["ca"][sel] = np.concatenate([cai[ca], e[ca, 2]])
             for k, (name, st) in enumerate(zip(cell.mechanism_names, states)):
                 key = f"m{k}_{name}"
                 if st.size:
@@ -265,13 +270,18 @@ class CableModel(CellModel):
 
 def _state_docs(mech_names):
     docs = [("mV", "membrane potential at the spike site (soma)"),
+            ("", "1 while the spike site is above threshold"),
             ("mV", "membrane potential of every node (NEURON's order)"),
-            ("mV", "reversal potentials ena, ek, eca of every node"),
-            ("mM", "intracellular calcium of every node")]
+            ("", "cai (mM), then eca (mV), of the nodes whose calcium a mechanism writes")]
     docs += [("", f"states of mechanism {m} at its nodes") for m in mech_names]
-    docs += [("uS", "synapse states A, B of every port at every site"),
-             ("", "1 while the spike site is above threshold")]
+    docs += [("uS", "synapse states A, B of every port at every site")]
     return docs
+
+
+def _writes_cai(name: str) -> bool:
+    from wbe.cable.channels import channel
+
+    return channel(name).writes_cai
 
 
 def _resolve_path(ref, what: str) -> Path:
@@ -338,17 +348,24 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     ii2 = np.zeros(3)
     celsius = CELSIUS
     cn = CN
+    e = np.empty((NN, 3))
+    cai = np.empty(NN)
 {aliases}
     for cell in range(ncell):
         c = ctab[ci[cell]]
         dt = c[0]
         cj = (2.0 if cn else 1.0) / dt
-        for r in range(ROWS):
+        for r in range(OSY):  # the synapse states are read in place
             y[r] = sf[r, cell]
         v = y[OV:OV + NN]
-        e = y[OE:OE + 3 * NN].reshape((NN, 3))
-        cai = y[OC:OC + NN]
-        syn = y[OSY:OSY + NP * NS * 2].reshape((NP, NS, 2))
+        for k in range(NN):  # reversal potentials and calcium: NEURON's, where none writes
+            e[k, 0] = E0[k, 0]
+            e[k, 1] = E0[k, 1]
+            e[k, 2] = E0[k, 2]
+            cai[k] = CAI0
+        for q in range(NCA):
+            cai[CA_NODES[q]] = y[OCA + q]
+            e[CA_NODES[q], 2] = y[OCA + NCA + q]
 {views}
         for k in range(NN):
             rhs[k] = 0.0
@@ -360,7 +377,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
 {currents}
         for pp in range(NP):  # synapses: nA over the node's area
             for q in range(NS):
-                g = syn[pp, q, 1] - syn[pp, q, 0]
+                g = sf[OSY + (pp * NS + q) * 2 + 1, cell] - sf[OSY + (pp * NS + q) * 2, cell]
                 if g != 0.0:
                     j = SITE_NODE[q]
                     i1 = g * (v[j] + 0.001 - SYNP[pp, 2])
@@ -397,14 +414,19 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
             ka = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 0]))
             kb = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 1]))
             for q in range(NS):
-                syn[pp, q, 0] = syn[pp, q, 0] + ka * (-syn[pp, q, 0])
-                syn[pp, q, 1] = syn[pp, q, 1] + kb * (-syn[pp, q, 1])
+                ra = OSY + (pp * NS + q) * 2
+                sa, sb = sf[ra, cell], sf[ra + 1, cell]
+                if sa != 0.0 or sb != 0.0:  # (a closed synapse stays closed: skipped)
+                    sa = sa + ka * (-sa)
+                    sb = sb + kb * (-sb)
                 col = site0 + cell * NS + q
                 w = ring[pp, slot, col]
                 if w != 0.0:  # arrives now: acts from the next step on (NEURON's delivery)
-                    syn[pp, q, 0] += w * 1e-3 * SYNP[pp, 3]
-                    syn[pp, q, 1] += w * 1e-3 * SYNP[pp, 4]
+                    sa += w * 1e-3 * SYNP[pp, 3]
+                    sb += w * 1e-3 * SYNP[pp, 4]
                     ring[pp, slot, col] = 0.0
+                sf[ra, cell] = sa
+                sf[ra + 1, cell] = sb
         vs = v[SPIKE]
         if vs > c[1]:
             if y[OA] == 0.0:
@@ -415,7 +437,10 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
         else:
             y[OA] = 0.0
         y[OVS] = vs
-        for r in range(ROWS):
+        for q in range(NCA):
+            y[OCA + q] = cai[CA_NODES[q]]
+            y[OCA + NCA + q] = e[CA_NODES[q], 2]
+        for r in range(OSY):
             sf[r, cell] = y[r]
     return nspk
 '''
@@ -445,8 +470,11 @@ def _kernel_module(model: CableModel):
     head = ["import math", "", "import numba", "import numpy as np", "",
             "from wbe.cable.cell import nernst_ca"]
     consts = [f"ROWS = {r}", f"NN = {nn}", f"NP = {len(model.ports)}",
-              f"NS = {model.n_sites}", f"OV = {offs['v']}", f"OE = {offs['e']}",
-              f"OC = {offs['cai']}", f"OSY = {offs['syn']}", f"OA = {offs['above']}",
+              f"NS = {model.n_sites}", f"OV = {offs['v']}", f"OCA = {offs['ca']}",
+              f"NCA = {model.ca_nodes.size}", f"CAI0 = {t.CAI0!r}",
+              f"CA_NODES = {_arr(model.ca_nodes, 'np.int64')}",
+              f"E0 = {_arr(cell.e0.reshape(nn, 3))}",
+              f"OSY = {offs['syn']}", f"OA = {offs['above']}",
               f"OVS = {offs['V_m']}", f"SOMA = {model.spike_node}",
               f"SPIKE = {model.spike_node}", f"CELSIUS = {cell.celsius!r}",
               f"CN = {cell.secondorder == 2}",
