@@ -109,3 +109,14 @@ def test_errors_name_what_is_wrong():
         simulate(net_with_sites(pos=(0.5, 0.2, 0.9, 1.5)), RUN)
     with pytest.raises(ValueError, match="'stdp_synapse' cannot run"):
         simulate(net_with_sites(plasticity=Plasticity("stdp_synapse", {})), RUN)
+
+
+def test_a_template_with_its_own_synapse_kinds():
+    from wbe.engine.cells.cable import CableModel
+
+    tpl = copy.deepcopy(DEFAULT_TEMPLATE)
+    tpl["synapses"] = {"ampa": {"kind": "Exp2Syn", "tau1": 0.2, "tau2": 2.0, "e": 0.0},
+                       "gaba": {"kind": "ExpSyn", "tau": 8.0, "e": -80.0}}
+    m = CableModel().with_template(tpl)
+    assert [p.name for p in m.ports] == ["ampa", "gaba"] and m.ei_ports == ("ampa", "gaba")
+    assert m.n_sites == int((m.cell.cm > 0).sum()) and m.default_site == 0

@@ -117,18 +117,20 @@ class Layout:
 
     def columns(self, slots: np.ndarray, sites: np.ndarray | None = None) -> np.ndarray:
         """The ring column input to local ``slots`` lands in: the slot itself, or, for
-        neurons of a model with synapse sites, column of site ``sites`` (default 0)."""
+        neurons of a model with synapse sites, the column of site ``sites`` (default: the
+        model's ``default_site``, a cable cell's soma)."""
         slots = np.asarray(slots, np.int64)
         out = slots.copy()
         if not any(b.model.n_sites for b in self.blocks) or not slots.size:
             return out
         bi = self.block_of_slot(slots)
-        sites = np.zeros(slots.size, np.int64) if sites is None else np.asarray(sites, np.int64)
         for k, blk in enumerate(self.blocks):
             s = blk.model.n_sites
             if s:
                 m = bi == k
-                out[m] = blk.kb.s0 + (slots[m] - blk.a) * s + sites[m]
+                here = (np.full(int(m.sum()), blk.model.default_site, np.int64) if sites is None
+                        else np.asarray(sites, np.int64)[m])
+                out[m] = blk.kb.s0 + (slots[m] - blk.a) * s + here
         return out
 
     def pop(self, name: str) -> PopView:

@@ -646,7 +646,7 @@ class Engine:
 
     def _site_columns(self, p) -> np.ndarray:
         """(local neurons, sites) ring columns of population ``p``'s synapse sites."""
-        blk = next(b for b in self.lay.blocks if b.a <= p.a and p.b <= b.b and p in b.pops)
+        blk = next(b for b in self.lay.blocks if any(q is p for q in b.pops))
         ns = p.model.n_sites
         first = int(blk.kb.s0) + (p.a - blk.a) * ns
         return first + np.arange((p.b - p.a) * ns, dtype=np.int64).reshape(p.b - p.a, ns)

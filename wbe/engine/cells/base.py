@@ -99,6 +99,8 @@ class CellModel:
     #: synapse sites per neuron (a cable cell's compartments): each has its own ring column, so
     #: an edge delivers at the place it names (:meth:`sites_of`); 0: one column, the neuron's
     n_sites: int = 0
+    #: the site inputs that name none land on (Poisson input, edges without a place)
+    default_site: int = 0
 
     # ------------------------------------------------------------------ spec helpers
     @property

@@ -15,7 +15,8 @@ mechanisms and synapse kinds —
 * ``discretization`` (default ``{"max_length_um": 40}``), ``secondorder`` (0 or 2);
 * ``synapses``: receptor port name → ``{"kind": "Exp2Syn", "tau1", "tau2", "e"}`` or
   ``{"kind": "ExpSyn", "tau", "e"}`` (default ``exc``: Exp2Syn 1/3 ms, 0 mV; ``inh``: ExpSyn
-  5 ms, −70 mV); weights in nS;
+  5 ms, −70 mV; generic excitatory and inhibitory input goes to ``exc``/``inh``, else to the
+  first and last port); weights in nS;
 * ``spike_site``: ``[section, x]`` where spikes are detected (default the soma's middle).
 
 Every compartment is a synapse *site* with its own ring column (:attr:`CellModel.n_sites`): an
@@ -36,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import math
 from functools import cache
 from pathlib import Path
 
@@ -132,13 +132,16 @@ class CableModel(CellModel):
                                 f"{spec['kind']} synapses at every compartment; weight (nS) "
                                 ">= 0", nonnegative=True)
                            for k, (port, spec) in enumerate(syns.items()))
-        self.ei_ports = ("exc", "inh") if {"exc", "inh"} <= set(syns) else None
+        names = [str(q) for q in syns]  # generic excitation and inhibition go to exc/inh
+        self.ei_ports = (("exc", "inh") if {"exc", "inh"} <= set(names)
+                         else (names[0], names[-1]))
         self.mem_nodes = np.flatnonzero(cell.cm > 0).astype(np.int64)
         self.n_sites = int(self.mem_nodes.size)
         self._site_of_node = np.full(cell.par.size, -1, np.int64)
         self._site_of_node[self.mem_nodes] = np.arange(self.n_sites)
         spike = t.get("spike_site") or [0, 0.5]
         self.spike_node = self._membrane_node(spike[0], float(spike[1]))
+        self.default_site = int(self._site_of_node[self.spike_node])
         nn = cell.par.size
         #: the nodes whose calcium a mechanism writes (their cai and eca are state; elsewhere
         #: they stay at NEURON's defaults)
@@ -166,10 +169,6 @@ class CableModel(CellModel):
     def specialize(self, params, connections=None):
         return self
 
-    def resolve(self, given, n, select, owner=""):
-        p = super().resolve(given, n, select, owner)
-        return p
-
     # ------------------------------------------------------------------ sites
     def _membrane_node(self, section, x: float) -> int:
         """The membrane node of ``section(x)`` (x at a section's end: its end segment)."""
@@ -185,7 +184,7 @@ class CableModel(CellModel):
         sec = attributes.get("afferent_section_id")
         pos = attributes.get("afferent_section_pos")
         if sec is None and pos is None:
-            return np.full(index.size, self._site_of_node[self.spike_node], np.int64)
+            return np.full(index.size, self.default_site, np.int64)
         if sec is None or pos is None:
             raise ValueError(f"{owner}: edges into cable cells name a place with both "
                              "afferent_section_id and afferent_section_pos")
@@ -512,4 +511,3 @@ def _kernel_module(model: CableModel):
 
 
 CELLS.register(CableModel)
-_ = math  # (math is used by the generated kernels' module, kept for symmetry)
