@@ -6,16 +6,14 @@ its evidence-accumulation network, each saved in the middle of an update interva
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_eprop_ranks import _same
+from test_eprop_ranks import _two_ranks as two_ranks
 
 HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
 spec = importlib.util.spec_from_file_location("eprop_bsshslm_case",
                                               HERE / "eprop_bsshslm_case.py")
 case = importlib.util.module_from_spec(spec)
@@ -24,26 +22,7 @@ pytestmark = pytest.mark.mpi
 
 
 def _two_ranks(tmp_path, *args) -> list[dict]:
-    import test_ranks_identity as ri
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    out = tmp_path / "bsshslm2"
-    p = subprocess.run([ri._mpiexec(), "-n", "2", sys.executable,
-                        str(HERE / "eprop_bsshslm_case.py"), str(out), *args],
-                       capture_output=True, text=True, timeout=600, env=env)
-    assert p.returncode == 0, p.stdout + p.stderr
-    runs = []
-    for r in (0, 1):
-        got = dict(np.load(f"{out}.rank{r}.npz"))
-        assert int(got.pop("size")) == 2
-        runs.append(got)
-    return runs
-
-
-def _same(a: dict, b: dict, what: str) -> None:
-    assert sorted(a) == sorted(b)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=f"{what}: {k}")
+    return two_ranks(tmp_path, *args, script="eprop_bsshslm_case.py", timeout=600)
 
 
 def test_batch_eprop_one_vs_two_ranks_and_checkpoints(tmp_path):

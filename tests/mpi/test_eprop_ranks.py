@@ -21,13 +21,16 @@ spec.loader.exec_module(case)
 pytestmark = pytest.mark.mpi
 
 
-def _two_ranks(tmp_path, *args) -> list[dict]:
+def _two_ranks(tmp_path, *args, script: str = "eprop_case.py", timeout: int = 300
+               ) -> list[dict]:
+    """Each rank's results (``OUT.rank<r>.npz``) of ``script OUT *args`` on 2 ranks."""
     import test_ranks_identity as ri
 
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    out = tmp_path / "eprop2"
-    p = subprocess.run([ri._mpiexec(), "-n", "2", sys.executable, str(HERE / "eprop_case.py"),
-                        str(out), *args], capture_output=True, text=True, timeout=300, env=env)
+    out = tmp_path / (Path(script).stem + "2")
+    p = subprocess.run([ri._mpiexec(), "-n", "2", sys.executable, str(HERE / script),
+                        str(out), *args], capture_output=True, text=True, timeout=timeout,
+                       env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     runs = []
     for r in (0, 1):

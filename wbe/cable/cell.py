@@ -224,6 +224,34 @@ def nernst_ca(cai, celsius):
 
 
 # --------------------------------------------------------------------- the generated step
+#: the capacitance, the axial currents, NEURON's tree solve (triang, bksub) and the voltage
+#: update of one step: shared by this module's step and the engine's ``cable`` kernel, each
+#: naming its arrays ({nn} nodes, {cm}, {a}, {b}, {par}, {ion_nodes})
+_SOLVE = """        for k in range({nn}):
+            if {cm}[k] > 0.0:
+                d[k] += 1.0e-3 * cj * {cm}[k]
+        for k in range(1, {nn}):
+            p = {par}[k]
+            dv = v[p] - v[k]
+            rhs[k] -= {b}[k] * dv
+            rhs[p] += {a}[k] * dv
+            d[k] -= {b}[k]
+            d[p] -= {a}[k]
+        for k in range({nn} - 1, 0, -1):
+            p = {a}[k] / d[k]
+            d[{par}[k]] -= p * {b}[k]
+            rhs[{par}[k]] -= p * rhs[k]
+        rhs[0] /= d[0]
+        for k in range(1, {nn}):
+            rhs[k] -= {b}[k] * rhs[{par}[k]]
+            rhs[k] /= d[k]
+        for k in range({nn}):
+            v[k] += (2.0 if cn else 1.0) * rhs[k]
+        if cn:  # NEURON's second_order_cur: the ion currents at the new v
+            for k in {ion_nodes}:
+                for z in range(3):
+                    ion_i[k, z] += ion_d[k, z] * rhs[k]
+"""
 _LOOP_HEAD = """
 import math
 
@@ -271,31 +299,7 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
         for q in range(stim_node.shape[0]):
             if stim_on[q] <= t_mid < stim_off[q]:
                 rhs[stim_node[q]] += stim_amp[q] * (1.0e2 / area[stim_node[q]])
-        for k in range(nn):
-            if cm[k] > 0.0:
-                d[k] += 1.0e-3 * cj * cm[k]
-        for k in range(1, nn):
-            p = par[k]
-            dv = v[p] - v[k]
-            rhs[k] -= b[k] * dv
-            rhs[p] += a[k] * dv
-            d[k] -= b[k]
-            d[p] -= a[k]
-        for k in range(nn - 1, 0, -1):
-            p = a[k] / d[k]
-            d[par[k]] -= p * b[k]
-            rhs[par[k]] -= p * rhs[k]
-        rhs[0] /= d[0]
-        for k in range(1, nn):
-            rhs[k] -= b[k] * rhs[par[k]]
-            rhs[k] /= d[k]
-        for k in range(nn):
-            v[k] += (2.0 if cn else 1.0) * rhs[k]
-        if cn:  # NEURON's second_order_cur: the ion currents at the new v
-            for k in ion_nodes:
-                for z in range(3):
-                    ion_i[k, z] += ion_d[k, z] * rhs[k]
-{states}
+{solve}{states}
         for q in range(ns):
             syn_s[q, 0] = syn_s[q, 0] + syn_k[q, 0] * (-syn_s[q, 0])
             syn_s[q, 1] = syn_s[q, 1] + syn_k[q, 1] * (-syn_s[q, 1])
@@ -364,7 +368,9 @@ def _loop(names: tuple[str, ...]):
                                         if ch.writes_cai else ""))
     src = _LOOP_HEAD.format(imports="\n".join(imports), margs=", ".join(margs) or "_unused=0",
                             currents="".join(cur), states="".join(st),
-                            inits="".join(ini) or "    pass\n")
+                            inits="".join(ini) or "    pass\n",
+                            solve=_SOLVE.format(nn="nn", cm="cm", a="a", b="b", par="par",
+                                                ion_nodes="ion_nodes"))
     py = src.replace("\ndef run(", "\ndef run_py(").replace("\ndef init(", "\ndef init_py(")
     for k in range(len(chans)):
         for alias in ("cur", "st", "ini"):

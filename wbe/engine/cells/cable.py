@@ -164,7 +164,11 @@ class CableModel(CellModel):
         return f"cable[{hashlib.sha256(self._text.encode()).hexdigest()[:12]}]"
 
     def with_template(self, template: dict, owner: str = "") -> CableModel:
-        return _specialised(_canonical(template, owner or "cable template"))
+        text = _canonical(template, owner or "cable template")
+        try:
+            return _specialised(text)
+        except ValueError as exc:  # name the population whose template it is
+            raise ValueError(f"{owner}: {exc}" if owner else str(exc)) from None
 
     def specialize(self, params, connections=None):
         return self
@@ -384,31 +388,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
                     rhs[j] -= i * (1.0e2 / AREA[j])
                     d[j] += (i1 - i) / 0.001 * (1.0e2 / AREA[j])
         rhs[SOMA] += istim[b.a + cell] * 1e-3 * (1.0e2 / AREA[SOMA])
-        for k in range(NN):
-            if CM[k] > 0.0:
-                d[k] += 1.0e-3 * cj * CM[k]
-        for k in range(1, NN):
-            p = PAR[k]
-            dv = v[p] - v[k]
-            rhs[k] -= B[k] * dv
-            rhs[p] += A[k] * dv
-            d[k] -= B[k]
-            d[p] -= A[k]
-        for k in range(NN - 1, 0, -1):
-            p = A[k] / d[k]
-            d[PAR[k]] -= p * B[k]
-            rhs[PAR[k]] -= p * rhs[k]
-        rhs[0] /= d[0]
-        for k in range(1, NN):
-            rhs[k] -= B[k] * rhs[PAR[k]]
-            rhs[k] /= d[k]
-        for k in range(NN):
-            v[k] += (2.0 if cn else 1.0) * rhs[k]
-        if cn:
-            for k in ION_NODES:
-                for z in range(3):
-                    ion_i[k, z] += ion_d[k, z] * rhs[k]
-{states}
+{solve}{states}
         for pp in range(NP):
             ka = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 0]))
             kb = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 1]))
@@ -500,7 +480,9 @@ def _kernel_module(model: CableModel):
                                      ions="".join(t._ION_ADD.format(z=z) for z in zs)))
         st.append(t._STATE.format(k=k) + (t._WROTE_CAI.format(k=k) if ch.writes_cai else ""))
     body = _KERNEL.format(aliases="\n".join(aliases) or "    pass", views="\n".join(views),
-                          currents="".join(cur), states="".join(st))
+                          currents="".join(cur), states="".join(st),
+                          solve=t._SOLVE.format(nn="NN", cm="CM", a="A", b="B", par="PAR",
+                                                ion_nodes="ION_NODES"))
     src = "\n".join(head) + "\n\n" + "\n".join(consts) + "\n" + body
     py = body.replace("@numba.njit(cache=True)\ndef kernel(", "def kernel_py(")
     for k in range(len(cell.mechanism_names)):
