@@ -120,3 +120,67 @@ def test_a_template_with_its_own_synapse_kinds():
     m = CableModel().with_template(tpl)
     assert [p.name for p in m.ports] == ["ampa", "gaba"] and m.ei_ports == ("ampa", "gaba")
     assert m.n_sites == int((m.cell.cm > 0).sum()) and m.default_site == 0
+
+
+def _two_kinds():
+    ball = copy.deepcopy(DEFAULT_TEMPLATE)
+    long = copy.deepcopy(DEFAULT_TEMPLATE)  # another shape, with spiking on its dendrite too
+    long["morphology"][1]["points"] = [[6.3, 0, 0, 1.5], [300, 0, 0, 1.0], [420, 50, 0, 0.8]]
+    long["mechanisms"] = {"soma": {"hh": {}}, "dend": {"hh": {"gnabar_hh": 0.05}}}
+    long["discretization"] = {"max_length_um": 25.0}
+    return ball, long
+
+
+def test_cell_kinds_in_one_population_equal_their_own_populations():
+    """A population of two cell kinds (``cells``, each neuron's ``cell_type``) steps each
+    neuron as a population of that kind alone does, bit for bit."""
+    ball, long = _two_kinds()
+    sec, pos = np.array([0, 1, 1, 1, 0, 1]), np.array([0.5, 0.2, 0.9, 1.0, 0.5, 0.6])
+    src, tgt = np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 1, 1, 2, 2])
+    trains = [SpikeTrainInput("st", "inp", np.array([0, 1, 2, 0, 1, 2]),
+                              np.array([1.0, 2.0, 3.0, 10.0, 11.0, 12.0]))]
+
+    def proj(name, target, keep, tmap):
+        return Projection(name, "inp", target, src[keep], tmap[tgt[keep]],
+                          np.full(int(keep.sum()), 30.0), np.full(int(keep.sum()), 1.0),
+                          receptor="exc", attributes={"afferent_section_id": sec[keep],
+                                                      "afferent_section_pos": pos[keep]})
+
+    kinds = np.array([1.0, 0.0, 1.0])
+    mixed = Network([Population("c", "cable", 3, {"V_m": -65.0, "cell_type": kinds},
+                                template={"cells": [ball, long]}),
+                     Population("inp", "virtual", 3)],
+                    [proj("e", "c", np.ones(6, bool), np.arange(3))], spike_trains=trains)
+    sep = Network([Population("a", "cable", 1, {"V_m": -65.0}, template=ball),
+                   Population("b", "cable", 2, {"V_m": -65.0}, template=long),
+                   Population("inp", "virtual", 3)],
+                  [proj("ea", "a", tgt == 1, np.array([0, 0, 0])),
+                   proj("eb", "b", tgt != 1, np.array([0, 0, 1]))], spike_trains=trains)
+    run = RunConfig(30.0, dt_ms=0.025, seed=1, state_recorders=[
+        StateRecorder("c", ["V_m"], np.arange(3), 0.025)])
+    run2 = RunConfig(30.0, dt_ms=0.025, seed=1, state_recorders=[
+        StateRecorder("a", ["V_m"], np.arange(1), 0.025),
+        StateRecorder("b", ["V_m"], np.arange(2), 0.025)])
+    m, s = simulate(mixed, run), simulate(sep, run2)
+    v = m.state["c"]["V_m"][2]
+    np.testing.assert_array_equal(v[:, [1]], s.state["a"]["V_m"][2])
+    np.testing.assert_array_equal(v[:, [0, 2]], s.state["b"]["V_m"][2])
+    assert not np.array_equal(v[:, 0], v[:, 1])
+    times, ids = m.spikes["c"]
+    assert np.array_equal(times[ids == 1], s.spikes["a"][0])
+    assert times.size >= 2
+    np.testing.assert_array_equal(simulate(mixed, run, use_numba=False).state["c"]["V_m"][2], v)
+
+
+def test_cell_kind_errors_name_the_place():
+    ball, long = _two_kinds()
+    net = Network([Population("c", "cable", 2, {"cell_type": np.array([0.0, 2.0])},
+                              template={"cells": [ball, long]})], [])
+    with pytest.raises(ValueError, match=r"cell_type 2 is not an index into the template's 2"):
+        simulate(net, RunConfig(1.0, dt_ms=0.025))
+    with pytest.raises(ValueError, match=r"cells\[1\]: key\(s\) \['morph'\] unknown"):
+        simulate(Network([Population("c", "cable", 1, template={"cells": [ball, {"morph": 1}]})],
+                         []), RunConfig(1.0, dt_ms=0.025))
+    with pytest.raises(ValueError, match=r"cells\[1\]: morphology 'no.swc' does not exist"):
+        simulate(Network([Population("c", "cable", 1, template={
+            "cells": [ball, {**long, "morphology": "no.swc"}]})], []), RunConfig(1.0, dt_ms=0.025))

@@ -276,7 +276,8 @@ class Connectivity:
                     pairs.append((sg - lay.offsets[pr.source], tg - lay.offsets[pr.target]))
                 ts = lay.slot_of[tg]
                 if model.n_sites:  # the column of the site each edge names
-                    ts = lay.columns(ts, model.sites_of(pr.attributes, c0 + idx, who))
+                    ts = lay.columns(ts, model.sites_of(
+                        pr.attributes, c0 + idx, who, targets=tg - lay.offsets[pr.target]))
                 del tg
                 wc = np.ascontiguousarray(wt[c0:c1][idx])
                 ds = steps_of(dl[c0:c1][idx], dt)

@@ -217,10 +217,12 @@ class CellModel:
         if self.kernel is None:
             raise TypeError(f"{where}: has no compiled kernel")
 
-    def sites_of(self, attributes: dict, index: np.ndarray, owner: str = "") -> np.ndarray:
+    def sites_of(self, attributes: dict, index: np.ndarray, owner: str = "",
+                 targets: np.ndarray | None = None) -> np.ndarray:
         """The site of every edge ``index`` of a projection into a model with ``n_sites``,
         from the projection's per-edge ``attributes`` (SONATA's ``afferent_section_id`` /
-        ``afferent_section_pos``)."""
+        ``afferent_section_pos``); ``targets``: the edges' target neurons (indices in the
+        population), for models whose neurons differ in their sites."""
         raise NotImplementedError
 
     def with_template(self, template: dict, owner: str = "") -> CellModel:

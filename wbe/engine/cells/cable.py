@@ -34,6 +34,7 @@ same source interpreted (the NumPy reference of the contract), bit for bit.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import json
@@ -59,9 +60,10 @@ DEFAULT_TEMPLATE = {
     "Ra": 100.0, "cm": 1.0,
     "mechanisms": {"soma": {"hh": {}}, "dend": {"pas": {"g_pas": 1e-4, "e_pas": -65.0}}},
     "discretization": {"max_length_um": 40.0}}
-_TEMPLATE_KEYS = {"morphology", "axon", "allen_fit", "Ra", "cm", "mechanisms", "reversal",
-                  "celsius", "discretization", "secondorder", "synapses", "spike_site",
-                  "usetable_hh"}
+#: what one cell of a template is made of (at the top level, or per entry of ``cells``)
+_CELL_KEYS = {"morphology", "axon", "allen_fit", "Ra", "cm", "mechanisms", "reversal",
+              "celsius", "discretization", "secondorder", "spike_site", "usetable_hh"}
+_TEMPLATE_KEYS = _CELL_KEYS | {"synapses", "cells"}
 
 
 def _canonical(template: dict, owner: str) -> str:
@@ -75,6 +77,25 @@ def _canonical(template: dict, owner: str) -> str:
         raise ValueError(f"{owner}: the template must be JSON data: {exc}") from None
 
 
+def _cell_templates(t: dict) -> list[dict]:
+    """The template of each cell kind: the entries of ``cells`` over the top-level cell keys
+    (shared defaults), or the template itself."""
+    shared = {k: v for k, v in t.items() if k in _CELL_KEYS}
+    cells = t.get("cells")
+    if cells is None:
+        return [shared]
+    if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) for c in cells):
+        raise ValueError("cable template: cells is a non-empty list of cell templates")
+    out = []
+    for i, c in enumerate(cells):
+        bad = sorted(set(c) - _CELL_KEYS)
+        if bad:
+            raise ValueError(f"cable template: cells[{i}]: key(s) {bad} unknown; known: "
+                             f"{sorted(_CELL_KEYS)}")
+        out.append({**shared, **c})
+    return out
+
+
 @cache
 def _specialised(text: str) -> CableModel:
     m = CableModel(json.loads(text))
@@ -82,16 +103,52 @@ def _specialised(text: str) -> CableModel:
     return m
 
 
+class _Kind:
+    """One cell kind of a template: its :class:`wbe.cable.cell.CableCell` and its synapse
+    sites (the spike site first, then the other membrane nodes in NEURON's order)."""
+
+    def __init__(self, cell, spike_site, where: str) -> None:
+        self.cell = cell
+        self.where = where
+        mem = np.flatnonzero(cell.cm > 0).astype(np.int64)
+        self.spike_node = self.membrane_node(spike_site[0], float(spike_site[1]))
+        self.site_node = np.concatenate([[self.spike_node], mem[mem != self.spike_node]])
+        self.site_of_node = np.full(cell.par.size, -1, np.int64)
+        self.site_of_node[self.site_node] = np.arange(self.site_node.size)
+        #: the nodes whose calcium a mechanism writes (their cai and eca are state; elsewhere
+        #: they stay at NEURON's defaults)
+        self.ca_nodes = np.unique(np.concatenate(
+            [nodes for (nodes, *_), name in zip(cell._mech, cell.mechanism_names)
+             if _writes_cai(name)] or [np.zeros(0, np.int64)])).astype(np.int64)
+
+    def membrane_node(self, section, x: float) -> int:
+        """The membrane node of ``section(x)`` (x at a section's end: its end segment)."""
+        cell = self.cell
+        try:
+            k = cell.section_index(section if isinstance(section, str) else int(section))
+        except ValueError as exc:
+            raise ValueError(f"{self.where}: {exc}") from None
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"{self.where}: position {x} on {cell.names[k]} is not in "
+                             "[0, 1]")
+        return cell.first_node[k] + min(int(x * cell.nseg[k]), cell.nseg[k] - 1)
+
+
+#: generated kernels by template text (specialised copies of a model share them)
+_MODULES: dict[str, object] = {}
+
+
 class CableModel(CellModel):
-    """Multi-compartment (cable) neuron on a morphology, solved as NEURON solves it.
+    """Multi-compartment (cable) neurons on morphologies, solved as NEURON solves them.
 
     The population's ``template`` gives the morphology, the membrane mechanisms (NEURON's
     ``pas``, ``hh``, the Allen Cell Types channel set; or an Allen perisomatic fit) and the
-    synapse kinds (``Exp2Syn``/``ExpSyn`` receptor ports, weights in nS); every compartment is
-    a synapse site (SONATA's ``afferent_section_id``/``afferent_section_pos`` on the edges).
-    Backward Euler or Crank–Nicolson with NEURON's fixed step (``wbe.cable``, equal to NEURON
-    to rounding: ``tests/reference/test_cable_neuron.py``); spikes when the spike site's v
-    rises above ``V_th``.
+    synapse kinds (``Exp2Syn``/``ExpSyn`` receptor ports, weights in nS) — of one cell kind,
+    or of several (``cells``; each neuron's ``cell_type`` picks its kind); every compartment
+    is a synapse site (SONATA's ``afferent_section_id``/``afferent_section_pos`` on the
+    edges). Backward Euler or Crank–Nicolson with NEURON's fixed step (``wbe.cable``, equal
+    to NEURON to rounding: ``tests/reference/test_cable_neuron.py``); spikes when the spike
+    site's v rises above ``V_th``.
     """
 
     name = "cable"
@@ -99,10 +156,12 @@ class CableModel(CellModel):
     params = (Param("V_m", -65.0, "mV", "initial membrane potential of every compartment "
                     "(NEURON's v_init)", initial=True),
               Param("V_th", -20.0, "mV", "spike detection threshold at the spike site "
-                    "(NEURON's NetCon threshold)"))
+                    "(NEURON's NetCon threshold)"),
+              Param("cell_type", 0.0, "", "the neuron's cell kind: an index into the "
+                    "template's cells (0 when it has none)"))
     int_state = ()
     int_consts = ()
-    consts = ("dt", "V_th")
+    consts = ("dt", "V_th", "cell_type")
     weight_unit = "nS"
     references = ("Hines ML, Carnevale NT (1997). The NEURON simulation environment. Neural "
                   "Comput 9:1179-1209.",
@@ -112,11 +171,24 @@ class CableModel(CellModel):
 
     def __init__(self, template: dict | None = None) -> None:
         from wbe.cable.cell import SYNAPSE_DEFAULTS, Synapse, _synapse_row
+        from wbe.cable.channels import channel, ordered
 
         self.template = dict(DEFAULT_TEMPLATE if template is None else template)
         self._text = _canonical(self.template, "cable template")
         t = self.template
-        cell = self.cell = _build_cell(t)
+        kinds = _cell_templates(t)
+        self.kinds = []
+        for i, ct in enumerate(kinds):
+            where = "cable template" + (f": cells[{i}]" if "cells" in t else "")
+            try:
+                cell = _build_cell(ct)
+            except ValueError as exc:
+                if "cells" not in t:
+                    raise
+                raise ValueError(f"cable template: cells[{i}]: "
+                                 f"{str(exc).removeprefix('cable template: ')}") from None
+            self.kinds.append(_Kind(cell, ct.get("spike_site") or [0, 0.5], where))
+        self.cell = self.kinds[0].cell
         syns = t.get("synapses") or DEFAULT_SYNAPSES
         if not isinstance(syns, dict) or not syns:
             raise ValueError("cable template: synapses maps port names to synapse kinds")
@@ -135,28 +207,36 @@ class CableModel(CellModel):
         names = [str(q) for q in syns]  # generic excitation and inhibition go to exc/inh
         self.ei_ports = (("exc", "inh") if {"exc", "inh"} <= set(names)
                          else (names[0], names[-1]))
-        self.mem_nodes = np.flatnonzero(cell.cm > 0).astype(np.int64)
-        self.n_sites = int(self.mem_nodes.size)
-        self._site_of_node = np.full(cell.par.size, -1, np.int64)
-        self._site_of_node[self.mem_nodes] = np.arange(self.n_sites)
-        spike = t.get("spike_site") or [0, 0.5]
-        self.spike_node = self._membrane_node(spike[0], float(spike[1]))
-        self.default_site = int(self._site_of_node[self.spike_node])
-        nn = cell.par.size
-        #: the nodes whose calcium a mechanism writes (their cai and eca are state; elsewhere
-        #: they stay at NEURON's defaults)
-        self.ca_nodes = np.unique(np.concatenate(
-            [nodes for (nodes, *_), name in zip(cell._mech, cell.mechanism_names)
-             if _writes_cai(name)] or [np.zeros(0, np.int64)])).astype(np.int64)
-        self._sizes = {"V_m": 1, "above": 1, "v": nn, "ca": max(1, 2 * self.ca_nodes.size)}
-        for k, (name, (nodes, _p, ns, _x)) in enumerate(zip(cell.mechanism_names, cell._mech)):
-            self._sizes[f"m{k}_{name}"] = max(1, nodes.size * ns)
+        #: site 0 of every kind is its spike site (the soma): where edges naming no place land
+        self.default_site = 0
+        self.n_sites = max(k.site_node.size for k in self.kinds)
+        #: the mechanisms of any kind, in NEURON's order (each kind's own order kept)
+        self.mechanisms = tuple(ordered({m for k in self.kinds
+                                         for m in k.cell.mechanism_names}))
+        self._nstates = {m: len(channel(m).states) for m in self.mechanisms}
+        nn = max(k.cell.par.size for k in self.kinds)
+        nca = max(k.ca_nodes.size for k in self.kinds)
+        self._sizes = {"V_m": 1, "above": 1, "v": nn, "ca": max(1, 2 * nca)}
+        for j, m in enumerate(self.mechanisms):
+            self._sizes[f"m{j}_{m}"] = max(1, max(self._mech_of(k, m)[0].size for k in
+                                                  self.kinds) * self._nstates[m])
         self._sizes["syn"] = len(self.ports) * self.n_sites * 2  # last: not copied per step
         self.state = tuple(Var(name, unit, doc, size=size) for (name, size), (unit, doc) in zip(
-            self._sizes.items(), _state_docs(cell.mechanism_names)))
+            self._sizes.items(), _state_docs(self.mechanisms)))
         self.recordables = (Var("V_m", "mV", "membrane potential at the spike site (soma)",
                                 state="V_m"),)
-        self._kernel_mod = None
+        self._cell_type = 0.0
+
+    def _mech_of(self, kind: _Kind, name: str):
+        """(nodes, parameters, aux) of mechanism ``name`` in ``kind`` (empty where absent)."""
+        from wbe.cable.channels import channel
+
+        cell = kind.cell
+        if name in cell.mechanism_names:
+            nodes, prm, _ns, aux = cell._mech[cell.mechanism_names.index(name)]
+            return nodes, np.asarray(prm, np.float64).reshape(nodes.size, -1), aux
+        return (np.zeros(0, np.int64), np.zeros((0, len(channel(name).params))),
+                np.zeros(0))
 
     # ------------------------------------------------------------------ specialisation
     @property
@@ -171,19 +251,26 @@ class CableModel(CellModel):
             raise ValueError(f"{owner}: {exc}" if owner else str(exc)) from None
 
     def specialize(self, params, connections=None):
-        return self
+        """This model knowing the population's ``cell_type`` (where each edge's site is)."""
+        ct = params.get("cell_type", 0.0) if params else 0.0
+        if len(self.kinds) == 1 and np.all(np.asarray(ct) == 0):
+            return self
+        m = copy.copy(self)
+        m._cell_type = ct
+        return m
 
     # ------------------------------------------------------------------ sites
-    def _membrane_node(self, section, x: float) -> int:
-        """The membrane node of ``section(x)`` (x at a section's end: its end segment)."""
-        cell = self.cell
-        k = cell.section_index(section if isinstance(section, str) else int(section))
-        if not 0.0 <= x <= 1.0:
-            raise ValueError(f"cable template: position {x} on {cell.names[k]} is not in "
-                             "[0, 1]")
-        return cell.first_node[k] + min(int(x * cell.nseg[k]), cell.nseg[k] - 1)
+    def _types(self, ct, owner: str) -> np.ndarray:
+        ct = np.asarray(ct, np.float64)
+        bad = ~((ct >= 0) & (ct < len(self.kinds)) & (ct == np.floor(ct)))
+        if bad.any():
+            v = float(ct.ravel()[np.flatnonzero(bad.ravel())[0]])
+            raise ValueError(f"{owner + ': ' if owner else ''}cable: cell_type {v:g} is not "
+                             f"an index into the template's {len(self.kinds)} cell kind(s)")
+        return ct.astype(np.int64)
 
-    def sites_of(self, attributes: dict, index: np.ndarray, owner: str = "") -> np.ndarray:
+    def sites_of(self, attributes: dict, index: np.ndarray, owner: str = "",
+                 targets: np.ndarray | None = None) -> np.ndarray:
         index = np.asarray(index, np.int64)
         sec = attributes.get("afferent_section_id")
         pos = attributes.get("afferent_section_pos")
@@ -194,39 +281,54 @@ class CableModel(CellModel):
                              "afferent_section_id and afferent_section_pos")
         sec = np.asarray(sec)[index].astype(np.int64)
         pos = np.asarray(pos, np.float64)[index]
-        nsec = len(self.cell.sections)
-        bad = (sec < 0) | (sec >= nsec) | ~(pos >= 0) | ~(pos <= 1)
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{owner}: edge {int(index[k])}: afferent_section_id {sec[k]} / "
-                             f"afferent_section_pos {pos[k]} is not a place on the cell "
-                             f"({nsec} sections, x in [0, 1])")
-        first = np.asarray(self.cell.first_node, np.int64)[sec]
-        nseg = np.asarray(self.cell.nseg, np.int64)[sec]
-        node = first + np.minimum((pos * nseg).astype(np.int64), nseg - 1)
-        return self._site_of_node[node]
+        ct = self._types(self._cell_type, owner)
+        kind = (np.broadcast_to(ct, (index.size,)) if ct.ndim == 0 or targets is None
+                else ct[np.asarray(targets, np.int64)])
+        out = np.empty(index.size, np.int64)
+        for t in np.unique(kind).tolist():
+            m = kind == t
+            cell = self.kinds[t].cell
+            s, x = sec[m], pos[m]
+            nsec = len(cell.sections)
+            bad = (s < 0) | (s >= nsec) | ~(x >= 0) | ~(x <= 1)
+            if bad.any():
+                k = int(np.flatnonzero(m)[np.flatnonzero(bad)[0]])
+                what = f" of cell kind {t}" if len(self.kinds) > 1 else ""
+                raise ValueError(f"{owner}: edge {int(index[k])}: afferent_section_id "
+                                 f"{sec[k]} / afferent_section_pos {pos[k]} is not a place on "
+                                 f"the cell{what} ({nsec} sections, x in [0, 1])")
+            first = np.asarray(cell.first_node, np.int64)[s]
+            nseg = np.asarray(cell.nseg, np.int64)[s]
+            node = first + np.minimum((x * nseg).astype(np.int64), nseg - 1)
+            out[m] = self.kinds[t].site_of_node[node]
+        return out
 
     # ------------------------------------------------------------------ the contract
     def constants(self, p, dt_ms):
         n = p["V_m"].size
-        return {"dt": np.full(n, float(dt_ms)), "V_th": p["V_th"].copy()}
+        ct = self._types(np.broadcast_to(p.get("cell_type", 0.0), (n,)), "")
+        return {"dt": np.full(n, float(dt_ms)), "V_th": p["V_th"].copy(),
+                "cell_type": ct.astype(np.float64)}
 
     def init_state(self, p):
         n = p["V_m"].size
-        cell = self.cell
+        ct = self._types(np.broadcast_to(p.get("cell_type", 0.0), (n,)), "")
         out = {k: np.zeros((n, s)) if s > 1 else np.zeros(n) for k, s in self._sizes.items()}
-        ca = self.ca_nodes
-        for v0 in np.unique(p["V_m"]):
-            sel = p["V_m"] == v0
-            v, e, cai, states = cell.initial_state(float(v0))
-            out["V_m"][sel] = v[self.spike_node]
-            out["v"][sel] = v
-            if ca.size:
-                out["ca"][sel] = np.concatenate([cai[ca], e[ca, 2]])
-            for k, (name, st) in enumerate(zip(cell.mechanism_names, states)):
-                key = f"m{k}_{name}"
-                if st.size:
-                    out[key][sel] = st.ravel()
+        for t, kind in enumerate(self.kinds):
+            cell, ca = kind.cell, kind.ca_nodes
+            for v0 in np.unique(p["V_m"][ct == t]):
+                sel = (p["V_m"] == v0) & (ct == t)
+                v, e, cai, states = cell.initial_state(float(v0))
+                out["V_m"][sel] = v[kind.spike_node]
+                _put(out["v"], sel, v)
+                if ca.size:
+                    _put(out["ca"], sel, np.concatenate([cai[ca], e[ca, 2]]))
+                for j, name in enumerate(self.mechanisms):
+                    if name not in cell.mechanism_names:
+                        continue
+                    st = states[cell.mechanism_names.index(name)]
+                    if st.size:
+                        _put(out[f"m{j}_{name}"], sel, st.ravel())
         out["above"] = (out["V_m"] > p["V_th"]).astype(np.float64)
         return out
 
@@ -235,9 +337,10 @@ class CableModel(CellModel):
         return self._module().kernel
 
     def _module(self):
-        if self._kernel_mod is None:
-            self._kernel_mod = _kernel_module(self)
-        return self._kernel_mod
+        mod = _MODULES.get(self._text)
+        if mod is None:
+            mod = _MODULES[self._text] = _kernel_module(self)
+        return mod
 
     def step(self, s, c, syn, i_stim_pA):
         """The NumPy reference: the generated kernel's source run by the interpreter (each
@@ -252,7 +355,8 @@ class CableModel(CellModel):
             r += v.size
         rows = len(self.rows)
         ring = np.ascontiguousarray(np.asarray(syn, np.float64).reshape(rows, 1, -1))
-        ctab = np.ascontiguousarray(np.column_stack([c["dt"], c["V_th"]])).reshape(n, 2)
+        ctab = np.ascontiguousarray(np.column_stack(
+            [np.broadcast_to(c[k], (n,)) for k in self.consts])).reshape(n, len(self.consts))
         b = Block(sf, np.zeros((0, n), np.int64), ctab, np.zeros((n, 0), np.int64),
                   np.arange(n, dtype=np.int64), np.int64(0), np.int64(0))
         out_slot = np.empty(max(1, n), np.int64)
@@ -269,6 +373,14 @@ class CableModel(CellModel):
         spk = np.zeros(n, bool)
         spk[out_slot[:nspk]] = True
         return spk
+
+
+def _put(a: np.ndarray, sel: np.ndarray, values: np.ndarray) -> None:
+    """Neurons ``sel`` of state ``a`` (neurons[, size]) start with ``values`` (its head)."""
+    if a.ndim == 1:
+        a[sel] = values[0]
+    else:
+        a[np.ix_(sel, np.arange(values.size))] = values
 
 
 def _state_docs(mech_names):
@@ -336,6 +448,9 @@ def _build_cell(t: dict):
 
 
 # --------------------------------------------------------------------- the generated kernel
+#: one kernel for every cell kind of a template: each kind's geometry and mechanism tables are
+#: slices of module constants (``GOFF``: each kind's first node; ``MO<k>``: its first node of
+#: mechanism k; ...), its mechanisms summed in NEURON's order
 _KERNEL = '''
 @numba.njit(cache=True)
 def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
@@ -343,56 +458,69 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     site0 = b.s0
     ncell = sf.shape[1]
     y = np.empty(ROWS)
-    d = np.empty(NN)
-    rhs = np.empty(NN)
-    ion_i = np.zeros((NN, 3))
-    ion_d = np.zeros((NN, 3))
+    d = np.empty(NNMAX)
+    rhs = np.empty(NNMAX)
+    ion_i = np.zeros((NNMAX, 3))
+    ion_d = np.zeros((NNMAX, 3))
     ii = np.zeros(3)
     ii2 = np.zeros(3)
-    celsius = CELSIUS
-    cn = CN
-    e = np.empty((NN, 3))
-    cai = np.empty(NN)
-{aliases}
+    e = np.empty((NNMAX, 3))
+    cai = np.empty(NNMAX)
     for cell in range(ncell):
         c = ctab[ci[cell]]
         dt = c[0]
+        t = {kind}
+        g0 = GOFF[t]
+        nn = GOFF[t + 1] - g0
+        ga = A[g0:g0 + nn]
+        gb = B[g0:g0 + nn]
+        garea = AREA[g0:g0 + nn]
+        gcm = CM[g0:g0 + nn]
+        gpar = PAR[g0:g0 + nn]
+        ion_nodes = ION_NODES[IOFF[t]:IOFF[t + 1]]
+        celsius = CELS[t]
+        cn = CNS[t] != 0
         cj = (2.0 if cn else 1.0) / dt
         for r in range(OSY):  # the synapse states are read in place
             y[r] = sf[r, cell]
-        v = y[OV:OV + NN]
-        for k in range(NN):  # reversal potentials and calcium: NEURON's, where none writes
-            e[k, 0] = E0[k, 0]
-            e[k, 1] = E0[k, 1]
-            e[k, 2] = E0[k, 2]
+        v = y[OV:OV + nn]
+        for k in range(nn):  # reversal potentials and calcium: NEURON's, where none writes
+            e[k, 0] = E0[g0 + k, 0]
+            e[k, 1] = E0[g0 + k, 1]
+            e[k, 2] = E0[g0 + k, 2]
             cai[k] = CAI0
-        for q in range(NCA):
-            cai[CA_NODES[q]] = y[OCA + q]
-            e[CA_NODES[q], 2] = y[OCA + NCA + q]
+        q0 = CAOFF[t]
+        nca = CAOFF[t + 1] - q0
+        for q in range(nca):
+            cai[CA_NODES[q0 + q]] = y[OCA + q]
+            e[CA_NODES[q0 + q], 2] = y[OCA + nca + q]
 {views}
-        for k in range(NN):
+        for k in range(nn):
             rhs[k] = 0.0
             d[k] = 0.0
-        for k in ION_NODES:
+        for k in ion_nodes:
             for z in range(3):
                 ion_i[k, z] = 0.0
                 ion_d[k, z] = 0.0
 {currents}
+        s0t = SOFF[t]
+        nst = SOFF[t + 1] - s0t
         for pp in range(NP):  # synapses: nA over the node's area
-            for q in range(NS):
+            for q in range(nst):
                 g = sf[OSY + (pp * NS + q) * 2 + 1, cell] - sf[OSY + (pp * NS + q) * 2, cell]
                 if g != 0.0:
-                    j = SITE_NODE[q]
+                    j = SITE_NODE[s0t + q]
                     i1 = g * (v[j] + 0.001 - SYNP[pp, 2])
                     i = g * (v[j] - SYNP[pp, 2])
-                    rhs[j] -= i * (1.0e2 / AREA[j])
-                    d[j] += (i1 - i) / 0.001 * (1.0e2 / AREA[j])
-        rhs[SOMA] += istim[b.a + cell] * 1e-3 * (1.0e2 / AREA[SOMA])
+                    rhs[j] -= i * (1.0e2 / garea[j])
+                    d[j] += (i1 - i) / 0.001 * (1.0e2 / garea[j])
+        spike = SPIKE[t]
+        rhs[spike] += istim[b.a + cell] * 1e-3 * (1.0e2 / garea[spike])
 {solve}{states}
         for pp in range(NP):
             ka = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 0]))
             kb = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 1]))
-            for q in range(NS):
+            for q in range(nst):
                 ra = OSY + (pp * NS + q) * 2
                 sa, sb = sf[ra, cell], sf[ra + 1, cell]
                 if sa != 0.0 or sb != 0.0:  # (a closed synapse stays closed: skipped)
@@ -406,7 +534,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
                     ring[pp, slot, col] = 0.0
                 sf[ra, cell] = sa
                 sf[ra + 1, cell] = sb
-        vs = v[SPIKE]
+        vs = v[spike]
         if vs > c[1]:
             if y[OA] == 0.0:
                 out_slot[nspk] = b.a + cell
@@ -416,9 +544,9 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
         else:
             y[OA] = 0.0
         y[OVS] = vs
-        for q in range(NCA):
-            y[OCA + q] = cai[CA_NODES[q]]
-            y[OCA + NCA + q] = e[CA_NODES[q], 2]
+        for q in range(nca):
+            y[OCA + q] = cai[CA_NODES[q0 + q]]
+            y[OCA + nca + q] = e[CA_NODES[q0 + q], 2]
         for r in range(OSY):
             sf[r, cell] = y[r]
     return nspk
@@ -434,58 +562,78 @@ def _arr(a, dtype="np.float64") -> str:
     return f"{out}.reshape({shape})" if shape else out
 
 
+def _offsets(sizes) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.asarray(list(sizes), np.int64))]).astype(np.int64)
+
+
 def _kernel_module(model: CableModel):
     from wbe.cable import cell as cable_cell
     from wbe.cable.channels import channel
     from wbe.engine.jit import load_generated
 
-    cell = model.cell
     t = cable_cell
-    nn = cell.par.size
+    kinds = model.kinds
+    cells = [k.cell for k in kinds]
     offs, r = {}, 0
     for name, size in model._sizes.items():
         offs[name] = r
         r += size
+    cat = np.concatenate
     head = ["import math", "", "import numba", "import numpy as np", "",
             "from wbe.cable.cell import nernst_ca"]
-    consts = [f"ROWS = {r}", f"NN = {nn}", f"NP = {len(model.ports)}",
+    consts = [f"ROWS = {r}", f"NNMAX = {model._sizes['v']}", f"NP = {len(model.ports)}",
               f"NS = {model.n_sites}", f"OV = {offs['v']}", f"OCA = {offs['ca']}",
-              f"NCA = {model.ca_nodes.size}", f"CAI0 = {t.CAI0!r}",
-              f"CA_NODES = {_arr(model.ca_nodes, 'np.int64')}",
-              f"E0 = {_arr(cell.e0.reshape(nn, 3))}",
-              f"OSY = {offs['syn']}", f"OA = {offs['above']}",
-              f"OVS = {offs['V_m']}", f"SOMA = {model.spike_node}",
-              f"SPIKE = {model.spike_node}", f"CELSIUS = {cell.celsius!r}",
-              f"CN = {cell.secondorder == 2}",
-              f"A = {_arr(cell.a)}", f"B = {_arr(cell.b)}", f"AREA = {_arr(cell.area)}",
-              f"CM = {_arr(cell.cm)}", f"PAR = {_arr(cell.par, 'np.int64')}",
-              f"ION_NODES = {_arr(cell.ion_nodes, 'np.int64')}",
-              f"SITE_NODE = {_arr(model.mem_nodes, 'np.int64')}",
+              f"CAI0 = {t.CAI0!r}", f"OSY = {offs['syn']}", f"OA = {offs['above']}",
+              f"OVS = {offs['V_m']}",
+              f"GOFF = {_arr(_offsets(c.par.size for c in cells), 'np.int64')}",
+              f"A = {_arr(cat([c.a for c in cells]))}",
+              f"B = {_arr(cat([c.b for c in cells]))}",
+              f"AREA = {_arr(cat([c.area for c in cells]))}",
+              f"CM = {_arr(cat([c.cm for c in cells]))}",
+              f"PAR = {_arr(cat([c.par for c in cells]), 'np.int64')}",
+              f"E0 = {_arr(cat([c.e0.reshape(-1, 3) for c in cells]))}",
+              f"IOFF = {_arr(_offsets(c.ion_nodes.size for c in cells), 'np.int64')}",
+              f"ION_NODES = {_arr(cat([c.ion_nodes for c in cells]), 'np.int64')}",
+              f"CAOFF = {_arr(_offsets(k.ca_nodes.size for k in kinds), 'np.int64')}",
+              f"CA_NODES = {_arr(cat([k.ca_nodes for k in kinds]), 'np.int64')}",
+              f"SOFF = {_arr(_offsets(k.site_node.size for k in kinds), 'np.int64')}",
+              f"SITE_NODE = {_arr(cat([k.site_node for k in kinds]), 'np.int64')}",
+              f"SPIKE = {_arr([k.spike_node for k in kinds], 'np.int64')}",
+              f"CELS = {_arr([c.celsius for c in cells])}",
+              f"CNS = {_arr([int(c.secondorder == 2) for c in cells], 'np.int64')}",
               f"SYNP = {_arr(np.asarray(model.syn_rows, np.float64).reshape(-1, 5))}"]
-    aliases, views, cur, st, deps = [], [], [], [], [t]
-    for k, (name, (nodes, prm, ns, aux)) in enumerate(zip(cell.mechanism_names, cell._mech)):
+    views, cur, st, deps = [], [], [], [t]
+    for k, name in enumerate(model.mechanisms):
         ch = channel(name)
         for fn, alias in ((ch.current, "cur"), (ch.state, "st")):
             f = fn.py_func
             head.append(f"from {f.__module__} import {f.__name__} as {alias}{k}")
             deps.append(importlib.import_module(f.__module__))
-        consts += [f"N{k} = {_arr(nodes, 'np.int64')}",
-                   f"P{k} = {_arr(np.asarray(prm).reshape(nodes.size, -1))}",
+        per = [model._mech_of(kind, name) for kind in kinds]
+        width = max(aux.size for *_, aux in per)
+        aux = np.zeros((len(per), max(1, width)))
+        for i, (*_, x) in enumerate(per):
+            aux[i, :x.size] = x
+        ns = model._nstates[name]
+        consts += [f"MO{k} = {_arr(_offsets(n.size for n, *_ in per), 'np.int64')}",
+                   f"N{k} = {_arr(cat([n for n, *_ in per]), 'np.int64')}",
+                   f"P{k} = {_arr(np.vstack([p for _, p, _ in per]))}",
                    f"X{k} = {_arr(aux)}"]
-        aliases.append(f"    n{k}, p{k}, x{k} = N{k}, P{k}, X{k}")
-        views.append(f"        s{k} = y[{offs[f'm{k}_{name}']}:"
-                     f"{offs[f'm{k}_{name}'] + nodes.size * ns}].reshape(({nodes.size}, {ns}))")
+        o = offs[f"m{k}_{name}"]
+        views.append(f"        m0, m1 = MO{k}[t], MO{k}[t + 1]\n"
+                     f"        n{k}, p{k}, x{k} = N{k}[m0:m1], P{k}[m0:m1], X{k}[t]\n"
+                     f"        s{k} = y[{o}:{o} + (m1 - m0) * {ns}].reshape((m1 - m0, {ns}))")
         zs = [t._ION_INDEX[ion] for ion in ch.ions]
         cur.append(t._CURRENT.format(k=k, zero="".join(t._ION_ZERO.format(z=z) for z in zs),
                                      ions="".join(t._ION_ADD.format(z=z) for z in zs)))
         st.append(t._STATE.format(k=k) + (t._WROTE_CAI.format(k=k) if ch.writes_cai else ""))
-    body = _KERNEL.format(aliases="\n".join(aliases) or "    pass", views="\n".join(views),
-                          currents="".join(cur), states="".join(st),
-                          solve=t._SOLVE.format(nn="NN", cm="CM", a="A", b="B", par="PAR",
-                                                ion_nodes="ION_NODES"))
+    # one kind: its index a literal (the compiler folds its slices to constants)
+    body = _KERNEL.format(kind="0" if len(kinds) == 1 else "int(c[2])", views="\n".join(views), currents="".join(cur), states="".join(st),
+                          solve=t._SOLVE.format(nn="nn", cm="gcm", a="ga", b="gb", par="gpar",
+                                                ion_nodes="ion_nodes"))
     src = "\n".join(head) + "\n\n" + "\n".join(consts) + "\n" + body
     py = body.replace("@numba.njit(cache=True)\ndef kernel(", "def kernel_py(")
-    for k in range(len(cell.mechanism_names)):
+    for k in range(len(model.mechanisms)):
         for alias in ("cur", "st"):
             py = py.replace(f"{alias}{k}(", f"{alias}{k}.py_func(")
     py = py.replace("nernst_ca(cai[j], celsius)", "nernst_ca.py_func(cai[j], celsius)")
