@@ -188,7 +188,10 @@ def run_wbe(a, rec: dict) -> None:
     base = _rss_mib()
     cell, _v = perisomatic(swc, fit)
     per_cell = inputs(a, cell.sections)
-    net = network(a, swc, fit, per_cell, [s.name for s in cell.sections])
+    from wbe.engine.cells.cable import CableModel  # sections by afferent_section_id
+
+    names = CableModel({"morphology": str(swc), "allen_fit": str(fit)}).section_names()
+    net = network(a, swc, fit, per_cell, names)
     t0 = time.perf_counter()  # compilation (numba) in a short run, untimed in the result
     simulate(net, RunConfig(5.0, dt_ms=DT, seed=a.seed), comm=comm)
     rec["warmup_wall_s"] = time.perf_counter() - t0

@@ -318,12 +318,12 @@ def test_engine_cable_cells_equal_bmtk_neuron(allen_mechanisms):
     from wbe.engine.cells.cable import CableModel
 
     model = CableModel(template)
-    names = [s.name for s in model.cell.sections]
+    names = model.section_names()  # by afferent_section_id: NEURON's `all` order
     n_cells, n_in, dt, t_end = 3, 40, 0.025, 600.0
     rs = np.random.RandomState(7)
     v_init = -92.49911499023438
     src, tgt, sec, pos, w, rec = [], [], [], [], [], []
-    dend = [k for k, s in enumerate(model.cell.sections) if s.kind in ("dend", "apic")]
+    dend = [k for k, nm in enumerate(names) if nm.startswith(("dend", "apic"))]
     for c in range(n_cells):
         for i in range(n_in):
             src.append(i)

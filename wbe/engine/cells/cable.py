@@ -17,19 +17,27 @@ mechanisms and synapse kinds —
   ``{"kind": "ExpSyn", "tau", "e"}`` (default ``exc``: Exp2Syn 1/3 ms, 0 mV; ``inh``: ExpSyn
   5 ms, −70 mV; generic excitatory and inhibitory input goes to ``exc``/``inh``, else to the
   first and last port); weights in nS;
-* ``spike_site``: ``[section, x]`` where spikes are detected (default the soma's middle).
+* ``spike_site``: ``[section, x]`` where spikes are detected (default the soma's middle);
+* ``cells``: a list of cell kinds (each its own ``morphology``, ``allen_fit``, ...; the keys
+  above at the top level are defaults for every kind), each neuron's ``cell_type`` parameter
+  the index of its kind — one population of several cell types (a BioNet population, the
+  worm's neurons each on its own morphology); ``synapses`` are the population's.
 
-Every compartment is a synapse *site* with its own ring column (:attr:`CellModel.n_sites`): an
-edge delivers into the site its ``afferent_section_id`` / ``afferent_section_pos`` attributes
-name (SONATA's names; section index in the template's section order, x in [0, 1]; an x at a
-section's end lands in its end segment), or the soma. Synapses of one kind at one site add
-linearly, as NEURON's separate ``Exp2Syn`` objects do (to rounding). A spike arriving at time
-te acts from the step that starts at te (NEURON's event delivery); current inputs (pA) enter
-at the soma as an ``IClamp``; spikes are detected when the spike site's v rises above ``V_th``.
+Every compartment is a synapse *site* with its own ring column (:attr:`CellModel.n_sites`; site
+0 is the spike site): an edge delivers into the site its ``afferent_section_id`` /
+``afferent_section_pos`` attributes name (SONATA's names, counted as bmtk counts them: the
+section's index in NEURON's ``all`` list — for a morphology file by SWC type, soma, axon, dend,
+apic, each in Import3d's order, the Allen axon stub last; sections given inline in their order
+— and x in [0, 1]; an x at a section's end lands in its end segment), or the soma. Synapses of
+one kind at one site add linearly, as NEURON's separate ``Exp2Syn`` objects do (to rounding). A
+spike arriving at time te acts from the step that starts at te (NEURON's event delivery);
+current inputs (pA) enter at the soma as an ``IClamp``; spikes are detected when the spike
+site's v rises above ``V_th``.
 
-The kernel is generated per template (geometry and mechanism tables as constants of the
-generated module) and steps each neuron of the block in turn; :meth:`CableModel.step` runs the
-same source interpreted (the NumPy reference of the contract), bit for bit.
+One kernel is generated per template (geometry and mechanism tables as constants of the
+generated module, each cell kind's a slice of them) and steps each neuron of the block in turn;
+:meth:`CableModel.step` runs the same source interpreted (the NumPy reference of the contract),
+bit for bit.
 """
 
 from __future__ import annotations
@@ -107,9 +115,12 @@ class _Kind:
     """One cell kind of a template: its :class:`wbe.cable.cell.CableCell` and its synapse
     sites (the spike site first, then the other membrane nodes in NEURON's order)."""
 
-    def __init__(self, cell, spike_site, where: str) -> None:
+    def __init__(self, cell, spike_site, where: str, neuron_order: np.ndarray) -> None:
         self.cell = cell
         self.where = where
+        #: the sections in NEURON's ``all`` order (what ``afferent_section_id`` counts):
+        #: SONATA section id j is section ``neuron_order[j]`` of the cell
+        self.neuron_order = neuron_order
         mem = np.flatnonzero(cell.cm > 0).astype(np.int64)
         self.spike_node = self.membrane_node(spike_site[0], float(spike_site[1]))
         self.site_node = np.concatenate([[self.spike_node], mem[mem != self.spike_node]])
@@ -125,13 +136,40 @@ class _Kind:
         """The membrane node of ``section(x)`` (x at a section's end: its end segment)."""
         cell = self.cell
         try:
-            k = cell.section_index(section if isinstance(section, str) else int(section))
+            if not isinstance(section, str):
+                if not 0 <= int(section) < self.neuron_order.size:
+                    raise ValueError(f"no section {section}")
+                section = int(self.neuron_order[int(section)])
+            k = cell.section_index(section)
         except ValueError as exc:
             raise ValueError(f"{self.where}: {exc}") from None
         if not 0.0 <= x <= 1.0:
             raise ValueError(f"{self.where}: position {x} on {cell.names[k]} is not in "
                              "[0, 1]")
         return cell.first_node[k] + min(int(x * cell.nseg[k]), cell.nseg[k] - 1)
+
+
+_SWC_TYPE = {"soma": 1, "axon": 2, "dend": 3, "apic": 4}
+
+
+def _neuron_order(sections, from_file: bool, stub: bool) -> np.ndarray:
+    """NEURON's ``all`` order of a cell's sections: for a morphology file (sections named as
+    Import3d names them), by SWC type (soma, axon, dend, apic, then ``dend_<type>``) and
+    index, the Allen axon stub (the last two sections) last; sections given inline keep
+    their order."""
+    n = len(sections)
+    if not from_file:
+        return np.arange(n, dtype=np.int64)
+    body = list(range(n - 2 if stub else n))
+
+    def key(i):
+        base, _, rest = sections[i].name.partition("[")
+        t = _SWC_TYPE.get(base)
+        if t is None:
+            t = int(base[5:]) if base.startswith("dend_") and base[5:].isdigit() else 1 << 30
+        return t, int(rest.rstrip("]") or 0) if rest.rstrip("]").isdigit() else 0
+
+    return np.array(sorted(body, key=key) + list(range(len(body), n)), np.int64)
 
 
 #: generated kernels by template text (specialised copies of a model share them)
@@ -187,7 +225,9 @@ class CableModel(CellModel):
                     raise
                 raise ValueError(f"cable template: cells[{i}]: "
                                  f"{str(exc).removeprefix('cable template: ')}") from None
-            self.kinds.append(_Kind(cell, ct.get("spike_site") or [0, 0.5], where))
+            order = _neuron_order(cell.sections, isinstance(ct.get("morphology"), str | Path),
+                                  bool(ct.get("allen_fit")) or ct.get("axon") == "allen_stub")
+            self.kinds.append(_Kind(cell, ct.get("spike_site") or [0, 0.5], where, order))
         self.cell = self.kinds[0].cell
         syns = t.get("synapses") or DEFAULT_SYNAPSES
         if not isinstance(syns, dict) or not syns:
@@ -224,7 +264,9 @@ class CableModel(CellModel):
         self.state = tuple(Var(name, unit, doc, size=size) for (name, size), (unit, doc) in zip(
             self._sizes.items(), _state_docs(self.mechanisms)))
         self.recordables = (Var("V_m", "mV", "membrane potential at the spike site (soma)",
-                                state="V_m"),)
+                                state="V_m"),
+                            Var("v", "mV", "NEURON's name of V_m (bmtk's membrane reports)",
+                                state="V_m"))
         self._cell_type = 0.0
 
     def _mech_of(self, kind: _Kind, name: str):
@@ -297,11 +339,18 @@ class CableModel(CellModel):
                 raise ValueError(f"{owner}: edge {int(index[k])}: afferent_section_id "
                                  f"{sec[k]} / afferent_section_pos {pos[k]} is not a place on "
                                  f"the cell{what} ({nsec} sections, x in [0, 1])")
+            s = self.kinds[t].neuron_order[s]
             first = np.asarray(cell.first_node, np.int64)[s]
             nseg = np.asarray(cell.nseg, np.int64)[s]
             node = first + np.minimum((x * nseg).astype(np.int64), nseg - 1)
             out[m] = self.kinds[t].site_of_node[node]
         return out
+
+    def section_names(self, kind: int = 0) -> list[str]:
+        """The sections of cell kind ``kind`` by ``afferent_section_id`` (NEURON's ``all``
+        order)."""
+        k = self.kinds[kind]
+        return [k.cell.names[i] for i in k.neuron_order]
 
     # ------------------------------------------------------------------ the contract
     def constants(self, p, dt_ms):

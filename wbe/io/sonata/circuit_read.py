@@ -22,6 +22,7 @@ from wbe.engine.network import (
 from wbe.engine.receptors.base import with_receptors
 from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES
 
+from . import bionet
 from ._common import (
     _SYN_SPEC_KEYS,
     SonataError,
@@ -106,13 +107,15 @@ def _build_network(conf: dict) -> Network:
         nodes_file = Path(entry["nodes_file"])
         pop_props = entry.get("populations", {}) or {}
         for pop in _read_nodes_file(nodes_file, Path(entry["node_types_file"]), types,
-                                    neuron_dir, cache, pop_props):
+                                    neuron_dir, cache, pop_props, conf):
             if pop.name in sizes:
                 raise _err(nodes_file, f"/nodes/{pop.name}", "population defined twice")
             sizes[pop.name] = pop.n
             models[pop.name] = pop.model
             populations.append(pop)
     projections: list[Projection] = []
+    bio = conf.get("_bionet", [])
+    bio_edges, bio_kinds = [], {name: {} for name in bio}
     for i, entry in enumerate(networks.get("edges", []) or []):
         for key in ("edges_file", "edge_types_file"):
             if not isinstance(entry, dict) or key not in entry:
@@ -120,9 +123,24 @@ def _build_network(conf: dict) -> Network:
         types = _read_types_csv(Path(entry["edge_types_file"]), "edge_type_id")
         for pr in _read_edges_file(Path(entry["edges_file"]),
                                    Path(entry["edge_types_file"]), types, syn_dir,
-                                   cache, sizes, entry.get("populations", {}) or {}):
+                                   cache, sizes, entry.get("populations", {}) or {},
+                                   bio_kinds):
+            if isinstance(pr, bionet.BioEdges):
+                bio_edges.append(pr)
+                continue
             conf.setdefault("_edge_files", {})[pr.name] = entry["edges_file"]
             projections.append(pr)
+    if bio:  # biophysical cells: their synapse ports, every synapse's place
+        for pr in bionet.finish(populations, bio_edges, bio_kinds, conf):
+            conf.setdefault("_edge_files", {})[pr.name] = next(
+                b.file for b in bio_edges if pr.name.split(".")[0] == b.name)
+            projections.append(pr)
+        for p in populations:
+            if p.name in bio:
+                try:  # every kind and port checked now, naming the population
+                    CELLS.get("cable").with_template(p.template, f"population {p.name!r}")
+                except ValueError as e:
+                    raise SonataError(f"{cfg}: {e}") from None
     return Network(populations=populations, projections=projections)
 
 
@@ -131,7 +149,7 @@ _NODE_CSV_STANDARD = {"node_type_id", "model_type", "model_template", "dynamics_
 
 
 def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path | None,
-                     cache: dict, pop_props: dict) -> list[Population]:
+                     cache: dict, pop_props: dict, conf: dict) -> list[Population]:
     out = []
     for pname, g in _population_groups(path, "nodes"):
         type_ids = _dataset(g, "node_type_id", path, "int").astype(np.int64)
@@ -162,6 +180,9 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
             if tmpl == f"nest:{VOLUME_TRANSMITTER}":
                 tmodel[tid] = VOLUME_TRANSMITTER
                 continue
+            if bionet.is_biophysical(row):  # bmtk BioNet's cells: cable cells
+                tmodel[tid] = "cable"
+                continue
             model = cell_model_of_template(tmpl, f"{types_path}: field 'model_template': "
                                                  f"node type {tid}")
             tmodel[tid] = model
@@ -177,8 +198,16 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
             else {}
         vec_params: dict[str, list[float]] = {}
         receptors: dict[str, dict] = {}
+        biophysical = any(bionet.is_biophysical(types[t]) for t in tmodel)
         if model == VOLUME_TRANSMITTER:
             params = _transmitter_params(types, tmodel, type_ids, neuron_dir, cache, types_path)
+        elif biophysical:  # one cell kind per node type; synapse ports come with the edges
+            tids = sorted(tmodel)
+            template = {"cells": [bionet.cell_template(types[t], t, conf, types_path)
+                                  for t in tids]}
+            params = bionet.population_params(type_ids, {t: i for i, t in enumerate(tids)},
+                                              conf)
+            conf.setdefault("_bionet", []).append(pname)
         elif model != VIRTUAL:
             vector_names = {q.name for q in CELLS.get(model).params if q.vector}
             vectors: dict[str, dict[int, tuple]] = {}  # name -> node type -> values
@@ -309,6 +338,8 @@ def _read_nodes_file(path: Path, types_path: Path, types: dict, neuron_dir: Path
                     attributes[k] = _blank(n, arr.dtype)
                 attributes[k][sel] = arr[gidx]
         for k, v in params.items():
+            if biophysical:
+                break
             derived = k in defaults and math.isnan(defaults[k])
             if np.isnan(v).any() and not derived:
                 raise _err(path, f"{g.name}/*/dynamics_params/{k}",
@@ -359,7 +390,8 @@ _EDGE_STANDARD_DS = {"source_node_id", "target_node_id", "edge_type_id", "edge_g
 
 
 def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | None,
-                     cache: dict, sizes: dict[str, int], pop_props: dict) -> list[Projection]:
+                     cache: dict, sizes: dict[str, int], pop_props: dict,
+                     bio_kinds: dict) -> list:
     out = []
     for ename, g in _population_groups(path, "edges"):
         src = _dataset(g, "source_node_id", path, "int").astype(np.int64)
@@ -397,6 +429,7 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
             grp_idx = np.arange(m, dtype=np.int64)
         # per-edge datasets from groups
         cols: dict[str, np.ndarray] = {}
+        present: dict[str, np.ndarray] = {}  # which edges' groups have each dataset
         for gid in np.unique(grp_id).tolist():
             if str(gid) not in g:
                 raise _err(path, f"{g.name}/{gid}", "missing edge group")
@@ -417,10 +450,40 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
                     else:
                         cols[k] = _blank(m, arr.dtype)
                 cols[k][sel] = arr[gidx]
+                present.setdefault(k, np.zeros(m, bool))[sel] = True
         # per-edge-type values
         utypes = np.unique(etype).tolist()
         tid_arr = np.array(utypes, dtype=np.int64)
         pos = np.searchsorted(tid_arr, etype)
+        for col in ("syn_weight", "delay"):
+            csv_vals = np.array([_csv_float(types[t], col, types_path) for t in utypes],
+                                dtype=np.float64)[pos]
+            if col in cols:
+                v = cols[col]
+                missing = np.isnan(v)
+                v[missing] = csv_vals[missing]
+            else:
+                v = csv_vals
+            if np.isnan(v).any():
+                raise _err(path, f"{g.name}/0/{col}",
+                           f"no {col} for edge {int(np.flatnonzero(np.isnan(v))[0])} "
+                           f"(neither in {path.name} nor in {types_path.name})")
+            cols[col] = v
+        delay = cols.pop("delay")
+        if m and (delay <= 0).any():
+            raise _err(path, f"{g.name}/0/delay",
+                       f"non-positive delay {float(delay.min())} ms")
+        weight = cols.pop("syn_weight")
+        if ends["target_node_id"] in bio_kinds:  # onto biophysical cells: placed later
+            b, kinds = bionet.read_edges(ename, ends, src, tgt, etype, weight, delay, cols,
+                                         present, types, syn_dir, path, types_path, cache)
+            known = bio_kinds[ends["target_node_id"]]
+            for port, spec in kinds.items():
+                if known.setdefault(port, spec) != spec:
+                    raise _err(types_path, "dynamics_params",
+                               f"synapse port {port!r} differs between edge files")
+            out.append(b)
+            continue
         model_of = {}
         for tid in utypes:
             row = types[tid]
@@ -441,25 +504,6 @@ def _read_edges_file(path: Path, types_path: Path, types: dict, syn_dir: Path | 
                 raise _err(types_path, "weight_function",
                            f"edge type {tid}: user weight function {wf!r} not supported")
             model_of[tid] = _edge_type_model(tmpl, data, row, fpath, types_path, tid)
-        for col in ("syn_weight", "delay"):
-            csv_vals = np.array([_csv_float(types[t], col, types_path) for t in utypes],
-                                dtype=np.float64)[pos]
-            if col in cols:
-                v = cols[col]
-                missing = np.isnan(v)
-                v[missing] = csv_vals[missing]
-            else:
-                v = csv_vals
-            if np.isnan(v).any():
-                raise _err(path, f"{g.name}/0/{col}",
-                           f"no {col} for edge {int(np.flatnonzero(np.isnan(v))[0])} "
-                           f"(neither in {path.name} nor in {types_path.name})")
-            cols[col] = v
-        delay = cols.pop("delay")
-        if m and (delay <= 0).any():
-            raise _err(path, f"{g.name}/0/delay",
-                       f"non-positive delay {float(delay.min())} ms")
-        weight = cols.pop("syn_weight")
         nsyns = None
         if "nsyns" in cols:
             nsyns = cols["nsyns"].astype(np.float64)

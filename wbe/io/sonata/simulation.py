@@ -66,6 +66,8 @@ def _resolve_node_set(spec, sets: dict, net: Network, file, field: str,
             return _resolve_node_set(sets[spec], sets, net, file, field, _depth + 1)
         if spec in [p.name for p in net.populations]:
             return {spec: np.arange(net.population(spec).n, dtype=np.int64)}
+        if spec == "all":  # bmtk's: every node
+            return {p.name: np.arange(p.n, dtype=np.int64) for p in net.populations if p.n}
         raise _err(file, field, f"unknown node set {spec!r}")
     if isinstance(spec, list):
         out: dict[str, np.ndarray] = {}
@@ -101,8 +103,9 @@ def _resolve_node_set(spec, sets: dict, net: Network, file, field: str,
                 m[ids] = True
                 mask &= m
             elif k == "model_type":
-                ok = ("virtual" in vals) == pop.is_virtual or (
-                    "point_neuron" in vals and not pop.is_virtual)
+                cable = pop.model == "cable"
+                ok = (pop.is_virtual and "virtual" in vals) or (cable and "biophysical" in vals) \
+                    or (not pop.is_virtual and not cable and "point_neuron" in vals)
                 mask &= ok
             elif k == "model_template":
                 mask &= (f"nest:{pop.model}" in vals) or (pop.model in vals)
@@ -163,9 +166,9 @@ def load_simulation(simulation_config: Path) -> tuple[Network, RunConfig]:
             raise _err(path, f"{field}.node_set", "missing")
         nodes = _resolve_node_set(inp["node_set"], sets, net, path, f"{field}.node_set")
         if module in ("sonata", "h5", "csv") or itype == "spikes":
-            _add_spike_input(net, name, inp, nodes, dt, path, field, module)
+            _add_spike_input(net, name, inp, nodes, dt, path, field, module, sim)
         elif module == "iclamp" or itype == "current_clamp":
-            _add_iclamp(net, name, inp, nodes, tstop, sim, path, field)
+            _add_iclamp(net, name, inp, nodes, tstop, sim, path, field, dt)
         elif module == "poisson" or itype == "poisson":
             _add_poisson(net, name, inp, nodes, dt, path, field)
         else:
@@ -284,7 +287,7 @@ def _edges_file_of(conf: dict, name: str) -> str:
     return str(conf.get("_edge_files", {}).get(name, conf["_config_path"]))
 
 
-def _add_spike_input(net, name, inp, nodes, dt, path, field, module):
+def _add_spike_input(net, name, inp, nodes, dt, path, field, module, sim="NEST"):
     f = inp.get("input_file")
     if not f:
         raise _err(path, f"{field}.input_file", "missing")
@@ -304,7 +307,14 @@ def _add_spike_input(net, name, inp, nodes, dt, path, field, module):
         t, nid = t[keep], nid[keep]
         if len(t) and (t <= 0).any():
             raise _err(f, "timestamps", f"spike time {float(t.min())} ms is not > 0")
-        if len(t) and off_grid(t, dt).any():
+        if len(t) and str(sim).upper() == "NEURON":
+            # NEURON's fixed step delivers an event at the first step whose midpoint it does
+            # not pass: the nearest step boundary (a time on the grid stays)
+            t = np.round(np.ceil(t / dt - 0.5) * dt, 9)
+            if (t <= 0).any():
+                raise _err(f, "timestamps", "a spike time within dt/2 of 0 ms: NEURON "
+                                            "delivers it at 0 ms, before wbe's first step")
+        elif len(t) and off_grid(t, dt).any():
             bad = float(t[off_grid(t, dt)][0])
             warnings.warn(f"{f}: spike times off the dt = {dt} ms grid (e.g. {bad} ms) act at the "
                           "end of their step, as NEST's spike_generator (bmtk: precise_times) "
@@ -326,7 +336,7 @@ def _listify(v, n: int, file, field: str) -> list[float]:
         raise _err(file, field, f"not numbers: {v!r}") from None
 
 
-def _add_iclamp(net, name, inp, nodes, tstop, sim, path, field):
+def _add_iclamp(net, name, inp, nodes, tstop, sim, path, field, dt=0.1):
     for k in ("amp", "delay", "duration"):
         if k not in inp:
             raise _err(path, f"{field}.{k}", "missing")
@@ -345,10 +355,21 @@ def _add_iclamp(net, name, inp, nodes, tstop, sim, path, field):
             raise _err(path, f"{field}.delay", "delay and duration must be ≥ 0 ms")
         stop = d + du
         stop = math.inf if stop >= tstop else stop
+        start = d
+        if str(sim).upper() == "NEURON":
+            # NEURON's IClamp is on in the steps whose midpoint lies in [delay, delay + dur);
+            # wbe's current inputs act one step after start_ms, as NEST's dc_generator
+            if d < 2 * dt * (1 - 1e-9):
+                raise _err(path, f"{field}.delay", f"{d} ms: a NEURON clamp starting before "
+                                                   f"2 dt ({2 * dt} ms) cannot be given")
+            start, stop = d - dt, stop - dt
         for pop, ids in nodes.items():
+            if net.population(pop).is_virtual:  # (bmtk: clamps act on the cells only)
+                continue
             suffix = ("" if n == 1 else f".{j}") + ("" if len(nodes) == 1 else f".{pop}")
             net.currents.append(CurrentInput(name=f"{name}{suffix}", target=pop, node_ids=ids,
-                                             amplitude_pA=a * scale, start_ms=d, stop_ms=stop))
+                                             amplitude_pA=a * scale, start_ms=start,
+                                             stop_ms=stop))
 
 
 def _add_poisson(net, name, inp, nodes, dt, path, field):
