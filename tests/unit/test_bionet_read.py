@@ -99,3 +99,26 @@ def test_bad_bionet_input_names_file_and_field(circuit, tmp_path, file, column, 
     _edit_csv(d / "network" / file, column, value)
     with pytest.raises(SonataError, match=match):
         load_simulation(d / "config.json")
+
+
+def test_conditions_celsius_and_no_dl_reach_the_cells(circuit, tmp_path):
+    """bmtk's ``conditions.celsius`` replaces the fit's temperature; without ``run.dL`` every
+    section keeps one segment (Import3d's)."""
+    import json
+    import shutil
+
+    from wbe.engine.cells.cable import CableModel
+    from wbe.io.sonata import load_simulation
+
+    d = tmp_path / "c"
+    shutil.copytree(circuit, d, symlinks=True)
+    (d / "config.json").write_text(
+        '{"network": "circuit_config.json", "simulation": "simulation_config.json"}')
+    sim = json.loads((d / "simulation_config.json").read_text())
+    sim["conditions"]["celsius"] = 30.0
+    del sim["run"]["dL"]
+    (d / "simulation_config.json").write_text(json.dumps(sim))
+    net, _ = load_simulation(d / "config.json")
+    model = CableModel().with_template(net.population("v1").template)
+    for kind in model.kinds:
+        assert kind.cell.celsius == 30.0 and set(kind.cell.nseg) == {1}

@@ -65,9 +65,12 @@ def _replace_axon(secs: list[Section]) -> list[Section]:
     return out
 
 
-def perisomatic(swc, fit, *, dl_um: float = 20.0, secondorder: int = 0):
+def perisomatic(swc, fit, *, dl_um: float | None = 20.0, secondorder: int = 0,
+                celsius: float | None = None):
     """(cell, ``v_init`` mV) of the Allen perisomatic model ``fit`` (a ``*_fit.json`` path or
-    its dict) on the reconstruction ``swc`` (a path), as bmtk builds it (module docstring)."""
+    its dict) on the reconstruction ``swc`` (a path), as bmtk builds it (module docstring);
+    ``dl_um`` None: one segment per section (bmtk without ``dL``); ``celsius``: instead of
+    the fit's (bmtk's config ``conditions``)."""
     if not isinstance(fit, dict):
         where = str(fit)
         fit = json.loads(Path(fit).read_text())
@@ -95,6 +98,7 @@ def perisomatic(swc, fit, *, dl_um: float = 20.0, secondorder: int = 0):
     if missing:
         raise ValueError(f"{where}: no cm for section kind(s) {missing}")
     cell = CableCell(secs, Ra=ra, cm=cm, mechanisms=mechs, reversal=reversal,
-                     discretization={"max_length_um": 2.0 * dl_um},
-                     celsius=float(cond["celsius"]), secondorder=secondorder)
+                     discretization=1 if dl_um is None else {"max_length_um": 2.0 * dl_um},
+                     celsius=float(cond["celsius"] if celsius is None else celsius),
+                     secondorder=secondorder)
     return cell, float(cond["v_init"])

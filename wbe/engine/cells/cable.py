@@ -9,9 +9,9 @@ mechanisms and synapse kinds —
   "parent", "parent_x"}``); ``axon``: ``"allen_stub"`` replaces the reconstructed axon by the
   Allen models' 2 × 30 µm stub;
 * ``allen_fit``: an Allen perisomatic fit (``*_fit.json``) — its passive properties, channel
-  genome, reversal potentials and temperature (:func:`wbe.cable.allen.perisomatic`), or
-  explicitly ``Ra``, ``cm``, ``mechanisms``, ``reversal``, ``celsius`` (as
-  :class:`wbe.cable.cell.CableCell`);
+  genome, reversal potentials and temperature (:func:`wbe.cable.allen.perisomatic`; a
+  ``celsius`` given beside it wins, as bmtk's ``conditions``), or explicitly ``Ra``, ``cm``,
+  ``mechanisms``, ``reversal``, ``celsius`` (as :class:`wbe.cable.cell.CableCell`);
 * ``discretization`` (default ``{"max_length_um": 40}``), ``secondorder`` (0 or 2);
 * ``synapses``: receptor port name → ``{"kind": "Exp2Syn", "tau1", "tau2", "e"}`` or
   ``{"kind": "ExpSyn", "tau", "e"}`` (default ``exc``: Exp2Syn 1/3 ms, 0 mV; ``inh``: ExpSyn
@@ -483,8 +483,15 @@ def _build_cell(t: dict):
         if not isinstance(morph, str | Path):
             raise ValueError("cable template: allen_fit needs the morphology as a file")
         fit = _resolve_path(t["allen_fit"], "allen_fit")
-        cell, _v = perisomatic(morph, fit, dl_um=float(disc.get("max_length_um", 40.0)) / 2.0,
-                               secondorder=so)
+        if isinstance(disc, dict) and set(disc) == {"max_length_um"}:
+            dl = float(disc["max_length_um"]) / 2.0
+        elif disc == 1:
+            dl = None
+        else:
+            raise ValueError("cable template: with allen_fit, discretization is "
+                             "{'max_length_um': 2 dL} (bmtk's rule) or 1")
+        cell, _v = perisomatic(morph, fit, dl_um=dl, secondorder=so,
+                               celsius=float(t["celsius"]) if "celsius" in t else None)
         return cell
     if t.get("axon") == "allen_stub":
         secs = _replace_axon(secs)
