@@ -217,3 +217,53 @@ def test_dense_apposition_gives_one_contact_per_node_and_neuron():
                                    np.arange(0, 10.01, 1.0), atol=1e-9)
     blk = connectome.find_synapses(nodes, {1: "A", 2: "B"}, p.model_copy(update={"block_um": 0.5}))
     pd.testing.assert_frame_equal(blk[0], syn)
+
+
+def test_cable_connectome_puts_each_synapse_where_its_touch_was(tmp_path):
+    """``connectome.cable``: every neuron a cable cell on its skeleton (its fragments bridged),
+    one edge per synapse, each at the section and position of its postsynaptic skeleton node
+    — that node's point lies on the section at that position; the connectivity matrix is the
+    point-neuron connectome's; the circuit runs in the engine."""
+    from wbe.engine.cells.cable import CableModel
+    from wbe.engine.network import PoissonInput, RunConfig
+    from wbe.engine.simulator import simulate
+    from wbe.io.sonata import read_circuit
+
+    s = _chain(tmp_path, ["AVAL", "AVAR", "RIAL", "AIBL"], y_range=(-268.0, -250.0), vs=0.3)
+    d = s["dirs"]
+    p = connectome_stage.Params(graph_n_null=0, cable={"max_length_um": 5.0})
+    summary = connectome_stage.run(p, {"morphology": d["morphology"]}, d["connectome"])
+    (tmp_path / "point").mkdir()
+    point = connectome_stage.run(connectome_stage.Params(graph_n_null=0),
+                                 {"morphology": d["morphology"]}, tmp_path / "point")
+    assert summary["n_edges"] == point["n_edges"] and summary["n_synapses"] > 20
+    net = read_circuit(d["connectome"] / "circuit_config.json")
+    pop, (pr,) = net.populations[0], net.projections
+    assert pop.model == "cable" and len(pr) == summary["n_synapses"]
+    ref = read_circuit(tmp_path / "point" / "circuit_config.json").projections[0]
+    a = connectome.connectome_matrix(net)[0].toarray()
+    np.testing.assert_array_equal(a, connectome.connectome_matrix(
+        type(net)(populations=net.populations, projections=[ref]))[0].toarray())
+    syn = pd.read_parquet(d["connectome"] / "synapses.parquet")
+    nodes = pd.read_parquet(d["morphology"] / "nodes.parquet").set_index(
+        ["neuron_id", "node_id"])
+    model = CableModel().with_template(pop.template)
+    where = nodes.loc[list(zip(syn["post_segment"], syn["post_node_id"])), ["x", "y", "z"]]
+    found = where.to_numpy(float)
+    for k in range(len(pr)):  # the edge's place is a touch's node of its target
+        t = int(pr.target_ids[k])
+        cell = model.kinds[int(pop.params["cell_type"][t])].cell
+        sec = cell.sections[int(pr.attributes["afferent_section_id"][k])]
+        x = float(pr.attributes["afferent_section_pos"][k])
+        arc = np.r_[0, np.cumsum(np.linalg.norm(np.diff(sec.points[:, :3], axis=0), axis=1))]
+        at = np.array([np.interp(x * arc[-1], arc, sec.points[:, q]) for q in range(3)])
+        mine = found[syn["post"].to_numpy() == t]
+        assert np.linalg.norm(mine - at, axis=1).min() < 1e-4, k
+    with open(d["morphology"] / "neurons.csv") as fh:  # one bridge per extra fragment
+        n_frag = sum(1 for r in csv.DictReader(fh)
+                     if connectome.base_name(r["name"]) in set(pop.attributes["name"]))
+    assert summary["cable_bridges"] == n_frag - pop.n
+    net.poisson.append(PoissonInput("bg", "neurons", np.arange(pop.n), 2000.0, 1.0,
+                                    receptor="exc"))
+    res = simulate(net, RunConfig(50.0, dt_ms=0.025, seed=1))
+    assert sum(t.size for t, _ in res.spikes.values()) > 0

@@ -14,7 +14,9 @@ because results depend on it):
   section starts at its parent node's point (so the cable is continuous) unless its parent is
   the soma, and attaches at the end (x = 1) of its parent section; sections whose parent node
   is the soma (the root) attach to the soma at the middle (x = 0.5) of a one-node soma, or at
-  the position along the soma of that node.
+  the position along the soma of that node. A root node that branches at once (its section
+  would be a point) becomes, like a one-node soma, a cylinder of length and diameter 2r
+  through it, its children attached at its middle.
 * **names** — NEURON's: ``soma``, ``axon``, ``dend``, ``apic`` for SWC types 1–4, ``dend_<type>``
   for the others, numbered per name depth first, children in file order (``dend[3]``), as
   ``Import3d`` numbers them.
@@ -61,7 +63,7 @@ class Section:
 
 
 def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
-                      locations: bool = False):
+                      locations: bool = False, soma_as_cable: bool = False):
     """The sections of one cell from an SWC node table (rule: module docstring). Raises
     :class:`~wbe.anatomy.swc.MorphologyError` naming ``source`` for a forest or a soma that
     is not one chain.
@@ -69,7 +71,11 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
     With ``locations``: ``(sections, where)``, ``where`` mapping each SWC node id to
     ``(section index, x)``, the place on the cable of that node's point (x by arc length;
     0.5 for a one-node soma) — how a synapse found at a skeleton node (the connectome's
-    touches, SONATA's ``afferent_section_id``/``afferent_section_pos``) lands on the cell."""
+    touches, SONATA's ``afferent_section_id``/``afferent_section_pos``) lands on the cell.
+
+    With ``soma_as_cable``: the soma nodes make sections like any others (named ``soma[k]``),
+    every section starting at its parent node's point — for skeletons traced through a soma's
+    volume, whose soma nodes branch (the pipeline's morphology stage)."""
     source = source or table.attrs.get("source", "node table")
     check_table(table, source)
     ids = table["node_id"].to_numpy()
@@ -98,7 +104,7 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
         return f"{kind}[{k}]"
 
     start: list[int] = []  # first nodes of neurite sections still to build
-    if soma.size and typ[int(roots[0])] == 1:
+    if soma.size and typ[int(roots[0])] == 1 and not soma_as_cable:
         root = int(roots[0])
         chain = [root]
         while True:
@@ -136,14 +142,18 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
         while len(children[nodes[-1]]) == 1 and typ[children[nodes[-1]][0]] == typ[first]:
             nodes.append(children[nodes[-1]][0])
         p = int(par[first])
-        if p >= 0 and typ[p] != 1:
+        if p >= 0 and (typ[p] != 1 or soma_as_cable):
             pts = np.column_stack([xyz[[p] + nodes], diam[[p] + nodes]])
-            parent, px = int(sec_of_node[p]), 1.0
+            parent, px = int(sec_of_node[p]), float(pos_on[p])  # (1, or a lone root's 0.5)
         else:
             pts = np.column_stack([xyz[nodes], diam[nodes]])
             parent, px = (int(sec_of_node[p]), float(pos_on[p])) if p >= 0 else (-1, 1.0)
-        if pts.shape[0] < 2:  # a lone node (a one-node neurite or a root leaf): a stub of its
-            pts = np.vstack([pts, pts])  # own diameter, length 0 — NEURON's pt3d does the same
+        lone_root = pts.shape[0] < 2 and p < 0
+        if lone_root:  # a root that branches at once: a cylinder of length and diameter 2r
+            x, y, z, d = pts[0]  # through it (as a one-node soma), its children at its middle
+            pts = np.array([[x - d / 2, y, z, d], [x, y, z, d], [x + d / 2, y, z, d]])
+        elif pts.shape[0] < 2:  # a lone node (a one-node neurite): a stub of its own
+            pts = np.vstack([pts, pts])  # diameter, length 0 — NEURON's pt3d does the same
         k = len(secs)
         secs.append(Section(name_of(kind), kind, pts, parent, px))
         sec_of_node[nodes] = k
@@ -152,7 +162,7 @@ def sections_from_swc(table: pd.DataFrame, source: str | None = None, *,
         first_pt = pts.shape[0] - len(nodes)  # the nodes' own points
         pos_on[nodes] = (arc[first_pt:first_pt + len(nodes)] / arc[-1] if arc[-1] > 0
                          else np.ones(len(nodes)))
-        pos_on[nodes[-1]] = 1.0  # (exactly: children attach at x = 1)
+        pos_on[nodes[-1]] = 0.5 if lone_root else 1.0  # (exactly: where children attach)
         stack += reversed(children[nodes[-1]])
     if locations:
         return secs, {int(n): (int(sec_of_node[i]), float(pos_on[i])) for i, n in

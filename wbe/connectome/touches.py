@@ -68,7 +68,8 @@ if TYPE_CHECKING:  # the stage's parameters (the stage module imports this one)
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-SYNAPSE_COLUMNS = ["pre", "post", "x", "y", "z", "distance_um", "pre_name", "post_name"]
+SYNAPSE_COLUMNS = ["pre", "post", "x", "y", "z", "distance_um", "pre_name", "post_name",
+                   "post_segment", "post_node_id"]
 #: One directed contact: neuron pair (indices), the two nodes (row keys of the node table),
 #: surface gap (µm) and the contact point (µm).
 CONTACT_COLUMNS = ["pre", "post", "pre_node", "post_node", "distance_um", "x", "y", "z"]
@@ -512,6 +513,12 @@ def find_synapses(
     syn = syn.copy()
     syn["pre_name"] = [names[v] for v in syn["pre"].tolist()]
     syn["post_name"] = [names[v] for v in syn["post"].tolist()]
+    # where on the target's skeleton the synapse sits: its segment (morphology neuron_id) and
+    # SWC node id (what the connectome's cable cells place their synapses by)
+    rows = syn["post_node"].to_numpy(np.int64)
+    syn["post_segment"] = seg_ids[rows].astype(np.int64) if len(rows) else np.zeros(0, np.int64)
+    syn["post_node_id"] = (nodes["node_id"].to_numpy()[rows].astype(np.int64) if len(rows)
+                           else np.zeros(0, np.int64))
     syn = syn.sort_values(["pre", "post", "x", "y", "z"], kind="stable").reset_index(drop=True)
     return syn[SYNAPSE_COLUMNS], names, soma, counts
 

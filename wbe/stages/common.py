@@ -113,7 +113,8 @@ class Background(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     rate_hz: float = Field(8000.0, ge=0, description="Poisson rate per neuron (spikes/s)")
-    weight_pA: float = Field(20.0, description="weight of each input spike (pA; mV for delta)")
+    weight_pA: float = Field(20.0, description="weight of each input spike (the model's unit: pA; "
+                             "nS for conductance models and cable cells; mV for delta)")
 
 
 class Recording(BaseModel):
@@ -165,8 +166,10 @@ def apply_neuron_settings(network: Network, model: str | None,
     for pop in network.populations:
         if pop.is_virtual:
             continue
-        if model is not None:
+        if model is not None:  # (a cable connectome's cells give way to point neurons)
             pop.model, pop.params = model, {}
+            if model != "cable":
+                pop.template = {}
         pop.params.update(neuron_params)
         CELLS.get(pop.model).resolve(pop.params, pop.n, np.arange(pop.n),
                                      owner=f"simulation.neuron_params (population {pop.name})")
@@ -224,22 +227,35 @@ def add_inputs(network: Network, background: Background, drives: list[Drive], *,
     ``k`` fires from the virtual population ``<prefix><k>`` (one node) through the projection
     ``<prefix><k>_to_<population>``: both are added unless the circuit has them already (a
     circuit the simulation stage wrote), in which case only their spikes are."""
+    def port(pop_name: str, weight: float):
+        """(receptor, weight) of generic input into a population: its model's excitatory or
+        inhibitory port where it has such ports (e.g. a cable cell's synapses), else NEST's
+        signed input into port 0."""
+        from wbe.engine.cells.base import cell_model_of
+
+        ((receptor, _i, w),) = cell_model_of(network.population(pop_name)).ei_input(
+            np.array([weight]))
+        return receptor, float(w[0])
+
     for pop in network.populations:
         if pop.is_virtual or background.rate_hz == 0:
             continue
+        receptor, w = port(pop.name, background.weight_pA)
         network.poisson.append(PoissonInput(
             name=f"background_{pop.name}", target=pop.name,
             node_ids=np.arange(pop.n, dtype=np.int64), rate_hz=background.rate_hz,
-            weight=background.weight_pA))
+            weight=w, receptor=receptor))
     for k, drive in enumerate(drives):
         if drive.kind == "spike_train":
             _add_spike_train(network, drive, f"{prefix}{k}")
             continue
         for pop, ids in select(network, drive.neurons).items():
             if drive.kind == "poisson":
+                receptor, w = port(pop, drive.weight_pA)
                 network.poisson.append(PoissonInput(
                     name=f"drive{k}_{pop}", target=pop, node_ids=ids, rate_hz=drive.rate_hz,
-                    weight=drive.weight_pA, start_ms=drive.start_ms, stop_ms=drive.stop_ms))
+                    weight=w, start_ms=drive.start_ms, stop_ms=drive.stop_ms,
+                    receptor=receptor))
                 continue
             for j, (start, stop, amplitude) in enumerate(drive.pieces()):
                 network.currents.append(CurrentInput(

@@ -50,6 +50,42 @@ class TvbParams(BaseModel):
         "Maslov–Sneppen rewiring with this seed (tract lengths travel with the edges)")
 
 
+class CableCells(BaseModel):
+    """The touch connectome's neurons as cable cells on their skeletons, synapses where the
+    touches were found (:mod:`wbe.connectome.cable_cells`); weights in nS."""
+
+    model_config = ConfigDict(extra="forbid")
+    Ra_ohm_cm: float = Field(100.0, gt=0, description="axial resistivity, Ω·cm")
+    cm_uF_cm2: float = Field(1.0, gt=0, description="specific membrane capacitance, µF/cm²")
+    mechanisms: dict[str, dict[str, dict[str, float]]] = Field(
+        {"all": {"hh": {}}}, description="membrane mechanisms per section kind (soma, axon, "
+        "dend or all) with NEURON's names and parameters, e.g. {all: {hh: {gnabar_hh: 0.12}}}, "
+        "{dend: {pas: {g_pas: 1e-4, e_pas: -65}}}; the worm's own channels are not modelled")
+    celsius: float = Field(6.3, description="temperature, °C (hh's rates scale with it)")
+    max_length_um: float = Field(10.0, gt=0, description="longest compartment, µm (nseg = "
+                                 "1 + 2·int(L / max))")
+    v_init_mV: float = Field(-65.0, description="initial membrane potential, mV")
+    threshold_mV: float = Field(-20.0, description="spike detection threshold at the soma, mV")
+    weight_per_synapse_nS: float = Field(0.5, gt=0, description="peak conductance of one "
+                                         "synapse (Exp2Syn), nS")
+    tau1_ms: float = Field(1.0, gt=0, description="Exp2Syn rise time constant, ms")
+    tau2_ms: float = Field(3.0, gt=0, description="Exp2Syn decay time constant, ms")
+    e_syn_mV: float = Field(0.0, description="synaptic reversal potential, mV")
+
+    @model_validator(mode="after")
+    def _mechanisms_exist(self) -> CableCells:
+        from wbe.cable.channels import channel
+
+        for kind, mechs in self.mechanisms.items():
+            for name, prm in mechs.items():
+                ch = channel(name)  # unknown: an error naming the registered ones
+                bad = sorted(set(prm) - {f"{q}_{name}" for q in ch.params})
+                if bad:
+                    raise ValueError(f"connectome.cable.mechanisms.{kind}.{name}: unknown "
+                                     f"parameter(s) {bad}")
+        return self
+
+
 class Params(BaseModel):
     """Parameters of the connectome stage."""
 
@@ -112,6 +148,10 @@ class Params(BaseModel):
     drop_self_connections: bool = Field(
         False, description="cect: drop autapses and self gap junctions (kept by default so "
         "edge counts equal cect's)")
+    cable: CableCells | None = Field(
+        None, description="touch: simulate the neurons as cable cells on their skeletons, each "
+        "synapse (one edge each) on the compartment where its touch was found; None: point "
+        "neurons of `model`, one edge per connected pair")
     tvb: TvbParams = Field(default_factory=TvbParams)
     atlas: AtlasParams | None = Field(
         None, description="label every neuron with a region of a NIfTI label atlas from its "
@@ -266,7 +306,13 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     with open(morph / "neurons.csv", newline="") as fh:
         seg_names = {int(r["neuron_id"]): r["name"] for r in csv.DictReader(fh)}
     syn, names, soma, counts = find_synapses(nodes, seg_names, params, progress=progress)
-    net = build_network(names, soma, syn, params)
+    if params.cable is not None:  # cable cells on the skeletons, synapses where found
+        from wbe.connectome.cable_cells import cable_network
+
+        net, cable_counts = cable_network(nodes, seg_names, names, soma, syn, params)
+        counts.update(cable_counts)
+    else:
+        net = build_network(names, soma, syn, params)
     syn.to_parquet(out_dir / "synapses.parquet", index=False)
     with open(out_dir / "neurons.csv", "w", newline="") as fh:
         w = csv.writer(fh)
@@ -275,10 +321,12 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
             w.writerow([k, nm, *(f"{v:.4f}" for v in soma[k])])
     write_circuit(out_dir, net)
     proj = net.projections[0]
+    n_pairs = len(np.unique(np.stack([proj.source_ids, proj.target_ids]), axis=1).T) \
+        if len(proj) else 0
     summary = {
-        "n_neurons": len(names), **counts, "n_edges": len(proj),
-        "mean_synapses_per_edge": round(float(np.mean(proj.attributes["n_synapses"])), 3)
-        if len(proj) else 0.0,
+        "n_neurons": len(names), **counts, "n_edges": n_pairs,
+        "mean_synapses_per_edge": round(float(np.sum(proj.attributes["n_synapses"])) /
+                                        n_pairs, 3) if n_pairs else 0.0,
     }
     _annotate(params, net, out_dir, summary, title="touch connectome")
     summary["wall_s"] = round(time.perf_counter() - t0, 3)

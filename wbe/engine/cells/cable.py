@@ -667,17 +667,21 @@ def _kernel_module(model: CableModel):
             deps.append(importlib.import_module(f.__module__))
         per = [model._mech_of(kind, name) for kind in kinds]
         width = max(aux.size for *_, aux in per)
-        aux = np.zeros((len(per), max(1, width)))
+        rows: dict[bytes, int] = {}  # kinds share their tables (hh's at one temperature)
+        aux_of = np.zeros(len(per), np.int64)
         for i, (*_, x) in enumerate(per):
-            aux[i, :x.size] = x
+            row = np.zeros(max(1, width))
+            row[:x.size] = x
+            aux_of[i] = rows.setdefault(row.tobytes(), len(rows))
+        aux = np.frombuffer(b"".join(rows), np.float64).reshape(len(rows), -1)
         ns = model._nstates[name]
         consts += [f"MO{k} = {_arr(_offsets(n.size for n, *_ in per), 'np.int64')}",
                    f"N{k} = {_arr(cat([n for n, *_ in per]), 'np.int64')}",
                    f"P{k} = {_arr(np.vstack([p for _, p, _ in per]))}",
-                   f"X{k} = {_arr(aux)}"]
+                   f"X{k} = {_arr(aux)}", f"XI{k} = {_arr(aux_of, 'np.int64')}"]
         o = offs[f"m{k}_{name}"]
         views.append(f"        m0, m1 = MO{k}[t], MO{k}[t + 1]\n"
-                     f"        n{k}, p{k}, x{k} = N{k}[m0:m1], P{k}[m0:m1], X{k}[t]\n"
+                     f"        n{k}, p{k}, x{k} = N{k}[m0:m1], P{k}[m0:m1], X{k}[XI{k}[t]]\n"
                      f"        s{k} = y[{o}:{o} + (m1 - m0) * {ns}].reshape((m1 - m0, {ns}))")
         zs = [t._ION_INDEX[ion] for ion in ch.ions]
         cur.append(t._CURRENT.format(k=k, zero="".join(t._ION_ZERO.format(z=z) for z in zs),
