@@ -196,10 +196,12 @@ def build_structural(seed: int = 8) -> Network:
 
 
 def build_cable(seed: int = 4) -> Network:
-    """Six cable cells (the model's default ball-and-stick, a longer dendrite) driven by
-    Poisson input at the soma and by virtual spikes and each other at places along their
-    dendrites (``afferent_section_id``/``afferent_section_pos``), excitatory and inhibitory:
-    on 2 ranks every other cell and its synapse sites are on the other rank."""
+    """Six cable cells of two kinds (the model's default ball-and-stick with a longer
+    dendrite, and one with a thinner, spiking one) driven by Poisson input at the soma and by
+    virtual spikes and each other at places along their dendrites
+    (``afferent_section_id``/``afferent_section_pos``), excitatory and inhibitory, the
+    excitatory synapses between the cells plastic (``stdp_synapse``, which reads the targets'
+    spikes): on 2 ranks every other cell and its synapse sites are on the other rank."""
     import copy
 
     from wbe.engine.cells.cable import DEFAULT_TEMPLATE
@@ -207,6 +209,9 @@ def build_cable(seed: int = 4) -> Network:
     r = np.random.default_rng(seed)
     tpl = copy.deepcopy(DEFAULT_TEMPLATE)
     tpl["morphology"][1]["points"] = [[6.3, 0, 0, 1.0], [400.0, 0, 0, 0.8]]
+    thin = copy.deepcopy(tpl)
+    thin["morphology"][1]["points"] = [[6.3, 0, 0, 0.7], [250.0, 30, 0, 0.5]]
+    thin["mechanisms"] = {"soma": {"hh": {}}, "dend": {"hh": {"gnabar_hh": 0.04}}}
     n, m = 6, 60
     src, tgt = r.integers(0, n + 4, m), r.integers(0, n, m)
     sec, pos = r.integers(0, 2, m), r.uniform(0.0, 1.0, m)
@@ -219,9 +224,15 @@ def build_cable(seed: int = 4) -> Network:
                                     np.where(port == "exc", 0.6, 1.5) * np.ones(k.sum()),
                                     np.round(r.uniform(0.5, 2.0, k.sum()), 1), receptor=port,
                                     attributes={"afferent_section_id": sec[k],
-                                                "afferent_section_pos": pos[k]}))
-    return Network([Population("c", "cable", n, {"V_m": r.uniform(-66.0, -64.0, n)},
-                               template=tpl), Population("v", "virtual", 4)], projs,
+                                                "afferent_section_pos": pos[k]},
+                                    plasticity=Plasticity("stdp_synapse", {
+                                        "lambda": 0.05, "Wmax": 2.0})
+                                    if (sname, port) == ("c", "exc") else None))
+    kinds = np.arange(n) % 2.0
+    return Network([Population("c", "cable", n, {"V_m": r.uniform(-66.0, -64.0, n),
+                                                 "cell_type": kinds},
+                               template={"cells": [tpl, thin]}),
+                    Population("v", "virtual", 4)], projs,
                    poisson=[PoissonInput("bg", "c", np.arange(n), 2000.0, 0.25, 0.5,
                                          receptor="exc")],
                    spike_trains=[SpikeTrainInput("st", "v", np.arange(4),

@@ -256,11 +256,6 @@ class Connectivity:
                                      f"no plasticity rule")
                 conn_j = _connection_index(pr, per_conn.setdefault(
                     (pr.target, port.name), np.zeros(pops[pr.target].n, np.int64)))
-            if model.n_sites and pl is not None and "post_history" in PLASTICITY.get(
-                    pl.rule).needs:  # its synapses read the target's spikes by slot
-                raise ValueError(f"{who}: rules that read the target's spikes are not there "
-                                 f"yet for {model.name!r} neurons (synapses at their sites); "
-                                 f"{pl.rule!r} cannot run")
             rid = rule_names.index(pl.rule) if pl is not None else -1
             if pl is not None:
                 a = acc[pl.rule]
@@ -274,7 +269,7 @@ class Connectivity:
                 idx, sg, tg = self._local_edges(lay, ctx, pr, c0, c1)
                 if pairs is not None:
                     pairs.append((sg - lay.offsets[pr.source], tg - lay.offsets[pr.target]))
-                ts = lay.slot_of[tg]
+                ts = slot = lay.slot_of[tg]  # a rule reads its target's spikes by slot
                 if model.n_sites:  # the column of the site each edge names
                     ts = lay.columns(ts, model.sites_of(
                         pr.attributes, c0 + idx, who, targets=tg - lay.offsets[pr.target]))
@@ -290,7 +285,7 @@ class Connectivity:
                     a = acc[pl.rule]
                     s0 = sum(x.size for x in a["uid"])
                     a["uid"].append(edge_base + c0 + idx)
-                    a["tgt"].append(ts)
+                    a["tgt"].append(slot)
                     a["dly"].append(ds)
                     a["w0"].append(wc)
                     a["par"].append(np.full(idx.size, par_row, dtype=np.int64))
