@@ -17,6 +17,13 @@ Follows the conventions of bmtk's PointNet (which drives NEST), see
 * configs use manifest variables (``${configdir}``, ``$BASE_DIR``, ...) and may include the
   circuit with ``"network": "circuit_config.json"``.
 
+bmtk BioNet's biophysical circuits (``model_type: biophysical``, Allen perisomatic cells on
+SWC morphologies, ``exp2syn`` edges with their places) are read as ``cable`` populations, one
+cell kind per node type, every synapse at the place its edge names or bmtk would draw: see
+:mod:`.bionet`. With ``target_simulator: NEURON`` input spike times act at the nearest step
+boundary and current clamps in the steps whose midpoint lies in [delay, delay + duration), as
+NEURON's fixed step does.
+
 Simulation-config inputs understood by :func:`load_simulation`:
 
 * ``{"input_type": "spikes", "module": "sonata" | "h5" | "csv", "input_file": ..., "node_set": ...}``
@@ -31,8 +38,9 @@ Simulation-config inputs understood by :func:`load_simulation`:
   A clamp whose delay + duration reaches ``tstop`` is read as lasting to the end of the run.
 * wbe's own Poisson module: ``{"input_type": "poisson", "module": "poisson", "node_set": ...,
   "rate_hz": r (scalar or one per node of the node set), "weight": w (target model's unit),
-  "delay_ms": 0.1, "start_ms": 0.0, "stop_ms": <omitted = end of run>}`` → :class:`PoissonInput`
-  (an independent Poisson train per target neuron, as NEST's ``poisson_generator``).
+  "delay_ms": 0.1, "start_ms": 0.0, "stop_ms": <omitted = end of run>, "receptor": <omitted:
+  port 0; else a port's name or receptor_type>}`` → :class:`PoissonInput` (an independent
+  Poisson train per target neuron, as NEST's ``poisson_generator``).
 
 ``run``: ``tstop`` and ``dt`` in ms, ``random_seed`` (or ``seed``), optional wbe extension
 ``record_spikes`` (list of population names). ``reports`` with ``module: membrane_report`` or
@@ -42,8 +50,8 @@ Simulation-config inputs understood by :func:`load_simulation`:
 tolerated.
 
 The package: :mod:`._common` (errors, templates, config resolution, CSV/HDF5 helpers),
-:mod:`.circuit_write`, :mod:`.circuit_read`, :mod:`.reports` (spikes and membrane reports),
-:mod:`.simulation` (simulation configs).
+:mod:`.circuit_write`, :mod:`.circuit_read`, :mod:`.bionet` (biophysical cells),
+:mod:`.reports` (spikes and membrane reports), :mod:`.simulation` (simulation configs).
 
 Reading never writes anything. Malformed input raises :class:`SonataError` naming the file and
 the field.

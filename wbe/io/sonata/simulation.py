@@ -384,6 +384,11 @@ def _add_poisson(net, name, inp, nodes, dt, path, field):
         stop = math.inf if stop is None else float(stop)
     except (TypeError, ValueError):
         raise _err(path, field, "weight, delay_ms, start_ms, stop_ms must be numbers") from None
+    receptor = inp.get("receptor")
+    if receptor is not None and (isinstance(receptor, bool) or not isinstance(receptor,
+                                                                            int | str)):
+        raise _err(path, f"{field}.receptor", f"a port's name or receptor_type, not "
+                                              f"{receptor!r}")
     if delay < dt * (1 - 1e-9):
         raise _err(path, f"{field}.delay_ms", f"{delay} ms is below dt = {dt} ms")
     total = sum(len(v) for v in nodes.values())
@@ -401,7 +406,8 @@ def _add_poisson(net, name, inp, nodes, dt, path, field):
         off += len(ids)
         net.poisson.append(PoissonInput(name=name if len(nodes) == 1 else f"{name}.{pop}",
                                         target=pop, node_ids=ids, rate_hz=r, weight=weight,
-                                        delay_ms=delay, start_ms=start, stop_ms=stop))
+                                        delay_ms=delay, start_ms=start, stop_ms=stop,
+                                        receptor=receptor))
 
 
 def _node_set_spec(pop: Population, ids: np.ndarray) -> dict:
@@ -466,6 +472,8 @@ def write_simulation_config(out_dir: Path, circuit_config: Path, network: Networ
              "start_ms": float(p.start_ms)}
         if math.isfinite(p.stop_ms):
             d["stop_ms"] = float(p.stop_ms)
+        if p.receptor is not None:
+            d["receptor"] = p.receptor if isinstance(p.receptor, str) else int(p.receptor)
         inputs[p.name] = d
     reports: dict[str, dict] = {}
     for i, r in enumerate(run.state_recorders):
