@@ -62,9 +62,9 @@ FIGURES: dict[str, str] = {
         "Validation against independent references: the reconstructed connectome against an "
         "EM connectome (precision/recall of predicted connections against chance), the model "
         "neuron's F-I curve against current-clamp recordings (only when recordings are "
-        "configured and present), and per-population rates against NEST running the same "
-        "SONATA circuit with the same seeds. ``scores.json`` holds every score with its "
-        "definition and status."),
+        "configured and present), and per-population rates against NEST (NEURON for cable "
+        "cells) running the same SONATA circuit with the same seeds. ``scores.json`` holds "
+        "every score with its definition and status."),
 }
 
 

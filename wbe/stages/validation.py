@@ -1,6 +1,6 @@
 """Validation stage: the reconstructed connectome against the EM connectome, the model's F-I
-curve against patch clamp, rates against NEST on the same circuit and, for region-level brains,
-stimulus propagation and real-vs-null comparisons. The scores are in
+curve against patch clamp, rates against NEST (NEURON for cable cells) on the same circuit
+and, for region-level brains, stimulus propagation and real-vs-null comparisons. The scores are in
 :mod:`wbe.validation.scores`.
 """
 
@@ -80,14 +80,15 @@ class Params(BaseModel):
                                       "used for the model F-I; None = the first non-virtual")
     fi_dt_ms: float = Field(0.1, gt=0, description="time step of the model F-I run (ms)")
     rates_reference: str | dict[str, float] | None = Field(
-        "nest", description="'nest' (same simulation config run in NEST), a table "
-        "{population: rate (spikes/s)}, or None to skip")
+        "nest", description="'nest' (same simulation config run in NEST), 'neuron' (the same "
+        "run in NEURON: for circuits of cable cells, which NEST has not; Poisson input replays "
+        "wbe's draws), a table {population: rate (spikes/s)}, or None to skip")
     t_start_ms: float | None = Field(None, description="rate window start for the reference run "
                                      "(ms); None = the metrics stage's window")
-    rates_n_seeds: int = Field(5, ge=1, description="seeds of the rates comparison with NEST: "
-                               "the simulation's seed and the next ones, each run in wbe and in "
-                               "NEST; per population mean ± SD over seeds on both sides and "
-                               "Welch's t-test")
+    rates_n_seeds: int = Field(5, ge=1, description="seeds of the rates comparison with the "
+                               "reference simulator: the simulation's seed and the next ones, "
+                               "each run in wbe and in the reference; per population mean ± SD "
+                               "over seeds on both sides and Welch's t-test")
     propagation: PropagationParams = Field(default_factory=PropagationParams,
                                            description="stimulus propagation and null model "
                                            "(region-level brain)")
@@ -207,23 +208,30 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
     if isinstance(ref, dict):
         res = rate_scores(model_rates, None, ref)
         res["reference"] = "table"
-    elif ref == "nest":
+    elif ref in ("nest", "neuron"):
         import importlib.util
 
-        from wbe.reference.nest import run_in_nest
-
-        if importlib.util.find_spec("nest") is None:
-            res = _status_error(params, "NEST is not installed (pip install nest-simulator, "
-                                "or the 'reference' extra of wbe)")
-            plots.rates_vs_reference({}, {}, out_dir / "rates_vs_reference.png",
-                                     status=res["status"])
-            return res
         from wbe.analysis.spiking import neuron_metrics
         from wbe.io.sonata import load_simulation
 
         sim = Path(inputs["simulation"]) / "simulation_config.json"
         net, run_cfg = load_simulation(sim)
-        out = run_in_nest(net, run_cfg)
+        cable = [p.name for p in net.populations if p.model == "cable"]
+        msg = None
+        if importlib.util.find_spec(ref) is None:
+            msg = (f"{'NEST' if ref == 'nest' else 'NEURON'} is not installed (pip install "
+                   f"{'nest-simulator' if ref == 'nest' else 'neuron'}, or the 'reference' "
+                   "extra of wbe)")
+        elif ref == "nest" and cable:
+            msg = (f"NEST has no cable cells (population {cable[0]!r}); set "
+                   "validation.rates_reference: neuron")
+        if msg:
+            res = _status_error(params, msg)
+            plots.rates_vs_reference({}, {}, out_dir / "rates_vs_reference.png",
+                                     status=res["status"])
+            return res
+        runner = _reference_runner(ref)
+        out = runner(net, run_cfg)
         spikes = out.spikes if hasattr(out, "spikes") else out
         t0 = params.t_start_ms if params.t_start_ms is not None else (
             window[0] if window else 0.0)
@@ -236,12 +244,13 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
             ref_rates[p.name] = neuron_metrics(t, ids, p.n, t_start_ms=t0, t_stop_ms=t1,
                                                backend="numpy")["rate_hz"].to_numpy()
         res = rate_scores(model_rates, ref_rates)
-        res["reference"] = "nest"
+        res["reference"] = ref
         res["window_ms"] = [t0, t1]
         res["seeds"] = _rates_over_seeds(sim, params.rates_n_seeds, (t0, t1), ref_rates,
-                                         run_cfg.seed)
+                                         run_cfg.seed, runner)
     else:
-        raise ValueError(f"rates_reference must be 'nest', a table or None, got {ref!r}")
+        raise ValueError(f"rates_reference must be 'nest', 'neuron', a table or None, got "
+                         f"{ref!r}")
     res["status"] = "ok"
     res["definition"] = ("KS distance = two-sample Kolmogorov-Smirnov statistic of per-neuron "
                          "rates (spikes/s); rate_ratio = model mean / reference mean")
@@ -273,16 +282,29 @@ def _population_means(spikes: dict, net, window: tuple[float, float]) -> dict[st
     return out
 
 
+def _reference_runner(ref: str):
+    """The reference simulator's ``run(network, run_config)`` → spikes."""
+    if ref == "neuron":
+        from wbe.reference.neuron import run_in_neuron
+
+        return run_in_neuron
+    from wbe.reference.nest import run_in_nest
+
+    return run_in_nest
+
+
 def _rates_over_seeds(sim_config: Path, n_seeds: int, window: tuple[float, float],
-                      ref_rates: dict, seed0: int) -> dict:
-    """Per population: wbe's and NEST's mean rates over ``n_seeds`` seeds (the simulation's
-    seed, whose runs are already there, and the next ones, each run in both simulators on
-    the same SONATA circuit), mean ± SD (ddof 1) and Welch's t-test."""
+                      ref_rates: dict, seed0: int, run_in_reference=None) -> dict:
+    """Per population: wbe's and the reference simulator's (``run_in_reference``, NEST's by
+    default) mean rates over ``n_seeds`` seeds (the simulation's seed, whose runs are
+    already there, and the next ones, each run in both simulators on the same SONATA
+    circuit), mean ± SD (ddof 1) and Welch's t-test."""
     from scipy import stats
 
     from wbe.engine.simulator import simulate
     from wbe.io.sonata import load_simulation, read_spikes
-    from wbe.reference.nest import run_in_nest
+
+    run_in_reference = run_in_reference or _reference_runner("nest")
 
     seeds = [int(seed0) + k for k in range(n_seeds)]
     net0, _ = load_simulation(sim_config)
@@ -292,7 +314,7 @@ def _rates_over_seeds(sim_config: Path, n_seeds: int, window: tuple[float, float
     runs_ref = {p: [float(np.mean(r))] for p, r in ref_rates.items()}
     for seed in seeds[1:]:
         for runs, runner in ((runs_model, lambda n, r: simulate(n, r, progress=False).spikes),
-                             (runs_ref, run_in_nest)):
+                             (runs_ref, run_in_reference)):
             net, run_cfg = load_simulation(sim_config)
             run_cfg.seed = seed
             out = runner(net, run_cfg)
