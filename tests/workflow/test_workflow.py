@@ -339,3 +339,30 @@ def test_report_renders_in_a_browser(done):
                  "3. Emulation", "4. Metrics", "5. Validation",
                  _num(sc["connectome"]["chemical"]["precision"])):
         assert text in dom, text
+
+
+def test_cable_cells_end_to_end(tmp_path):
+    """``config/cable.yaml`` over the small crop: the neurons become cable cells on their
+    skeletons with every synapse where its touch was found, simulated on 2 ranks, made
+    plastic, measured, and validated against the same run in NEURON."""
+    from wbe.io.sonata import read_circuit
+
+    cable = yaml.safe_load((ROOT / "config" / "cable.yaml").read_text())
+    cfg = json.loads(json.dumps(SMALL))
+    for key, value in cable.items():
+        cfg.setdefault(key, {}).update(value)
+    snakemake(tmp_path, "--configfile", str(write_config(tmp_path / "cable.yaml", cfg)))
+    latest = tmp_path / "results" / "latest"
+    conn = json.loads((latest / "connectome" / "manifest.json").read_text())["summary"]
+    assert conn["cable_sections"] > conn["n_neurons"] > 50
+    assert "Cable cells on their skeletons" in (latest / "connectome" / "caption.rst").read_text()
+    net = read_circuit(latest / "simulation" / "circuit" / "circuit_config.json")
+    pop = net.population("neurons")
+    assert pop.model == "cable" and len(pop.template["cells"]) == pop.n
+    chem = next(pr for pr in net.projections if pr.name == "chemical")
+    assert len(chem) == conn["n_synapses"] and chem.attributes["afferent_section_id"].max() > 0
+    plast = json.loads((latest / "plasticity" / "manifest.json").read_text())["summary"]
+    assert plast["potentiated"] + plast["depressed"] > 0
+    rates = json.loads((latest / "validation" / "scores.json").read_text())["rates"]
+    assert rates["status"] == "ok" and rates["reference"] == "neuron"
+    assert rates["ks_distance_all"] < 0.3

@@ -148,6 +148,10 @@ def _connectome(p, s, inputs):
                    + ".")
     if s.get("n_regions"):
         out.append(f"{_num(s['n_regions'])} regions.")
+    if s.get("cable_sections"):
+        out.append(f"Cable cells on their skeletons: {_num(s['cable_sections'])} sections "
+                   f"({_num(s.get('cable_bridges', 0))} bridges between a neuron's fragments), "
+                   "every synapse on the compartment where its touch was found.")
     g = s.get("graph") or {}
     if g.get("graph_sigma") is not None:
         out.append(f"Small-world σ = {_num(g['graph_sigma'])}, modularity Q = "
