@@ -4,6 +4,8 @@
 with touch-receptor stimulation; the metrics stage reports the response by cell class.
 ``config/human96.yaml``: the 96-region brain, V1/V2 stimulated for 1 s of biological time; the
 validation stage reports propagation and the real-vs-null-model test.
+``config/cable.yaml``: the default nerve ring's 171 neurons as cable cells on their skeletons,
+synapses where their touches were found; rates against the same runs in NEURON.
 """
 
 from __future__ import annotations
@@ -103,3 +105,14 @@ def test_human96_config_end_to_end(tmp_path):
         assert t["permutation_p"] == pytest.approx(want[2]), m
     for png in ("propagation.png", "real_vs_null.png"):
         assert (val / png).stat().st_size > 0
+
+
+def test_cable_config_end_to_end(tmp_path):
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "cable.yaml"))
+    conn = json.loads((_folder(tmp_path, "connectome") / "manifest.json").read_text())
+    assert conn["summary"]["n_neurons"] > 150 and conn["summary"]["cable_sections"] > 1000
+    sim = json.loads((_folder(tmp_path, "simulation") / "manifest.json").read_text())
+    assert sim["params"]["dt_ms"] == 0.025 and sim["summary"]["spikes"] > 1000
+    rates = json.loads((_folder(tmp_path, "validation") / "scores.json").read_text())["rates"]
+    assert rates["status"] == "ok" and rates["reference"] == "neuron"
+    assert rates["seeds"]["n_seeds"] == 3 and rates["ks_distance_all"] < 0.2
