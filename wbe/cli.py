@@ -549,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "and each plasticity rule's per-synapse state (columns RULE.STATE) here: "
                    "same edge populations and order as the input")
     p.add_argument("--restore", help="continue from this checkpoint")
-    p.add_argument("--placement", choices=["round_robin", "metis"],
+    p.add_argument("--placement", choices=["round_robin", "metis", "balanced"],
                    help="neurons on MPI ranks (override run.placement); spikes do not change")
     p.add_argument("--raster", metavar="PNG", help="also draw a spike raster here (neuron "
                    "names on the axis for small circuits)")

@@ -365,7 +365,8 @@ def main() -> None:
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
                     "background 8 kHz × 20 pA to every neuron (seed 3)")
     ap.add_argument("--spike-block", type=int, help="override the engine's SPIKE_BLOCK")
-    ap.add_argument("--placement", choices=["round_robin", "metis"], help="neurons on ranks")
+    ap.add_argument("--placement", choices=["round_robin", "metis", "balanced"],
+                    help="neurons on ranks")
     ap.add_argument("--mpi4py-exchange", action="store_true",
                     help="exchange spikes from Python (mpi4py), not inside numba (mpi_nb)")
     a = ap.parse_args()

@@ -252,8 +252,8 @@ def test_error_ends_all_ranks(tmp_path):
 def test_cable_cells_with_synapse_sites_one_vs_two_ranks_and_checkpoints(tmp_path):
     """Cable cells of two kinds whose synapses sit along their dendrites (their sites' ring
     columns on the cell's rank), some plastic (STDP reading the cells' spikes): the same
-    spikes, V_m and weights on 1 and 2 ranks, and checkpointed on 1 rank with spikes in
-    flight to the sites, resumed on 2."""
+    spikes, V_m and weights on 1 and 2 ranks (round robin, and placed by compartments), and
+    checkpointed on 1 rank with spikes in flight to the sites, resumed on 2."""
     from wbe.engine.simulator import simulate
 
     one = case.flatten(simulate(case.build_cable(), case.run_config_cable(40.0)))
@@ -262,6 +262,7 @@ def test_cable_cells_with_synapse_sites_one_vs_two_ranks_and_checkpoints(tmp_pat
     ck = tmp_path / "ck.zarr"
     first = case.flatten(simulate(case.build_cable(), case.run_config_cable(17.0),
                                   checkpoint=ck))
+    _same(one, _run2(tmp_path, "--cable", "--tstop", "40", "--placement", "balanced"))
     second = _run2(tmp_path, "--cable", "--tstop", "40", "--restore", str(ck))
     for key in one:
         if key.startswith("weights/"):  # the plastic weights at the end

@@ -184,3 +184,24 @@ def test_cell_kind_errors_name_the_place():
     with pytest.raises(ValueError, match=r"cells\[1\]: morphology 'no.swc' does not exist"):
         simulate(Network([Population("c", "cable", 1, template={
             "cells": [ball, {**long, "morphology": "no.swc"}]})], []), RunConfig(1.0, dt_ms=0.025))
+
+
+def test_balanced_placement_weighs_cells_by_compartments():
+    """``placement: balanced`` puts the heaviest cells first onto the least loaded rank: the
+    ranks' compartment loads differ by at most one cell's; round robin can leave one rank
+    with most of them."""
+    from wbe.engine.partition import neuron_costs, owners
+
+    ball, long = _two_kinds()
+    kinds = np.array([1, 0, 1, 0, 1, 0, 1, 0], float)  # round robin: the long cells on rank 0
+    net = Network([Population("c", "cable", 8, {"cell_type": kinds},
+                              template={"cells": [ball, long]}),
+                   Population("p", "iaf_psc_alpha", 3)], [])
+    cost = neuron_costs(net)
+    assert cost[:8].min() >= 1 and cost[8:].tolist() == [1.0, 1.0, 1.0] and len(set(cost)) == 3
+    loads = {}
+    for method in ("round_robin", "balanced"):
+        own = owners(net, 2, method)
+        loads[method] = [cost[own == r].sum() for r in range(2)]
+    assert abs(np.subtract(*loads["balanced"])) <= cost.max()
+    assert abs(np.subtract(*loads["round_robin"])) > abs(np.subtract(*loads["balanced"]))

@@ -282,7 +282,7 @@ class StateRecorder:
     name: str | None = None
 
 
-PLACEMENTS = ("round_robin", "metis")  # RunConfig.placement (see wbe.engine.partition)
+PLACEMENTS = ("round_robin", "metis", "balanced")  # RunConfig.placement (see wbe.engine.partition)
 
 
 @dataclass

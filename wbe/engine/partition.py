@@ -2,9 +2,15 @@
 
 * ``round_robin`` (default, NEST's scheme): gid ``g`` lives on rank ``g % size``. Balanced by
   construction and free to compute; every rank talks to every other.
+* ``balanced``: neurons weighed by what a step of each costs (:meth:`CellModel.cost`: a
+  cable cell's compartment count, 1 for a point neuron), the heaviest first, each onto the
+  rank with the least weight so far (ties: the lowest rank) — for cells of very different
+  sizes (the worm's skeletons, mixed Allen cell types), where round robin leaves a rank
+  with most of the compartments.
 * ``metis``: a METIS k-way partition (pymetis) of the undirected neuron graph (an edge per
   connected pair of real neurons, weighted by the number of synapses and gap junctions between
-  them), minimising the synapses that cross ranks while balancing the neuron count. Helps
+  them), minimising the synapses that cross ranks while balancing the neurons' weight (their
+  cost, as ``balanced``). Helps
   spatially organised connectomes (region-level brains, the worm) where a cut along anatomy
   keeps most traffic rank-local; costs O(synapses) memory and time on rank 0 at start-up
   (≈ 24 B per synapse while the graph is built), so it is meant for networks far below
@@ -38,8 +44,28 @@ def owners(net: Network, size: int, method: str = "round_robin", *, seed: int = 
     if method == "metis" and size > 1:
         real = np.nonzero(~virtual)[0]
         own[real] = metis_parts(net, size, seed=seed)
+    elif method == "balanced" and size > 1:
+        real = np.nonzero(~virtual)[0]
+        cost = neuron_costs(net)[real]
+        load = np.zeros(size)
+        for g in real[np.argsort(-cost, kind="stable")].tolist():  # heaviest first
+            r = int(np.argmin(load))
+            own[g] = r
+            load[r] += cost[np.searchsorted(real, g)]
     own[virtual] = -1
     return own
+
+
+def neuron_costs(net: Network) -> np.ndarray:
+    """The cost of a step of every gid (0 for nodes no rank steps)."""
+    from .cells.base import cell_model_of
+
+    out = np.zeros(net.n_total)
+    offsets = net.offsets()
+    for p in net.populations:
+        if p.simulated and p.n:
+            out[offsets[p.name]:offsets[p.name] + p.n] = cell_model_of(p).cost(p.params, p.n)
+    return out
 
 
 def neuron_graph(net: Network) -> sp.csr_matrix:
@@ -75,10 +101,14 @@ def metis_parts(net: Network, size: int, *, seed: int = 0) -> np.ndarray:
     if n < size:
         raise ValueError(f"placement 'metis': {n} neurons cannot fill {size} ranks")
     w = np.minimum(g.data, np.iinfo(np.int32).max).astype(np.int64)
+    cost = neuron_costs(net)
+    cost = cost[cost > 0] if cost.size else cost
+    vw = np.maximum(1, np.rint(cost)).astype(np.int64)
     opts = pymetis.Options(seed=int(seed) & 0x7FFFFFFF)
     _cut, parts = pymetis.part_graph(size, xadj=g.indptr.astype(np.int64),
                                      adjncy=g.indices.astype(np.int64),
-                                     eweights=w if w.size else None, options=opts)
+                                     eweights=w if w.size else None,
+                                     vweights=vw if np.any(vw != 1) else None, options=opts)
     return np.asarray(parts, dtype=np.int64)
 
 

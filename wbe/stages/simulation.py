@@ -51,9 +51,10 @@ class Params(NeuronSettings):
                                   description="input to named cells: Poisson, DC, steps or "
                                   "a spike train")
     record: Recording = Field(default_factory=Recording)
-    placement: Literal["round_robin", "metis"] = Field(
-        "round_robin", description="neurons on MPI ranks: round robin, or a METIS partition of "
-        "the connectome minimising the synapses between ranks (spikes are identical either way)")
+    placement: Literal["round_robin", "metis", "balanced"] = Field(
+        "round_robin", description="neurons on MPI ranks: round robin, a METIS partition of "
+        "the connectome minimising the synapses between ranks, or balanced by what each "
+        "neuron costs (a cable cell's compartments; spikes are identical either way)")
 
 
     @model_validator(mode="after")

@@ -225,6 +225,11 @@ class CellModel:
         population), for models whose neurons differ in their sites."""
         raise NotImplementedError
 
+    def cost(self, params: dict, n: int) -> np.ndarray:
+        """The relative cost of stepping each of ``n`` neurons with ``params`` (what placement
+        balances across ranks): 1 each; a cable cell's is its compartment count."""
+        return np.ones(n)
+
     def with_template(self, template: dict, owner: str = "") -> CellModel:
         """This model for a population's ``template`` (a cable cell's morphology and
         mechanisms, :attr:`wbe.engine.network.Population.template`)."""

@@ -346,6 +346,11 @@ class CableModel(CellModel):
             out[m] = self.kinds[t].site_of_node[node]
         return out
 
+    def cost(self, params: dict, n: int) -> np.ndarray:
+        """Each neuron's compartment count (its kind's): what a step of it costs."""
+        ct = self._types(np.broadcast_to(np.asarray(params.get("cell_type", 0.0)), (n,)), "")
+        return np.array([k.cell.n_compartments for k in self.kinds], np.float64)[ct]
+
     def section_names(self, kind: int = 0) -> list[str]:
         """The sections of cell kind ``kind`` by ``afferent_section_id`` (NEURON's ``all``
         order)."""
