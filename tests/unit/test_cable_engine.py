@@ -13,7 +13,6 @@ import pytest
 from wbe.engine.cells.cable import DEFAULT_TEMPLATE
 from wbe.engine.network import (
     Network,
-    Plasticity,
     Population,
     Projection,
     RunConfig,
@@ -107,8 +106,6 @@ def test_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match=r"edge 3: afferent_section_id 1 / afferent_section_pos"
                                          r" 1.5 is not a place"):
         simulate(net_with_sites(pos=(0.5, 0.2, 0.9, 1.5)), RUN)
-    with pytest.raises(ValueError, match="'stdp_synapse' cannot run"):
-        simulate(net_with_sites(plasticity=Plasticity("stdp_synapse", {})), RUN)
 
 
 def test_a_template_with_its_own_synapse_kinds():

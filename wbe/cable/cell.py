@@ -227,7 +227,7 @@ def nernst_ca(cai, celsius):
 #: the capacitance, the axial currents, NEURON's tree solve (triang, bksub) and the voltage
 #: update of one step: shared by this module's step and the engine's ``cable`` kernel, each
 #: naming its arrays ({nn} nodes, {cm}, {a}, {b}, {par}, {ion_nodes})
-_SOLVE = """        for k in range({nn}):
+_ASSEMBLE = """        for k in range({nn}):
             if {cm}[k] > 0.0:
                 d[k] += 1.0e-3 * cj * {cm}[k]
         for k in range(1, {nn}):
@@ -237,7 +237,8 @@ _SOLVE = """        for k in range({nn}):
             rhs[p] += {a}[k] * dv
             d[k] -= {b}[k]
             d[p] -= {a}[k]
-        for k in range({nn} - 1, 0, -1):
+"""
+_ELIMINATE = """        for k in range({nn} - 1, 0, -1):
             p = {a}[k] / d[k]
             d[{par}[k]] -= p * {b}[k]
             rhs[{par}[k]] -= p * rhs[k]
@@ -245,13 +246,18 @@ _SOLVE = """        for k in range({nn}):
         for k in range(1, {nn}):
             rhs[k] -= {b}[k] * rhs[{par}[k]]
             rhs[k] /= d[k]
-        for k in range({nn}):
+"""
+_UPDATE = """        for k in range({nn}):
             v[k] += (2.0 if cn else 1.0) * rhs[k]
         if cn:  # NEURON's second_order_cur: the ion currents at the new v
             for k in {ion_nodes}:
                 for z in range(3):
                     ion_i[k, z] += ion_d[k, z] * rhs[k]
 """
+#: the matrix assembled (capacitance, axial currents), NEURON's triang/bksub, v updated; the
+#: engine's kernel runs the elimination for several cells of a kind at once (the same
+#: operations per cell, interleaved)
+_SOLVE = _ASSEMBLE + _ELIMINATE + _UPDATE
 _LOOP_HEAD = """
 import math
 

@@ -46,6 +46,7 @@ import copy
 import hashlib
 import importlib
 import json
+import textwrap
 from functools import cache
 from pathlib import Path
 
@@ -172,6 +173,10 @@ def _neuron_order(sections, from_file: bool, stub: bool) -> np.ndarray:
     return np.array(sorted(body, key=key) + list(range(len(body), n)), np.int64)
 
 
+#: cells of one kind whose tree solves the kernel interleaves (independent chains of divisions
+#: the processor overlaps)
+GROUP = 8
+
 #: generated kernels by template text (specialised copies of a model share them)
 _MODULES: dict[str, object] = {}
 
@@ -260,7 +265,12 @@ class CableModel(CellModel):
         for j, m in enumerate(self.mechanisms):
             self._sizes[f"m{j}_{m}"] = max(1, max(self._mech_of(k, m)[0].size for k in
                                                   self.kinds) * self._nstates[m])
-        self._sizes["syn"] = len(self.ports) * self.n_sites * 2  # last: not copied per step
+        ns = len(self.ports) * self.n_sites
+        self._sizes["syn"] = ns * 2  # these last three: read in place, not copied per step
+        #: the synapses (port × site) that have received input, in the order they did (a
+        #: count, then their indices): only they are visited; and each one's place in it + 1
+        self._sizes["active"] = ns + 1
+        self._sizes["listed"] = ns
         self.state = tuple(Var(name, unit, doc, size=size) for (name, size), (unit, doc) in zip(
             self._sizes.items(), _state_docs(self.mechanisms)))
         self.recordables = (Var("V_m", "mV", "membrane potential at the spike site (soma)",
@@ -443,7 +453,10 @@ def _state_docs(mech_names):
             ("mV", "membrane potential of every node (NEURON's order)"),
             ("", "cai (mM), then eca (mV), of the nodes whose calcium a mechanism writes")]
     docs += [("", f"states of mechanism {m} at its nodes") for m in mech_names]
-    docs += [("uS", "synapse states A, B of every port at every site")]
+    docs += [("uS", "synapse states A, B of every port at every site"),
+             ("", "how many synapses (port × site) have received input, then their indices "
+                  "in the order they first did"),
+             ("", "each synapse's place in that list + 1 (0: never received input)")]
     return docs
 
 
@@ -518,19 +531,23 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     sf, ctab, ci = b.sf, b.ctab, b.ci
     site0 = b.s0
     ncell = sf.shape[1]
-    y = np.empty(ROWS)
-    d = np.empty(NNMAX)
-    rhs = np.empty(NNMAX)
-    ion_i = np.zeros((NNMAX, 3))
-    ion_d = np.zeros((NNMAX, 3))
+    Y = np.empty((GROUP, ROWS))
+    D = np.empty((GROUP, NNMAX))
+    R = np.empty((GROUP, NNMAX))
+    IONI = np.zeros((GROUP, NNMAX, 3))
+    IOND = np.zeros((GROUP, NNMAX, 3))
+    EE = np.empty((GROUP, NNMAX, 3))
+    CAI = np.empty((GROUP, NNMAX))
     ii = np.zeros(3)
     ii2 = np.zeros(3)
-    e = np.empty((NNMAX, 3))
-    cai = np.empty(NNMAX)
-    for cell in range(ncell):
-        c = ctab[ci[cell]]
-        dt = c[0]
+    ka = np.empty(max(1, NP))
+    kb = np.empty(max(1, NP))
+    cell0 = 0
+    while cell0 < ncell:  # a group: up to GROUP consecutive cells of one kind
         t = {kind}
+        gn = 1
+        while gn < GROUP and cell0 + gn < ncell and {kind_of_next} == t:
+            gn += 1
         g0 = GOFF[t]
         nn = GOFF[t + 1] - g0
         ga = A[g0:g0 + nn]
@@ -541,75 +558,129 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
         ion_nodes = ION_NODES[IOFF[t]:IOFF[t + 1]]
         celsius = CELS[t]
         cn = CNS[t] != 0
-        cj = (2.0 if cn else 1.0) / dt
-        for r in range(OSY):  # the synapse states are read in place
-            y[r] = sf[r, cell]
-        v = y[OV:OV + nn]
-        for k in range(nn):  # reversal potentials and calcium: NEURON's, where none writes
-            e[k, 0] = E0[g0 + k, 0]
-            e[k, 1] = E0[g0 + k, 1]
-            e[k, 2] = E0[g0 + k, 2]
-            cai[k] = CAI0
         q0 = CAOFF[t]
         nca = CAOFF[t + 1] - q0
-        for q in range(nca):
-            cai[CA_NODES[q0 + q]] = y[OCA + q]
-            e[CA_NODES[q0 + q], 2] = y[OCA + nca + q]
-{views}
-        for k in range(nn):
-            rhs[k] = 0.0
-            d[k] = 0.0
-        for k in ion_nodes:
-            for z in range(3):
-                ion_i[k, z] = 0.0
-                ion_d[k, z] = 0.0
-{currents}
         s0t = SOFF[t]
         nst = SOFF[t + 1] - s0t
-        for pp in range(NP):  # synapses: nA over the node's area
-            for q in range(nst):
-                g = sf[OSY + (pp * NS + q) * 2 + 1, cell] - sf[OSY + (pp * NS + q) * 2, cell]
+        spike = SPIKE[t]
+        for gc in range(gn):  # each cell's currents and its matrix
+            cell = cell0 + gc
+            c = ctab[ci[cell]]
+            dt = c[0]
+            cj = (2.0 if cn else 1.0) / dt
+            y = Y[gc]
+            d = D[gc]
+            rhs = R[gc]
+            e = EE[gc]
+            cai = CAI[gc]
+            ion_i = IONI[gc]
+            ion_d = IOND[gc]
+            for r in range(OSY):  # the synapse states are read in place
+                y[r] = sf[r, cell]
+            v = y[OV:OV + nn]
+            for k in range(nn):  # reversal potentials and calcium: NEURON's, where none writes
+                e[k, 0] = E0[g0 + k, 0]
+                e[k, 1] = E0[g0 + k, 1]
+                e[k, 2] = E0[g0 + k, 2]
+                cai[k] = CAI0
+            for q in range(nca):
+                cai[CA_NODES[q0 + q]] = y[OCA + q]
+                e[CA_NODES[q0 + q], 2] = y[OCA + nca + q]
+{views}
+            for k in range(nn):
+                rhs[k] = 0.0
+                d[k] = 0.0
+            for k in ion_nodes:
+                for z in range(3):
+                    ion_i[k, z] = 0.0
+                    ion_d[k, z] = 0.0
+{currents}
+            nact = int(sf[OACT, cell])
+            for a in range(nact):  # synapses that have received input: nA over the area
+                fi = int(sf[OACT + 1 + a, cell])
+                pp = fi // NS
+                j = SITE_NODE[s0t + fi - pp * NS]
+                g = sf[OSY + fi * 2 + 1, cell] - sf[OSY + fi * 2, cell]
                 if g != 0.0:
-                    j = SITE_NODE[s0t + q]
                     i1 = g * (v[j] + 0.001 - SYNP[pp, 2])
                     i = g * (v[j] - SYNP[pp, 2])
                     rhs[j] -= i * (1.0e2 / garea[j])
                     d[j] += (i1 - i) / 0.001 * (1.0e2 / garea[j])
-        spike = SPIKE[t]
-        rhs[spike] += istim[b.a + cell] * 1e-3 * (1.0e2 / garea[spike])
-{solve}{states}
-        for pp in range(NP):
-            ka = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 0]))
-            kb = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 1]))
-            for q in range(nst):
-                ra = OSY + (pp * NS + q) * 2
+            rhs[spike] += istim[b.a + cell] * 1e-3 * (1.0e2 / garea[spike])
+{assemble}
+        # NEURON's triang and bksub for the group's cells at once (each cell's operations
+        # in NEURON's order, interleaved across the cells)
+        for k in range(nn - 1, 0, -1):
+            pk = gpar[k]
+            ak = ga[k]
+            bk = gb[k]
+            for gc in range(gn):
+                p = ak / D[gc, k]
+                D[gc, pk] -= p * bk
+                R[gc, pk] -= p * R[gc, k]
+        for gc in range(gn):
+            R[gc, 0] /= D[gc, 0]
+        for k in range(1, nn):
+            pk = gpar[k]
+            bk = gb[k]
+            for gc in range(gn):
+                R[gc, k] -= bk * R[gc, pk]
+                R[gc, k] /= D[gc, k]
+        for gc in range(gn):  # each cell's new v and states
+            cell = cell0 + gc
+            c = ctab[ci[cell]]
+            dt = c[0]
+            y = Y[gc]
+            rhs = R[gc]
+            e = EE[gc]
+            cai = CAI[gc]
+            ion_i = IONI[gc]
+            ion_d = IOND[gc]
+            v = y[OV:OV + nn]
+{views}
+{update}{states}
+            for pp in range(NP):
+                ka[pp] = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 0]))
+                kb[pp] = 1.0 - math.exp(dt * ((-1.0) / SYNP[pp, 1]))
+            nact = int(sf[OACT, cell])
+            for a in range(nact):  # they decay
+                fi = int(sf[OACT + 1 + a, cell])
+                pp = fi // NS
+                ra = OSY + fi * 2
                 sa, sb = sf[ra, cell], sf[ra + 1, cell]
-                if sa != 0.0 or sb != 0.0:  # (a closed synapse stays closed: skipped)
-                    sa = sa + ka * (-sa)
-                    sb = sb + kb * (-sb)
-                col = site0 + cell * NS + q
-                w = ring[pp, slot, col]
-                if w != 0.0:  # arrives now: acts from the next step on (NEURON's delivery)
-                    sa += w * 1e-3 * SYNP[pp, 3]
-                    sb += w * 1e-3 * SYNP[pp, 4]
-                    ring[pp, slot, col] = 0.0
-                sf[ra, cell] = sa
-                sf[ra + 1, cell] = sb
-        vs = v[spike]
-        if vs > c[1]:
-            if y[OA] == 0.0:
-                out_slot[nspk] = b.a + cell
-                out_stamp[nspk] = stamp
-                nspk += 1
-            y[OA] = 1.0
-        else:
-            y[OA] = 0.0
-        y[OVS] = vs
-        for q in range(nca):
-            y[OCA + q] = cai[CA_NODES[q0 + q]]
-            y[OCA + nca + q] = e[CA_NODES[q0 + q], 2]
-        for r in range(OSY):
-            sf[r, cell] = y[r]
+                sf[ra, cell] = sa + ka[pp] * (-sa)
+                sf[ra + 1, cell] = sb + kb[pp] * (-sb)
+            base = site0 + cell * NS
+            for pp in range(NP):  # what arrives now acts from the next step (NEURON's delivery)
+                for q in range(nst):
+                    w = ring[pp, slot, base + q]
+                    if w != 0.0:
+                        fi = pp * NS + q
+                        ra = OSY + fi * 2
+                        sf[ra, cell] += w * 1e-3 * SYNP[pp, 3]
+                        sf[ra + 1, cell] += w * 1e-3 * SYNP[pp, 4]
+                        ring[pp, slot, base + q] = 0.0
+                        if sf[OPOS + fi, cell] == 0.0:  # its first input: it joins the list
+                            sf[OACT + 1 + nact, cell] = fi
+                            nact += 1
+                            sf[OPOS + fi, cell] = nact
+            sf[OACT, cell] = nact
+            vs = v[spike]
+            if vs > c[1]:
+                if y[OA] == 0.0:
+                    out_slot[nspk] = b.a + cell
+                    out_stamp[nspk] = stamp
+                    nspk += 1
+                y[OA] = 1.0
+            else:
+                y[OA] = 0.0
+            y[OVS] = vs
+            for q in range(nca):
+                y[OCA + q] = cai[CA_NODES[q0 + q]]
+                y[OCA + nca + q] = e[CA_NODES[q0 + q], 2]
+            for r in range(OSY):
+                sf[r, cell] = y[r]
+        cell0 += gn
     return nspk
 '''
 
@@ -643,8 +714,10 @@ def _kernel_module(model: CableModel):
     head = ["import math", "", "import numba", "import numpy as np", "",
             "from wbe.cable.cell import nernst_ca"]
     consts = [f"ROWS = {r}", f"NNMAX = {model._sizes['v']}", f"NP = {len(model.ports)}",
+              f"GROUP = {GROUP}",
               f"NS = {model.n_sites}", f"OV = {offs['v']}", f"OCA = {offs['ca']}",
               f"CAI0 = {t.CAI0!r}", f"OSY = {offs['syn']}", f"OA = {offs['above']}",
+              f"OACT = {offs['active']}", f"OPOS = {offs['listed']}",
               f"OVS = {offs['V_m']}",
               f"GOFF = {_arr(_offsets(c.par.size for c in cells), 'np.int64')}",
               f"A = {_arr(cat([c.a for c in cells]))}",
@@ -693,9 +766,17 @@ def _kernel_module(model: CableModel):
                                      ions="".join(t._ION_ADD.format(z=z) for z in zs)))
         st.append(t._STATE.format(k=k) + (t._WROTE_CAI.format(k=k) if ch.writes_cai else ""))
     # one kind: its index a literal (the compiler folds its slices to constants)
-    body = _KERNEL.format(kind="0" if len(kinds) == 1 else "int(c[2])", views="\n".join(views), currents="".join(cur), states="".join(st),
-                          solve=t._SOLVE.format(nn="nn", cm="gcm", a="ga", b="gb", par="gpar",
-                                                ion_nodes="ion_nodes"))
+    def more(text: str) -> str:  # the step's pieces, one loop deeper
+        return textwrap.indent(text, "    ")
+
+    geo = dict(nn="nn", cm="gcm", a="ga", b="gb", par="gpar", ion_nodes="ion_nodes")
+    one = len(kinds) == 1
+    body = _KERNEL.format(
+        kind="0" if one else "int(ctab[ci[cell0], 2])",
+        kind_of_next="0" if one else "int(ctab[ci[cell0 + gn], 2])",
+        views=more("\n".join(views)), currents=more("".join(cur)),
+        states=more("".join(st)), assemble=more(t._ASSEMBLE.format(**geo)),
+        update=more(t._UPDATE.format(**geo)))
     src = "\n".join(head) + "\n\n" + "\n".join(consts) + "\n" + body
     py = body.replace("@numba.njit(cache=True)\ndef kernel(", "def kernel_py(")
     for k in range(len(model.mechanisms)):
