@@ -63,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=55)
     ap.add_argument("--cores", type=int, default=1, choices=(1, 2))
+    ap.add_argument("--dl-um", type=float, default=20.0,
+                    help="bmtk's dL: nseg = 1 + 2·int(L / 2dL) in both (smaller: more "
+                         "compartments)")
     ap.add_argument("--simulators", default="wbe,neuron")
     ap.add_argument("--out", type=Path, default=None,
                     help="default benchmarks/results/cable_<model>_<cells>_<cores>c.json")
@@ -137,6 +140,12 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _template(swc, fit, dl_um: float) -> dict:
+    """The engine's template of the cell: the Allen model, segments by bmtk's dL."""
+    return {"morphology": str(swc), "allen_fit": str(fit),
+            "discretization": {"max_length_um": 2.0 * dl_um}}
+
+
 def network(a, swc, fit, per_cell, names):
     """The engine's network: a ``cable`` population, one virtual source per synapse, edges
     of delay 1 ms to the synapses' places (spikes sent 1 ms before they arrive)."""
@@ -166,7 +175,7 @@ def network(a, swc, fit, per_cell, names):
     t_all = np.concatenate(times)
     o = np.argsort(t_all, kind="stable")
     return Network([Population("cells", "cable", a.cells, {"V_m": v_init, "V_th": -20.0},
-                               template={"morphology": str(swc), "allen_fit": str(fit)}),
+                               template=_template(swc, fit, a.dl_um)),
                     Population("inp", "virtual", int(tgt.size))], projs,
                    spike_trains=[SpikeTrainInput("st", "inp", np.concatenate(ids)[o],
                                                  t_all[o])])
@@ -186,11 +195,11 @@ def run_wbe(a, rec: dict) -> None:
         comm = MPI.COMM_WORLD
     swc, fit = _paths(a.model)
     base = _rss_mib()
-    cell, _v = perisomatic(swc, fit)
+    cell, _v = perisomatic(swc, fit, dl_um=a.dl_um)
     per_cell = inputs(a, cell.sections)
     from wbe.engine.cells.cable import CableModel  # sections by afferent_section_id
 
-    names = CableModel({"morphology": str(swc), "allen_fit": str(fit)}).section_names()
+    names = CableModel(_template(swc, fit, a.dl_um)).section_names()
     net = network(a, swc, fit, per_cell, names)
     t0 = time.perf_counter()  # compilation (numba) in a short run, untimed in the result
     simulate(net, RunConfig(5.0, dt_ms=DT, seed=a.seed), comm=comm)
@@ -243,7 +252,7 @@ def run_neuron(a, rec: dict) -> None:
         hobj = h.Biophys1(str(swc))
         aibs_perisomatic(hobj, None, dyn)
         for sec in hobj.all:
-            sec.nseg = 1 + 2 * int(sec.L / 40.0)
+            sec.nseg = 1 + 2 * int(sec.L / (2.0 * a.dl_um))
             ncomp += sec.nseg
         by = {s.name().split(".")[-1]: s for s in hobj.all}
         for s, (_, times, w) in zip(syns, events):
@@ -308,20 +317,23 @@ def main(argv=None) -> int:
     sims = [s.strip() for s in a.simulators.split(",") if s.strip()]
     if not set(sims) <= set(SIMS):
         raise SystemExit(f"--simulators: of {SIMS}")
+    dl = "" if a.dl_um == 20.0 else f"_dl{a.dl_um:g}"
     out = a.out or (REPO / "benchmarks" / "results"
-                    / f"cable_{a.model}_{a.cells}_{a.cores}c.json")
+                    / f"cable_{a.model}_{a.cells}_{a.cores}c{dl}.json")
     run_id = uuid.uuid4().hex
     cmd = (f".venv/bin/python benchmarks/cable.py --model {a.model} --cells {a.cells} "
            f"--synapses {a.synapses} --rate-hz {a.rate_hz:g} --t-sim-ms {a.t_sim_ms:g} "
            f"--repeats {a.repeats} --seed {a.seed} --cores {a.cores} "
            f"--simulators {','.join(sims)} "
-           f"--out {audit._rel(out)}")
+           + (f"--dl-um {a.dl_um:g} " if a.dl_um != 20.0 else "")
+           + f"--out {audit._rel(out)}")
     policy = os.environ.get("OMP_WAIT_POLICY", "active")
     meta = {"format": audit.FORMAT, "run_id": run_id, "model": f"allen_{a.model}",
             "scale": a.cells, "cores": a.cores, "seed": a.seed, "t_sim_ms": a.t_sim_ms,
             "t_warmup_ms": 0.0, "synapse": "exp2syn", "simulators": sims,
             "repeats": a.repeats, "prime": False, "omp_wait_policy": policy,
             "synapses_per_cell": a.synapses, "rate_hz": a.rate_hz, "regenerate": cmd,
+            "dl_um": a.dl_um,
             "git": audit.git_state(), "machine": {"platform": platform.platform(),
                                                   "cpus": os.cpu_count()},
             "started": datetime.datetime.now().isoformat(timespec="seconds")}
@@ -344,7 +356,7 @@ def main(argv=None) -> int:
                             "--tag", tag, "--model", a.model, "--cells", str(a.cells),
                             "--synapses", str(a.synapses), "--rate-hz", str(a.rate_hz),
                             "--t-sim-ms", str(a.t_sim_ms), "--seed", str(a.seed),
-                            "--cores", str(a.cores)],
+                            "--cores", str(a.cores), "--dl-um", str(a.dl_um)],
                            env=run_env, capture_output=True, text=True)
         if p.returncode != 0:
             runs.append({"simulator": sim, "tag": tag, "run_id": run_id, "seq": seq,
