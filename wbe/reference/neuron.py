@@ -168,7 +168,7 @@ def run_in_neuron(network: Network, run: RunConfig):
         n = k.cell.nseg[sec_i]
         return sec_i, (node - k.cell.first_node[sec_i] + 0.5) / n
 
-    events = []  # (time, NetCon, weight)
+    events = []  # (time, NetCon)
     for pr in network.projections:
         if pr.plasticity is not None:
             raise NotImplementedError(f"projection {pr.name!r}: plastic synapses are not "
