@@ -202,3 +202,20 @@ def test_balanced_placement_weighs_cells_by_compartments():
         loads[method] = [cost[own == r].sum() for r in range(2)]
     assert abs(np.subtract(*loads["balanced"])) <= cost.max()
     assert abs(np.subtract(*loads["round_robin"])) > abs(np.subtract(*loads["balanced"]))
+
+
+def test_nmda_port_reference_equals_compiled_and_checks_mg():
+    """An ``Exp2NMDA`` port (Mg²⁺ block; against NEURON: tests/reference/
+    test_cable_nmda_neuron.py): the interpreted kernel equals the compiled one; a negative
+    mg is refused by name."""
+    tpl = copy.deepcopy(DEFAULT_TEMPLATE)
+    tpl["synapses"] = {"exc": {"kind": "Exp2NMDA", "tau1": 2.0, "tau2": 40.0, "e": 0.0,
+                               "mg": 1.0}}
+    net = net_with_sites(tpl)
+    net.projections[0].weight = np.full(4, 40.0)
+    a, b = simulate(net, RUN), simulate(net, RUN, use_numba=False)
+    np.testing.assert_array_equal(a.state["c"]["V_m"][2], b.state["c"]["V_m"][2])
+    assert np.ptp(a.state["c"]["V_m"][2]) > 1.0
+    tpl["synapses"]["exc"]["mg"] = -1.0
+    with pytest.raises(ValueError, match=r"Exp2NMDA\): mg >= 0 mM"):
+        simulate(net_with_sites(tpl), RUN)

@@ -70,9 +70,11 @@ class IClamp:
 
 @dataclass
 class Synapse:
-    """A synapse at ``section(x)``: NEURON's ``Exp2Syn`` (``tau1``, ``tau2`` ms, ``e`` mV) or
-    ``ExpSyn`` (``tau``, ``e``); an event of weight w (µS) opens it by w (NEURON's
-    ``NET_RECEIVE``), its current i = g (v − e)."""
+    """A synapse at ``section(x)``: NEURON's ``Exp2Syn`` (``tau1``, ``tau2`` ms, ``e`` mV),
+    ``ExpSyn`` (``tau``, ``e``) or ``Exp2NMDA`` (Exp2Syn's kinetics, its current times the
+    Mg²⁺ block of Jahr & Stevens (1990), 1 / (1 + exp(−0.062 v) · mg / 3.57), ``mg`` mM); an
+    event of weight w (µS) opens it by w (NEURON's ``NET_RECEIVE``), its current
+    i = g (v − e) (× the block)."""
 
     kind: str
     section: int | str
@@ -81,13 +83,26 @@ class Synapse:
 
 
 SYNAPSE_DEFAULTS = {"Exp2Syn": {"tau1": 0.1, "tau2": 10.0, "e": 0.0},
-                    "ExpSyn": {"tau": 0.1, "e": 0.0}}
+                    "ExpSyn": {"tau": 0.1, "e": 0.0},
+                    "Exp2NMDA": {"tau1": 2.0, "tau2": 65.0, "e": 0.0, "mg": 1.0}}
+#: columns of a synapse row (:func:`_synapse_row`)
+SYN_COLS = 7
+
+
+@numba.njit(cache=True)
+def synapse_current(g, v, p):
+    """A synapse's current (nA with g in µS) at v (mV) for its row ``p``: g (v − e), for
+    ``Exp2NMDA`` times the Mg²⁺ block 1 / (1 + exp(0.062 · −v) · mg / 3.57) (the expression of
+    the NMODL file in ``tests/reference/mod``)."""
+    if p[6] != 0.0:
+        return g * (1.0 / (1.0 + math.exp(0.062 * -v) * (p[5] / 3.57))) * (v - p[2])
+    return g * (v - p[2])
 
 
 def _synapse_row(syn: Synapse, k: int) -> list[float]:
-    """(tau1, tau2, e, increment of A, increment of B) per unit weight — NEURON's INITIAL of
-    Exp2Syn (tau1 kept below tau2, its peak-normalising ``factor``); ExpSyn as Exp2Syn with
-    A ≡ 0."""
+    """(tau1, tau2, e, increment of A, increment of B, mg, 1 for the Mg²⁺ block) per unit
+    weight — NEURON's INITIAL of Exp2Syn (tau1 kept below tau2, its peak-normalising
+    ``factor``); ExpSyn as Exp2Syn with A ≡ 0."""
     if syn.kind not in SYNAPSE_DEFAULTS:
         raise ValueError(f"synapses[{k}]: kind is one of {sorted(SYNAPSE_DEFAULTS)}, not "
                          f"{syn.kind!r}")
@@ -98,17 +113,21 @@ def _synapse_row(syn: Synapse, k: int) -> list[float]:
     if syn.kind == "ExpSyn":
         if not p["tau"] > 0:
             raise ValueError(f"synapses[{k}] (ExpSyn): tau > 0")
-        return [1.0, float(p["tau"]), float(p["e"]), 0.0, 1.0]
+        return [1.0, float(p["tau"]), float(p["e"]), 0.0, 1.0, 0.0, 0.0]
     tau1, tau2 = float(p["tau1"]), float(p["tau2"])
     if not (tau1 > 0 and tau2 > 0):
-        raise ValueError(f"synapses[{k}] (Exp2Syn): tau1 and tau2 > 0")
+        raise ValueError(f"synapses[{k}] ({syn.kind}): tau1 and tau2 > 0")
     if tau1 / tau2 > 0.9999:
         tau1 = 0.9999 * tau2
     if tau1 / tau2 < 1e-9:
         tau1 = tau2 * 1e-9
     tp = (tau1 * tau2) / (tau2 - tau1) * math.log(tau2 / tau1)
     factor = 1.0 / (-math.exp(-tp / tau1) + math.exp(-tp / tau2))
-    return [tau1, tau2, float(p["e"]), factor, factor]
+    if syn.kind == "Exp2NMDA":
+        if not p["mg"] >= 0:
+            raise ValueError(f"synapses[{k}] (Exp2NMDA): mg >= 0 mM")
+        return [tau1, tau2, float(p["e"]), factor, factor, float(p["mg"]), 1.0]
+    return [tau1, tau2, float(p["e"]), factor, factor, 0.0, 0.0]
 
 
 @dataclass
@@ -264,7 +283,7 @@ import math
 import numba
 import numpy as np
 
-from wbe.cable.cell import nernst_ca
+from wbe.cable.cell import nernst_ca, synapse_current
 {imports}
 
 
@@ -298,8 +317,8 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
         for q in range(syn_node.shape[0]):  # point processes: nA, over the node's area
             j = syn_node[q]
             g = syn_s[q, 1] - syn_s[q, 0]
-            i1 = g * (v[j] + 0.001 - syn_p[q, 2])
-            i = g * (v[j] - syn_p[q, 2])
+            i1 = synapse_current(g, v[j] + 0.001, syn_p[q])
+            i = synapse_current(g, v[j], syn_p[q])
             rhs[j] -= i * (1.0e2 / area[j])
             d[j] += (i1 - i) / 0.001 * (1.0e2 / area[j])
         for q in range(stim_node.shape[0]):
@@ -382,6 +401,7 @@ def _loop(names: tuple[str, ...]):
         for alias in ("cur", "st", "ini"):
             py = py.replace(f"{alias}{k}(", f"{alias}{k}.py_func(")
     py = py.replace("nernst_ca(cai[j], celsius)", "nernst_ca.py_func(cai[j], celsius)")
+    py = py.replace("synapse_current(", "synapse_current.py_func(")
     src = src.replace("\ndef run(", "\n@numba.njit(cache=True)\ndef run(").replace(
         "\ndef init(", "\n@numba.njit(cache=True)\ndef init(")
     import wbe.cable.cell as me
@@ -572,7 +592,7 @@ class CableCell:
             raise ValueError("CableCell.run: a synapse at a node of zero area (x = 0 or 1); "
                              "place it inside a section")
         syn_p = np.array([_synapse_row(q, k) for k, q in enumerate(syns)],
-                         np.float64).reshape(-1, 5)
+                         np.float64).reshape(-1, SYN_COLS)
         ev = [(float(t), int(k), float(w)) for k, times, w in events
               for t in np.atleast_1d(np.asarray(times, np.float64))]
         for t, k, w in ev:

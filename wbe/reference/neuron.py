@@ -11,7 +11,8 @@ and NEURON simulate the same model with the same inputs:
   Allen fit, needs their ``.mod`` files compiled and loaded — an error names them) and
   reversal potentials; ``celsius``, ``secondorder`` and ``usetable_hh`` are NEURON globals, so
   the kinds must agree on them; v_init per neuron (``V_m``);
-* a port of the template → one ``Exp2Syn`` (or ``ExpSyn``) per site that receives input, at
+* a port of the template → one ``Exp2Syn`` (``ExpSyn``; ``Exp2NMDA`` when a .mod file of
+  that name is loaded) per site that receives input, at
   the centre of the segment wbe delivers into; every edge → a ``NetCon`` (weight nS → µS, the
   edge's delay) from the source cell's spike site (threshold ``V_th``) or, for a virtual
   source, events at its spike times;
@@ -151,7 +152,13 @@ def run_in_neuron(network: Network, run: RunConfig):
             row = m.syn_rows[port.receptor_type - 1]
             sec = cells[pop][i][sec_i]
             spec = (m.template.get("synapses") or {}).get(port.name) or {}
-            if row[3] == 0.0:  # ExpSyn
+            if row[6] != 0.0:  # Exp2NMDA: its .mod file compiled and loaded
+                if not hasattr(h, "Exp2NMDA"):
+                    raise NotImplementedError(f"port {port.name!r}: Exp2NMDA synapses need "
+                                              "an Exp2NMDA .mod file loaded in NEURON")
+                s = h.Exp2NMDA(sec(x))
+                s.tau1, s.tau2, s.e, s.mg = spec.get("tau1", row[0]), row[1], row[2], row[5]
+            elif row[3] == 0.0:  # ExpSyn
                 s = h.ExpSyn(sec(x))
                 s.tau, s.e = row[1], row[2]
             else:

@@ -13,8 +13,9 @@ mechanisms and synapse kinds —
   ``celsius`` given beside it wins, as bmtk's ``conditions``), or explicitly ``Ra``, ``cm``,
   ``mechanisms``, ``reversal``, ``celsius`` (as :class:`wbe.cable.cell.CableCell`);
 * ``discretization`` (default ``{"max_length_um": 40}``), ``secondorder`` (0 or 2);
-* ``synapses``: receptor port name → ``{"kind": "Exp2Syn", "tau1", "tau2", "e"}`` or
-  ``{"kind": "ExpSyn", "tau", "e"}`` (default ``exc``: Exp2Syn 1/3 ms, 0 mV; ``inh``: ExpSyn
+* ``synapses``: receptor port name → ``{"kind": "Exp2Syn", "tau1", "tau2", "e"}``,
+  ``{"kind": "ExpSyn", "tau", "e"}`` or ``{"kind": "Exp2NMDA", "tau1", "tau2", "e", "mg"}``
+  (Exp2Syn with the Mg²⁺ block) (default ``exc``: Exp2Syn 1/3 ms, 0 mV; ``inh``: ExpSyn
   5 ms, −70 mV; generic excitatory and inhibitory input goes to ``exc``/``inh``, else to the
   first and last port); weights in nS;
 * ``spike_site``: ``[section, x]`` where spikes are detected (default the soma's middle);
@@ -602,8 +603,8 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
                 j = SITE_NODE[s0t + fi - pp * NS]
                 g = sf[OSY + fi * 2 + 1, cell] - sf[OSY + fi * 2, cell]
                 if g != 0.0:
-                    i1 = g * (v[j] + 0.001 - SYNP[pp, 2])
-                    i = g * (v[j] - SYNP[pp, 2])
+                    i1 = synapse_current(g, v[j] + 0.001, SYNP[pp])
+                    i = synapse_current(g, v[j], SYNP[pp])
                     rhs[j] -= i * (1.0e2 / garea[j])
                     d[j] += (i1 - i) / 0.001 * (1.0e2 / garea[j])
             rhs[spike] += istim[b.a + cell] * 1e-3 * (1.0e2 / garea[spike])
@@ -712,7 +713,7 @@ def _kernel_module(model: CableModel):
         r += size
     cat = np.concatenate
     head = ["import math", "", "import numba", "import numpy as np", "",
-            "from wbe.cable.cell import nernst_ca"]
+            "from wbe.cable.cell import nernst_ca, synapse_current"]
     consts = [f"ROWS = {r}", f"NNMAX = {model._sizes['v']}", f"NP = {len(model.ports)}",
               f"GROUP = {GROUP}",
               f"NS = {model.n_sites}", f"OV = {offs['v']}", f"OCA = {offs['ca']}",
@@ -735,7 +736,7 @@ def _kernel_module(model: CableModel):
               f"SPIKE = {_arr([k.spike_node for k in kinds], 'np.int64')}",
               f"CELS = {_arr([c.celsius for c in cells])}",
               f"CNS = {_arr([int(c.secondorder == 2) for c in cells], 'np.int64')}",
-              f"SYNP = {_arr(np.asarray(model.syn_rows, np.float64).reshape(-1, 5))}"]
+              f"SYNP = {_arr(np.asarray(model.syn_rows, np.float64).reshape(-1, t.SYN_COLS))}"]
     views, cur, st, deps = [], [], [], [t]
     for k, name in enumerate(model.mechanisms):
         ch = channel(name)
@@ -783,6 +784,7 @@ def _kernel_module(model: CableModel):
         for alias in ("cur", "st"):
             py = py.replace(f"{alias}{k}(", f"{alias}{k}.py_func(")
     py = py.replace("nernst_ca(cai[j], celsius)", "nernst_ca.py_func(cai[j], celsius)")
+    py = py.replace("synapse_current(", "synapse_current.py_func(")
     return load_generated("cable_kernel", src + "\n" + py, deps)
 
 
