@@ -335,8 +335,13 @@ class CableModel(CellModel):
         sec = np.asarray(sec)[index].astype(np.int64)
         pos = np.asarray(pos, np.float64)[index]
         ct = self._types(self._cell_type, owner)
-        kind = (np.broadcast_to(ct, (index.size,)) if ct.ndim == 0 or targets is None
-                else ct[np.asarray(targets, np.int64)])
+        if ct.ndim == 0:
+            kind = np.broadcast_to(ct, (index.size,))
+        elif targets is None:
+            raise ValueError(f"{owner}: the edges' targets are needed to place them on cells "
+                             "of several kinds")
+        else:
+            kind = ct[np.asarray(targets, np.int64)]
         out = np.empty(index.size, np.int64)
         for t in np.unique(kind).tolist():
             m = kind == t
