@@ -172,9 +172,11 @@ def read_edges(ename, ends, src, tgt, etype, weight, delay, cols, present, types
         sections.append(_target_sections(row, tid, types_path))
     tpos = np.searchsorted(np.array(utypes, np.int64), etype)
     port = np.array([ports[t] for t in utypes], dtype=object)[tpos]
-    nsyns = (np.asarray(cols["nsyns"], np.int64) if "nsyns" in cols
-             else np.array([_csv_int(types[t], "nsyns", types_path) for t in utypes],
-                           np.int64)[tpos])
+    nsyns = np.array([_csv_int(types[t], "nsyns", types_path) for t in utypes],
+                     np.int64)[tpos]  # the edge type's (default 1), where the edge has none
+    if "nsyns" in cols:
+        has_n = present["nsyns"]
+        nsyns[has_n] = np.asarray(cols["nsyns"], np.int64)[has_n]
     has = present.get("afferent_section_id")
     if has is not None and present.get("afferent_section_pos") is None:
         raise _err(path, f"/edges/{ename}", "afferent_section_id without afferent_section_pos")
