@@ -354,7 +354,7 @@ def test_cable_cells_end_to_end(tmp_path):
     snakemake(tmp_path, "--configfile", str(write_config(tmp_path / "cable.yaml", cfg)))
     latest = tmp_path / "results" / "latest"
     conn = json.loads((latest / "connectome" / "manifest.json").read_text())["summary"]
-    assert conn["cable_sections"] > conn["n_neurons"] > 50
+    assert conn["cable_sections"] > conn["n_neurons"] > 50 and conn["cable_bridges"] > 0
     assert "Cable cells on their skeletons" in (latest / "connectome" / "caption.rst").read_text()
     net = read_circuit(latest / "simulation" / "circuit" / "circuit_config.json")
     pop = net.population("neurons")

@@ -46,8 +46,9 @@ def _fragments_of(nodes: pd.DataFrame, seg_names: dict[int, str], names: list[st
 
 
 def _cell(frags: list[pd.DataFrame], where: str):
-    """(sections as template dicts, {(fragment, SWC node id): (section id, x)}, spike site):
-    the first fragment's sections, then each other fragment's after a bridge section."""
+    """(sections as template dicts, {(fragment, SWC node id): (section id, x)}, spike site,
+    bridges): the first fragment's sections, then each other fragment's after a bridge
+    section (none where the two roots coincide)."""
     from wbe.cable.morphology import Section, sections_from_swc
 
     cols = ["node_id", "type", "x", "y", "z", "radius", "parent"]
@@ -64,23 +65,28 @@ def _cell(frags: list[pd.DataFrame], where: str):
         base = len(secs)
         if j == 0:
             root_xyz, root_at = xyz, fl[int(t.loc[root, "node_id"])]
-        else:  # a straight bridge from the first fragment's root to this one's
+        bridged = j > 0 and float(np.linalg.norm(xyz - root_xyz)) > 0.01
+        if bridged:  # a straight bridge from the first fragment's root to this one's
             d = 2.0 * float(t.loc[root, "radius"])
             secs.append(Section(f"bridge[{bridges}]", "bridge",
                                 np.array([[*root_xyz, d], [*xyz, d]]), root_at[0], root_at[1]))
             bridges += 1
             base += 1
         for sec in fs:
-            parent = base + sec.parent if sec.parent >= 0 else (base - 1 if j else -1)
+            if sec.parent >= 0:
+                parent, px = base + sec.parent, sec.parent_x
+            elif j == 0:
+                parent, px = -1, sec.parent_x
+            else:  # on the bridge's end, or (roots together) where the first root is
+                parent, px = (base - 1, 1.0) if bridged else root_at
             secs.append(Section(sec.name if j == 0 else f"{sec.name}_f{j}", sec.kind,
-                                sec.points, parent, sec.parent_x if sec.parent >= 0 or
-                                j == 0 else 1.0))
+                                sec.points, parent, px))
         for node, (si, x) in fl.items():
             loc[(j, node)] = (base + si, x)
     soma = next((i for i, sec in enumerate(secs) if sec.kind == "soma"), 0)
     return [{"name": sec.name, "kind": sec.kind, "points": np.round(sec.points, 6).tolist(),
              "parent": int(sec.parent), "parent_x": float(sec.parent_x)} for sec in secs], \
-        loc, [soma, 0.5]
+        loc, [soma, 0.5], bridges
 
 
 def cable_network(nodes: pd.DataFrame, seg_names: dict[int, str], names: list[str],
@@ -91,9 +97,10 @@ def cable_network(nodes: pd.DataFrame, seg_names: dict[int, str], names: list[st
     c = params.cable
     frags = _fragments_of(nodes, seg_names, names, params.merge_fragments)
     by_seg = {int(s): g for s, g in nodes.groupby("neuron_id")}
-    cells, where, frag_index = [], [], []
+    cells, where, frag_index, n_bridges = [], [], [], 0
     for k, name in enumerate(names):
-        morph, loc, spike = _cell([by_seg[f] for f in frags[k]], name)
+        morph, loc, spike, bridges = _cell([by_seg[f] for f in frags[k]], name)
+        n_bridges += bridges
         cells.append({"morphology": morph, "spike_site": spike})
         where.append(loc)
         frag_index.append({f: j for j, f in enumerate(frags[k])})
@@ -127,5 +134,5 @@ def cable_network(nodes: pd.DataFrame, seg_names: dict[int, str], names: list[st
                       attributes={"n_synapses": np.ones(len(syn), np.int64),
                                   "afferent_section_id": sec, "afferent_section_pos": pos})
     counts = {"cable_sections": int(sum(len(x["morphology"]) for x in cells)),
-              "cable_bridges": int(sum(len(f) - 1 for f in frags.values()))}
+              "cable_bridges": n_bridges}
     return Network(populations=[pop], projections=[proj]), counts
