@@ -187,9 +187,9 @@ class CableModel(CellModel):
 
     The population's ``template`` gives the morphology, the membrane mechanisms (NEURON's
     ``pas``, ``hh``, the Allen Cell Types channel set; or an Allen perisomatic fit) and the
-    synapse kinds (``Exp2Syn``/``ExpSyn`` receptor ports, weights in nS) — of one cell kind,
-    or of several (``cells``; each neuron's ``cell_type`` picks its kind); every compartment
-    is a synapse site (SONATA's ``afferent_section_id``/``afferent_section_pos`` on the
+    synapse kinds (``Exp2Syn``/``ExpSyn``/``Exp2NMDA`` receptor ports, weights in nS) — of
+    one cell kind, or of several (``cells``; each neuron's ``cell_type`` picks its kind);
+    every compartment is a synapse site (SONATA's ``afferent_section_id``/``afferent_section_pos`` on the
     edges). Backward Euler or Crank–Nicolson with NEURON's fixed step (``wbe.cable``, equal
     to NEURON to rounding: ``tests/reference/test_cable_neuron.py``); spikes when the spike
     site's v rises above ``V_th``.
