@@ -284,3 +284,41 @@ def _population_groups(path: Path, top: str):
             if not isinstance(g, h5py.Group):
                 raise _err(path, f"/{top}/{name}", "expected a group")
             yield name, g
+
+
+def _dynamics_file(fname: str, base: Path | None, components_key: str, types_path) -> Path:
+    """A types CSV's ``dynamics_params`` file: absolute, or relative to the config's
+    ``components.<components_key>`` folder (``base``; an error naming both when it is missing)."""
+    fpath = Path(fname)
+    if not fpath.is_absolute():
+        if base is None:
+            raise _err(types_path, "dynamics_params",
+                       f"relative file but no components.{components_key}")
+        fpath = base / fpath
+    return fpath
+
+
+def _load_params_json(path: Path, field: str, cache: dict) -> dict:
+    if path in cache:
+        return cache[path]
+    if not path.exists():
+        raise _err(path, field, "dynamics_params file not found")
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise _err(path, "(top level)", "expected a JSON object of parameters")
+    cache[path] = data
+    return data
+
+
+def _node_sets(conf: dict) -> dict:
+    sets = {}
+    f = conf.get("node_sets_file")
+    if f:
+        data = _load_json(Path(f))
+        if not isinstance(data, dict):
+            raise _err(f, "(top level)", "expected an object of node sets")
+        sets.update(data)
+    inline = conf.get("node_sets")
+    if isinstance(inline, dict):
+        sets.update(inline)
+    return sets

@@ -34,7 +34,6 @@ the rank count.
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +41,7 @@ import numpy as np
 
 from wbe.engine.network import Population, Projection
 
-from ._common import SonataError, _err, _load_json
+from ._common import SonataError, _dynamics_file, _err, _load_params_json, _node_sets
 
 #: bmtk's section-name labels → SWC types (``Morphology.sec_type_swc``)
 SEC_TYPE = {"soma": 1, "somatic": 1, "axon": 2, "axonal": 2, "dend": 3, "basal": 3,
@@ -54,17 +53,10 @@ def is_biophysical(row: dict) -> bool:
     return (row.get("model_type") or "").strip() == "biophysical"
 
 
-def _components(conf: dict, key: str, file, field: str) -> Path:
-    v = (conf.get("components") or {}).get(key)
-    if not v:
-        raise _err(file, field, f"a relative file but the config has no components.{key}")
-    return Path(v)
-
-
 def _file(name: str, conf: dict, key: str, types_path, field: str, tid) -> Path:
-    p = Path(name)
-    if not p.is_absolute():
-        p = _components(conf, key, types_path, field) / p
+    """A node type's file, relative to the config's ``components.<key>``, that must exist."""
+    v = (conf.get("components") or {}).get(key)
+    p = _dynamics_file(name, Path(v) if v else None, key, types_path)
     if not p.exists():
         raise _err(types_path, field, f"node type {tid}: {p} does not exist")
     return p
@@ -148,19 +140,8 @@ def read_edges(ename, ends, src, tgt, etype, weight, delay, cols, present, types
         fname = row.get("dynamics_params")
         data, port = {}, "exp2syn"
         if fname:
-            fpath = Path(fname)
-            if not fpath.is_absolute():
-                if syn_dir is None:
-                    raise _err(types_path, "dynamics_params",
-                               "relative file but no components.synaptic_models_dir")
-                fpath = syn_dir / fpath
-            if fpath not in cache:
-                if not fpath.exists():
-                    raise _err(fpath, "dynamics_params", "synapse file not found")
-                cache[fpath] = _load_json(fpath)
-            data, port = cache[fpath], fpath.stem
-        if not isinstance(data, dict):
-            raise _err(fname, "(top level)", "expected a JSON object")
+            fpath = _dynamics_file(fname, syn_dir, "synaptic_models_dir", types_path)
+            data, port = _load_params_json(fpath, "dynamics_params", cache), fpath.stem
         try:
             spec = {"kind": "Exp2Syn", "tau1": float(data.get("tau1", 0.1)),
                     "tau2": float(data.get("tau2", 10.0)), "e": float(data.get("erev", 0.0))}
@@ -341,21 +322,11 @@ def finish(network_pops: list[Population], bio: list[BioEdges], kinds: dict[str,
 
 def _names_population(node_set, population: str, conf: dict) -> bool:
     """Whether a spike input's node set names ``population`` (a population's name, a node
-    set of the config's node-sets file with that ``population``)."""
+    set of the config's node sets with that ``population``)."""
     if node_set == population:
         return True
-    sets = {}
-    f = conf.get("node_sets_file")
-    if f and Path(f).exists():
-        try:
-            sets = json.loads(Path(f).read_text())
-        except (OSError, ValueError):
-            sets = {}
-    if isinstance(conf.get("node_sets"), dict):
-        sets.update(conf["node_sets"])
-    spec = sets.get(node_set) if isinstance(node_set, str) else node_set
+    spec = _node_sets(conf).get(node_set) if isinstance(node_set, str) else node_set
     if isinstance(spec, dict):
         p = spec.get("population")
         return p == population or (isinstance(p, list) and population in p)
     return False
-

@@ -30,8 +30,9 @@ from ._common import (
     _attr_str,
     _dataset,
     _decode,
+    _dynamics_file,
     _err,
-    _load_json,
+    _load_params_json,
     _population_groups,
     _read_types_csv,
     _resolve_config,
@@ -59,30 +60,6 @@ def _components_dir(conf: dict, key: str) -> Path | None:
         raise _err(conf["_config_path"], "components", "expected an object")
     v = comp.get(key)
     return Path(v) if v else None
-
-
-def _dynamics_file(fname: str, base: Path | None, components_key: str, types_path) -> Path:
-    """A types CSV's ``dynamics_params`` file: absolute, or relative to the config's
-    ``components.<components_key>`` folder (``base``; an error naming both when it is missing)."""
-    fpath = Path(fname)
-    if not fpath.is_absolute():
-        if base is None:
-            raise _err(types_path, "dynamics_params",
-                       f"relative file but no components.{components_key}")
-        fpath = base / fpath
-    return fpath
-
-
-def _load_params_json(path: Path, field: str, cache: dict) -> dict:
-    if path in cache:
-        return cache[path]
-    if not path.exists():
-        raise _err(path, field, "dynamics_params file not found")
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise _err(path, "(top level)", "expected a JSON object of parameters")
-    cache[path] = data
-    return data
 
 
 def _build_network(conf: dict) -> Network:

@@ -27,7 +27,7 @@ from wbe.engine.network import (
 from ._common import (
     SonataError,
     _err,
-    _load_json,
+    _node_sets,
     _resolve_config,
     _write_json,
 )
@@ -42,20 +42,6 @@ from .reports import (
 
 
 # -------------------------------------------------------------------------- simulation config
-def _node_sets(conf: dict) -> dict:
-    sets = {}
-    f = conf.get("node_sets_file")
-    if f:
-        data = _load_json(Path(f))
-        if not isinstance(data, dict):
-            raise _err(f, "(top level)", "expected an object of node sets")
-        sets.update(data)
-    inline = conf.get("node_sets")
-    if isinstance(inline, dict):
-        sets.update(inline)
-    return sets
-
-
 def _resolve_node_set(spec, sets: dict, net: Network, file, field: str,
                       _depth: int = 0) -> dict[str, np.ndarray]:
     """Node set → population → sorted unique node ids."""
