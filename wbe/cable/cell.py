@@ -246,6 +246,15 @@ def nernst_ca(cai, celsius):
 #: the capacitance, the axial currents, NEURON's tree solve (triang, bksub) and the voltage
 #: update of one step: shared by this module's step and the engine's ``cable`` kernel, each
 #: naming its arrays ({nn} nodes, {cm}, {a}, {b}, {par}, {ion_nodes})
+#: the matrix and the ion currents cleared before a step's currents are summed
+_CLEAR = """        for k in range({nn}):
+            rhs[k] = 0.0
+            d[k] = 0.0
+        for k in {ion_nodes}:
+            for z in range(3):
+                ion_i[k, z] = 0.0
+                ion_d[k, z] = 0.0
+"""
 _ASSEMBLE = """        for k in range({nn}):
             if {cm}[k] > 0.0:
                 d[k] += 1.0e-3 * cj * {cm}[k]
@@ -306,14 +315,7 @@ def run(n_steps, t0_step, dt, cn, celsius, v, a, b, par, area, cm, e, cai, ion_i
             syn_s[q, 0] += ev_w[ev_at[0]] * syn_p[q, 3]
             syn_s[q, 1] += ev_w[ev_at[0]] * syn_p[q, 4]
             ev_at[0] += 1
-        for k in range(nn):
-            rhs[k] = 0.0
-            d[k] = 0.0
-        for k in ion_nodes:
-            for z in range(3):
-                ion_i[k, z] = 0.0
-                ion_d[k, z] = 0.0
-{currents}
+{clear}{currents}
         for q in range(syn_node.shape[0]):  # point processes: nA, over the node's area
             j = syn_node[q]
             g = syn_s[q, 1] - syn_s[q, 0]
@@ -392,6 +394,7 @@ def _loop(names: tuple[str, ...]):
         ini.append(_INIT.format(k=k) + (_WROTE_CAI.format(k=k).replace("            ", "        ")
                                         if ch.writes_cai else ""))
     src = _LOOP_HEAD.format(imports="\n".join(imports), margs=", ".join(margs) or "_unused=0",
+                            clear=_CLEAR.format(nn="nn", ion_nodes="ion_nodes"),
                             currents="".join(cur), states="".join(st),
                             inits="".join(ini) or "    pass\n",
                             solve=_SOLVE.format(nn="nn", cm="cm", a="a", b="b", par="par",

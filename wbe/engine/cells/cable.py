@@ -174,6 +174,19 @@ def _neuron_order(sections, from_file: bool, stub: bool) -> np.ndarray:
     return np.array(sorted(body, key=key) + list(range(len(body), n)), np.int64)
 
 
+#: a group's cell ``gc``: its constants and its working arrays (in both passes of the kernel)
+_CELL_ARRAYS = """            cell = cell0 + gc
+            c = ctab[ci[cell]]
+            dt = c[0]
+            y = Y[gc]
+            d = D[gc]
+            rhs = R[gc]
+            e = EE[gc]
+            cai = CAI[gc]
+            ion_i = IONI[gc]
+            ion_d = IOND[gc]
+"""
+
 #: cells of one kind whose tree solves the kernel interleaves (independent chains of divisions
 #: the processor overlaps)
 GROUP = 8
@@ -570,17 +583,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
         nst = SOFF[t + 1] - s0t
         spike = SPIKE[t]
         for gc in range(gn):  # each cell's currents and its matrix
-            cell = cell0 + gc
-            c = ctab[ci[cell]]
-            dt = c[0]
-            cj = (2.0 if cn else 1.0) / dt
-            y = Y[gc]
-            d = D[gc]
-            rhs = R[gc]
-            e = EE[gc]
-            cai = CAI[gc]
-            ion_i = IONI[gc]
-            ion_d = IOND[gc]
+{cell_arrays}            cj = (2.0 if cn else 1.0) / dt
             for r in range(OSY):  # the synapse states are read in place
                 y[r] = sf[r, cell]
             v = y[OV:OV + nn]
@@ -593,14 +596,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
                 cai[CA_NODES[q0 + q]] = y[OCA + q]
                 e[CA_NODES[q0 + q], 2] = y[OCA + nca + q]
 {views}
-            for k in range(nn):
-                rhs[k] = 0.0
-                d[k] = 0.0
-            for k in ion_nodes:
-                for z in range(3):
-                    ion_i[k, z] = 0.0
-                    ion_d[k, z] = 0.0
-{currents}
+{clear}{currents}
             nact = int(sf[OACT, cell])
             for a in range(nact):  # synapses that have received input: nA over the area
                 fi = int(sf[OACT + 1 + a, cell])
@@ -633,16 +629,7 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
                 R[gc, k] -= bk * R[gc, pk]
                 R[gc, k] /= D[gc, k]
         for gc in range(gn):  # each cell's new v and states
-            cell = cell0 + gc
-            c = ctab[ci[cell]]
-            dt = c[0]
-            y = Y[gc]
-            rhs = R[gc]
-            e = EE[gc]
-            cai = CAI[gc]
-            ion_i = IONI[gc]
-            ion_d = IOND[gc]
-            v = y[OV:OV + nn]
+{cell_arrays}            v = y[OV:OV + nn]
 {views}
 {update}{states}
             for pp in range(NP):
@@ -780,6 +767,7 @@ def _kernel_module(model: CableModel):
     body = _KERNEL.format(
         kind="0" if one else "int(ctab[ci[cell0], 2])",
         kind_of_next="0" if one else "int(ctab[ci[cell0 + gn], 2])",
+        cell_arrays=_CELL_ARRAYS, clear=more(t._CLEAR.format(**geo)),
         views=more("\n".join(views)), currents=more("".join(cur)),
         states=more("".join(st)), assemble=more(t._ASSEMBLE.format(**geo)),
         update=more(t._UPDATE.format(**geo)))
