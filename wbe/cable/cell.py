@@ -511,7 +511,13 @@ class CableCell:
         self.ion_nodes = np.unique(np.concatenate(
             [nodes for (nodes, *_), name in zip(self._mech, self.mechanism_names)
              if channel(name).ions] or [np.zeros(0, np.int64)])).astype(np.int64)
-        self._code = _loop(self.mechanism_names)
+        self._step = None  # the generated step: made when the cell first runs
+
+    @property
+    def _code(self):
+        if self._step is None:
+            self._step = _loop(self.mechanism_names)
+        return self._step
 
     # ------------------------------------------------------------------ locations
     def _node_at(self, sec: int, x: float, end_node=None) -> int:
