@@ -68,7 +68,7 @@ def build_all_models(seed: int = 6) -> Network:
     """A population of every registered cell model (its ``example`` parameters), connected in a
     ring of projections through each target's default port (both signs), one of them plastic
     under every registered rule, Poisson drive and a current step into every population."""
-    from wbe.engine.registry import CELLS, PLASTICITY
+    from wbe.engine.registry import CELLS, PLASTICITY, SYNAPSES
 
     r = np.random.default_rng(seed)
     models = list(CELLS)
@@ -81,6 +81,8 @@ def build_all_models(seed: int = 6) -> Network:
         w = float(m.example["weight"])
         k = 60
         wt = w * 0.4 * np.where(np.arange(k) % 3 == 0, -1.0, 1.0)
+        if not m.spiking:  # an astrocyte takes excitatory input only
+            wt = np.abs(wt)
         plast = None
         if i < len(rules):
             plast = Plasticity(rules[i], PLASTICITY.get(rules[i]).example_params([w]))
@@ -95,6 +97,15 @@ def build_all_models(seed: int = 6) -> Network:
             projs.append(Projection(f"{m.name}_{port}", m.name, m.name, r.integers(0, n, k),
                                     r.integers(0, n, k), np.full(k, 0.4 * w),
                                     np.round(r.uniform(0.5, 2.0, k), 1), receptor=port))
+    for m in models:  # what a node emits (an astrocyte's SIC) to every model taking it
+        for t in models:
+            for v in m.emits:
+                if any(p.event == v.name for p in t.ports):
+                    syn = next(s.name for s in SYNAPSES if s.carries == v.name)
+                    projs.append(Projection(f"{m.name}_{v.name}_{t.name}", m.name, t.name,
+                                            r.integers(0, n, 20), r.integers(0, n, 20),
+                                            np.full(20, 30.0),
+                                            np.round(r.uniform(0.5, 2.0, 20), 1), synapse=syn))
     for j, rule in enumerate(rules[len(models):]):  # more rules than models: more rings
         m, src = models[j % len(models)], models[j % len(models) - 1]
         w = float(m.example["weight"])

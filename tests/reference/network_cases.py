@@ -39,7 +39,7 @@ PLASTIC_MODEL = "iaf_psc_alpha"
 
 
 def cell_cases() -> list[str]:
-    return [m.name for m in CELLS if m.nest_model]
+    return [m.name for m in CELLS if m.nest_model and m.spiking]
 
 
 def rule_cases() -> list[str]:

@@ -99,7 +99,7 @@ def assert_agree(nest_out, wbe_out, tol: dict[str, float]) -> None:
         assert np.max(np.abs(nv[v] - wv[v])) <= t, v
 
 
-@pytest.mark.parametrize("name", [m.name for m in CELLS if m.nest_model])
+@pytest.mark.parametrize("name", [m.name for m in CELLS if m.nest_model and m.spiking])
 def test_cell_model_matches_nest(name):
     model = CELLS.get(name)
     ex = model.example
@@ -109,7 +109,8 @@ def test_cell_model_matches_nest(name):
     assert_agree(out_nest, out_wbe, {"V_m": model.nest_vm_tolerance_mV})
 
 
-SWITCHES = [(m.name, q.name) for m in CELLS if m.nest_model for q in m.params if q.flag]
+SWITCHES = [(m.name, q.name) for m in CELLS if m.nest_model and m.spiking
+            for q in m.params if q.flag]
 
 
 @pytest.mark.parametrize("on", [False, True])

@@ -17,6 +17,10 @@ arrays in order, as it walks the table): their state arrays (checkpointed by glo
 ``uid``), target slot, delay, parameter-set row (one per projection) and the same synapses
 grouped by target slot.
 
+**Continuous connections** (``synapse="sic_connection"``, kind ``"continuous"``): this
+rank's edges and the values it sends (:class:`wbe.engine.secondary.Continuous`); their delays
+count in the minimum and maximum delay.
+
 **Gap junctions** (``synapse="gap_junction"``): all electrical edges as gids (the same on every
 rank), checked symmetric, and this rank's exchange plan
 (:func:`wbe.engine.synapses.gap_junction.exchange_plan`).
@@ -37,6 +41,7 @@ from .modulators import Modulators
 from .network import Network, Plasticity
 from .registry import PLASTICITY, SYNAPSES
 from .rng import edge_keys
+from .secondary import Continuous
 from .synapses import gap_junction as gap
 
 EDGE_CHUNK = 1 << 19  # edges processed at a time while building the synapse table
@@ -154,7 +159,7 @@ class Connectivity:
             for end in (pr.source, pr.target):
                 if end not in pops:
                     raise ValueError(f"{who}: unknown population {end!r}; have {sorted(pops)}")
-            if syn.kind == "chemical" and pops[pr.target].is_virtual:
+            if syn.kind != "electrical" and pops[pr.target].is_virtual:
                 raise ValueError(f"{who} targets virtual population {pr.target!r}")
             if pops[pr.source].is_volume_transmitter:
                 raise ValueError(f"{who}: volume transmitter {pr.source!r} emits no spikes")
@@ -167,6 +172,7 @@ class Connectivity:
         self.n_rows = max([len(m.rows) for m in models] or [1])
         rbits = max(1, (self.n_rows - 1).bit_length())
         self.shift, self.pbit, self.rmask = rbits + 1, 1 << rbits, (1 << rbits) - 1
+        self.continuous = Continuous(net, lay, ctx, dt)
         self._build_synapses(net, lay, ctx, pops)
         self._build_gap(net, lay, ctx, pops)
 
@@ -206,8 +212,8 @@ class Connectivity:
                     continue
                 _idx, sg, _tg = self._local_edges(lay, ctx, pr, c0, c1)
                 counts += np.bincount(sg, minlength=n_total)
-        for d in self.more_delays_ms:
-            ds = int(steps_of(d, dt))
+        for ds in (*(int(steps_of(d, dt)) for d in self.more_delays_ms),
+                   *self.continuous.delays_steps):
             dmin = ds if dmin is None else min(dmin, ds)
             dmax = max(dmax, ds)
         self.dmin = dmin if dmin is not None else max(1, int(steps_of(1.0, dt)))

@@ -496,6 +496,8 @@ class Engine:
                 self.held_s, self.held_g = gs, gg
                 gs = gg = None
             mod = conn.modulators.state
+            if gs is not None:  # a slice ends: the values it emitted travel (secondary)
+                conn.continuous.deliver(self.ring, k1, self.dmin, ctx)
             if gs is None:
                 pass
             elif compiled:
@@ -556,6 +558,8 @@ class Engine:
                 else:
                     inp_blk = syn[:rows, blk.a:blk.b]
                 spk = blk.model.step(blk.state, blk.consts, inp_blk, istim[blk.a:blk.b])
+                for v in blk.model.emits:  # what the kernel writes into its own column
+                    self.ring[blk.model.emit_row(v.name), slot, blk.a:blk.b] = blk.state[v.state]
                 idx = np.nonzero(spk)[0]
                 if idx.size:
                     loc_s.append(np.full(idx.size, j + 1, dtype=np.int64))

@@ -105,7 +105,9 @@ class Projection:
 
     ``weight`` in the target model's unit (see module doc); ``delay_ms`` >= dt.
     ``synapse``: a registered synapse model (:data:`wbe.engine.registry.SYNAPSES`):
-    ``"static_synapse"`` or ``"gap_junction"`` (electrical, symmetric, weight in nS).
+    ``"static_synapse"``, ``"gap_junction"`` (electrical, symmetric, weight in nS) or
+    ``"sic_connection"`` (continuous: an astrocyte's slow inward current, weight × SIC in pA,
+    into ``aeif_cond_alpha_astro``; :mod:`wbe.engine.secondary`).
     ``receptor``: the target model's receptor port — ``None`` (NEST's receptor_type 0), NEST's
     ``receptor_type`` number or the port's name. ``plasticity``: a rule making the weights
     plastic. ``name`` is the SONATA edge population name.
@@ -129,7 +131,8 @@ class Projection:
 
     @property
     def kind(self) -> str:
-        """``"chemical"`` or ``"electrical"``: the kind of the synapse model."""
+        """``"chemical"``, ``"electrical"`` or ``"continuous"``: the kind of the synapse
+        model."""
         from .registry import SYNAPSES
 
         return SYNAPSES.get(self.synapse).kind

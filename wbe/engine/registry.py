@@ -124,7 +124,10 @@ class Port:
     to the most connections a neuron of the population has
     (:meth:`~wbe.engine.cells.base.CellModel.specialize`). ``weight_unit``: the unit of a
     weight on this port where it is not the model's (``None``), e.g. ``""`` for the
-    dimensionless transmitter releases of the ``gaba_b`` receptor plug-in."""
+    dimensionless transmitter releases of the ``gaba_b`` receptor plug-in. ``event``: what
+    arrives through the port — ``"spike"`` (chemical synapses), or the name of a value that a
+    continuous connection carries every step (NEST's secondary events: ``"SIC"``, the slow
+    inward current of ``sic_connection``); ``receptor_type`` numbers are unique per event."""
 
     name: str
     receptor_type: int
@@ -134,6 +137,7 @@ class Port:
     presynaptic: str | None = None
     per_connection: bool = False
     weight_unit: str | None = None
+    event: str = "spike"
 
     def check_weights(self, weight, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` if this port cannot take ``weight``."""

@@ -16,6 +16,7 @@ Mapping:
 * population of a registered cell model → its ``nest_model``; of model ``volume_transmitter`` →
   NEST's ``volume_transmitter`` (with ``deliver_interval``), named by the plastic projections
   whose rule takes one (``volume_transmitter``: a population name → that node);
+* continuous projection (``sic_connection``) → its NEST synapse model, weights and delays;
 * projection → ``nest.Connect(pre_ids, post_ids, "one_to_one", syn_spec)`` with arrays of weights
   (target model's unit) and delays (ms, NEST rounds them to the dt grid), ``receptor_type`` from
   the port the projection names; a plastic projection → a copy of its rule's ``nest_model`` with
@@ -37,7 +38,7 @@ import numpy as np
 from wbe.engine.cells.base import cell_model_of
 from wbe.engine.network import Network, RunConfig
 from wbe.engine.plasticity.base import stamp_ms_np
-from wbe.engine.registry import PLASTICITY
+from wbe.engine.registry import PLASTICITY, SYNAPSES
 
 __all__ = ["run_in_nest"]
 
@@ -144,7 +145,8 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
         syn: dict = {"weight": np.asarray(pr.weight, dtype=np.float64),
                      "delay": np.asarray(pr.delay_ms, dtype=np.float64)}
         src_gids = gids(pr.source, pr.source_ids)
-        syn.update(_receptor_spec(network, pr.target, pr.receptor, pr.name))
+        if pr.kind == "chemical":
+            syn.update(_receptor_spec(network, pr.target, pr.receptor, pr.name))
         if pr.plasticity is not None:
             rule = PLASTICITY.get(pr.plasticity.rule)
             if rule.nest_model is None:
@@ -163,6 +165,9 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
                 raise ValueError(f"projection {pr.name!r}: repeated (source, target) pairs; "
                                  "NEST's weights cannot be matched to edges (with_weights)")
             plastic[pr.name] = (name, src_gids, tgt_gids)
+        elif pr.kind == "continuous":  # e.g. sic_connection: NEST's own port for its events
+            syn = {"synapse_model": SYNAPSES.get(pr.synapse).nest_model,
+                   "weight": syn["weight"], "delay": syn["delay"]}
         else:
             syn["synapse_model"] = "static_synapse"
             if network.population(pr.target).is_volume_transmitter and \
@@ -220,8 +225,12 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
         record = [p.name for p in network.populations if p.simulated]
     recorders = {}
     for name in record:
-        if network.population(name).is_virtual:
+        pop = network.population(name)
+        if pop.is_virtual:
             continue  # their spikes are the given spike trains
+        if not cell_model_of(pop).spiking:  # astrocytes: nothing to record (none spike)
+            recorders[name] = None
+            continue
         # in steps: a model that sends a spike offset (iaf_bw_2001's NMDA increment) would
         # otherwise be recorded at stamp - offset ms
         rec = nest.Create("spike_recorder", params={"time_in_steps": True})
@@ -232,7 +241,9 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
 
     out = {}
     for name in record:
-        if name in recorders:
+        if name in recorders and recorders[name] is None:
+            t, local = np.zeros(0), np.zeros(0, np.int64)
+        elif name in recorders:
             ev = recorders[name].get("events")
             t = stamp_ms_np(np.asarray(ev["times"], dtype=np.int64), dt)  # NEST's ms of a stamp
             local = np.asarray(ev["senders"], dtype=np.int64) - first_gid[name]

@@ -13,6 +13,12 @@ A cell model is a class, registered with ``@CELLS.register``, that declares
 * ``ports`` (:class:`~wbe.engine.registry.Port`): the receptor ports synapses deliver into; the
   ring-buffer rows behind them are the model's ``rows``;
 * ``recordables`` (:class:`~wbe.engine.registry.Var` with ``state``/``offset``);
+* ``emits``: values the node sends every step to continuous connections (NEST's secondary
+  events, e.g. an astrocyte's slow inward current ``SIC``; :mod:`wbe.engine.secondary`): each a
+  state variable, which the kernel also writes, after the step, into the node's own ring
+  column at an extra row (after the ports' rows) and the current slot — where the engine
+  collects a slice's values to deliver them (the NumPy reference path writes them from the
+  state); ``spiking = False`` for a node that never spikes (an astrocyte);
 * ``consts`` / ``int_consts``: the columns of the per-parameter-set constant tables the kernel
   reads (``b.ctab`` / ``b.itab``), computed by :meth:`CellModel.constants`;
 * ``ei_ports``: where generic excitatory and inhibitory input goes (see :meth:`CellModel.ei_input`);
@@ -83,6 +89,10 @@ class CellModel:
     #: excitatory input into the first, inhibitory input (as ``|w|``) into the second
     ei_ports: ClassVar[tuple[str, str] | None] = None
     recordables: ClassVar[tuple[Var, ...]] = ()
+    #: values sent every step to continuous connections (see the module docstring)
+    emits: ClassVar[tuple[Var, ...]] = ()
+    #: whether the node spikes (an astrocyte does not)
+    spiking: ClassVar[bool] = True
     consts: ClassVar[tuple[str, ...]] = ()
     int_consts: ClassVar[tuple[str, ...]] = ("refr",)
     weight_unit: ClassVar[str] = "pA"
@@ -158,13 +168,22 @@ class CellModel:
 
     @property
     def rows(self) -> tuple[str, ...]:
-        """Ring-buffer rows in kernel order (the ports' rows, first appearance first)."""
+        """Ring-buffer rows in kernel order (the ports' rows, first appearance first), then one
+        row per emitted value (:attr:`emits`)."""
         out: list[str] = []
         for port in self.ports:
             for r in port.rows:
                 if r not in out:
                     out.append(r)
-        return tuple(out)
+        return tuple(out) + tuple(f"emit:{v.name}" for v in self.emits)
+
+    def emit_row(self, value: str) -> int:
+        """The ring row the node writes emitted value ``value`` into."""
+        for v in self.emits:
+            if v.name == value:
+                return self.rows.index(f"emit:{value}")
+        raise ValueError(f"model {self.name!r} emits {[v.name for v in self.emits]}, not "
+                         f"{value!r}")
 
     @property
     def n_rows(self) -> int:
@@ -197,10 +216,14 @@ class CellModel:
             raise TypeError(f"{where}: a parameter is declared twice")
         if not self.ports:
             raise TypeError(f"{where}: declares no receptor port")
-        types = [p.receptor_type for p in self.ports]
+        types = [(p.event, p.receptor_type) for p in self.ports]
         if len(set(types)) != len(types):
-            raise TypeError(f"{where}: two ports share a receptor_type")
+            raise TypeError(f"{where}: two ports of one event share a receptor_type")
         svars = {v.name for v in self.state}
+        for v in self.emits:
+            if v.state not in svars:
+                raise TypeError(f"{where}: emitted value {v.name!r} reads unknown state "
+                                f"{v.state!r}")
         for r in self.recordables:
             if r.state not in svars:
                 raise TypeError(f"{where}: recordable {r.name!r} reads unknown state {r.state!r}")
@@ -237,18 +260,22 @@ class CellModel:
                          "template")
 
     # ------------------------------------------------------------------ ports
-    def port(self, receptor: int | str | None, owner: str = "") -> Port:
-        """The port an edge names: ``None`` = receptor_type 0 (NEST's default), an int = NEST's
-        receptor_type, a str = the port's name."""
+    def port(self, receptor: int | str | None, owner: str = "", event: str = "spike") -> Port:
+        """The port of ``event`` (spikes, or a value a continuous connection carries) an edge
+        names: ``None`` = receptor_type 0 (NEST's default), an int = NEST's receptor_type, a
+        str = the port's name."""
         if receptor is None:
             receptor = 0
         for p in self.ports:
-            if (isinstance(receptor, str) and p.name == receptor) or (
-                    not isinstance(receptor, str) and p.receptor_type == int(receptor)):
+            if p.event == event and (
+                    (isinstance(receptor, str) and p.name == receptor)
+                    or (not isinstance(receptor, str) and p.receptor_type == int(receptor))):
                 return p
-        known = ", ".join(f"{p.name} (receptor_type {p.receptor_type})" for p in self.ports)
-        raise ValueError(f"{owner + ': ' if owner else ''}model {self.name!r} has no receptor "
-                         f"port {receptor!r}; its ports: {known}")
+        known = ", ".join(f"{p.name} (receptor_type {p.receptor_type})" for p in self.ports
+                          if p.event == event) or "none"
+        what = "receptor port" if event == "spike" else f"port for {event!r} input"
+        raise ValueError(f"{owner + ': ' if owner else ''}model {self.name!r} has no {what} "
+                         f"{receptor!r}; its ports: {known}")
 
     def ei_input(self, weight) -> list[tuple[int | str | None, np.ndarray, np.ndarray]]:
         """How signed generic input (``weight`` >= 0 excitatory, < 0 inhibitory of ``|w|``)
