@@ -1,0 +1,1 @@
+"""Extracellular fields: neuromodulator concentrations on a 3-D grid (reaction–diffusion)."""
