@@ -27,14 +27,10 @@ follows the rule of ``benchmarks/audit.py`` (one invocation, one engine commit).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +40,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks import audit  # noqa: E402
+from benchmarks.invocation import base_record, invoke  # noqa: E402
 
 MODELS = {"Scnn1a": "472363762", "Rorb": "473863510", "Nr5a1": "473863035"}
 SIMS = ("wbe", "neuron")
@@ -296,11 +293,8 @@ def run_neuron(a, rec: dict) -> None:
 
 
 def runner_main(a) -> None:
-    rec = {"simulator": a.runner, "tag": a.tag, "run_id": a.run_id, "seq": a.seq,
-           "model": f"allen_{a.model}", "scale": a.cells, "cores": a.cores, "seed": a.seed,
-           "t_sim_ms": a.t_sim_ms, "t_warmup_ms": 0.0, "synapse": "exp2syn",
-           "git": audit.git_state(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-           "host": platform.node(), "notes": []}
+    rec = base_record(a, a.runner, model=f"allen_{a.model}", scale=a.cells, cores=a.cores,
+                      seed=a.seed, t_sim_ms=a.t_sim_ms, t_warmup_ms=0.0, synapse="exp2syn")
     (run_wbe if a.runner == "wbe" else run_neuron)(a, rec)
     rec["sim_s_per_sim_s"] = rec["sim_wall_s"] / (a.t_sim_ms / 1000.0)
     from wbe.io.jsonutil import write_json
@@ -320,63 +314,30 @@ def main(argv=None) -> int:
     dl = "" if a.dl_um == 20.0 else f"_dl{a.dl_um:g}"
     out = a.out or (REPO / "benchmarks" / "results"
                     / f"cable_{a.model}_{a.cells}_{a.cores}c{dl}.json")
-    run_id = uuid.uuid4().hex
     cmd = (f".venv/bin/python benchmarks/cable.py --model {a.model} --cells {a.cells} "
            f"--synapses {a.synapses} --rate-hz {a.rate_hz:g} --t-sim-ms {a.t_sim_ms:g} "
            f"--repeats {a.repeats} --seed {a.seed} --cores {a.cores} "
            f"--simulators {','.join(sims)} "
            + (f"--dl-um {a.dl_um:g} " if a.dl_um != 20.0 else "")
            + f"--out {audit._rel(out)}")
-    policy = os.environ.get("OMP_WAIT_POLICY", "active")
-    meta = {"format": audit.FORMAT, "run_id": run_id, "model": f"allen_{a.model}",
-            "scale": a.cells, "cores": a.cores, "seed": a.seed, "t_sim_ms": a.t_sim_ms,
-            "t_warmup_ms": 0.0, "synapse": "exp2syn", "simulators": sims,
-            "repeats": a.repeats, "prime": False, "omp_wait_policy": policy,
+    meta = {"model": f"allen_{a.model}", "scale": a.cells, "cores": a.cores, "seed": a.seed,
+            "t_sim_ms": a.t_sim_ms, "t_warmup_ms": 0.0, "synapse": "exp2syn",
             "synapses_per_cell": a.synapses, "rate_hz": a.rate_hz, "regenerate": cmd,
-            "dl_um": a.dl_um,
-            "git": audit.git_state(), "machine": {"platform": platform.platform(),
-                                                  "cpus": os.cpu_count()},
-            "started": datetime.datetime.now().isoformat(timespec="seconds")}
-    runs = []
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wbe-cable-{run_id}"
-    tmp.mkdir(parents=True)
-    env = {**os.environ, "OMP_WAIT_POLICY": policy, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    for seq, (sim, tag) in enumerate(audit.expected_sequence(sims, a.repeats, False)):
-        rec_out = tmp / f"{seq}.json"
-        launch, run_env = [sys.executable], env
-        if a.cores > 1:  # both on MPI ranks (NEURON loads the MPI library mpi4py uses)
-            from benchmarks.run import find_mpiexec
+            "dl_um": a.dl_um}
 
-            launch = [find_mpiexec(), "-n", str(a.cores), sys.executable]
-            if sim == "neuron":
-                run_env = {**env, "MPI_LIB_NRN_PATH": _mpi_library()}
-        p = subprocess.run([*launch, str(Path(__file__).resolve()), "--runner", sim,
-                            "--record-out", str(rec_out), "--run-id", run_id, "--seq", str(seq),
-                            "--tag", tag, "--model", a.model, "--cells", str(a.cells),
-                            "--synapses", str(a.synapses), "--rate-hz", str(a.rate_hz),
-                            "--t-sim-ms", str(a.t_sim_ms), "--seed", str(a.seed),
-                            "--cores", str(a.cores), "--dl-um", str(a.dl_um)],
-                           env=run_env, capture_output=True, text=True)
-        if p.returncode != 0:
-            runs.append({"simulator": sim, "tag": tag, "run_id": run_id, "seq": seq,
-                         "error": p.stderr[-3000:]})
-            print(f"[cable] {sim} {tag} failed:\n{p.stderr[-3000:]}", file=sys.stderr)
-            continue
-        runs.append(json.loads(rec_out.read_text()))
-        print(f"[cable] {sim} {tag}: {runs[-1]['sim_wall_s']:.2f} s", file=sys.stderr)
-    shutil.rmtree(tmp, ignore_errors=True)
-    meta["git_end"] = audit.git_state()
-    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    result = {"meta": meta, "runs": runs}
-    from wbe.io.jsonutil import write_json
+    def launch(sim, env):
+        if a.cores == 1:
+            return [sys.executable], env
+        from benchmarks.run import find_mpiexec  # both on MPI ranks (NEURON: mpi4py's MPI)
 
-    write_json(out, result, indent=1)
+        return ([find_mpiexec(), "-n", str(a.cores), sys.executable],
+                {**env, "MPI_LIB_NRN_PATH": _mpi_library()} if sim == "neuron" else env)
+
+    result = invoke(Path(__file__), "cable", sims, a.repeats, meta, lambda sim: [
+        "--model", a.model, "--cells", str(a.cells), "--synapses", str(a.synapses),
+        "--rate-hz", str(a.rate_hz), "--t-sim-ms", str(a.t_sim_ms), "--seed", str(a.seed),
+        "--cores", str(a.cores), "--dl-um", str(a.dl_um)], out, launch)
     print(markdown(result))
-    problems = audit.audit(result)
-    if problems:
-        print("[cable] the file breaks the audit rule:\n  - " + "\n  - ".join(problems),
-              file=sys.stderr)
     return 0
 
 
