@@ -341,6 +341,48 @@ def circuit_case(circuit_config: Path) -> Network:
     return net
 
 
+def build_glia(seed: int = 4) -> Network:
+    """Glia and fields together: 24 AdEx neurons and 6 astrocytes wired tripartitely (SIC),
+    a dopamine field released by 4 of the neurons that scales every neuron's I_e and steers a
+    volume transmitter under dopamine-modulated STDP, and myelination of the primary
+    projection (delays change during the run); Poisson background."""
+    from wbe.engine.network import DoseResponse, Field, Myelination, Release
+    from wbe.networks.astrocytes import tripartite
+
+    r = np.random.default_rng(seed)
+    n, na = 24, 6
+    xyz = {"x": r.uniform(0, 2000.0, n), "y": r.uniform(0, 300.0, n), "z": np.zeros(n)}
+    projs = tripartite("n", n, "a", na, p_primary=0.15, p_third_if_primary=0.5,
+                       weight_primary=2.0, weight_third_in=1.0, weight_sic=25.0,
+                       delay_primary_ms=2.0, delay_third_in_ms=0.8, delay_sic_ms=1.2, seed=seed)
+    m = 40
+    projs.append(Projection("learn", "n", "n", r.integers(0, n, m), r.integers(0, n, m),
+                            np.full(m, 1.5), np.round(r.uniform(0.8, 2.0, m), 1),
+                            plasticity=Plasticity("stdp_dopamine_synapse", {
+                                "tau_n": 100.0, "tau_c": 200.0, "b": 0.001, "Wmax": 10.0,
+                                "volume_transmitter": "vt"})))
+    zero = {"x": np.zeros(1), "y": np.zeros(1), "z": np.zeros(1)}
+    return Network(
+        [Population("n", "aeif_cond_alpha_astro", n, {"I_e": r.uniform(450.0, 600.0, n),
+                                                      "a": 2.0, "b": 30.0}, attributes=xyz),
+         Population("a", "astrocyte_lr_1994", na, {"delta_IP3": 0.5,
+                                                   "Ca_astro": r.uniform(0.18, 0.3, na)}),
+         Population("vt", "volume_transmitter", 1, attributes=zero)], projs,
+        poisson=[PoissonInput("bg", "n", np.arange(n), 1500.0, 2.0, 0.8)],
+        fields=[Field("dopamine", D_um2_per_ms=0.24, k_per_ms=0.01, spacing_um=50.0,
+                      margin_um=100.0, update_interval_ms=1.6,
+                      releases=[Release("n", 5e4, np.arange(4))], volume_transmitters=["vt"],
+                      effects=[DoseResponse("n", "I_e", 0.3, ec50_uM=0.02)])],
+        glia=[Myelination(["primary"], synaptic_delay_ms=0.8, tau_m_ms=100.0,
+                          tau_rate_ms=50.0, update_interval_ms=3.2)])
+
+
+def run_config_glia(tstop_ms: float = 80.0) -> RunConfig:
+    return RunConfig(tstop_ms, seed=7, state_recorders=[
+        StateRecorder("n", ["V_m", "I_SIC"], np.arange(0, 24, 5), 0.4),
+        StateRecorder("a", ["Ca_astro", "SIC"], np.arange(6), 0.4)])
+
+
 def flatten(res) -> dict[str, np.ndarray]:
     """SimResult → flat dict of arrays (for npz and comparisons)."""
     out = {}
@@ -371,6 +413,7 @@ def main() -> None:
                     help="simulate build_structural() instead")
     ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
     ap.add_argument("--cable", action="store_true", help="simulate build_cable() instead")
+    ap.add_argument("--glia", action="store_true", help="simulate build_glia() instead")
     ap.add_argument("--all-models", action="store_true",
                     help="simulate build_all_models() (every registered component) instead")
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
@@ -406,6 +449,8 @@ def main() -> None:
         net, run = build_all_models(), run_config_all_models(a.tstop)
     if a.cable:
         net, run = build_cable(), run_config_cable(a.tstop)
+    if a.glia:
+        net, run = build_glia(), run_config_glia(a.tstop)
     if a.circuit:
         net, run = circuit_case(Path(a.circuit)), RunConfig(a.tstop, seed=3)
     if a.placement:

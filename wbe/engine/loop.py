@@ -44,6 +44,7 @@ from .inputs import Inputs
 from .layout import Layout
 from .network import Network, RunConfig
 from .recording import SpikeRecorder, StateSampler
+from .registry import FIELDS, GLIA
 from .synapses.static_synapse import deliver_np
 
 #: the phases of a step and of a slice, in order; components join them
@@ -67,15 +68,34 @@ class Engine:
         #: calcium, synaptic elements and structural updates (None without synaptic elements);
         #: a structural network's projections are the engine's own copy, changed as it runs
         self.sp = None
+        #: glia that change the network as it runs (myelination: delays), the same on every
+        #: rank; the engine's network is then its own copy, with the delays they set
+        self.glia = [GLIA.get(g.kind).build(g, net, lay.offsets, lay.n_total, self.dt)
+                     for g in net.glia]
+        self._own_net = False
+        if self.glia:
+            self.net = net = dataclasses.replace(net, projections=list(net.projections))
+            self._own_net = True
+            for g in self.glia:
+                g.apply(net)
         if net.structural is not None or any(p.synaptic_elements for p in net.populations):
             self.net = net = structural.structural_network(net)
             self.sp = structural.Structural(net, lay, ctx, self.dt, run.seed)
         more = tuple(e.delay_ms for e in net.structural.synapses.values()) \
             if net.structural is not None else ()
+        more += tuple(b for g in self.glia for b in g.delay_bounds_ms())
         self.conn = conn = Connectivity(net, lay, ctx, self.dt, run.seed, more)
+        for g in self.glia:
+            g.align(conn.dmin)
         if self.sp is not None:
             self.sp.align(conn.dmin)
         self.inp = Inputs(net, lay, ctx, self.dt, run.seed)
+        names = [f.name for f in net.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"field names {names} are not unique")
+        #: neuromodulator fields (wbe.engine.fields), solved whole on every rank
+        self.fields = [FIELDS.get(f.kind).build(f, net, lay, conn, self.dt, conn.dmin)
+                       for f in net.fields]
         self.spikes = SpikeRecorder(net, run.record_spikes, lay,
                                     also=self.sp.populations if self.sp else ())
         self.sampler = StateSampler(run.state_recorders, lay, self.dt)
@@ -99,7 +119,6 @@ class Engine:
         #: (:meth:`edit_edges`): both kept in checkpoints
         self.dead = np.zeros(lay.n_total, bool)
         self.edited: set[str] = set()
-        self._own_net = False
         features = {name for name, on in (
             ("currents", bool(self.inp.currents)), ("extra", conn.has_gap),
             ("history", "post_history" in conn.needs), ("samples", bool(self.sampler)),
@@ -138,7 +157,7 @@ class Engine:
         """Whether the fused loop may run: every component says so, and the exchange (on
         several ranks) can run inside numba."""
         comps = all(getattr(c, "fusable", True) for c in self.components)
-        return (FUSED_LOOP and self.use_numba and comps
+        return (FUSED_LOOP and self.use_numba and comps and not self.fields and not self.glia
                 and (self.ctx.size == 1 or self.ctx.in_numba_exchange))
 
     @property
@@ -297,6 +316,13 @@ class Engine:
             moved[pr.name] = np.concatenate((np.flatnonzero(keep), np.full(a_s.size, -1)))
             self.edited.add(pr.name)
         self.rewire(moved)
+
+    def _glia_changed(self) -> None:
+        """The delays the glia set now, into the engine's network and synapse table."""
+        self._own_network()
+        for g in self.glia:
+            g.apply(self.net)
+        self.rewire()
 
     def _load_edits(self, arr: dict, path) -> bool:
         """The dead neurons and hand-edited projections of a checkpoint; whether any."""
@@ -496,8 +522,10 @@ class Engine:
                 self.held_s, self.held_g = gs, gg
                 gs = gg = None
             mod = conn.modulators.state
-            if gs is not None:  # a slice ends: the values it emitted travel (secondary)
+            if gs is not None:  # a slice ends: the values it emitted travel (secondary),
                 conn.continuous.deliver(self.ring, k1, self.dmin, ctx)
+                for f in self.fields:  # its spikes release into the fields, which update
+                    f.end_of_slice(k1, gs, gg, mod)
             if gs is None:
                 pass
             elif compiled:
@@ -523,6 +551,10 @@ class Engine:
                 if hist_on:  # history_read
                     dmax = conn.hist_len - 1 - self.dmin
                     self.hist_safe[self.risk != 0] = k1 - dmax
+            if gs is not None and self.glia:  # after the slice's spikes left with their delays
+                if any([g.end_of_slice(k1, gs, gg) for g in self.glia]):
+                    self._glia_changed()
+                    conn = self.conn
             if bar is not None:
                 bar.update(round((k1 - k) * self.dt, 6))
             k = self.k = k1
@@ -692,6 +724,10 @@ class Engine:
                 arrays[f"plastic/{name}/{var.name}"] = full.astype(v.dtype)
         if conn.modulators.n:
             arrays.update(conn.modulators.arrays(step))
+        for f in self.fields:
+            arrays.update(f.arrays())
+        for i, g in enumerate(self.glia):
+            arrays.update(g.arrays(f"glia/{i}"))
         arrays["held/stamp"], arrays["held/gid"] = self.held_s, self.held_g
         if self.sp is not None:
             arrays.update(self.sp.arrays())
@@ -739,6 +775,11 @@ class Engine:
             changed |= self.sp.load(arr, path, step)
             if self.dead.any():
                 self.sp.retire(np.flatnonzero(self.dead))
+        for i, g in enumerate(self.glia):  # the myelin, and the delays it had set
+            g.load(arr, f"glia/{i}", path)
+            self._own_network()
+            g.apply(self.net)
+            changed = True
         if changed:
             self.rewire()  # the structure the checkpoint's run had grown or been given
         conn = self.conn
@@ -772,6 +813,8 @@ class Engine:
                     st[var.name][sel] = arr[key][st["uid"][sel] - base]
             if conn.modulators.n:
                 conn.modulators.load(arr, step, path)
+        for f in self.fields:
+            f.load(arr, path)
         self.held_s = np.asarray(arr.get("held/stamp", np.zeros(0)), np.int64)
         self.held_g = np.asarray(arr.get("held/gid", np.zeros(0)), np.int64)
         self.k = step

@@ -158,7 +158,7 @@ def collect(mod, k, k1):
     for v in range(mod.pend.shape[0]):
         for t in range(k + 1, k1 + 1):
             m = mod.pend[v, t % lp]
-            if m > 0.0:
+            if m != 0.0:  # (a field steering a transmitter's trace may pull it down)
                 n = mod.spk_n[v]
                 if n >= mod.spk_t.shape[1]:
                     raise RuntimeError("volume transmitter: spike list overflow (the run's "
@@ -195,7 +195,7 @@ def collect_np(mod, k: int, k1: int) -> None:
     cols = np.arange(k + 1, k1 + 1)
     for v in range(mod.pend.shape[0]):
         m = mod.pend[v, cols % lp]
-        hit = m > 0.0
+        hit = m != 0.0
         n, c = int(mod.spk_n[v]), int(hit.sum())
         if n + c > mod.spk_t.shape[1]:
             raise RuntimeError("volume transmitter: spike list overflow")

@@ -243,6 +243,86 @@ class StructuralPlasticity:
 
 
 @dataclass
+class Release:
+    """Every spike of the nodes ``node_ids`` (``None``: all) of ``population`` releases
+    ``amount_uM_um3`` (µM·µm³) into a field, at the node's position (its ``x``/``y``/``z``
+    attributes, µm) — a dopaminergic neuron's spike releasing dopamine."""
+
+    population: str
+    amount_uM_um3: float
+    node_ids: np.ndarray | None = None
+
+
+@dataclass
+class DoseResponse:
+    """A field scales parameter ``param`` of every neuron of ``population`` by its
+    concentration ``c`` at the neuron (Hill: ``H = cⁿ / (EC50ⁿ + cⁿ)``, ``n`` = ``hill``):
+    ``mode="scale"`` → ``p₀ · (1 + emax · H)``, ``"shift"`` → ``p₀ + emax · H`` (``emax`` in
+    the parameter's unit). Applied from the start and after every field update."""
+
+    population: str
+    param: str
+    emax: float
+    ec50_uM: float
+    hill: float = 1.0
+    mode: str = "scale"
+
+
+@dataclass
+class Field:
+    """A neuromodulator's concentration (µM) on a 3-D grid over the nodes it involves
+    (:mod:`wbe.engine.fields`): diffusion ``D_um2_per_ms``, first-order uptake ``k_per_ms``,
+    saturable uptake ``vmax_uM_per_ms``/``km_uM``, voxels of ``spacing_um`` with ``margin_um``
+    beyond the outermost node (or the grid ``shape``/``origin_um`` given), ``initial_uM``
+    everywhere at t = 0, advanced every ``update_interval_ms`` (``None``: every min-delay
+    slice). ``releases``: who releases how much per spike; ``volume_transmitters``: populations
+    of model ``volume_transmitter`` whose modulator trace follows the field at their position
+    (the rules reading them learn from it); ``effects``: dose–responses of neuron parameters.
+    ``kind`` names the registered field component (:data:`wbe.engine.registry.FIELDS`)."""
+
+    name: str
+    D_um2_per_ms: float
+    k_per_ms: float = 0.0
+    vmax_uM_per_ms: float = 0.0
+    km_uM: float = 1.0
+    spacing_um: float = 10.0
+    margin_um: float = 20.0
+    initial_uM: float = 0.0
+    update_interval_ms: float | None = None
+    laplacian: str = "finite_difference"
+    releases: list[Release] = field(default_factory=list)
+    volume_transmitters: list[str] = field(default_factory=list)
+    effects: list[DoseResponse] = field(default_factory=list)
+    shape: tuple[int, int, int] | None = None
+    origin_um: tuple[float, float, float] | None = None
+    kind: str = "neuromodulator"
+
+
+@dataclass
+class Myelination:
+    """Oligodendrocytes myelinating the axons of the source neurons of ``projections`` as
+    those neurons fire (:mod:`wbe.engine.glia.myelination`): each source neuron's myelin
+    ``m`` ∈ [0, 1] relaxes with ``tau_m_ms`` towards ``r / (r + rate_half_hz)`` (``r`` its
+    firing rate, a spike train filtered with ``tau_rate_ms``); its conduction velocity is
+    ``v_min + (v_max − v_min)·m`` (µm/ms = mm/s), and the delay of each of its edges
+    ``synaptic_delay_ms + length / v`` — length the edge's ``length_um`` attribute or the
+    distance between the neurons' ``x``/``y``/``z`` (µm). Updated every
+    ``update_interval_ms`` (a multiple of the minimum delay); the projections' given delays are
+    replaced from the start. ``kind`` names the registered glial component."""
+
+    projections: list[str]
+    v_min_um_per_ms: float = 500.0
+    v_max_um_per_ms: float = 10000.0
+    synaptic_delay_ms: float = 0.5
+    tau_m_ms: float = 2000.0
+    tau_rate_ms: float = 500.0
+    rate_half_hz: float = 20.0
+    m_initial: float = 0.0
+    update_interval_ms: float = 10.0
+    kind: str = "myelination"
+
+
+@dataclass
 class Network:
     populations: list[Population]
     projections: list[Projection] = field(default_factory=list)
@@ -250,6 +330,10 @@ class Network:
     currents: list[CurrentInput] = field(default_factory=list)
     spike_trains: list[SpikeTrainInput] = field(default_factory=list)
     structural: StructuralPlasticity | None = None
+    #: neuromodulator fields (:class:`Field`)
+    fields: list[Field] = field(default_factory=list)
+    #: glia that change the network as it runs (:class:`Myelination`)
+    glia: list = field(default_factory=list)
 
     def population(self, name: str) -> Population:
         for p in self.populations:

@@ -10,7 +10,8 @@ documented on the base classes (:class:`wbe.engine.cells.base.CellModel`,
 :class:`wbe.engine.receptors.base.ReceptorKind`).
 
 Built-in components live in the packages ``wbe.engine.cells``, ``wbe.engine.synapses``,
-``wbe.engine.plasticity`` and ``wbe.engine.receptors``: every module of those packages is imported on first use and registers
+``wbe.engine.plasticity``, ``wbe.engine.receptors``, ``wbe.engine.fields`` and
+``wbe.engine.glia``: every module of those packages is imported on first use and registers
 what it defines (``@CELLS.register``), so adding a model is adding one file. Other packages
 register through entry points (``importlib.metadata``), in the groups ``wbe.cells``,
 ``wbe.synapses``, ``wbe.plasticity``, ``wbe.receptors``, ``wbe.glia``, ``wbe.fields`` and
@@ -253,8 +254,8 @@ class Registry(Generic[T]):
 CELLS: Registry = Registry("cell model", "wbe.cells", "wbe.engine.cells")
 SYNAPSES: Registry = Registry("synapse model", "wbe.synapses", "wbe.engine.synapses")
 PLASTICITY: Registry = Registry("plasticity rule", "wbe.plasticity", "wbe.engine.plasticity")
-GLIA: Registry = Registry("glial component", "wbe.glia")
-FIELDS: Registry = Registry("field", "wbe.fields")
+GLIA: Registry = Registry("glial component", "wbe.glia", "wbe.engine.glia")
+FIELDS: Registry = Registry("field", "wbe.fields", "wbe.engine.fields")
 MONITORS: Registry = Registry("monitor", "wbe.monitors")
 RECEPTORS: Registry = Registry("receptor kinetics", "wbe.receptors", "wbe.engine.receptors")
 

@@ -201,6 +201,10 @@ class PlasticityRule:
     #: parameters that name a node (a population of one node), not a number: NEST's
     #: ``volume_transmitter``
     node_refs: ClassVar[tuple[str, ...]] = ()
+    #: for a rule reading a volume transmitter: the parameter holding the time constant its
+    #: modulator trace relaxes with between modulator spikes (a transmitter fed by a field
+    #: steers the trace to the field's concentration with it: :mod:`wbe.engine.fields`)
+    modulator_tau: ClassVar[str | None] = None
     #: whether the fused loop can run it
     fusable: ClassVar[bool] = True
     #: short-term plasticity: the weight stays, the weight each spike delivers changes with

@@ -430,6 +430,7 @@ class StdpDopamineSynapse(PostHistoryRule):
                     "time constant of the post-synaptic trace K− (a neuron parameter in NEST)",
                     gt=0.0))
     node_refs = ("volume_transmitter",)
+    modulator_tau = "tau_n"
     #: a pre spike delivered after a trigger rewinds p_f and NEST reads the post spikes since
     #: then again: every recent post spike is folded in at every slice end
     eager_posts = True
