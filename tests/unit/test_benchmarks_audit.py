@@ -317,3 +317,24 @@ def test_cable_benchmark_files_pass_the_rule_and_agree_on_spikes():
         counts = {r["simulator"]: r["spike_counts"] for r in result["runs"]}
         assert set(counts) == {"wbe", "neuron"} and counts["wbe"] == counts["neuron"]
         assert "equal in both simulators: yes" in markdown(result)
+
+
+def test_field_benchmark_files_pass_the_rule_and_conserve_the_amount():
+    """``benchmarks/fields.py``'s files (the field solver vs NEURON's rxd) follow the same rule,
+    name their own command, and wbe's solver kept the released amount (less uptake) and the
+    analytic spread to 1 % at every step size measured."""
+    import json
+
+    from benchmarks.fields import markdown
+
+    files = sorted(audit.RESULTS_DIR.glob("field_*.json"))
+    assert files
+    for f in files:
+        result = json.loads(f.read_text())
+        assert audit.audit(result) == [], f
+        cmd = audit.regenerate_command(result, f)
+        assert cmd.startswith(".venv/bin/python benchmarks/fields.py") and str(f.name) in cmd
+        for r in result["runs"]:
+            if r["simulator"] == "wbe":
+                assert abs(r["amount_ratio"] - 1.0) < 1e-9 and r["max_rel_error"] < 0.01
+        assert "| wbe |" in markdown(result) and "| neuron |" in markdown(result)

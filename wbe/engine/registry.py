@@ -49,7 +49,9 @@ class Param:
     (NEST's ``long`` parameters, e.g. ``quantal_stp_synapse``'s release sites ``n``);
     ``vector`` a list of numbers, one per receptor port, the same for every neuron of a
     population (NEST's array parameters, e.g. ``aeif_cond_beta_multisynapse``'s ``E_rev``;
-    ``default`` is then the value of each element)."""
+    ``default`` is then the value of each element); ``extension`` a parameter wbe adds to a
+    NEST model, whose default leaves the model NEST's (NEST is not given it, and refuses
+    another value: ``astrocyte_lr_1994``'s Ca²⁺-activated IP3 production)."""
 
     name: str
     default: float
@@ -62,6 +64,7 @@ class Param:
     flag: bool = False
     integer: bool = False
     vector: bool = False
+    extension: bool = False
 
     def check(self, value: Any, owner: str) -> None:
         """Raise ``ValueError`` naming ``owner`` and this parameter if ``value`` (a scalar or

@@ -7,7 +7,10 @@ carries (:attr:`wbe.engine.synapses.base.SynapseModel.carries`); the target mode
 for that value (:attr:`wbe.engine.registry.Port.event`). The value ``v`` a source computes in
 step ``k`` adds ``weight · v`` to the target's port row at ring slot ``k + delay`` — the slot
 a spike of step ``k`` would reach — which the target reads in that step (as NEST:
-``aeif_cond_alpha_astro`` sets its ``I_SIC`` from it at the end of the step).
+``aeif_cond_alpha_astro`` sets its ``I_SIC`` from it at the end of the step). A port of two
+rows is *diffusive*: its second row gathers the weights themselves, so the target can form the
+flux ``Σ w·(v_j − own)`` with its own value of the moment (``ip3_connection`` between
+astrocytes: IP3 through gap junctions).
 
 How the values travel. A source's kernel writes its value of step ``k`` into its own ring
 column, at its emit row and slot ``k``: a slot nothing else writes before the slice ends
@@ -42,7 +45,7 @@ class Continuous:
 
     def __init__(self, net, lay, ctx, dt: float) -> None:
         pops = {p.name: p for p in net.populations}
-        src_g, src_row, tgt_c, rows, dly, wts = [], [], [], [], [], []
+        src_g, src_row, tgt_c, rows, rows2, dly, wts = [], [], [], [], [], [], []
         self.delays_steps: list[int] = []
         for pr in continuous_projections(net):
             who = f"projection {pr.name!r}"
@@ -87,6 +90,10 @@ class Continuous:
             src_row.append(np.full(m, smodel.emit_row(syn.carries), np.int64)[mine])
             tgt_c.append(lay.slot_of[tg[mine]])
             rows.append(np.full(int(mine.sum()), tmodel.rows.index(port.rows[0]), np.int64))
+            # a port of two rows is diffusive: the second gathers Σ w (the flux is then
+            # Σ w·value − Σ w·own, which the target computes with its own value of now)
+            rows2.append(np.full(int(mine.sum()), tmodel.rows.index(port.rows[1])
+                                 if len(port.rows) > 1 else -1, np.int64))
             dly.append(d[mine])
             wts.append(w[mine].copy())
         #: every (source, emitted value) of a continuous edge — all ranks', by gid, then row
@@ -114,6 +121,7 @@ class Continuous:
         self.e_src = np.searchsorted(gids * nr + erow,
                                      cat(src_g, np.int64) * nr + cat(src_row, np.int64))
         self.e_col, self.e_row = cat(tgt_c, np.int64), cat(rows, np.int64)
+        self.e_row2 = cat(rows2, np.int64)
         self.e_delay, self.e_w = cat(dly, np.int64), cat(wts, np.float64)
 
     def deliver(self, ring: np.ndarray, k1: int, dmin: int, ctx) -> None:
@@ -137,3 +145,6 @@ class Continuous:
         e = np.tile(np.arange(self.n), dmin)
         slot = (steps[j] + self.e_delay[e]) % L
         np.add.at(ring, (self.e_row[e], slot, self.e_col[e]), self.e_w[e] * vals[self.e_src[e], j])
+        two = self.e_row2[e] >= 0
+        if two.any():
+            np.add.at(ring, (self.e_row2[e][two], slot[two], self.e_col[e][two]), self.e_w[e][two])

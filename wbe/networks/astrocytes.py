@@ -84,3 +84,48 @@ def tripartite(neurons: str, n_neurons: int, astrocytes: str, n_astrocytes: int,
                    np.full(to.shape[1], weight_sic), np.full(to.shape[1], delay_sic_ms),
                    synapse="sic_connection"),
     ]
+
+
+def astrocyte_lattice(name: str, shape: tuple[int, ...], spacing_um: float, *,
+                      coupling_per_ms: float, delay_ms: float = 1.0,
+                      prefix: str = "gj") -> tuple[dict[str, np.ndarray], Projection]:
+    """Astrocytes on a 1-, 2- or 3-D lattice of ``shape`` cells ``spacing_um`` apart (node i
+    at the i-th lattice point in C order), each coupled to its nearest neighbours by IP3 gap
+    junctions (``ip3_connection``, both directions, ``coupling_per_ms``, ``delay_ms``): the
+    ``x``/``y``/``z`` attributes (µm) of population ``name`` and the projection
+    ``<prefix>_<name>``."""
+    shape = tuple(int(s) for s in shape)
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise ValueError(f"astrocyte_lattice: shape must be 1 to 3 positive sizes, got {shape}")
+    n = int(np.prod(shape))
+    idx = np.arange(n).reshape(shape)
+    grid = np.stack(np.unravel_index(np.arange(n), shape), axis=1).astype(np.float64)
+    xyz = np.zeros((n, 3))
+    xyz[:, :len(shape)] = grid * spacing_um
+    src, tgt = [], []
+    for ax in range(len(shape)):
+        a = np.take(idx, np.arange(shape[ax] - 1), axis=ax).ravel()
+        b = np.take(idx, np.arange(1, shape[ax]), axis=ax).ravel()
+        src += [a, b]
+        tgt += [b, a]
+    s = np.concatenate(src) if src else np.zeros(0, np.int64)
+    t = np.concatenate(tgt) if tgt else np.zeros(0, np.int64)
+    attrs = {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
+    return attrs, Projection(f"{prefix}_{name}", name, name, s.astype(np.int64),
+                             t.astype(np.int64), np.full(s.size, float(coupling_per_ms)),
+                             np.full(s.size, float(delay_ms)), synapse="ip3_connection")
+
+
+def wave_speed_um_per_s(positions_um: np.ndarray, onset_ms: np.ndarray,
+                        origin: int = 0) -> float:
+    """Speed of a calcium wave (µm/s): the least-squares slope of distance from cell
+    ``origin`` against the onset time (first crossing of a threshold, NaN: never) of the cells
+    it reached, the origin excluded."""
+    p = np.asarray(positions_um, np.float64)
+    t = np.asarray(onset_ms, np.float64)
+    d = np.linalg.norm(p - p[origin], axis=1)
+    ok = np.isfinite(t) & (np.arange(t.size) != origin)
+    if ok.sum() < 2:
+        return float("nan")
+    slope = np.polyfit(t[ok], d[ok], 1)[0]  # µm per ms
+    return float(slope * 1000.0)

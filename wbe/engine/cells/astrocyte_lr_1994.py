@@ -15,13 +15,14 @@ from .rkf45 import init_h, integrate_np, make_evolve
 #: constant-table columns (the parameters, then the time step)
 _CONSTS = ("Ca_tot", "IP3_0", "Kd_IP3_1", "Kd_IP3_2", "Kd_act", "Kd_inh", "Km_SERCA",
            "SIC_scale", "SIC_th", "delta_IP3", "k_IP3R", "rate_IP3R", "rate_L", "rate_SERCA",
-           "ratio_ER_cyt", "tau_IP3", "h_step")
+           "ratio_ER_cyt", "tau_IP3", "h_step", "v_PLCdelta", "K_PLCdelta")
 _H = 16  # column of h_step
 
 
 @numba.njit(cache=True)
 def _rhs(y, f, c, j_noise, refr):
-    # y: IP3, Ca_astro, h_IP3R; c: _CONSTS
+    # y: IP3, Ca_astro, h_IP3R, then the IP3 coupling held over the step (Σ w·IP3_j, Σ w;
+    # derivatives 0, so the step control sees no error in them); c: _CONSTS
     ip3, h = y[0], y[2]
     calc = max(0.0, min(y[1], c[0]))  # calcium within [0, Ca_tot]
     alpha = c[10] * c[5] * (ip3 + c[2]) / (ip3 + c[3])
@@ -33,9 +34,12 @@ def _rhs(y, f, c, j_noise, refr):
     j_leak = c[14] * c[12] * (calc_er - calc)
     j_channel = (c[14] * c[11] * math.pow(m_inf, 3.0) * math.pow(n_inf, 3.0)
                  * math.pow(h, 3.0) * (calc_er - calc))
-    f[0] = (c[1] - ip3) / c[15]
+    plc = c[17] * (calc * calc) / (c[18] * c[18] + calc * calc)
+    f[0] = (c[1] - ip3) / c[15] + plc + (y[3] - y[4] * ip3)
     f[1] = j_channel - j_pump + j_leak + j_noise
     f[2] = alpha * (1.0 - h) - beta * h
+    f[3] = 0.0
+    f[4] = 0.0
 
 
 def _rhs_np(y, c, j_noise, refr):
@@ -51,10 +55,13 @@ def _rhs_np(y, c, j_noise, refr):
     j_leak = c["ratio_ER_cyt"] * c["rate_L"] * (calc_er - calc)
     j_channel = (c["ratio_ER_cyt"] * c["rate_IP3R"] * libm.pow(m_inf, 3.0)
                  * libm.pow(n_inf, 3.0) * libm.pow(h, 3.0) * (calc_er - calc))
+    plc = c["v_PLCdelta"] * (calc * calc) / (c["K_PLCdelta"] * c["K_PLCdelta"] + calc * calc)
     f = np.empty_like(y)
-    f[0] = (c["IP3_0"] - ip3) / c["tau_IP3"]
+    f[0] = (c["IP3_0"] - ip3) / c["tau_IP3"] + plc + (y[3] - y[4] * ip3)
     f[1] = j_channel - j_pump + j_leak + j_noise
     f[2] = alpha * (1.0 - h) - beta * h
+    f[3] = 0.0
+    f[4] = 0.0
     return f
 
 
@@ -73,13 +80,14 @@ def sic_of(ca, c):
 def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
     sf, ctab, ci = b.sf, b.ctab, b.ci
     init_h(sf[3], ctab, ci, _H)
-    y = np.empty(3)
-    w = np.empty((10, 3))
+    y = np.empty(5)
+    w = np.empty((10, 5))
     for i in range(sf.shape[1]):
         j = b.a + i
         c = ctab[ci[i]]
         for q in range(3):
             y[q] = sf[q, i]
+        y[3], y[4] = sf[5, i], sf[6, i]
         t, h = 0.0, sf[3, i]
         while t < c[_H]:  # NEST: gsl_odeiv_control_y_new(1e-3, 0)
             t, h = _evolve(t, c[_H], h, y, c, istim[j], False, 1e-3, 0.0, 1.0, 0.0, w)
@@ -87,7 +95,11 @@ def kernel(b, ring, slot, istim, out_slot, out_stamp, nspk, stamp):
         y[0] += c[9] * ring[0, slot, j]
         ring[0, slot, j] = 0.0
         sic = sic_of(y[1], c)
-        ring[1, slot, j] = sic  # emitted: sic_connection reads it from here
+        ring[3, slot, j] = sic  # emitted: sic_connection reads it from here
+        ring[4, slot, j] = y[0]  # ... and ip3_connection the IP3
+        sf[5, i], sf[6, i] = ring[1, slot, j], ring[2, slot, j]  # coupling from the next step
+        ring[1, slot, j] = 0.0
+        ring[2, slot, j] = 0.0
         for q in range(3):
             sf[q, i] = y[q]
         sf[3, i] = h
@@ -108,6 +120,12 @@ class AstrocyteLR1994(CellModel):
     inward current ``SIC = SIC_scale · ln((Ca − SIC_th)/nM)`` above threshold (0 below), which
     ``sic_connection`` carries to neurons. Never spikes. RKF45 with NEST's absolute tolerance
     1e-3; calcium is kept within [0, Ca_tot]. Concentrations in µM, rates per ms.
+
+    wbe's extensions for intercellular calcium waves (Höfer et al. 2002), off by default (then
+    the model is NEST's, bit for bit): IP3 produced by Ca²⁺-activated PLCδ (``v_PLCdelta``,
+    ``K_PLCdelta``) regenerates the signal, and IP3 passes gap junctions to other astrocytes
+    (``ip3_connection``, a flux Σ w·(IP3_j − IP3) with the neighbours' IP3 of ``delay`` earlier
+    and the cell's own of now).
     """
 
     name = "astrocyte_lr_1994"
@@ -139,18 +157,28 @@ class AstrocyteLR1994(CellModel):
         Param("Ca_astro", 0.073, "µM", "initial cytosolic calcium", ge=0.0, initial=True),
         Param("h_IP3R", 0.793, "", "initial fraction of IP3 receptors not inactivated",
               ge=0.0, le=1.0, initial=True),
+        Param("v_PLCdelta", 0.0, "µM/ms", "Ca²⁺-activated IP3 production by PLCδ, "
+              "v·Ca²/(K² + Ca²) (Höfer et al. 2002; wbe's extension: 0 is NEST's model)",
+              ge=0.0, extension=True),
+        Param("K_PLCdelta", 0.5, "µM", "calcium of half-maximal PLCδ activation (wbe's "
+              "extension)", gt=0.0, extension=True),
     )
     state = (Var("IP3", "µM", "IP3 concentration"),
              Var("Ca_astro", "µM", "cytosolic calcium concentration"),
              Var("h_IP3R", "", "fraction of IP3 receptors not inactivated by calcium"),
              Var("h_int", "ms", "integration step carried between time steps (RKF45)"),
              Var("SIC", "", "slow inward current of the last step (pA at a sic_connection "
-                 "weight of 1)"))
+                 "weight of 1)"),
+             Var("ip3_in", "µM/ms", "Σ w·IP3 of the coupled astrocytes (ip3_connection)"),
+             Var("ip3_w", "1/ms", "Σ w of the coupled astrocytes"))
     int_state = ()
-    ports = (Port("spike", 0, ("ip3",), "spikes; weight >= 0 (IP3 rises by delta_IP3 · w)",
-                  nonnegative=True),)
+    ports = (Port("spike", 0, ("syn",), "spikes; weight >= 0 (IP3 rises by delta_IP3 · w)",
+                  nonnegative=True),
+             Port("IP3", 0, ("ip3_in", "ip3_w"), "IP3 of coupled astrocytes (gap junctions, "
+                  "ip3_connection): the flux Σ w·(IP3_j − IP3), w in 1/ms", event="IP3"))
     emits = (Var("SIC", "pA", "slow inward current (times the sic_connection weight)",
-                 state="SIC"),)
+                 state="SIC"),
+             Var("IP3", "µM", "IP3, for the gap junctions to other astrocytes", state="IP3"))
     spiking = False
     recordables = (Var("IP3", "µM", "IP3 concentration", state="IP3"),
                    Var("Ca_astro", "µM", "cytosolic calcium concentration", state="Ca_astro"),
@@ -162,6 +190,8 @@ class AstrocyteLR1994(CellModel):
     int_consts = ()
     weight_unit = ""
     references = (
+        "Höfer T, Venance L, Giaume C (2002). Control and plasticity of intercellular calcium "
+        "waves in astrocytes: a modeling approach. J Neurosci 22:4850-4859.",
         "Li YX, Rinzel J (1994). Equations for InsP3 receptor-mediated [Ca2+]i oscillations "
         "derived from a detailed kinetic model: a Hodgkin-Huxley like formalism. J Theor Biol "
         "166:461-473.",
@@ -184,13 +214,14 @@ class AstrocyteLR1994(CellModel):
     def init_state(self, p):
         n = p["Ca_tot"].size
         return dict(IP3=p["IP3"].copy(), Ca_astro=p["Ca_astro"].copy(),
-                    h_IP3R=p["h_IP3R"].copy(), h_int=np.zeros(n), SIC=np.zeros(n))
+                    h_IP3R=p["h_IP3R"].copy(), h_int=np.zeros(n), SIC=np.zeros(n),
+                    ip3_in=np.zeros(n), ip3_w=np.zeros(n))
 
     def step(self, s, c, syn, i_stim_pA):
         n = s["IP3"].size
         names = ("IP3", "Ca_astro", "h_IP3R")
         h = np.where(s["h_int"] == 0.0, c["h_step"], s["h_int"])
-        y = np.stack([s[k] for k in names])
+        y = np.stack([s[k] for k in (*names, "ip3_in", "ip3_w")])
         j_noise = np.broadcast_to(np.asarray(i_stim_pA, np.float64), (n,))
         integrate_np(_rhs_np, y, h, c, j_noise, np.zeros(n, bool),
                      c["h_step"][0] if n else 0.0, 1e-3, 0.0, 1.0, 0.0)
@@ -202,4 +233,6 @@ class AstrocyteLR1994(CellModel):
             s[k][...] = v
         s["h_int"][...] = h
         s["SIC"][...] = sic
+        s["ip3_in"][...] = syn[1]  # the coupling that arrived: from the next step on
+        s["ip3_w"][...] = syn[2]
         return np.zeros(n, bool)

@@ -148,11 +148,20 @@ class CellModel:
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
-    def nest_values(self, params: dict) -> dict:
+    def nest_values(self, params: dict, keep_extensions: bool = False) -> dict:
         """``params`` (name → number or per-neuron array) with NEST's types: switches
         (``flag`` parameters, booleans in NEST, e.g. ``consistent_integration``) as ``bool``,
         the rest as ``float`` — for NEST's ``Create``/``set`` and SONATA JSON as bmtk passes it
-        to NEST."""
+        to NEST. Parameters wbe adds to NEST's model (``Param.extension``) are left out at their
+        default; another value is an error (NEST's model has no such parameter) — unless
+        ``keep_extensions`` (SONATA files, which wbe reads back)."""
+        ext = {} if keep_extensions else {p.name: p.default for p in self.params if p.extension}
+        for k, v in params.items():
+            if k in ext and not np.all(np.asarray(v, np.float64) == ext[k]):
+                raise ValueError(f"model {self.name!r}: parameter {k!r} is wbe's extension of "
+                                 f"NEST's {self.nest_model}; NEST cannot run it away from its "
+                                 f"default {ext[k]:g}")
+        params = {k: v for k, v in params.items() if k not in ext}
         flags = {p.name for p in self.params if p.flag}
         vec = {p.name for p in self.params if p.vector}
         out = {}

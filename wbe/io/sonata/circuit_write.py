@@ -220,7 +220,7 @@ def _node_params(cell, params: dict, pop) -> dict:
     population with receptor plug-ins, ``receptors`` (port → kind and parameters; wbe's
     extension, which NEST does not read); for a population with a ``template`` (a cable cell's
     morphology and mechanisms), ``template``."""
-    out = cell.nest_values(params)
+    out = cell.nest_values(params, keep_extensions=True)
     if getattr(pop, "template", None):  # a cable population's morphology and mechanisms
         out["template"] = json.loads(json.dumps(pop.template,
                                                 default=lambda o: np.asarray(o).tolist()))
