@@ -344,9 +344,10 @@ def circuit_case(circuit_config: Path) -> Network:
 def build_glia(seed: int = 4) -> Network:
     """Glia and fields together: 24 AdEx neurons and 6 astrocytes wired tripartitely (SIC),
     a dopamine field released by 4 of the neurons that scales every neuron's I_e and steers a
-    volume transmitter under dopamine-modulated STDP, and myelination of the primary
-    projection (delays change during the run); Poisson background."""
-    from wbe.engine.network import DoseResponse, Field, Myelination, Release
+    volume transmitter under dopamine-modulated STDP, myelination of the primary projection
+    (delays change during the run) and microglia that an injury at 20 ms turns phagocytic,
+    pruning plastic and myelinated synapses; Poisson background."""
+    from wbe.engine.network import DoseResponse, Field, Injury, Microglia, Myelination, Release
     from wbe.networks.astrocytes import tripartite
 
     r = np.random.default_rng(seed)
@@ -374,7 +375,12 @@ def build_glia(seed: int = 4) -> Network:
                       releases=[Release("n", 5e4, np.arange(4))], volume_transmitters=["vt"],
                       effects=[DoseResponse("n", "I_e", 0.3, ec50_uM=0.02)])],
         glia=[Myelination(["primary"], synaptic_delay_ms=0.8, tau_m_ms=100.0,
-                          tau_rate_ms=50.0, update_interval_ms=3.2)])
+                          tau_rate_ms=50.0, update_interval_ms=3.2),
+              Microglia(np.array([[500.0, 150.0, 0.0], [1500.0, 150.0, 0.0]]),
+                        ["learn", "primary"], territory_um=400.0,
+                        injuries=[Injury(20.0, (500.0, 150.0, 0.0), 100.0, 1.0)],
+                        t_activated_ms=10.0, t_phagocytic_ms=40.0, rate_weak_hz=1000.0,
+                        p_prune=0.3, update_interval_ms=5.0)])
 
 
 def run_config_glia(tstop_ms: float = 80.0) -> RunConfig:
@@ -394,6 +400,7 @@ def flatten(res) -> dict[str, np.ndarray]:
     for name, w in res.weights.items():
         out[f"weights/{name}"] = w
     out.update(res.structural)  # "structural/..."
+    out.update({f"glia/{k}": v for k, v in res.glia.items()})
     return out
 
 

@@ -275,27 +275,32 @@ def test_cable_cells_with_synapse_sites_one_vs_two_ranks_and_checkpoints(tmp_pat
 
 def test_glia_and_fields_one_vs_two_ranks(tmp_path):
     """Astrocytes (SIC through continuous connections), a dopamine field (releases, dose-
-    response, a field-fed transmitter under dopamine STDP) and myelination (delays changing
-    during the run): spikes, states and weights identical on 1 and 2 ranks."""
+    response, a field-fed transmitter under dopamine STDP), myelination (delays changing
+    during the run) and microglia pruning synapses: spikes, states, weights and the glia's
+    records identical on 1 and 2 ranks."""
     from wbe.engine.simulator import simulate
 
-    one = case.flatten(simulate(case.build_glia(), case.run_config_glia(80.0)))
+    res = simulate(case.build_glia(), case.run_config_glia(80.0))
+    one = case.flatten(res)
     assert one["spikes/n/t"].size > 50 and np.max(one["state/n/I_SIC/v"]) > 10.0
+    assert res.glia["microglia/1/pruned"][-1] > 0  # the microglia pruned during the run
     _same(one, _run2(tmp_path, "--glia", "--tstop", "80"))
 
 
 @pytest.mark.parametrize("t1", [37.3, 40.0])  # inside a slice; at a field and myelin update
 def test_glia_and_fields_checkpoint_one_rank_restored_on_two(tmp_path, t1):
-    """Fields, pending releases, transmitter traces, myelin and the delays it set, astrocytes'
-    SIC in flight: written on 1 rank, resumed on 2, bit-identical."""
+    """Fields, pending releases, transmitter traces, myelin and the delays it set, microglial
+    states and the synapses they pruned, astrocytes' SIC in flight: written on 1 rank, resumed
+    on 2, bit-identical."""
     from wbe.engine.simulator import simulate
 
     full = case.flatten(simulate(case.build_glia(), case.run_config_glia(80.0)))
     ck = tmp_path / "ck.zarr"
     first = case.flatten(simulate(case.build_glia(), case.run_config_glia(t1), checkpoint=ck))
     second = _run2(tmp_path, "--glia", "--tstop", "80", "--restore", str(ck))
+    final = ("/c", "/origin_um", "/spacing_um", "/positions_um", "/gids")  # not time series
     for key in full:
-        if key.startswith("weights/"):
+        if key.startswith("weights/") or key.endswith(final):
             assert np.array_equal(second[key], full[key]), key
         else:
             assert np.array_equal(np.concatenate((first[key], second[key])), full[key]), key

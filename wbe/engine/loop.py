@@ -77,7 +77,7 @@ class Engine:
             self.net = net = dataclasses.replace(net, projections=list(net.projections))
             self._own_net = True
             for g in self.glia:
-                g.apply(net)
+                g.start(net)
         if net.structural is not None or any(p.synaptic_elements for p in net.populations):
             self.net = net = structural.structural_network(net)
             self.sp = structural.Structural(net, lay, ctx, self.dt, run.seed)
@@ -317,11 +317,27 @@ class Engine:
             self.edited.add(pr.name)
         self.rewire(moved)
 
-    def _glia_changed(self) -> None:
-        """The delays the glia set now, into the engine's network and synapse table."""
+    def glia_records(self) -> dict[str, np.ndarray]:
+        """The fields' and glia's records (:attr:`wbe.engine.simulator.SimResult.glia`)."""
+        out = {}
+        for f in self.fields:
+            out.update(f.records())
+        for i, g in enumerate(self.glia):
+            out.update(g.records(f"{self.net.glia[i].kind}/{i}"))
+        return out
+
+    def set_delays(self, delays: dict[str, np.ndarray]) -> None:
+        """New delays (ms, one per edge) of projections (name → array), in the engine's own
+        network and synapse table (the same call on every rank; within the delay range the
+        run was built with). Spikes in flight keep the delays they left with."""
         self._own_network()
-        for g in self.glia:
-            g.apply(self.net)
+        for i, pr in enumerate(self.net.projections):
+            if pr.name in delays:
+                d = np.asarray(delays[pr.name], np.float64)
+                if d.shape != (len(pr),):
+                    raise ValueError(f"projection {pr.name!r}: {d.shape} delays for "
+                                     f"{len(pr)} edges")
+                self.net.projections[i] = dataclasses.replace(pr, delay_ms=d)
         self.rewire()
 
     def _load_edits(self, arr: dict, path) -> bool:
@@ -552,9 +568,9 @@ class Engine:
                     dmax = conn.hist_len - 1 - self.dmin
                     self.hist_safe[self.risk != 0] = k1 - dmax
             if gs is not None and self.glia:  # after the slice's spikes left with their delays
-                if any([g.end_of_slice(k1, gs, gg) for g in self.glia]):
-                    self._glia_changed()
-                    conn = self.conn
+                for g in self.glia:  # (they may rewire: myelin's delays, microglia's pruning)
+                    g.end_of_slice(self, k1, gs, gg)
+                conn = self.conn
             if bar is not None:
                 bar.update(round((k1 - k) * self.dt, 6))
             k = self.k = k1
@@ -775,11 +791,10 @@ class Engine:
             changed |= self.sp.load(arr, path, step)
             if self.dead.any():
                 self.sp.retire(np.flatnonzero(self.dead))
-        for i, g in enumerate(self.glia):  # the myelin, and the delays it had set
+        for i, g in enumerate(self.glia):  # their state, and the structure it had set
             g.load(arr, f"glia/{i}", path)
             self._own_network()
-            g.apply(self.net)
-            changed = True
+            changed |= g.restore(self.net)
         if changed:
             self.rewire()  # the structure the checkpoint's run had grown or been given
         conn = self.conn

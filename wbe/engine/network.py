@@ -307,8 +307,8 @@ class Myelination:
     ``v_min + (v_max − v_min)·m`` (µm/ms = mm/s), and the delay of each of its edges
     ``synaptic_delay_ms + length / v`` — length the edge's ``length_um`` attribute or the
     distance between the neurons' ``x``/``y``/``z`` (µm). Updated every
-    ``update_interval_ms`` (a multiple of the minimum delay); the projections' given delays are
-    replaced from the start. ``kind`` names the registered glial component."""
+    ``update_interval_ms`` (at the end of the first min-delay slice at or after each multiple);
+    the projections' given delays are replaced from the start. ``kind`` names the registered glial component."""
 
     projections: list[str]
     v_min_um_per_ms: float = 500.0
@@ -323,6 +323,41 @@ class Myelination:
 
 
 @dataclass
+class Injury:
+    """Damage at ``time_ms`` around ``position_um`` (x, y, z): every microglial cell within
+    ``radius_um`` senses ``amount`` (dimensionless, against its activation threshold)."""
+
+    time_ms: float
+    position_um: tuple[float, float, float]
+    radius_um: float = 100.0
+    amount: float = 1.0
+
+
+@dataclass
+class Microglia:
+    """Microglial cells at ``positions_um`` ((m, 3), µm), each a state machine —
+    surveillant → activated → phagocytic → surveillant (:mod:`wbe.engine.glia.microglia`) —
+    driven by damage (``injuries``; neurons that die in its territory) and by hyperactivity of
+    the neurons in its territory, pruning weak synapses of ``projections`` there while
+    phagocytic. ``kind`` names the registered glial component."""
+
+    positions_um: np.ndarray
+    projections: list[str]
+    territory_um: float = 50.0
+    injuries: list[Injury] = field(default_factory=list)
+    theta_activate: float = 0.5
+    rate_hyperactive_hz: float = 100.0
+    tau_damage_ms: float = 2000.0
+    tau_rate_ms: float = 500.0
+    t_activated_ms: float = 200.0
+    t_phagocytic_ms: float = 1000.0
+    rate_weak_hz: float = 5.0
+    p_prune: float = 0.2
+    update_interval_ms: float = 10.0
+    kind: str = "microglia"
+
+
+@dataclass
 class Network:
     populations: list[Population]
     projections: list[Projection] = field(default_factory=list)
@@ -332,7 +367,7 @@ class Network:
     structural: StructuralPlasticity | None = None
     #: neuromodulator fields (:class:`Field`)
     fields: list[Field] = field(default_factory=list)
-    #: glia that change the network as it runs (:class:`Myelination`)
+    #: glia that change the network as it runs (:class:`Myelination`, :class:`Microglia`)
     glia: list = field(default_factory=list)
 
     def population(self, name: str) -> Population:

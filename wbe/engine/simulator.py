@@ -47,6 +47,9 @@ class SimResult:
     ``structural``: with synaptic elements, the final calcium, elements and structural
     projections' edges (the checkpoint's ``structural/...`` arrays,
     :meth:`wbe.engine.structural.Structural.arrays`).
+    ``glia``: what the fields and glia saw, update by update (``fields/<name>/t_ms``,
+    ``mean_uM``, ``max_uM``, the final ``c``; ``<kind>/<i>/...``: microglial states and synapses
+    pruned, myelin per neuron).
     """
 
     spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -57,6 +60,7 @@ class SimResult:
     reports: dict[str, dict[str, dict]] = field(default_factory=dict)
     synapse_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     structural: dict[str, np.ndarray] = field(default_factory=dict)
+    glia: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
@@ -75,7 +79,8 @@ def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
     return SimResult(spikes=eng.spike_arrays(), state=state, weights=eng.weights(),
                      wall_s=wall, reports=reports,
                      synapse_state=eng.synapse_states() if synapse_state else {},
-                     structural=eng.sp.arrays() if eng.sp is not None else {})
+                     structural=eng.sp.arrays() if eng.sp is not None else {},
+                     glia=eng.glia_records())
 
 
 def guarded(ctx, fn, *args, **kw):

@@ -219,6 +219,7 @@ class FieldRun:
         self.t_track = np.zeros(len(self.vt_names), np.int64)
         self.effects = [_Effect(e, self, net, lay, dt, owner) for e in spec.effects]
         self.apply_effects()
+        self.hist_t, self.hist_mean, self.hist_max = [], [], []
 
     @staticmethod
     def _trace_tau(vt: str, net, owner: str) -> float:
@@ -258,6 +259,9 @@ class FieldRun:
         c.reshape(-1)[:] += self.pending / self.grid.voxel_um3
         self.pending[:] = 0.0
         self.c = c
+        self.hist_t.append(k1 * self.dt)
+        self.hist_mean.append(float(c.mean()))
+        self.hist_max.append(float(c.max()))
         if self.vt_index.size:
             cv = self.grid.sample(c, self.vt_pos)
             lp = mod.pend.shape[1]
@@ -271,6 +275,16 @@ class FieldRun:
     def apply_effects(self) -> None:
         for e in self.effects:
             e.apply(self.grid.sample(self.c, e.pos))
+
+    def records(self) -> dict[str, np.ndarray]:
+        """Update by update: times (ms), the mean and the largest concentration (µM); and the
+        field at the end with its grid (``c``, ``origin_um``, ``spacing_um``)."""
+        k = f"fields/{self.name}/"
+        return {k + "t_ms": np.asarray(self.hist_t, np.float64),
+                k + "mean_uM": np.asarray(self.hist_mean, np.float64),
+                k + "max_uM": np.asarray(self.hist_max, np.float64), k + "c": self.c.copy(),
+                k + "origin_um": np.asarray(self.grid.origin_um, np.float64),
+                k + "spacing_um": np.array([self.grid.spacing_um])}
 
     # ------------------------------------------------------------------ checkpoints
     def arrays(self) -> dict[str, np.ndarray]:

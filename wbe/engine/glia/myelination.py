@@ -10,8 +10,9 @@ per source neuron i:
 * its rate ``r_i`` (Hz): its spike train filtered exponentially with ``tau_rate_ms``
   (each spike adds 1000/τ_r, exact decay between spikes);
 * its myelin ``m_i`` ∈ [0, 1]: ``dm/dt = (m∞(r) − m)/τ_m`` with the saturating
-  ``m∞ = r/(r + rate_half_hz)``, integrated exactly over each update interval with the rate at
-  the interval's end (a first-order hold: exact while the rate is steady);
+  ``m∞ = r/(r + rate_half_hz)``, integrated exactly from one update to the next with the rate
+  at the update (a first-order hold: exact while the rate is steady); updates come at the end
+  of the first min-delay slice at or after each multiple of ``update_interval_ms``;
 * its conduction velocity ``v_i = v_min + (v_max − v_min)·m_i`` (µm/ms, i.e. mm/s; 0.5 m/s
   unmyelinated to 10 m/s myelinated by default) and the delay of each of its edges
   ``d_syn + L/v_i`` (``L`` the edge's ``length_um`` or the distance between the two neurons),
@@ -92,32 +93,20 @@ class MyelinRun:
     """The myelin of the tracked neurons (the same on every rank) and the delays it sets."""
 
     def __init__(self, spec, net, offsets, n_total, dt, owner) -> None:
-        from ..fields.neuromodulator import positions_of
-
-        self.spec, self.dt = spec, dt
-        byname = {pr.name: (i, pr) for i, pr in enumerate(net.projections)}
-        self.edges = []  # (projection index, source gids, lengths µm)
+        self.spec, self.dt, self.offsets = spec, dt, offsets
+        byname = {pr.name: pr for pr in net.projections}
+        lengths, gids = [], []
         for name in spec.projections:
             if name not in byname:
                 raise ValueError(f"{owner}: no projection {name!r}; have {sorted(byname)}")
-            i, pr = byname[name]
+            pr = byname[name]
             if pr.kind != "chemical":
                 raise ValueError(f"{owner}: projection {name!r} is {pr.kind}; myelin sets the "
                                  "delays of chemical synapses")
-            src, tgt = net.population(pr.source), net.population(pr.target)
-            s = np.asarray(pr.source_ids, np.int64)
-            if "length_um" in pr.attributes:
-                length = np.asarray(pr.attributes["length_um"], np.float64)
-            else:
-                who = f"{owner}: projection {name!r} (no length_um attribute)"
-                length = np.linalg.norm(positions_of(src, s, who) - positions_of(
-                    tgt, np.asarray(pr.target_ids, np.int64), who), axis=1)
-            if length.shape != s.shape or not np.all(np.isfinite(length) & (length >= 0)):
-                raise ValueError(f"{owner}: projection {name!r}: axon lengths must be >= 0, "
-                                 "one per edge")
-            self.edges.append((i, offsets[pr.source] + s, length))
-        tracked = np.unique(np.concatenate([g for _, g, _ in self.edges] or
-                                           [np.zeros(0, np.int64)]))
+            lengths.append(self._lengths(net, pr, owner))
+            gids.append(offsets[pr.source] + np.asarray(pr.source_ids, np.int64))
+        self.lengths = np.concatenate(lengths or [np.zeros(0)])  # as built (the bounds)
+        tracked = np.unique(np.concatenate(gids or [np.zeros(0, np.int64)]))
         self.gids = tracked
         self.index = np.full(n_total, -1, np.int64)
         self.index[tracked] = np.arange(tracked.size)
@@ -125,56 +114,105 @@ class MyelinRun:
         self.r = np.zeros(tracked.size)
         self.t_last = np.zeros(tracked.size, np.int64)
         self.period = int(steps_of(spec.update_interval_ms, dt))
+        self.hist_t, self.hist_m = [], []
+        self.k_prev = 0  # step of the last update
+
+    @staticmethod
+    def _lengths(net, pr, owner: str) -> np.ndarray:
+        """Axon length (µm) of each edge of ``pr``: its ``length_um`` attribute, else the
+        distance between its neurons' positions (a projection whose edges were edited — pruned
+        by microglia — has lost its attributes: positions then)."""
+        from ..fields.neuromodulator import positions_of
+
+        s = np.asarray(pr.source_ids, np.int64)
+        if "length_um" in pr.attributes:
+            length = np.asarray(pr.attributes["length_um"], np.float64)
+        else:
+            who = f"{owner}: projection {pr.name!r} (no length_um attribute)"
+            length = np.linalg.norm(positions_of(net.population(pr.source), s, who)
+                                    - positions_of(net.population(pr.target), np.asarray(
+                                        pr.target_ids, np.int64), who), axis=1)
+        if length.shape != s.shape or not np.all(np.isfinite(length) & (length >= 0)):
+            raise ValueError(f"{owner}: projection {pr.name!r}: axon lengths must be >= 0, "
+                             "one per edge")
+        return length
 
     def delay_bounds_ms(self) -> tuple[float, ...]:
         """The shortest and longest delay any myelinated edge can have."""
         sp = self.spec
-        lens = np.concatenate([x for _, _, x in self.edges] or [np.zeros(0)])
-        if not lens.size:
+        if not self.lengths.size:
             return ()
-        return (sp.synaptic_delay_ms + float(lens.min()) / sp.v_max_um_per_ms,
-                sp.synaptic_delay_ms + float(lens.max()) / sp.v_min_um_per_ms)
+        return (sp.synaptic_delay_ms + float(self.lengths.min()) / sp.v_max_um_per_ms,
+                sp.synaptic_delay_ms + float(self.lengths.max()) / sp.v_min_um_per_ms)
 
     def align(self, dmin: int) -> None:
-        if self.period < dmin or self.period % dmin:
-            raise ValueError(f"myelination: update_interval_ms ({self.spec.update_interval_ms}) "
-                             f"must be a multiple of the minimum delay ({dmin * self.dt:g} ms)")
+        """Updates come at the end of the first (min-delay) slice at or after each multiple of
+        the update interval."""
+        self.dmin = int(dmin)
+
+    def due(self, k1: int) -> bool:
+        return (k1 - self.dmin) // self.period < k1 // self.period
 
     def velocity(self) -> np.ndarray:
         sp = self.spec
         return sp.v_min_um_per_ms + (sp.v_max_um_per_ms - sp.v_min_um_per_ms) * self.m
 
-    def apply(self, net) -> None:
-        """The current delays into ``net``'s myelinated projections (replaced, in place in
-        the list)."""
+    def delays(self, net) -> dict[str, np.ndarray]:
+        """The delays (ms) the current myelin sets on the edges ``net``'s myelinated
+        projections have now."""
         v = self.velocity()
-        for i, g, length in self.edges:
-            d = self.spec.synaptic_delay_ms + length / v[self.index[g]]
-            net.projections[i] = dataclasses.replace(net.projections[i], delay_ms=d)
+        out = {}
+        for pr in net.projections:
+            if pr.name in self.spec.projections:
+                g = self.offsets[pr.source] + np.asarray(pr.source_ids, np.int64)
+                out[pr.name] = (self.spec.synaptic_delay_ms
+                                + self._lengths(net, pr, "myelination") / v[self.index[g]])
+        return out
 
-    def delay_steps(self) -> list[np.ndarray]:
-        v = self.velocity()
-        return [steps_of(self.spec.synaptic_delay_ms + length / v[self.index[g]], self.dt)
-                for _, g, length in self.edges]
+    def start(self, net) -> None:
+        """The current myelin's delays into ``net`` (the engine's own copy, before it builds
+        its synapse table)."""
+        d = self.delays(net)
+        for i, pr in enumerate(net.projections):
+            if pr.name in d:
+                net.projections[i] = dataclasses.replace(pr, delay_ms=d[pr.name])
 
-    def end_of_slice(self, k1: int, gs: np.ndarray, gg: np.ndarray) -> bool:
+    def restore(self, net) -> bool:
+        """After a checkpoint's state is loaded: its delays into ``net`` (the engine rewires)."""
+        self.start(net)
+        return True
+
+    def end_of_slice(self, engine, k1: int, gs: np.ndarray, gg: np.ndarray) -> None:
         """The slice ending at ``k1`` (spikes of every rank in (stamp, gid) order); at an
-        update, whether any delay (in steps) changed."""
+        update, new myelin and, where a delay (in steps) changed, new delays in ``engine``."""
         if gg.size and self.gids.size:
             _rates(np.ascontiguousarray(gs, np.int64), np.ascontiguousarray(gg, np.int64),
                    self.index, self.r, self.t_last, self.dt, self.spec.tau_rate_ms)
-        if k1 % self.period:
-            return False
-        before = self.delay_steps()
+        if not self.due(k1):
+            return
+        before = self.delays(engine.net)
         r_now = self.r * np.exp(-(k1 - self.t_last) * self.dt / self.spec.tau_rate_ms)
         target = r_now / (r_now + self.spec.rate_half_hz)
-        self.m = target + (self.m - target) * np.exp(-self.period * self.dt
+        self.m = target + (self.m - target) * np.exp(-(k1 - self.k_prev) * self.dt
                                                      / self.spec.tau_m_ms)
-        return any(not np.array_equal(a, b) for a, b in zip(before, self.delay_steps()))
+        self.k_prev = k1
+        self.hist_t.append(k1 * self.dt)
+        self.hist_m.append(self.m.copy())
+        after = self.delays(engine.net)
+        if any(not np.array_equal(steps_of(before[k], self.dt), steps_of(after[k], self.dt))
+               for k in after):
+            engine.set_delays(after)
+
+    def records(self, key: str) -> dict[str, np.ndarray]:
+        """Update by update: times (ms) and every tracked neuron's myelin (gids: ``gids``)."""
+        return {f"{key}/t_ms": np.asarray(self.hist_t, np.float64),
+                f"{key}/m": np.asarray(self.hist_m, np.float64).reshape(-1, self.m.size),
+                f"{key}/gids": self.gids}
 
     # ------------------------------------------------------------------ checkpoints
     def arrays(self, key: str) -> dict[str, np.ndarray]:
-        return {f"{key}/m": self.m, f"{key}/r": self.r, f"{key}/t_last": self.t_last}
+        return {f"{key}/m": self.m, f"{key}/r": self.r, f"{key}/t_last": self.t_last,
+                f"{key}/k_prev": np.array([self.k_prev], np.int64)}
 
     def load(self, arr: dict, key: str, path) -> None:
         for nm in ("m", "r", "t_last"):
@@ -184,3 +222,4 @@ class MyelinRun:
         self.m = np.array(arr[f"{key}/m"], np.float64)
         self.r = np.array(arr[f"{key}/r"], np.float64)
         self.t_last = np.array(arr[f"{key}/t_last"], np.int64)
+        self.k_prev = int(arr[f"{key}/k_prev"][0]) if f"{key}/k_prev" in arr else 0
