@@ -368,3 +368,71 @@ def skeleton_projections(nodes, morphometrics, path: Path) -> Path:
     else:
         note(axes[2], "no morphometrics")
     return save(fig, path)
+
+
+def glia(records: dict, astro_state: dict, path: Path) -> Path:
+    """What the glia and neuromodulators did (``SimResult.glia`` and the astrocytes' sampled
+    state): each field's mean and peak concentration over time and a slice through its final
+    concentration at the plane of its peak; the astrocytes' calcium; microglial states over time
+    with the synapses pruned; myelin over time. Panels only for what ran."""
+    fields = sorted({k.split("/")[1] for k in records if k.startswith("fields/")})
+    panels = [("field", f) for f in fields] + [("slice", f) for f in fields]
+    if "Ca_astro" in astro_state:
+        panels.append(("astro", None))
+    micro = sorted({k.rsplit("/", 1)[0] for k in records if k.startswith("microglia/")})
+    myel = sorted({k.rsplit("/", 1)[0] for k in records if k.startswith("myelination/")})
+    panels += [("micro", m) for m in micro] + [("myel", m) for m in myel]
+    if not panels:
+        fig, ax = subplots(figsize=(5, 3))
+        note(ax, "no glia or neuromodulators ran")
+        return save(fig, path)
+    cols = 2
+    rows = (len(panels) + 1) // 2
+    fig, axes = subplots(rows, cols, figsize=(10, 3.2 * rows), squeeze=False)
+    for ax, (kind, name) in zip(axes.ravel(), panels):
+        if kind == "field":
+            k = f"fields/{name}/"
+            ax.plot(records[k + "t_ms"], records[k + "mean_uM"], label="mean")
+            ax.plot(records[k + "t_ms"], records[k + "max_uM"], label="peak")
+            ax.set(xlabel="time (ms)", ylabel="µM", title=f"{name}: concentration")
+            ax.legend(fontsize=8)
+        elif kind == "slice":
+            k = f"fields/{name}/"
+            c = records[k + "c"]
+            z = int(np.unravel_index(np.argmax(c), c.shape)[2])
+            h, o = float(records[k + "spacing_um"][0]), records[k + "origin_um"]
+            ext = (o[0] - h / 2, o[0] + h * (c.shape[0] - 0.5), o[1] - h / 2,
+                   o[1] + h * (c.shape[1] - 0.5))
+            im = ax.imshow(c[:, :, z].T, origin="lower", extent=ext, cmap="magma",
+                           aspect="equal")
+            fig.colorbar(im, ax=ax, label="µM")
+            ax.set(xlabel="x (µm)", ylabel="y (µm)",
+                   title=f"{name} at the end, z = {o[2] + h * z:.0f} µm")
+        elif kind == "astro":
+            t, ids, v = astro_state["Ca_astro"]
+            for j in range(min(v.shape[1], 10)):
+                ax.plot(t, v[:, j], lw=0.8)
+            ax.set(xlabel="time (ms)", ylabel="Ca²⁺ (µM)", title="astrocytes: calcium")
+        elif kind == "micro":
+            st = records[name + "/state"]
+            t = records[name + "/t_ms"]
+            if st.size:
+                ax.imshow(st.T, aspect="auto", origin="lower", interpolation="nearest",
+                          extent=(t[0], t[-1], -0.5, st.shape[1] - 0.5), vmin=0, vmax=2,
+                          cmap=matplotlib.colors.ListedColormap(["#d9d9d9", "#fdae61",
+                                                                 "#d7191c"]))
+            pruned = records[name + "/pruned"]
+            ax.set(xlabel="time (ms)", ylabel="microglial cell",
+                   title=f"microglia ({int(pruned[-1]) if pruned.size else 0} synapses "
+                         "pruned)")
+        else:
+            m = records[name + "/m"]
+            t = records[name + "/t_ms"]
+            if m.size:
+                ax.plot(t, m.mean(axis=1), label="mean")
+                ax.fill_between(t, m.min(axis=1), m.max(axis=1), alpha=0.3, label="range")
+                ax.legend(fontsize=8)
+            ax.set(xlabel="time (ms)", ylabel="myelin (0–1)", title="myelination")
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    return save(fig, path)

@@ -170,3 +170,16 @@ def test_bad_field_specifications_are_refused(change, match):
     change(net.fields[0])
     with pytest.raises(ValueError, match=f"field 'dopamine'.*{match}|{match}"):
         simulate(net, RunConfig(10.0))
+
+
+def test_dose_response_on_some_neurons_only():
+    """``node_ids``: the neurons a dose-response acts on; the others keep their parameter."""
+    net = dose_network(2.0)
+    net.fields[0].effects[0].node_ids = np.array([1, 4])
+    got = simulate(net, RunConfig(300.0)).spikes["n"]
+    h = 4.0 / (0.25 + 4.0)
+    i_e = 300.0 + 20.0 * np.arange(6)
+    i_e[[1, 4]] *= 1.0 + h
+    want = simulate(Network([Population("n", "iaf_psc_alpha", 6, {"I_e": i_e})]),
+                    RunConfig(300.0)).spikes["n"]
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

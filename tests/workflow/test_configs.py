@@ -6,6 +6,8 @@ with touch-receptor stimulation; the metrics stage reports the response by cell 
 validation stage reports propagation and the real-vs-null-model test.
 ``config/cable.yaml``: the default nerve ring's 171 neurons as cable cells on their skeletons,
 synapses where their touches were found; rates against the same runs in NEURON.
+``config/glia.yaml``: the default nerve ring with astrocytes, dopamine and serotonin fields
+released by the neurons cect names, myelination and microglia; dopamine-gated STDP.
 """
 
 from __future__ import annotations
@@ -116,3 +118,25 @@ def test_cable_config_end_to_end(tmp_path):
     rates = json.loads((_folder(tmp_path, "validation") / "scores.json").read_text())["rates"]
     assert rates["status"] == "ok" and rates["reference"] == "neuron"
     assert rates["seeds"]["n_seeds"] == 3 and rates["ks_distance_all"] < 0.2
+
+
+def test_glia_config_end_to_end(tmp_path):
+    """Astrocytes, two neuromodulator fields, myelination and microglia in the simulation
+    stage (figure, records and caption numbers) and dopamine-modulated STDP gated by the
+    dopamine field in the plastic phase."""
+    import numpy as np
+
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "glia.yaml"))
+    sim = _folder(tmp_path, "simulation")
+    s = json.loads((sim / "manifest.json").read_text())["summary"]
+    assert s["neurons"] > 150 and s["spikes"] > 500
+    assert s["dopamine_peak_uM"] > 0.05 and s["serotonin_peak_uM"] > 0.05
+    assert s["mean_myelin_end"] > 0.1 and s["synapses_pruned"] >= 0
+    rec = np.load(sim / "glia.npz", allow_pickle=False)
+    assert rec["fields/dopamine/c"].ndim == 3 and rec["microglia/1/state"].max() == 2
+    assert (sim / "glia.png").stat().st_size > 20_000
+    cap = (sim / "caption.rst").read_text()
+    assert "dopamine field" in cap and "Microglia pruned" in cap
+    pl = json.loads((_folder(tmp_path, "plasticity") / "manifest.json").read_text())
+    assert pl["params"]["rule"] == "stdp_dopamine_synapse"
+    assert pl["summary"]["potentiated"] + pl["summary"]["depressed"] > 100

@@ -829,7 +829,7 @@ class Engine:
             if conn.modulators.n:
                 conn.modulators.load(arr, step, path)
         for f in self.fields:
-            f.load(arr, path)
+            f.load(arr, path, step)
         self.held_s = np.asarray(arr.get("held/stamp", np.zeros(0)), np.int64)
         self.held_g = np.asarray(arr.get("held/gid", np.zeros(0)), np.int64)
         self.k = step

@@ -266,6 +266,8 @@ class DoseResponse:
     ec50_uM: float
     hill: float = 1.0
     mode: str = "scale"
+    #: the neurons it acts on (node ids; ``None``: all of the population)
+    node_ids: np.ndarray | None = None
 
 
 @dataclass

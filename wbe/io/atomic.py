@@ -11,7 +11,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["written_atomically", "write_text", "write_bytes", "write_csv"]
+import numpy as np
+
+__all__ = ["written_atomically", "write_text", "write_bytes", "write_csv", "write_npz"]
 
 
 def _remove(path: Path) -> None:
@@ -74,6 +76,20 @@ def write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:
     with written_atomically(Path(path), overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def write_npz(path: Path, arrays: dict, *, overwrite: bool = True) -> Path:
+    """Write numeric ``arrays`` (name → array) to the ``.npz`` file ``path`` atomically
+    (read back with ``np.load(path, allow_pickle=False)``)."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: an .npz file name is needed")
+    bad = [k for k, v in arrays.items() if np.asarray(v).dtype == object]
+    if bad:
+        raise TypeError(f"{path}: arrays {bad[:3]} are not numeric")
+    with written_atomically(path, overwrite=overwrite) as tmp:
+        np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    return path
 
 
 def write_csv(path: Path, table, *, float_format: str | None = "%.6g",

@@ -49,7 +49,12 @@ FIGURES: dict[str, str] = {
     "simulation": (
         "Spike raster of the simulated circuit (each dot a spike, time in ms; neuron names on "
         "the axis for small circuits, populations otherwise). Shaded: the windows in which "
-        "``simulation.stimulus`` drives named cells."),
+        "``simulation.stimulus`` drives named cells. With ``simulation.glia``, ``glia.png``: "
+        "each neuromodulator field's mean and peak concentration (µM) over time and a slice "
+        "through it at the end (at the plane of its peak), the astrocytes' calcium, the "
+        "microglial cells' states (grey surveillant, orange activated, red phagocytic) with "
+        "the synapses they pruned, and the myelin of the axons over time (records in "
+        "``glia.npz``)."),
     "plasticity": (
         "Synaptic weights before and after the plastic phase (pair STDP, continued from the "
         "simulation's checkpoint)."),
@@ -212,11 +217,34 @@ def _simulation(p, s, inputs):
                                       for k, v in sorted(p["neuron_params"].items()))
     went = [f"the connectome's SONATA wiring, {cells}; {_num(p.get('duration_ms'))} ms at dt "
             f"{_num(p.get('dt_ms'))} ms, seed {_num(p.get('seed'))}.", _stimuli(p)]
+    g = p.get("glia") or {}
+    parts = []
+    if g.get("astrocytes"):
+        parts.append(f"astrocytes (one per {_num(g['astrocytes'].get('neurons_per_astrocyte'))} "
+                     "neurons, tripartite synapses with slow inward currents)")
+    for nm in g.get("neuromodulators") or []:
+        parts.append(f"a {_plain(nm.get('transmitter'))} field (D {_num(nm.get('D_um2_per_ms'))}"
+                     f" µm²/ms, uptake {_num(nm.get('uptake_per_ms'))}/ms)")
+    if g.get("myelination"):
+        parts.append("activity-dependent myelination")
+    if g.get("microglia"):
+        n = len(g["microglia"].get("injuries") or [])
+        parts.append(f"microglia ({n} injur{'y' if n == 1 else 'ies'})")
+    if parts:
+        went.append("Glia and neuromodulators: " + "; ".join(parts) + ".")
     out = []
     if s.get("spikes") is not None:
         out.append(f"{_num(s['spikes'])} spikes from {_num(s.get('neurons'))} neurons "
                    f"({_num(s.get('synapses'))} synapses): mean rate "
                    f"{_num(s.get('mean_rate_hz'))} spikes/s.")
+    peaks = [f"{_plain(k[:-len('_peak_uM')])} peak {_num(v)} µM" for k, v in sorted(s.items())
+             if k.endswith("_peak_uM")]
+    if peaks:
+        out.append("Fields: " + ", ".join(peaks) + ".")
+    if s.get("synapses_pruned") is not None:
+        out.append(f"Microglia pruned {_num(s['synapses_pruned'])} synapses.")
+    if s.get("mean_myelin_end") is not None:
+        out.append(f"Mean myelin at the end {_num(s['mean_myelin_end'])}.")
     return went, out
 
 

@@ -45,7 +45,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "connectome imported) into a SONATA circuit, with graph analysis",
           "2. Connectome", ("{name}.png",)),
     Stage("simulation", ("connectome",), "simulate the circuit with the wbe engine (MPI-aware)",
-          "3. Emulation", ("raster.png",), mpi=True),
+          "3. Emulation", ("{name}.png",), mpi=True),
     Stage("plasticity", ("simulation",), "continue from the simulation's checkpoint with pair "
           "STDP; new SONATA edges", "3. Emulation", ("weights.png",), mpi=True),
     Stage("metrics", ("simulation", "plasticity"), "rates, ISI CV, Fano factor and a "

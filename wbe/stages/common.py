@@ -223,7 +223,7 @@ def stimulus_windows(drives: list[Drive]) -> list[tuple[float, float, str]]:
 
 def add_inputs(network: Network, background: Background, drives: list[Drive], *,
                prefix: str = "stimulus") -> None:
-    """Add ``background`` to every neuron and each drive to its named cells. A spike-train drive
+    """Add ``background`` to every spiking neuron and each drive to its named cells. A spike-train drive
     ``k`` fires from the virtual population ``<prefix><k>`` (one node) through the projection
     ``<prefix><k>_to_<population>``: both are added unless the circuit has them already (a
     circuit the simulation stage wrote), in which case only their spikes are."""
@@ -237,8 +237,10 @@ def add_inputs(network: Network, background: Background, drives: list[Drive], *,
             np.array([weight]))
         return receptor, float(w[0])
 
-    for pop in network.populations:
-        if pop.is_virtual or background.rate_hz == 0:
+    from wbe.engine.cells.base import cell_model_of
+
+    for pop in network.populations:  # every population of spiking neurons (not astrocytes)
+        if not pop.simulated or not cell_model_of(pop).spiking or background.rate_hz == 0:
             continue
         receptor, w = port(pop.name, background.weight_pA)
         network.poisson.append(PoissonInput(
@@ -301,13 +303,14 @@ def is_stimulus_projection(network: Network, projection: Projection) -> bool:
 
 def voltage_recorders(network: Network, rec: Recording) -> list[StateRecorder]:
     """Samplers of ``rec.variables`` for the evenly spread and the named neurons of every
-    population; an unknown variable is an error naming the model's recordables."""
+    population of spiking neurons (not astrocytes, whose records the glia figure shows); an
+    unknown variable is an error naming the model's recordables."""
     from wbe.engine.cells.base import cell_model_of
 
     named = select(network, rec.neurons) if rec.neurons else {}
     out = []
     for pop in network.populations:
-        if pop.is_virtual:
+        if not pop.simulated or not cell_model_of(pop).spiking:
             continue
         spread = np.linspace(0, pop.n - 1, min(rec.n_voltage_traces, pop.n)).astype(np.int64)
         ids = np.union1d(spread, named.get(pop.name, np.empty(0, np.int64))).astype(np.int64)

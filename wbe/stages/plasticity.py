@@ -119,6 +119,10 @@ class Params(BaseModel):
         "projection's largest initial |weight|")
     wmax_factor: float = Field(3.0, gt=0, description="Wmax of rules other than stdp_synapse "
                                "as a multiple of each projection's largest initial |weight|")
+    modulator: str | None = Field(
+        None, description="for a rule that reads a neuromodulator (stdp_dopamine_synapse): "
+        "the simulation's neuromodulator field (simulation.glia.neuromodulators[].transmitter) "
+        "whose concentration at the neurons' centre it learns from")
 
     @field_validator("rule")
     @classmethod
@@ -158,9 +162,53 @@ def rule_params(params: Params, weight) -> dict[str, float]:
                "Wmax": st.wmax_factor * w}
     else:
         out = {"Wmax": params.wmax_factor * w} if "Wmax" in rule.param_names else {}
+    if rule.node_refs:  # a neuromodulator's transmitter, steered by the field
+        if params.modulator is None:
+            raise ValueError(f"plasticity.rule {params.rule!r} learns from a neuromodulator: "
+                             "set plasticity.modulator to one of the simulation's "
+                             "neuromodulator fields")
+        out.update({r: modulator_vt(params.modulator) for r in rule.node_refs})
     out.update(params.rule_params)
     rule.resolve(out, f"plasticity.rule_params ({params.rule})")
     return out
+
+
+def _pruned_as_simulated(network, checkpoint) -> None:
+    """The projections the simulation changed while it ran (microglia's pruning, edits by
+    hand), as its checkpoint holds them: the plastic phase starts from those synapses."""
+    import dataclasses
+
+    from wbe.engine.checkpoint import read
+
+    _attrs, arr = read(checkpoint)
+    for i, pr in enumerate(network.projections):
+        g = f"edits/edges/{pr.name}/"
+        if g + "source_ids" in arr:
+            network.projections[i] = dataclasses.replace(
+                pr, source_ids=arr[g + "source_ids"], target_ids=arr[g + "target_ids"],
+                weight=arr[g + "weight"], delay_ms=arr[g + "delay_ms"], attributes={},
+                origin=None)
+
+
+def modulator_vt(transmitter: str) -> str:
+    """The volume transmitter population a field steers for the plastic phase."""
+    return f"{transmitter}_vt"
+
+
+def _with_modulator(network, transmitter: str) -> None:
+    """A volume transmitter at the neurons' centre, steered by the field ``transmitter``."""
+    from wbe.engine.network import Population
+    from wbe.networks.glia import _neurons, _xyz
+
+    f = next((f for f in network.fields if f.name == transmitter), None)
+    if f is None:
+        raise ValueError(f"plasticity.modulator {transmitter!r}: the simulation ran no such "
+                         f"neuromodulator field (have {[f.name for f in network.fields]})")
+    c = _xyz(_neurons(network)).mean(axis=0)
+    name = modulator_vt(transmitter)
+    network.populations.append(Population(name, "volume_transmitter", 1, attributes={
+        "x": c[:1].copy(), "y": c[1:2].copy(), "z": c[2:3].copy()}))
+    f.volume_transmitters.append(name)
 
 
 def _simulated_ranges(network) -> list[tuple[int, int]]:
@@ -230,6 +278,7 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     import pandas as pd
 
     from wbe import plots
+    from wbe.engine.cells.base import cell_model_of
     from wbe.engine.network import Plasticity, RunConfig
     from wbe.engine.simulator import simulate
     from wbe.io import sonata
@@ -242,10 +291,19 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
 
     circuit = simulated_circuit(sim_dir)  # the wiring and neurons the simulation ran
     network = sonata.read_circuit(circuit)
+    from wbe.networks.glia import GliaSettings, add_glia_dynamics
+
+    # the simulation's fields, myelin and microglia continue (its astrocytes are in the circuit)
+    add_glia_dynamics(network, GliaSettings(**sim_manifest["params"].get("glia", {})))
+    _pruned_as_simulated(network, sim_dir / "checkpoint.zarr")
+    if params.modulator is not None:
+        _with_modulator(network, params.modulator)
     before = {}
     for proj in network.projections:  # learning among neurons, not from input sources
         if proj.kind != "chemical" or len(proj) == 0 or is_stimulus_projection(network, proj):
             continue
+        if not cell_model_of(network.population(proj.target)).spiking:
+            continue  # (into astrocytes: their input is not learned)
         if params.rule != "none":
             proj.plasticity = Plasticity(params.rule, rule_params(params, proj.weight))
         before[proj.name] = proj.weight.copy()

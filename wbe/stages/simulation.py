@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from wbe.mpi import rank
+from wbe.networks.glia import GliaSettings
 from wbe.stages.common import (
     Background,
     Drive,
@@ -51,6 +52,9 @@ class Params(NeuronSettings):
                                   description="input to named cells: Poisson, DC, steps or "
                                   "a spike train")
     record: Recording = Field(default_factory=Recording)
+    glia: GliaSettings = Field(
+        default_factory=GliaSettings, description="astrocytes, neuromodulator fields, "
+        "myelination and microglia coupled to the network (all off by default)")
     placement: Literal["round_robin", "metis", "balanced"] = Field(
         "round_robin", description="neurons on MPI ranks: round robin, a METIS partition of "
         "the connectome minimising the synapses between ranks, or balanced by what each "
@@ -74,9 +78,11 @@ class Params(NeuronSettings):
 
 
 def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: bool = True) -> dict:
+    import numpy as np
+
     from wbe import plots
     from wbe.engine.cells.base import cell_model_of
-    from wbe.engine.network import RunConfig
+    from wbe.engine.network import RunConfig, StateRecorder
     from wbe.engine.simulator import simulate
     from wbe.io import sonata
 
@@ -84,13 +90,21 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     apply_neuron_settings(network, params.model, params.neuron_params)
     out_dir = Path(out_dir)
     add_inputs(network, params.background, params.stimulus)
+    from wbe.networks.glia import add_glia_dynamics, add_glia_structure
+
+    add_glia_structure(network, params.glia)  # astrocytes: part of the circuit
     # the circuit as simulated (connectome wiring, these neurons, the virtual sources of
     # spike-train stimuli): what the simulation config, the plastic phase, the metrics'
     # perturbations and NEST's comparison run
     circuit = sonata.write_circuit(out_dir / "circuit", network) if rank() == 0 else None
+    add_glia_dynamics(network, params.glia)  # fields, myelin, microglia: the engine's
+    recorders = voltage_recorders(network, params.record)
+    if params.glia.astrocytes is not None:  # the astrocytes' calcium, for the figure
+        na = network.population("astrocytes").n
+        recorders.append(StateRecorder("astrocytes", ["Ca_astro", "SIC"],
+                                       np.arange(min(na, 20)), 1.0))
     run_cfg = RunConfig(tstop_ms=params.duration_ms, dt_ms=params.dt_ms, seed=params.seed,
-                        state_recorders=voltage_recorders(network, params.record),
-                        placement=params.placement)
+                        state_recorders=recorders, placement=params.placement)
     result = simulate(network, run_cfg, checkpoint=out_dir / "checkpoint.zarr",
                       progress=progress)
     if rank() != 0:
@@ -103,7 +117,15 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     plots.raster(result.spikes, out_dir / "raster.png", t_stop_ms=params.duration_ms,
                  max_neurons=200, names=node_names(network),
                  windows=stimulus_windows(params.stimulus))
-    n_neurons = sum(p.n for p in network.populations if not p.is_virtual)
+    glia = {}
+    if params.glia.enabled:
+        from wbe.io.atomic import write_npz
+
+        write_npz(out_dir / "glia.npz", result.glia)
+        plots.glia(result.glia, result.state.get("astrocytes", {}), out_dir / "glia.png")
+        glia = glia_summary(result.glia)
+    n_neurons = sum(p.n for p in network.populations
+                    if p.simulated and cell_model_of(p).spiking)  # (astrocytes apart)
     n_spikes = sum(len(t) for t, _ in result.spikes.values())
     return {
         "neurons": n_neurons,
@@ -111,5 +133,19 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
                         if not is_stimulus_projection(network, p)),
         "spikes": n_spikes,
         "mean_rate_hz": n_spikes / max(n_neurons, 1) / (params.duration_ms / 1000.0),
+        **glia,
         "wall_s": result.wall_s,
     }
+
+
+def glia_summary(records: dict) -> dict:
+    """Headline numbers of the glia's records (the caption's)."""
+    out = {}
+    for k, v in records.items():
+        if k.endswith("/max_uM") and v.size:
+            out[f"{k.split('/')[1]}_peak_uM"] = float(v.max())
+        if k.endswith("/pruned") and v.size:
+            out["synapses_pruned"] = out.get("synapses_pruned", 0) + int(v[-1])
+        if k.endswith("/m") and v.size:
+            out["mean_myelin_end"] = float(v[-1].mean())
+    return out

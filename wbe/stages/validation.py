@@ -236,9 +236,12 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
         t0 = params.t_start_ms if params.t_start_ms is not None else (
             window[0] if window else 0.0)
         t1 = window[1] if window else run_cfg.tstop_ms
+        from wbe.engine.cells.base import cell_model_of
+
         ref_rates = {}
-        for p in net.populations:
-            if p.is_virtual:
+        for p in net.populations:  # spiking neurons (not virtual sources, not astrocytes)
+            if not p.simulated or not cell_model_of(p).spiking:
+                model_rates.pop(p.name, None)
                 continue
             t, ids = spikes.get(p.name, (np.zeros(0), np.zeros(0, np.int64)))
             ref_rates[p.name] = neuron_metrics(t, ids, p.n, t_start_ms=t0, t_stop_ms=t1,
@@ -271,11 +274,14 @@ def _validate_rates(params: Params, inputs: dict, out_dir: Path) -> dict:
 
 
 def _population_means(spikes: dict, net, window: tuple[float, float]) -> dict[str, float]:
-    """Mean rate (spikes/s) per non-virtual population in ``window`` (ms)."""
+    """Mean rate (spikes/s) per population of spiking neurons (not virtual sources, not
+    astrocytes) in ``window`` (ms)."""
+    from wbe.engine.cells.base import cell_model_of
+
     t0, t1 = window
     out = {}
     for p in net.populations:
-        if p.is_virtual:
+        if not p.simulated or not cell_model_of(p).spiking:
             continue
         t = np.asarray(spikes.get(p.name, (np.zeros(0), None))[0])
         out[p.name] = float(((t >= t0) & (t < t1)).sum()) / max(p.n, 1) / ((t1 - t0) / 1000.0)

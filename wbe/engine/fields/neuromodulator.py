@@ -111,20 +111,28 @@ class _Effect:
                              f"field can set; its parameters: {sorted(model.param_names)}")
         self.blk = next(b for b in lay.blocks if any(q is pv for q in b.pops))
         self.pv = pv
-        self.pos = positions_of(pop, pv.local_ids, who)
+        if spec.node_ids is None:
+            self.sel = np.arange(pv.local_ids.size)
+        else:
+            ids = np.asarray(spec.node_ids, np.int64)
+            if ids.size and (ids.min() < 0 or ids.max() >= pop.n):
+                raise ValueError(f"{who}: node ids out of range for {pop.name!r}")
+            self.sel = np.flatnonzero(np.isin(pv.local_ids, ids))  # this rank's of them
+        local = pv.local_ids[self.sel]
+        self.pos = positions_of(pop, local, who)
         field_run.grid.voxel_of(self.pos, who)  # inside the grid
-        self.p0 = model.resolve(pop.params, pop.n, pv.local_ids, owner=f"population {pop.name!r}")
+        self.p0 = model.resolve(pop.params, pop.n, local, owner=f"population {pop.name!r}")
         for k, v in pv.consts.items():
             if np.ndim(v) != 1 or not np.asarray(v).flags.writeable:
                 raise ValueError(f"{who}: model {model.name!r} keeps constant {k!r} per "
                                  "block; its parameters cannot vary per neuron in a run")
         kb = self.blk.kb
-        lo, n = pv.a - self.blk.a, pv.b - pv.a
-        self.rows = kb.ctab.shape[0] + np.arange(n)  # a row of its own for every neuron
+        cols = pv.a - self.blk.a + self.sel  # their columns in the block
+        self.rows = kb.ctab.shape[0] + np.arange(self.sel.size)  # a row of its own each
         ci = kb.ci.copy()
-        ctab = np.concatenate((kb.ctab, kb.ctab[ci[lo:lo + n]]))
-        itab = np.concatenate((kb.itab, kb.itab[ci[lo:lo + n]]))
-        ci[lo:lo + n] = self.rows
+        ctab = np.concatenate((kb.ctab, kb.ctab[ci[cols]]))
+        itab = np.concatenate((kb.itab, kb.itab[ci[cols]]))
+        ci[cols] = self.rows
         self.blk.kb = kb._replace(ctab=np.ascontiguousarray(ctab),
                                   itab=np.ascontiguousarray(itab), ci=ci)
 
@@ -142,7 +150,7 @@ class _Effect:
         for j, name in enumerate(self.model.int_consts):
             kb.itab[self.rows, j] = cons[name]
         for name, v in self.pv.consts.items():  # what the NumPy reference reads
-            v[...] = cons[name]
+            v[self.sel] = cons[name]
 
 
 class FieldRun:
@@ -292,14 +300,27 @@ class FieldRun:
         return {k + "c": self.c, k + "pending": self.pending, k + "n_track": self.n_track,
                 k + "t_track": self.t_track}
 
-    def load(self, arr: dict, path) -> None:
+    def load(self, arr: dict, path, step: int) -> None:
+        """The field as the checkpoint at ``step`` holds it. Transmitters this run steers that
+        the checkpoint's did not (a plastic phase added them) start from the field then."""
         k = f"fields/{self.name}/"
         for nm in ("c", "pending", "n_track", "t_track"):
-            if k + nm not in arr or arr[k + nm].shape != np.shape(getattr(self, nm)):
-                raise ValueError(f"checkpoint {path}: array {k + nm!r} is missing or does not "
-                                 f"match field {self.name!r} of this network")
+            if k + nm not in arr:
+                raise ValueError(f"checkpoint {path}: array {k + nm!r} is missing (field "
+                                 f"{self.name!r} of this network)")
+        for nm in ("c", "pending"):
+            if arr[k + nm].shape != np.shape(getattr(self, nm)):
+                raise ValueError(f"checkpoint {path}: array {k + nm!r} does not match field "
+                                 f"{self.name!r} of this network (another grid)")
         self.c = np.array(arr[k + "c"], np.float64)
         self.pending[:] = arr[k + "pending"]
-        self.n_track[:] = arr[k + "n_track"]
-        self.t_track[:] = arr[k + "t_track"]
+        if arr[k + "n_track"].shape == self.n_track.shape:
+            self.n_track[:] = arr[k + "n_track"]
+            self.t_track[:] = arr[k + "t_track"]
+        elif arr[k + "n_track"].size == 0:  # new transmitters: their traces start now
+            self.n_track[:] = 0.0
+            self.t_track[:] = step
+        else:
+            raise ValueError(f"checkpoint {path}: field {self.name!r} steered other volume "
+                             "transmitters than this network's")
         self.apply_effects()

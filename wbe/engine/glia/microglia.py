@@ -233,7 +233,7 @@ class MicrogliaRun:
     def arrays(self, key: str) -> dict[str, np.ndarray]:
         return {f"{key}/state": self.state, f"{key}/since": self.since,
                 f"{key}/damage": self.damage, f"{key}/r": self.r, f"{key}/t_last": self.t_last,
-                f"{key}/dead_seen": self.dead_seen,
+                f"{key}/dead_seen": np.flatnonzero(self.dead_seen).astype(np.int64),
                 f"{key}/next_injury": np.array([self.next_injury], np.int64),
                 f"{key}/k_prev": np.array([self.k_prev], np.int64),
                 f"{key}/pruned_count": np.array([self.pruned], np.int64)}
@@ -244,7 +244,13 @@ class MicrogliaRun:
             if f"{key}/{nm}" not in arr:
                 raise ValueError(f"checkpoint {path}: array {key}/{nm!r} is missing (this "
                                  "network's microglia)")
-        for nm in ("state", "since", "damage", "r", "t_last", "dead_seen"):
+        seen = np.asarray(arr[f"{key}/dead_seen"], np.int64)  # gids (later populations may
+        if seen.size and seen.max() >= self.dead_seen.size:   # have been added since)
+            raise ValueError(f"checkpoint {path}: array {key}/'dead_seen' does not match "
+                             "this network's microglia")
+        self.dead_seen[:] = False
+        self.dead_seen[seen] = True
+        for nm in ("state", "since", "damage", "r", "t_last"):
             a = arr[f"{key}/{nm}"]
             if a.shape != getattr(self, nm).shape:
                 raise ValueError(f"checkpoint {path}: array {key}/{nm!r} does not match this "
