@@ -183,3 +183,29 @@ def test_dose_response_on_some_neurons_only():
     want = simulate(Network([Population("n", "iaf_psc_alpha", 6, {"I_e": i_e})]),
                     RunConfig(300.0)).spikes["n"]
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_a_silenced_neuron_releases_nothing():
+    """Neurons that died (``Engine.silence``) still integrate unseen: their spikes release no
+    transmitter, as they reach no synapse."""
+    from wbe.engine.context import context
+    from wbe.engine.loop import Engine
+
+    def amounts(silence: bool) -> tuple[float, float]:
+        net = Network([Population("n", "iaf_psc_alpha", 2, {"I_e": 500.0},
+                                  attributes={"x": np.array([0.0, 20.0]), "y": np.zeros(2),
+                                              "z": np.zeros(2)})],
+                      fields=[Field("dopamine", D_um2_per_ms=0.24, k_per_ms=0.05,
+                                    spacing_um=5.0, releases=[Release("n", 100.0)])])
+        eng = Engine(net, RunConfig(200.0), context(None))
+        eng.run_until(1000)
+        before = float(eng.fields[0].c.sum())
+        if silence:
+            eng.silence(np.array([0, 1]))
+        eng.run_until(2000)
+        return before, float(eng.fields[0].c.sum())
+
+    b, a = amounts(True)  # no release after: only uptake, exactly e^(-k t)
+    assert b > 0 and a == pytest.approx(b * np.exp(-0.05 * 100.0), rel=1e-9)
+    b2, a2 = amounts(False)
+    assert b2 == b and a2 > 10 * a  # (alive, they kept releasing)

@@ -540,8 +540,11 @@ class Engine:
             mod = conn.modulators.state
             if gs is not None:  # a slice ends: the values it emitted travel (secondary),
                 conn.continuous.deliver(self.ring, k1, self.dmin, ctx)
+                if self.fields or self.glia:  # what the living fired (silenced: unseen)
+                    alive = ~self.dead[gg]
+                    fs, fg = (gs, gg) if alive.all() else (gs[alive], gg[alive])
                 for f in self.fields:  # its spikes release into the fields, which update
-                    f.end_of_slice(k1, gs, gg, mod)
+                    f.end_of_slice(k1, fs, fg, mod)
             if gs is None:
                 pass
             elif compiled:
@@ -569,7 +572,7 @@ class Engine:
                     self.hist_safe[self.risk != 0] = k1 - dmax
             if gs is not None and self.glia:  # after the slice's spikes left with their delays
                 for g in self.glia:  # (they may rewire: myelin's delays, microglia's pruning)
-                    g.end_of_slice(self, k1, gs, gg)
+                    g.end_of_slice(self, k1, fs, fg)
                 conn = self.conn
             if bar is not None:
                 bar.update(round((k1 - k) * self.dt, 6))
