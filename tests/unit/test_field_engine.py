@@ -209,3 +209,20 @@ def test_a_silenced_neuron_releases_nothing():
     assert b > 0 and a == pytest.approx(b * np.exp(-0.05 * 100.0), rel=1e-9)
     b2, a2 = amounts(False)
     assert b2 == b and a2 > 10 * a  # (alive, they kept releasing)
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_two_fields_set_parameters_of_the_same_neurons_together(use_numba):
+    """A serotonin field scaling I_e and a dopamine field (updated at its own interval)
+    shifting V_th act together, as the control with both parameters set says."""
+    net = dose_network(1.0)
+    net.fields.append(Field("dopamine", D_um2_per_ms=0.3, initial_uM=1.0, spacing_um=5.0,
+                            update_interval_ms=5.0,
+                            effects=[DoseResponse("n", "V_th", -3.0, ec50_uM=0.5, hill=2.0,
+                                                  mode="shift")]))
+    got = simulate(net, RunConfig(300.0), use_numba=use_numba).spikes["n"]
+    h = 1.0 / (0.25 + 1.0)
+    ctrl = Network([Population("n", "iaf_psc_alpha", 6, {
+        "I_e": (300.0 + 20.0 * np.arange(6)) * (1.0 + h), "V_th": -55.0 - 3.0 * h})])
+    want = simulate(ctrl, RunConfig(300.0)).spikes["n"]
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -124,3 +124,13 @@ def test_reference_equals_compiled_and_checkpoint_continues(tmp_path):
     assert np.array_equal(t[keep], c.spikes["n"][0]) and np.array_equal(i[keep],
                                                                           c.spikes["n"][1])
     assert c.glia["microglia/0/pruned"][-1] > 0 or a.glia["microglia/0/pruned"][-1] == 0
+
+
+def test_unborn_neurons_are_no_damage():
+    """A population's reserve (neurons waiting for neurogenesis) is silenced at the start, but
+    it is not a death: no microglia activate."""
+    net = network()
+    net.populations[0].reserve = 10
+    res = simulate(net, RunConfig(300.0))
+    assert res.glia["microglia/0/state"].shape[1] == 2  # (its two cells)
+    assert np.all(res.glia["microglia/0/state"] == 0)

@@ -126,3 +126,33 @@ def test_checkpoint_restores_myelin_and_delays(tmp_path, t_stop):
 def test_bad_myelination_is_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         simulate(network(50.0, **kw), RunConfig(50.0, dt_ms=DT))
+
+
+def test_edited_edges_keep_their_axon_lengths(tmp_path):
+    """Edited projections lose their per-edge attributes; myelin keeps each surviving edge's
+    ``length_um`` by its edge key (here lengths unlike the neurons' distance)."""
+    from wbe.engine.context import context
+    from wbe.engine.loop import Engine
+
+    net = network(400.0)
+    net.projections[0].attributes = {"length_um": np.array([4000.0, 2000.0])}
+    eng = Engine(net, RunConfig(400.0, dt_ms=DT), context(None))
+    eng.run_until(1000)
+    d0 = eng.net.projections[0].delay_ms.copy()
+    eng.edit_edges({"axon": np.array([True, False])})  # prune the first
+    assert eng.net.projections[0].attributes == {}
+    eng.run_until(1001)  # (no update in between: the delay is the one myelin set)
+    assert eng.net.projections[0].delay_ms[0] == d0[1]
+    g = eng.glia[0]
+    assert g._lengths(eng.net, eng.net.projections[0], "t")[0] == 2000.0
+
+
+def test_set_delays_refuses_what_the_run_cannot_take():
+    from wbe.engine.context import context
+    from wbe.engine.loop import Engine
+
+    eng = Engine(network(50.0), RunConfig(50.0, dt_ms=DT), context(None))
+    with pytest.raises(ValueError, match="no projection 'nope'"):
+        eng.set_delays({"nope": np.zeros(1)})
+    with pytest.raises(ValueError, match="projection 'axon'.*range"):
+        eng.set_delays({"axon": np.array([0.2, 50.0])})

@@ -94,7 +94,8 @@ class Engine:
         if len(set(names)) != len(names):
             raise ValueError(f"field names {names} are not unique")
         #: neuromodulator fields (wbe.engine.fields), solved whole on every rank
-        self.fields = [FIELDS.get(f.kind).build(f, net, lay, conn, self.dt, conn.dmin)
+        shared: dict = {}  # populations whose parameters several fields may set
+        self.fields = [FIELDS.get(f.kind).build(f, net, lay, conn, self.dt, conn.dmin, shared)
                        for f in net.fields]
         self.spikes = SpikeRecorder(net, run.record_spikes, lay,
                                     also=self.sp.populations if self.sp else ())
@@ -330,14 +331,27 @@ class Engine:
         """New delays (ms, one per edge) of projections (name → array), in the engine's own
         network and synapse table (the same call on every rank; within the delay range the
         run was built with). Spikes in flight keep the delays they left with."""
-        self._own_network()
+        names = {pr.name for pr in self.net.projections}
+        for nm in set(delays) - names:
+            raise ValueError(f"set_delays: no projection {nm!r}; have {sorted(names)}")
+        new = {}
         for i, pr in enumerate(self.net.projections):
             if pr.name in delays:
                 d = np.asarray(delays[pr.name], np.float64)
                 if d.shape != (len(pr),):
                     raise ValueError(f"projection {pr.name!r}: {d.shape} delays for "
                                      f"{len(pr)} edges")
-                self.net.projections[i] = dataclasses.replace(pr, delay_ms=d)
+                ds = steps_of(d, self.dt) if d.size else np.zeros(0, np.int64)
+                if ds.size and (ds.min() < self.dmin or ds.max() > self.conn.dmax):
+                    raise ValueError(f"projection {pr.name!r}: delays from {d.min():g} to "
+                                     f"{d.max():g} ms leave the range the run was built for "
+                                     f"({self.dmin * self.dt:g} to "
+                                     f"{self.conn.dmax * self.dt:g} ms)")
+                new[i] = dataclasses.replace(pr, delay_ms=d)
+        self._own_network()
+        for i, pr in new.items():
+            self.net.projections[i] = pr
+            self.edited.add(pr.name)  # checkpoints keep its edges with their delays
         self.rewire()
 
     def _load_edits(self, arr: dict, path) -> bool:

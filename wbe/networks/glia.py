@@ -89,7 +89,7 @@ class MyelinationSettings(_Strict):
 
     v_min_um_per_ms: float = Field(500.0, gt=0, description="bare axon velocity (µm/ms)")
     v_max_um_per_ms: float = Field(10000.0, gt=0, description="myelinated velocity (µm/ms)")
-    synaptic_delay_ms: float = Field(0.5, ge=0, description="delay besides conduction (ms)")
+    synaptic_delay_ms: float = Field(0.5, gt=0, description="delay besides conduction (ms)")
     tau_m_ms: float = Field(2000.0, gt=0, description="time constant of myelin change (ms)")
     tau_rate_ms: float = Field(500.0, gt=0, description="rate estimate's time constant (ms)")
     rate_half_hz: float = Field(20.0, gt=0, description="rate of half myelination (Hz)")
@@ -235,10 +235,11 @@ def add_glia_structure(network, settings: GliaSettings) -> list[str]:
 
 
 def add_glia_dynamics(network, settings: GliaSettings, *,
-                      projections: list[str] | None = None) -> None:
+                      projections: list[str] | None = None, microglia: bool = True) -> None:
     """Neuromodulator fields, myelination and microglia into ``network`` (in place) — what the
     engine runs beside the SONATA circuit. ``projections``: the synapses myelin and microglia
-    act on (default: every chemical projection among the neurons)."""
+    act on (default: every chemical projection among the neurons); ``microglia=False``: no
+    further pruning (a phase continuing from the synapses microglia left)."""
     from wbe.engine.network import (
         DoseResponse,
         Injury,
@@ -285,7 +286,7 @@ def add_glia_dynamics(network, settings: GliaSettings, *,
         and pr.source == pop.name and pr.target == pop.name and len(pr)]
     if settings.myelination is not None and chem:
         network.glia.append(Myelination(chem, **settings.myelination.model_dump()))
-    if settings.microglia is not None and chem:
+    if settings.microglia is not None and chem and microglia:
         m = settings.microglia
         xyz = _xyz(pop)
         lo, hi = xyz.min(0), xyz.max(0)

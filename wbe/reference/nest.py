@@ -166,6 +166,9 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
                                  "NEST's weights cannot be matched to edges (with_weights)")
             plastic[pr.name] = (name, src_gids, tgt_gids)
         elif pr.kind == "continuous":  # e.g. sic_connection: NEST's own port for its events
+            if SYNAPSES.get(pr.synapse).nest_model is None:
+                raise NotImplementedError(f"projection {pr.name!r}: {pr.synapse} has no NEST "
+                                          "model")
             syn = {"synapse_model": SYNAPSES.get(pr.synapse).nest_model,
                    "weight": syn["weight"], "delay": syn["delay"]}
         else:
@@ -175,8 +178,8 @@ def run_in_nest(network: Network, run: RunConfig, threads: int = 1, *,
                 # NEST connects no device to a volume transmitter: relay through parrots
                 src_gids = _parrot_relays(nest, network, pr.source, parrots, dt)[pr.source_ids]
         tgt_gids = gids(pr.target, pr.target_ids)
-        if pr.receptor is not None and cell_model_of(network.population(pr.target)).port(
-                pr.receptor, pr.name).per_connection:
+        if pr.kind == "chemical" and pr.receptor is not None and cell_model_of(
+                network.population(pr.target)).port(pr.receptor, pr.name).per_connection:
             # NEST numbers a neuron's connections into such a port in Connect order; wbe by
             # projection, source id, edge order: connect in that order
             o = np.lexsort((np.arange(len(pr)), np.asarray(pr.source_ids), np.asarray(

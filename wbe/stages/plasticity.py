@@ -293,8 +293,11 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     network = sonata.read_circuit(circuit)
     from wbe.networks.glia import GliaSettings, add_glia_dynamics
 
-    # the simulation's fields, myelin and microglia continue (its astrocytes are in the circuit)
-    add_glia_dynamics(network, GliaSettings(**sim_manifest["params"].get("glia", {})))
+    # the simulation's fields and myelin continue (its astrocytes are in the circuit); the
+    # synapses its microglia pruned stay pruned, and no more are (the learned weights are
+    # those of the synapses the phase started with)
+    add_glia_dynamics(network, GliaSettings(**sim_manifest["params"].get("glia", {})),
+                      microglia=False)
     _pruned_as_simulated(network, sim_dir / "checkpoint.zarr")
     if params.modulator is not None:
         _with_modulator(network, params.modulator)

@@ -80,8 +80,55 @@ class Neuromodulator:
                   "rethinking dopamine transmission in the nigrostriatal pathway. Brain Res "
                   "Rev 58:303-313.",)
 
-    def build(self, spec, net, lay, conn, dt: float, dmin: int) -> FieldRun:
-        return FieldRun(spec, net, lay, conn, dt, dmin)
+    def build(self, spec, net, lay, conn, dt: float, dmin: int,
+              shared: dict | None = None) -> FieldRun:
+        """``shared``: the populations whose parameters the engine's fields set
+        (:class:`ModulatedParams` by name), one dict for all of them."""
+        return FieldRun(spec, net, lay, conn, dt, dmin, shared)
+
+
+class ModulatedParams:
+    """The parameters of one population's neurons on this rank that dose-responses set: each
+    neuron a constant-table row of its own, and the model's constants recomputed from the base
+    parameters with every effect on the population applied (in the order they were made), so
+    several fields, or several effects of one, act together."""
+
+    def __init__(self, pv, blk, pop, dt: float) -> None:
+        self.pv, self.blk, self.dt, self.model = pv, blk, dt, pv.model
+        for k, v in pv.consts.items():
+            if np.ndim(v) != 1 or not np.asarray(v).flags.writeable:
+                raise ValueError(f"population {pop.name!r}: model {pv.model.name!r} keeps "
+                                 f"constant {k!r} per block; its parameters cannot vary per "
+                                 "neuron in a run")
+        self.p0 = pv.model.resolve(pop.params, pop.n, pv.local_ids,
+                                   owner=f"population {pop.name!r}")
+        kb = blk.kb
+        cols = pv.a - blk.a + np.arange(pv.b - pv.a)  # the population's columns in the block
+        self.rows = kb.ctab.shape[0] + np.arange(cols.size)
+        ci = kb.ci.copy()
+        ctab = np.concatenate((kb.ctab, kb.ctab[ci[cols]]))
+        itab = np.concatenate((kb.itab, kb.itab[ci[cols]]))
+        ci[cols] = self.rows
+        blk.kb = kb._replace(ctab=np.ascontiguousarray(ctab), itab=np.ascontiguousarray(itab),
+                             ci=ci)
+        #: (effect spec, local selection, H now) in the order made
+        self.effects: list = []
+
+    def apply(self) -> None:
+        p = {k: v.copy() for k, v in self.p0.items()}
+        for spec, sel, h in self.effects:
+            if spec.mode == "scale":
+                p[spec.param][sel] = p[spec.param][sel] * (1.0 + spec.emax * h)
+            else:
+                p[spec.param][sel] = p[spec.param][sel] + spec.emax * h
+        cons = self.model.constants(p, self.dt)
+        kb = self.blk.kb
+        for j, name in enumerate(self.model.consts):
+            kb.ctab[self.rows, j] = cons[name]
+        for j, name in enumerate(self.model.int_consts):
+            kb.itab[self.rows, j] = cons[name]
+        for name, v in self.pv.consts.items():  # what the NumPy reference reads
+            v[...] = cons[name]
 
 
 class _Effect:
@@ -89,7 +136,8 @@ class _Effect:
 
     MODES = ("scale", "shift")
 
-    def __init__(self, spec, field_run, net, lay, dt: float, owner: str) -> None:
+    def __init__(self, spec, field_run, net, lay, dt: float, owner: str,
+                 shared: dict) -> None:
         self.spec, self.dt = spec, dt
         who = f"{owner}: dose-response on {spec.population!r}.{spec.param}"
         if spec.mode not in self.MODES:
@@ -104,13 +152,11 @@ class _Effect:
             raise ValueError(f"{who}: population {pop.name!r} is {pop.model}; a dose-response "
                              "acts on neurons")
         pv = lay.pop(pop.name)
-        self.model = model = pv.model
+        model = pv.model
         prm = {q.name: q for q in model.params}
         if spec.param not in prm or prm[spec.param].vector or prm[spec.param].initial:
             raise ValueError(f"{who}: model {model.name!r} has no parameter {spec.param!r} a "
                              f"field can set; its parameters: {sorted(model.param_names)}")
-        self.blk = next(b for b in lay.blocks if any(q is pv for q in b.pops))
-        self.pv = pv
         if spec.node_ids is None:
             self.sel = np.arange(pv.local_ids.size)
         else:
@@ -118,45 +164,27 @@ class _Effect:
             if ids.size and (ids.min() < 0 or ids.max() >= pop.n):
                 raise ValueError(f"{who}: node ids out of range for {pop.name!r}")
             self.sel = np.flatnonzero(np.isin(pv.local_ids, ids))  # this rank's of them
-        local = pv.local_ids[self.sel]
-        self.pos = positions_of(pop, local, who)
+        self.pos = positions_of(pop, pv.local_ids[self.sel], who)
         field_run.grid.voxel_of(self.pos, who)  # inside the grid
-        self.p0 = model.resolve(pop.params, pop.n, local, owner=f"population {pop.name!r}")
-        for k, v in pv.consts.items():
-            if np.ndim(v) != 1 or not np.asarray(v).flags.writeable:
-                raise ValueError(f"{who}: model {model.name!r} keeps constant {k!r} per "
-                                 "block; its parameters cannot vary per neuron in a run")
-        kb = self.blk.kb
-        cols = pv.a - self.blk.a + self.sel  # their columns in the block
-        self.rows = kb.ctab.shape[0] + np.arange(self.sel.size)  # a row of its own each
-        ci = kb.ci.copy()
-        ctab = np.concatenate((kb.ctab, kb.ctab[ci[cols]]))
-        itab = np.concatenate((kb.itab, kb.itab[ci[cols]]))
-        ci[cols] = self.rows
-        self.blk.kb = kb._replace(ctab=np.ascontiguousarray(ctab),
-                                  itab=np.ascontiguousarray(itab), ci=ci)
+        if pop.name not in shared:
+            blk = next(b for b in lay.blocks if any(q is pv for q in b.pops))
+            shared[pop.name] = ModulatedParams(pv, blk, pop, dt)
+        self.params = shared[pop.name]
+        self.entry = [spec, self.sel, np.zeros(self.sel.size)]
+        self.params.effects.append(self.entry)
 
-    def apply(self, c_uM: np.ndarray) -> None:
+    def set(self, c_uM: np.ndarray) -> None:
+        """The Hill response to the concentrations at its neurons (applied by the owner)."""
         s = self.spec
         cn = np.power(np.maximum(c_uM, 0.0), s.hill)
-        h = cn / (s.ec50_uM ** s.hill + cn)
-        p = dict(self.p0)
-        base = self.p0[s.param]
-        p[s.param] = base * (1.0 + s.emax * h) if s.mode == "scale" else base + s.emax * h
-        cons = self.model.constants(p, self.dt)
-        kb = self.blk.kb
-        for j, name in enumerate(self.model.consts):
-            kb.ctab[self.rows, j] = cons[name]
-        for j, name in enumerate(self.model.int_consts):
-            kb.itab[self.rows, j] = cons[name]
-        for name, v in self.pv.consts.items():  # what the NumPy reference reads
-            v[self.sel] = cons[name]
+        self.entry[2] = cn / (s.ec50_uM ** s.hill + cn)
 
 
 class FieldRun:
     """One field on this rank (the whole grid, the same on every rank)."""
 
-    def __init__(self, spec, net, lay, conn, dt: float, dmin: int) -> None:
+    def __init__(self, spec, net, lay, conn, dt: float, dmin: int,
+                 shared: dict | None = None) -> None:
         owner = f"field {spec.name!r}"
         self.spec, self.name, self.dt = spec, spec.name, dt
         pops = {p.name: p for p in net.populations}
@@ -225,7 +253,10 @@ class FieldRun:
         self.vt_tau = np.array([self._trace_tau(nm, net, owner) for nm in self.vt_names])
         self.n_track = np.zeros(len(self.vt_names))  # the trace as last steered (µM)
         self.t_track = np.zeros(len(self.vt_names), np.int64)
-        self.effects = [_Effect(e, self, net, lay, dt, owner) for e in spec.effects]
+        #: the populations whose parameters fields set (shared by every field of the engine)
+        self.shared = {} if shared is None else shared
+        self.effects = [_Effect(e, self, net, lay, dt, owner, self.shared)
+                        for e in spec.effects]
         self.apply_effects()
         self.hist_t, self.hist_mean, self.hist_max = [], [], []
 
@@ -282,7 +313,9 @@ class FieldRun:
 
     def apply_effects(self) -> None:
         for e in self.effects:
-            e.apply(self.grid.sample(self.c, e.pos))
+            e.set(self.grid.sample(self.c, e.pos))
+        for mp in {id(e.params): e.params for e in self.effects}.values():
+            mp.apply()
 
     def records(self) -> dict[str, np.ndarray]:
         """Update by update: times (ms), the mean and the largest concentration (µM); and the

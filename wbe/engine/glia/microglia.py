@@ -165,7 +165,8 @@ class MicrogliaRun:
                                   axis=1) <= inj.radius_um
             self.damage[near] += inj.amount
             self.next_injury += 1
-        newly = engine.dead & ~self.dead_seen
+        self.dead_seen &= engine.dead  # (a neuron born again may die again)
+        newly = engine.dead & ~engine.dormant & ~self.dead_seen  # deaths, not the unborn
         if newly.any():
             self.dead_seen |= newly
             for c, mem in enumerate(self.members):
@@ -225,7 +226,8 @@ class MicrogliaRun:
         1 activated, 2 phagocytic) and the synapses pruned so far."""
         m = self.state.size
         return {f"{key}/t_ms": np.asarray(self.hist_t, np.float64),
-                f"{key}/state": np.asarray(self.hist_state, np.int64).reshape(-1, m),
+                f"{key}/state": np.asarray(self.hist_state, np.int64).reshape(len(self.hist_t),
+                                                                               m),
                 f"{key}/pruned": np.asarray(self.hist_pruned, np.int64),
                 f"{key}/positions_um": self.pos}
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..cells.base import steps_of
 from ..registry import GLIA, Param
+from ..rng import edge_keys
 
 __all__ = ["Oligodendrocytes", "MyelinRun"]
 
@@ -65,7 +66,7 @@ class Oligodendrocytes:
         Param("v_min_um_per_ms", 500.0, "µm/ms", "conduction velocity of a bare axon", gt=0.0),
         Param("v_max_um_per_ms", 10000.0, "µm/ms", "conduction velocity when fully "
               "myelinated", gt=0.0),
-        Param("synaptic_delay_ms", 0.5, "ms", "delay besides conduction", ge=0.0),
+        Param("synaptic_delay_ms", 0.5, "ms", "delay besides conduction", gt=0.0),
         Param("tau_m_ms", 2000.0, "ms", "time constant of myelin change", gt=0.0),
         Param("tau_rate_ms", 500.0, "ms", "time constant of the rate estimate", gt=0.0),
         Param("rate_half_hz", 20.0, "Hz", "rate at which myelin tends to one half", gt=0.0),
@@ -96,6 +97,9 @@ class MyelinRun:
         self.spec, self.dt, self.offsets = spec, dt, offsets
         byname = {pr.name: pr for pr in net.projections}
         lengths, gids = [], []
+        #: each myelinated projection's axon lengths by edge key, as built (edits drop the
+        #: edges' attributes, and with them ``length_um``)
+        self.by_key: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in spec.projections:
             if name not in byname:
                 raise ValueError(f"{owner}: no projection {name!r}; have {sorted(byname)}")
@@ -103,9 +107,18 @@ class MyelinRun:
             if pr.kind != "chemical":
                 raise ValueError(f"{owner}: projection {name!r} is {pr.kind}; myelin sets the "
                                  "delays of chemical synapses")
-            lengths.append(self._lengths(net, pr, owner))
+            length = self._lengths(net, pr, owner)
+            lengths.append(length)
             gids.append(offsets[pr.source] + np.asarray(pr.source_ids, np.int64))
+            key = edge_keys(pr.name, pr.source_ids, pr.target_ids)  # names an edge for good
+            o = np.argsort(key, kind="stable")
+            self.by_key[name] = (key[o], length[o])
         self.lengths = np.concatenate(lengths or [np.zeros(0)])  # as built (the bounds)
+        if self.lengths.size and steps_of(spec.synaptic_delay_ms + self.lengths.min()
+                                          / spec.v_max_um_per_ms, dt) < 1:
+            raise ValueError(f"{owner}: the shortest myelinated delay (synaptic_delay_ms "
+                             f"{spec.synaptic_delay_ms} + the shortest axon at v_max) is "
+                             f"below the time step {dt} ms; raise synaptic_delay_ms")
         tracked = np.unique(np.concatenate(gids or [np.zeros(0, np.int64)]))
         self.gids = tracked
         self.index = np.full(n_total, -1, np.int64)
@@ -117,14 +130,19 @@ class MyelinRun:
         self.hist_t, self.hist_m = [], []
         self.k_prev = 0  # step of the last update
 
-    @staticmethod
-    def _lengths(net, pr, owner: str) -> np.ndarray:
-        """Axon length (µm) of each edge of ``pr``: its ``length_um`` attribute, else the
-        distance between its neurons' positions (a projection whose edges were edited — pruned
-        by microglia — has lost its attributes: positions then)."""
+    def _lengths(self, net, pr, owner: str) -> np.ndarray:
+        """Axon length (µm) of each edge of ``pr``: its ``length_um`` attribute, else (edited
+        edges lose their attributes) the length it had when built, found by its edge key, else
+        the distance between its neurons' positions."""
         from ..fields.neuromodulator import positions_of
 
         s = np.asarray(pr.source_ids, np.int64)
+        known = getattr(self, "by_key", {}).get(pr.name)
+        if "length_um" not in pr.attributes and known is not None and len(pr):
+            key = edge_keys(pr.name, pr.source_ids, pr.target_ids)
+            at = np.minimum(np.searchsorted(known[0], key), max(known[0].size - 1, 0))
+            if known[0].size and np.array_equal(known[0][at], key):
+                return known[1][at]
         if "length_um" in pr.attributes:
             length = np.asarray(pr.attributes["length_um"], np.float64)
         else:
@@ -206,7 +224,8 @@ class MyelinRun:
     def records(self, key: str) -> dict[str, np.ndarray]:
         """Update by update: times (ms) and every tracked neuron's myelin (gids: ``gids``)."""
         return {f"{key}/t_ms": np.asarray(self.hist_t, np.float64),
-                f"{key}/m": np.asarray(self.hist_m, np.float64).reshape(-1, self.m.size),
+                f"{key}/m": np.asarray(self.hist_m, np.float64).reshape(len(self.hist_t),
+                                                                        self.m.size),
                 f"{key}/gids": self.gids}
 
     # ------------------------------------------------------------------ checkpoints
