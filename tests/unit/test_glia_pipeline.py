@@ -17,6 +17,7 @@ from wbe.networks.glia import (
     add_glia_dynamics,
     add_glia_structure,
     monoamine_cells,
+    transmitter_cells,
 )
 
 NAMES = ["CEPDL", "CEPDR", "ADEL", "ADFL", "AVAL", "AVAR", "AVBL", "AIYL", "RIML", "SMDVL",
@@ -45,6 +46,11 @@ def test_cect_names_the_monoaminergic_neurons():
     assert {"ADFL", "NSML", "HSNL"} <= set(monoamine_cells("serotonin")[0])
     with pytest.raises(ValueError, match="name its releasers"):
         monoamine_cells("acetylcholine")
+    ach, receptors = transmitter_cells("Acetylcholine")  # Wang et al. 2024's atlas
+    assert receptors is None and {"AIYL", "AVAL", "PVCL"} <= set(ach) and len(ach) > 100
+    assert "CEPDL" not in ach
+    with pytest.raises(ValueError, match="name its releasers"):
+        transmitter_cells("no_such_transmitter")
 
 
 def test_settings_are_checked_before_anything_runs():

@@ -6,8 +6,9 @@ with touch-receptor stimulation; the metrics stage reports the response by cell 
 validation stage reports propagation and the real-vs-null-model test.
 ``config/cable.yaml``: the default nerve ring's 171 neurons as cable cells on their skeletons,
 synapses where their touches were found; rates against the same runs in NEURON.
-``config/glia.yaml``: the default nerve ring with astrocytes, dopamine and serotonin fields
-released by the neurons cect names, myelination and microglia; dopamine-gated STDP.
+``config/glia.yaml``: the default nerve ring with astrocytes, dopamine, serotonin, octopamine
+and acetylcholine fields released by the neurons cect names, myelination and microglia;
+dopamine-gated STDP.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def test_glia_config_end_to_end(tmp_path):
     s = json.loads((sim / "manifest.json").read_text())["summary"]
     assert s["neurons"] > 150 and s["spikes"] > 500
     assert s["dopamine_peak_uM"] > 0.05 and s["serotonin_peak_uM"] > 0.05
+    assert s["octopamine_peak_uM"] > 0.05 and s["acetylcholine_peak_uM"] > 0.001
     assert s["mean_myelin_end"] > 0.1 and s["synapses_pruned"] >= 0
     rec = np.load(sim / "glia.npz", allow_pickle=False)
     assert rec["fields/dopamine/c"].ndim == 3 and rec["microglia/1/state"].max() == 2

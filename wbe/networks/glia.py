@@ -8,7 +8,9 @@ run).
 Which neurons release a monoamine is read from cect's monoaminergic connectome (Bentley et al.
 2016: the neurons expressing its biosynthetic enzyme or transporter — for dopamine the CEP,
 ADE and PDE neurons — and, as targets of its dose-responses by default, those expressing a
-receptor for it); other transmitters, or other animals, name their neurons.
+receptor for it); acetylcholine and the other classical transmitters from the Wang et al.
+2024 neurotransmitter atlas cect ships (targets: every neuron unless named); other animals
+name their neurons.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["EffectSettings", "NeuromodulatorSettings", "AstrocyteSettings",
            "MyelinationSettings", "InjurySettings", "MicrogliaSettings", "GliaSettings",
-           "add_glia_structure", "add_glia_dynamics", "monoamine_cells", "MONOAMINES"]
+           "add_glia_structure", "add_glia_dynamics", "monoamine_cells", "transmitter_cells",
+           "MONOAMINES"]
 
 #: the monoamines of cect's Bentley et al. 2016 table (lower case, as it names them)
 MONOAMINES = ("dopamine", "serotonin", "tyramine", "octopamine")
@@ -50,11 +53,11 @@ class EffectSettings(_Strict):
 class NeuromodulatorSettings(_Strict):
     """A neuromodulator released by spikes and diffusing over the anatomy (µm, ms, µM)."""
 
-    transmitter: str = Field(description="its name (dopamine, serotonin, tyramine, octopamine "
-                             "take their releasing neurons from cect; others name them)")
+    transmitter: str = Field(description="its name: the worm's releasing neurons come from "
+                             "cect (monoamines: Bentley et al. 2016, with their receptors; "
+                             "acetylcholine, GABA, ...: the Wang et al. 2024 atlas)")
     releasers: list[str] | None = Field(
-        None, description="names (patterns) of the releasing neurons; default: cect's "
-        "monoaminergic table")
+        None, description="names (patterns) of the releasing neurons; default: cect's tables")
     release_uM_um3: float = Field(50.0, ge=0, description="amount released per spike "
                                   "(µM·µm³)")
     D_um2_per_ms: float = Field(0.24, ge=0, description="diffusion coefficient (µm²/ms)")
@@ -165,6 +168,24 @@ def monoamine_cells(transmitter: str) -> tuple[frozenset, frozenset]:
     return _monoamine_table()[t]
 
 
+def transmitter_cells(transmitter: str) -> tuple[frozenset, frozenset | None]:
+    """(releasing neurons, receptor-expressing neurons or ``None`` when unknown) of a
+    transmitter of the worm: the monoamines from cect's Bentley et al. 2016 table (with their
+    receptors), any other (acetylcholine, GABA, glutamate, ...) from the Wang et al. 2024
+    neurotransmitter atlas cect ships (``wbe.connectome.importers``)."""
+    if transmitter.lower() in MONOAMINES:
+        return monoamine_cells(transmitter)
+    from wbe.connectome.importers import wang2024_neurotransmitters
+
+    t = transmitter.lower()
+    cells = frozenset(c for c, nts in wang2024_neurotransmitters().items()
+                      if any(x.lower() == t for x in nts))
+    if not cells:
+        raise ValueError(f"no neuron releases {transmitter!r} in cect's tables (Bentley 2016 "
+                         "monoamines; Wang 2024 atlas); name its releasers")
+    return cells, None
+
+
 def _match(names: np.ndarray, patterns, owner: str, allow_empty: bool = False) -> np.ndarray:
     pats = list(patterns)
     hit = np.array([any(fnmatch.fnmatchcase(str(n), p) for p in pats) for n in names], bool)
@@ -261,9 +282,9 @@ def add_glia_dynamics(network, settings: GliaSettings, *,
             rel = _match(names, nm.releasers, owner)
             receptors = None
         else:
-            makers, receivers = monoamine_cells(nm.transmitter)
+            makers, receivers = transmitter_cells(nm.transmitter)
             rel = _match(names, sorted(makers), owner + " (cect's releasers)")
-            receptors = sorted(receivers)
+            receptors = None if receivers is None else sorted(receivers)
         effects = []
         for e in nm.effects:
             if e.neurons is not None:
