@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks import audit  # noqa: E402
-from benchmarks.invocation import base_record, invoke  # noqa: E402
+from benchmarks.invocation import base_record, invoke, simulators  # noqa: E402
 
 MODELS = {"Scnn1a": "472363762", "Rorb": "473863510", "Nr5a1": "473863035"}
 SIMS = ("wbe", "neuron")
@@ -308,9 +308,7 @@ def main(argv=None) -> int:
     if a.runner:
         runner_main(a)
         return 0
-    sims = [s.strip() for s in a.simulators.split(",") if s.strip()]
-    if not set(sims) <= set(SIMS):
-        raise SystemExit(f"--simulators: of {SIMS}")
+    sims = simulators(a.simulators, SIMS)
     dl = "" if a.dl_um == 20.0 else f"_dl{a.dl_um:g}"
     out = a.out or (REPO / "benchmarks" / "results"
                     / f"cable_{a.model}_{a.cells}_{a.cores}c{dl}.json")

@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks import audit  # noqa: E402
-from benchmarks.invocation import base_record, invoke  # noqa: E402
+from benchmarks.invocation import base_record, invoke, simulators  # noqa: E402
 
 SIMS = ("wbe", "neuron")
 D, K, AMOUNT, H = 0.24, 1e-3, 1000.0, 1.0
@@ -124,9 +124,7 @@ def main(argv=None) -> int:
     if a.runner:
         runner_main(a)
         return 0
-    sims = [s.strip() for s in a.simulators.split(",") if s.strip()]
-    if not set(sims) <= set(SIMS):
-        raise SystemExit(f"--simulators: of {SIMS}")
+    sims = simulators(a.simulators, SIMS)
     out = a.out or REPO / "benchmarks" / "results" / f"field_{a.n}_1c.json"
     cmd = (f".venv/bin/python benchmarks/fields.py --n {a.n} --dt-ms {a.dt_ms:g} "
            f"--t-sim-ms {a.t_sim_ms:g} --repeats {a.repeats} --simulators {','.join(sims)} "

@@ -21,6 +21,14 @@ from benchmarks import audit
 REPO = Path(__file__).resolve().parents[1]
 
 
+def simulators(text: str, known: tuple[str, ...]) -> list[str]:
+    """The ``--simulators`` list (comma-separated), each one of ``known``."""
+    sims = [s.strip() for s in text.split(",") if s.strip()]
+    if not sims or not set(sims) <= set(known):
+        raise SystemExit(f"--simulators: of {known}")
+    return sims
+
+
 def base_record(a, runner: str, **run_params) -> dict:
     """What every runner record carries: who ran, where it sits in the invocation, the engine
     state and the wait policy, and the run parameters ``run_params`` (model, scale, ...)."""

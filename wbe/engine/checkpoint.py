@@ -48,8 +48,9 @@ def write(path: Path, attrs: dict, arrays: dict[str, np.ndarray]) -> None:
         g.attrs.update({"format": FORMAT, **attrs})
 
 
-def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read a checkpoint written by :func:`write`: (attrs, name → array)."""
+def read(path: Path, under: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a checkpoint written by :func:`write`: (attrs, name → array); ``under``: only the
+    arrays below that group (e.g. ``"edits"``; names stay whole), none when it is absent."""
     import zarr
 
     path = Path(path)
@@ -68,5 +69,8 @@ def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         for k, sub in grp.groups():
             walk(sub, prefix + k + "/")
 
-    walk(g, "")
+    if under is None:
+        walk(g, "")
+    elif under in g:
+        walk(g[under], under.rstrip("/") + "/")
     return attrs, out

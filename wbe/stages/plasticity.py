@@ -180,7 +180,7 @@ def _pruned_as_simulated(network, checkpoint) -> None:
 
     from wbe.engine.checkpoint import read
 
-    _attrs, arr = read(checkpoint)
+    _attrs, arr = read(checkpoint, under="edits")  # (not the whole state: the engine reads it)
     for i, pr in enumerate(network.projections):
         g = f"edits/edges/{pr.name}/"
         if g + "source_ids" in arr:

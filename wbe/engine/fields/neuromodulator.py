@@ -84,6 +84,8 @@ class Neuromodulator:
               shared: dict | None = None) -> FieldRun:
         """``shared``: the populations whose parameters the engine's fields set
         (:class:`ModulatedParams` by name), one dict for all of them."""
+        for p in self.params:  # the spec's values, checked against the declared bounds
+            p.check(getattr(spec, p.name), f"field {spec.name!r}")
         return FieldRun(spec, net, lay, conn, dt, dmin, shared)
 
 

@@ -100,6 +100,9 @@ class MyelinRun:
         #: each myelinated projection's axon lengths by edge key, as built (edits drop the
         #: edges' attributes, and with them ``length_um``)
         self.by_key: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: the lengths of the edge arrays last seen per projection (updates reuse them until
+        #: the edges change)
+        self._cache: dict[str, tuple] = {}
         for name in spec.projections:
             if name not in byname:
                 raise ValueError(f"{owner}: no projection {name!r}; have {sorted(byname)}")
@@ -136,12 +139,17 @@ class MyelinRun:
         the distance between its neurons' positions."""
         from ..fields.neuromodulator import positions_of
 
+        cache = getattr(self, "_cache", {})  # lengths of the edge arrays seen last, per name
+        hit = cache.get(pr.name)
+        if hit is not None and hit[0] is pr.source_ids and hit[1] is pr.target_ids:
+            return hit[2]
         s = np.asarray(pr.source_ids, np.int64)
         known = getattr(self, "by_key", {}).get(pr.name)
         if "length_um" not in pr.attributes and known is not None and len(pr):
             key = edge_keys(pr.name, pr.source_ids, pr.target_ids)
             at = np.minimum(np.searchsorted(known[0], key), max(known[0].size - 1, 0))
             if known[0].size and np.array_equal(known[0][at], key):
+                cache[pr.name] = (pr.source_ids, pr.target_ids, known[1][at])
                 return known[1][at]
         if "length_um" in pr.attributes:
             length = np.asarray(pr.attributes["length_um"], np.float64)
@@ -153,6 +161,7 @@ class MyelinRun:
         if length.shape != s.shape or not np.all(np.isfinite(length) & (length >= 0)):
             raise ValueError(f"{owner}: projection {pr.name!r}: axon lengths must be >= 0, "
                              "one per edge")
+        cache[pr.name] = (pr.source_ids, pr.target_ids, length)
         return length
 
     def delay_bounds_ms(self) -> tuple[float, ...]:
