@@ -636,6 +636,13 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_arguments(p)
     p.set_defaults(func=atlas.cmd_atlas)
 
+    from wbe.hemodynamics import cli as bold_cli
+
+    p = sub.add_parser("bold", help="BOLD signal of a neural drive (.npy) with the "
+                       "Balloon-Windkessel model: JSON {t_s, bold} or a Parquet table")
+    bold_cli.add_arguments(p)
+    p.set_defaults(func=bold_cli.cmd_bold)
+
     p = sub.add_parser(
         "plan", help="print the content-addressed folder of every stage, as Snakemake plans it",
         description="The folder of every stage for the workflow's config/config.yaml overlaid "
