@@ -389,6 +389,31 @@ def run_config_glia(tstop_ms: float = 80.0) -> RunConfig:
         StateRecorder("a", ["Ca_astro", "SIC"], np.arange(6), 0.4)])
 
 
+def build_bold(seed: int = 5) -> Network:
+    """A 5-region brain (region_network: 40 LIF neurons a region, long-range delays from tract
+    lengths) with Poisson background, for the BOLD monitor."""
+    from wbe.networks.regions import region_network
+
+    r = np.random.default_rng(seed)
+    w = r.uniform(0.0, 1.0, (5, 5))
+    np.fill_diagonal(w, 0.0)
+    net = region_network(5, 40, weights=w, tract_lengths_mm=r.uniform(5.0, 40.0, (5, 5)),
+                         g=5.0, J_long_pA=150.0, seed=seed)
+    net.poisson += [PoissonInput("bg_e", "E", np.arange(160), 8000.0, 87.8),
+                    PoissonInput("bg_i", "I", np.arange(40), 8000.0, 87.8)]
+    return net
+
+
+def run_config_bold(tstop_ms: float = 80.0) -> RunConfig:
+    """Only inhibitory spikes stored; BOLD from every neuron's spikes, sampled every 10 ms."""
+    from wbe.engine.network import BoldMonitor
+
+    return RunConfig(tstop_ms, seed=6, record_spikes=["I"], monitors=[
+        BoldMonitor(["E", "I"], bin_ms=0.5, tr_s=0.01, gain=0.05, params="stephan2007",
+                    keep_drive=True),
+        BoldMonitor(["E"], region_attribute="region", bin_ms=2.0, tr_s=0.01, name="bold_e")])
+
+
 def flatten(res) -> dict[str, np.ndarray]:
     """SimResult → flat dict of arrays (for npz and comparisons)."""
     out = {}
@@ -401,6 +426,7 @@ def flatten(res) -> dict[str, np.ndarray]:
         out[f"weights/{name}"] = w
     out.update(res.structural)  # "structural/..."
     out.update({f"glia/{k}": v for k, v in res.glia.items()})
+    out.update({f"monitors/{k}": v for k, v in res.monitors.items()})
     return out
 
 
@@ -421,6 +447,7 @@ def main() -> None:
     ap.add_argument("--pair", action="store_true", help="simulate build_gap_pair() instead")
     ap.add_argument("--cable", action="store_true", help="simulate build_cable() instead")
     ap.add_argument("--glia", action="store_true", help="simulate build_glia() instead")
+    ap.add_argument("--bold", action="store_true", help="simulate build_bold() instead")
     ap.add_argument("--all-models", action="store_true",
                     help="simulate build_all_models() (every registered component) instead")
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
@@ -458,6 +485,8 @@ def main() -> None:
         net, run = build_cable(), run_config_cable(a.tstop)
     if a.glia:
         net, run = build_glia(), run_config_glia(a.tstop)
+    if a.bold:
+        net, run = build_bold(), run_config_bold(a.tstop)
     if a.circuit:
         net, run = circuit_case(Path(a.circuit)), RunConfig(a.tstop, seed=3)
     if a.placement:

@@ -304,3 +304,25 @@ def test_glia_and_fields_checkpoint_one_rank_restored_on_two(tmp_path, t1):
             assert np.array_equal(second[key], full[key]), key
         else:
             assert np.array_equal(np.concatenate((first[key], second[key])), full[key]), key
+
+
+def test_bold_monitor_one_vs_two_ranks_and_checkpoint(tmp_path):
+    """Two BOLD monitors (every neuron by region index; excitatory cells by region label)
+    identical on 1 and 2 ranks, and a 1-rank checkpoint inside a bin and a slice continued on
+    2 ranks reports the uninterrupted series from t = 0."""
+    from wbe.engine.simulator import simulate
+
+    one = case.flatten(simulate(case.build_bold(), case.run_config_bold(80.0)))
+    assert one["monitors/bold/bold"].shape == (8, 5) and "spikes/E/t" not in one
+    assert np.all(one["monitors/bold/drive"].sum(axis=0) > 0)
+    _same(one, _run2(tmp_path, "--bold", "--tstop", "80"))
+    ck = tmp_path / "ck.zarr"
+    first = case.flatten(simulate(case.build_bold(), case.run_config_bold(33.35),
+                                  checkpoint=ck))
+    assert first["monitors/bold/bold"].shape == (3, 5)
+    second = _run2(tmp_path, "--bold", "--tstop", "80", "--restore", str(ck))
+    for key in one:
+        if key.startswith("monitors/"):
+            assert np.array_equal(second[key], one[key]), key
+        else:
+            assert np.array_equal(np.concatenate((first[key], second[key])), one[key]), key

@@ -159,6 +159,7 @@ class Simulation:
         self.dt_ms, self.seed = float(dt_ms), int(seed)
         self.network = Network([])
         self.recorders: list[StateRecorder] = []
+        self.monitors: list = []
         self.placement = placement
         self.ctx = context(comm)
         self._engine = None
@@ -445,11 +446,60 @@ class Simulation:
                 model.recordable(var)
             self.recorders.append(StateRecorder(v.name, variables, v.ids, iv))
 
+    def bold(self, regions: dict, *, name: str = "bold", **kw) -> str:
+        """A BOLD signal per region, computed while the network runs from its neurons' firing
+        rate (:class:`wbe.engine.network.BoldMonitor`; no spike is stored for it).
+        ``regions``: region label → target (population, view or selection); keywords:
+        ``bin_ms``, ``gain`` (drive per Hz), ``params`` (``"friston2000"``, ``"tvb"``,
+        ``"stephan2007"`` or a dict), ``tr_s``, ``keep_drive``. Read it with
+        :meth:`bold_signal`."""
+        from ..engine.network import BoldMonitor
+
+        self._building(f"bold monitor {name!r}")
+        if any(m.name == name for m in self.monitors):
+            raise ValueError(f"bold monitor {name!r} exists already")
+        if not regions:
+            raise ValueError(f"bold monitor {name!r}: regions is empty")
+        attr = f"bold_region:{name}"
+        labels: dict[str, np.ndarray] = {}
+        for label, target in regions.items():
+            if not isinstance(label, str) or not label:
+                raise ValueError(f"bold monitor {name!r}: region labels must be non-empty "
+                                 f"strings, got {label!r}")
+            for v in _views(target):
+                if v.pop.model in (VIRTUAL, VOLUME_TRANSMITTER):
+                    raise ValueError(f"bold monitor {name!r}: {v.name!r} is a spike source "
+                                     "or a volume transmitter (it has no rate to drive BOLD)")
+                lab = labels.setdefault(v.name, np.full(v.pop.n, "", dtype=object))
+                clash = lab[v.ids] != ""
+                if clash.any():
+                    raise ValueError(f"bold monitor {name!r}: neuron {int(v.ids[clash][0])} of "
+                                     f"{v.name!r} is in two regions")
+                lab[v.ids] = label
+        for pop, lab in labels.items():
+            self.network.population(pop).attributes[attr] = lab.astype(str)
+        mon = BoldMonitor(sorted(labels), region_attribute=attr, name=name, **kw)
+        from ..engine.registry import MONITORS
+
+        MONITORS.get(mon.kind).build(mon, self.network, self.network.offsets(),
+                                     self.network.n_total, self.dt_ms)  # checks it now
+        self.monitors.append(mon)
+        return name
+
+    def bold_signal(self, name: str = "bold") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(t_s, bold[samples, regions], region labels)`` of a :meth:`bold` monitor so far."""
+        rec = self.result().monitors
+        if f"{name}/bold" not in rec:
+            raise ValueError(f"no bold monitor {name!r}; have "
+                             f"{sorted({k.split('/')[0] for k in rec})}")
+        return rec[f"{name}/t_s"], rec[f"{name}/bold"], rec[f"{name}/regions"]
+
     # ------------------------------------------------------------------ running
     @property
     def run_config(self) -> RunConfig:
         return RunConfig(tstop_ms=self.time_ms, dt_ms=self.dt_ms, seed=self.seed,
-                         state_recorders=list(self.recorders), placement=self.placement)
+                         state_recorders=list(self.recorders), placement=self.placement,
+                         monitors=list(self.monitors))
 
     @property
     def engine(self):

@@ -44,7 +44,7 @@ from .inputs import Inputs
 from .layout import Layout
 from .network import Network, RunConfig
 from .recording import SpikeRecorder, StateSampler
-from .registry import FIELDS, GLIA
+from .registry import FIELDS, GLIA, MONITORS
 from .synapses.static_synapse import deliver_np
 
 #: the phases of a step and of a slice, in order; components join them
@@ -97,8 +97,15 @@ class Engine:
         shared: dict = {}  # populations whose parameters several fields may set
         self.fields = [FIELDS.get(f.kind).build(f, net, lay, conn, self.dt, conn.dmin, shared)
                        for f in net.fields]
+        names = [m.name for m in run.monitors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"monitor names {names} are not unique")
+        #: monitors (wbe.engine.monitors) fed with every spike they read as the run goes
+        self.monitors = [MONITORS.get(m.kind).build(m, net, lay.offsets, lay.n_total, self.dt)
+                         for m in run.monitors]
         self.spikes = SpikeRecorder(net, run.record_spikes, lay,
-                                    also=self.sp.populations if self.sp else ())
+                                    also=self.sp.populations if self.sp else (),
+                                    listeners=self.monitors)
         self.sampler = StateSampler(run.state_recorders, lay, self.dt)
         self.L, self.dmin = conn.L, conn.dmin
         n = lay.n_local
@@ -327,6 +334,14 @@ class Engine:
             out.update(g.records(f"{self.net.glia[i].kind}/{i}"))
         return out
 
+    def monitor_records(self) -> dict[str, np.ndarray]:
+        """The monitors' results (:attr:`wbe.engine.simulator.SimResult.monitors`), keyed
+        ``<monitor name>/<record>``."""
+        out: dict[str, np.ndarray] = {}
+        for spec, m in zip(self.run.monitors, self.monitors):
+            out.update(m.records(spec.name))
+        return out
+
     def set_delays(self, delays: dict[str, np.ndarray]) -> None:
         """New delays (ms, one per edge) of projections (name → array), in the engine's own
         network and synapse table (the same call on every rank; within the delay range the
@@ -493,9 +508,10 @@ class Engine:
             if k == kk:  # cannot happen with the buffers sized above; never spin silently
                 raise RuntimeError(f"fused slice loop made no progress at step {k}")
             if n:
-                self.spikes.stamps.append(sp_stamp[:n].copy())
-                self.spikes.gids.append(sp_gid[:n].copy())
+                self.spikes.add(sp_stamp[:n].copy(), sp_gid[:n].copy())
             self.k = k
+            for m in self.monitors:
+                m.advance(k)
             if bar is not None:
                 bar.update(round((k - kk) * self.dt, 6))
             if on_slice is not None:
@@ -588,6 +604,8 @@ class Engine:
                 for g in self.glia:  # (they may rewire: myelin's delays, microglia's pruning)
                     g.end_of_slice(self, k1, fs, fg)
                 conn = self.conn
+            for m in self.monitors:
+                m.advance(k1)
             if bar is not None:
                 bar.update(round((k1 - k) * self.dt, 6))
             k = self.k = k1
@@ -761,6 +779,8 @@ class Engine:
             arrays.update(f.arrays())
         for i, g in enumerate(self.glia):
             arrays.update(g.arrays(f"glia/{i}"))
+        for spec, m in zip(self.run.monitors, self.monitors):
+            arrays.update(m.arrays(f"monitors/{spec.name}"))
         arrays["held/stamp"], arrays["held/gid"] = self.held_s, self.held_g
         if self.sp is not None:
             arrays.update(self.sp.arrays())
@@ -847,6 +867,8 @@ class Engine:
                 conn.modulators.load(arr, step, path)
         for f in self.fields:
             f.load(arr, path, step)
+        for spec, m in zip(self.run.monitors, self.monitors):
+            m.load(arr, f"monitors/{spec.name}", path)
         self.held_s = np.asarray(arr.get("held/stamp", np.zeros(0)), np.int64)
         self.held_g = np.asarray(arr.get("held/gid", np.zeros(0)), np.int64)
         self.k = step

@@ -406,6 +406,32 @@ class StateRecorder:
     name: str | None = None
 
 
+@dataclass
+class BoldMonitor:
+    """The BOLD signal of regions, computed as the run goes from the spikes of
+    ``populations``' neurons (:mod:`wbe.engine.monitors.bold`) — no spike is stored for it.
+
+    Neurons are grouped into regions by their node attribute ``region_attribute`` (integers or
+    labels; regions in sorted order; a negative index or an empty label leaves a neuron out). The neural drive of region r over each ``bin_ms`` bin is
+    its neurons' mean firing rate (Hz) times ``gain`` (1/Hz; x = gain·rate enters the
+    flow-inducing signal unscaled otherwise); a Balloon–Windkessel model per region
+    (``params``: a named set of :mod:`wbe.hemodynamics.balloon` or a dict) turns it into BOLD,
+    sampled every ``tr_s`` s. ``keep_drive`` also returns the binned drive (n_bins × regions).
+    ``name`` keys its results (``SimResult.monitors["<name>/..."]``); ``kind`` names the
+    registered monitor."""
+
+    populations: list[str]
+    region_attribute: str = "region_index"
+    bin_ms: float = 1.0
+    gain: float = 1.0
+    params: str | dict = "friston2000"
+    tr_s: float = 2.0
+    max_step_ms: float = 10.0
+    keep_drive: bool = False
+    name: str = "bold"
+    kind: str = "bold"
+
+
 PLACEMENTS = ("round_robin", "metis", "balanced")  # RunConfig.placement (see wbe.engine.partition)
 
 
@@ -421,3 +447,6 @@ class RunConfig:
     #: neurons on ranks: "round_robin" or "metis" (:mod:`wbe.engine.partition`); never
     #: changes the spikes, only which rank computes them
     placement: str = "round_robin"
+    #: monitors that reduce the run to what they report as it goes (:class:`BoldMonitor`;
+    #: :data:`wbe.engine.registry.MONITORS`)
+    monitors: list = field(default_factory=list)

@@ -20,10 +20,12 @@ class SpikeRecorder:
     """The populations whose spikes are kept (default: every non-virtual one).
 
     ``also``: populations whose spikes the engine reads as they come (structural plasticity's
-    calcium) without keeping them: they pass ``mask`` and :meth:`take` removes them."""
+    calcium) without keeping them: they pass ``mask`` and :meth:`take` removes them.
+    ``listeners``: monitors (:mod:`wbe.engine.monitors`) that observe the spikes of their
+    ``populations`` as they are added; those spikes are not kept for them."""
 
     def __init__(self, net: Network, names: list[str] | None, lay: Layout,
-                 also: list[str] = ()) -> None:
+                 also: list[str] = (), listeners: list = ()) -> None:
         if names is None:
             names = [p.name for p in net.populations if p.simulated]
         pops = {p.name: p for p in net.populations}
@@ -38,6 +40,13 @@ class SpikeRecorder:
         for nm in also:
             self.mask[lay.offsets[nm]:lay.offsets[nm] + pops[nm].n] = True
         self.trims = bool(np.any(self.mask & ~self.keep))
+        self.listeners = list(listeners)
+        #: what is stored (recorded or read by ``also``); ``mask`` adds what only listeners see
+        self.store = self.mask.copy()
+        for lis in self.listeners:
+            for nm in lis.populations:
+                self.mask[lay.offsets[nm]:lay.offsets[nm] + pops[nm].n] = True
+        self.listen_only = bool(np.any(self.mask & ~self.store))
         self.stamps: list[np.ndarray] = []
         self.gids: list[np.ndarray] = []
 
@@ -55,10 +64,18 @@ class SpikeRecorder:
         return out
 
     def add(self, stamps: np.ndarray, gids: np.ndarray) -> None:
+        """Spikes of a slice or chunk (all ranks', in time order across calls): the listeners
+        observe theirs, the rest is stored."""
         if stamps.size:
             keep = self.mask[gids]
-            self.stamps.append(np.ascontiguousarray(stamps[keep]))
-            self.gids.append(np.ascontiguousarray(gids[keep]))
+            s, g = stamps[keep], gids[keep]
+            for lis in self.listeners:
+                lis.observe(s, g)
+            if self.listen_only:
+                st = self.store[g]
+                s, g = s[st], g[st]
+            self.stamps.append(np.ascontiguousarray(s))
+            self.gids.append(np.ascontiguousarray(g))
 
 
 class StateSampler:

@@ -11,7 +11,7 @@ documented on the base classes (:class:`wbe.engine.cells.base.CellModel`,
 
 Built-in components live in the packages ``wbe.engine.cells``, ``wbe.engine.synapses``,
 ``wbe.engine.plasticity``, ``wbe.engine.receptors``, ``wbe.engine.fields`` and
-``wbe.engine.glia``: every module of those packages is imported on first use and registers
+``wbe.engine.glia``, ``wbe.engine.monitors``: every module of those packages is imported on first use and registers
 what it defines (``@CELLS.register``), so adding a model is adding one file. Other packages
 register through entry points (``importlib.metadata``), in the groups ``wbe.cells``,
 ``wbe.synapses``, ``wbe.plasticity``, ``wbe.receptors``, ``wbe.glia``, ``wbe.fields`` and
@@ -259,7 +259,7 @@ SYNAPSES: Registry = Registry("synapse model", "wbe.synapses", "wbe.engine.synap
 PLASTICITY: Registry = Registry("plasticity rule", "wbe.plasticity", "wbe.engine.plasticity")
 GLIA: Registry = Registry("glial component", "wbe.glia", "wbe.engine.glia")
 FIELDS: Registry = Registry("field", "wbe.fields", "wbe.engine.fields")
-MONITORS: Registry = Registry("monitor", "wbe.monitors")
+MONITORS: Registry = Registry("monitor", "wbe.monitors", "wbe.engine.monitors")
 RECEPTORS: Registry = Registry("receptor kinetics", "wbe.receptors", "wbe.engine.receptors")
 
 #: every registry by the kind of component it holds

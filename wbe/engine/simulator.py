@@ -50,6 +50,9 @@ class SimResult:
     ``glia``: what the fields and glia saw, update by update (``fields/<name>/t_ms``,
     ``mean_uM``, ``max_uM``, the final ``c``; ``<kind>/<i>/...``: microglial states and synapses
     pruned, myelin per neuron).
+    ``monitors``: the monitors' results (``RunConfig.monitors``), keyed ``<name>/<record>``:
+    a BOLD monitor's ``t_s``, ``bold`` (samples × regions), ``regions``, ``n_neurons``,
+    ``unit`` (:mod:`wbe.engine.monitors.bold`); from t = 0 also for a restored run.
     """
 
     spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -61,6 +64,7 @@ class SimResult:
     synapse_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     structural: dict[str, np.ndarray] = field(default_factory=dict)
     glia: dict[str, np.ndarray] = field(default_factory=dict)
+    monitors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
@@ -80,7 +84,7 @@ def result_of(eng: Engine, synapse_state: bool = False) -> SimResult:
                      wall_s=wall, reports=reports,
                      synapse_state=eng.synapse_states() if synapse_state else {},
                      structural=eng.sp.arrays() if eng.sp is not None else {},
-                     glia=eng.glia_records())
+                     glia=eng.glia_records(), monitors=eng.monitor_records())
 
 
 def guarded(ctx, fn, *args, **kw):
