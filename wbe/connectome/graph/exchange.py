@@ -50,6 +50,21 @@ def read_graphml(path: str | os.PathLike, *, weight_unit: str = "unknown") -> Co
     others go through :meth:`Connectome.from_networkx` (``weight_unit`` for their weights).
     Raises :class:`GraphFormatError` naming the file for unsafe, malformed or non-GraphML
     input."""
+
+    path = Path(path)
+    g = parse_graphml_safely(path)
+    try:
+        return Connectome.from_networkx(g, weight_unit=weight_unit,
+                                        provenance={"source": f"graphml:{path.name}"})
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
+        raise GraphFormatError(f"{path}: GraphML does not describe a connectome as expected "
+                               f"({type(e).__name__}: {e})") from e
+
+
+def parse_graphml_safely(path: str | os.PathLike):
+    """A GraphML file as a networkx graph (node ids as strings), parsed with defusedxml first,
+    which refuses any DTD (no entity expansion, no external entities); raises
+    :class:`GraphFormatError` naming the file for unsafe, malformed or non-GraphML input."""
     import xml.etree.ElementTree as ET
 
     import defusedxml
@@ -73,15 +88,9 @@ def read_graphml(path: str | os.PathLike, *, weight_unit: str = "unknown") -> Co
         raise GraphFormatError(f"{path}: root element is {root.tag!r}, expected GraphML's "
                                "'{http://graphml.graphdrawing.org/xmlns}graphml'")
     try:
-        g = nx.parse_graphml(data, node_type=str)
+        return nx.parse_graphml(data, node_type=str)
     except (nx.NetworkXError, KeyError, ValueError, TypeError) as e:
         raise GraphFormatError(f"{path}: not valid GraphML ({type(e).__name__}: {e})") from e
-    try:
-        return Connectome.from_networkx(g, weight_unit=weight_unit,
-                                        provenance={"source": f"graphml:{path.name}"})
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
-        raise GraphFormatError(f"{path}: GraphML does not describe a connectome as expected "
-                               f"({type(e).__name__}: {e})") from e
 
 
 def write_zarr(c: Connectome, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
