@@ -414,6 +414,18 @@ def run_config_bold(tstop_ms: float = 80.0) -> RunConfig:
         BoldMonitor(["E"], region_attribute="region", bin_ms=2.0, tr_s=0.01, name="bold_e")])
 
 
+def build_vascular(seed: int = 8) -> Network:
+    """A perfused block (150 LIF neurons in a 16-territory H-tree bed) whose quadrant arteriole
+    is occluded at 30 ms; a tiny ATP store so that pumps fail within the run."""
+    from wbe.networks.vascular import ischaemia, perfused_block
+
+    net, g = perfused_block(n_exc=120, n_inh=30, seed=seed, vasculature=dict(
+        update_interval_ms=2.0, calibration_ms=20.0, atp_store_s=0.01, pump_pA=300.0,
+        nvc_gain_per_hz=0.5))
+    net.fields[0].occlusions.append(ischaemia(g, 30.0))
+    return net
+
+
 def flatten(res) -> dict[str, np.ndarray]:
     """SimResult → flat dict of arrays (for npz and comparisons)."""
     out = {}
@@ -448,6 +460,7 @@ def main() -> None:
     ap.add_argument("--cable", action="store_true", help="simulate build_cable() instead")
     ap.add_argument("--glia", action="store_true", help="simulate build_glia() instead")
     ap.add_argument("--bold", action="store_true", help="simulate build_bold() instead")
+    ap.add_argument("--vascular", action="store_true", help="simulate build_vascular() instead")
     ap.add_argument("--all-models", action="store_true",
                     help="simulate build_all_models() (every registered component) instead")
     ap.add_argument("--circuit", help="simulate this SONATA circuit_config.json with Poisson "
@@ -485,6 +498,8 @@ def main() -> None:
         net, run = build_cable(), run_config_cable(a.tstop)
     if a.glia:
         net, run = build_glia(), run_config_glia(a.tstop)
+    if a.vascular:
+        net, run = build_vascular(), RunConfig(a.tstop, seed=9)
     if a.bold:
         net, run = build_bold(), run_config_bold(a.tstop)
     if a.circuit:

@@ -301,6 +301,49 @@ class Field:
 
 
 @dataclass
+class Occlusion:
+    """Vessel segments ``segments`` (indices into the vessel graph) narrowed by ``fraction``
+    (1 = occluded) from ``start_ms`` until ``stop_ms`` (reperfusion; ``inf``: never)."""
+
+    segments: np.ndarray
+    start_ms: float
+    stop_ms: float = np.inf
+    fraction: float = 1.0
+
+
+@dataclass
+class Vasculature:
+    """Blood vessels perfusing the neurons of ``populations`` (:mod:`wbe.engine.fields.
+    vascular`): Poiseuille flow on ``vessels`` (a :class:`wbe.hemodynamics.vessels.VesselGraph`
+    or the path of a GraphML/CSV vessel graph), neurovascular coupling from each territory's
+    rate to its vessels' dilation, oxygen delivery against the energy budget of its spikes,
+    synaptic events and resting potentials (``budget``), an ATP store that failing supply
+    drains, Na⁺/K⁺ pumps that fail with it (adding up to ``pump_pA`` to ``param`` of its
+    neurons) and the BOLD signal of each territory from its flow. The first ``calibration_ms``
+    measure each territory's resting rate and demand, for which the vessels are taken to be
+    sized. ``occlusions`` narrow vessels in time. ``kind`` names the registered field
+    component."""
+
+    name: str
+    vessels: object
+    populations: list[str]
+    update_interval_ms: float = 10.0
+    calibration_ms: float = 1000.0
+    nvc_gain_per_hz: float = 0.05
+    balloon: str | dict = "friston2000"
+    dilation_range: tuple[float, float] = (0.5, 2.0)
+    dilating_kinds: tuple[str, ...] = ("arteriole", "capillary")
+    budget: str = "attwell_laughlin_2001"
+    supply_reserve: float = 0.5
+    atp_store_s: float = 10.0
+    k_atp: float = 0.3
+    pump_pA: float = 0.0
+    param: str = "I_e"
+    occlusions: list[Occlusion] = field(default_factory=list)
+    kind: str = "vascular"
+
+
+@dataclass
 class Myelination:
     """Oligodendrocytes myelinating the axons of the source neurons of ``projections`` as
     those neurons fire (:mod:`wbe.engine.glia.myelination`): each source neuron's myelin
@@ -367,8 +410,9 @@ class Network:
     currents: list[CurrentInput] = field(default_factory=list)
     spike_trains: list[SpikeTrainInput] = field(default_factory=list)
     structural: StructuralPlasticity | None = None
-    #: neuromodulator fields (:class:`Field`)
-    fields: list[Field] = field(default_factory=list)
+    #: fields solved with the network: neuromodulators (:class:`Field`), blood
+    #: (:class:`Vasculature`)
+    fields: list = field(default_factory=list)
     #: glia that change the network as it runs (:class:`Myelination`, :class:`Microglia`)
     glia: list = field(default_factory=list)
 

@@ -132,7 +132,7 @@ class VesselGraph:
 class Flow:
     """``pressure_mmHg`` per node (NaN where cut off from every boundary), ``flow_um3_per_s``
     per segment (positive from ``source`` to ``target``) and the mean velocity
-    ``velocity_mm_per_s`` (|flow| / πr²)."""
+    ``velocity_mm_per_s`` (absolute flow over πr²)."""
 
     pressure_mmHg: np.ndarray
     flow_um3_per_s: np.ndarray
@@ -193,17 +193,21 @@ def occlude(graph: VesselGraph, segments, *, fraction: float = 1.0) -> np.ndarra
 
 def h_tree_vessels(levels: int = 6, *, extent_um: float = 1000.0, depth_um: float = 300.0,
                    root_radius_um: float = 25.0, venous_factor: float = 1.25,
-                   capillary_radius_um: float = 3.0, p_arterial_mmHg: float = 60.0,
+                   capillary_radius_um: float = 3.0, mesh_radius_um: float | None = None,
+                   p_arterial_mmHg: float = 60.0,
                    p_venous_mmHg: float = 15.0, origin_um=(0.0, 0.0, 0.0),
                    viscosity_Pa_s: float = 3.5e-3) -> VesselGraph:
     """The space-filling vascular bed of the module docstring over the square
     [0, extent]² (shifted by ``origin_um``): arterioles at z = 0 fed at their root with
     ``p_arterial_mmHg``, venules at z = ``depth_um`` drained at their root at
-    ``p_venous_mmHg`` (venular radii ``venous_factor`` × arteriolar), capillaries between.
+    ``p_venous_mmHg`` (venular radii ``venous_factor`` × arteriolar), capillaries between
+    (the mesh's of ``mesh_radius_um``, default ``capillary_radius_um``).
     Node attribute ``leaf`` numbers the mid-depth capillary node of each leaf (−1 elsewhere).
     ``levels`` even gives a square 2^(levels/2) grid of leaves."""
     if not (isinstance(levels, int | np.integer) and 1 <= levels <= 16):
         raise ValueError(f"h_tree_vessels: levels must be an integer in 1..16, got {levels}")
+    if mesh_radius_um is not None and not mesh_radius_um >= 0:
+        raise ValueError(f"h_tree_vessels: mesh_radius_um must be >= 0, got {mesh_radius_um}")
     for key, val in (("extent_um", extent_um), ("depth_um", depth_um),
                      ("root_radius_um", root_radius_um), ("venous_factor", venous_factor),
                      ("capillary_radius_um", capillary_radius_um)):
@@ -251,7 +255,8 @@ def h_tree_vessels(levels: int = 6, *, extent_um: float = 1000.0, depth_um: floa
                             & ((d[:, 0] < 1e-9) | (d[:, 1] < 1e-9)))
         src.append(np.full(nb.size, cap[i]))
         tgt.append(cap[nb])
-        rad.append(np.full(nb.size, capillary_radius_um))
+        rad.append(np.full(nb.size, capillary_radius_um if mesh_radius_um is None
+                           else mesh_radius_um))
         kind.append(np.full(nb.size, "capillary"))
     xyz = np.zeros((2 * n_tree + n_leaf, 3))
     xyz[:n_tree, :2] = tree_xy
