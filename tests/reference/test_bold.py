@@ -201,3 +201,31 @@ def test_cli_prints_json_and_writes_parquet(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.zeros((2, 2, 2)))
     assert main(["bold", "--signal", str(tmp_path / "bad.npy"), "--dt-ms", "1"]) == 1
     assert "bad.npy: expected a numeric 1-D" in capsys.readouterr().err
+
+
+def test_flow_driven_balloon_matches_a_stiff_solver():
+    """The venous half driven by a given inflow (a vessel network's), held over each sample:
+    a rise, then an occlusion-like fall to 30 % and recovery, against Radau piece by piece."""
+    from wbe.hemodynamics.balloon import FlowBalloon
+
+    p = PARAMETER_SETS["tvb"]
+    dt_ms = 20.0
+    t = np.arange(600) * dt_ms / 1000.0
+    f = 1.0 + 0.4 * np.exp(-((t - 2.0) / 0.8) ** 2) - 0.7 * ((t > 5.0) & (t < 8.0))
+    got = FlowBalloon(1, "tvb", max_step_ms=2.0).feed(f[:, None], dt_ms)[:, 0]
+
+    def rhs(_t, y, fi):
+        v, q = y
+        fout = v ** (1 / p.alpha)
+        return [(fi - fout) / p.tau_s,
+                (fi * (1 - (1 - p.E0) ** (1 / fi)) / p.E0 - fout * q / v) / p.tau_s]
+
+    y, want = np.array([1.0, 1.0]), []
+    for fi in f:
+        sol = solve_ivp(rhs, (0, dt_ms / 1000.0), y, method="Radau", rtol=1e-11, atol=1e-13,
+                        args=(fi,))
+        y = sol.y[:, -1]
+        want.append(p.V0 * (p.k1 * (1 - y[1]) + p.k2 * (1 - y[1] / y[0]) + p.k3 * (1 - y[0])))
+    want = np.array(want)
+    assert np.max(np.abs(got - want)) < 1e-8 * np.max(np.abs(want))
+    assert want.min() < 0 < want.max()  # the fall of flow shows as a negative BOLD

