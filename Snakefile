@@ -3,6 +3,8 @@
 #   snakemake --workflow-profile profiles/workstation            # default config, real data
 #   snakemake --workflow-profile profiles/workstation --configfile config/worm.yaml
 #   snakemake --workflow-profile profiles/workstation --configfile config/sweeps/brunel.yaml
+#   snakemake --workflow-profile profiles/workstation --configfile config/resting_state.yaml
+#   snakemake --workflow-profile profiles/workstation --configfile config/ischaemia.yaml
 #   snakemake --report report.html                                # the story, with plots
 #
 # Every stage writes results/<stage>/<key>/, key = hash of (parameters, input keys, code).
@@ -29,7 +31,7 @@ validate(config, f"{workflow.basedir}/workflow/schemas/config.schema.json")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/stages.smk"
-include: "workflow/rules/sweep.smk"
+include: "workflow/rules/studies.smk"
 
 
 # The report's front page: the run in a few sentences and its headline numbers, written by the
@@ -38,11 +40,12 @@ include: "workflow/rules/sweep.smk"
 _front = Path(stage_dir("validation")).resolve() / FRONT_PAGE
 
 
-report: str(_front) if SWEEP_SPEC is None and _front.is_file() else "workflow/report/workflow.rst"
+report: str(_front) if STUDY is None and _front.is_file() else "workflow/report/workflow.rst"
 
 
 rule all:
     input:
-        # a config with a `sweep:` section runs the sweep study; otherwise the pipeline
-        SWEEP_DIR if SWEEP_SPEC is not None else stage_dir("validation"),
+        # a config with a study section (sweep:, resting_state:, ischaemia:) runs that
+        # study; otherwise the pipeline
+        STUDY_DIR if STUDY is not None else stage_dir("validation"),
     default_target: True

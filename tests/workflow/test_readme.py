@@ -100,6 +100,11 @@ RUN_BY: dict[str, str] = {
     "wbe export-nwb":
         "tests/unit/test_cli.py::test_build_simulate_export_write_complete_outputs_only",
     "scripts/pinky40.py": "tests/workflow/test_readme.py::test_pinky40_script_runs",
+    "wbe bold --signal SIGNAL.npy --dt-ms D --params friston2000|tvb|stephan2007":
+        "tests/reference/test_bold.py::test_cli_prints_json_and_writes_parquet",
+    "wbe resting-state CONFIG": "tests/workflow/test_configs.py::"
+                                "test_resting_state_config_end_to_end",
+    "wbe ischaemia CONFIG": "tests/workflow/test_configs.py::test_ischaemia_config_end_to_end",
     "scripts/slurm-cluster.sh start": ".ci/run",
     ".ci/run": ".ci/run",
     "snakemake --workflow-profile profiles/slurm": USING_IT,

@@ -10,7 +10,7 @@
   network (``interface`` picks the network interface; default: the host's main address).
 
 The settings come from the ``cluster:`` section of a sweep spec (:class:`ClusterSpec`); the
-workflow's profile chooses the kind (``resources.dask_cluster``, see ``workflow/rules/sweep.smk``).
+workflow's profile chooses the kind (``resources.dask_cluster``, see ``workflow/rules/studies.smk``).
 Workers run single-threaded numerical code: ``OMP_NUM_THREADS=1`` etc. are set for them so two
 workers never oversubscribe two cores.
 """

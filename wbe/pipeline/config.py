@@ -42,15 +42,16 @@ def _build_config_model() -> type[BaseModel]:
                                            description=f"parameters of the {stage} stage"))
     from pydantic import create_model
 
-    from wbe.pipeline.sweep import SweepSpec
+    from wbe.pipeline.studies import STUDIES
 
+    for s in STUDIES:  # a study section replaces the pipeline (workflow/rules/studies.smk)
+        fields[s.section] = (s.spec_model | None, Field(
+            None, description=f"{s.description}; when present, `snakemake` runs this study "
+                              "instead of the pipeline"))
     return create_model(
         "Config",
         __config__=ConfigDict(extra="forbid"),
         results=(str, Field("results", description="folder of the content-addressed store")),
-        sweep=(SweepSpec | None, Field(
-            None, description="parameter-sweep study (wbe.pipeline.sweep); when present, `snakemake` "
-            "runs the sweep instead of the pipeline")),
         **fields,
     )
 

@@ -278,8 +278,12 @@ def _log(msg: str) -> None:
     print(f"[wbe sweep {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run_points(runs: list[dict[str, Any]], points_root: Path, client) -> dict[str, int]:
-    """Compute the runs missing from ``points_root`` on ``client``; returns counts."""
+def run_points(runs: list[dict[str, Any]], points_root: Path, client, *,
+               compute=None, extra: tuple = ()) -> dict[str, int]:
+    """Compute the runs missing from ``points_root`` on ``client`` with ``compute(run,
+    points_root, *extra)`` (default :func:`compute_point`; another study passes its own point
+    function, which publishes ``points_root/<run key>/`` as a store folder); returns counts."""
+    compute = compute_point if compute is None else compute
     from distributed import as_completed
 
     points_root = Path(points_root)
@@ -289,8 +293,8 @@ def run_points(runs: list[dict[str, Any]], points_root: Path, client) -> dict[st
          f"{len(missing)} to compute")
     done = computed = 0
     if missing:
-        futures = [client.submit(compute_point, r, str(points_root), key=f"point-{r['key']}",
-                                 pure=False) for r in missing]
+        futures = [client.submit(compute, r, str(points_root), *extra,
+                                 key=f"point-{r['key']}", pure=False) for r in missing]
         try:
             for fut in as_completed(futures):
                 out = fut.result()
