@@ -160,8 +160,9 @@ def test_resting_state_config_end_to_end(tmp_path):
                               "reference": {"coupling": [300.0]}}}
     extra = tmp_path / "crop.yaml"
     extra.write_text(yaml.safe_dump(crop))
+    # one --configfile with both files (given twice, argparse keeps only the last)
     snakemake(tmp_path, "--configfile", str(ROOT / "config" / "resting_state.yaml"),
-              "--configfile", str(extra))
+              str(extra))
     outs = list((tmp_path / "results" / "resting_state").iterdir())
     assert len(outs) == 1
     s = json.loads((outs[0] / "summary.json").read_text())
