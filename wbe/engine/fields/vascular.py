@@ -260,8 +260,8 @@ class VascularRun:
             own = t >= 0
             if own.any():
                 np.add.at(self.spk, t[own], 1.0)
-            counts = np.bincount(gg, minlength=self.syn.shape[0])
-            self.ev += self.syn.T @ counts
+            # each spike's excitatory synapses per territory (its row; repeated for repeats)
+            self.ev += np.asarray(self.syn[gg].sum(axis=0)).ravel()
         if k1 - self.k_last >= self.period:
             self._update(k1)
 
