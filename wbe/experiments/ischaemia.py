@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wbe.io.jsonutil import dumps
 from wbe.pipeline import store
@@ -104,15 +104,9 @@ class IschaemiaError(ValueError):
 
 
 def load_ischaemia_spec(data: dict | None, source: str = "ischaemia spec") -> IschaemiaSpec:
-    try:
-        return IschaemiaSpec.model_validate(data or {})
-    except ValidationError as exc:
-        lines = [f"invalid ischaemia spec ({source}):"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  ischaemia.{key}: {msg}" if key else f"  {msg}")
-        raise IschaemiaError("\n".join(lines)) from None
+    from wbe.pipeline.studies import validated
+
+    return validated(IschaemiaSpec, data, "ischaemia", source, IschaemiaError)
 
 
 def _science(spec: IschaemiaSpec) -> dict[str, Any]:
@@ -170,31 +164,20 @@ def simulate_run(spec: IschaemiaSpec, occluded: bool) -> dict[str, np.ndarray]:
 
 
 def compute_point(run: dict[str, Any], points_root: str, spec_json: str) -> dict[str, Any]:
+    """Simulate one run and publish it (a Dask task; a no-op when it exists)."""
+    from wbe.pipeline.sweep import is_complete, publish_point
+
     final = Path(points_root) / run["key"]
-    if _complete(final):
+    if is_complete(final):
         return {"key": run["key"], "computed": False}
-    spec = IschaemiaSpec.model_validate(json.loads(spec_json))
-    rec = simulate_run(spec, run["occluded"])
-    try:
-        with store.publish(final, stage="ischaemia_point", key=run["key"],
-                           params={"spec": run["spec"], "occluded": run["occluded"]}) as (
-            tmp, summary,
-        ):
-            np.savez(tmp / "records.npz", **rec)
-            summary.update({"wall_s": float(rec["wall_s"])})
-    except store.StoreError:
-        if not _complete(final):
-            raise
-        return {"key": run["key"], "computed": False}
-    return {"key": run["key"], "computed": True}
+    rec = simulate_run(IschaemiaSpec.model_validate(json.loads(spec_json)), run["occluded"])
 
+    def write(tmp: Path, summary: dict) -> None:
+        np.savez(tmp / "records.npz", **rec)
+        summary.update({"wall_s": float(rec["wall_s"])})
 
-def _complete(folder: Path) -> bool:
-    try:
-        store.verify(folder)
-        return True
-    except store.StoreError:
-        return False
+    return publish_point(final, "ischaemia_point", run["key"],
+                         {"spec": run["spec"], "occluded": run["occluded"]}, write)
 
 
 def expand(spec: IschaemiaSpec) -> list[dict[str, Any]]:
@@ -249,7 +232,7 @@ def summarise(spec: IschaemiaSpec, control: dict, occluded: dict) -> dict[str, A
 
 def run_study(spec: IschaemiaSpec | dict, results_dir: str | Path = "results", client=None,
               *, out_dir: str | Path | None = None) -> dict[str, Any]:
-    from wbe.pipeline.sweep import run_points
+    from wbe.pipeline.sweep import compute_on, is_complete
 
     if not isinstance(spec, IschaemiaSpec):
         spec = load_ischaemia_spec(spec)
@@ -257,20 +240,9 @@ def run_study(spec: IschaemiaSpec | dict, results_dir: str | Path = "results", c
     points_root = results_dir / "ischaemia_points"
     out = Path(out_dir) if out_dir is not None else results_dir / "ischaemia" / study_key(spec)
     runs = expand(spec)
-    own = client is None
     t0 = time.perf_counter()
-    if own:
-        from wbe.pipeline.cluster import make_client
-
-        client = make_client(spec.cluster)
-    try:
-        counts = run_points(runs, points_root, client, compute=compute_point,
-                            extra=(spec.model_dump_json(),))
-    finally:
-        if own:
-            from wbe.pipeline.cluster import close_client
-
-            close_client(client)
+    counts = compute_on(spec.cluster, runs, points_root, client, compute=compute_point,
+                        extra=(spec.model_dump_json(),))
     recs = []
     for r in runs:
         folder = points_root / r["key"]
@@ -280,7 +252,7 @@ def run_study(spec: IschaemiaSpec | dict, results_dir: str | Path = "results", c
     summary = {"name": spec.name, "onset_s": spec.onset_s, "duration_s": spec.duration_s,
                "quadrant": spec.quadrant, "measures": summarise(spec, *recs),
                "points": counts, "wall_s_study": time.perf_counter() - t0}
-    if not (out.exists() and _complete(out)):
+    if not (out.exists() and is_complete(out)):
         with store.publish(out, stage="ischaemia", key=study_key(spec),
                            params=_science(spec)) as (tmp, s):
             (tmp / "summary.json").write_text(dumps(summary, indent=2, sort_keys=True))

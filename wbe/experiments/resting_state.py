@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wbe.io.jsonutil import dumps
 from wbe.pipeline import store
@@ -146,15 +146,9 @@ class RestingStateError(ValueError):
 
 def load_resting_spec(data: dict | None, source: str = "resting_state spec"
                       ) -> RestingStateSpec:
-    try:
-        return RestingStateSpec.model_validate(data or {})
-    except ValidationError as exc:
-        lines = [f"invalid resting_state spec ({source}):"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  resting_state.{key}: {msg}" if key else f"  {msg}")
-        raise RestingStateError("\n".join(lines)) from None
+    from wbe.pipeline.studies import validated
+
+    return validated(RestingStateSpec, data, "resting_state", source, RestingStateError)
 
 
 # ------------------------------------------------------------------------------- the data
@@ -310,36 +304,25 @@ def expand(spec: RestingStateSpec) -> list[dict[str, Any]]:
 
 def compute_point(run: dict[str, Any], points_root: str, spec_json: str) -> dict[str, Any]:
     """Simulate and measure one point and publish it (a Dask task; a no-op when it exists)."""
+    from wbe.pipeline.sweep import is_complete, publish_point
+
     final = Path(points_root) / run["key"]
-    if _complete(final):
+    if is_complete(final):
         return {"key": run["key"], "computed": False}
     spec = RestingStateSpec.model_validate(json.loads(spec_json))
     sim = (simulate_wbe if run["model"] == "wbe" else simulate_aln)(spec, run["coupling"],
                                                                     run["seed"])
-    emp = empirical(spec)
-    m, sim_fc = measures(spec, sim["bold"], sim["t_s"], emp)
+    m, sim_fc = measures(spec, sim["bold"], sim["t_s"], empirical(spec))
     params = {k: run[k] for k in ("model", "coupling", "seed", "common", "model_params")}
-    try:
-        with store.publish(final, stage="resting_state_point", key=run["key"],
-                           params=params) as (tmp, summary):
-            np.savez(tmp / "bold.npz", bold=sim["bold"], t_s=sim["t_s"], fc=sim_fc)
-            doc = {**params, "code": run["code"], "measures": m, "wall_s": sim["wall_s"],
-                   "n_neurons": sim["n_neurons"]}
-            (tmp / "metrics.json").write_text(dumps(doc, indent=2, sort_keys=True))
-            summary.update({"fc_r_mean": m.get("fc_r_mean"), "wall_s": sim["wall_s"]})
-    except store.StoreError:
-        if not _complete(final):
-            raise
-        return {"key": run["key"], "computed": False}
-    return {"key": run["key"], "computed": True}
 
+    def write(tmp: Path, summary: dict) -> None:
+        np.savez(tmp / "bold.npz", bold=sim["bold"], t_s=sim["t_s"], fc=sim_fc)
+        doc = {**params, "code": run["code"], "measures": m, "wall_s": sim["wall_s"],
+               "n_neurons": sim["n_neurons"]}
+        (tmp / "metrics.json").write_text(dumps(doc, indent=2, sort_keys=True))
+        summary.update({"fc_r_mean": m.get("fc_r_mean"), "wall_s": sim["wall_s"]})
 
-def _complete(folder: Path) -> bool:
-    try:
-        store.verify(folder)
-        return True
-    except store.StoreError:
-        return False
+    return publish_point(final, "resting_state_point", run["key"], params, write)
 
 
 def study_key(spec: RestingStateSpec) -> str:
@@ -394,7 +377,7 @@ def run_study(spec: RestingStateSpec | dict, results_dir: str | Path = "results"
               *, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Run the study (missing points on ``client`` or a client from ``spec.cluster``), then
     publish table, summary and figures. Returns the summary."""
-    from wbe.pipeline.sweep import run_points
+    from wbe.pipeline.sweep import compute_on, is_complete
 
     if not isinstance(spec, RestingStateSpec):
         spec = load_resting_spec(spec)
@@ -403,21 +386,9 @@ def run_study(spec: RestingStateSpec | dict, results_dir: str | Path = "results"
     out = Path(out_dir) if out_dir is not None else results_dir / "resting_state" / \
         study_key(spec)
     runs = expand(spec)
-    spec_json = spec.model_dump_json()
-    own = client is None
     t0 = time.perf_counter()
-    if own:
-        from wbe.pipeline.cluster import make_client
-
-        client = make_client(spec.cluster)
-    try:
-        counts = run_points(runs, points_root, client, compute=compute_point,
-                            extra=(spec_json,))
-    finally:
-        if own:
-            from wbe.pipeline.cluster import close_client
-
-            close_client(client)
+    counts = compute_on(spec.cluster, runs, points_root, client, compute=compute_point,
+                        extra=(spec.model_dump_json(),))
     wall = time.perf_counter() - t0
     table = _table(runs, points_root)
     emp = empirical(spec)
@@ -428,7 +399,7 @@ def run_study(spec: RestingStateSpec | dict, results_dir: str | Path = "results"
                "between_subjects_fcd_ks": emp["between_subjects_fcd_ks"], "best": best,
                "points": counts, "wall_s_study": wall,
                "wall_s_points_total": float(table["wall_s"].sum())}
-    if not (out.exists() and _complete(out)):
+    if not (out.exists() and is_complete(out)):
         with store.publish(out, stage="resting_state", key=study_key(spec),
                            params=spec.model_dump(mode="json", exclude={"cluster"})) as (
             tmp, s,

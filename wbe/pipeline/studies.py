@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Study", "STUDIES", "study", "active_study", "study_folder", "spec_from_args",
-           "add_study_arguments"]
+           "add_study_arguments", "validated"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,18 @@ def spec_from_args(args, section: str, load, error: type[ValueError]):
     return spec
 
 
+
+
+def validated(model, data: Any, section: str, source: str, error: type[ValueError]):
+    """``data`` validated as ``model`` (a study's spec); errors name ``section.key``."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        lines = [f"invalid {section} spec ({source}):"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"  {section}.{key}: {msg}" if key else f"  {section}.{msg}")
+        raise error("\n".join(lines)) from None

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wbe.io.jsonutil import dumps
 from wbe.io.yamlfile import read_yaml
@@ -126,15 +126,9 @@ class SweepError(ValueError):
 
 def load_spec(data: dict[str, Any] | None, source: str = "sweep spec") -> SweepSpec:
     """Validate a spec (the ``sweep:`` section itself). Raises :class:`SweepError`."""
-    try:
-        return SweepSpec.model_validate(data or {})
-    except ValidationError as exc:
-        lines = [f"invalid sweep spec ({source}):"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  sweep.{key}: {msg}" if key else f"  sweep.{msg}")
-        raise SweepError("\n".join(lines)) from None
+    from wbe.pipeline.studies import validated
+
+    return validated(SweepSpec, data, "sweep", source, SweepError)
 
 
 def load_spec_file(path: Path) -> SweepSpec:
@@ -227,12 +221,28 @@ def sweep_key(spec: SweepSpec) -> str:
 
 
 # ------------------------------------------------------------------------------- one point
-def _complete(folder: Path) -> bool:
+def is_complete(folder: Path) -> bool:
+    """Whether ``folder`` is a published store folder whose files match its manifest."""
     try:
         store.verify(folder)
         return True
     except store.StoreError:
         return False
+
+
+def publish_point(final: Path, stage: str, key: str, params: dict[str, Any],
+                  write) -> dict[str, Any]:
+    """Publish one point into ``final`` with ``write(tmp_folder, summary)`` (a Dask task's
+    end); returns ``{"key", "computed"}``. A point another worker published meanwhile is
+    fine; anything else that keeps it from being published is raised."""
+    try:
+        with store.publish(final, stage=stage, key=key, params=params) as (tmp, summary):
+            write(tmp, summary)
+    except store.StoreError:
+        if not is_complete(final):
+            raise
+        return {"key": key, "computed": False}
+    return {"key": key, "computed": True}
 
 
 def compute_point(run: dict[str, Any], points_root: str) -> dict[str, Any]:
@@ -243,34 +253,27 @@ def compute_point(run: dict[str, Any], points_root: str) -> dict[str, Any]:
     from wbe.analysis.regimes import simulate_point
 
     final = Path(points_root) / run["key"]
-    if _complete(final):
+    if is_complete(final):
         return {"key": run["key"], "computed": False}
     res = simulate_point(run["model"], run["params"], t_sim_ms=run["t_sim_ms"],
                          t_warmup_ms=run["t_warmup_ms"], bin_ms=run["bin_ms"])
     params = {k: run[k] for k in ("model", "params", "t_sim_ms", "t_warmup_ms", "bin_ms")}
-    try:
-        with store.publish(final, stage="sweep_point", key=run["key"], params=params) as (
-            tmp, summary,
-        ):
-            doc = {**params, "code": run["code"], "regime": res["regime"],
-                   "metrics": res["metrics"], "n_neurons": res["n_neurons"],
-                   "wall_s": res["wall_s"]}
-            (tmp / "metrics.json").write_text(
-                dumps(doc, indent=2, sort_keys=True))
-            n_bins = len(next(iter(res["counts"].values())))
-            counts = {"bin_start_ms": run["t_warmup_ms"] + run["bin_ms"] * np.arange(n_bins)}
-            counts.update({pop: np.asarray(c, dtype=np.int64)
-                           for pop, c in res["counts"].items()})
-            pd.DataFrame(counts).to_parquet(tmp / "population_counts.parquet", index=False)
-            pd.DataFrame({"time_ms": np.asarray(res["sample"]["time_ms"], dtype=np.float64),
-                          "node_id": np.asarray(res["sample"]["node_id"], dtype=np.int64)}
-                         ).to_parquet(tmp / "spike_sample.parquet", index=False)
-            summary.update({"regime": res["regime"], "wall_s": res["wall_s"]["simulate"]})
-    except store.StoreError:
-        if not _complete(final):  # another worker published it meanwhile: fine; else re-raise
-            raise
-        return {"key": run["key"], "computed": False}
-    return {"key": run["key"], "computed": True}
+
+    def write(tmp: Path, summary: dict) -> None:
+        doc = {**params, "code": run["code"], "regime": res["regime"],
+               "metrics": res["metrics"], "n_neurons": res["n_neurons"],
+               "wall_s": res["wall_s"]}
+        (tmp / "metrics.json").write_text(dumps(doc, indent=2, sort_keys=True))
+        n_bins = len(next(iter(res["counts"].values())))
+        counts = {"bin_start_ms": run["t_warmup_ms"] + run["bin_ms"] * np.arange(n_bins)}
+        counts.update({pop: np.asarray(c, dtype=np.int64) for pop, c in res["counts"].items()})
+        pd.DataFrame(counts).to_parquet(tmp / "population_counts.parquet", index=False)
+        pd.DataFrame({"time_ms": np.asarray(res["sample"]["time_ms"], dtype=np.float64),
+                      "node_id": np.asarray(res["sample"]["node_id"], dtype=np.int64)}
+                     ).to_parquet(tmp / "spike_sample.parquet", index=False)
+        summary.update({"regime": res["regime"], "wall_s": res["wall_s"]["simulate"]})
+
+    return publish_point(final, "sweep_point", run["key"], params, write)
 
 
 # ------------------------------------------------------------------------------- the sweep
@@ -288,7 +291,7 @@ def run_points(runs: list[dict[str, Any]], points_root: Path, client, *,
 
     points_root = Path(points_root)
     points_root.mkdir(parents=True, exist_ok=True)
-    missing = [r for r in runs if not _complete(points_root / r["key"])]
+    missing = [r for r in runs if not is_complete(points_root / r["key"])]
     _log(f"{len(runs)} points, {len(runs) - len(missing)} already in {points_root}, "
          f"{len(missing)} to compute")
     done = computed = 0
@@ -305,6 +308,25 @@ def run_points(runs: list[dict[str, Any]], points_root: Path, client, *,
             client.cancel(futures)
             raise
     return {"points": len(runs), "reused": len(runs) - computed, "computed": computed}
+
+
+def compute_on(cluster: ClusterSpec, runs: list[dict[str, Any]], points_root: Path, client=None,
+               *, compute=None, extra: tuple = ()) -> dict[str, int]:
+    """:func:`run_points` on ``client``, or on a client made from ``cluster`` for the
+    purpose and closed afterwards."""
+    own = client is None
+    if own:
+        from wbe.pipeline.cluster import make_client
+
+        _log(f"starting a {cluster.kind} Dask cluster with {cluster.n_workers} workers")
+        client = make_client(cluster)
+    try:
+        return run_points(runs, points_root, client, compute=compute, extra=extra)
+    finally:
+        if own:
+            from wbe.pipeline.cluster import close_client
+
+            close_client(client)
 
 
 def collect(runs: list[dict[str, Any]], points_root: Path):
@@ -347,24 +369,12 @@ def run_sweep(spec: SweepSpec | dict, results_dir: str | Path = "results", clien
     key = sweep_key(spec)
     out = Path(out_dir) if out_dir is not None else results_dir / "sweep" / key
     runs = expand(spec)
-    own = client is None
     t0 = time.perf_counter()
-    if own:
-        from wbe.pipeline.cluster import make_client
-
-        _log(f"starting a {spec.cluster.kind} Dask cluster with {spec.cluster.n_workers} workers")
-        client = make_client(spec.cluster)
-    try:
-        counts = run_points(runs, points_root, client)
-    finally:
-        if own:
-            from wbe.pipeline.cluster import close_client
-
-            close_client(client)
+    counts = compute_on(spec.cluster, runs, points_root, client)
     wall_points_s = time.perf_counter() - t0
     table = collect(runs, points_root)
     regimes = {k: int(v) for k, v in table["regime"].value_counts().items()}
-    if out.exists() and _complete(out):
+    if out.exists() and is_complete(out):
         _log(f"{out} already complete")
     else:
         with store.publish(out, stage="sweep", key=key,
