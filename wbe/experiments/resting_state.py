@@ -18,8 +18,8 @@ rate (× ``bold.gain``) into BOLD as the run goes (no spike is stored).
 **neurolib's own model** (``reference.model: aln``): neurolib's ALN mean-field model
 (``neurolib.models.aln.ALNModel``, its default parameters plus ``reference.params``) on the same
 structural matrices, its global coupling ``Ke_gl`` swept over ``reference.coupling``, its BOLD
-from neurolib's own Balloon–Windkessel (sampled every 2 s) — neurolib's code run beside wbe, not
-numbers copied from it.
+from neurolib's own Balloon–Windkessel (sampled every 2 s; :func:`simulate_aln`) — neurolib's
+code run beside wbe, not numbers copied from it.
 
 **Measures**, after dropping ``warmup_s`` and removing each region's linear trend:
 FC similarity (Pearson r of the upper triangles of simulated and each subject's FC), the FCD
@@ -234,29 +234,53 @@ def simulate_wbe(spec: RestingStateSpec, coupling: float, seed: int) -> dict[str
 
 
 def simulate_aln(spec: RestingStateSpec, coupling: float, seed: int) -> dict[str, Any]:
-    """neurolib's ALN model on the same connectome at ``Ke_gl = coupling``: its own BOLD."""
+    """neurolib's ALN model on the same connectome at ``Ke_gl = coupling``, and its BOLD from
+    neurolib's own Balloon–Windkessel model (``neurolib.models.bold.BOLDModel``, sampled every
+    2 s). Run in 10-s chunks (``continue_run``), each with its own noise seed (seed·10⁶ +
+    chunk: neurolib reseeds its noise at every run, so chunks with one seed would repeat the
+    same noise), the excitatory rate averaged to 1 ms and fed to the BOLD model — a whole run
+    at dt would hold gigabytes of state (80 regions × 3 M steps × every variable)."""
     import logging
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from neurolib.models.aln import ALNModel
+        from neurolib.models.bold import BOLDModel
 
     logging.getLogger().setLevel(logging.ERROR)
     data = _connectome(spec.connectome)
-    m = ALNModel(Cmat=data["weights"], Dmat=data["lengths_mm"], seed=seed)
-    m.params["duration"] = spec.duration_s * 1000.0
-    m.params["dt"] = spec.reference.dt_ms
+    dt = spec.reference.dt_ms
+    per_ms = int(round(1.0 / dt))
+    if abs(per_ms * dt - 1.0) > 1e-9:
+        raise RestingStateError("resting_state.reference.dt_ms must divide 1 ms")
+    m = ALNModel(Cmat=data["weights"], Dmat=data["lengths_mm"])
+    m.params["dt"] = dt
     m.params["Ke_gl"] = float(coupling)
     for k, v in spec.reference.params.items():
         if k not in m.params:
             raise RestingStateError(f"resting_state.reference.params: ALN has no parameter "
                                     f"{k!r}")
         m.params[k] = v
+    total_ms = spec.duration_s * 1000.0
+    chunk_ms = 10000.0
+    rates = []
     t0 = time.perf_counter()
-    m.run(bold=True)
+    done, i = 0.0, 0
+    while done < total_ms - 1e-9:
+        step = min(chunk_ms, total_ms - done)
+        m.params["duration"] = step
+        m.params["seed"] = int(seed) * 1_000_000 + i
+        m.run(continue_run=i > 0)
+        r = np.asarray(m.rates_exc)  # regions × steps, Hz
+        rates.append(r[:, : r.shape[1] // per_ms * per_ms].reshape(r.shape[0], -1,
+                                                                   per_ms).mean(axis=2))
+        done += step
+        i += 1
+    bm = BOLDModel(rates[0].shape[0], 1.0)
+    bm.run(np.concatenate(rates, axis=1))
     wall = time.perf_counter() - t0
-    return {"bold": np.asarray(m.BOLD.BOLD).T, "t_s": np.asarray(m.BOLD.t_BOLD) / 1000.0,
+    return {"bold": np.asarray(bm.BOLD).T, "t_s": np.asarray(bm.t_BOLD) / 1000.0,
             "wall_s": wall, "n_neurons": 0}
 
 
