@@ -294,7 +294,7 @@ def read_vessels(path: str | os.PathLike, *, viscosity_Pa_s: float = 3.5e-3) -> 
 
 
 def _read_graphml(path: Path, mu: float) -> VesselGraph:
-    from wbe.connectome.graph.exchange import parse_graphml_safely
+    from wbe.io.graphml import parse_graphml_safely
 
     g = parse_graphml_safely(path)
     nodes = list(g.nodes)

@@ -31,9 +31,9 @@ if STUDY is not None:
     localrules:
         study,
 
+    # one rule for whichever study the config holds (named `study`, so that `localrules`
+    # keeps it on the submitting host under a cluster executor)
     rule study:
-        name:
-            STUDY.section
         output:
             report(
                 directory(STUDY_DIR),

@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from wbe.io.atomic import written_atomically
+from wbe.io.graphml import parse_graphml_safely
 
 from .model import FORMAT, Connectome, GraphFormatError
 from .topology import analyse, plot_analysis
@@ -50,47 +51,14 @@ def read_graphml(path: str | os.PathLike, *, weight_unit: str = "unknown") -> Co
     others go through :meth:`Connectome.from_networkx` (``weight_unit`` for their weights).
     Raises :class:`GraphFormatError` naming the file for unsafe, malformed or non-GraphML
     input."""
-
     path = Path(path)
-    g = parse_graphml_safely(path)
+    g = parse_graphml_safely(path, GraphFormatError)
     try:
         return Connectome.from_networkx(g, weight_unit=weight_unit,
                                         provenance={"source": f"graphml:{path.name}"})
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
         raise GraphFormatError(f"{path}: GraphML does not describe a connectome as expected "
                                f"({type(e).__name__}: {e})") from e
-
-
-def parse_graphml_safely(path: str | os.PathLike):
-    """A GraphML file as a networkx graph (node ids as strings), parsed with defusedxml first,
-    which refuses any DTD (no entity expansion, no external entities); raises
-    :class:`GraphFormatError` naming the file for unsafe, malformed or non-GraphML input."""
-    import xml.etree.ElementTree as ET
-
-    import defusedxml
-    import defusedxml.ElementTree as DET
-    import networkx as nx
-
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DTDForbidden as e:
-        raise GraphFormatError(
-            f"{path}: refused — the file declares a DTD (<!DOCTYPE …>, {e}); DTDs allow entity "
-            "expansion ('billion laughs') and external entities, and GraphML needs none") from e
-    except defusedxml.DefusedXmlException as e:
-        raise GraphFormatError(f"{path}: refused — unsafe XML construct ({e})") from e
-    except ET.ParseError as e:
-        raise GraphFormatError(f"{path}: not well-formed XML ({e}); the file is truncated or "
-                               "corrupt") from e
-    if root.tag != "{http://graphml.graphdrawing.org/xmlns}graphml":
-        raise GraphFormatError(f"{path}: root element is {root.tag!r}, expected GraphML's "
-                               "'{http://graphml.graphdrawing.org/xmlns}graphml'")
-    try:
-        return nx.parse_graphml(data, node_type=str)
-    except (nx.NetworkXError, KeyError, ValueError, TypeError) as e:
-        raise GraphFormatError(f"{path}: not valid GraphML ({type(e).__name__}: {e})") from e
 
 
 def write_zarr(c: Connectome, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
