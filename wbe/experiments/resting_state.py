@@ -365,7 +365,8 @@ def _table(runs: list[dict[str, Any]], points_root: Path):
         doc = json.loads((folder / "metrics.json").read_text())
         m = doc["measures"]
         row = {"model": r["model"], "coupling": r["coupling"], "seed": r["seed"],
-               "fc_r_mean": m.get("fc_r_mean"), "fcd_ks_mean": m.get("fcd_ks_mean"),
+               "fc_r_mean": m.get("fc_r_mean", np.nan),
+               "fcd_ks_mean": m.get("fcd_ks_mean", np.nan),
                "fc_sc_r": m["fc_sc_r"], "mean_abs_fc": m["mean_abs_fc"],
                "wall_s": doc["wall_s"], "n_neurons": doc["n_neurons"], "key": r["key"],
                "point_dir": str(folder)}
@@ -381,8 +382,8 @@ def _best(table, emp: dict[str, Any]) -> dict[str, Any]:
     score = "fc_r_mean" if emp["fc"] else "fc_sc_r"
     out = {}
     for model, t in table.groupby("model"):
-        g = t.groupby("coupling")[[score, "fcd_ks_mean", "fc_sc_r", "wall_s"]].mean(
-            numeric_only=True)
+        cols = list(dict.fromkeys([score, "fcd_ks_mean", "fc_sc_r", "wall_s"]))
+        g = t.groupby("coupling")[cols].mean(numeric_only=True)
         c = float(g[score].idxmax())
         row = g.loc[c]
         per_subject = {}
