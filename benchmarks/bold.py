@@ -29,7 +29,13 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks import audit  # noqa: E402
-from benchmarks.invocation import base_record, invoke, simulators  # noqa: E402
+from benchmarks.invocation import (  # noqa: E402
+    add_runner_arguments,
+    base_record,
+    invoke,
+    medians,
+    simulators,
+)
 
 SIMS = ("wbe", "tvb", "neurolib")
 PARAMS = {"wbe": "friston2000", "tvb": "tvb", "neurolib": "friston2000"}
@@ -46,11 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--simulators", default="wbe,tvb,neurolib")
     ap.add_argument("--out", type=Path, default=None,
                     help="default benchmarks/results/bold_<regions>_1c.json")
-    ap.add_argument("--runner", choices=SIMS, help=argparse.SUPPRESS)
-    ap.add_argument("--record-out", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--run-id", default="", help=argparse.SUPPRESS)
-    ap.add_argument("--seq", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    add_runner_arguments(ap, SIMS)
     return ap.parse_args(argv)
 
 
@@ -159,9 +161,7 @@ def main(argv=None) -> int:
 
 def markdown(result: dict) -> str:
     """Medians per simulator: wall time, ns per region-sample, ratio to wbe, error reached."""
-    m, runs = result["meta"], [r for r in result["runs"] if "error" not in r]
-    by = {s: [r for r in runs if r["simulator"] == s] for s in m["simulators"]}
-    med = {s: float(np.median([r["sim_wall_s"] for r in rs])) for s, rs in by.items() if rs}
+    m, by, med = medians(result, "sim_wall_s")
     lines = [f"{m['scale']} regions × {m['t_sim_ms'] / 1000:g} s of drive every "
              f"{m['dt_ms']:g} ms, 1 core; engine {audit.describe_git(m['git'])}", "",
              f"| simulator | parameter set | s (median of {m['repeats']}) | ns per region-sample "

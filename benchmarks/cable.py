@@ -40,7 +40,13 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks import audit  # noqa: E402
-from benchmarks.invocation import base_record, invoke, simulators  # noqa: E402
+from benchmarks.invocation import (  # noqa: E402
+    add_runner_arguments,
+    base_record,
+    invoke,
+    medians,
+    simulators,
+)
 
 MODELS = {"Scnn1a": "472363762", "Rorb": "473863510", "Nr5a1": "473863035"}
 SIMS = ("wbe", "neuron")
@@ -66,11 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--simulators", default="wbe,neuron")
     ap.add_argument("--out", type=Path, default=None,
                     help="default benchmarks/results/cable_<model>_<cells>_<cores>c.json")
-    ap.add_argument("--runner", choices=SIMS, help=argparse.SUPPRESS)
-    ap.add_argument("--record-out", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--run-id", default="", help=argparse.SUPPRESS)
-    ap.add_argument("--seq", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    add_runner_arguments(ap, SIMS)
     return ap.parse_args(argv)
 
 
@@ -342,9 +344,7 @@ def main(argv=None) -> int:
 def markdown(result: dict) -> str:
     """The summary table of a result file: medians per simulator, the ratio to NEURON and
     whether every copy fired the same number of spikes in both."""
-    m, runs = result["meta"], [r for r in result["runs"] if "error" not in r]
-    by = {s: [r for r in runs if r["simulator"] == s] for s in m["simulators"]}
-    med = {s: float(np.median([r["sim_s_per_sim_s"] for r in rs])) for s, rs in by.items() if rs}
+    m, by, med = medians(result, "sim_s_per_sim_s")
     lines = [f"{m['scale']} × Allen {m['model'].split('_', 1)[1]} "
              f"({by[next(iter(by))][0]['n_compartments']} compartments), "
              f"{m['synapses_per_cell']} synapses per cell at {m['rate_hz']:g} Hz, "
@@ -359,7 +359,8 @@ def markdown(result: dict) -> str:
                      f"{ratio:.2f} | {np.median([r['rss_MiB']['peak'] for r in rs]):.0f} | "
                      f"{sum(rs[0]['spike_counts'])} |")
     if all(by.get(s) for s in ("wbe", "neuron")):
-        same = all(r["spike_counts"] == by["neuron"][0]["spike_counts"] for r in runs)
+        same = all(r["spike_counts"] == by["neuron"][0]["spike_counts"]
+                   for rs in by.values() for r in rs)
         lines += ["", f"Spike counts of every copy equal in both simulators: "
                       f"{'yes' if same else '**no**'}."]
     return "\n".join(lines)

@@ -27,7 +27,13 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks import audit  # noqa: E402
-from benchmarks.invocation import base_record, invoke, simulators  # noqa: E402
+from benchmarks.invocation import (  # noqa: E402
+    add_runner_arguments,
+    base_record,
+    invoke,
+    medians,
+    simulators,
+)
 
 SIMS = ("wbe", "neuron")
 D, K, AMOUNT, H = 0.24, 1e-3, 1000.0, 1.0
@@ -44,11 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--simulators", default="wbe,neuron")
     ap.add_argument("--out", type=Path, default=None,
                     help="default benchmarks/results/field_<n>_1c.json")
-    ap.add_argument("--runner", choices=SIMS, help=argparse.SUPPRESS)
-    ap.add_argument("--record-out", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--run-id", default="", help=argparse.SUPPRESS)
-    ap.add_argument("--seq", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    add_runner_arguments(ap, SIMS)
     return ap.parse_args(argv)
 
 
@@ -140,9 +142,7 @@ def main(argv=None) -> int:
 
 def markdown(result: dict) -> str:
     """Medians per simulator: ms per step, the ratio to NEURON, the error reached."""
-    m, runs = result["meta"], [r for r in result["runs"] if "error" not in r]
-    by = {s: [r for r in runs if r["simulator"] == s] for s in m["simulators"]}
-    med = {s: float(np.median([r["ms_per_step"] for r in rs])) for s, rs in by.items() if rs}
+    m, by, med = medians(result, "ms_per_step")
     lines = [f"{m['scale']}³ voxels of 1 µm, a point release spreading for {m['t_sim_ms']:g} ms "
              f"in steps of {m['dt_ms']:g} ms, 1 core; engine {audit.describe_git(m['git'])}", "",
              f"| simulator | ms per step (median of {m['repeats']}) | ×NEURON | "

@@ -5,6 +5,7 @@ own process writing one record, the engine state at the start and the end, one f
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -27,6 +28,25 @@ def simulators(text: str, known: tuple[str, ...]) -> list[str]:
     if not sims or not set(sims) <= set(known):
         raise SystemExit(f"--simulators: of {known}")
     return sims
+
+
+def add_runner_arguments(ap: argparse.ArgumentParser, sims: tuple[str, ...]) -> None:
+    """The hidden options :func:`invoke` passes to each runner process."""
+    ap.add_argument("--runner", choices=sims, help=argparse.SUPPRESS)
+    ap.add_argument("--record-out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--run-id", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--seq", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+
+
+def medians(result: dict, key: str) -> tuple[dict, dict[str, list], dict[str, float]]:
+    """(meta, the successful runs by simulator, the median of ``key`` per simulator)."""
+    import statistics
+
+    m, runs = result["meta"], [r for r in result["runs"] if "error" not in r]
+    by = {s: [r for r in runs if r["simulator"] == s] for s in m["simulators"]}
+    return m, by, {s: float(statistics.median([r[key] for r in rs]))
+                   for s, rs in by.items() if rs}
 
 
 def base_record(a, runner: str, **run_params) -> dict:

@@ -435,6 +435,18 @@ class Network:
         return sum(p.n for p in self.populations)
 
 
+def simulated_population(net: Network, name: str, owner: str, why: str) -> Population:
+    """Population ``name`` of ``net``, which must be simulated (not virtual, not a volume
+    transmitter); errors name ``owner`` and say ``why`` it must be."""
+    try:
+        pop = net.population(name)
+    except KeyError as exc:
+        raise ValueError(f"{owner}: {exc.args[0]}") from None
+    if not pop.simulated:
+        raise ValueError(f"{owner}: population {name!r} is {pop.model}; {why}")
+    return pop
+
+
 @dataclass
 class StateRecorder:
     """Sample ``variables`` (e.g. ``["V_m"]``) of ``node_ids`` of ``population`` every

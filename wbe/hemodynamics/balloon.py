@@ -49,7 +49,7 @@ import numba
 import numpy as np
 
 __all__ = ["BalloonParams", "PARAMETER_SETS", "balloon_params", "Balloon", "BoldResult",
-           "simulate_bold", "bold_of", "FlowBalloon"]
+           "simulate_bold", "FlowBalloon"]
 
 
 @dataclass(frozen=True)
@@ -230,13 +230,6 @@ class FlowBalloon:
         _integrate_flow(f, dt_ms / 1000.0, nsub, p.tau_s, p.alpha, p.E0, p.V0, p.k1, p.k2,
                         p.k3, self.y, out)
         return out
-
-
-def bold_of(f: np.ndarray, v: np.ndarray, q: np.ndarray, params) -> np.ndarray:
-    """The BOLD signal of states ``v``, ``q`` (``f`` unused; kept for symmetry)."""
-    p = balloon_params(params)
-    v, q = np.asarray(v, float), np.asarray(q, float)
-    return p.V0 * (p.k1 * (1 - q) + p.k2 * (1 - q / v) + p.k3 * (1 - v))
 
 
 @dataclass

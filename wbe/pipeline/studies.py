@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Study", "STUDIES", "study", "active_study", "study_folder", "spec_from_args",
+__all__ = ["Study", "STUDIES", "active_study", "study_folder", "spec_from_args",
            "add_study_arguments", "validated"]
 
 
@@ -65,13 +65,6 @@ STUDIES: tuple[Study, ...] = (
           "ischaemia experiment (wbe.experiments.ischaemia): a perfused cortical block with "
           "and without an arteriole occluded — flow, energy, spikes and BOLD"),
 )
-
-
-def study(section: str) -> Study:
-    for s in STUDIES:
-        if s.section == section:
-            return s
-    raise ValueError(f"unknown study {section!r}; known: {[s.section for s in STUDIES]}")
 
 
 def active_study(config: dict[str, Any], source: str = "workflow config"):

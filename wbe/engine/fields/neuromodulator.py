@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cells.base import steps_of
+from ..network import simulated_population
 from ..registry import FIELDS, PLASTICITY, Param
 from .diffusion import Grid, ReactionDiffusion
 
@@ -146,13 +147,7 @@ class _Effect:
             raise ValueError(f"{who}: mode must be one of {self.MODES}, not {spec.mode!r}")
         if not (spec.ec50_uM > 0 and spec.hill > 0 and np.isfinite(spec.emax)):
             raise ValueError(f"{who}: ec50_uM and hill must be > 0 and emax finite")
-        try:
-            pop = net.population(spec.population)
-        except KeyError as exc:
-            raise ValueError(f"{who}: {exc.args[0]}") from None
-        if not pop.simulated:
-            raise ValueError(f"{who}: population {pop.name!r} is {pop.model}; a dose-response "
-                             "acts on neurons")
+        pop = simulated_population(net, spec.population, who, "a dose-response acts on neurons")
         pv = lay.pop(pop.name)
         model = pv.model
         prm = {q.name: q for q in model.params}

@@ -61,7 +61,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from wbe.hemodynamics.balloon import FlowBalloon, balloon_params
+from wbe.hemodynamics.energy import energy_budget
+from wbe.hemodynamics.vessels import VesselGraph, read_vessels, solve_flow
+
 from ..cells.base import steps_of
+from ..network import simulated_population
 from ..registry import FIELDS, Param
 from .neuromodulator import ModulatedParams, positions_of
 
@@ -109,10 +114,6 @@ class VascularRun:
                  shared: dict | None = None) -> None:
         from scipy.spatial import cKDTree
 
-        from wbe.hemodynamics.balloon import FlowBalloon, balloon_params
-        from wbe.hemodynamics.energy import energy_budget
-        from wbe.hemodynamics.vessels import VesselGraph, read_vessels, solve_flow
-
         owner = f"vasculature {spec.name!r}"
         self.spec, self.name, self.dt = spec, spec.name, dt
         g = spec.vessels
@@ -154,13 +155,7 @@ class VascularRun:
         self.territory = np.full(lay.n_total, -1, np.int64)
         pops = []
         for nm in dict.fromkeys(spec.populations):
-            try:
-                p = net.population(nm)
-            except KeyError as exc:
-                raise ValueError(f"{owner}: {exc.args[0]}") from None
-            if not p.simulated:
-                raise ValueError(f"{owner}: population {nm!r} is {p.model}; vessels perfuse "
-                                 "neurons")
+            p = simulated_population(net, nm, owner, "vessels perfuse neurons")
             xyz = positions_of(p, np.arange(p.n), owner)
             off = lay.offsets[nm]
             self.territory[off:off + p.n] = tree.query(xyz)[1]
@@ -178,7 +173,6 @@ class VascularRun:
         on_t = (inc_t < T) & (nodes[np.minimum(inc_t, T - 1)] == g.target)
         self._inc = (np.flatnonzero(on_s), inc_s[on_s], np.flatnonzero(on_t), inc_t[on_t])
         self.r0 = g.radius_um.copy()
-        self._solve = solve_flow
         self.Q0 = self._through(solve_flow(g).flow_um3_per_s)
         if np.any(self.Q0[self.n_neurons > 0] <= 0):
             raise ValueError(f"{owner}: a perfusion node with neurons has no flow at rest "
@@ -216,7 +210,7 @@ class VascularRun:
         self.deficit = np.zeros(T)
         self.spk = np.zeros(T)  # spikes of the territory's neurons since the last update
         self.ev = np.zeros(T)  # synaptic events into it since the last update
-        self.cal = np.zeros(3)  # calibration: steps, and the sums below are per territory
+        self.cal = np.zeros(1)  # updates in the calibration's measuring half
         self.cal_spk = np.zeros(T)
         self.cal_dem = np.zeros(T)
         self.r_rest = np.zeros(T)
@@ -292,7 +286,7 @@ class VascularRun:
         for o in spec.occlusions:
             if o.start_ms <= t_ms < o.stop_ms:
                 radius[np.asarray(o.segments, np.int64)] *= 1.0 - o.fraction
-        q = self._through(self._solve(self.graph, radius).flow_um3_per_s)
+        q = self._through(solve_flow(self.graph, radius).flow_um3_per_s)
         self.f = np.divide(q, self.Q0, out=np.zeros_like(q), where=self.Q0 > 0)
         e0 = bp.E0
         with np.errstate(divide="ignore", over="ignore"):

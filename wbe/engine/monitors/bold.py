@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from wbe.hemodynamics.balloon import Balloon, balloon_params
+from wbe.hemodynamics.balloon import Balloon
 
 from ..cells.base import steps_of
+from ..network import simulated_population
 from ..registry import MONITORS, Param
 
 __all__ = ["BoldComponent", "BoldRun"]
@@ -70,13 +71,7 @@ class BoldRun:
         self.populations = list(dict.fromkeys(spec.populations))
         vals, spans = [], []
         for nm in self.populations:
-            try:
-                p = net.population(nm)
-            except KeyError as exc:
-                raise ValueError(f"{owner}: {exc.args[0]}") from None
-            if not p.simulated:
-                raise ValueError(f"{owner}: population {nm!r} is not simulated "
-                                 f"({p.model}); its rate cannot drive BOLD")
+            p = simulated_population(net, nm, owner, "only neurons' rates drive BOLD")
             if spec.region_attribute not in p.attributes:
                 raise ValueError(f"{owner}: population {nm!r} has no node attribute "
                                  f"{spec.region_attribute!r} (region_attribute); it has "
@@ -107,7 +102,6 @@ class BoldRun:
             raise ValueError(f"{owner}: bin_ms ({spec.bin_ms}) must be a multiple of dt "
                              f"({dt} ms)")
         self.bin_ms = self.B * dt
-        balloon_params(spec.params)  # a clear error before anything runs
         try:
             self.balloon = Balloon(r, self.bin_ms, spec.params, tr_s=spec.tr_s,
                                    max_step_ms=spec.max_step_ms)
