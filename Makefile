@@ -14,7 +14,7 @@ CONFIG ?= config/config.yaml
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
-.PHONY: install run report test test-slow test-slurm test-all lint schema docs clean
+.PHONY: install pyphi-env run report test test-slow test-slurm test-all lint schema docs clean
 
 # A virtual environment with wbe and everything it needs, all from PyPI (MPI included).
 # c302 and cect are data packages: installed without their optional heavy dependencies.
@@ -28,6 +28,16 @@ $(BIN)/wbe: pyproject.toml
 
 install: $(BIN)/wbe
 
+# PyPhi 1.2, the independent reference for exact Φ, in an environment of its own (it is never
+# imported by wbe; tests/reference/pyphi_runner.py runs in it)
+PYPHI_VENV ?= .venv-pyphi
+$(PYPHI_VENV)/bin/pyphi-ready: tests/reference/pyphi-requirements.txt
+	test -x $(PYPHI_VENV)/bin/python || $(PYTHON) -m venv $(PYPHI_VENV)
+	$(PYPHI_VENV)/bin/pip install -q -r tests/reference/pyphi-requirements.txt
+	touch $@
+
+pyphi-env: $(PYPHI_VENV)/bin/pyphi-ready
+
 run: install
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG)
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG) --report results/report.html
@@ -36,11 +46,11 @@ run: install
 report: install
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --configfile $(CONFIG) --report results/report.html
 
-test: install
+test: install pyphi-env
 	$(BIN)/ruff check .
 	$(PYTEST) -m "not slow"
 
-test-slow: install
+test-slow: install pyphi-env
 	$(PYTEST) -m "slow"
 
 # Tests that submit to SLURM: bring up a single-node cluster first (root; apt-get slurm-wlm munge).
@@ -48,7 +58,7 @@ test-slurm: install
 	scripts/slurm-cluster.sh start
 	$(PYTEST) -m "slurm"
 
-test-all: install
+test-all: install pyphi-env
 	$(PYTEST)
 
 lint: install

@@ -664,6 +664,19 @@ def build_parser() -> argparse.ArgumentParser:
     bold_cli.add_arguments(p)
     p.set_defaults(func=bold_cli.cmd_bold)
 
+    from wbe.consciousness import cli as cons_cli
+
+    p = sub.add_parser("phi", help="exact integrated information (IIT 3.0, PyPhi's "
+                       "conventions) of a small network: JSON with phi, cut, concepts and the "
+                       "major complex")
+    cons_cli.add_phi_arguments(p)
+    p.set_defaults(func=cons_cli.cmd_phi)
+
+    p = sub.add_parser("pci", help="Lempel-Ziv complexity and PCI (Casali et al. 2013) of a "
+                       "binary sources x time matrix (.npy): JSON with lzc and pci")
+    cons_cli.add_pci_arguments(p)
+    p.set_defaults(func=cons_cli.cmd_pci)
+
     p = sub.add_parser(
         "plan", help="print the content-addressed folder of every stage, as Snakemake plans it",
         description="The folder of every stage for the workflow's config/config.yaml overlaid "

@@ -115,6 +115,33 @@ def pci_from_matrix(ss: np.ndarray, *, sort_sources: bool = False) -> float:
     return float(c * np.log2(n_entries) / (n_entries * h))
 
 
+def pci_of_matrix(ss: np.ndarray, *, sort_sources: bool = False) -> dict:
+    """Lempel–Ziv complexity and PCI of an already binarised ``sources × time`` matrix (what
+    ``wbe pci --matrix`` prints): ``lzc`` (the LZ76 word count of the column-wise reading),
+    ``pci`` = lzc · log2(L) / (L · H(p1)), ``L`` (entries), ``p1`` (fraction of ones),
+    ``entropy_bits`` (H(p1)), ``n_sources``, ``n_bins``. Entries must be 0/1 (or bool)."""
+    a = np.asarray(ss)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"PCI needs a non-empty 2-D sources × time matrix, got shape {a.shape}")
+    if a.dtype != bool:
+        if a.dtype.kind not in "biuf" or not np.isin(a, (0, 1)).all():
+            raise ValueError("the matrix must be binary (0/1 or bool); binarise it first "
+                             "(significance_matrix)")
+        a = a.astype(bool)
+    if sort_sources and a.shape[0] > 1:
+        a = a[np.argsort(a.sum(axis=1), kind="stable")]
+    p1 = float(a.mean())
+    return {
+        "lzc": lz76(a.T.ravel().astype(np.int64)),
+        "pci": pci_from_matrix(a),
+        "L": int(a.size),
+        "p1": p1,
+        "entropy_bits": binary_entropy(p1),
+        "n_sources": int(a.shape[0]),
+        "n_bins": int(a.shape[1]),
+    }
+
+
 @dataclass
 class Significance:
     """Result of :func:`significance_matrix`: the binary matrix ``ss`` (sources × response
