@@ -673,7 +673,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cons_cli.cmd_phi)
 
     p = sub.add_parser("pci", help="Lempel-Ziv complexity and PCI (Casali et al. 2013) of a "
-                       "binary sources x time matrix (.npy): JSON with lzc and pci")
+                       "binary sources x time matrix, or PCIst (Comolatti et al. 2019) of an "
+                       "evoked response (.npy): JSON")
     cons_cli.add_pci_arguments(p)
     p.set_defaults(func=cons_cli.cmd_pci)
 

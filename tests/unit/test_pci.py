@@ -152,3 +152,84 @@ def test_virtual_perturbation_engine():
     h = -p1 * np.log2(p1) - (1 - p1) * np.log2(1 - p1)
     assert res["p1"] == pytest.approx(p1) and res["lz"] == _lz76_naive(flat)
     assert res["pci"] == pytest.approx(_lz76_naive(flat) * np.log2(n_entries) / (n_entries * h))
+
+
+# --- wbe pci: hand-checkable matrices ------------------------------------------------------
+
+def _pci_cli(tmp_path, capsys, matrix, *extra):
+    import json
+
+    from wbe.cli import main
+
+    np.save(tmp_path / "ss.npy", np.asarray(matrix))
+    assert main(["pci", "--matrix", str(tmp_path / "ss.npy"), *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_hand_checked_matrix(tmp_path, capsys):
+    # read column by column: 00 · 01 · 11 · 10 → "00011110", parsed 0 · 001 · 1110 → 3 words
+    # (1110 is the last word: it extends while "111" occurs before it, then ends the string)
+    doc = _pci_cli(tmp_path, capsys, [[0, 0, 1, 1], [0, 1, 1, 0]])
+    assert doc["lzc"] == 3
+    assert doc["L"] == 8 and doc["p1"] == 0.5 and doc["entropy_bits"] == 1.0
+    assert doc["pci"] == pytest.approx(3 * 3 / 8, abs=1e-12)  # c · log2 L / (L · H)
+
+
+def test_cli_kaspar_schuster_sequence_as_matrix(tmp_path, capsys):
+    # Kaspar & Schuster's 0001101001000101 (6 words) laid out as 2 sources × 8 bins
+    seq = np.array([int(c) for c in "0001101001000101"])
+    doc = _pci_cli(tmp_path, capsys, seq.reshape(8, 2).T.astype(bool))
+    assert doc["lzc"] == 6
+    p1 = 6 / 16
+    h = -(p1 * np.log2(p1) + (1 - p1) * np.log2(1 - p1))
+    assert doc["pci"] == pytest.approx(6 * 4 / (16 * h), abs=1e-6)
+    # sorted sources: row 0 has 3 ones, row 1 has 3 ones → order unchanged
+    assert _pci_cli(tmp_path, capsys, seq.reshape(8, 2).T, "--sort-sources")["lzc"] == 6
+
+
+def test_cli_rejects_non_binary(tmp_path, capsys):
+    from wbe.cli import main
+
+    np.save(tmp_path / "x.npy", np.array([[0, 2], [1, 0]]))
+    assert main(["pci", "--matrix", str(tmp_path / "x.npy")]) == 1
+    assert "x.npy: the matrix must be binary" in capsys.readouterr().err
+
+
+def test_cli_pcist(tmp_path, capsys):
+    import json
+
+    from wbe.cli import main
+    from wbe.consciousness.pcist import pcist
+
+    rng = np.random.default_rng(0)
+    t = np.arange(-400.0, 300.0, 2.0)
+    s = t >= 0
+    sig = rng.normal(0, 1, (8, t.size))
+    sig += 5 * np.outer(rng.normal(0, 1, 8), np.where(s, np.sin(t / 20) * np.exp(-t / 100), 0))
+    np.save(tmp_path / "evk.npy", sig)
+    assert main(["pci", "--signal", str(tmp_path / "evk.npy"), "--dt-ms", "2",
+                 "--t0-ms", "-400"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["pcist"] == pytest.approx(pcist(sig, t).pci, abs=1e-12)
+    assert doc["n_components"] == len(doc["dnst"]) >= 1
+    assert main(["pci", "--signal", str(tmp_path / "evk.npy")]) == 1
+    assert "needs the sample times" in capsys.readouterr().err
+
+
+def test_pcist_state_transitions_hand_checked():
+    from wbe.consciousness.pcist import state_transitions
+
+    x = np.array([0.0, 1.0, 0.0])
+    d = np.abs(x[:, None] - x[None, :])
+    # recurrence [d ≤ 0.5] = [[1,0,1],[0,1,0],[1,0,1]]: two changes in every row
+    assert state_transitions(d, 0.5) == 6
+    assert state_transitions(d, 1.0) == 0  # everything recurs: no transitions
+
+
+def test_pcist_validates():
+    from wbe.consciousness.pcist import PCIstParams, pcist
+
+    with pytest.raises(ValueError, match="windows"):
+        PCIstParams(baseline_window_ms=(0, -50))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        pcist(np.zeros((2, 5)), np.array([-400.0, 0, 100, 200, 250]))  # one baseline sample

@@ -67,28 +67,72 @@ def cmd_phi(args: argparse.Namespace) -> int:
 
 
 def add_pci_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--matrix", required=True, help=".npy: a binary sources × time matrix of "
-                   "significant activity (0/1 or bool)")
-    p.add_argument("--sort-sources", action="store_true", help="order the sources by their "
-                   "number of ones first (Casali et al.'s convention)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--matrix", help=".npy: a binary sources × time matrix of significant "
+                      "activity (0/1 or bool): prints lzc and pci (Casali et al. 2013)")
+    what.add_argument("--signal", help=".npy: an evoked response, channels × time: prints "
+                      "PCIst (Comolatti et al. 2019) and its components")
+    p.add_argument("--sort-sources", action="store_true", help="--matrix: order the sources by "
+                   "their number of ones first (Casali et al.'s convention)")
+    p.add_argument("--times-ms", help="--signal: .npy with the time of every sample (ms, "
+                   "stimulus at 0)")
+    p.add_argument("--dt-ms", type=float, help="--signal: sample interval (ms), with --t0-ms")
+    p.add_argument("--t0-ms", type=float, help="--signal: time of the first sample (ms)")
+    p.add_argument("--baseline-ms", type=float, nargs=2, default=(-400.0, -50.0),
+                   metavar=("START", "STOP"), help="PCIst baseline window (ms)")
+    p.add_argument("--response-ms", type=float, nargs=2, default=(0.0, 300.0),
+                   metavar=("START", "STOP"), help="PCIst response window (ms)")
+    p.add_argument("--k", type=float, default=1.2, help="PCIst noise-control factor")
+    p.add_argument("--max-var", type=float, default=99.0, help="PCIst: %% of the response "
+                   "variance the candidate components explain")
+    p.add_argument("--min-snr", type=float, default=1.1, help="PCIst: least response/baseline "
+                   "amplitude ratio of a kept component")
     p.add_argument("--out", help="write the JSON to this file (atomically) instead of stdout")
 
 
-def cmd_pci(args: argparse.Namespace) -> int:
-    from wbe.analysis.pci import pci_of_matrix
-
-    path = Path(args.matrix)
+def _load_npy(path_text: str) -> np.ndarray:
+    path = Path(path_text)
     try:
-        ss = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except Exception as exc:  # a corrupt or non-array file: say which
         raise ValueError(f"{path}: not a NumPy .npy array ({exc})") from None
+
+
+def cmd_pci(args: argparse.Namespace) -> int:
+    if args.matrix:
+        from wbe.analysis.pci import pci_of_matrix
+
+        try:
+            doc = pci_of_matrix(_load_npy(args.matrix), sort_sources=args.sort_sources)
+        except ValueError as exc:
+            raise ValueError(f"{args.matrix}: {exc}") from None
+        _emit(doc, args.out)
+        return 0
+    from .pcist import PCIstParams, pcist
+
+    signal = _load_npy(args.signal)
+    if signal.ndim != 2:
+        raise ValueError(f"{args.signal}: an evoked response is channels × time, got shape "
+                         f"{signal.shape}")
+    if args.times_ms:
+        times = _load_npy(args.times_ms)
+    elif args.dt_ms is not None and args.t0_ms is not None:
+        if not args.dt_ms > 0:
+            raise ValueError(f"--dt-ms must be > 0, got {args.dt_ms}")
+        times = args.t0_ms + args.dt_ms * np.arange(signal.shape[1])
+    else:
+        raise ValueError("--signal needs the sample times: --times-ms FILE or --dt-ms and "
+                         "--t0-ms")
+    params = PCIstParams(baseline_window_ms=tuple(args.baseline_ms),
+                         response_window_ms=tuple(args.response_ms), k=args.k,
+                         max_var=args.max_var, min_snr=args.min_snr)
     try:
-        doc = pci_of_matrix(ss, sort_sources=args.sort_sources)
+        res = pcist(signal, times, params)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    _emit(doc, args.out)
+        raise ValueError(f"{args.signal}: {exc}") from None
+    _emit(res.to_dict(), args.out)
     return 0
 
 
