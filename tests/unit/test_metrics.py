@@ -1,5 +1,7 @@
 """Per-neuron metrics (Elephant) against direct NumPy; Dask chunking; summaries."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,12 +109,24 @@ def test_stage_run_on_sonata(tmp_path):
     sonata.write_spikes(sim / "spikes.h5", {"E": (t, ids)})
     out = tmp_path / "out"
     out.mkdir()
-    p = Params(t_start_ms=0.0, pci={"enabled": False})
+    p = Params(t_start_ms=0.0, pci={"enabled": False},
+               phi={"group_by": "random", "n_groups": 3, "bin_ms": 20.0})
     summary = run(p, {"simulation": sim}, out, progress=False)
     assert (out / "neuron_metrics.parquet").exists()
-    for f in ("population_metrics.json", "pci.json", "rates.png", "isi_cv.png", "pci.png"):
+    for f in ("population_metrics.json", "pci.json", "phi.json", "rates.png", "isi_cv.png",
+              "pci.png"):
         assert (out / f).exists(), f
     assert summary["pci_status"] == "disabled"
+    phi = json.loads((out / "phi.json").read_text())
+    assert phi["status"] == "ok" and phi["labels"] == ["g0", "g1", "g2"]
+    assert phi["n_bins"] == 100 and len(phi["tpm"]) == 8
+    assert summary["phi_mean"] == phi["mean_phi"] >= 0
+    # one population is one node: nothing to integrate, and phi.json says why
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    run(Params(t_start_ms=0.0, pci={"enabled": False}), {"simulation": sim}, out2,
+        progress=False)
+    assert "1 node(s)" in json.loads((out2 / "phi.json").read_text())["status"]
     df = pd.read_parquet(out / "neuron_metrics.parquet")
     assert set(df["population"]) == {"E"} and len(df) == 12
     assert df["rate_hz"].iloc[10:].tolist() == [0.0, 0.0]
@@ -162,3 +176,19 @@ def test_stage_worm_response(tmp_path):
     assert next(r for r in doc["neurons"] if r["name"] == "ALML")["stimulated"]
     for f in ("worm_response.png", "worm_raster.png"):
         assert (out2 / f).stat().st_size > 0
+
+
+def test_run_pci_reports_casali_and_pcist(tmp_path):
+    """The metrics stage's virtual perturbation on a small Brunel network: Casali's PCI and
+    PCIst of the same trial-averaged group responses."""
+    from wbe.networks.generators import build_to_sonata
+    from wbe.stages.metrics import PCIParams, run_pci
+
+    _, sc = build_to_sonata("brunel", tmp_path / "b", order=50, J_mV=0.2, tstop_ms=400.0,
+                            V0_mV=None, seed=2)
+    p = PCIParams(n_trials=3, amplitude_pA=20.0, duration_ms=1.0, baseline_ms=100.0,
+                  response_ms=100.0, sources="group", max_neurons=10, n_boot=50)
+    res = run_pci(p, sc, t_start_ms=100.0, scheduler="synchronous")
+    assert res["status"] == "ok" and res["n_sources"] == 10
+    assert res["pcist"] is not None and res["pcist"] >= 0
+    assert res["pcist_components"] == len(res["pcist_dnst"])

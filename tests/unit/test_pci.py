@@ -233,3 +233,23 @@ def test_pcist_validates():
         PCIstParams(baseline_window_ms=(0, -50))
     with pytest.raises(ValueError, match="at least 2 samples"):
         pcist(np.zeros((2, 5)), np.array([-400.0, 0, 100, 200, 250]))  # one baseline sample
+
+
+def test_group_sources_pool_every_neuron():
+    """sources='group': every neuron in exactly one of the groups, so the group counts add up
+    to all the network's spikes in the window (per trial)."""
+    from wbe.analysis.pci import perturbation_counts
+    from wbe.engine.network import Network, PoissonInput, Population, RunConfig
+
+    n = 30
+    net = Network(populations=[Population("E", "iaf_psc_exp", n)],
+                  poisson=[PoissonInput("bg", "E", np.arange(n), 30000.0, 20.0)])
+    run = RunConfig(tstop_ms=200.0, dt_ms=0.1, seed=1)
+    kw = dict(stim_population="E", stim_node_ids=np.arange(5), t_stim_ms=100.0,
+              amplitude_pA=2000.0, duration_ms=2.0, n_trials=2, baseline_ms=50.0,
+              response_ms=100.0, bin_ms=5.0, scheduler="synchronous")
+    groups = perturbation_counts(net, run, sources="group", max_neurons=7, **kw)
+    neurons = perturbation_counts(net, run, sources="neuron", max_neurons=n, **kw)
+    assert groups.shape == (2, 7, 30)
+    np.testing.assert_array_equal(groups.sum(axis=1), neurons.sum(axis=1))
+    assert groups.sum() > 0

@@ -255,16 +255,23 @@ def _trial_counts(network, run, seed: int, sources: str, max_neurons: int,
         t = np.concatenate([a for a, _ in parts]) if parts else np.zeros(0)
         s = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, np.int64)
         return bin_counts(t, s, len(pops), t0_ms, t1_ms, bin_ms)
-    # per neuron: a fixed random sample (same in every trial), at most max_neurons
     offs, off = {}, 0
     for p in pops:
         offs[p.name] = off
         off += p.n
     n_total = off
     rng = np.random.default_rng(sample_seed)
-    chosen = np.sort(rng.choice(n_total, size=min(max_neurons, n_total), replace=False))
-    index = np.full(n_total, -1, dtype=np.int64)
-    index[chosen] = np.arange(len(chosen))
+    if sources == "group":
+        # every neuron in one of max_neurons random groups of (nearly) equal size, the same in
+        # every trial: coarse "channels", as EEG sources pool many neurons
+        n_src = min(max_neurons, n_total)
+        index = rng.permutation(np.arange(n_total) % n_src).astype(np.int64)
+    else:
+        # per neuron: a fixed random sample (same in every trial), at most max_neurons
+        chosen = np.sort(rng.choice(n_total, size=min(max_neurons, n_total), replace=False))
+        index = np.full(n_total, -1, dtype=np.int64)
+        index[chosen] = np.arange(len(chosen))
+        n_src = len(chosen)
     ts, ss = [], []
     for p in pops:
         t, ids = res.spikes[p.name]
@@ -272,7 +279,7 @@ def _trial_counts(network, run, seed: int, sources: str, max_neurons: int,
         ss.append(index[offs[p.name] + np.asarray(ids, dtype=np.int64)])
     t = np.concatenate(ts) if ts else np.zeros(0)
     s = np.concatenate(ss) if ss else np.zeros(0, np.int64)
-    return bin_counts(t, s, len(chosen), t0_ms, t1_ms, bin_ms)
+    return bin_counts(t, s, n_src, t0_ms, t1_ms, bin_ms)
 
 
 def perturbation_counts(
@@ -292,18 +299,19 @@ def perturbation_counts(
     max_neurons: int = 500,
     client=None,
     scheduler: str = "threads",
+    progress: bool = False,
 ) -> np.ndarray:
     """Run ``n_trials`` virtual perturbations (seeds ``run.seed + trial``) of ``network``: a DC
     pulse of ``amplitude_pA`` for ``duration_ms`` to ``stim_node_ids`` of ``stim_population`` at
     ``t_stim_ms``. Returns counts ``(n_trials, n_sources, n_bins)`` over
     [t_stim_ms - baseline_ms, t_stim_ms + response_ms) in ``bin_ms`` bins; sources are a fixed
-    random sample of ≤ ``max_neurons`` neurons (``sources="neuron"``) or the populations
-    (``"population"``). Trials run as Dask tasks: on ``client`` (a ``distributed.Client``) if
+    random sample of ≤ ``max_neurons`` neurons (``sources="neuron"``), ``max_neurons`` random
+    groups that together hold every neuron (``"group"``), or the populations (``"population"``). Trials run as Dask tasks: on ``client`` (a ``distributed.Client``) if
     given, else the local ``scheduler``."""
     import dask
 
-    if sources not in ("neuron", "population"):
-        raise ValueError(f"sources must be 'neuron' or 'population', got {sources!r}")
+    if sources not in ("neuron", "group", "population"):
+        raise ValueError(f"sources must be 'neuron', 'group' or 'population', got {sources!r}")
     if t_stim_ms - baseline_ms < 0 or t_stim_ms + response_ms > run.tstop_ms + 1e-9:
         raise ValueError(
             f"window [{t_stim_ms - baseline_ms}, {t_stim_ms + response_ms}] ms must lie in "
@@ -318,7 +326,17 @@ def perturbation_counts(
         for k in range(n_trials)
     ]
     if client is not None:
-        results = client.gather(client.compute(tasks))
+        futures = client.compute(tasks)
+        if progress:
+            from distributed import progress as show_progress
+
+            show_progress(futures)
+        results = client.gather(futures)
+    elif progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(dt=1.0):
+            results = dask.compute(*tasks, scheduler=scheduler)
     else:
         results = dask.compute(*tasks, scheduler=scheduler)
     return np.stack(results)

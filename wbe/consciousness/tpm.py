@@ -25,20 +25,18 @@ def population_activity(spikes: Mapping[str, tuple], groups: Mapping[str, Sequen
                         sizes: Mapping[str, int] | None = None) -> np.ndarray:
     """Spike counts per bin × group (time × nodes) where ``groups`` maps a node name to a list
     of populations, or of (population, node_ids) pairs, whose spikes it pools; ``spikes`` maps a
-    population to (times_ms, node_ids). With ``sizes`` the counts become rates per neuron (Hz)."""
+    population to (times_ms, node_ids); a population absent from it fired no spike. With
+    ``sizes`` the counts become rates per neuron (Hz)."""
     n_bins = int(np.floor((t_stop_ms - t_start_ms) / bin_ms + 1e-9))
     if n_bins < 2:
         raise ValueError(f"window {t_start_ms}–{t_stop_ms} ms holds fewer than 2 bins of "
                          f"{bin_ms} ms")
     out = np.zeros((n_bins, len(groups)))
-    for k, (name, members) in enumerate(groups.items()):
+    for k, members in enumerate(groups.values()):
         n_neurons = 0
         for m in members:
             pop, ids = (m, None) if isinstance(m, str) else (m[0], np.asarray(m[1]))
-            if pop not in spikes:
-                raise ValueError(f"node {name!r}: no spikes recorded for population {pop!r} "
-                                 f"(populations: {sorted(spikes)})")
-            t, nid = (np.asarray(a) for a in spikes[pop])
+            t, nid = (np.asarray(a) for a in spikes.get(pop, ((), ())))  # absent: silent
             keep = np.ones(t.size, dtype=bool) if ids is None else np.isin(nid, ids)
             b = np.floor((t[keep] - t_start_ms) / bin_ms + 1e-9).astype(np.int64)
             b = b[(b >= 0) & (b < n_bins)]

@@ -272,6 +272,13 @@ def _metrics(p, s, inputs):
         out.append(f"PCI = {_num(s['pci'])} ({_plain(s.get('pci_status'))}).")
     elif s.get("pci_status"):
         out.append(f"PCI: {_plain(s['pci_status'])}.")
+    if s.get("pcist") is not None:
+        out.append(f"PCIst = {_num(s['pcist'])} (Comolatti et al. 2019, same trials).")
+    if s.get("phi_mean") is not None:
+        out.append(f"Φ of the coarse-grained activity (IIT 3.0, occupancy-weighted over its "
+                   f"states) = {_num(s['phi_mean'])}.")
+    elif s.get("phi_status"):
+        out.append(f"Φ: {_plain(s['phi_status'])}.")
     return went, out
 
 
@@ -391,6 +398,10 @@ def front_page(inputs: Mapping[str, Path], folder: Path) -> str:
              "simulation stage")]
     if ms.get("pci") is not None:
         rows.append(("PCI", _num(ms["pci"]), "Casali et al. 2013"))
+    if ms.get("pcist") is not None:
+        rows.append(("PCIst", _num(ms["pcist"]), "Comolatti et al. 2019"))
+    if ms.get("phi_mean") is not None:
+        rows.append(("Φ (coarse-grained)", _num(ms["phi_mean"]), "IIT 3.0, exact"))
     c = sc.get("connectome") or {}
     if str(c.get("status", "")).startswith("ok"):
         ch = c.get("chemical") or {}

@@ -48,8 +48,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "3. Emulation", ("{name}.png",), mpi=True),
     Stage("plasticity", ("simulation",), "continue from the simulation's checkpoint with pair "
           "STDP; new SONATA edges", "3. Emulation", ("weights.png",), mpi=True),
-    Stage("metrics", ("simulation", "plasticity"), "rates, ISI CV, Fano factor and a "
-          "perturbational complexity index (Dask)", "4. Metrics", ("{name}.png",)),
+    Stage("metrics", ("simulation", "plasticity"), "rates, ISI CV, Fano factor, "
+          "perturbational complexity (PCI, PCIst) and integrated information Φ (Dask)",
+          "4. Metrics", ("{name}.png",)),
     Stage("validation", ("connectome", "simulation", "metrics"), "score connectome, F-I curve "
           "and rates against independent references", "5. Validation",
           ("{name}.png", "scores.json")),

@@ -1,12 +1,17 @@
 """Metrics stage: firing rates, ISI CV, Fano factor (:mod:`wbe.analysis.spiking`), the
-perturbational complexity index (:mod:`wbe.analysis.pci`) and, for the worm, the stimulus
-response by cell class (:mod:`wbe.validation.worm`).
+perturbational complexity index from a virtual perturbation — Casali et al. 2013
+(:mod:`wbe.analysis.pci`) and PCIst (:mod:`wbe.consciousness.pcist`) —, integrated information
+Φ of the coarse-grained activity (:mod:`wbe.consciousness.tpm`, :mod:`wbe.consciousness.iit`)
+and, for the worm, the stimulus response by cell class (:mod:`wbe.validation.worm`). The
+perturbation trials and the Φ search run as Dask tasks: on the local ``scheduler``, or on the
+Dask cluster of ``cluster`` (local processes or SLURM jobs).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +24,7 @@ from wbe.analysis.spiking import (
     split_by_neuron,
 )
 from wbe.io.jsonutil import write_json
+from wbe.pipeline.cluster import ClusterSpec
 
 
 class PCIParams(BaseModel):
@@ -41,11 +47,37 @@ class PCIParams(BaseModel):
     baseline_ms: float = Field(100.0, gt=0, description="pre-stimulus baseline window (ms)")
     response_ms: float = Field(300.0, gt=0, description="post-stimulus window (ms)")
     bin_ms: float = Field(5.0, gt=0, description="bin width of the sources × time matrix (ms)")
-    sources: str = Field("neuron", description="'neuron' (random sample) or 'population'")
-    max_neurons: int = Field(300, ge=1, description="neurons sampled as sources")
+    sources: str = Field("neuron", description="'neuron' (a random sample of max_neurons), "
+                         "'group' (max_neurons random groups holding every neuron) or "
+                         "'population'")
+    max_neurons: int = Field(300, ge=1, description="neurons sampled (or groups) as sources")
     alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the bootstrap "
                          "threshold")
     n_boot: int = Field(500, ge=10, description="bootstrap samples for the threshold")
+
+
+class PhiParams(BaseModel):
+    """Integrated information Φ of the simulated activity (:mod:`wbe.consciousness.tpm`): the
+    neurons are pooled into a few nodes, each node is on in a bin when its spike count exceeds
+    its median, the transition probabilities between consecutive bins are counted into a TPM
+    and exact Φ (IIT 3.0) is computed in every state occupied more than ``min_occupancy``."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="write phi.json (false: phi.json with status)")
+    group_by: str = Field("population", description="nodes: 'population', 'random' "
+                          "(n_groups random groups of all neurons, seeded) or a node attribute "
+                          "(e.g. cell_class, region)")
+    n_groups: int = Field(4, ge=2, le=8, description="nodes when group_by is 'random'")
+    max_nodes: int = Field(5, ge=2, le=8, description="more nodes than this are not analysed "
+                           "(exact Φ is exponential): phi.json says so")
+    bin_ms: float = Field(10.0, gt=0, description="bin of the binarised activity (ms)")
+    threshold: Literal["median", "mean"] = Field("median", description="a node is on above "
+                                                 "its median (or mean) count")
+    pseudocount: float = Field(1.0, ge=0, description="added to on/off counts of every "
+                               "transition (Laplace smoothing; 0 = maximum likelihood)")
+    fill: float = Field(0.5, ge=0, le=1, description="P(on) for states never observed")
+    min_occupancy: float = Field(0.01, ge=0, lt=1, description="states occupied less than "
+                                 "this fraction of bins are left out of the mean Φ")
 
 
 class WormResponseParams(BaseModel):
@@ -88,6 +120,10 @@ class Params(BaseModel):
                            "synchronous")
     raster_neurons: int = Field(50, ge=1, description="neurons per population in rasters")
     pci: PCIParams = Field(default_factory=PCIParams, description="PCI settings")
+    phi: PhiParams = Field(default_factory=PhiParams, description="integrated information Φ")
+    cluster: ClusterSpec | None = Field(None, description="a Dask cluster (local processes or "
+                                        "SLURM jobs) for the perturbation trials and Φ; None = "
+                                        "the local scheduler")
     worm_response: WormResponseParams = Field(default_factory=WormResponseParams,
                                               description="response by cell class (worm)")
 
@@ -132,13 +168,16 @@ def metrics_from_spikes(spikes: dict, sizes: dict[str, int] | None, params: Para
     return table, summary
 
 
-def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float) -> dict:
-    """Virtual-perturbation PCI for the simulation described by ``sim_config``. Returns a
-    JSON-able dict with ``status`` ("ok", "disabled" or "skipped: <reason>") and, when ok, the
-    PCI numbers and the binary matrix ``ss`` (ndarray)."""
+def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float, *, client=None,
+            scheduler: str = "threads", progress: bool = False) -> dict:
+    """Virtual-perturbation PCI for the simulation described by ``sim_config``: Casali et
+    al.'s PCI of the significance matrix and PCIst (Comolatti et al. 2019) of the trial-averaged
+    response of the same sources. Returns a JSON-able dict with ``status`` ("ok", "disabled" or
+    "skipped: <reason>") and, when ok, the numbers and the binary matrix ``ss`` (ndarray)."""
     if not p.enabled:
         return {"status": "disabled"}
     from wbe.analysis.pci import pci_from_counts, perturbation_counts
+    from wbe.consciousness.pcist import pcist
     from wbe.io.sonata import load_simulation
 
     net, run = load_simulation(sim_config)
@@ -154,12 +193,85 @@ def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float) -> dict:
         net, run, stim_population=pop.name, stim_node_ids=np.arange(n_stim),
         t_stim_ms=t_stim, amplitude_pA=p.amplitude_pA, duration_ms=p.duration_ms,
         n_trials=p.n_trials, baseline_ms=p.baseline_ms, response_ms=p.response_ms,
-        bin_ms=p.bin_ms, sources=p.sources, max_neurons=p.max_neurons)
+        bin_ms=p.bin_ms, sources=p.sources, max_neurons=p.max_neurons, client=client,
+        scheduler=scheduler, progress=progress)
     n_base = int(round(p.baseline_ms / p.bin_ms))
     res = pci_from_counts(counts, n_base, alpha=p.alpha, n_boot=p.n_boot, seed=run.seed)
+    times = -p.baseline_ms + p.bin_ms * np.arange(counts.shape[2])
+    try:
+        st = pcist(counts.mean(axis=0), times,
+                   baseline_window_ms=(-p.baseline_ms, -p.bin_ms),
+                   response_window_ms=(0.0, p.response_ms))
+        res.update({"pcist": st.pci, "pcist_components": st.n_components,
+                    "pcist_dnst": st.dnst.tolist()})
+    except ValueError as exc:  # too few bins for PCIst's windows
+        res.update({"pcist": None, "pcist_status": f"skipped: {exc}"})
     res.update({"status": "ok", "stim_population": pop.name, "n_stimulated": n_stim,
                 "t_stim_ms": t_stim, "n_trials": p.n_trials})
     return res
+
+
+def _phi_groups(p: PhiParams, net, seed: int) -> dict[str, list]:
+    """Node name -> members ((population, node_ids) pairs) for :func:`run_phi`."""
+    real = [q for q in net.populations if not q.is_virtual]
+    if p.group_by == "population":
+        return {q.name: [q.name] for q in real}
+    if p.group_by == "random":
+        total = sum(q.n for q in real)
+        rng = np.random.default_rng([int(seed), 1999])
+        label = rng.permutation(np.arange(total) % p.n_groups)
+        groups: dict[str, list] = {f"g{k}": [] for k in range(p.n_groups)}
+        off = 0
+        for q in real:
+            lab = label[off:off + q.n]
+            off += q.n
+            for k in range(p.n_groups):
+                ids = np.flatnonzero(lab == k)
+                if ids.size:
+                    groups[f"g{k}"].append((q.name, ids))
+        return groups
+    groups = {}
+    for q in real:
+        if p.group_by not in q.attributes:
+            raise ValueError(f"metrics.phi.group_by: population {q.name!r} has no node "
+                             f"attribute {p.group_by!r} (attributes: {sorted(q.attributes)})")
+        values = np.asarray(q.attributes[p.group_by]).astype(str)
+        for v in np.unique(values):
+            groups.setdefault(v, []).append((q.name, np.flatnonzero(values == v)))
+    return groups
+
+
+def run_phi(p: PhiParams, sim_config: Path, spikes: dict, t_start_ms: float,
+            t_stop_ms: float, *, client=None, scheduler: str = "threads") -> dict:
+    """Φ of the simulated activity coarse-grained as :class:`PhiParams` says; JSON-able dict
+    with ``status`` and, when ok, ``mean_phi`` and Φ per observed state."""
+    if not p.enabled:
+        return {"status": "disabled"}
+    from wbe.consciousness.tpm import (
+        binarise,
+        estimate_tpm,
+        phi_over_states,
+        population_activity,
+    )
+    from wbe.io.sonata import load_simulation
+
+    net, run_cfg = load_simulation(sim_config)
+    groups = _phi_groups(p, net, run_cfg.seed)
+    if len(groups) < 2:
+        return {"status": f"skipped: {len(groups)} node(s) from group_by={p.group_by!r} "
+                          "(set metrics.phi.group_by to 'random' or a node attribute)"}
+    if len(groups) > p.max_nodes:
+        return {"status": f"skipped: {len(groups)} nodes from group_by={p.group_by!r} exceed "
+                          f"max_nodes={p.max_nodes}"}
+    act = population_activity(spikes, groups, t_start_ms, t_stop_ms, p.bin_ms)
+    binary = binarise(act, p.threshold)
+    est = estimate_tpm(binary, fill=p.fill, pseudocount=p.pseudocount)
+    doc = phi_over_states(est, labels=list(groups), min_occupancy=p.min_occupancy,
+                          client=client, scheduler=scheduler)
+    doc.update({"status": "ok", "group_by": p.group_by, "bin_ms": p.bin_ms,
+                "n_bins": int(binary.shape[0]), "threshold": p.threshold,
+                "tpm": est.tpm.tolist(), "visits": est.visits.tolist()})
+    return doc
 
 
 def run_worm_response(p: WormResponseParams, sim_dir: Path, spikes: dict, out_dir: Path,
@@ -210,10 +322,11 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
     """Metrics stage: reads ``inputs["simulation"]`` (``spikes.h5``, ``simulation_config.json``)
     and, if given, ``inputs["plasticity"]`` (``spikes.h5``, ``edges_plastic.h5``); writes
     ``neuron_metrics.parquet`` (column ``source`` = simulation/plasticity),
-    ``population_metrics.json``, ``pci.json``, ``rates.png``, ``isi_cv.png``, ``pci.png``
+    ``population_metrics.json``, ``pci.json`` (PCI and PCIst), ``phi.json`` (Φ per state),
+    ``rates.png``, ``isi_cv.png``, ``pci.png``
     (and ``raster.png``); with ``worm_response.enabled`` also ``worm_response.json``,
     ``worm_response.png`` and ``worm_raster.png`` (:func:`run_worm_response`). Returns
-    per-population mean rates and the PCI."""
+    per-population mean rates, PCI, PCIst and the mean Φ."""
     from wbe import plots
     from wbe.io.sonata import read_spikes
 
@@ -255,9 +368,24 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         plots.raster(spikes_sim, out_dir / "raster.png", max_neurons=params.raster_neurons,
                      t_start_ms=params.t_start_ms, t_stop_ms=t_stop)
 
-    pci = run_pci(params.pci, sim_dir / "simulation_config.json", params.t_start_ms)
+    client = None
+    if params.cluster is not None:
+        from wbe.pipeline.cluster import make_client
+
+        client = make_client(params.cluster)
+    try:
+        pci = run_pci(params.pci, sim_dir / "simulation_config.json", params.t_start_ms,
+                      client=client, scheduler=params.scheduler, progress=progress)
+        phi = run_phi(params.phi, sim_dir / "simulation_config.json", spikes_sim or {},
+                      params.t_start_ms, t_stop, client=client, scheduler=params.scheduler)
+    finally:
+        if client is not None:
+            from wbe.pipeline.cluster import close_client
+
+            close_client(client)
     ss = pci.pop("ss", None)
     write_json(out_dir / "pci.json", pci)
+    write_json(out_dir / "phi.json", phi)
     plots.pci_matrix(ss, out_dir / "pci.png", pci=pci.get("pci"), status=pci["status"],
                      bin_ms=params.pci.bin_ms)
     extra = {}
@@ -269,6 +397,9 @@ def run(params: Params, inputs: dict[str, Path], out_dir: Path, *, progress: boo
         "mean_rate_hz": {pop: s["rate_hz_mean"] for pop, s in pop_json["simulation"].items()},
         "pci": pci.get("pci"),
         "pci_status": pci["status"],
+        "pcist": pci.get("pcist"),
+        "phi_mean": phi.get("mean_phi"),
+        "phi_status": phi["status"],
         "n_neurons": int(len(sim_table)),
     }
 
