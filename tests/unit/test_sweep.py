@@ -222,6 +222,29 @@ def test_run_sweep_table_plots_and_resume(tmp_path, client):
     assert len(pd.read_parquet(Path(again["out"]) / "table.parquet")) == 3
 
 
+def test_sweep_with_consciousness_outputs(tmp_path, client):
+    """sweep.outputs: virtual-TMS PCI and PCIst and Φ of 3 random groups at every point, in the
+    table and as heat maps; the outputs enter the point keys (points without them keep theirs)."""
+    spec = sweep.load_spec({**TINY, "t_sim_ms": 600.0, "grid": {"g": [4, 6], "eta": [2]},
+                            "outputs": {"pci": {"n_trials": 3, "baseline_ms": 100.0,
+                                                "response_ms": 100.0, "n_sources": 8,
+                                                "n_boot": 20},
+                                        "phi": {"n_groups": 3}}})
+    plain = sweep.expand(sweep.load_spec({**TINY, "t_sim_ms": 600.0}))
+    runs = sweep.expand(spec)
+    assert {r["key"] for r in runs}.isdisjoint(r["key"] for r in plain)
+    out = sweep.run_sweep(spec, tmp_path / "results", client=client)
+    table = pd.read_parquet(Path(out["out"]) / "table.parquet")
+    for col in ("pci", "pci_p1", "pcist", "phi"):
+        assert col in table.columns and table[col].notna().all(), col
+    assert (table["phi"] >= 0).all() and (table["pci_p1"] >= 0).all()
+    for png in ("heatmap_pci.png", "heatmap_pcist.png", "heatmap_phi.png"):
+        assert (Path(out["out"]) / png).stat().st_size > 1000, png
+    doc = json.loads((tmp_path / "results" / "sweep_points" / runs[0]["key"] /
+                      "metrics.json").read_text())
+    assert doc["outputs"]["phi"]["n_groups"] == 3 and "phi_coverage" in doc["consciousness"]
+
+
 def test_compute_point_is_idempotent(tmp_path):
     run = sweep.expand(sweep.load_spec({**TINY, "grid": {"g": [5], "eta": [2]}}))[0]
     assert sweep.compute_point(run, str(tmp_path))["computed"] is True

@@ -370,3 +370,37 @@ def pci_from_counts(counts: np.ndarray, n_baseline_bins: int, *, alpha: float = 
         "n_bins": int(ss.shape[1]),
         "ss": ss_sorted,
     }
+
+
+def perturbational_complexity(network, run, *, stim_population: str,
+                              stim_node_ids: np.ndarray, t_stim_ms: float,
+                              amplitude_pA: float, duration_ms: float, n_trials: int,
+                              baseline_ms: float, response_ms: float, bin_ms: float,
+                              sources: str = "group", max_neurons: int = 30,
+                              alpha: float = 0.01, n_boot: int = 500, client=None,
+                              scheduler: str = "threads", progress: bool = False) -> dict:
+    """Virtual TMS on ``network``: :func:`perturbation_counts`, then Casali et al.'s PCI of the
+    significance matrix (:func:`pci_from_counts`) and PCIst (Comolatti et al. 2019,
+    :mod:`wbe.consciousness.pcist`) of the trial-averaged response of the same sources (baseline
+    window [-baseline_ms, -bin_ms), response [0, response_ms)). Returns :func:`pci_from_counts`'s
+    dict (``ss`` included) plus ``pcist``, ``pcist_components``, ``pcist_dnst`` (or
+    ``pcist: None`` and ``pcist_status`` when the windows are too short)."""
+    from wbe.consciousness.pcist import pcist
+
+    counts = perturbation_counts(
+        network, run, stim_population=stim_population, stim_node_ids=stim_node_ids,
+        t_stim_ms=t_stim_ms, amplitude_pA=amplitude_pA, duration_ms=duration_ms,
+        n_trials=n_trials, baseline_ms=baseline_ms, response_ms=response_ms, bin_ms=bin_ms,
+        sources=sources, max_neurons=max_neurons, client=client, scheduler=scheduler,
+        progress=progress)
+    n_base = int(round(baseline_ms / bin_ms))
+    res = pci_from_counts(counts, n_base, alpha=alpha, n_boot=n_boot, seed=run.seed)
+    times = -baseline_ms + bin_ms * np.arange(counts.shape[2])
+    try:
+        st = pcist(counts.mean(axis=0), times, baseline_window_ms=(-baseline_ms, -bin_ms),
+                   response_window_ms=(0.0, response_ms))
+        res.update({"pcist": st.pci, "pcist_components": st.n_components,
+                    "pcist_dnst": st.dnst.tolist()})
+    except ValueError as exc:  # too few bins for PCIst's windows
+        res.update({"pcist": None, "pcist_status": f"skipped: {exc}"})
+    return res

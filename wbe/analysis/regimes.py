@@ -358,11 +358,14 @@ def generator(model: str):
 
 def simulate_point(model: str, params: Mapping[str, Any], *, t_sim_ms: float,
                    t_warmup_ms: float, bin_ms: float = 1.0,
-                   populations: Sequence[str] | None = None) -> dict[str, Any]:
+                   populations: Sequence[str] | None = None,
+                   phi: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build ``model`` with ``params`` (generator keyword arguments, ``seed`` included),
     simulate ``t_sim_ms`` serially and return metrics per population over
     ``[t_warmup_ms, t_sim_ms)``, the regime, the population count per ``bin_ms`` bin and a
-    spike sample (first 50 neurons of the first population) for plots."""
+    spike sample (first 50 neurons of the first population) for plots. With ``phi`` (the
+    fields of :class:`wbe.pipeline.sweep.SweepPhi`) also Φ of the activity pooled into random
+    groups of all neurons (``consciousness``: ``phi``, ``phi_coverage``)."""
     from wbe.engine.simulator import simulate
 
     pops = tuple(populations or MODEL_POPULATIONS[model])
@@ -381,9 +384,19 @@ def simulate_point(model: str, params: Mapping[str, Any], *, t_sim_ms: float,
         keep = (t >= t_warmup_ms) & (t < t_sim_ms)
         b = np.minimum(((t[keep] - t_warmup_ms) / bin_ms).astype(np.int64), n_bins - 1)
         counts[pop] = np.bincount(b, minlength=n_bins).astype(int).tolist()
+    consciousness: dict[str, Any] = {}
+    if phi:
+        from wbe.consciousness.tpm import phi_of_spikes, random_groups
+
+        phi = dict(phi)
+        groups = random_groups({p.name: p.n for p in net.populations if not p.is_virtual},
+                               int(phi.pop("n_groups")), int(params.get("seed", 1)))
+        doc = phi_of_spikes(res.spikes, groups, t_warmup_ms, t_sim_ms, scheduler=None, **phi)
+        consciousness.update({"phi": doc["mean_phi"], "phi_coverage": doc["coverage"]})
     t, ids = res.spikes.get(pops[0], (np.zeros(0), np.zeros(0, dtype=np.int64)))
     s = ids < 50
     return {
+        "consciousness": consciousness,
         "metrics": metrics,
         "regime": classify(metrics[pops[0]]),
         "counts": counts,
@@ -392,3 +405,28 @@ def simulate_point(model: str, params: Mapping[str, Any], *, t_sim_ms: float,
         "wall_s": {"simulate": wall_sim_s, **{f"engine_{k}": v for k, v in res.wall_s.items()}},
     }
 
+
+
+def point_pci(model: str, params: Mapping[str, Any], *, t_warmup_ms: float,
+              settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Virtual TMS on one sweep point (``settings``: the fields of
+    :class:`wbe.pipeline.sweep.SweepPCI`): the pulse at ``t_warmup_ms + baseline_ms`` to the
+    first ``stim_fraction`` of the model's first population, trials serial (the point already is
+    a Dask task). Returns ``pci``, ``pci_p1`` (fraction significant), ``pcist``,
+    ``pcist_components`` and ``pci_warning``."""
+    from wbe.analysis.pci import perturbational_complexity
+
+    s = dict(settings)
+    t_stim = float(t_warmup_ms) + float(s["baseline_ms"])
+    net, run = generator(model)(tstop_ms=t_stim + float(s["response_ms"]), **dict(params))
+    first = net.population(MODEL_POPULATIONS[model][0])
+    n_stim = max(1, int(round(float(s["stim_fraction"]) * first.n)))
+    res = perturbational_complexity(
+        net, run, stim_population=first.name, stim_node_ids=np.arange(n_stim),
+        t_stim_ms=t_stim, amplitude_pA=float(s["amplitude_pA"]),
+        duration_ms=float(s["duration_ms"]), n_trials=int(s["n_trials"]),
+        baseline_ms=float(s["baseline_ms"]), response_ms=float(s["response_ms"]),
+        bin_ms=float(s["bin_ms"]), sources="group", max_neurons=int(s["n_sources"]),
+        alpha=float(s["alpha"]), n_boot=int(s["n_boot"]), scheduler="synchronous")
+    return {"pci": res["pci"], "pci_p1": res["p1"], "pcist": res.get("pcist"),
+            "pcist_components": res.get("pcist_components"), "pci_warning": res["warning"]}

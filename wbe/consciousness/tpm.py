@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["binarise", "population_activity", "estimate_tpm", "EstimatedTPM",
-           "phi_over_states"]
+           "phi_over_states", "random_groups", "attribute_groups", "phi_of_spikes"]
 
 
 def population_activity(spikes: Mapping[str, tuple], groups: Mapping[str, Sequence],
@@ -143,3 +143,55 @@ def phi_over_states(est: EstimatedTPM, cm=None, labels=None, *, min_occupancy: f
     return {"labels": list(net.labels), "states": rows,
             "mean_phi": weight / total if total > 0 else 0.0,
             "coverage": est.coverage}
+
+
+def random_groups(sizes: Mapping[str, int], n_groups: int, seed: int) -> dict[str, list]:
+    """Every neuron of the populations ``sizes`` (name → count) in one of ``n_groups`` random
+    groups of (nearly) equal size, drawn from ``seed`` (the same on any machine or rank): node
+    name ``g<k>`` → [(population, node_ids), ...]."""
+    total = int(sum(sizes.values()))
+    if n_groups < 2 or n_groups > total:
+        raise ValueError(f"n_groups must lie in [2, {total}] (neurons), got {n_groups}")
+    label = np.random.default_rng([int(seed), 1999]).permutation(np.arange(total) % n_groups)
+    groups: dict[str, list] = {f"g{k}": [] for k in range(n_groups)}
+    off = 0
+    for pop, n in sizes.items():
+        lab = label[off:off + n]
+        off += n
+        for k in range(n_groups):
+            ids = np.flatnonzero(lab == k)
+            if ids.size:
+                groups[f"g{k}"].append((pop, ids))
+    return groups
+
+
+def attribute_groups(populations, attribute: str) -> dict[str, list]:
+    """One node per value of the node attribute ``attribute`` across ``populations`` (objects
+    with ``name`` and ``attributes``): value → [(population, node_ids), ...]."""
+    groups: dict[str, list] = {}
+    for q in populations:
+        if attribute not in q.attributes:
+            raise ValueError(f"population {q.name!r} has no node attribute {attribute!r} "
+                             f"(attributes: {sorted(q.attributes)})")
+        values = np.asarray(q.attributes[attribute]).astype(str)
+        for v in np.unique(values):
+            groups.setdefault(str(v), []).append((q.name, np.flatnonzero(values == v)))
+    return groups
+
+
+def phi_of_spikes(spikes: Mapping[str, tuple], groups: Mapping[str, Sequence],
+                  t_start_ms: float, t_stop_ms: float, *, bin_ms: float = 10.0,
+                  threshold: str = "median", pseudocount: float = 1.0, fill: float = 0.5,
+                  min_occupancy: float = 0.01, client=None, scheduler: str | None = None
+                  ) -> dict:
+    """Φ of spiking activity: :func:`population_activity` of ``groups`` →
+    :func:`binarise` → :func:`estimate_tpm` → :func:`phi_over_states`. Returns the latter's
+    document with the TPM, its visits and the settings."""
+    act = population_activity(spikes, groups, t_start_ms, t_stop_ms, bin_ms)
+    binary = binarise(act, threshold)
+    est = estimate_tpm(binary, fill=fill, pseudocount=pseudocount)
+    doc = phi_over_states(est, labels=list(groups), min_occupancy=min_occupancy,
+                          client=client, scheduler=scheduler)
+    doc.update({"bin_ms": bin_ms, "n_bins": int(binary.shape[0]), "threshold": threshold,
+                "tpm": est.tpm.tolist(), "visits": est.visits.tolist()})
+    return doc

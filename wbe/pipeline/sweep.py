@@ -42,7 +42,10 @@ from wbe.pipeline import store
 from wbe.pipeline.cluster import ClusterSpec
 
 #: Modules whose source determines a point's result (its code version).
-POINT_CODE = ("wbe.engine", "wbe.analysis.regimes")
+POINT_CODE = ("wbe.engine", "wbe.analysis.regimes", "wbe.analysis.pci", "wbe.consciousness")
+
+#: Table columns of the consciousness metrics (:class:`SweepOutputs`).
+OUTPUT_COLUMNS = ("pci", "pci_p1", "pcist", "phi")
 #: ... and those that determine the sweep's table and plots.
 SWEEP_CODE = POINT_CODE + ("wbe.pipeline.sweep", "wbe.pipeline.sweep_plots")
 #: Spec fields that may also be swept (they are not generator arguments).
@@ -63,6 +66,51 @@ class PlotSpec(BaseModel):
     y: str | None = Field(None, description="parameter on the y axis (default: second grid key)")
     population: str | None = Field(
         None, description="population whose metrics are plotted (default: the model's first)")
+
+
+class SweepPCI(BaseModel):
+    """Virtual TMS at every point (:func:`wbe.analysis.pci.perturbational_complexity`): a pulse
+    to the first ``stim_fraction`` of the first population after the warm-up, ``n_trials`` runs
+    (seeds run seed + trial); Casali's PCI and PCIst of ``n_sources`` random groups of
+    neurons."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_trials: int = Field(8, ge=2, description="perturbation trials per point")
+    stim_fraction: float = Field(0.1, gt=0, le=1, description="fraction of the first "
+                                 "population stimulated (the first neurons by id)")
+    amplitude_pA: float = Field(20.0, description="pulse amplitude (model's current unit; "
+                                "brunel's C_m is 1 pF, so 20 pA for 1 ms is a 20 mV kick)")
+    duration_ms: float = Field(1.0, gt=0, description="pulse duration (ms)")
+    baseline_ms: float = Field(300.0, gt=0, description="pre-stimulus window (ms)")
+    response_ms: float = Field(300.0, gt=0, description="post-stimulus window (ms)")
+    bin_ms: float = Field(5.0, gt=0, description="bin of the sources × time matrix (ms)")
+    n_sources: int = Field(30, ge=2, description="random groups of neurons as sources")
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level")
+    n_boot: int = Field(200, ge=10, description="bootstrap samples of the threshold")
+
+
+class SweepPhi(BaseModel):
+    """Φ (IIT 3.0, exact) of every point's activity after the warm-up, pooled into
+    ``n_groups`` random groups of neurons (:func:`wbe.consciousness.tpm.phi_of_spikes`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_groups: int = Field(4, ge=2, le=6, description="nodes (random groups of all neurons)")
+    bin_ms: float = Field(10.0, gt=0, description="bin of the binarised activity (ms)")
+    threshold: Literal["median", "mean"] = Field("median", description="a node is on above "
+                                                 "its median (or mean) count")
+    pseudocount: float = Field(1.0, ge=0, description="Laplace smoothing of the TPM counts")
+    fill: float = Field(0.5, ge=0, le=1, description="P(on) for states never observed")
+    min_occupancy: float = Field(0.01, ge=0, lt=1, description="rarer states are left out "
+                                 "of the mean Φ")
+
+
+class SweepOutputs(BaseModel):
+    """Consciousness metrics computed at every point besides the regime metrics (columns
+    ``pci``, ``pci_p1``, ``pcist`` and ``phi`` of the table, heat maps beside the others)."""
+
+    model_config = ConfigDict(extra="forbid")
+    pci: SweepPCI | None = Field(None, description="virtual-TMS PCI and PCIst per point")
+    phi: SweepPhi | None = Field(None, description="Φ of the coarse-grained activity per point")
 
 
 class SweepSpec(BaseModel):
@@ -90,6 +138,8 @@ class SweepSpec(BaseModel):
     bin_ms: float = Field(1.0, gt=0, description="bin of the population count (ms)")
     cluster: ClusterSpec = Field(default_factory=ClusterSpec,
                                  description="where the Dask workers run")
+    outputs: SweepOutputs = Field(default_factory=SweepOutputs,
+                                  description="consciousness metrics per point (PCI, Φ)")
     plot: PlotSpec = Field(default_factory=PlotSpec)
 
     @model_validator(mode="after")
@@ -185,6 +235,7 @@ def expand(spec: SweepSpec) -> list[dict[str, Any]]:
                 params["seed"] = int(seed) + REPEAT_SEED_STRIDE * rep
                 run = {"model": spec.model, "params": params, "t_sim_ms": t_sim,
                        "t_warmup_ms": t_warm, "bin_ms": float(spec.bin_ms),
+                       "outputs": spec.outputs.model_dump(mode="json"),
                        "seed": int(seed), "repeat": rep,
                        "axes": {k: _plain(v) for k, v in axes.items()},
                        "code": _code(POINT_CODE)}
@@ -210,6 +261,8 @@ def point_key(run: dict[str, Any]) -> str:
         "kind": "sweep_point", "model": run["model"], "params": run["params"],
         "t_sim_ms": run["t_sim_ms"], "t_warmup_ms": run["t_warmup_ms"], "bin_ms": run["bin_ms"],
         "code": run.get("code") or _code(POINT_CODE),
+        # only points that compute consciousness metrics carry them in their key
+        **({"outputs": run["outputs"]} if any((run.get("outputs") or {}).values()) else {}),
     })
 
 
@@ -255,14 +308,24 @@ def compute_point(run: dict[str, Any], points_root: str) -> dict[str, Any]:
     final = Path(points_root) / run["key"]
     if is_complete(final):
         return {"key": run["key"], "computed": False}
+    outputs = run.get("outputs") or {}
     res = simulate_point(run["model"], run["params"], t_sim_ms=run["t_sim_ms"],
-                         t_warmup_ms=run["t_warmup_ms"], bin_ms=run["bin_ms"])
+                         t_warmup_ms=run["t_warmup_ms"], bin_ms=run["bin_ms"],
+                         phi=outputs.get("phi"))
+    if outputs.get("pci"):
+        from wbe.analysis.regimes import point_pci
+
+        res["consciousness"].update(point_pci(run["model"], run["params"],
+                                              t_warmup_ms=run["t_warmup_ms"],
+                                              settings=outputs["pci"]))
     params = {k: run[k] for k in ("model", "params", "t_sim_ms", "t_warmup_ms", "bin_ms")}
+    if any(outputs.values()):
+        params["outputs"] = outputs
 
     def write(tmp: Path, summary: dict) -> None:
         doc = {**params, "code": run["code"], "regime": res["regime"],
                "metrics": res["metrics"], "n_neurons": res["n_neurons"],
-               "wall_s": res["wall_s"]}
+               "consciousness": res["consciousness"], "wall_s": res["wall_s"]}
         (tmp / "metrics.json").write_text(dumps(doc, indent=2, sort_keys=True))
         n_bins = len(next(iter(res["counts"].values())))
         counts = {"bin_start_ms": run["t_warmup_ms"] + run["bin_ms"] * np.arange(n_bins)}
@@ -348,6 +411,8 @@ def collect(runs: list[dict[str, Any]], points_root: Path):
             for name, v in m.items():
                 row[f"{pop}_{name}"] = v
             row[f"{pop}_n_neurons"] = doc["n_neurons"][pop]
+        row.update({k: v for k, v in (doc.get("consciousness") or {}).items()
+                    if k in OUTPUT_COLUMNS})
         row.update({"wall_simulate_s": doc["wall_s"].get("simulate"),
                     "point_dir": str(folder), "code_version": doc["code"],
                     "wbe_version": manifest.get("wbe_version"),

@@ -1,6 +1,7 @@
 """The figures of a parameter sweep: phase-diagram heat maps (mean over seeds and repeats) of
-rate, ISI CV, synchrony and peak frequency, the regime map (majority over seeds) and the
-population activity of one typical point per regime (:func:`plot_sweep`)."""
+rate, ISI CV, synchrony and peak frequency (and PCI, PCIst, Φ when the sweep computes them), the
+regime map (majority over seeds) and the population activity of one typical point per regime
+(:func:`plot_sweep`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ REGIME_COLORS = {"SR": "#d62728", "SI_fast": "#ff7f0e", "SI_slow": "#2ca02c", "A
                  "silent": "#7f7f7f"}
 HEATMAP_METRICS = (("rate_hz", "mean rate (spikes/s)"), ("isi_cv", "ISI CV"),
                    ("chi", "synchrony χ"), ("peak_freq_hz", "population peak (Hz)"))
+#: network-level columns of the consciousness outputs (sweep.outputs), plotted when present
+OUTPUT_METRICS = (("pci", "PCI (Casali)"), ("pcist", "PCIst"), ("phi", "Φ (coarse-grained)"))
+
+
+def _panels(table, pop: str) -> list[tuple[str, str, str, str]]:
+    """(column, file stem, label, title) of every panel: the population's regime metrics, then
+    the consciousness metrics the sweep computed."""
+    out = [(f"{pop}_{m}", m, label, f"{pop}: {label}") for m, label in HEATMAP_METRICS]
+    out += [(c, c, label, label) for c, label in OUTPUT_METRICS
+            if c in table.columns and table[c].notna().any()]
+    return out
 
 
 def _axes(table, spec: SweepSpec) -> tuple[str | None, str | None]:
@@ -39,11 +51,12 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
     paths: list[Path] = []
     if x is None:
         return paths
+    panels = _panels(table, pop)
     if y is None:  # one axis: metrics against it
-        fig, axs = subplots(1, len(HEATMAP_METRICS), figsize=(4 * len(HEATMAP_METRICS), 3.2))
+        fig, axs = subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
         g = table.groupby(x)
-        for ax, (m, label) in zip(axs, HEATMAP_METRICS):
-            s = g[f"{pop}_{m}"].mean()
+        for ax, (col, _stem, label, _title) in zip(axs, panels):
+            s = g[col].mean()
             ax.plot(s.index, s.to_numpy(), "o-")
             ax.set_xlabel(x)
             ax.set_ylabel(label)
@@ -91,21 +104,20 @@ def plot_sweep(table, spec: SweepSpec, out: Path, points_root: Path) -> list[Pat
     fig.savefig(p, dpi=110)
     paths.append(p)
 
-    fig, axs = subplots(1, len(HEATMAP_METRICS) + 1,
-                            figsize=(4.2 * (len(HEATMAP_METRICS) + 1), 3.8))
-    for ax, (m, label) in zip(axs[:-1], HEATMAP_METRICS):
-        z = grid_of(grouped[f"{pop}_{m}"].mean().to_dict())
+    fig, axs = subplots(1, len(panels) + 1, figsize=(4.2 * (len(panels) + 1), 3.8))
+    for ax, (col, stem, label, title) in zip(axs[:-1], panels):
+        z = grid_of(grouped[col].mean().to_dict())
         im = ax.imshow(z, cmap="viridis", **extent_kw)
         fig.colorbar(im, ax=ax, label=label)
         ticks(ax)
-        ax.set_title(f"{pop}: {label}")
+        ax.set_title(title)
         f2, a2 = subplots(figsize=(1.8 + 0.75 * len(xs), 1.0 + 0.6 * len(ys)))
         im2 = a2.imshow(z, cmap="viridis", **extent_kw)
         f2.colorbar(im2, ax=a2, label=label)
         ticks(a2)
-        a2.set_title(f"{spec.name}: {pop} {label}")
+        a2.set_title(f"{spec.name}: {title}")
         f2.tight_layout()
-        p2 = out / f"heatmap_{m}.png"
+        p2 = out / f"heatmap_{stem}.png"
         f2.savefig(p2, dpi=110)
         paths.append(p2)
     regime_panel(axs[-1])
@@ -167,4 +179,4 @@ def _activity_plot(table, pop: str, out: Path, points_root: Path, x: str, y: str
     return [p]
 
 
-__all__ = ["plot_sweep", "REGIME_COLORS", "HEATMAP_METRICS"]
+__all__ = ["plot_sweep", "REGIME_COLORS", "HEATMAP_METRICS", "OUTPUT_METRICS"]

@@ -176,8 +176,7 @@ def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float, *, client=None,
     "skipped: <reason>") and, when ok, the numbers and the binary matrix ``ss`` (ndarray)."""
     if not p.enabled:
         return {"status": "disabled"}
-    from wbe.analysis.pci import pci_from_counts, perturbation_counts
-    from wbe.consciousness.pcist import pcist
+    from wbe.analysis.pci import perturbational_complexity
     from wbe.io.sonata import load_simulation
 
     net, run = load_simulation(sim_config)
@@ -189,88 +188,48 @@ def run_pci(p: PCIParams, sim_config: Path, t_start_ms: float, *, client=None,
     t_stim = p.t_stim_ms if p.t_stim_ms is not None else t_start_ms + p.baseline_ms
     if t_stim + p.response_ms > run.tstop_ms:
         run.tstop_ms = float(t_stim + p.response_ms)
-    counts = perturbation_counts(
+    res = perturbational_complexity(
         net, run, stim_population=pop.name, stim_node_ids=np.arange(n_stim),
         t_stim_ms=t_stim, amplitude_pA=p.amplitude_pA, duration_ms=p.duration_ms,
         n_trials=p.n_trials, baseline_ms=p.baseline_ms, response_ms=p.response_ms,
-        bin_ms=p.bin_ms, sources=p.sources, max_neurons=p.max_neurons, client=client,
-        scheduler=scheduler, progress=progress)
-    n_base = int(round(p.baseline_ms / p.bin_ms))
-    res = pci_from_counts(counts, n_base, alpha=p.alpha, n_boot=p.n_boot, seed=run.seed)
-    times = -p.baseline_ms + p.bin_ms * np.arange(counts.shape[2])
-    try:
-        st = pcist(counts.mean(axis=0), times,
-                   baseline_window_ms=(-p.baseline_ms, -p.bin_ms),
-                   response_window_ms=(0.0, p.response_ms))
-        res.update({"pcist": st.pci, "pcist_components": st.n_components,
-                    "pcist_dnst": st.dnst.tolist()})
-    except ValueError as exc:  # too few bins for PCIst's windows
-        res.update({"pcist": None, "pcist_status": f"skipped: {exc}"})
+        bin_ms=p.bin_ms, sources=p.sources, max_neurons=p.max_neurons, alpha=p.alpha,
+        n_boot=p.n_boot, client=client, scheduler=scheduler, progress=progress)
     res.update({"status": "ok", "stim_population": pop.name, "n_stimulated": n_stim,
                 "t_stim_ms": t_stim, "n_trials": p.n_trials})
     return res
 
 
-def _phi_groups(p: PhiParams, net, seed: int) -> dict[str, list]:
-    """Node name -> members ((population, node_ids) pairs) for :func:`run_phi`."""
-    real = [q for q in net.populations if not q.is_virtual]
-    if p.group_by == "population":
-        return {q.name: [q.name] for q in real}
-    if p.group_by == "random":
-        total = sum(q.n for q in real)
-        rng = np.random.default_rng([int(seed), 1999])
-        label = rng.permutation(np.arange(total) % p.n_groups)
-        groups: dict[str, list] = {f"g{k}": [] for k in range(p.n_groups)}
-        off = 0
-        for q in real:
-            lab = label[off:off + q.n]
-            off += q.n
-            for k in range(p.n_groups):
-                ids = np.flatnonzero(lab == k)
-                if ids.size:
-                    groups[f"g{k}"].append((q.name, ids))
-        return groups
-    groups = {}
-    for q in real:
-        if p.group_by not in q.attributes:
-            raise ValueError(f"metrics.phi.group_by: population {q.name!r} has no node "
-                             f"attribute {p.group_by!r} (attributes: {sorted(q.attributes)})")
-        values = np.asarray(q.attributes[p.group_by]).astype(str)
-        for v in np.unique(values):
-            groups.setdefault(v, []).append((q.name, np.flatnonzero(values == v)))
-    return groups
-
-
 def run_phi(p: PhiParams, sim_config: Path, spikes: dict, t_start_ms: float,
             t_stop_ms: float, *, client=None, scheduler: str = "threads") -> dict:
-    """Φ of the simulated activity coarse-grained as :class:`PhiParams` says; JSON-able dict
-    with ``status`` and, when ok, ``mean_phi`` and Φ per observed state."""
+    """Φ of the simulated activity coarse-grained as :class:`PhiParams` says
+    (:func:`wbe.consciousness.tpm.phi_of_spikes`); JSON-able dict with ``status`` and, when
+    ok, ``mean_phi`` and Φ per observed state."""
     if not p.enabled:
         return {"status": "disabled"}
-    from wbe.consciousness.tpm import (
-        binarise,
-        estimate_tpm,
-        phi_over_states,
-        population_activity,
-    )
+    from wbe.consciousness.tpm import attribute_groups, phi_of_spikes, random_groups
     from wbe.io.sonata import load_simulation
 
     net, run_cfg = load_simulation(sim_config)
-    groups = _phi_groups(p, net, run_cfg.seed)
+    real = [q for q in net.populations if not q.is_virtual]
+    if p.group_by == "population":
+        groups = {q.name: [q.name] for q in real}
+    elif p.group_by == "random":
+        groups = random_groups({q.name: q.n for q in real}, p.n_groups, run_cfg.seed)
+    else:
+        try:
+            groups = attribute_groups(real, p.group_by)
+        except ValueError as exc:
+            raise ValueError(f"metrics.phi.group_by: {exc}") from None
     if len(groups) < 2:
         return {"status": f"skipped: {len(groups)} node(s) from group_by={p.group_by!r} "
                           "(set metrics.phi.group_by to 'random' or a node attribute)"}
     if len(groups) > p.max_nodes:
         return {"status": f"skipped: {len(groups)} nodes from group_by={p.group_by!r} exceed "
                           f"max_nodes={p.max_nodes}"}
-    act = population_activity(spikes, groups, t_start_ms, t_stop_ms, p.bin_ms)
-    binary = binarise(act, p.threshold)
-    est = estimate_tpm(binary, fill=p.fill, pseudocount=p.pseudocount)
-    doc = phi_over_states(est, labels=list(groups), min_occupancy=p.min_occupancy,
-                          client=client, scheduler=scheduler)
-    doc.update({"status": "ok", "group_by": p.group_by, "bin_ms": p.bin_ms,
-                "n_bins": int(binary.shape[0]), "threshold": p.threshold,
-                "tpm": est.tpm.tolist(), "visits": est.visits.tolist()})
+    doc = phi_of_spikes(spikes, groups, t_start_ms, t_stop_ms, bin_ms=p.bin_ms,
+                        threshold=p.threshold, pseudocount=p.pseudocount, fill=p.fill,
+                        min_occupancy=p.min_occupancy, client=client, scheduler=scheduler)
+    doc.update({"status": "ok", "group_by": p.group_by})
     return doc
 
 
