@@ -657,6 +657,13 @@ def build_parser() -> argparse.ArgumentParser:
     isch.add_arguments(p)
     p.set_defaults(func=isch.cmd_ischaemia)
 
+    from wbe.experiments import wake_sleep
+
+    p = sub.add_parser("wake-sleep", help="wake/sleep experiment: an AdEx cortex with weak and "
+                       "strong adaptation told apart by virtual-TMS PCI and PCIst")
+    wake_sleep.add_arguments(p)
+    p.set_defaults(func=wake_sleep.cmd_wake_sleep)
+
     from wbe.hemodynamics import cli as bold_cli
 
     p = sub.add_parser("bold", help="BOLD signal of a neural drive (.npy) with the "

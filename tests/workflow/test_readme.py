@@ -105,6 +105,10 @@ RUN_BY: dict[str, str] = {
     "wbe resting-state CONFIG": "tests/workflow/test_configs.py::"
                                 "test_resting_state_config_end_to_end",
     "wbe ischaemia CONFIG": "tests/workflow/test_configs.py::test_ischaemia_config_end_to_end",
+    "wbe wake-sleep CONFIG": "tests/workflow/test_configs.py::test_wake_sleep_config_end_to_end",
+    "wbe phi --tpm TPM.json --cm CM.json --state 1,0,0": "tests/unit/test_phi.py::test_cli",
+    "wbe pci --matrix SS.npy": "tests/unit/test_pci.py::test_cli_hand_checked_matrix",
+    "wbe pci --signal EVOKED.npy --dt-ms D --t0-ms T0": "tests/unit/test_pci.py::test_cli_pcist",
     "scripts/slurm-cluster.sh start": ".ci/run",
     ".ci/run": ".ci/run",
     "snakemake --workflow-profile profiles/slurm": USING_IT,

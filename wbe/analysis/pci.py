@@ -240,17 +240,20 @@ def _stimulated_network(network, stim_population: str, stim_node_ids: np.ndarray
 
 
 def _trial_counts(network, run, seed: int, sources: str, max_neurons: int,
-                  t0_ms: float, t1_ms: float, bin_ms: float, sample_seed: int) -> np.ndarray:
+                  t0_ms: float, t1_ms: float, bin_ms: float, sample_seed: int,
+                  exclude: dict[str, np.ndarray] | None = None,
+                  group_attribute: str | None = None) -> np.ndarray:
     from wbe.engine.simulator import simulate
 
     run_i = copy.copy(run)
     run_i.seed = int(seed)
     res = simulate(network, run_i)
-    pops = [p for p in network.populations if not p.is_virtual and p.name in res.spikes]
+    pops = [p for p in network.populations if not p.is_virtual]
+    empty = (np.zeros(0), np.zeros(0, np.int64))
     if sources == "population":
         parts = []
         for k, p in enumerate(pops):
-            t, _ = res.spikes[p.name]
+            t, _ = res.spikes.get(p.name, empty)
             parts.append((np.asarray(t), np.full(len(t), k)))
         t = np.concatenate([a for a, _ in parts]) if parts else np.zeros(0)
         s = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, np.int64)
@@ -260,21 +263,39 @@ def _trial_counts(network, run, seed: int, sources: str, max_neurons: int,
         offs[p.name] = off
         off += p.n
     n_total = off
+    eligible = np.ones(n_total, dtype=bool)
+    for name, ids in (exclude or {}).items():
+        eligible[offs[name] + np.asarray(ids, dtype=np.int64)] = False
+    candidates = np.flatnonzero(eligible)
     rng = np.random.default_rng(sample_seed)
-    if sources == "group":
-        # every neuron in one of max_neurons random groups of (nearly) equal size, the same in
-        # every trial: coarse "channels", as EEG sources pool many neurons
-        n_src = min(max_neurons, n_total)
-        index = rng.permutation(np.arange(n_total) % n_src).astype(np.int64)
+    index = np.full(n_total, -1, dtype=np.int64)
+    if sources == "group" and group_attribute is not None:
+        # random groups within each value of a node attribute (e.g. a module or region):
+        # max_neurons // values groups per value, so that no source mixes them
+        value = np.concatenate([np.asarray(p.attributes[group_attribute]).astype(str)
+                                for p in pops])
+        kinds = np.unique(value[candidates])
+        per = max(1, max_neurons // kinds.size)
+        n_src = 0
+        for v in kinds:
+            members = candidates[value[candidates] == v]
+            n_v = min(per, members.size)
+            index[members] = n_src + rng.permutation(np.arange(members.size) % n_v)
+            n_src += n_v
+    elif sources == "group":
+        # every eligible neuron in one of max_neurons random groups of (nearly) equal size, the
+        # same in every trial: coarse "channels", as EEG sources pool many neurons
+        n_src = min(max_neurons, candidates.size)
+        index[candidates] = rng.permutation(np.arange(candidates.size) % n_src)
     else:
         # per neuron: a fixed random sample (same in every trial), at most max_neurons
-        chosen = np.sort(rng.choice(n_total, size=min(max_neurons, n_total), replace=False))
-        index = np.full(n_total, -1, dtype=np.int64)
+        chosen = np.sort(rng.choice(candidates, size=min(max_neurons, candidates.size),
+                                    replace=False))
         index[chosen] = np.arange(len(chosen))
         n_src = len(chosen)
     ts, ss = [], []
     for p in pops:
-        t, ids = res.spikes[p.name]
+        t, ids = res.spikes.get(p.name, empty)
         ts.append(np.asarray(t))
         ss.append(index[offs[p.name] + np.asarray(ids, dtype=np.int64)])
     t = np.concatenate(ts) if ts else np.zeros(0)
@@ -300,18 +321,29 @@ def perturbation_counts(
     client=None,
     scheduler: str = "threads",
     progress: bool = False,
+    exclude_stimulated: bool = False,
+    group_attribute: str | None = None,
 ) -> np.ndarray:
     """Run ``n_trials`` virtual perturbations (seeds ``run.seed + trial``) of ``network``: a DC
     pulse of ``amplitude_pA`` for ``duration_ms`` to ``stim_node_ids`` of ``stim_population`` at
     ``t_stim_ms``. Returns counts ``(n_trials, n_sources, n_bins)`` over
     [t_stim_ms - baseline_ms, t_stim_ms + response_ms) in ``bin_ms`` bins; sources are a fixed
     random sample of ≤ ``max_neurons`` neurons (``sources="neuron"``), ``max_neurons`` random
-    groups that together hold every neuron (``"group"``), or the populations (``"population"``). Trials run as Dask tasks: on ``client`` (a ``distributed.Client``) if
+    groups that together hold every neuron (``"group"``), or the populations (``"population"``);
+    ``exclude_stimulated`` leaves the pulsed neurons out of neuron and group sources (their
+    direct response is the stimulus itself, as the TMS artefact is in EEG); with
+    ``group_attribute`` (e.g. ``"module"``) group sources never mix neurons of different
+    values of that node attribute (``max_neurons // values`` groups per value). Trials run as Dask tasks: on ``client`` (a ``distributed.Client``) if
     given, else the local ``scheduler``."""
     import dask
 
     if sources not in ("neuron", "group", "population"):
         raise ValueError(f"sources must be 'neuron', 'group' or 'population', got {sources!r}")
+    if group_attribute is not None:
+        for p in network.populations:
+            if not p.is_virtual and group_attribute not in p.attributes:
+                raise ValueError(f"group_attribute {group_attribute!r}: population {p.name!r} "
+                                 f"has no such node attribute ({sorted(p.attributes)})")
     if t_stim_ms - baseline_ms < 0 or t_stim_ms + response_ms > run.tstop_ms + 1e-9:
         raise ValueError(
             f"window [{t_stim_ms - baseline_ms}, {t_stim_ms + response_ms}] ms must lie in "
@@ -319,10 +351,12 @@ def perturbation_counts(
         )
     net = _stimulated_network(network, stim_population, stim_node_ids, t_stim_ms,
                               amplitude_pA, duration_ms)
+    exclude = ({stim_population: np.asarray(stim_node_ids, dtype=np.int64)}
+               if exclude_stimulated and sources != "population" else None)
     t0, t1 = t_stim_ms - baseline_ms, t_stim_ms + response_ms
     tasks = [
         dask.delayed(_trial_counts)(net, run, run.seed + k, sources, max_neurons, t0, t1,
-                                    bin_ms, run.seed)
+                                    bin_ms, run.seed, exclude, group_attribute)
         for k in range(n_trials)
     ]
     if client is not None:
@@ -377,14 +411,18 @@ def perturbational_complexity(network, run, *, stim_population: str,
                               amplitude_pA: float, duration_ms: float, n_trials: int,
                               baseline_ms: float, response_ms: float, bin_ms: float,
                               sources: str = "group", max_neurons: int = 30,
-                              alpha: float = 0.01, n_boot: int = 500, client=None,
-                              scheduler: str = "threads", progress: bool = False) -> dict:
+                              alpha: float = 0.01, n_boot: int = 500,
+                              exclude_stimulated: bool = False,
+                              group_attribute: str | None = None, keep_counts: bool = False,
+                              client=None, scheduler: str = "threads",
+                              progress: bool = False) -> dict:
     """Virtual TMS on ``network``: :func:`perturbation_counts`, then Casali et al.'s PCI of the
     significance matrix (:func:`pci_from_counts`) and PCIst (Comolatti et al. 2019,
     :mod:`wbe.consciousness.pcist`) of the trial-averaged response of the same sources (baseline
     window [-baseline_ms, -bin_ms), response [0, response_ms)). Returns :func:`pci_from_counts`'s
     dict (``ss`` included) plus ``pcist``, ``pcist_components``, ``pcist_dnst`` (or
-    ``pcist: None`` and ``pcist_status`` when the windows are too short)."""
+    ``pcist: None`` and ``pcist_status`` when the windows are too short), and with
+    ``keep_counts`` the trial counts (``counts``: trials × sources × bins)."""
     from wbe.consciousness.pcist import pcist
 
     counts = perturbation_counts(
@@ -392,7 +430,8 @@ def perturbational_complexity(network, run, *, stim_population: str,
         t_stim_ms=t_stim_ms, amplitude_pA=amplitude_pA, duration_ms=duration_ms,
         n_trials=n_trials, baseline_ms=baseline_ms, response_ms=response_ms, bin_ms=bin_ms,
         sources=sources, max_neurons=max_neurons, client=client, scheduler=scheduler,
-        progress=progress)
+        progress=progress, exclude_stimulated=exclude_stimulated,
+        group_attribute=group_attribute)
     n_base = int(round(baseline_ms / bin_ms))
     res = pci_from_counts(counts, n_base, alpha=alpha, n_boot=n_boot, seed=run.seed)
     times = -baseline_ms + bin_ms * np.arange(counts.shape[2])
@@ -403,4 +442,6 @@ def perturbational_complexity(network, run, *, stim_population: str,
                     "pcist_dnst": st.dnst.tolist()})
     except ValueError as exc:  # too few bins for PCIst's windows
         res.update({"pcist": None, "pcist_status": f"skipped: {exc}"})
+    if keep_counts:
+        res["counts"] = counts
     return res

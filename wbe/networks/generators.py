@@ -4,7 +4,10 @@
   ``brunel_delta_nest.py`` example builds it.
 * :func:`pd14` — the Potjans & Diesmann (2014) cortical microcircuit, as the reference
   implementation (INM-6/microcircuit-PD14-model) builds it, including its downscaling rules.
-* :func:`build_to_sonata` — either of them written as a SONATA circuit + simulation config.
+* :func:`adex_cortex` — a conductance-based adaptive exponential (AdEx) E/I network after di Volo
+  et al. (2019) and Zerlaut et al. (2018): asynchronous irregular with weak spike-frequency
+  adaptation ("wake"), slow UP/DOWN oscillations with strong adaptation ("sleep").
+* :func:`build_to_sonata` — any of them written as a SONATA circuit + simulation config.
 
 Both are deterministic given ``seed``: every random draw comes from a NumPy Generator keyed by
 ``(seed, purpose, ...)``, so the result does not depend on the order of construction.
@@ -20,6 +23,7 @@ from wbe.engine.network import Network, PoissonInput, Population, Projection, Ru
 
 __all__ = [
     "brunel",
+    "adex_cortex",
     "pd14",
     "build_to_sonata",
     "PD14_POPULATIONS",
@@ -32,7 +36,8 @@ __all__ = [
 ]
 
 _PURPOSE = {"brunel_conn": 1, "brunel_v0": 2, "pd14_conn": 11, "pd14_weight": 12,
-            "pd14_delay": 13, "pd14_v0": 14}
+            "pd14_delay": 13, "pd14_v0": 14, "adex_conn": 21, "adex_v0": 22,
+            "adex_modules": 23}
 
 
 def _rng(seed: int, purpose: str, *keys: int) -> np.random.Generator:
@@ -84,6 +89,104 @@ def brunel(g: float = 5.0, eta: float = 2.0, order: int = 2500, J_mV: float = 0.
                for p in pops]
     net = Network(pops, projs, poisson=poisson)
     return net, RunConfig(tstop_ms=float(tstop_ms), dt_ms=float(dt_ms), seed=int(seed))
+
+
+# ------------------------------------------------------------------------------ AdEx cortex
+def adex_cortex(b_pA: float = 5.0, nu_ext_hz: float = 0.5, n_exc: int = 2000,
+                n_inh: int = 500, k_exc: int = 400, k_inh: int = 100, Q_e_nS: float = 1.5,
+                Q_i_nS: float = 5.0, tau_w_ms: float = 500.0, delay_ms: float = 0.5,
+                n_modules: int = 1, inter_fraction: float = 0.0,
+                inter_delay_ms: tuple[float, float] = (4.0, 12.0),
+                tstop_ms: float = 1000.0, dt_ms: float = 0.1, seed: int = 1
+                ) -> tuple[Network, RunConfig]:
+    """A cortical E/I network of ``aeif_cond_exp`` neurons with the parameters of di Volo et
+    al. 2019 (Neural Comput 31:653) and Zerlaut et al. 2018: C_m 200 pF, g_L 10 nS, V_th −50 mV,
+    V_reset −65 mV, V_peak −40 mV, t_ref 5 ms; excitatory regular-spiking cells (E_L −64 mV,
+    Δ_T 2 mV, a = 0, spike-triggered adaptation ``b_pA`` with τ_w ``tau_w_ms``), inhibitory
+    fast-spiking cells (E_L −65 mV, Δ_T 0.5 mV, no adaptation); exponential conductances
+    (τ 5 ms, E_ex 0 mV, E_in −80 mV) of ``Q_e_nS`` / ``Q_i_nS`` per spike. Every neuron draws
+    ``k_exc`` excitatory and ``k_inh`` inhibitory inputs (fixed in-degree, with replacement;
+    di Volo's 5 % of 8,000 + 2,000 neurons, kept while the network is 4× smaller) and an
+    independent Poisson drive of ``k_exc · nu_ext_hz`` spikes/s of weight ``Q_e_nS``.
+
+    With the default drive of 0.5 Hz, ``b_pA = 5`` gives asynchronous irregular firing
+    (E ≈ 4 spikes/s; "wake") and ``b_pA = 100`` slow oscillations between UP and DOWN states
+    (E ≈ 0.7 spikes/s; "deep sleep"), as adaptation does in di Volo et al.'s and Goldman et
+    al.'s (2023) models. Initial V_m uniform in [−65, −55) mV.
+
+    With ``n_modules`` > 1 the cells are split into that many modules (node attribute
+    ``module``; neurons in id order, modules of equal size): inhibition stays inside a module,
+    and ``inter_fraction`` of every neuron's excitatory inputs come from the excitatory cells of
+    the other modules, each other module chosen with a probability proportional to a random
+    (log-normal, seeded) module-to-module weight — a heterogeneous "connectome" — over a delay
+    drawn per module pair uniformly from ``inter_delay_ms``."""
+    common = {"C_m": 200.0, "g_L": 10.0, "V_th": -50.0, "V_reset": -65.0, "V_peak": -40.0,
+              "t_ref": 5.0, "E_ex": 0.0, "E_in": -80.0, "tau_syn_ex": 5.0, "tau_syn_in": 5.0,
+              "a": 0.0, "tau_w": float(tau_w_ms)}
+    n_exc, n_inh, n_mod = int(n_exc), int(n_inh), int(n_modules)
+    if n_mod < 1 or n_exc < n_mod or n_inh < n_mod:
+        raise ValueError(f"adex_cortex: n_modules must lie in [1, min(n_exc, n_inh)], got "
+                         f"{n_modules}")
+    if not 0.0 <= inter_fraction < 1.0 or (n_mod == 1 and inter_fraction > 0):
+        raise ValueError("adex_cortex: inter_fraction must lie in [0, 1), and be 0 for one "
+                         "module")
+    module = {"E": np.arange(n_exc) * n_mod // n_exc, "I": np.arange(n_inh) * n_mod // n_inh}
+    specs = (("E", n_exc, {"E_L": -64.0, "Delta_T": 2.0, "b": float(b_pA)}),
+             ("I", n_inh, {"E_L": -65.0, "Delta_T": 0.5, "b": 0.0}))
+    pops = []
+    for k, (name, n, own) in enumerate(specs):
+        params = {**common, **own,
+                  "V_m": _rng(seed, "adex_v0", k).uniform(-65.0, -55.0, n)}
+        attrs = {"module": module[name].astype(np.int64)} if n_mod > 1 else {}
+        pops.append(Population(name, "aeif_cond_exp", n, params, attributes=attrs))
+    members = {name: [np.flatnonzero(m == j) for j in range(n_mod)]
+               for name, m in module.items()}
+    wrng = _rng(seed, "adex_modules")
+    weights = wrng.lognormal(0.0, 1.0, (n_mod, n_mod))
+    np.fill_diagonal(weights, 0.0)
+    lo, hi = inter_delay_ms
+    pair_delay = wrng.uniform(float(lo), float(hi), (n_mod, n_mod))
+    k_inter = int(round(inter_fraction * int(k_exc)))
+    projs = []
+    for si, (src, k, w) in enumerate((("E", int(k_exc) - k_inter, Q_e_nS),
+                                      ("I", int(k_inh), -Q_i_nS))):
+        for ti, tgt in enumerate(("E", "I")):
+            rng = _rng(seed, "adex_conn", si, ti)
+            t_ids, s_ids = [], []
+            for j in range(n_mod):  # local inputs: from the target's own module
+                tj, sj = members[tgt][j], members[src][j]
+                t_ids.append(np.repeat(tj, k))
+                s_ids.append(sj[rng.integers(0, sj.size, size=tj.size * k)])
+            t_ids, s_ids = np.concatenate(t_ids), np.concatenate(s_ids)
+            projs.append(Projection(
+                name=f"{src}_to_{tgt}", source=src, target=tgt,
+                source_ids=s_ids.astype(np.int64), target_ids=t_ids.astype(np.int64),
+                weight=np.full(t_ids.size, float(w)),
+                delay_ms=np.full(t_ids.size, float(delay_ms))))
+    if k_inter > 0:
+        for ti, tgt in enumerate(("E", "I")):
+            rng = _rng(seed, "adex_conn", 2, ti)
+            t_ids, s_ids, d = [], [], []
+            for j in range(n_mod):
+                tj = members[tgt][j]
+                prob = weights[j] / weights[j].sum()
+                src_mod = rng.choice(n_mod, size=tj.size * k_inter, p=prob)
+                sizes = np.array([members["E"][m].size for m in range(n_mod)])
+                pick = (rng.random(src_mod.size) * sizes[src_mod]).astype(np.int64)
+                offsets = np.array([members["E"][m][0] for m in range(n_mod)])
+                s_ids.append(offsets[src_mod] + pick)  # modules are contiguous id ranges
+                t_ids.append(np.repeat(tj, k_inter))
+                d.append(pair_delay[j, src_mod])
+            t_ids, s_ids, d = np.concatenate(t_ids), np.concatenate(s_ids), np.concatenate(d)
+            projs.append(Projection(
+                name=f"E_to_{tgt}_inter", source="E", target=tgt,
+                source_ids=s_ids.astype(np.int64), target_ids=t_ids.astype(np.int64),
+                weight=np.full(t_ids.size, float(Q_e_nS)), delay_ms=np.round(d, 1)))
+    poisson = [PoissonInput(f"ext_{p.name}", p.name, np.arange(p.n, dtype=np.int64),
+                            float(k_exc * nu_ext_hz), float(Q_e_nS), delay_ms=float(delay_ms))
+               for p in pops]
+    return (Network(pops, projs, poisson=poisson),
+            RunConfig(tstop_ms=float(tstop_ms), dt_ms=float(dt_ms), seed=int(seed)))
 
 
 # -------------------------------------------------------------------------------------- PD14
@@ -237,11 +340,11 @@ def pd14(scale: float = 0.1, K_scaling: float | None = None, seed: int = 55,
 
 # ------------------------------------------------------------------------------------- build
 def build_to_sonata(kind: str, out_dir: Path, **params) -> tuple[Path, Path]:
-    """Build ``kind`` (``"brunel"`` or ``"pd14"``) with ``params`` and write it to ``out_dir``
+    """Build ``kind`` (``"brunel"``, ``"pd14"`` or ``"adex_cortex"``) with ``params`` and write it to ``out_dir``
     as a SONATA circuit plus simulation config. Returns (circuit_config, simulation_config)."""
     from wbe.io.sonata import write_circuit, write_simulation_config
 
-    builders = {"brunel": brunel, "pd14": pd14}
+    builders = {"brunel": brunel, "pd14": pd14, "adex_cortex": adex_cortex}
     if kind not in builders:
         raise ValueError(f"unknown network kind {kind!r}; choose from {sorted(builders)}")
     net, run = builders[kind](**params)

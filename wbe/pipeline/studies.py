@@ -1,5 +1,5 @@
 """Studies: configs that run one study instead of the pipeline — a parameter sweep, the
-resting-state FC study, the ischaemia experiment. Each is a top-level config section whose
+resting-state FC study, the ischaemia experiment, the wake/sleep PCI experiment. Each is a top-level config section whose
 presence makes ``snakemake`` (``workflow/rules/studies.smk``) and ``wbe plan`` run it; the
 config schema, the Snakemake rule and the planner all read :data:`STUDIES`, so adding a study
 is adding an entry here.
@@ -64,6 +64,11 @@ STUDIES: tuple[Study, ...] = (
           "8. Ischaemia",
           "ischaemia experiment (wbe.experiments.ischaemia): a perfused cortical block with "
           "and without an arteriole occluded — flow, energy, spikes and BOLD"),
+    Study("wake_sleep", "wbe.experiments.wake_sleep", "WakeSleepSpec", "load_wake_sleep_spec",
+          "study_key", "wake_sleep", "wbe wake-sleep", ("wake_sleep.png",), "wake_sleep.rst",
+          "9. Wake and sleep",
+          "wake/sleep experiment (wbe.experiments.wake_sleep): an AdEx cortex with weak and "
+          "strong adaptation, told apart by virtual-TMS PCI and PCIst"),
 )
 
 

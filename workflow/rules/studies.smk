@@ -1,7 +1,7 @@
-# Studies (wbe.pipeline.studies): a config with a `sweep:`, `resting_state:` or `ischaemia:`
-# section runs that study instead of the pipeline — its points as Dask tasks (LocalCluster by
-# default; SLURM jobs when the profile sets resources dask_cluster="slurm"), content-addressed
-# and reused, then its table, summary and figures in results/<study>/<key>/.
+# Studies (wbe.pipeline.studies): a config with a `sweep:`, `resting_state:`, `ischaemia:` or
+# `wake_sleep:` section runs that study instead of the pipeline — its points as Dask tasks
+# (LocalCluster by default; SLURM jobs when the profile sets resources dask_cluster="slurm"),
+# content-addressed and reused, then its table, summary and figures in results/<study>/<key>/.
 #
 # Defines STUDY (the wbe.pipeline.studies.Study or None), STUDY_SPEC and STUDY_DIR, and
 # SWEEP_SPEC / SWEEP_DIR for a sweep. Needs nothing from common.smk.
