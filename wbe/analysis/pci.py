@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 try:  # numba is a declared dependency; fall back to Python where it is absent
     from numba import njit
@@ -445,3 +446,41 @@ def perturbational_complexity(network, run, *, stim_population: str,
     if keep_counts:
         res["counts"] = counts
     return res
+
+
+class VirtualTMS(BaseModel):
+    """A virtual TMS experiment as configs describe it: a pulse to the first ``stim_fraction``
+    of a population, ``n_trials`` runs (seeds run seed + trial), sources ``n_sources`` random
+    groups of the neurons (the pulsed ones left out with ``exclude_stimulated``); read by
+    :meth:`measure` into Casali's PCI and PCIst. Studies subclass it to change the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_trials: int = Field(8, ge=2, description="perturbation trials")
+    stim_fraction: float = Field(0.1, gt=0, le=1, description="fraction of the population "
+                                 "pulsed (the first neurons by id)")
+    amplitude_pA: float = Field(20.0, description="pulse amplitude (the model's current unit)")
+    duration_ms: float = Field(1.0, gt=0, description="pulse duration (ms)")
+    baseline_ms: float = Field(300.0, gt=0, description="pre-stimulus window (ms)")
+    response_ms: float = Field(300.0, gt=0, description="post-stimulus window (ms)")
+    bin_ms: float = Field(5.0, gt=0, description="bin of the sources × time matrix (ms)")
+    n_sources: int = Field(30, ge=2, description="random groups of neurons as sources")
+    exclude_stimulated: bool = Field(True, description="leave the pulsed neurons out of the "
+                                     "sources (their direct response is the stimulus)")
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the bootstrap")
+    n_boot: int = Field(200, ge=10, description="bootstrap samples of the threshold")
+
+    def measure(self, network, run, *, population: str, t_stim_ms: float,
+                group_attribute: str | None = None, keep_counts: bool = False,
+                client=None, scheduler: str = "synchronous") -> dict:
+        """:func:`perturbational_complexity` of ``network`` with the pulse at ``t_stim_ms`` to
+        ``population`` (``run.tstop_ms`` must reach ``t_stim_ms + response_ms``)."""
+        n_stim = max(1, int(round(self.stim_fraction * network.population(population).n)))
+        return perturbational_complexity(
+            network, run, stim_population=population, stim_node_ids=np.arange(n_stim),
+            t_stim_ms=t_stim_ms, amplitude_pA=self.amplitude_pA,
+            duration_ms=self.duration_ms, n_trials=self.n_trials,
+            baseline_ms=self.baseline_ms, response_ms=self.response_ms, bin_ms=self.bin_ms,
+            sources="group", max_neurons=self.n_sources, alpha=self.alpha,
+            n_boot=self.n_boot, exclude_stimulated=self.exclude_stimulated,
+            group_attribute=group_attribute, keep_counts=keep_counts, client=client,
+            scheduler=scheduler)

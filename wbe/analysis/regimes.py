@@ -410,23 +410,15 @@ def simulate_point(model: str, params: Mapping[str, Any], *, t_sim_ms: float,
 def point_pci(model: str, params: Mapping[str, Any], *, t_warmup_ms: float,
               settings: Mapping[str, Any]) -> dict[str, Any]:
     """Virtual TMS on one sweep point (``settings``: the fields of
-    :class:`wbe.pipeline.sweep.SweepPCI`): the pulse at ``t_warmup_ms + baseline_ms`` to the
-    first ``stim_fraction`` of the model's first population, trials serial (the point already is
-    a Dask task). Returns ``pci``, ``pci_p1`` (fraction significant), ``pcist``,
-    ``pcist_components`` and ``pci_warning``."""
-    from wbe.analysis.pci import perturbational_complexity
+    :class:`wbe.analysis.pci.VirtualTMS`): the pulse at ``t_warmup_ms + baseline_ms`` to the
+    model's first population, trials serial (the point already is a Dask task). Returns
+    ``pci``, ``pci_p1`` (fraction significant), ``pcist``, ``pcist_components`` and
+    ``pci_warning``."""
+    from wbe.analysis.pci import VirtualTMS
 
-    s = dict(settings)
-    t_stim = float(t_warmup_ms) + float(s["baseline_ms"])
-    net, run = generator(model)(tstop_ms=t_stim + float(s["response_ms"]), **dict(params))
-    first = net.population(MODEL_POPULATIONS[model][0])
-    n_stim = max(1, int(round(float(s["stim_fraction"]) * first.n)))
-    res = perturbational_complexity(
-        net, run, stim_population=first.name, stim_node_ids=np.arange(n_stim),
-        t_stim_ms=t_stim, amplitude_pA=float(s["amplitude_pA"]),
-        duration_ms=float(s["duration_ms"]), n_trials=int(s["n_trials"]),
-        baseline_ms=float(s["baseline_ms"]), response_ms=float(s["response_ms"]),
-        bin_ms=float(s["bin_ms"]), sources="group", max_neurons=int(s["n_sources"]),
-        alpha=float(s["alpha"]), n_boot=int(s["n_boot"]), scheduler="synchronous")
+    tms = VirtualTMS.model_validate(dict(settings))
+    t_stim = float(t_warmup_ms) + tms.baseline_ms
+    net, run = generator(model)(tstop_ms=t_stim + tms.response_ms, **dict(params))
+    res = tms.measure(net, run, population=MODEL_POPULATIONS[model][0], t_stim_ms=t_stim)
     return {"pci": res["pci"], "pci_p1": res["p1"], "pcist": res.get("pcist"),
             "pcist_components": res.get("pcist_components"), "pci_warning": res["warning"]}

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wbe.analysis.pci import VirtualTMS
 from wbe.io.jsonutil import dumps
 from wbe.pipeline import store
 from wbe.pipeline.cluster import ClusterSpec
@@ -61,22 +62,16 @@ class NetworkSpec(BaseModel):
         return self
 
 
-class PerturbationSpec(BaseModel):
-    """The virtual TMS pulse and how its response is read."""
+class PerturbationSpec(VirtualTMS):
+    """The virtual TMS pulse to the excitatory cells and how its response is read
+    (:class:`wbe.analysis.pci.VirtualTMS`; sources never mix modules)."""
 
-    model_config = ConfigDict(extra="forbid")
     stim_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of the excitatory "
                                  "cells pulsed (the first ones by id)")
     amplitude_pA: float = Field(2000.0, description="pulse amplitude (pA); 2 nA for 2 ms moves "
                                 "a 200 pF membrane by up to 20 mV")
     duration_ms: float = Field(2.0, gt=0, description="pulse duration (ms)")
     n_trials: int = Field(12, ge=2, description="trials (seeds run seed + trial)")
-    baseline_ms: float = Field(300.0, gt=0, description="pre-stimulus window (ms)")
-    response_ms: float = Field(300.0, gt=0, description="post-stimulus window (ms)")
-    bin_ms: float = Field(5.0, gt=0, description="bin of the sources × time matrix (ms)")
-    n_sources: int = Field(30, ge=2, description="random groups of unstimulated neurons")
-    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the bootstrap")
-    n_boot: int = Field(200, ge=10, description="bootstrap samples")
 
 
 class WakeSleepSpec(BaseModel):
@@ -148,7 +143,6 @@ def down_fraction(times_ms: np.ndarray, n: int, t0_ms: float, t1_ms: float,
 
 def simulate_point(spec: WakeSleepSpec, state: str, seed: int) -> dict[str, Any]:
     """Spontaneous activity and the perturbation trials of one state and seed."""
-    from wbe.analysis.pci import perturbational_complexity
     from wbe.consciousness.tpm import phi_of_spikes, random_groups
     from wbe.engine.simulator import simulate
 
@@ -170,14 +164,8 @@ def simulate_point(spec: WakeSleepSpec, state: str, seed: int) -> dict[str, Any]
     p = spec.perturbation
     t_stim = spec.warmup_ms + p.baseline_ms
     net, run = _network(spec, state, seed, t_stim + p.response_ms)
-    n_stim = max(1, int(round(p.stim_fraction * net.population("E").n)))
-    pci = perturbational_complexity(
-        net, run, stim_population="E", stim_node_ids=np.arange(n_stim), t_stim_ms=t_stim,
-        amplitude_pA=p.amplitude_pA, duration_ms=p.duration_ms, n_trials=p.n_trials,
-        baseline_ms=p.baseline_ms, response_ms=p.response_ms, bin_ms=p.bin_ms,
-        sources="group", max_neurons=p.n_sources, alpha=p.alpha, n_boot=p.n_boot,
-        exclude_stimulated=True, scheduler="synchronous", keep_counts=True,
-        group_attribute="module" if spec.network.n_modules > 1 else None)
+    pci = p.measure(net, run, population="E", t_stim_ms=t_stim, keep_counts=True,
+                    group_attribute="module" if spec.network.n_modules > 1 else None)
     return {
         "rates_hz": rates, "down_fraction": down, "phi": phi["mean_phi"],
         "phi_coverage": phi["coverage"], "pci": pci["pci"], "pci_p1": pci["p1"],

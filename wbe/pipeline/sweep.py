@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wbe.analysis.pci import VirtualTMS
 from wbe.io.jsonutil import dumps
 from wbe.io.yamlfile import read_yaml
 from wbe.pipeline import store
@@ -68,25 +69,10 @@ class PlotSpec(BaseModel):
         None, description="population whose metrics are plotted (default: the model's first)")
 
 
-class SweepPCI(BaseModel):
-    """Virtual TMS at every point (:func:`wbe.analysis.pci.perturbational_complexity`): a pulse
-    to the first ``stim_fraction`` of the first population after the warm-up, ``n_trials`` runs
-    (seeds run seed + trial); Casali's PCI and PCIst of ``n_sources`` random groups of
-    neurons."""
-
-    model_config = ConfigDict(extra="forbid")
-    n_trials: int = Field(8, ge=2, description="perturbation trials per point")
-    stim_fraction: float = Field(0.1, gt=0, le=1, description="fraction of the first "
-                                 "population stimulated (the first neurons by id)")
-    amplitude_pA: float = Field(20.0, description="pulse amplitude (model's current unit; "
-                                "brunel's C_m is 1 pF, so 20 pA for 1 ms is a 20 mV kick)")
-    duration_ms: float = Field(1.0, gt=0, description="pulse duration (ms)")
-    baseline_ms: float = Field(300.0, gt=0, description="pre-stimulus window (ms)")
-    response_ms: float = Field(300.0, gt=0, description="post-stimulus window (ms)")
-    bin_ms: float = Field(5.0, gt=0, description="bin of the sources × time matrix (ms)")
-    n_sources: int = Field(30, ge=2, description="random groups of neurons as sources")
-    alpha: float = Field(0.01, gt=0, lt=1, description="significance level")
-    n_boot: int = Field(200, ge=10, description="bootstrap samples of the threshold")
+class SweepPCI(VirtualTMS):
+    """Virtual TMS at every point (:class:`wbe.analysis.pci.VirtualTMS`): the pulse after the
+    warm-up to the first ``stim_fraction`` of the model's first population; brunel's C_m is
+    1 pF, so the default 20 pA for 1 ms is a 20 mV kick."""
 
 
 class SweepPhi(BaseModel):
