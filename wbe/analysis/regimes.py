@@ -406,7 +406,6 @@ def simulate_point(model: str, params: Mapping[str, Any], *, t_sim_ms: float,
     }
 
 
-
 def point_pci(model: str, params: Mapping[str, Any], *, t_warmup_ms: float,
               settings: Mapping[str, Any]) -> dict[str, Any]:
     """Virtual TMS on one sweep point (``settings``: the fields of
