@@ -11,7 +11,8 @@ fraction of time the network is DOWN, Φ of the activity pooled into random grou
 sources are ``n_sources`` random groups of the *other* neurons, the direct response being the
 stimulus itself as the TMS artefact is in EEG) → Casali's PCI of the significance matrix and
 PCIst of the trial-averaged response. The output ``<results>/wake_sleep/<key>/`` holds
-``summary.json`` (per state: mean and SD over seeds of every measure; per seed the values),
+``summary.json`` (per state: mean and SD over seeds of every measure, per seed the values;
+paired over seeds: in how many wake exceeds sleep, and the sign test),
 ``evoked.npz`` (trial-averaged responses and significance matrices) and ``wake_sleep.png``.
 ``wbe wake-sleep CONFIG`` or ``snakemake --configfile config/wake_sleep.yaml``.
 """
@@ -215,22 +216,35 @@ MEASURES = ("pci", "pcist", "phi", "down_fraction", "pci_p1")
 
 
 def summarise(points: list[tuple[dict, dict]]) -> dict[str, Any]:
-    """Per state: mean and SD over seeds of every measure and of the rates; per seed values."""
+    """Per state: mean and SD over seeds of every measure and of the rates, and the per-seed
+    values; ``paired``: for each measure, in how many seeds wake exceeds sleep on the same
+    network and trial seeds, with the one-sided sign test's p-value (binomial, ½)."""
+    from scipy.stats import binomtest
+
     out: dict[str, Any] = {}
-    for state in ("wake", "sleep"):
-        docs = [m for r, m in points if r["state"] == state]
-        entry: dict[str, Any] = {"seeds": [r["seed"] for r, _ in points if r["state"] == state]}
+    by_state = {state: sorted(((r["seed"], m) for r, m in points if r["state"] == state),
+                              key=lambda x: x[0]) for state in ("wake", "sleep")}
+    for state, docs in by_state.items():
+        entry: dict[str, Any] = {"seeds": [seed for seed, _ in docs]}
         for k in MEASURES:
-            v = np.array([np.nan if d[k] is None else d[k] for d in docs], dtype=float)
+            v = np.array([np.nan if d[k] is None else d[k] for _, d in docs], dtype=float)
             entry[k] = {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v)),
                         "values": v.tolist()}
-        for pop in docs[0]["rates_hz"]:
-            v = np.array([d["rates_hz"][pop] for d in docs])
+        for pop in docs[0][1]["rates_hz"]:
+            v = np.array([d["rates_hz"][pop] for _, d in docs])
             entry[f"rate_{pop}_hz"] = {"mean": float(v.mean()), "sd": float(v.std())}
         out[state] = entry
-    w, s = out["wake"], out["sleep"]
-    out["separated"] = {k: bool(min(w[k]["values"]) > max(s[k]["values"]))
-                        for k in ("pci", "pcist")}
+    paired = {}
+    for k in MEASURES:
+        w = np.array(out["wake"][k]["values"])
+        s = np.array(out["sleep"][k]["values"])
+        ok = np.isfinite(w) & np.isfinite(s)
+        n_greater, n = int(np.sum(w[ok] > s[ok])), int(ok.sum())
+        paired[k] = {"wake_greater": n_greater, "n": n,
+                     "sign_test_p": float(binomtest(n_greater, n, 0.5,
+                                                    alternative="greater").pvalue)
+                     if n else None}
+    out["paired"] = paired
     return out
 
 
@@ -272,7 +286,7 @@ def run_study(spec: WakeSleepSpec | dict, results_dir: str | Path = "results", c
 
 def plot(spec: WakeSleepSpec, summary: dict, arrays: dict, path: Path) -> Path:
     """Population rate (spontaneous), trial-averaged evoked response and significance matrix
-    of the first seed in each state; PCI and PCIst per seed."""
+    of the first seed in each state; PCI and PCIst per seed (lines join a seed's two states)."""
     from wbe.plots import subplots
 
     seed = spec.seeds[0]
@@ -300,12 +314,17 @@ def plot(spec: WakeSleepSpec, summary: dict, arrays: dict, path: Path) -> Path:
         axs[row, 2].set_xlabel("time from pulse (ms)")
     for col, k in enumerate(("pci", "pcist")):
         ax = axs[2, col]
-        for x, state in enumerate(("wake", "sleep")):
-            vals = summary["states"][state][k]["values"]
-            ax.scatter(np.full(len(vals), x), vals, color="C0" if state == "wake" else "C3")
+        w, sl = (summary["states"][st][k]["values"] for st in ("wake", "sleep"))
+        for a, b in zip(w, sl):  # the same seed: one network, awake and asleep
+            ax.plot([0, 1], [a, b], color="0.6", lw=0.8, zorder=1)
+        for x, (state, vals) in enumerate((("wake", w), ("sleep", sl))):
+            ax.scatter(np.full(len(vals), x), vals, color="C0" if state == "wake" else "C3",
+                       zorder=2)
             ax.bar(x, np.nanmean(vals), alpha=0.3, color="C0" if state == "wake" else "C3")
         ax.set_xticks([0, 1], ["wake", "sleep"])
-        ax.set_title(f"{k.upper() if k == 'pci' else 'PCIst'} per seed")
+        pr = summary["states"]["paired"][k]
+        ax.set_title(f"{'PCI' if k == 'pci' else 'PCIst'} per seed: wake > sleep in "
+                     f"{pr['wake_greater']}/{pr['n']} (sign test p = {pr['sign_test_p']:.3g})")
     ax = axs[2, 2]
     for x, state in enumerate(("wake", "sleep")):
         vals = summary["states"][state]["down_fraction"]["values"]
