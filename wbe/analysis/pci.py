@@ -169,7 +169,7 @@ def significance_matrix(
     z-scored against its baseline (mean and SD over baseline bins; the SD is floored at
     ``1 / n_trials`` counts, the smallest change of a trial average, so that silent sources do not
     divide by zero). The threshold is the ``1 - alpha`` quantile of the bootstrap distribution of
-    max |z| over all sources and baseline bins, where each bootstrap sample shuffles the baseline
+    max abs(z) over all sources and baseline bins, where each bootstrap sample shuffles the baseline
     bins of every trial independently in time (Casali et al. 2013). ``two_sided=False`` counts only
     increases of activity.
     """

@@ -320,7 +320,7 @@ def _emd(a: np.ndarray, b: np.ndarray, ground: np.ndarray) -> float:
 
 
 def _effect_emd(d1: np.ndarray, d2: np.ndarray) -> float:
-    """EMD between factorising (effect) repertoires: the sum of |P(node off)| differences."""
+    """EMD between factorising (effect) repertoires: the sum over nodes of abs(ΔP(node off))."""
     total = 0.0
     for i in range(d1.ndim):
         if d1.shape[i] == 2:

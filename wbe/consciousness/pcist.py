@@ -6,8 +6,8 @@ principal components: the singular value decomposition of the response window gi
 spatial components, the fewest that explain ``max_var`` % of the response's variance are kept,
 and of those the ones whose response-to-baseline amplitude ratio (SNR, √(mean x²) over the
 response / √(mean x²) over the baseline) exceeds ``min_snr``. For every kept component *n* the
-recurrence matrix R(ε) = [|x(tᵢ) − x(tⱼ)| ≤ ε] is formed on the baseline and on the response;
-its *state transitions* are the changes along each row (|R[i, j+1] − R[i, j]|), and
+recurrence matrix R(ε) = [abs(x(tᵢ) − x(tⱼ)) ≤ ε] is formed on the baseline and on the
+response; its *state transitions* are the changes along each row (R[i, j+1] ≠ R[i, j]), and
 NST(ε) = transitions / N². Scanning ε over ``n_steps`` values from the median of the baseline
 distances to the largest response distance, ΔNSTₙ = N_response · max_ε [NST_resp(ε) −
 k · NST_base(ε)] (0 when negative); PCIst = Σₙ ΔNSTₙ. Defaults are the paper's: baseline

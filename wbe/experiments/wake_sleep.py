@@ -323,7 +323,7 @@ def plot(spec: WakeSleepSpec, summary: dict, arrays: dict, path: Path) -> Path:
             ax.bar(x, np.nanmean(vals), alpha=0.3, color="C0" if state == "wake" else "C3")
         ax.set_xticks([0, 1], ["wake", "sleep"])
         pr = summary["states"]["paired"][k]
-        ax.set_title(f"{'PCI' if k == 'pci' else 'PCIst'} per seed: wake > sleep in "
+        ax.set_title(f"{'PCI' if k == 'pci' else 'PCIst'} per seed\nwake > sleep in "
                      f"{pr['wake_greater']}/{pr['n']} (sign test p = {pr['sign_test_p']:.3g})")
     ax = axs[2, 2]
     for x, state in enumerate(("wake", "sleep")):

@@ -112,8 +112,16 @@ def make_client(spec: ClusterSpec | dict | None = None):
 
 
 def close_client(client) -> None:
-    """Close a client made by :func:`make_client` and its cluster (cancels SLURM worker jobs)."""
+    """Close a client made by :func:`make_client` and its cluster (cancels SLURM worker jobs).
+    The work is done by then: a worker that is slow to exit (a loaded machine) is reported on
+    stderr, not raised, so that it cannot fail the study whose results are already stored."""
+    import sys
+
     cluster = getattr(client, "cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    except TimeoutError as exc:
+        print(f"wbe: warning: closing the Dask cluster timed out ({exc!r}); its workers may "
+              "linger until they notice", file=sys.stderr)
