@@ -75,7 +75,7 @@ RUN_BY: dict[str, str] = {
     "make run CONFIG=<config file>": USING_IT,
     "make test": ".ci/run",
     "make test-slow": ".ci/run",
-    "make pyphi-env": ".ci/run",  # a prerequisite of make test (tests/reference/test_phi_pyphi)
+    "make pyphi-env": "tests/reference/test_phi_pyphi.py",  # make test builds it first
     "make test-slurm": "tests/slurm/test_slurm.py",
     "make lint": "tests/workflow/test_lint.py::test_snakemake_lint_is_clean",
     "snakemake --lint": "tests/workflow/test_lint.py::test_snakemake_lint_is_clean",
