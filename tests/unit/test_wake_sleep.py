@@ -34,8 +34,8 @@ def test_spec_errors_name_the_key():
 
 def test_down_fraction():
     t = np.concatenate([np.linspace(0, 500, 400), np.linspace(1000, 1500, 400)])
-    assert down_fraction(t, 10, 0.0, 2000.0) == pytest.approx(0.5)  # two silent halves
-    assert down_fraction(np.linspace(0, 2000, 1000), 10, 0.0, 2000.0) == 0.0
+    assert down_fraction(t, 0.0, 2000.0) == pytest.approx(0.5)  # two silent halves
+    assert down_fraction(np.linspace(0, 2000, 1000), 0.0, 2000.0) == 0.0
 
 
 def test_modular_cortex():

@@ -89,7 +89,7 @@ class WakeSleepSpec(BaseModel):
     spontaneous_ms: float = Field(2000.0, gt=0, description="spontaneous activity measured "
                                   "after the warm-up (rates, DOWN fraction, Φ)")
     phi_groups: int = Field(4, ge=2, le=6, description="random groups of neurons as the nodes "
-                            "of Φ (0 bins below their median: off)")
+                            "of Φ (a node is on in a bin above its median count)")
     phi_bin_ms: float = Field(20.0, gt=0, description="bin of the activity for Φ (ms)")
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     perturbation: PerturbationSpec = Field(default_factory=PerturbationSpec)
@@ -132,7 +132,7 @@ def _network(spec: WakeSleepSpec, state: str, seed: int, tstop_ms: float):
                        **spec.network.model_dump())
 
 
-def down_fraction(times_ms: np.ndarray, n: int, t0_ms: float, t1_ms: float,
+def down_fraction(times_ms: np.ndarray, t0_ms: float, t1_ms: float,
                   bin_ms: float = 50.0) -> float:
     """Fraction of ``bin_ms`` bins in which the population rate is below a third of its mean
     (the network is DOWN; about 0 for asynchronous firing)."""
@@ -157,7 +157,7 @@ def simulate_point(spec: WakeSleepSpec, state: str, seed: int) -> dict[str, Any]
         t = np.asarray(t)
         rates[p.name] = float(np.sum(t >= spec.warmup_ms) / p.n / (spec.spontaneous_ms / 1e3))
     te = np.asarray(res.spikes.get("E", (np.zeros(0), None))[0])
-    down = down_fraction(te, net.population("E").n, spec.warmup_ms, t_end)
+    down = down_fraction(te, spec.warmup_ms, t_end)
     groups = random_groups({p.name: p.n for p in net.populations}, spec.phi_groups, seed)
     phi = phi_of_spikes(res.spikes, groups, spec.warmup_ms, t_end, bin_ms=spec.phi_bin_ms)
     wall_spont = time.perf_counter() - t0
