@@ -611,12 +611,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tstop-ms", type=float, help="simulated time in the config (ms)")
     p.set_defaults(func=cmd_build)
 
-    from wbe.pipeline import sweep as _sweep
-
-    p = sub.add_parser("sweep", help="parameter sweep with Dask: tidy table + phase diagrams")
-    _sweep.add_arguments(p)
-    p.set_defaults(func=_sweep.cmd_sweep)
-
     p = sub.add_parser("import-morphology", help="real morphologies (navis-examples, "
                        "bmtk-allen, c302[:NAMES] or a folder of SWC/NeuroML) → SWC + "
                        "morphometrics tables")
@@ -642,27 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_arguments(p)
     p.set_defaults(func=atlas.cmd_atlas)
 
-    from wbe.experiments import resting_state as rest
+    from wbe.pipeline.studies import add_study_commands
 
-    p = sub.add_parser("resting-state", help="resting-state study: simulated BOLD FC of the "
-                       "human brain against real subjects over a Dask coupling sweep, beside "
-                       "neurolib's own model")
-    rest.add_arguments(p)
-    p.set_defaults(func=rest.cmd_resting_state)
-
-    from wbe.experiments import ischaemia as isch
-
-    p = sub.add_parser("ischaemia", help="ischaemia experiment: a perfused cortical block with "
-                       "and without an arteriole occluded (flow, energy, spikes, BOLD)")
-    isch.add_arguments(p)
-    p.set_defaults(func=isch.cmd_ischaemia)
-
-    from wbe.experiments import wake_sleep
-
-    p = sub.add_parser("wake-sleep", help="wake/sleep experiment: an AdEx cortex with weak and "
-                       "strong adaptation told apart by virtual-TMS PCI and PCIst")
-    wake_sleep.add_arguments(p)
-    p.set_defaults(func=wake_sleep.cmd_wake_sleep)
+    add_study_commands(sub)  # wbe sweep, resting-state, ischaemia, wake-sleep
 
     from wbe.hemodynamics import cli as bold_cli
 

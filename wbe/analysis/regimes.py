@@ -386,12 +386,12 @@ def simulate_point(model: str, params: Mapping[str, Any], *, t_sim_ms: float,
         counts[pop] = np.bincount(b, minlength=n_bins).astype(int).tolist()
     consciousness: dict[str, Any] = {}
     if phi:
-        from wbe.consciousness.tpm import phi_of_spikes, random_groups
+        from wbe.consciousness.tpm import PhiSettings, random_groups
 
         phi = dict(phi)
         groups = random_groups({p.name: p.n for p in net.populations if not p.is_virtual},
                                int(phi.pop("n_groups")), int(params.get("seed", 1)))
-        doc = phi_of_spikes(res.spikes, groups, t_warmup_ms, t_sim_ms, scheduler=None, **phi)
+        doc = PhiSettings(**phi).measure(res.spikes, groups, t_warmup_ms, t_sim_ms)
         consciousness.update({"phi": doc["mean_phi"], "phi_coverage": doc["coverage"]})
     t, ids = res.spikes.get(pops[0], (np.zeros(0), np.zeros(0, dtype=np.int64)))
     s = ids < 50

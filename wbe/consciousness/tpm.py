@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["binarise", "population_activity", "estimate_tpm", "EstimatedTPM",
-           "phi_over_states", "random_groups", "attribute_groups", "phi_of_spikes"]
+           "phi_over_states", "random_groups", "attribute_groups", "phi_of_spikes",
+           "PhiSettings"]
 
 
 def population_activity(spikes: Mapping[str, tuple], groups: Mapping[str, Sequence],
@@ -195,3 +198,27 @@ def phi_of_spikes(spikes: Mapping[str, tuple], groups: Mapping[str, Sequence],
     doc.update({"bin_ms": bin_ms, "n_bins": int(binary.shape[0]), "threshold": threshold,
                 "tpm": est.tpm.tolist(), "visits": est.visits.tolist()})
     return doc
+
+
+class PhiSettings(BaseModel):
+    """How activity becomes a TPM for Φ (:func:`phi_of_spikes`), as configs give it; the
+    metrics stage and sweeps subclass it with their choice of nodes."""
+
+    model_config = ConfigDict(extra="forbid")
+    bin_ms: float = Field(10.0, gt=0, description="bin of the binarised activity (ms)")
+    threshold: Literal["median", "mean"] = Field("median", description="a node is on above "
+                                                 "its median (or mean) count")
+    pseudocount: float = Field(1.0, ge=0, description="added to on/off counts of every "
+                               "transition (Laplace smoothing; 0 = maximum likelihood)")
+    fill: float = Field(0.5, ge=0, le=1, description="P(on) for states never observed")
+    min_occupancy: float = Field(0.01, ge=0, lt=1, description="states occupied less than "
+                                 "this fraction of bins are left out of the mean Φ")
+
+    def measure(self, spikes: Mapping[str, tuple], groups: Mapping[str, Sequence],
+                t_start_ms: float, t_stop_ms: float, *, client=None,
+                scheduler: str | None = None) -> dict:
+        """:func:`phi_of_spikes` with these settings."""
+        return phi_of_spikes(spikes, groups, t_start_ms, t_stop_ms, bin_ms=self.bin_ms,
+                             threshold=self.threshold, pseudocount=self.pseudocount,
+                             fill=self.fill, min_occupancy=self.min_occupancy, client=client,
+                             scheduler=scheduler)

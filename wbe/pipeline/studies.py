@@ -6,7 +6,8 @@ is adding an entry here.
 
 A study's module provides a pydantic spec (the section), ``load(data, source)`` validating it
 with errors naming the key, ``key(spec)`` (the content key of its output folder
-``<results>/<folder>/<key>``), and a ``wbe`` subcommand taking ``--spec-json`` (the section),
+``<results>/<folder>/<key>``), and a ``wbe`` subcommand (``add_arguments(parser)`` and the
+function named by ``cli``; :func:`add_study_commands` registers them all) taking ``--spec-json`` (the section),
 ``--results``, ``--out`` and ``--cluster`` (where its Dask workers run)."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Study", "STUDIES", "active_study", "study_folder", "spec_from_args",
-           "add_study_arguments", "validated"]
+           "add_study_arguments", "add_study_commands", "validated"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Study:
     figures: tuple[str, ...]  # files of its output shown in the report
     caption: str  # workflow/report/<caption>
     category: str  # of the report
-    description: str  # in the config schema
+    description: str  # in the config schema and the subcommand's --help
+    cli: str = "cmd"  # the module's function running the subcommand (add_arguments sets it up)
 
     def _attr(self, name: str):
         return getattr(importlib.import_module(self.module), name)
@@ -53,22 +55,24 @@ STUDIES: tuple[Study, ...] = (
     Study("sweep", "wbe.pipeline.sweep", "SweepSpec", "load_spec", "sweep_key", "sweep",
           "wbe sweep", ("phase_diagram.png", "regimes.png", "population_activity.png"),
           "sweep.rst", "6. Sweeps",
-          "parameter-sweep study (wbe.pipeline.sweep)"),
+          "parameter-sweep study (wbe.pipeline.sweep): a Dask sweep with a tidy table and "
+          "phase diagrams", "cmd_sweep"),
     Study("resting_state", "wbe.experiments.resting_state", "RestingStateSpec",
           "load_resting_spec", "study_key", "resting_state", "wbe resting-state",
           ("fc_vs_coupling.png", "fc_matrices.png"), "resting_state.rst", "7. Resting state",
           "resting-state study (wbe.experiments.resting_state): simulated BOLD FC against "
-          "real subjects over a coupling sweep, beside neurolib's own model"),
+          "real subjects over a coupling sweep, beside neurolib's own model",
+          "cmd_resting_state"),
     Study("ischaemia", "wbe.experiments.ischaemia", "IschaemiaSpec", "load_ischaemia_spec",
           "study_key", "ischaemia", "wbe ischaemia", ("ischaemia.png",), "ischaemia.rst",
           "8. Ischaemia",
           "ischaemia experiment (wbe.experiments.ischaemia): a perfused cortical block with "
-          "and without an arteriole occluded — flow, energy, spikes and BOLD"),
+          "and without an arteriole occluded — flow, energy, spikes and BOLD", "cmd_ischaemia"),
     Study("wake_sleep", "wbe.experiments.wake_sleep", "WakeSleepSpec", "load_wake_sleep_spec",
           "study_key", "wake_sleep", "wbe wake-sleep", ("wake_sleep.png",), "wake_sleep.rst",
           "9. Wake and sleep",
           "wake/sleep experiment (wbe.experiments.wake_sleep): an AdEx cortex with weak and "
-          "strong adaptation, told apart by virtual-TMS PCI and PCIst"),
+          "strong adaptation, measured by virtual-TMS PCI and PCIst", "cmd_wake_sleep"),
 )
 
 
@@ -87,6 +91,16 @@ def active_study(config: dict[str, Any], source: str = "workflow config"):
 
 def study_folder(s: Study, spec, results: str = "results") -> str:
     return f"{results}/{s.folder}/{s.content_key(spec)}"
+
+
+def add_study_commands(sub) -> None:
+    """One ``wbe`` subcommand per study (``wbe sweep``, ``wbe resting-state``, ...) on the
+    argparse subparsers ``sub``."""
+    for s in STUDIES:
+        module = importlib.import_module(s.module)
+        p = sub.add_parser(s.command.split()[1], help=s.description, description=s.description)
+        module.add_arguments(p)
+        p.set_defaults(func=getattr(module, s.cli))
 
 
 def add_study_arguments(p, section: str) -> None:

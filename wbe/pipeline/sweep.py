@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wbe.analysis.pci import VirtualTMS
+from wbe.consciousness.tpm import PhiSettings
 from wbe.io.jsonutil import dumps
 from wbe.io.yamlfile import read_yaml
 from wbe.pipeline import store
@@ -75,19 +76,11 @@ class SweepPCI(VirtualTMS):
     1 pF, so the default 20 pA for 1 ms is a 20 mV kick."""
 
 
-class SweepPhi(BaseModel):
+class SweepPhi(PhiSettings):
     """Φ (IIT 3.0, exact) of every point's activity after the warm-up, pooled into
-    ``n_groups`` random groups of neurons (:func:`wbe.consciousness.tpm.phi_of_spikes`)."""
+    ``n_groups`` random groups of neurons (:class:`wbe.consciousness.tpm.PhiSettings`)."""
 
-    model_config = ConfigDict(extra="forbid")
     n_groups: int = Field(4, ge=2, le=6, description="nodes (random groups of all neurons)")
-    bin_ms: float = Field(10.0, gt=0, description="bin of the binarised activity (ms)")
-    threshold: Literal["median", "mean"] = Field("median", description="a node is on above "
-                                                 "its median (or mean) count")
-    pseudocount: float = Field(1.0, ge=0, description="Laplace smoothing of the TPM counts")
-    fill: float = Field(0.5, ge=0, le=1, description="P(on) for states never observed")
-    min_occupancy: float = Field(0.01, ge=0, lt=1, description="rarer states are left out "
-                                 "of the mean Φ")
 
 
 class SweepOutputs(BaseModel):

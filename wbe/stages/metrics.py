@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from wbe.analysis.spiking import (
     population_summary,
     split_by_neuron,
 )
+from wbe.consciousness.tpm import PhiSettings
 from wbe.io.jsonutil import write_json
 from wbe.pipeline.cluster import ClusterSpec
 
@@ -56,13 +56,12 @@ class PCIParams(BaseModel):
     n_boot: int = Field(500, ge=10, description="bootstrap samples for the threshold")
 
 
-class PhiParams(BaseModel):
+class PhiParams(PhiSettings):
     """Integrated information Φ of the simulated activity (:mod:`wbe.consciousness.tpm`): the
     neurons are pooled into a few nodes, each node is on in a bin when its spike count exceeds
     its median, the transition probabilities between consecutive bins are counted into a TPM
     and exact Φ (IIT 3.0) is computed in every state occupied more than ``min_occupancy``."""
 
-    model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(True, description="write phi.json (false: phi.json with status)")
     group_by: str = Field("population", description="nodes: 'population', 'random' "
                           "(n_groups random groups of all neurons, seeded) or a node attribute "
@@ -70,14 +69,6 @@ class PhiParams(BaseModel):
     n_groups: int = Field(4, ge=2, le=8, description="nodes when group_by is 'random'")
     max_nodes: int = Field(5, ge=2, le=8, description="more nodes than this are not analysed "
                            "(exact Φ is exponential): phi.json says so")
-    bin_ms: float = Field(10.0, gt=0, description="bin of the binarised activity (ms)")
-    threshold: Literal["median", "mean"] = Field("median", description="a node is on above "
-                                                 "its median (or mean) count")
-    pseudocount: float = Field(1.0, ge=0, description="added to on/off counts of every "
-                               "transition (Laplace smoothing; 0 = maximum likelihood)")
-    fill: float = Field(0.5, ge=0, le=1, description="P(on) for states never observed")
-    min_occupancy: float = Field(0.01, ge=0, lt=1, description="states occupied less than "
-                                 "this fraction of bins are left out of the mean Φ")
 
 
 class WormResponseParams(BaseModel):
@@ -206,7 +197,7 @@ def run_phi(p: PhiParams, sim_config: Path, spikes: dict, t_start_ms: float,
     ok, ``mean_phi`` and Φ per observed state."""
     if not p.enabled:
         return {"status": "disabled"}
-    from wbe.consciousness.tpm import attribute_groups, phi_of_spikes, random_groups
+    from wbe.consciousness.tpm import attribute_groups, random_groups
     from wbe.io.sonata import load_simulation
 
     net, run_cfg = load_simulation(sim_config)
@@ -226,9 +217,7 @@ def run_phi(p: PhiParams, sim_config: Path, spikes: dict, t_start_ms: float,
     if len(groups) > p.max_nodes:
         return {"status": f"skipped: {len(groups)} nodes from group_by={p.group_by!r} exceed "
                           f"max_nodes={p.max_nodes}"}
-    doc = phi_of_spikes(spikes, groups, t_start_ms, t_stop_ms, bin_ms=p.bin_ms,
-                        threshold=p.threshold, pseudocount=p.pseudocount, fill=p.fill,
-                        min_occupancy=p.min_occupancy, client=client, scheduler=scheduler)
+    doc = p.measure(spikes, groups, t_start_ms, t_stop_ms, client=client, scheduler=scheduler)
     doc.update({"status": "ok", "group_by": p.group_by})
     return doc
 
